@@ -1,0 +1,251 @@
+//! Shared, immutable bytes with a pluggable owner.
+//!
+//! A [`Buffer`] is a window onto bytes that something else keeps alive: a heap allocation, a
+//! memory map, or (from the Python front) a NumPy array. Cloning and slicing a buffer are O(1)
+//! and never copy; the owner is freed when the last buffer onto it goes away.
+
+use std::fmt;
+use std::ops::Range;
+use std::sync::Arc;
+
+use crate::error::{Error, Result};
+
+/// Something that owns bytes and keeps them alive and unchanged for as long as it lives.
+///
+/// Implement it to hand npyflow memory it does not own, without a copy.
+pub trait BufferOwner: Send + Sync + 'static {
+    /// The owned bytes. Must return the same bytes on every call.
+    fn bytes(&self) -> &[u8];
+
+    /// What kind of memory this is, for diagnostics and tests.
+    fn kind(&self) -> BufferKind {
+        BufferKind::Foreign
+    }
+}
+
+/// Where the bytes of a [`Buffer`] live.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum BufferKind {
+    /// A heap allocation made by npyflow.
+    Heap,
+    /// A read-only memory map of a file.
+    Mapped,
+    /// Memory owned by someone else (a NumPy array, a user's owner).
+    Foreign,
+}
+
+/// Heap bytes with an alignment of 8, enough for a typed view of every dtype.
+struct AlignedBytes {
+    words: Vec<u64>,
+    len: usize,
+}
+
+impl BufferOwner for AlignedBytes {
+    fn bytes(&self) -> &[u8] {
+        &bytemuck::cast_slice(&self.words)[..self.len]
+    }
+    fn kind(&self) -> BufferKind {
+        BufferKind::Heap
+    }
+}
+
+/// The vector of a `Vec<T>` handed to [`Buffer::from_vec`], kept in its own type.
+struct PodVec<T>(Vec<T>);
+
+impl<T: bytemuck::Pod + Send + Sync> BufferOwner for PodVec<T> {
+    fn bytes(&self) -> &[u8] {
+        bytemuck::cast_slice(&self.0)
+    }
+    fn kind(&self) -> BufferKind {
+        BufferKind::Heap
+    }
+}
+
+impl BufferOwner for memmap2::Mmap {
+    fn bytes(&self) -> &[u8] {
+        self
+    }
+    fn kind(&self) -> BufferKind {
+        BufferKind::Mapped
+    }
+}
+
+/// A mutable, 8-byte-aligned byte vector that freezes into a [`Buffer`] without a copy.
+///
+/// This is how npyflow fills new memory: allocate (fallibly), write, [`freeze`](Self::freeze).
+pub struct BufferMut {
+    inner: AlignedBytes,
+}
+
+impl BufferMut {
+    /// `len` zeroed bytes. Fails with [`Error::Alloc`] instead of aborting when the memory
+    /// cannot be had.
+    pub fn zeroed(len: usize) -> Result<BufferMut> {
+        let words_len = len.div_ceil(8);
+        let mut words = Vec::new();
+        words
+            .try_reserve_exact(words_len)
+            .map_err(|_| Error::Alloc { bytes: len })?;
+        words.resize(words_len, 0u64);
+        Ok(BufferMut {
+            inner: AlignedBytes { words, len },
+        })
+    }
+
+    /// The bytes, to fill.
+    pub fn as_mut_slice(&mut self) -> &mut [u8] {
+        let len = self.inner.len;
+        &mut bytemuck::cast_slice_mut(&mut self.inner.words)[..len]
+    }
+
+    /// The bytes.
+    pub fn as_slice(&self) -> &[u8] {
+        self.inner.bytes()
+    }
+
+    /// Turns the bytes into an immutable, shareable buffer.
+    pub fn freeze(self) -> Buffer {
+        Buffer::from_owner(self.inner)
+    }
+}
+
+/// Shared, immutable, cheaply cloned and sliced bytes.
+///
+/// ```
+/// use npyflow::Buffer;
+/// let b = Buffer::from_vec(vec![1u16, 2, 3]);
+/// assert_eq!(b.len(), 6);
+/// let tail = b.slice(2..6).unwrap(); // no copy: the same allocation
+/// assert_eq!(tail.as_slice(), &b.as_slice()[2..]);
+/// ```
+#[derive(Clone)]
+pub struct Buffer {
+    owner: Arc<dyn BufferOwner>,
+    offset: usize,
+    len: usize,
+}
+
+impl Buffer {
+    /// A buffer over all the bytes of `owner`.
+    pub fn from_owner(owner: impl BufferOwner) -> Buffer {
+        Self::from_shared(Arc::new(owner))
+    }
+
+    /// A buffer over all the bytes of an owner that is already shared.
+    pub fn from_shared(owner: Arc<dyn BufferOwner>) -> Buffer {
+        let len = owner.bytes().len();
+        Buffer {
+            owner,
+            offset: 0,
+            len,
+        }
+    }
+
+    /// Takes a vector of plain numbers without copying it.
+    pub fn from_vec<T: bytemuck::Pod + Send + Sync>(v: Vec<T>) -> Buffer {
+        Self::from_owner(PodVec(v))
+    }
+
+    /// A copy of `bytes` in a new aligned allocation.
+    pub fn copy_from_slice(bytes: &[u8]) -> Result<Buffer> {
+        let mut b = BufferMut::zeroed(bytes.len())?;
+        b.as_mut_slice().copy_from_slice(bytes);
+        Ok(b.freeze())
+    }
+
+    /// An empty buffer.
+    pub fn empty() -> Buffer {
+        Self::from_vec(Vec::<u64>::new())
+    }
+
+    /// The bytes.
+    #[inline]
+    pub fn as_slice(&self) -> &[u8] {
+        &self.owner.bytes()[self.offset..self.offset + self.len]
+    }
+
+    /// The number of bytes.
+    #[inline]
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    /// Whether there are no bytes.
+    #[inline]
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// A buffer over `range` of these bytes, sharing the owner (O(1), no copy).
+    pub fn slice(&self, range: Range<usize>) -> Result<Buffer> {
+        if range.start > range.end || range.end > self.len {
+            return Err(Error::InvalidArgument(format!(
+                "byte range {}..{} is outside a buffer of {} bytes",
+                range.start, range.end, self.len
+            )));
+        }
+        Ok(Buffer {
+            owner: Arc::clone(&self.owner),
+            offset: self.offset + range.start,
+            len: range.end - range.start,
+        })
+    }
+
+    /// Where the bytes live.
+    pub fn kind(&self) -> BufferKind {
+        self.owner.kind()
+    }
+
+    /// Whether two buffers share one owner (so neither is a copy of the other).
+    pub fn shares_owner_with(&self, other: &Buffer) -> bool {
+        Arc::ptr_eq(&self.owner, &other.owner)
+    }
+}
+
+impl fmt::Debug for Buffer {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Buffer")
+            .field("kind", &self.kind())
+            .field("len", &self.len)
+            .finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn slices_share_and_check_bounds() {
+        let b = Buffer::from_vec((0u8..100).collect::<Vec<_>>());
+        let s = b.slice(10..20).unwrap();
+        assert_eq!(s.as_slice(), &(10u8..20).collect::<Vec<_>>()[..]);
+        assert!(s.shares_owner_with(&b));
+        let ss = s.slice(5..10).unwrap();
+        assert_eq!(ss.as_slice(), &[15, 16, 17, 18, 19]);
+        assert!(s.slice(5..11).is_err());
+        #[allow(clippy::reversed_empty_ranges)]
+        let reversed = s.slice(6..5);
+        assert!(reversed.is_err());
+        assert!(s.slice(10..10).unwrap().is_empty());
+    }
+
+    #[test]
+    fn buffer_mut_is_aligned_and_zeroed() {
+        for len in [0, 1, 7, 8, 9, 1000] {
+            let b = BufferMut::zeroed(len).unwrap();
+            assert_eq!(b.as_slice().len(), len);
+            assert!(b.as_slice().iter().all(|&x| x == 0));
+            assert_eq!(b.as_slice().as_ptr() as usize % 8, 0);
+            assert_eq!(b.freeze().kind(), BufferKind::Heap);
+        }
+    }
+
+    #[test]
+    fn impossible_allocation_is_an_error() {
+        assert!(matches!(
+            BufferMut::zeroed(usize::MAX - 7),
+            Err(Error::Alloc { .. })
+        ));
+    }
+}

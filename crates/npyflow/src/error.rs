@@ -1,0 +1,121 @@
+//! The one error type of the crate.
+//!
+//! Every fallible function returns [`Result<T>`]. Errors carry enough context to act on:
+//! the file, the npz member, the element index or the argument at fault. Context is added
+//! from the inside out with [`Error::context`], so a message reads like
+//! `data/x.npz: member 'images.npy': header: shape dimension -3 is negative`.
+
+use std::fmt;
+use std::io;
+use std::path::PathBuf;
+
+/// The result type of this crate.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Everything that can go wrong in npyflow.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// An operating-system error while reading or writing a file.
+    #[error("{}: {source}", path.display())]
+    Io {
+        /// The file being read or written.
+        path: PathBuf,
+        /// The underlying error.
+        source: io::Error,
+    },
+    /// A `.npy` header that is malformed or asks for something npyflow refuses.
+    #[error("header: {0}")]
+    Header(String),
+    /// A dtype descriptor that NumPy may know but npyflow does not support, or that is unknown.
+    #[error("dtype: {0}")]
+    Dtype(String),
+    /// The array data does not match its header (too short, bad checksum, wrong size).
+    #[error("data: {0}")]
+    Data(String),
+    /// A `.npz` (zip) container that is malformed or uses a feature npyflow refuses.
+    #[error("zip: {0}")]
+    Zip(String),
+    /// An argument outside its allowed range or of the wrong kind, refused before any work.
+    #[error("invalid argument: {0}")]
+    InvalidArgument(String),
+    /// A tensor accessed as a Rust type that does not match its dtype.
+    #[error("dtype mismatch: expected {expected}, found {found}")]
+    DtypeMismatch {
+        /// What the caller asked for.
+        expected: String,
+        /// What the tensor holds.
+        found: String,
+    },
+    /// An index outside the bounds of a tensor or a dataset.
+    #[error("index {index} is out of range for length {len}")]
+    OutOfRange {
+        /// The index asked for.
+        index: usize,
+        /// The length of the indexed axis.
+        len: usize,
+    },
+    /// An allocation the data needs could not be made.
+    #[error("cannot allocate {bytes} bytes")]
+    Alloc {
+        /// The size asked for.
+        bytes: usize,
+    },
+    /// An error with the place it happened (a file, a member, an element) in front of it.
+    #[error("{context}: {source}")]
+    Context {
+        /// Where the error happened, for example a path or `member 'x.npy'`.
+        context: String,
+        /// The error itself.
+        #[source]
+        source: Box<Error>,
+    },
+}
+
+impl Error {
+    /// Wraps this error with a description of where it happened.
+    ///
+    /// ```
+    /// use npyflow::Error;
+    /// let e = Error::Header("missing key 'shape'".into()).context("data/x.npy");
+    /// assert_eq!(e.to_string(), "data/x.npy: header: missing key 'shape'");
+    /// ```
+    pub fn context(self, context: impl fmt::Display) -> Error {
+        Error::Context {
+            context: context.to_string(),
+            source: Box::new(self),
+        }
+    }
+
+    /// The innermost error, past every [`Error::Context`] layer.
+    pub fn root(&self) -> &Error {
+        match self {
+            Error::Context { source, .. } => source.root(),
+            other => other,
+        }
+    }
+
+    pub(crate) fn io(path: impl Into<PathBuf>, source: io::Error) -> Error {
+        Error::Io {
+            path: path.into(),
+            source,
+        }
+    }
+}
+
+/// Adds [`Error::context`] to results.
+pub(crate) trait ResultExt<T> {
+    /// Wraps the error, if any, with a description of where it happened.
+    fn context(self, context: impl fmt::Display) -> Result<T>;
+    /// Like [`ResultExt::context`], but builds the description only on error.
+    fn with_context<C: fmt::Display>(self, context: impl FnOnce() -> C) -> Result<T>;
+}
+
+impl<T> ResultExt<T> for Result<T> {
+    fn context(self, context: impl fmt::Display) -> Result<T> {
+        self.map_err(|e| e.context(context))
+    }
+    fn with_context<C: fmt::Display>(self, context: impl FnOnce() -> C) -> Result<T> {
+        self.map_err(|e| e.context(context()))
+    }
+}

@@ -1,0 +1,809 @@
+//! The `.npy` header: the magic string, the version, and the Python dict literal that names
+//! the dtype, the order and the shape.
+//!
+//! The dict is parsed by a small hand-written parser for the Python literals a header can hold
+//! (dicts, tuples, lists, strings, integers, `True`/`False`/`None`), never by an evaluator. It
+//! accepts what NumPy's `ast.literal_eval` accepts in headers: any key order, either quote,
+//! a trailing comma or none, any spacing, and the `L` suffix of Python 2 integers in version
+//! 1.0 and 2.0 headers. It is stricter than NumPy in three places, each a sign of a forged
+//! file rather than one NumPy wrote: a key given twice, a `bool` where a dimension belongs,
+//! and integer literals other than plain decimals are refused.
+
+use std::fmt::Write as _;
+
+use crate::dtype::{ByteOrder, DType};
+use crate::error::{Error, Result};
+use crate::tensor::checked_nbytes;
+
+/// The six bytes every `.npy` file starts with.
+pub const MAGIC: &[u8; 6] = b"\x93NUMPY";
+
+/// NumPy's default limit on the header length (`max_header_size` in `numpy.load`).
+pub const DEFAULT_MAX_HEADER_SIZE: usize = 10_000;
+
+/// Data in files npyflow writes starts at a multiple of this, as in NumPy.
+pub const ARRAY_ALIGN: usize = 64;
+
+/// Room NumPy leaves in a header so the first axis can grow in place.
+const GROWTH_AXIS_MAX_DIGITS: usize = 21;
+
+/// The `.npy` format version.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Version {
+    /// 1.0: header length in 2 bytes, latin-1 text.
+    V1,
+    /// 2.0: header length in 4 bytes, latin-1 text.
+    V2,
+    /// 3.0: header length in 4 bytes, UTF-8 text.
+    V3,
+}
+
+impl Version {
+    /// `"1.0"`, `"2.0"` or `"3.0"`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Version::V1 => "1.0",
+            Version::V2 => "2.0",
+            Version::V3 => "3.0",
+        }
+    }
+
+    fn major(self) -> u8 {
+        match self {
+            Version::V1 => 1,
+            Version::V2 => 2,
+            Version::V3 => 3,
+        }
+    }
+
+    /// Bytes before the header text: magic, version and header length.
+    pub fn prelude_len(self) -> usize {
+        match self {
+            Version::V1 => 10,
+            Version::V2 | Version::V3 => 12,
+        }
+    }
+}
+
+/// What a `.npy` header says about the array that follows it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NpyHeader {
+    /// The element type.
+    pub dtype: DType,
+    /// The byte order of the data in the file.
+    pub byte_order: ByteOrder,
+    /// Whether the data is in Fortran (column-major) order.
+    pub fortran_order: bool,
+    /// The shape.
+    pub shape: Vec<usize>,
+}
+
+impl NpyHeader {
+    /// A header for C-order, native-endian data.
+    pub fn new(dtype: DType, shape: &[usize]) -> NpyHeader {
+        NpyHeader {
+            dtype,
+            byte_order: ByteOrder::NATIVE,
+            fortran_order: false,
+            shape: shape.to_vec(),
+        }
+    }
+
+    /// NumPy's `dtype.str` of the data as stored, for example `">i8"`.
+    pub fn descr(&self) -> String {
+        self.dtype.descr(self.byte_order)
+    }
+
+    /// Bytes of array data; the header was checked so this cannot overflow.
+    pub fn nbytes(&self) -> usize {
+        checked_nbytes(self.dtype, &self.shape).unwrap_or(usize::MAX)
+    }
+
+    /// Number of elements.
+    pub fn size(&self) -> usize {
+        self.shape.iter().product()
+    }
+
+    /// Whether the data can be used in place: native byte order and, unless the array has at
+    /// most one axis longer than 1, C order.
+    pub fn is_c_native(&self) -> bool {
+        let order_ok = !self.fortran_order || self.shape.iter().filter(|&&d| d > 1).count() <= 1;
+        order_ok && (self.byte_order.is_native() || !self.dtype.has_byte_order())
+    }
+
+    /// The header text as NumPy writes it: the dict with sorted keys, a trailing comma and
+    /// space, and room for the first axis to grow.
+    fn dict_text(&self) -> String {
+        let mut s = String::new();
+        let _ = write!(
+            s,
+            "{{'descr': '{}', 'fortran_order': {}, 'shape': (",
+            self.descr(),
+            if self.fortran_order { "True" } else { "False" }
+        );
+        for (i, d) in self.shape.iter().enumerate() {
+            if i > 0 {
+                s.push_str(", ");
+            }
+            let _ = write!(s, "{d}");
+        }
+        if self.shape.len() == 1 {
+            s.push(',');
+        }
+        s.push_str("), }");
+        let growth_axis = if self.fortran_order {
+            self.shape.last()
+        } else {
+            self.shape.first()
+        };
+        if let Some(d) = growth_axis {
+            let digits = d.to_string().len();
+            s.extend(std::iter::repeat_n(' ', GROWTH_AXIS_MAX_DIGITS.saturating_sub(digits)));
+        }
+        s
+    }
+
+    /// The whole header, magic to newline, as NumPy writes it: version 1.0 unless the header
+    /// is too long for it (then 2.0), padded so the data starts at a multiple of 64 bytes.
+    /// `version` forces a version, failing if the header does not fit it.
+    pub fn encode(&self, version: Option<Version>) -> Result<Vec<u8>> {
+        let text = self.dict_text();
+        let fits_v1 = |v: Version| {
+            let hlen = text.len() + 1;
+            let total = v.prelude_len() + hlen;
+            total.next_multiple_of(ARRAY_ALIGN) - v.prelude_len() <= u16::MAX as usize
+        };
+        let version = match version {
+            Some(Version::V1) if !fits_v1(Version::V1) => {
+                return Err(Error::InvalidArgument(
+                    "the header is too long for format version 1.0".into(),
+                ))
+            }
+            Some(v) => v,
+            None if fits_v1(Version::V1) => Version::V1,
+            None => Version::V2,
+        };
+        let prelude = version.prelude_len();
+        // header text, spaces, newline; the whole a multiple of ARRAY_ALIGN
+        let unpadded = prelude + text.len() + 1;
+        let total = unpadded.next_multiple_of(ARRAY_ALIGN);
+        let header_len = total - prelude;
+        let mut out = Vec::with_capacity(total);
+        out.extend_from_slice(MAGIC);
+        out.push(version.major());
+        out.push(0);
+        match version {
+            Version::V1 => out.extend_from_slice(&(header_len as u16).to_le_bytes()),
+            _ => {
+                let n = u32::try_from(header_len).map_err(|_| {
+                    Error::InvalidArgument("the header is too long for any format version".into())
+                })?;
+                out.extend_from_slice(&n.to_le_bytes())
+            }
+        }
+        out.extend_from_slice(text.as_bytes());
+        out.resize(total - 1, b' ');
+        out.push(b'\n');
+        Ok(out)
+    }
+}
+
+/// Reads the magic and version from the first bytes of a file and returns the version and
+/// the length of the header text that follows the prelude. `prelude` must hold at least
+/// [`Version::prelude_len`] bytes, or the file is too short.
+pub fn parse_prelude(prelude: &[u8]) -> Result<(Version, usize)> {
+    if prelude.len() < 8 || &prelude[..6] != MAGIC {
+        if prelude.len() < 6 && MAGIC.starts_with(prelude) {
+            return Err(Error::Header(format!(
+                "the file ends after {} bytes, inside the magic string",
+                prelude.len()
+            )));
+        }
+        if prelude.len() >= 6 && &prelude[..6] == MAGIC {
+            return Err(Error::Header("the file ends inside the version".into()));
+        }
+        return Err(Error::Header(format!(
+            "not a .npy file: it starts with {:?}, not the magic string \"\\x93NUMPY\"",
+            String::from_utf8_lossy(&prelude[..prelude.len().min(6)])
+        )));
+    }
+    let version = match (prelude[6], prelude[7]) {
+        (1, 0) => Version::V1,
+        (2, 0) => Version::V2,
+        (3, 0) => Version::V3,
+        (major, minor) => {
+            return Err(Error::Header(format!(
+                "format version {major}.{minor} is not one of 1.0, 2.0 and 3.0"
+            )))
+        }
+    };
+    let need = version.prelude_len();
+    if prelude.len() < need {
+        return Err(Error::Header("the file ends inside the header length".into()));
+    }
+    let header_len = match version {
+        Version::V1 => u16::from_le_bytes([prelude[8], prelude[9]]) as usize,
+        _ => u32::from_le_bytes([prelude[8], prelude[9], prelude[10], prelude[11]]) as usize,
+    };
+    Ok((version, header_len))
+}
+
+/// Parses the header text (the bytes after the prelude) of a file of `version`.
+pub fn parse_header_text(bytes: &[u8], version: Version) -> Result<NpyHeader> {
+    // Latin-1 maps each byte to the code point of the same value; 3.0 is UTF-8.
+    let text: String = match version {
+        Version::V1 | Version::V2 => bytes.iter().map(|&b| b as char).collect(),
+        Version::V3 => std::str::from_utf8(bytes)
+            .map_err(|e| Error::Header(format!("a version 3.0 header must be UTF-8: {e}")))?
+            .to_owned(),
+    };
+    let value = Parser::new(&text, version != Version::V3).parse_document()?;
+    header_from_value(value)
+}
+
+/// Reads a whole header from the start of `bytes` (a file's first bytes, at least the
+/// prelude and header). Returns the header and the offset of the data.
+pub fn parse_header(bytes: &[u8], max_header_size: usize) -> Result<(NpyHeader, usize)> {
+    let (version, header_len) = parse_prelude(bytes)?;
+    check_header_len(header_len, max_header_size)?;
+    let start = version.prelude_len();
+    let end = start + header_len;
+    if bytes.len() < end {
+        return Err(Error::Header(format!(
+            "the header says it is {header_len} bytes long, but the file ends after {}",
+            bytes.len() - start
+        )));
+    }
+    Ok((parse_header_text(&bytes[start..end], version)?, end))
+}
+
+/// Refuses a header longer than `max_header_size`, as NumPy does.
+pub fn check_header_len(header_len: usize, max_header_size: usize) -> Result<()> {
+    if header_len > max_header_size {
+        return Err(Error::Header(format!(
+            "the header is {header_len} bytes, more than the limit of {max_header_size} \
+             (raise it with max_header_size if you trust the file)"
+        )));
+    }
+    Ok(())
+}
+
+/// A Python literal, as far as headers need.
+#[derive(Debug, PartialEq)]
+enum Value {
+    Str(String),
+    Int(i128),
+    Float,
+    Bool(bool),
+    None,
+    Tuple(Vec<Value>),
+    List(Vec<Value>),
+    Dict(Vec<(Value, Value)>),
+}
+
+impl Value {
+    fn describe(&self) -> &'static str {
+        match self {
+            Value::Str(_) => "a string",
+            Value::Int(_) => "an integer",
+            Value::Float => "a float",
+            Value::Bool(_) => "a bool",
+            Value::None => "None",
+            Value::Tuple(_) => "a tuple",
+            Value::List(_) => "a list",
+            Value::Dict(_) => "a dict",
+        }
+    }
+}
+
+/// Nesting deeper than this is refused (a header never needs more than a few levels).
+const MAX_DEPTH: usize = 32;
+
+struct Parser<'a> {
+    chars: Vec<char>,
+    pos: usize,
+    allow_long_suffix: bool,
+    _text: &'a str,
+}
+
+impl<'a> Parser<'a> {
+    fn new(text: &'a str, allow_long_suffix: bool) -> Self {
+        Parser {
+            chars: text.chars().collect(),
+            pos: 0,
+            allow_long_suffix,
+            _text: text,
+        }
+    }
+
+    fn err(&self, what: impl std::fmt::Display) -> Error {
+        Error::Header(format!("{what} at character {} of the header", self.pos))
+    }
+
+    fn peek(&self) -> Option<char> {
+        self.chars.get(self.pos).copied()
+    }
+
+    fn skip_space(&mut self) {
+        while let Some(c) = self.peek() {
+            if matches!(c, ' ' | '\t' | '\n' | '\r' | '\x0c') {
+                self.pos += 1;
+            } else if c == '\\' && self.chars.get(self.pos + 1) == Some(&'\n') {
+                self.pos += 2; // a line continuation
+            } else {
+                break;
+            }
+        }
+    }
+
+    fn parse_document(&mut self) -> Result<Value> {
+        self.skip_space();
+        let v = self.parse_value(0)?;
+        self.skip_space();
+        if let Some(c) = self.peek() {
+            return Err(self.err(format!("unexpected {c:?} after the dict")));
+        }
+        Ok(v)
+    }
+
+    fn expect_more(&self) -> Result<char> {
+        self.peek().ok_or_else(|| self.err("the header ends too soon"))
+    }
+
+    fn parse_value(&mut self, depth: usize) -> Result<Value> {
+        if depth > MAX_DEPTH {
+            return Err(self.err("nesting too deep"));
+        }
+        self.skip_space();
+        let c = self.expect_more()?;
+        match c {
+            '{' => self.parse_dict(depth),
+            '(' => self.parse_paren(depth),
+            '[' => {
+                self.pos += 1;
+                Ok(Value::List(self.parse_items(']', depth)?.0))
+            }
+            '\'' | '"' => self.parse_strings(),
+            'u' | 'U' if matches!(self.chars.get(self.pos + 1), Some('\'' | '"')) => {
+                self.parse_strings()
+            }
+            '0'..='9' | '-' | '+' | '.' => self.parse_number(),
+            c if c.is_alphabetic() || c == '_' => {
+                let start = self.pos;
+                while self.peek().is_some_and(|c| c.is_alphanumeric() || c == '_') {
+                    self.pos += 1;
+                }
+                let word: String = self.chars[start..self.pos].iter().collect();
+                match word.as_str() {
+                    "True" => Ok(Value::Bool(true)),
+                    "False" => Ok(Value::Bool(false)),
+                    "None" => Ok(Value::None),
+                    _ => {
+                        self.pos = start;
+                        Err(self.err(format!("{word:?} is not a literal")))
+                    }
+                }
+            }
+            c => Err(self.err(format!("unexpected {c:?}"))),
+        }
+    }
+
+    /// Items up to `close`, comma separated, an optional trailing comma. Returns the items
+    /// and whether a comma was seen (to tell `(1)` from `(1,)`).
+    fn parse_items(&mut self, close: char, depth: usize) -> Result<(Vec<Value>, bool)> {
+        let mut items = Vec::new();
+        let mut comma = false;
+        loop {
+            self.skip_space();
+            if self.expect_more()? == close {
+                self.pos += 1;
+                return Ok((items, comma));
+            }
+            items.push(self.parse_value(depth + 1)?);
+            self.skip_space();
+            match self.expect_more()? {
+                ',' => {
+                    comma = true;
+                    self.pos += 1;
+                }
+                c if c == close => {
+                    self.pos += 1;
+                    return Ok((items, comma));
+                }
+                c => return Err(self.err(format!("expected ',' or {close:?}, found {c:?}"))),
+            }
+        }
+    }
+
+    fn parse_paren(&mut self, depth: usize) -> Result<Value> {
+        self.pos += 1;
+        let (mut items, comma) = self.parse_items(')', depth)?;
+        if items.len() == 1 && !comma {
+            Ok(items.pop().expect("one item")) // (x) is x, not a tuple
+        } else {
+            Ok(Value::Tuple(items))
+        }
+    }
+
+    fn parse_dict(&mut self, depth: usize) -> Result<Value> {
+        self.pos += 1;
+        let mut pairs = Vec::new();
+        loop {
+            self.skip_space();
+            if self.expect_more()? == '}' {
+                self.pos += 1;
+                return Ok(Value::Dict(pairs));
+            }
+            let key = self.parse_value(depth + 1)?;
+            self.skip_space();
+            if self.expect_more()? != ':' {
+                return Err(self.err("expected ':' after a dict key"));
+            }
+            self.pos += 1;
+            let value = self.parse_value(depth + 1)?;
+            pairs.push((key, value));
+            self.skip_space();
+            match self.expect_more()? {
+                ',' => self.pos += 1,
+                '}' => {
+                    self.pos += 1;
+                    return Ok(Value::Dict(pairs));
+                }
+                c => return Err(self.err(format!("expected ',' or '}}', found {c:?}"))),
+            }
+        }
+    }
+
+    /// One string literal, or several side by side, which Python joins.
+    fn parse_strings(&mut self) -> Result<Value> {
+        let mut out = String::new();
+        loop {
+            out.push_str(&self.parse_string()?);
+            let save = self.pos;
+            self.skip_space();
+            let next = self.peek();
+            let prefixed = matches!(next, Some('u' | 'U'))
+                && matches!(self.chars.get(self.pos + 1), Some('\'' | '"'));
+            if !(matches!(next, Some('\'' | '"')) || prefixed) {
+                self.pos = save;
+                return Ok(Value::Str(out));
+            }
+        }
+    }
+
+    fn parse_string(&mut self) -> Result<String> {
+        if matches!(self.peek(), Some('u' | 'U')) {
+            self.pos += 1;
+        }
+        let quote = self.expect_more()?;
+        self.pos += 1;
+        let mut s = String::new();
+        loop {
+            let c = self.peek().ok_or_else(|| self.err("a string is not closed"))?;
+            self.pos += 1;
+            match c {
+                c if c == quote => return Ok(s),
+                '\n' => return Err(self.err("a string runs past the end of its line")),
+                '\\' => {
+                    let e = self.peek().ok_or_else(|| self.err("a string is not closed"))?;
+                    self.pos += 1;
+                    match e {
+                        '\\' | '\'' | '"' => s.push(e),
+                        'n' => s.push('\n'),
+                        't' => s.push('\t'),
+                        'r' => s.push('\r'),
+                        '\n' => {}
+                        'x' => s.push(self.parse_hex_escape(2)?),
+                        'u' => s.push(self.parse_hex_escape(4)?),
+                        'U' => s.push(self.parse_hex_escape(8)?),
+                        other => {
+                            // Python keeps unknown escapes as written.
+                            s.push('\\');
+                            s.push(other);
+                        }
+                    }
+                }
+                c => s.push(c),
+            }
+        }
+    }
+
+    fn parse_hex_escape(&mut self, digits: usize) -> Result<char> {
+        let end = self.pos + digits;
+        if end > self.chars.len() {
+            return Err(self.err("a string escape is cut short"));
+        }
+        let hex: String = self.chars[self.pos..end].iter().collect();
+        self.pos = end;
+        u32::from_str_radix(&hex, 16)
+            .ok()
+            .filter(|_| hex.chars().all(|c| c.is_ascii_hexdigit()))
+            .and_then(char::from_u32)
+            .ok_or_else(|| self.err(format!("bad string escape {hex:?}")))
+    }
+
+    fn parse_number(&mut self) -> Result<Value> {
+        let mut negative = false;
+        // Python allows any run of unary signs, with spaces, in front of a number.
+        while let Some(c @ ('-' | '+')) = self.peek() {
+            if c == '-' {
+                negative = !negative;
+            }
+            self.pos += 1;
+            self.skip_space();
+        }
+        let start = self.pos;
+        while self
+            .peek()
+            .is_some_and(|c| c.is_ascii_alphanumeric() || c == '.' || c == '_')
+        {
+            // an exponent sign belongs to the number: 1e-3
+            self.pos += 1;
+            if matches!(self.chars.get(self.pos - 1), Some('e' | 'E'))
+                && matches!(self.peek(), Some('-' | '+'))
+                && self.chars[start..self.pos - 1].iter().all(|c| c.is_ascii_digit() || *c == '.')
+            {
+                self.pos += 1;
+            }
+        }
+        let word: String = self.chars[start..self.pos].iter().collect();
+        let digits = match word.strip_suffix(['L', 'l']) {
+            Some(d) if self.allow_long_suffix => d,
+            _ => word.as_str(),
+        };
+        if !digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit()) {
+            if digits.len() > 1 && digits.starts_with('0') && digits.bytes().any(|b| b != b'0') {
+                self.pos = start;
+                return Err(self.err(format!("{word:?}: leading zeros are not allowed")));
+            }
+            let n: i128 = digits.parse().map_err(|_| {
+                self.err(format!("the integer {word:?} is too large"))
+            })?;
+            return Ok(Value::Int(if negative { -n } else { n }));
+        }
+        if !word.is_empty()
+            && word.parse::<f64>().is_ok()
+            && !word.contains(['i', 'I', 'n', 'N'])
+        {
+            return Ok(Value::Float);
+        }
+        self.pos = start;
+        Err(self.err(format!("{word:?} is not a number npyflow reads in a header")))
+    }
+}
+
+fn header_from_value(value: Value) -> Result<NpyHeader> {
+    let Value::Dict(pairs) = value else {
+        return Err(Error::Header(format!(
+            "the header is {}, not a dict",
+            value.describe()
+        )));
+    };
+    let mut descr = None;
+    let mut fortran = None;
+    let mut shape = None;
+    for (key, v) in pairs {
+        let Value::Str(k) = key else {
+            return Err(Error::Header(format!(
+                "a key of the header dict is {}, not a string",
+                key.describe()
+            )));
+        };
+        let slot = match k.as_str() {
+            "descr" => &mut descr,
+            "fortran_order" => &mut fortran,
+            "shape" => &mut shape,
+            _ => {
+                return Err(Error::Header(format!(
+                    "unexpected key {k:?}: the header must have exactly the keys 'descr', \
+                     'fortran_order' and 'shape'"
+                )))
+            }
+        };
+        if slot.replace(v).is_some() {
+            return Err(Error::Header(format!("the key {k:?} is given twice")));
+        }
+    }
+    let missing = |k: &str| {
+        Error::Header(format!(
+            "missing key {k:?}: the header must have exactly the keys 'descr', 'fortran_order' \
+             and 'shape'"
+        ))
+    };
+    let descr = descr.ok_or_else(|| missing("descr"))?;
+    let fortran = fortran.ok_or_else(|| missing("fortran_order"))?;
+    let shape = shape.ok_or_else(|| missing("shape"))?;
+
+    let (dtype, byte_order) = match descr {
+        Value::Str(s) => DType::parse_descr(&s)?,
+        Value::List(_) => {
+            return Err(Error::Dtype(
+                "the descr is a list: structured (record) dtypes are not supported".into(),
+            ))
+        }
+        other => {
+            return Err(Error::Header(format!(
+                "'descr' is {}, not a dtype string",
+                other.describe()
+            )))
+        }
+    };
+    let fortran_order = match fortran {
+        Value::Bool(b) => b,
+        other => {
+            return Err(Error::Header(format!(
+                "'fortran_order' is {}, not True or False",
+                other.describe()
+            )))
+        }
+    };
+    let Value::Tuple(dims) = shape else {
+        return Err(Error::Header(format!(
+            "'shape' is {}, not a tuple of integers",
+            shape.describe()
+        )));
+    };
+    let mut shape = Vec::with_capacity(dims.len());
+    for d in dims {
+        match d {
+            Value::Int(n) if n < 0 => {
+                return Err(Error::Header(format!("shape dimension {n} is negative")))
+            }
+            Value::Int(n) => shape.push(usize::try_from(n).map_err(|_| {
+                Error::Header(format!("shape dimension {n} is larger than memory can hold"))
+            })?),
+            other => {
+                return Err(Error::Header(format!(
+                    "a shape dimension is {}, not an integer",
+                    other.describe()
+                )))
+            }
+        }
+    }
+    checked_nbytes(dtype, &shape).map_err(|_| {
+        Error::Header(format!(
+            "shape {shape:?} of {} has more bytes than this machine can address",
+            dtype.descr(byte_order)
+        ))
+    })?;
+    Ok(NpyHeader {
+        dtype,
+        byte_order,
+        fortran_order,
+        shape,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(text: &str) -> Result<NpyHeader> {
+        parse_header_text(text.as_bytes(), Version::V1)
+    }
+
+    #[test]
+    fn accepts_numpy_header_variants() {
+        let expect = NpyHeader {
+            dtype: DType::Float32,
+            byte_order: ByteOrder::Little,
+            fortran_order: false,
+            shape: vec![3, 4],
+        };
+        for text in [
+            "{'descr': '<f4', 'fortran_order': False, 'shape': (3, 4), }      \n",
+            "{'shape': (3, 4), 'fortran_order': False, 'descr': '<f4'}",
+            "{\"descr\": \"<f4\", \"fortran_order\": False, \"shape\": (3,4)}",
+            "  {  'descr' :'<f4' ,'fortran_order':False,'shape':( 3 , 4 , ) , }  ",
+            "{'descr': '<' 'f4', 'fortran_order': False, 'shape': (3L, 4L)}",
+            "{'descr': u'<f4',\n 'fortran_order': False,\n 'shape': (3, 4)}\n",
+            "{'descr': 'float32', 'fortran_order': False, 'shape': (3, 4)}",
+            "{'descr': '<f4', 'fortran_order': (False), 'shape': (+3, 4)}",
+        ] {
+            let mut e = expect.clone();
+            if text.contains("float32") {
+                e.byte_order = ByteOrder::NATIVE;
+            }
+            assert_eq!(parse(text).unwrap(), e, "{text}");
+        }
+        let scalar = parse("{'descr': '|b1', 'fortran_order': True, 'shape': ()}").unwrap();
+        assert_eq!(scalar.shape, Vec::<usize>::new());
+        assert!(scalar.fortran_order);
+        assert_eq!(parse("{'descr':'<i8','fortran_order':False,'shape':(7,)}").unwrap().shape, [7]);
+    }
+
+    #[test]
+    fn long_suffix_only_before_version_3() {
+        let text = "{'descr': '<f4', 'fortran_order': False, 'shape': (3L,)}";
+        assert!(parse_header_text(text.as_bytes(), Version::V2).is_ok());
+        assert!(parse_header_text(text.as_bytes(), Version::V3).is_err());
+    }
+
+    #[test]
+    fn rejects_what_numpy_rejects() {
+        let cases = [
+            ("{'descr': '<f4', 'fortran_order': False}", "missing key \"shape\""),
+            ("{'descr': '<f4', 'shape': ()}", "missing key \"fortran_order\""),
+            ("{'fortran_order': False, 'shape': ()}", "missing key \"descr\""),
+            ("{'descr': '<f4', 'fortran_order': False, 'shape': (), 'x': 1}", "unexpected key"),
+            ("{'descr': '<f4', 'fortran_order': False, 'shape': [3]}", "a list, not a tuple"),
+            ("{'descr': '<f4', 'fortran_order': False, 'shape': 3}", "an integer, not a tuple"),
+            ("{'descr': '<f4', 'fortran_order': False, 'shape': (3)}", "an integer, not a tuple"),
+            ("{'descr': '<f4', 'fortran_order': False, 'shape': (-3,)}", "negative"),
+            ("{'descr': '<f4', 'fortran_order': False, 'shape': (3.0,)}", "a float"),
+            ("{'descr': '<f4', 'fortran_order': False, 'shape': (True,)}", "a bool"),
+            ("{'descr': '<f4', 'fortran_order': 0, 'shape': ()}", "not True or False"),
+            ("{'descr': '<f4', 'fortran_order': 'False', 'shape': ()}", "not True or False"),
+            ("{'descr': '<x4', 'fortran_order': False, 'shape': ()}", "unknown dtype"),
+            ("{'descr': '|O', 'fortran_order': False, 'shape': ()}", "pickle"),
+            ("{'descr': [('a', '<f4')], 'fortran_order': False, 'shape': ()}", "structured"),
+            ("{'descr': 5, 'fortran_order': False, 'shape': ()}", "not a dtype string"),
+            ("['descr', '<f4']", "not a dict"),
+            ("", "ends too soon"),
+            ("{'descr': '<f4', 'fortran_order': False, 'shape': ()", "ends too soon"),
+            ("{'descr': '<f4', 'fortran_order': False, 'shape': ()} x", "after the dict"),
+            ("{'descr': '<f4', 'fortran_order': False, 'shape': (03,)}", "leading zeros"),
+            ("{'descr': '<f4', 'fortran_order': False, 'shape': (0x3,)}", "not a number"),
+            ("{'descr': '<f4, 'fortran_order': False, 'shape': ()}", "expected"),
+            ("{'descr': '<f4', 'descr': '<f4', 'fortran_order': False, 'shape': ()}", "twice"),
+            ("{'descr': '<f4', 'fortran_order': False, 'shape': (__import__('os'),)}", "not a literal"),
+            ("{1: '<f4'}", "not a string"),
+            (
+                "{'descr': '<f8', 'fortran_order': False, 'shape': (4611686018427387904, 4)}",
+                "more bytes than",
+            ),
+            (
+                "{'descr': '<f8', 'fortran_order': False, 'shape': (99999999999999999999999,)}",
+                "larger than memory",
+            ),
+            (
+                "{'descr': '<f8', 'fortran_order': False, 'shape': (9999999999999999999999999999999999999999999,)}",
+                "too large",
+            ),
+        ];
+        for (text, needle) in cases {
+            let msg = parse(text).unwrap_err().to_string();
+            assert!(msg.contains(needle), "{text}: {msg}");
+        }
+    }
+
+    #[test]
+    fn deep_nesting_is_refused_not_overflowed() {
+        let text = format!("{}{}", "(".repeat(100_000), ")".repeat(100_000));
+        assert!(parse(&text).unwrap_err().to_string().contains("too deep"));
+    }
+
+    #[test]
+    fn encodes_like_numpy() {
+        let h = NpyHeader::new(DType::Float32, &[3, 4]);
+        let bytes = h.encode(None).unwrap();
+        let expected_text = "{'descr': '<f4', 'fortran_order': False, 'shape': (3, 4), }";
+        assert_eq!(&bytes[..8], b"\x93NUMPY\x01\x00");
+        assert_eq!(bytes.len() % 64, 0);
+        assert_eq!(&bytes[10..10 + expected_text.len()], expected_text.as_bytes());
+        assert_eq!(*bytes.last().unwrap(), b'\n');
+        let (back, offset) = parse_header(&bytes, DEFAULT_MAX_HEADER_SIZE).unwrap();
+        assert_eq!(back, h);
+        assert_eq!(offset, bytes.len());
+        // A header too long for 1.0 becomes 2.0.
+        let long = NpyHeader::new(DType::UInt8, &vec![1; 30_000]);
+        let bytes = long.encode(None).unwrap();
+        assert_eq!(&bytes[6..8], &[2, 0]);
+        assert_eq!(bytes.len() % 64, 0);
+        assert!(long.encode(Some(Version::V1)).is_err());
+        assert_eq!(parse_header(&bytes, 100_000).unwrap().0, long);
+    }
+
+    #[test]
+    fn prelude_errors() {
+        assert!(parse_prelude(b"").unwrap_err().to_string().contains("inside the magic"));
+        assert!(parse_prelude(b"\x93NUM").unwrap_err().to_string().contains("inside the magic"));
+        assert!(parse_prelude(b"PK\x03\x04abcd").unwrap_err().to_string().contains("not a .npy"));
+        let bad = parse_prelude(b"\x93NUMPY\x01\x01\x00\x00").unwrap_err().to_string();
+        assert!(bad.contains("1.1"), "{bad}");
+        assert!(parse_prelude(b"\x93NUMPY\x04\x00\x00\x00\x00\x00").is_err());
+        assert!(parse_prelude(b"\x93NUMPY\x02\x00\x10").unwrap_err().to_string().contains("header length"));
+        let big = parse_header(b"\x93NUMPY\x02\x00\xff\xff\xff\xff", DEFAULT_MAX_HEADER_SIZE);
+        assert!(big.unwrap_err().to_string().contains("more than the limit"));
+    }
+}
