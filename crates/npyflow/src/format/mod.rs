@@ -9,3 +9,5 @@ pub mod npy;
 pub mod source;
 
 mod convert;
+pub mod zip;
+pub mod npz;
