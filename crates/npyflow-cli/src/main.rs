@@ -1,1 +1,40 @@
-fn main(){}
+//! The `npyflow` command.
+
+mod inspect;
+mod sample;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+/// NumPy data pipelines: inspect .npy/.npz files (and, soon, run and benchmark pipelines).
+#[derive(Parser)]
+#[command(name = "npyflow", version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Show the dtype, shape, order and size of every array in .npy and .npz files.
+    ///
+    /// Opening a file reads its header only; --stats streams through the data in chunks.
+    /// Exits 1 if any file or member could not be read (the others are still reported).
+    Inspect(inspect::Args),
+}
+
+/// Arguments shared by subcommands that read files.
+#[derive(clap::Args, Clone, Debug)]
+struct ReadArgs {
+    /// The longest .npy header accepted, in bytes (NumPy's max_header_size).
+    #[arg(long, default_value_t = npyflow::format::header::DEFAULT_MAX_HEADER_SIZE)]
+    max_header_size: usize,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Inspect(args) => inspect::run(args),
+    }
+}

@@ -1,0 +1,336 @@
+//! Summary statistics of an array, computed from its raw bytes in one streaming pass.
+//!
+//! The pass reads data in file order and file byte order, chunk by chunk, so a file far
+//! larger than memory is summarized with a fixed, small buffer. Results follow NumPy:
+//! `min`/`max` as `a.min()`/`a.max()` (a NaN anywhere makes both NaN), `sum` as
+//! `a.sum(dtype=float64)`, and `head` as `a.ravel()[:8]` in logical C order even for
+//! Fortran-order data. The sum is compensated (Neumaier), so it agrees with NumPy's pairwise
+//! sum to within the rounding of either.
+
+use crate::dtype::{ByteOrder, DType};
+use crate::error::{Error, Result};
+use crate::format::header::NpyHeader;
+
+/// How many leading elements [`Stats::head`] holds.
+pub const HEAD_LEN: usize = 8;
+
+/// One element of [`Stats::head`], in the widest type of its kind.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Scalar {
+    /// A bool.
+    Bool(bool),
+    /// A signed integer.
+    Int(i64),
+    /// An unsigned integer.
+    UInt(u64),
+    /// A float, converted exactly from its dtype.
+    Float(f64),
+    /// A complex number (real, imaginary).
+    Complex(f64, f64),
+}
+
+/// What [`StatsAccumulator`] finds.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Stats {
+    /// The smallest value as float64; `None` for an empty array or a dtype without an order.
+    pub min: Option<f64>,
+    /// The largest value as float64; `None` as for `min`.
+    pub max: Option<f64>,
+    /// The sum in float64; `None` for dtypes without one (complex, strings, times).
+    pub sum: Option<f64>,
+    /// The first elements in logical C order; empty for strings and times.
+    pub head: Vec<Scalar>,
+}
+
+/// Accumulates [`Stats`] over an array's raw data fed in file order.
+///
+/// ```
+/// use npyflow::format::header::NpyHeader;
+/// use npyflow::format::stats::{Scalar, StatsAccumulator};
+/// use npyflow::DType;
+/// let h = NpyHeader::new(DType::Int16, &[4]);
+/// let mut acc = StatsAccumulator::new(&h);
+/// let data: Vec<u8> = [3i16, -1, 7, 2].iter().flat_map(|v| v.to_ne_bytes()).collect();
+/// acc.feed(&data[..3]); // chunks may split elements
+/// acc.feed(&data[3..]);
+/// let s = acc.finish().unwrap();
+/// assert_eq!((s.min, s.max, s.sum), (Some(-1.0), Some(7.0), Some(11.0)));
+/// assert_eq!(s.head[2], Scalar::Int(7));
+/// ```
+pub struct StatsAccumulator {
+    dtype: DType,
+    big: bool,
+    size: usize,
+    seen: usize,
+    carry: Vec<u8>,
+    /// (file position, head slot), sorted by file position.
+    wanted: Vec<(usize, usize)>,
+    next_wanted: usize,
+    head: Vec<Option<Scalar>>,
+    min: f64,
+    max: f64,
+    nan: bool,
+    sum: f64,
+    comp: f64,
+}
+
+impl StatsAccumulator {
+    /// An accumulator for the data of an array with header `h`.
+    pub fn new(h: &NpyHeader) -> Self {
+        let size = h.size();
+        let numeric = h.dtype.is_real_number() || h.dtype.kind() == 'c';
+        let n = if numeric { size.min(HEAD_LEN) } else { 0 };
+        let mut wanted: Vec<(usize, usize)> = (0..n)
+            .map(|k| (file_position(k, &h.shape, h.fortran_order), k))
+            .collect();
+        wanted.sort_unstable();
+        StatsAccumulator {
+            dtype: h.dtype,
+            big: h.byte_order == ByteOrder::Big && h.dtype.has_byte_order(),
+            size,
+            seen: 0,
+            carry: Vec::with_capacity(h.dtype.itemsize()),
+            wanted,
+            next_wanted: 0,
+            head: vec![None; n],
+            min: f64::INFINITY,
+            max: f64::NEG_INFINITY,
+            nan: false,
+            sum: 0.0,
+            comp: 0.0,
+        }
+    }
+
+    /// Feeds the next bytes of data (any length; elements may straddle calls).
+    pub fn feed(&mut self, mut bytes: &[u8]) {
+        let isz = self.dtype.itemsize();
+        if isz == 0 {
+            return;
+        }
+        if !self.carry.is_empty() {
+            let take = (isz - self.carry.len()).min(bytes.len());
+            self.carry.extend_from_slice(&bytes[..take]);
+            bytes = &bytes[take..];
+            if self.carry.len() < isz {
+                return;
+            }
+            let one = std::mem::take(&mut self.carry);
+            self.consume(&one);
+            self.carry = one;
+            self.carry.clear();
+        }
+        let whole = bytes.len() / isz * isz;
+        self.consume(&bytes[..whole]);
+        self.carry.extend_from_slice(&bytes[whole..]);
+    }
+
+    fn consume(&mut self, bytes: &[u8]) {
+        let isz = self.dtype.itemsize();
+        let count = bytes.len() / isz;
+        // Take the head elements that fall in this run.
+        while let Some(&(pos, slot)) = self.wanted.get(self.next_wanted) {
+            if pos >= self.seen + count {
+                break;
+            }
+            let at = (pos - self.seen) * isz;
+            self.head[slot] = Some(self.scalar(&bytes[at..at + isz]));
+            self.next_wanted += 1;
+        }
+        macro_rules! fold {
+            ($t:ty, $conv:expr) => {{
+                const N: usize = std::mem::size_of::<$t>();
+                let big = self.big;
+                for c in bytes.chunks_exact(N) {
+                    let mut a = [0u8; N];
+                    a.copy_from_slice(c);
+                    let v = if big { <$t>::from_be_bytes(a) } else { <$t>::from_le_bytes(a) };
+                    #[allow(clippy::redundant_closure_call)]
+                    self.add(($conv)(v));
+                }
+            }};
+        }
+        match self.dtype {
+            DType::Bool => bytes.iter().for_each(|&b| self.add(if b != 0 { 1.0 } else { 0.0 })),
+            DType::Int8 => fold!(i8, |v: i8| v as f64),
+            DType::UInt8 => fold!(u8, |v: u8| v as f64),
+            DType::Int16 => fold!(i16, |v: i16| v as f64),
+            DType::UInt16 => fold!(u16, |v: u16| v as f64),
+            DType::Int32 => fold!(i32, |v: i32| v as f64),
+            DType::UInt32 => fold!(u32, |v: u32| v as f64),
+            DType::Int64 => fold!(i64, |v: i64| v as f64),
+            DType::UInt64 => fold!(u64, |v: u64| v as f64),
+            DType::Float16 => fold!(u16, |v: u16| half::f16::from_bits(v).to_f64()),
+            DType::Float32 => fold!(f32, |v: f32| v as f64),
+            DType::Float64 => fold!(f64, |v: f64| v),
+            _ => {}
+        }
+        self.seen += count;
+    }
+
+    #[inline]
+    fn add(&mut self, v: f64) {
+        if v.is_nan() {
+            self.nan = true;
+        }
+        self.min = self.min.min(v);
+        self.max = self.max.max(v);
+        // Neumaier's compensated sum.
+        let t = self.sum + v;
+        if self.sum.abs() >= v.abs() {
+            self.comp += (self.sum - t) + v;
+        } else {
+            self.comp += (v - t) + self.sum;
+        }
+        self.sum = t;
+    }
+
+    fn scalar(&self, b: &[u8]) -> Scalar {
+        let big = self.big;
+        macro_rules! num {
+            ($t:ty, $b:expr) => {{
+                let mut a = [0u8; std::mem::size_of::<$t>()];
+                a.copy_from_slice($b);
+                if big {
+                    <$t>::from_be_bytes(a)
+                } else {
+                    <$t>::from_le_bytes(a)
+                }
+            }};
+        }
+        match self.dtype {
+            DType::Bool => Scalar::Bool(b[0] != 0),
+            DType::Int8 => Scalar::Int(num!(i8, b) as i64),
+            DType::Int16 => Scalar::Int(num!(i16, b) as i64),
+            DType::Int32 => Scalar::Int(num!(i32, b) as i64),
+            DType::Int64 => Scalar::Int(num!(i64, b)),
+            DType::UInt8 => Scalar::UInt(num!(u8, b) as u64),
+            DType::UInt16 => Scalar::UInt(num!(u16, b) as u64),
+            DType::UInt32 => Scalar::UInt(num!(u32, b) as u64),
+            DType::UInt64 => Scalar::UInt(num!(u64, b)),
+            DType::Float16 => Scalar::Float(half::f16::from_bits(num!(u16, b)).to_f64()),
+            DType::Float32 => Scalar::Float(num!(f32, b) as f64),
+            DType::Float64 => Scalar::Float(num!(f64, b)),
+            DType::Complex64 => Scalar::Complex(num!(f32, &b[..4]) as f64, num!(f32, &b[4..]) as f64),
+            DType::Complex128 => Scalar::Complex(num!(f64, &b[..8]), num!(f64, &b[8..])),
+            _ => unreachable!("head is only collected for numbers"),
+        }
+    }
+
+    /// The statistics, or an error if fewer or more bytes were fed than the array holds.
+    pub fn finish(self) -> Result<Stats> {
+        if self.seen != self.size || !self.carry.is_empty() {
+            return Err(Error::Data(format!(
+                "the data held {} whole elements and {} extra bytes; the header promises {}",
+                self.seen,
+                self.carry.len(),
+                self.size
+            )));
+        }
+        let real = self.dtype.is_real_number();
+        let ordered = real && self.size > 0;
+        let (min, max) = if self.nan {
+            (f64::NAN, f64::NAN)
+        } else {
+            (self.min, self.max)
+        };
+        Ok(Stats {
+            min: ordered.then_some(min),
+            max: ordered.then_some(max),
+            sum: real.then_some(if self.sum.is_finite() { self.sum + self.comp } else { self.sum }),
+            head: self.head.into_iter().map(|s| s.expect("every head slot is seen")).collect(),
+        })
+    }
+}
+
+/// Where the element at C-order index `k` is in data stored in the given order.
+fn file_position(k: usize, shape: &[usize], fortran: bool) -> usize {
+    if !fortran || shape.len() <= 1 {
+        return k;
+    }
+    // C-order multi-index of k, then its Fortran-order offset.
+    let mut rem = k;
+    let mut idx = vec![0usize; shape.len()];
+    for (i, &d) in shape.iter().enumerate().rev() {
+        idx[i] = rem % d;
+        rem /= d;
+    }
+    let mut pos = 0;
+    let mut stride = 1;
+    for (i, &d) in shape.iter().enumerate() {
+        pos += idx[i] * stride;
+        stride *= d;
+    }
+    pos
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn stats_of(h: &NpyHeader, bytes: &[u8], chunk: usize) -> Stats {
+        let mut acc = StatsAccumulator::new(h);
+        for c in bytes.chunks(chunk.max(1)) {
+            acc.feed(c);
+        }
+        acc.finish().unwrap()
+    }
+
+    #[test]
+    fn chunking_does_not_change_results() {
+        let vals: Vec<f64> = (0..1000).map(|i| ((i * 37) % 101) as f64 - 50.5).collect();
+        let bytes: Vec<u8> = vals.iter().flat_map(|v| v.to_le_bytes()).collect();
+        let mut h = NpyHeader::new(DType::Float64, &[1000]);
+        h.byte_order = ByteOrder::Little;
+        let want = stats_of(&h, &bytes, bytes.len());
+        for chunk in [1, 3, 7, 8, 100, 4096] {
+            assert_eq!(stats_of(&h, &bytes, chunk), want);
+        }
+        assert_eq!(want.min, Some(-50.5));
+        assert_eq!(want.max, Some(49.5));
+        assert_eq!(want.sum, Some(vals.iter().sum::<f64>()));
+    }
+
+    #[test]
+    fn big_endian_and_fortran_head() {
+        // a 2x3 int32 array [[0,1,2],[3,4,5]] stored in Fortran order, big-endian
+        let f_order = [0i32, 3, 1, 4, 2, 5];
+        let bytes: Vec<u8> = f_order.iter().flat_map(|v| v.to_be_bytes()).collect();
+        let h = NpyHeader {
+            dtype: DType::Int32,
+            byte_order: ByteOrder::Big,
+            fortran_order: true,
+            shape: vec![2, 3],
+        };
+        let s = stats_of(&h, &bytes, 5);
+        let head: Vec<_> = (0..6).map(Scalar::Int).collect();
+        assert_eq!(s.head, head);
+        assert_eq!(s.sum, Some(15.0));
+    }
+
+    #[test]
+    fn nan_propagates_and_empty_has_no_extrema() {
+        let bytes: Vec<u8> = [1.0f32, f32::NAN, -3.0].iter().flat_map(|v| v.to_le_bytes()).collect();
+        let mut h = NpyHeader::new(DType::Float32, &[3]);
+        h.byte_order = ByteOrder::Little;
+        let s = stats_of(&h, &bytes, 4);
+        assert!(s.min.unwrap().is_nan() && s.max.unwrap().is_nan() && s.sum.unwrap().is_nan());
+        let e = stats_of(&NpyHeader::new(DType::Int8, &[0, 3]), &[], 1);
+        assert_eq!((e.min, e.max, e.sum, e.head.len()), (None, None, Some(0.0), 0));
+    }
+
+    #[test]
+    fn short_data_is_an_error() {
+        let mut acc = StatsAccumulator::new(&NpyHeader::new(DType::Int32, &[2]));
+        acc.feed(&[0; 7]);
+        assert!(acc.finish().is_err());
+    }
+
+    #[test]
+    fn compensated_sum_is_exact_where_naive_is_not() {
+        let vals = [1e16, 1.0, -1e16, 1.0];
+        let bytes: Vec<u8> = vals.iter().flat_map(|v: &f64| v.to_le_bytes()).collect();
+        let mut h = NpyHeader::new(DType::Float64, &[4]);
+        h.byte_order = ByteOrder::Little;
+        assert_eq!(stats_of(&h, &bytes, 8).sum, Some(2.0));
+    }
+}
