@@ -150,10 +150,11 @@ fn inspect_path(
                 let s = if stats {
                     let result = npz.data_reader(m).and_then(|mut reader| {
                         let total = m.header.nbytes() as u64;
-                        let s = stream_stats(&m.header, total, &format!("{shown}:{}", m.key), |buf| {
-                            reader.read_exact(buf)?;
-                            Ok(buf.len())
-                        })?;
+                        let s =
+                            stream_stats(&m.header, total, &format!("{shown}:{}", m.key), |buf| {
+                                reader.read_exact(buf)?;
+                                Ok(buf.len())
+                            })?;
                         // Read what follows the data too, so the CRC covers the whole member.
                         let mut rest = vec![0u8; 64 << 10];
                         while reader.read(&mut rest)? > 0 {}
@@ -304,10 +305,12 @@ fn print_table(rows: &[Record], stats: bool) {
     if rows.is_empty() {
         return;
     }
-    let mut table: Vec<Vec<String>> = vec![["file", "array", "dtype", "shape", "order", "version", "size"]
-        .iter()
-        .map(|s| s.to_string())
-        .collect()];
+    let mut table: Vec<Vec<String>> = vec![[
+        "file", "array", "dtype", "shape", "order", "version", "size",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect()];
     if stats {
         table[0].extend(["min", "max", "sum"].map(String::from));
     }
@@ -315,7 +318,11 @@ fn print_table(rows: &[Record], stats: bool) {
         let h = &r.header;
         let shape = format!(
             "({}{})",
-            h.shape.iter().map(|d| d.to_string()).collect::<Vec<_>>().join(", "),
+            h.shape
+                .iter()
+                .map(|d| d.to_string())
+                .collect::<Vec<_>>()
+                .join(", "),
             if h.shape.len() == 1 { "," } else { "" }
         );
         let mut row = vec![
@@ -336,7 +343,13 @@ fn print_table(rows: &[Record], stats: bool) {
         table.push(row);
     }
     let widths: Vec<usize> = (0..table[0].len())
-        .map(|c| table.iter().map(|r| r[c].chars().count()).max().unwrap_or(0))
+        .map(|c| {
+            table
+                .iter()
+                .map(|r| r[c].chars().count())
+                .max()
+                .unwrap_or(0)
+        })
         .collect();
     let mut out = std::io::stdout().lock();
     for row in &table {

@@ -25,10 +25,15 @@ pub fn write_sample() -> npyflow::Result<(tempfile::TempDir, Vec<PathBuf>)> {
     let dir = tempfile::Builder::new()
         .prefix("npyflow-sample-")
         .tempdir()
-        .map_err(|e| npyflow::Error::InvalidArgument(format!("cannot make a temporary directory: {e}")))?;
+        .map_err(|e| {
+            npyflow::Error::InvalidArgument(format!("cannot make a temporary directory: {e}"))
+        })?;
     let n = 1000;
     let images = Tensor::from_vec(bytes(n * 32 * 32 * 3, 1), &[n, 32, 32, 3])?;
-    let labels = Tensor::from_vec(bytes(n, 2).iter().map(|&b| i64::from(b % 10)).collect(), &[n])?;
+    let labels = Tensor::from_vec(
+        bytes(n, 2).iter().map(|&b| i64::from(b % 10)).collect(),
+        &[n],
+    )?;
     let matrix = Tensor::from_vec((0..12).map(|i| f64::from(i) * 0.5).collect(), &[3, 4])?;
     let files = [
         dir.path().join("images.npy"),
@@ -45,7 +50,10 @@ pub fn write_sample() -> npyflow::Result<(tempfile::TempDir, Vec<PathBuf>)> {
         version: None,
     };
     write_npy_with(&files[2], &matrix, &f_be)?;
-    for (path, compression) in [(&files[3], Compression::Stored), (&files[4], Compression::Deflated)] {
+    for (path, compression) in [
+        (&files[3], Compression::Stored),
+        (&files[4], Compression::Deflated),
+    ] {
         let mut w = NpzWriter::create(path)?;
         w.add("images", &images, compression)?;
         w.add("labels", &labels, compression)?;

@@ -91,7 +91,10 @@ impl DateUnit {
         if code == "\u{3bc}s" {
             return Some(DateUnit::Microseconds);
         }
-        Self::CODES.iter().find(|(c, _)| *c == code).map(|(_, u)| *u)
+        Self::CODES
+            .iter()
+            .find(|(c, _)| *c == code)
+            .map(|(_, u)| *u)
     }
 }
 
@@ -315,7 +318,9 @@ impl DType {
                 return Ok((dtype, order));
             }
         }
-        Self::parse_body(body, descr)?.ok_or_else(|| unknown_descr(descr)).map(|d| (d, order))
+        Self::parse_body(body, descr)?
+            .ok_or_else(|| unknown_descr(descr))
+            .map(|d| (d, order))
     }
 
     fn parse_body(body: &str, whole: &str) -> Result<Option<DType>> {
@@ -364,7 +369,9 @@ impl DType {
                 return Err(unknown_descr(whole));
             }
             n.parse::<usize>().map_err(|_| {
-                Error::Dtype(format!("{whole:?}: the element size does not fit in memory"))
+                Error::Dtype(format!(
+                    "{whole:?}: the element size does not fit in memory"
+                ))
             })
         };
         let dtype = match code {
@@ -544,7 +551,10 @@ mod tests {
             (DType::Unicode(5), "<U5"),
             (DType::Bytes(5), "|S5"),
             (DType::DateTime64(TimeUnit::new(DateUnit::Days)), "<M8[D]"),
-            (DType::TimeDelta64(TimeUnit::new(DateUnit::Microseconds)), "<m8[us]"),
+            (
+                DType::TimeDelta64(TimeUnit::new(DateUnit::Microseconds)),
+                "<m8[us]",
+            ),
         ];
         for (d, s) in cases {
             assert_eq!(d.descr(ByteOrder::Little), s);

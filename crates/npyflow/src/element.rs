@@ -104,7 +104,9 @@ impl PartialShape {
 
     /// Whether every dimension is known.
     pub fn is_fully_defined(&self) -> bool {
-        self.0.as_ref().is_some_and(|d| d.iter().all(Option::is_some))
+        self.0
+            .as_ref()
+            .is_some_and(|d| d.iter().all(Option::is_some))
     }
 
     /// Whether a tensor of `shape` fits this partial shape.
@@ -113,7 +115,10 @@ impl PartialShape {
             None => true,
             Some(dims) => {
                 dims.len() == shape.len()
-                    && dims.iter().zip(shape).all(|(d, &s)| d.is_none_or(|d| d == s))
+                    && dims
+                        .iter()
+                        .zip(shape)
+                        .all(|(d, &s)| d.is_none_or(|d| d == s))
             }
         }
     }
@@ -218,7 +223,8 @@ impl ElementSpec {
             }
             (ElementSpec::Dict(s), Element::Dict(t)) => {
                 s.len() == t.len()
-                    && s.iter().all(|(k, s)| t.get(k).is_some_and(|t| s.is_compatible_with(t)))
+                    && s.iter()
+                        .all(|(k, s)| t.get(k).is_some_and(|t| s.is_compatible_with(t)))
             }
             _ => false,
         }
@@ -229,7 +235,9 @@ impl ElementSpec {
         match self {
             ElementSpec::Tensor(s) => vec![s],
             ElementSpec::Tuple(items) => items.iter().flat_map(ElementSpec::tensor_specs).collect(),
-            ElementSpec::Dict(items) => items.values().flat_map(ElementSpec::tensor_specs).collect(),
+            ElementSpec::Dict(items) => {
+                items.values().flat_map(ElementSpec::tensor_specs).collect()
+            }
         }
     }
 }
@@ -279,7 +287,8 @@ mod tests {
         assert_eq!(s.to_string(), "(None, 3)");
         assert_eq!(PartialShape::known(&[7]).to_string(), "(7,)");
         assert_eq!(PartialShape::known(&[]).to_string(), "()");
-        let m = PartialShape::known(&[2, 3]).most_specific_compatible(&PartialShape::known(&[5, 3]));
+        let m =
+            PartialShape::known(&[2, 3]).most_specific_compatible(&PartialShape::known(&[5, 3]));
         assert_eq!(m, s);
         assert_eq!(
             PartialShape::known(&[2]).most_specific_compatible(&PartialShape::known(&[2, 3])),

@@ -247,7 +247,10 @@ impl Tensor {
             });
         }
         bytemuck::try_cast_slice(self.as_bytes()).map_err(|e| {
-            Error::InvalidArgument(format!("cannot view the {} tensor as a slice: {e}", self.dtype))
+            Error::InvalidArgument(format!(
+                "cannot view the {} tensor as a slice: {e}",
+                self.dtype
+            ))
         })
     }
 
@@ -274,14 +277,20 @@ impl Tensor {
         if self.as_bytes().as_ptr() as usize % self.dtype.alignment() == 0 {
             return Ok(self.clone());
         }
-        Self::new(self.dtype, &self.shape, Buffer::copy_from_slice(self.as_bytes())?)
+        Self::new(
+            self.dtype,
+            &self.shape,
+            Buffer::copy_from_slice(self.as_bytes())?,
+        )
     }
 }
 
 impl PartialEq for Tensor {
     /// Equal dtype, shape and bytes (so a NaN equals the same NaN, and `0.0 != -0.0`).
     fn eq(&self, other: &Tensor) -> bool {
-        self.dtype == other.dtype && self.shape == other.shape && self.as_bytes() == other.as_bytes()
+        self.dtype == other.dtype
+            && self.shape == other.shape
+            && self.as_bytes() == other.as_bytes()
     }
 }
 
@@ -315,7 +324,10 @@ mod tests {
         assert_eq!(r.shape(), &[3, 2]);
         assert_eq!(r.view::<i32>().unwrap(), &[12, 13, 14, 15, 16, 17]);
         assert!(r.buffer().shares_owner_with(t.buffer()));
-        assert!(matches!(t.row(4), Err(Error::OutOfRange { index: 4, len: 4 })));
+        assert!(matches!(
+            t.row(4),
+            Err(Error::OutOfRange { index: 4, len: 4 })
+        ));
         let s = t.slice_rows(1..3).unwrap();
         assert_eq!(s.shape(), &[2, 3, 2]);
         assert_eq!(s.view::<i32>().unwrap()[0], 6);
@@ -334,7 +346,10 @@ mod tests {
         if odd.as_bytes().as_ptr() as usize % 4 != 0 {
             assert!(odd.view::<f32>().is_err());
         }
-        assert_eq!(odd.to_aligned().unwrap().view::<f32>().unwrap(), &[0.0, 0.0]);
+        assert_eq!(
+            odd.to_aligned().unwrap().view::<f32>().unwrap(),
+            &[0.0, 0.0]
+        );
     }
 
     #[test]
@@ -358,6 +373,9 @@ mod tests {
     fn bools_read_nonzero_as_true() {
         let t = Tensor::new(DType::Bool, &[3], Buffer::from_vec(vec![0u8, 1, 7])).unwrap();
         assert_eq!(t.to_bools().unwrap(), vec![false, true, true]);
-        assert_eq!(Tensor::from_bools(&[true, false], &[2]).unwrap().as_bytes(), &[1, 0]);
+        assert_eq!(
+            Tensor::from_bools(&[true, false], &[2]).unwrap().as_bytes(),
+            &[1, 0]
+        );
     }
 }

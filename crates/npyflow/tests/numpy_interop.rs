@@ -11,7 +11,7 @@ use std::path::Path;
 use std::process::Command;
 
 use npyflow::format::header::Version;
-use npyflow::format::npy::{NpyFile, WriteOptions, write_npy_with};
+use npyflow::format::npy::{write_npy_with, NpyFile, WriteOptions};
 use npyflow::format::npz::{NpzArchive, NpzWriter};
 use npyflow::format::zip::Compression;
 
@@ -32,7 +32,9 @@ fn python() -> Option<String> {
 }
 
 fn run(py: &str, script: &str, args: &[&Path]) {
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/numpy").join(script);
+    let script = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/numpy")
+        .join(script);
     let out = Command::new(py).arg(&script).args(args).output().unwrap();
     assert!(
         out.status.success(),
@@ -86,10 +88,18 @@ fn numpy_files_read_exactly_and_write_back_byte_for_byte() {
             }
         };
         let what = format!("{file} {:?}", m["name"]);
-        let shape: Vec<usize> =
-            m["shape"].as_array().unwrap().iter().map(|d| d.as_u64().unwrap() as usize).collect();
+        let shape: Vec<usize> = m["shape"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|d| d.as_u64().unwrap() as usize)
+            .collect();
         if header.descr() != m["dtype"].as_str().unwrap() {
-            failures.push(format!("{what}: dtype {} != {}", header.descr(), m["dtype"]));
+            failures.push(format!(
+                "{what}: dtype {} != {}",
+                header.descr(),
+                m["dtype"]
+            ));
         }
         if header.shape != shape || tensor.shape() != shape.as_slice() {
             failures.push(format!("{what}: shape {:?} != {shape:?}", header.shape));
@@ -120,7 +130,12 @@ fn numpy_files_read_exactly_and_write_back_byte_for_byte() {
             )),
         }
     }
-    assert!(failures.is_empty(), "{} mismatches:\n{}", failures.len(), failures.join("\n"));
+    assert!(
+        failures.is_empty(),
+        "{} mismatches:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
     for (file, members) in archives {
         let compression = if file.starts_with("deflated") {
             Compression::Deflated

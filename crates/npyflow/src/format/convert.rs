@@ -102,7 +102,13 @@ mod tests {
 
     #[test]
     fn reverse_axes_matches_index_arithmetic() {
-        for shape in [vec![2usize, 3], vec![2, 3, 4], vec![1, 5, 1, 2], vec![4, 1], vec![3, 0, 2]] {
+        for shape in [
+            vec![2usize, 3],
+            vec![2, 3, 4],
+            vec![1, 5, 1, 2],
+            vec![4, 1],
+            vec![3, 0, 2],
+        ] {
             let count: usize = shape.iter().product();
             let src: Vec<u8> = (0..count as u16).flat_map(|v| v.to_le_bytes()).collect();
             let out = reverse_axes(&src, &shape, 2).unwrap();

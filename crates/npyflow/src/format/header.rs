@@ -138,7 +138,10 @@ impl NpyHeader {
         };
         if let Some(d) = growth_axis {
             let digits = d.to_string().len();
-            s.extend(std::iter::repeat_n(' ', GROWTH_AXIS_MAX_DIGITS.saturating_sub(digits)));
+            s.extend(std::iter::repeat_n(
+                ' ',
+                GROWTH_AXIS_MAX_DIGITS.saturating_sub(digits),
+            ));
         }
         s
     }
@@ -219,7 +222,9 @@ pub fn parse_prelude(prelude: &[u8]) -> Result<(Version, usize)> {
     };
     let need = version.prelude_len();
     if prelude.len() < need {
-        return Err(Error::Header("the file ends inside the header length".into()));
+        return Err(Error::Header(
+            "the file ends inside the header length".into(),
+        ));
     }
     let header_len = match version {
         Version::V1 => u16::from_le_bytes([prelude[8], prelude[9]]) as usize,
@@ -347,7 +352,8 @@ impl<'a> Parser<'a> {
     }
 
     fn expect_more(&self) -> Result<char> {
-        self.peek().ok_or_else(|| self.err("the header ends too soon"))
+        self.peek()
+            .ok_or_else(|| self.err("the header ends too soon"))
     }
 
     fn parse_value(&mut self, depth: usize) -> Result<Value> {
@@ -479,13 +485,17 @@ impl<'a> Parser<'a> {
         self.pos += 1;
         let mut s = String::new();
         loop {
-            let c = self.peek().ok_or_else(|| self.err("a string is not closed"))?;
+            let c = self
+                .peek()
+                .ok_or_else(|| self.err("a string is not closed"))?;
             self.pos += 1;
             match c {
                 c if c == quote => return Ok(s),
                 '\n' => return Err(self.err("a string runs past the end of its line")),
                 '\\' => {
-                    let e = self.peek().ok_or_else(|| self.err("a string is not closed"))?;
+                    let e = self
+                        .peek()
+                        .ok_or_else(|| self.err("a string is not closed"))?;
                     self.pos += 1;
                     match e {
                         '\\' | '\'' | '"' => s.push(e),
@@ -541,7 +551,9 @@ impl<'a> Parser<'a> {
             self.pos += 1;
             if matches!(self.chars.get(self.pos - 1), Some('e' | 'E'))
                 && matches!(self.peek(), Some('-' | '+'))
-                && self.chars[start..self.pos - 1].iter().all(|c| c.is_ascii_digit() || *c == '.')
+                && self.chars[start..self.pos - 1]
+                    .iter()
+                    .all(|c| c.is_ascii_digit() || *c == '.')
             {
                 self.pos += 1;
             }
@@ -556,19 +568,18 @@ impl<'a> Parser<'a> {
                 self.pos = start;
                 return Err(self.err(format!("{word:?}: leading zeros are not allowed")));
             }
-            let n: i128 = digits.parse().map_err(|_| {
-                self.err(format!("the integer {word:?} is too large"))
-            })?;
+            let n: i128 = digits
+                .parse()
+                .map_err(|_| self.err(format!("the integer {word:?} is too large")))?;
             return Ok(Value::Int(if negative { -n } else { n }));
         }
-        if !word.is_empty()
-            && word.parse::<f64>().is_ok()
-            && !word.contains(['i', 'I', 'n', 'N'])
-        {
+        if !word.is_empty() && word.parse::<f64>().is_ok() && !word.contains(['i', 'I', 'n', 'N']) {
             return Ok(Value::Float);
         }
         self.pos = start;
-        Err(self.err(format!("{word:?} is not a number npyflow reads in a header")))
+        Err(self.err(format!(
+            "{word:?} is not a number npyflow reads in a header"
+        )))
     }
 }
 
@@ -650,7 +661,9 @@ fn header_from_value(value: Value) -> Result<NpyHeader> {
                 return Err(Error::Header(format!("shape dimension {n} is negative")))
             }
             Value::Int(n) => shape.push(usize::try_from(n).map_err(|_| {
-                Error::Header(format!("shape dimension {n} is larger than memory can hold"))
+                Error::Header(format!(
+                    "shape dimension {n} is larger than memory can hold"
+                ))
             })?),
             other => {
                 return Err(Error::Header(format!(
@@ -709,7 +722,12 @@ mod tests {
         let scalar = parse("{'descr': '|b1', 'fortran_order': True, 'shape': ()}").unwrap();
         assert_eq!(scalar.shape, Vec::<usize>::new());
         assert!(scalar.fortran_order);
-        assert_eq!(parse("{'descr':'<i8','fortran_order':False,'shape':(7,)}").unwrap().shape, [7]);
+        assert_eq!(
+            parse("{'descr':'<i8','fortran_order':False,'shape':(7,)}")
+                .unwrap()
+                .shape,
+            [7]
+        );
     }
 
     #[test]
@@ -780,7 +798,10 @@ mod tests {
         let expected_text = "{'descr': '<f4', 'fortran_order': False, 'shape': (3, 4), }";
         assert_eq!(&bytes[..8], b"\x93NUMPY\x01\x00");
         assert_eq!(bytes.len() % 64, 0);
-        assert_eq!(&bytes[10..10 + expected_text.len()], expected_text.as_bytes());
+        assert_eq!(
+            &bytes[10..10 + expected_text.len()],
+            expected_text.as_bytes()
+        );
         assert_eq!(*bytes.last().unwrap(), b'\n');
         let (back, offset) = parse_header(&bytes, DEFAULT_MAX_HEADER_SIZE).unwrap();
         assert_eq!(back, h);
@@ -796,14 +817,31 @@ mod tests {
 
     #[test]
     fn prelude_errors() {
-        assert!(parse_prelude(b"").unwrap_err().to_string().contains("inside the magic"));
-        assert!(parse_prelude(b"\x93NUM").unwrap_err().to_string().contains("inside the magic"));
-        assert!(parse_prelude(b"PK\x03\x04abcd").unwrap_err().to_string().contains("not a .npy"));
-        let bad = parse_prelude(b"\x93NUMPY\x01\x01\x00\x00").unwrap_err().to_string();
+        assert!(parse_prelude(b"")
+            .unwrap_err()
+            .to_string()
+            .contains("inside the magic"));
+        assert!(parse_prelude(b"\x93NUM")
+            .unwrap_err()
+            .to_string()
+            .contains("inside the magic"));
+        assert!(parse_prelude(b"PK\x03\x04abcd")
+            .unwrap_err()
+            .to_string()
+            .contains("not a .npy"));
+        let bad = parse_prelude(b"\x93NUMPY\x01\x01\x00\x00")
+            .unwrap_err()
+            .to_string();
         assert!(bad.contains("1.1"), "{bad}");
         assert!(parse_prelude(b"\x93NUMPY\x04\x00\x00\x00\x00\x00").is_err());
-        assert!(parse_prelude(b"\x93NUMPY\x02\x00\x10").unwrap_err().to_string().contains("header length"));
-        let big = parse_header(b"\x93NUMPY\x02\x00\xff\xff\xff\xff", DEFAULT_MAX_HEADER_SIZE);
+        assert!(parse_prelude(b"\x93NUMPY\x02\x00\x10")
+            .unwrap_err()
+            .to_string()
+            .contains("header length"));
+        let big = parse_header(
+            b"\x93NUMPY\x02\x00\xff\xff\xff\xff",
+            DEFAULT_MAX_HEADER_SIZE,
+        );
         assert!(big.unwrap_err().to_string().contains("more than the limit"));
     }
 }

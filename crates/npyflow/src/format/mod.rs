@@ -9,9 +9,9 @@ pub mod npy;
 pub mod source;
 
 mod convert;
-pub mod zip;
 pub mod npz;
 pub mod stats;
+pub mod zip;
 
 use std::io::Read;
 use std::path::Path;

@@ -262,7 +262,8 @@ impl Default for WriteOptions {
 pub fn write_npy_to(out: &mut impl Write, tensor: &Tensor, options: &WriteOptions) -> Result<()> {
     let header = npy_header_for(tensor, options);
     let io = |e| Error::Data(format!("cannot write: {e}"));
-    out.write_all(&header.encode(options.version)?).map_err(io)?;
+    out.write_all(&header.encode(options.version)?)
+        .map_err(io)?;
     let swap = !options.byte_order.is_native() && tensor.dtype().has_byte_order();
     if header.fortran_order {
         let mut data = reverse_axes(tensor.as_bytes(), tensor.shape(), tensor.dtype().itemsize())?;
@@ -308,7 +309,11 @@ pub fn write_npy(path: impl AsRef<Path>, tensor: &Tensor) -> Result<()> {
 }
 
 /// Writes `tensor` to a `.npy` file at `path` (atomically, as [`write_npy`]).
-pub fn write_npy_with(path: impl AsRef<Path>, tensor: &Tensor, options: &WriteOptions) -> Result<()> {
+pub fn write_npy_with(
+    path: impl AsRef<Path>,
+    tensor: &Tensor,
+    options: &WriteOptions,
+) -> Result<()> {
     let path = path.as_ref();
     write_atomically(path, |w| write_npy_to(w, tensor, options))
 }
@@ -365,11 +370,16 @@ mod tests {
     #[test]
     fn big_endian_and_fortran_round_trip() {
         let dir = tempfile::tempdir().unwrap();
-        let t = Tensor::from_vec((0..24).map(|i| i * 1000 + 7).collect::<Vec<i32>>(), &[2, 3, 4])
-            .unwrap();
+        let t = Tensor::from_vec(
+            (0..24).map(|i| i * 1000 + 7).collect::<Vec<i32>>(),
+            &[2, 3, 4],
+        )
+        .unwrap();
         for byte_order in [ByteOrder::Little, ByteOrder::Big] {
             for fortran_order in [false, true] {
-                let p = dir.path().join(format!("{byte_order:?}{fortran_order}.npy"));
+                let p = dir
+                    .path()
+                    .join(format!("{byte_order:?}{fortran_order}.npy"));
                 let opts = WriteOptions {
                     byte_order,
                     fortran_order,

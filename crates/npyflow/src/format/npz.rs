@@ -178,8 +178,10 @@ impl NpzArchive {
             }
         }
         let keys: Vec<_> = self.keys().collect();
-        Err(Error::InvalidArgument(format!("no array {key:?} (the arrays are {keys:?})"))
-            .context(self.path.display()))
+        Err(
+            Error::InvalidArgument(format!("no array {key:?} (the arrays are {keys:?})"))
+                .context(self.path.display()),
+        )
     }
 
     /// Loads the array `key` as a tensor in C order and native byte order.
@@ -268,8 +270,7 @@ fn classify(file: &SizedFile, e: ZipEntry, options: &ReadOptions) -> NpzEntry {
         if n < 6 || prelude[..6] != MAGIC[..] {
             if named_npy {
                 return Err(Error::Header(
-                    "the member is named .npy but does not start with the .npy magic string"
-                        .into(),
+                    "the member is named .npy but does not start with the .npy magic string".into(),
                 ));
             }
             return Ok(None);
@@ -288,8 +289,12 @@ fn classify(file: &SizedFile, e: ZipEntry, options: &ReadOptions) -> NpzEntry {
         let mut head = vec![0u8; start + header_len];
         head[..n].copy_from_slice(&prelude[..n]);
         reader.read_exact(&mut head[n..])?;
-        let (header, version, data_start) =
-            read_header_at(head.as_slice(), 0, head.len() as u64, options.max_header_size)?;
+        let (header, version, data_start) = read_header_at(
+            head.as_slice(),
+            0,
+            head.len() as u64,
+            options.max_header_size,
+        )?;
         check_data_len(&header, e.size - data_start)?;
         Ok(Some(NpzMember {
             key: key_of(&name).to_owned(),
@@ -334,7 +339,10 @@ impl NpzWriter {
         Ok(NpzWriter {
             path,
             tmp: Some(tmp),
-            zip: Some(ZipWriter::new(std::io::BufWriter::with_capacity(1 << 20, file))),
+            zip: Some(ZipWriter::new(std::io::BufWriter::with_capacity(
+                1 << 20,
+                file,
+            ))),
             keys: Default::default(),
         })
     }
@@ -353,7 +361,9 @@ impl NpzWriter {
         options: &WriteOptions,
     ) -> Result<()> {
         if !self.keys.insert(key.to_owned()) {
-            return Err(Error::InvalidArgument(format!("the key {key:?} is already in the archive")));
+            return Err(Error::InvalidArgument(format!(
+                "the key {key:?} is already in the archive"
+            )));
         }
         let header = npy_header_for(tensor, options).encode(options.version)?;
         let size = header.len() as u64 + tensor.nbytes() as u64;
@@ -435,7 +445,10 @@ mod tests {
         assert_eq!(npz.load("y").unwrap(), y);
         assert_eq!(npz.load("z").unwrap(), x);
         let e = npz.load("w").unwrap_err().to_string();
-        assert!(e.contains("no array \"w\"") && e.contains("\"x\", \"y\", \"z\""), "{e}");
+        assert!(
+            e.contains("no array \"w\"") && e.contains("\"x\", \"y\", \"z\""),
+            "{e}"
+        );
     }
 
     #[test]
@@ -454,7 +467,10 @@ mod tests {
         std::fs::write(&p, &bytes).unwrap();
         let npz = NpzArchive::open(&p).unwrap();
         let e = npz.load("a").unwrap_err().to_string();
-        assert!(e.contains("CRC-32") && e.contains("c.npz") && e.contains("a.npy"), "{e}");
+        assert!(
+            e.contains("CRC-32") && e.contains("c.npz") && e.contains("a.npy"),
+            "{e}"
+        );
         assert_eq!(npz.load("b").unwrap(), x);
     }
 }

@@ -143,14 +143,20 @@ impl StatsAccumulator {
                 for c in bytes.chunks_exact(N) {
                     let mut a = [0u8; N];
                     a.copy_from_slice(c);
-                    let v = if big { <$t>::from_be_bytes(a) } else { <$t>::from_le_bytes(a) };
+                    let v = if big {
+                        <$t>::from_be_bytes(a)
+                    } else {
+                        <$t>::from_le_bytes(a)
+                    };
                     #[allow(clippy::redundant_closure_call)]
                     self.add(($conv)(v));
                 }
             }};
         }
         match self.dtype {
-            DType::Bool => bytes.iter().for_each(|&b| self.add(if b != 0 { 1.0 } else { 0.0 })),
+            DType::Bool => bytes
+                .iter()
+                .for_each(|&b| self.add(if b != 0 { 1.0 } else { 0.0 })),
             DType::Int8 => fold!(i8, |v: i8| v as f64),
             DType::UInt8 => fold!(u8, |v: u8| v as f64),
             DType::Int16 => fold!(i16, |v: i16| v as f64),
@@ -210,7 +216,9 @@ impl StatsAccumulator {
             DType::Float16 => Scalar::Float(half::f16::from_bits(num!(u16, b)).to_f64()),
             DType::Float32 => Scalar::Float(num!(f32, b) as f64),
             DType::Float64 => Scalar::Float(num!(f64, b)),
-            DType::Complex64 => Scalar::Complex(num!(f32, &b[..4]) as f64, num!(f32, &b[4..]) as f64),
+            DType::Complex64 => {
+                Scalar::Complex(num!(f32, &b[..4]) as f64, num!(f32, &b[4..]) as f64)
+            }
             DType::Complex128 => Scalar::Complex(num!(f64, &b[..8]), num!(f64, &b[8..])),
             _ => unreachable!("head is only collected for numbers"),
         }
@@ -236,8 +244,16 @@ impl StatsAccumulator {
         Ok(Stats {
             min: ordered.then_some(min),
             max: ordered.then_some(max),
-            sum: real.then_some(if self.sum.is_finite() { self.sum + self.comp } else { self.sum }),
-            head: self.head.into_iter().map(|s| s.expect("every head slot is seen")).collect(),
+            sum: real.then_some(if self.sum.is_finite() {
+                self.sum + self.comp
+            } else {
+                self.sum
+            }),
+            head: self
+                .head
+                .into_iter()
+                .map(|s| s.expect("every head slot is seen"))
+                .collect(),
         })
     }
 }
@@ -309,13 +325,19 @@ mod tests {
 
     #[test]
     fn nan_propagates_and_empty_has_no_extrema() {
-        let bytes: Vec<u8> = [1.0f32, f32::NAN, -3.0].iter().flat_map(|v| v.to_le_bytes()).collect();
+        let bytes: Vec<u8> = [1.0f32, f32::NAN, -3.0]
+            .iter()
+            .flat_map(|v| v.to_le_bytes())
+            .collect();
         let mut h = NpyHeader::new(DType::Float32, &[3]);
         h.byte_order = ByteOrder::Little;
         let s = stats_of(&h, &bytes, 4);
         assert!(s.min.unwrap().is_nan() && s.max.unwrap().is_nan() && s.sum.unwrap().is_nan());
         let e = stats_of(&NpyHeader::new(DType::Int8, &[0, 3]), &[], 1);
-        assert_eq!((e.min, e.max, e.sum, e.head.len()), (None, None, Some(0.0), 0));
+        assert_eq!(
+            (e.min, e.max, e.sum, e.head.len()),
+            (None, None, Some(0.0), 0)
+        );
     }
 
     #[test]

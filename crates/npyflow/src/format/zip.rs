@@ -108,12 +108,23 @@ fn decode_name(raw: &[u8], utf8: bool) -> Result<String> {
     let high: Vec<char> = CP437_HIGH.chars().collect();
     Ok(raw
         .iter()
-        .map(|&b| if b < 128 { b as char } else { high[b as usize - 128] })
+        .map(|&b| {
+            if b < 128 {
+                b as char
+            } else {
+                high[b as usize - 128]
+            }
+        })
         .collect())
 }
 
 /// The zip64 values of an extra field, for the fields the fixed part marked as `0xFFFFFFFF`.
-fn apply_zip64(extra: &[u8], size: &mut u64, csize: &mut u64, offset: Option<&mut u64>) -> Result<()> {
+fn apply_zip64(
+    extra: &[u8],
+    size: &mut u64,
+    csize: &mut u64,
+    offset: Option<&mut u64>,
+) -> Result<()> {
     let mut at = 0;
     while at + 4 <= extra.len() {
         let id = u16_at(extra, at);
@@ -169,8 +180,11 @@ fn find_central_directory(src: &(impl ReadAt + ?Sized)) -> Result<(u64, u64, u64
     let eocd = &tail[pos..pos + EOCD_LEN];
     let eocd_offset = tail_start + pos as u64;
     let (disk, cd_disk) = (u16_at(eocd, 4), u16_at(eocd, 6));
-    let (mut entries, mut cd_size, mut cd_offset) =
-        (u16_at(eocd, 10) as u64, u32_at(eocd, 12) as u64, u32_at(eocd, 16) as u64);
+    let (mut entries, mut cd_size, mut cd_offset) = (
+        u16_at(eocd, 10) as u64,
+        u32_at(eocd, 12) as u64,
+        u32_at(eocd, 16) as u64,
+    );
     let mut cd_end_limit = eocd_offset;
     let needs_zip64 =
         entries == u16::MAX as u64 || cd_size == u32::MAX as u64 || cd_offset == u32::MAX as u64;
@@ -183,7 +197,9 @@ fn find_central_directory(src: &(impl ReadAt + ?Sized)) -> Result<(u64, u64, u64
             }
             let rec = read_at(src, z_offset, 56, "zip64 end record")?;
             if u32_at(&rec, 0) != ZIP64_EOCD_SIG {
-                return Err(zerr("the zip64 locator does not point at a zip64 end record"));
+                return Err(zerr(
+                    "the zip64 locator does not point at a zip64 end record",
+                ));
             }
             if u32_at(&rec, 16) != 0 || u32_at(&rec, 20) != 0 {
                 return Err(zerr("multi-disk archives are not supported"));
@@ -193,10 +209,14 @@ fn find_central_directory(src: &(impl ReadAt + ?Sized)) -> Result<(u64, u64, u64
             cd_offset = u64_at(&rec, 48);
             cd_end_limit = z_offset;
         } else if needs_zip64 {
-            return Err(zerr("the end record asks for zip64 values, but there is no zip64 locator"));
+            return Err(zerr(
+                "the end record asks for zip64 values, but there is no zip64 locator",
+            ));
         }
     } else if needs_zip64 {
-        return Err(zerr("the end record asks for zip64 values, but there is no zip64 locator"));
+        return Err(zerr(
+            "the end record asks for zip64 values, but there is no zip64 locator",
+        ));
     }
     if disk != 0 || cd_disk != 0 {
         return Err(zerr("multi-disk archives are not supported"));
@@ -236,11 +256,17 @@ pub fn read_directory(src: &(impl ReadAt + ?Sized)) -> Result<Vec<Result<ZipEntr
         let crc32 = u32_at(e, 16);
         let mut csize = u32_at(e, 20) as u64;
         let mut size = u32_at(e, 24) as u64;
-        let (nlen, xlen, clen) = (u16_at(e, 28) as usize, u16_at(e, 30) as usize, u16_at(e, 32) as usize);
+        let (nlen, xlen, clen) = (
+            u16_at(e, 28) as usize,
+            u16_at(e, 30) as usize,
+            u16_at(e, 32) as usize,
+        );
         let mut local = u32_at(e, 42) as u64;
         let total = CENTRAL_LEN + nlen + xlen + clen;
         if at + total > cd.len() {
-            return Err(zerr(format!("central directory entry {i} runs past the directory")));
+            return Err(zerr(format!(
+                "central directory entry {i} runs past the directory"
+            )));
         }
         let raw_name = &e[CENTRAL_LEN..CENTRAL_LEN + nlen];
         let extra = &e[CENTRAL_LEN + nlen..CENTRAL_LEN + nlen + xlen];
@@ -249,7 +275,9 @@ pub fn read_directory(src: &(impl ReadAt + ?Sized)) -> Result<Vec<Result<ZipEntr
         let entry = (|| -> Result<ZipEntry> {
             apply_zip64(extra, &mut size, &mut csize, Some(&mut local))?;
             if flags & 0x1 != 0 {
-                return Err(zerr("the member is encrypted, which npyflow does not support"));
+                return Err(zerr(
+                    "the member is encrypted, which npyflow does not support",
+                ));
             }
             let compression = match method {
                 0 => Compression::Stored,
@@ -292,7 +320,10 @@ pub fn read_directory(src: &(impl ReadAt + ?Sized)) -> Result<Vec<Result<ZipEntr
                 )));
             }
             let data_offset = local + (LOCAL_LEN + lnlen + lxlen) as u64;
-            if data_offset.checked_add(csize).is_none_or(|end| end > cd_offset) {
+            if data_offset
+                .checked_add(csize)
+                .is_none_or(|end| end > cd_offset)
+            {
                 return Err(zerr(format!(
                     "the member's {csize} bytes at offset {data_offset} run past the start of \
                      the central directory (the archive is truncated or corrupt)"
@@ -410,12 +441,18 @@ impl<'a, R: ReadAt + ?Sized> EntryReader<'a, R> {
                     let (in_before, out_before) = (inf.state.total_in(), inf.state.total_out());
                     let status = inf
                         .state
-                        .decompress(&inf.input[inf.start..inf.end], &mut out[n..], FlushDecompress::None)
+                        .decompress(
+                            &inf.input[inf.start..inf.end],
+                            &mut out[n..],
+                            FlushDecompress::None,
+                        )
                         .map_err(|e| Error::Data(format!("the deflated data is corrupt: {e}")))?;
                     inf.start += (inf.state.total_in() - in_before) as usize;
                     n += (inf.state.total_out() - out_before) as usize;
-                    let stalled = inf.state.total_in() == in_before && inf.state.total_out() == out_before;
-                    if n == 0 && (status == Status::StreamEnd || (stalled && inf.start == inf.end)) {
+                    let stalled =
+                        inf.state.total_in() == in_before && inf.state.total_out() == out_before;
+                    if n == 0 && (status == Status::StreamEnd || (stalled && inf.start == inf.end))
+                    {
                         return Err(Error::Data(format!(
                             "the deflated data ends after {} bytes, but the member claims {}",
                             self.produced, self.entry.size
@@ -573,8 +610,9 @@ impl<W: Write + Seek> ZipWriter<W> {
         self.out.write_all(&crc.to_le_bytes())?;
         if zip64 {
             self.out.write_all(&[0xff; 8])?;
-            self.out
-                .seek(SeekFrom::Start(local + (LOCAL_LEN + name_bytes.len()) as u64 + 4))?;
+            self.out.seek(SeekFrom::Start(
+                local + (LOCAL_LEN + name_bytes.len()) as u64 + 4,
+            ))?;
             self.out.write_all(&size.to_le_bytes())?;
             self.out.write_all(&csize.to_le_bytes())?;
         } else {
@@ -712,8 +750,10 @@ mod tests {
     fn build(members: &[(&str, Compression, &[u8])]) -> Vec<u8> {
         let mut w = ZipWriter::new(Cursor::new(Vec::new()));
         for (name, c, data) in members {
-            w.add(name, *c, data.len() as u64, Some((64, 0)), |o| o.write_all(data))
-                .unwrap();
+            w.add(name, *c, data.len() as u64, Some((64, 0)), |o| {
+                o.write_all(data)
+            })
+            .unwrap();
         }
         w.finish().unwrap().into_inner()
     }
@@ -758,7 +798,10 @@ mod tests {
     #[test]
     fn corruption_is_detected() {
         let data = vec![7u8; 1000];
-        let bytes = build(&[("a", Compression::Stored, &data), ("b", Compression::Deflated, &data)]);
+        let bytes = build(&[
+            ("a", Compression::Stored, &data),
+            ("b", Compression::Deflated, &data),
+        ]);
         let entries: Vec<_> = read_directory(bytes.as_slice())
             .unwrap()
             .into_iter()
@@ -766,7 +809,10 @@ mod tests {
             .collect();
         let mut bad = bytes.clone();
         bad[entries[0].data_offset as usize + 10] ^= 1;
-        assert!(read_all(&bad, &entries[0]).unwrap_err().to_string().contains("CRC-32"));
+        assert!(read_all(&bad, &entries[0])
+            .unwrap_err()
+            .to_string()
+            .contains("CRC-32"));
         let mut bad = bytes.clone();
         let off = entries[1].data_offset as usize;
         bad[off..off + entries[1].compressed_size as usize].fill(0xff);
