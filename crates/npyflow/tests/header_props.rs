@@ -41,7 +41,9 @@ fn header() -> impl Strategy<Value = NpyHeader> {
     )
         .prop_map(|(dtype, big, fortran_order, shape)| NpyHeader {
             dtype,
-            byte_order: if big && dtype.has_byte_order() {
+            byte_order: if !dtype.has_byte_order() {
+                ByteOrder::NATIVE
+            } else if big {
                 ByteOrder::Big
             } else {
                 ByteOrder::Little

@@ -625,7 +625,7 @@ fn header_from_value(value: Value) -> Result<NpyHeader> {
     let fortran = fortran.ok_or_else(|| missing("fortran_order"))?;
     let shape = shape.ok_or_else(|| missing("shape"))?;
 
-    let (dtype, byte_order) = match descr {
+    let (dtype, mut byte_order) = match descr {
         Value::Str(s) => DType::parse_descr(&s)?,
         Value::List(_) => {
             return Err(Error::Dtype(
@@ -639,6 +639,10 @@ fn header_from_value(value: Value) -> Result<NpyHeader> {
             )))
         }
     };
+    if !dtype.has_byte_order() {
+        // '>u1' and '|u1' are one dtype (NumPy reports both as '|u1').
+        byte_order = ByteOrder::NATIVE;
+    }
     let fortran_order = match fortran {
         Value::Bool(b) => b,
         other => {

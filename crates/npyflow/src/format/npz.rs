@@ -31,7 +31,7 @@ use crate::format::npy::{
     check_data_len, map_file, npy_header_for, read_header_at, tensor_from_raw, write_npy_to,
     ReadOptions, WriteOptions,
 };
-use crate::format::source::SizedFile;
+use crate::format::source::{ReadAt, SizedFile};
 use crate::format::zip::{read_directory, Compression, EntryReader, ZipEntry, ZipWriter};
 use crate::tensor::Tensor;
 
@@ -80,7 +80,7 @@ pub enum NpzEntry {
 /// [`NpzEntry::Bad`] and loading it returns its error.
 pub struct NpzArchive {
     path: PathBuf,
-    file: SizedFile,
+    file: Source,
     entries: Vec<NpzEntry>,
     map: OnceLock<Buffer>,
     options: ReadOptions,
@@ -98,6 +98,16 @@ impl NpzArchive {
         let file = File::open(path)
             .and_then(SizedFile::new)
             .map_err(|e| Error::io(path, e))?;
+        Self::from_source(path, Source::File(file), options)
+    }
+
+    /// Reads an archive held in memory (say, received over the network). Stored members
+    /// that can be used in place share `bytes`. Messages name the archive `<memory>`.
+    pub fn from_buffer(bytes: Buffer, options: &ReadOptions) -> Result<NpzArchive> {
+        Self::from_source(Path::new("<memory>"), Source::Memory(bytes), options)
+    }
+
+    fn from_source(path: &Path, file: Source, options: &ReadOptions) -> Result<NpzArchive> {
         let dir = read_directory(&file).context(path.display())?;
         let mut entries = Vec::with_capacity(dir.len());
         for item in dir {
@@ -240,17 +250,47 @@ impl NpzArchive {
         if let Some(b) = self.map.get() {
             return Ok(b);
         }
-        let map = map_file(self.file.file()).map_err(|e| Error::io(&self.path, e))?;
-        Ok(self.map.get_or_init(|| Buffer::from_shared(Arc::new(map))))
+        let buffer = match &self.file {
+            Source::File(f) => {
+                let map = map_file(f.file()).map_err(|e| Error::io(&self.path, e))?;
+                Buffer::from_shared(Arc::new(map))
+            }
+            Source::Memory(b) => b.clone(),
+        };
+        Ok(self.map.get_or_init(|| buffer))
     }
 
     /// A reader of the raw data (file order and byte order, header skipped) of `member`,
     /// for streaming through a large array without loading it.
-    pub fn data_reader<'a>(&'a self, member: &'a NpzMember) -> Result<EntryReader<'a, SizedFile>> {
+    pub fn data_reader<'a>(
+        &'a self,
+        member: &'a NpzMember,
+    ) -> Result<EntryReader<'a, impl ReadAt>> {
         let mut reader = EntryReader::new(&self.file, &member.entry, true);
         let mut skip = vec![0u8; member.data_start as usize];
         reader.read_exact(&mut skip)?;
         Ok(reader)
+    }
+}
+
+/// Where an archive's bytes come from.
+enum Source {
+    File(SizedFile),
+    Memory(Buffer),
+}
+
+impl ReadAt for Source {
+    fn size(&self) -> u64 {
+        match self {
+            Source::File(f) => f.size(),
+            Source::Memory(b) => b.len() as u64,
+        }
+    }
+    fn read_exact_at(&self, buf: &mut [u8], offset: u64) -> std::io::Result<()> {
+        match self {
+            Source::File(f) => f.read_exact_at(buf, offset),
+            Source::Memory(b) => b.as_slice().read_exact_at(buf, offset),
+        }
     }
 }
 
@@ -259,7 +299,7 @@ fn key_of(name: &str) -> &str {
 }
 
 /// Reads the start of a member to tell an array from other content, and checks its header.
-fn classify(file: &SizedFile, e: ZipEntry, options: &ReadOptions) -> NpzEntry {
+fn classify(file: &Source, e: ZipEntry, options: &ReadOptions) -> NpzEntry {
     let name = e.name.clone();
     let named_npy = name.ends_with(".npy");
     let result = (|| -> Result<Option<NpzMember>> {
@@ -287,8 +327,10 @@ fn classify(file: &SizedFile, e: ZipEntry, options: &ReadOptions) -> NpzEntry {
             )));
         }
         let mut head = vec![0u8; start + header_len];
-        head[..n].copy_from_slice(&prelude[..n]);
-        reader.read_exact(&mut head[n..])?;
+        // The first read may already hold data bytes past a short header.
+        let have = n.min(head.len());
+        head[..have].copy_from_slice(&prelude[..have]);
+        reader.read_exact(&mut head[have..])?;
         let (header, version, data_start) = read_header_at(
             head.as_slice(),
             0,

@@ -1,0 +1,99 @@
+//! The format benchmark's npyflow side. Run through `bench/format_bench.py`, which makes the
+//! files with NumPy, runs NumPy on them in the same run, and prints the ratios.
+//!
+//!     cargo bench -p npyflow --bench format -- DATA_DIR
+//!
+//! Prints one JSON object per line:
+//! - `open`: median time to open and map each `open_*.npy` (header read, data mapped), ms;
+//! - `rows`: reading every row of `big.npy` one by one into a reused 1024-row batch, against
+//!   copying the same bytes with plain `memcpy` in 1024-row chunks into the same batch, GB/s;
+//! - `npz`: opening `deflated.npz` and loading member `x`, ms.
+
+use std::hint::black_box;
+use std::path::Path;
+use std::time::Instant;
+
+use npyflow::format::npy::{is_mapped, read_npy};
+use npyflow::format::npz::NpzArchive;
+
+fn median_ms(reps: usize, mut f: impl FnMut()) -> f64 {
+    let mut times: Vec<f64> = (0..reps)
+        .map(|_| {
+            let t = Instant::now();
+            f();
+            t.elapsed().as_secs_f64() * 1e3
+        })
+        .collect();
+    times.sort_by(f64::total_cmp);
+    times[reps / 2]
+}
+
+fn main() {
+    let dir = std::env::args()
+        .skip(1)
+        .find(|a| !a.starts_with('-'))
+        .expect("usage: format DATA_DIR (see bench/format_bench.py)");
+    let dir = Path::new(&dir);
+
+    let mut opens: Vec<_> = std::fs::read_dir(dir)
+        .unwrap()
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| {
+            p.file_name()
+                .unwrap()
+                .to_string_lossy()
+                .starts_with("open_")
+        })
+        .collect();
+    opens.sort();
+    for p in &opens {
+        let bytes = std::fs::metadata(p).unwrap().len();
+        let ms = median_ms(51, || {
+            let t = read_npy(p).unwrap();
+            assert!(is_mapped(&t));
+            black_box(t);
+        });
+        println!(
+            "{{\"bench\": \"open\", \"file\": {:?}, \"bytes\": {bytes}, \"ms\": {ms:.4}}}",
+            p.file_name().unwrap().to_string_lossy()
+        );
+    }
+
+    let big = read_npy(dir.join("big.npy")).unwrap();
+    let rows = big.rows().unwrap();
+    let row_bytes = big.nbytes() / rows;
+    let batch_rows = 1024;
+    let mut batch = vec![0u8; batch_rows * row_bytes];
+    let reps = 5;
+    let rows_ms = median_ms(reps, || {
+        for start in (0..rows).step_by(batch_rows) {
+            let n = batch_rows.min(rows - start);
+            for i in 0..n {
+                let r = big.row(start + i).unwrap();
+                batch[i * row_bytes..(i + 1) * row_bytes].copy_from_slice(r.as_bytes());
+            }
+            black_box(&batch);
+        }
+    });
+    let src = big.as_bytes();
+    let memcpy_ms = median_ms(reps, || {
+        for chunk in src.chunks(batch.len()) {
+            batch[..chunk.len()].copy_from_slice(chunk);
+            black_box(&batch);
+        }
+    });
+    let gb = big.nbytes() as f64 / 1e9;
+    println!(
+        "{{\"bench\": \"rows\", \"bytes\": {}, \"rows_gb_per_s\": {:.3}, \"memcpy_gb_per_s\": {:.3}}}",
+        big.nbytes(),
+        gb / (rows_ms / 1e3),
+        gb / (memcpy_ms / 1e3)
+    );
+
+    let npz_path = dir.join("deflated.npz");
+    let ms = median_ms(5, || {
+        let a = NpzArchive::open(&npz_path).unwrap();
+        black_box(a.load("x").unwrap());
+    });
+    println!("{{\"bench\": \"npz\", \"ms\": {ms:.3}}}");
+}

@@ -1,0 +1,48 @@
+//! Inputs the fuzzers (fuzz/) found that broke npyflow once, each named after its bug.
+//! The files are in tests/fuzz_regressions/.
+
+use std::path::PathBuf;
+
+use npyflow::format::header::{parse_header, DEFAULT_MAX_HEADER_SIZE};
+use npyflow::format::npy::ReadOptions;
+use npyflow::format::npz::{NpzArchive, NpzEntry};
+use npyflow::{Buffer, ByteOrder, DType};
+
+fn case(name: &str) -> Vec<u8> {
+    let p = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fuzz_regressions")
+        .join(name);
+    std::fs::read(p).unwrap()
+}
+
+/// `'>u1'` parsed as big-endian but was written back as `'|u1'`, so a header did not survive
+/// a round trip. A one-byte dtype has no byte order; NumPy reports `'|u1'` for both.
+#[test]
+fn header_big_endian_u1_reencodes_as_pipe() {
+    let bytes = case("header_big_endian_u1_reencodes_as_pipe.npy");
+    let (h, _) = parse_header(&bytes, DEFAULT_MAX_HEADER_SIZE).unwrap();
+    assert_eq!(h.dtype, DType::UInt8);
+    assert_eq!(h.byte_order, ByteOrder::NATIVE);
+    assert_eq!(h.descr(), "|u1");
+    let again = parse_header(&h.encode(None).unwrap(), DEFAULT_MAX_HEADER_SIZE)
+        .unwrap()
+        .0;
+    assert_eq!(again, h);
+}
+
+/// A member whose `.npy` header is shorter than the 12 bytes first read to sniff it made the
+/// reader copy past the end of its header buffer (a panic, not an error).
+#[test]
+fn npz_member_header_shorter_than_first_read() {
+    let bytes = case("npz_member_header_shorter_than_first_read.npz");
+    let npz = NpzArchive::from_buffer(Buffer::from_vec(bytes), &ReadOptions::default());
+    // Whatever the verdict on the archive, it is an error value, and every member that
+    // claims to be an array is either read or refused with a reason.
+    if let Ok(npz) = npz {
+        for e in npz.entries() {
+            if let NpzEntry::Bad { error, .. } = e {
+                assert!(!error.to_string().is_empty());
+            }
+        }
+    }
+}
