@@ -1,6 +1,49 @@
 //! # npyflow
 //!
-//! NumPy data pipelines in Rust.
+//! The input pipeline for training on NumPy data, in Rust. This crate is its core: the
+//! `.npy`/`.npz` format, the tensor model, and (as they land) tf.data's dataset model and a
+//! threaded runtime.
+//!
+//! Reading an array costs no copy when its data can be used in place: the tensor is a window
+//! onto the memory-mapped file, and slicing it along its first axis is O(1).
+//!
+//! ```
+//! use npyflow::format::npy::{read_npy, write_npy};
+//! use npyflow::format::npz::{NpzArchive, NpzWriter};
+//! use npyflow::format::zip::Compression;
+//! use npyflow::{DType, Tensor};
+//! # let dir = tempfile::tempdir().unwrap();
+//! # let images_path = dir.path().join("images.npy");
+//! # let npz_path = dir.path().join("data.npz");
+//!
+//! // 10 images of 3x3 pixels with 3 channels, as in the seed's third example.
+//! let images = Tensor::from_vec((0..270).map(|i| (i % 256) as u8).collect(), &[10, 3, 3, 3])?;
+//! write_npy(&images_path, &images)?;
+//!
+//! let mapped = read_npy(&images_path)?; // header read, data mapped: no copy
+//! assert_eq!(mapped.dtype(), DType::UInt8);
+//! let batch = mapped.slice_rows(0..2)?; // O(1): a window onto the same map
+//! assert_eq!(batch.shape(), &[2, 3, 3, 3]);
+//!
+//! // An .npz of named arrays, like np.savez.
+//! let labels = Tensor::from_vec((0..10i64).collect(), &[10])?;
+//! let mut w = NpzWriter::create(&npz_path)?;
+//! w.add("images", &images, Compression::Stored)?;
+//! w.add("labels", &labels, Compression::Deflated)?;
+//! w.finish()?;
+//! let npz = NpzArchive::open(&npz_path)?;
+//! assert_eq!(npz.load("labels")?.view::<i64>()?[9], 9);
+//! # Ok::<(), npyflow::Error>(())
+//! ```
+//!
+//! ## Modules
+//! - [`dtype`]: NumPy's dtypes and their `dtype.str` spellings.
+//! - [`buffer`]: shared, immutable bytes whose owner is a heap allocation, a memory map or
+//!   someone else's memory.
+//! - [`tensor`]: dtype + shape + buffer, in C order and native byte order.
+//! - [`element`]: nested tuples and dicts of tensors, and their specs.
+//! - [`format`](mod@format): reading and writing `.npy` and `.npz`, and streaming statistics.
+//! - [`error`]: the one error type, with the file, member or element in its message.
 #![deny(missing_docs)]
 
 pub mod buffer;
