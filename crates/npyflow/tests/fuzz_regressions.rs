@@ -46,3 +46,29 @@ fn npz_member_header_shorter_than_first_read() {
         }
     }
 }
+
+/// Two members with one key, one of them broken: `keys()` listed the key (from the good one)
+/// while `member()` returned the broken one's error. A key held by two members, broken or
+/// not, is ambiguous; both are refused and the key is not listed.
+#[test]
+fn npz_listed_key_shadowed_by_broken_twin() {
+    let bytes = case("npz_listed_key_shadowed_by_broken_twin.npz");
+    let npz = NpzArchive::from_buffer(Buffer::from_vec(bytes), &ReadOptions::default()).unwrap();
+    for key in npz.keys() {
+        npz.member(key).unwrap();
+    }
+    let refused: Vec<_> = npz
+        .entries()
+        .iter()
+        .filter_map(|e| match e {
+            NpzEntry::Bad { name, error } if error.to_string().contains("more than one member") => {
+                Some(name.clone())
+            }
+            _ => None,
+        })
+        .collect();
+    assert!(!refused.is_empty());
+    assert!(npz
+        .keys()
+        .all(|k| !refused.iter().any(|n| n.strip_suffix(".npy") == Some(k))));
+}

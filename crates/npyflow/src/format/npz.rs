@@ -121,18 +121,24 @@ impl NpzArchive {
             };
             entries.push(entry);
         }
-        // A key given twice is ambiguous: refuse every member that has it.
+        // A key given twice (by readable or broken members alike) is ambiguous: refuse every
+        // member that has it.
         let mut seen = std::collections::HashMap::new();
         for (i, e) in entries.iter().enumerate() {
-            if let NpzEntry::Array(m) = e {
-                seen.entry(m.key.clone()).or_insert_with(Vec::new).push(i);
-            }
+            let key = match e {
+                NpzEntry::Array(m) => m.key.as_str(),
+                NpzEntry::Bad { name, .. } => key_of(name),
+                NpzEntry::Other { .. } => continue,
+            };
+            seen.entry(key.to_owned()).or_insert_with(Vec::new).push(i);
         }
         for (key, at) in seen.into_iter().filter(|(_, v)| v.len() > 1) {
             for i in at {
                 let name = match &entries[i] {
-                    NpzEntry::Array(m) => m.name.clone(),
-                    _ => unreachable!("indexed arrays only"),
+                    NpzEntry::Array(NpzMember { name, .. }) | NpzEntry::Bad { name, .. } => {
+                        name.clone()
+                    }
+                    NpzEntry::Other { .. } => unreachable!("only arrays and bad members counted"),
                 };
                 entries[i] = NpzEntry::Bad {
                     name,
