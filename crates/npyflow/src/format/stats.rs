@@ -4,8 +4,13 @@
 //! larger than memory is summarized with a fixed, small buffer. Results follow NumPy:
 //! `min`/`max` as `a.min()`/`a.max()` (a NaN anywhere makes both NaN), `sum` as
 //! `a.sum(dtype=float64)`, and `head` as `a.ravel()[:8]` in logical C order even for
-//! Fortran-order data. The sum is compensated (Neumaier), so it agrees with NumPy's pairwise
-//! sum to within the rounding of either.
+//! Fortran-order data.
+//!
+//! The sum is bit for bit NumPy's: the same pairwise summation over the same order of
+//! elements (memory order), in one tree over the whole array for native float64 data, and
+//! tree by tree over chunks of 8,192 elements where NumPy casts through its buffers (every
+//! other dtype, and float64 in foreign byte order). So even where rounding or an overflow to
+//! infinity depends on the order of additions, npyflow reports what NumPy reports.
 
 use crate::dtype::{ByteOrder, DType};
 use crate::error::{Error, Result};
@@ -70,8 +75,7 @@ pub struct StatsAccumulator {
     min: f64,
     max: f64,
     nan: bool,
-    sum: f64,
-    comp: f64,
+    sum: PairwiseSum,
 }
 
 impl StatsAccumulator {
@@ -96,8 +100,16 @@ impl StatsAccumulator {
             min: f64::INFINITY,
             max: f64::NEG_INFINITY,
             nan: false,
-            sum: 0.0,
-            comp: 0.0,
+            sum: PairwiseSum::new(
+                size,
+                // NumPy sums native float64 in place, everything else through its casting
+                // buffers.
+                if h.dtype == DType::Float64 && h.byte_order.is_native() {
+                    size
+                } else {
+                    NUMPY_BUFSIZE
+                },
+            ),
         }
     }
 
@@ -180,14 +192,7 @@ impl StatsAccumulator {
         }
         self.min = self.min.min(v);
         self.max = self.max.max(v);
-        // Neumaier's compensated sum.
-        let t = self.sum + v;
-        if self.sum.abs() >= v.abs() {
-            self.comp += (self.sum - t) + v;
-        } else {
-            self.comp += (v - t) + self.sum;
-        }
-        self.sum = t;
+        self.sum.push(v);
     }
 
     fn scalar(&self, b: &[u8]) -> Scalar {
@@ -244,11 +249,7 @@ impl StatsAccumulator {
         Ok(Stats {
             min: ordered.then_some(min),
             max: ordered.then_some(max),
-            sum: real.then_some(if self.sum.is_finite() {
-                self.sum + self.comp
-            } else {
-                self.sum
-            }),
+            sum: real.then(|| self.sum.total()),
             head: self
                 .head
                 .into_iter()
@@ -256,6 +257,123 @@ impl StatsAccumulator {
                 .collect(),
         })
     }
+}
+
+/// Elements per buffer in NumPy's casting iterator (`np.getbufsize()`).
+const NUMPY_BUFSIZE: usize = 8192;
+/// NumPy's pairwise summation sums blocks of at most this many elements directly.
+const PW_BLOCKSIZE: usize = 128;
+
+/// NumPy's pairwise summation, fed one value at a time.
+///
+/// NumPy sums `n` values by splitting them in two (the left part `n / 2` rounded down to a
+/// multiple of 8) until a part has at most 128 values, which it sums with eight interleaved
+/// accumulators (or in a plain loop below 8). Here that recursion is an explicit stack, so
+/// values can arrive in a stream. With `chunk < n` the values are summed chunk by chunk, each
+/// chunk by its own tree, into a running total, as NumPy does through its buffers.
+struct PairwiseSum {
+    /// Values not yet taken into a chunk.
+    remaining: usize,
+    chunk: usize,
+    /// Open splits: their size and, once it is summed, the sum of their left part.
+    stack: Vec<(usize, Option<f64>)>,
+    leaf: Vec<f64>,
+    leaf_len: usize,
+    total: f64,
+}
+
+fn left_part(n: usize) -> usize {
+    let half = n / 2;
+    half - half % 8
+}
+
+impl PairwiseSum {
+    fn new(n: usize, chunk: usize) -> Self {
+        let mut s = PairwiseSum {
+            remaining: n,
+            chunk: chunk.max(1),
+            stack: Vec::new(),
+            leaf: Vec::with_capacity(PW_BLOCKSIZE),
+            leaf_len: 0,
+            total: 0.0,
+        };
+        s.start_chunk();
+        s
+    }
+
+    fn start_chunk(&mut self) {
+        let n = self.remaining.min(self.chunk);
+        self.remaining -= n;
+        if n > 0 {
+            self.descend(n);
+        }
+    }
+
+    fn descend(&mut self, mut n: usize) {
+        while n > PW_BLOCKSIZE {
+            self.stack.push((n, None));
+            n = left_part(n);
+        }
+        self.leaf_len = n;
+    }
+
+    #[inline]
+    fn push(&mut self, v: f64) {
+        self.leaf.push(v);
+        if self.leaf.len() == self.leaf_len {
+            let s = block_sum(&self.leaf);
+            self.leaf.clear();
+            self.complete(s);
+        }
+    }
+
+    /// A part summed to `s`: pair it with its sibling, up the stack as far as it goes.
+    fn complete(&mut self, mut s: f64) {
+        loop {
+            match self.stack.last_mut() {
+                None => {
+                    self.total += s;
+                    self.start_chunk();
+                    return;
+                }
+                Some((n, left @ None)) => {
+                    *left = Some(s);
+                    let right = *n - left_part(*n);
+                    self.descend(right);
+                    return;
+                }
+                Some((_, Some(left))) => {
+                    s += *left;
+                    self.stack.pop();
+                }
+            }
+        }
+    }
+
+    fn total(&self) -> f64 {
+        self.total
+    }
+}
+
+/// NumPy's sum of at most 128 values.
+fn block_sum(a: &[f64]) -> f64 {
+    let n = a.len();
+    if n < 8 {
+        return a.iter().fold(0.0, |acc, &v| acc + v);
+    }
+    let mut r = [0.0f64; 8];
+    r.copy_from_slice(&a[..8]);
+    let whole = n - n % 8;
+    for block in a[8..whole].chunks_exact(8) {
+        for (acc, &v) in r.iter_mut().zip(block) {
+            *acc += v;
+        }
+    }
+    let mut res = ((r[0] + r[1]) + (r[2] + r[3])) + ((r[4] + r[5]) + (r[6] + r[7]));
+    for &v in &a[whole..] {
+        res += v;
+    }
+    res
 }
 
 /// Where the element at C-order index `k` is in data stored in the given order.
@@ -347,12 +465,56 @@ mod tests {
         assert!(acc.finish().is_err());
     }
 
+    /// NumPy's pairwise sum, written as NumPy's C code is: recursive, over a slice.
+    fn numpy_pairwise(a: &[f64]) -> f64 {
+        if a.len() <= PW_BLOCKSIZE {
+            return block_sum(a);
+        }
+        let n2 = left_part(a.len());
+        numpy_pairwise(&a[..n2]) + numpy_pairwise(&a[n2..])
+    }
+
     #[test]
-    fn compensated_sum_is_exact_where_naive_is_not() {
-        let vals = [1e16, 1.0, -1e16, 1.0];
-        let bytes: Vec<u8> = vals.iter().flat_map(|v: &f64| v.to_le_bytes()).collect();
-        let mut h = NpyHeader::new(DType::Float64, &[4]);
-        h.byte_order = ByteOrder::Little;
-        assert_eq!(stats_of(&h, &bytes, 8).sum, Some(2.0));
+    fn sums_as_numpy_sums() {
+        let le = |dtype, n| {
+            let mut h = NpyHeader::new(dtype, &[n]);
+            h.byte_order = ByteOrder::Little;
+            h
+        };
+        let bytes = |v: &[f64]| v.iter().flat_map(|x| x.to_le_bytes()).collect::<Vec<u8>>();
+        // Values NumPy 2.4 gives: np.sum(np.array(a)) for these arrays.
+        let a = [1.0, 1e16, -1e16];
+        assert_eq!(
+            stats_of(&le(DType::Float64, 3), &bytes(&a), 8).sum,
+            Some(0.0)
+        );
+        let mut b = vec![1.0; 9];
+        b.extend([1e16, -1e16, 0.0, 0.0, 0.0, 0.0, 0.0]);
+        assert_eq!(
+            stats_of(&le(DType::Float64, 16), &bytes(&b), 24).sum,
+            Some(6.0)
+        );
+        // Large arrays: one tree for native float64, a tree per 8192 values otherwise.
+        let mut x = 0.5f64;
+        let big: Vec<f64> = (0..50_000)
+            .map(|i| {
+                x = (x * 3.9 * (1.0 - x)).clamp(1e-9, 1.0 - 1e-9);
+                x * 10f64.powi(i % 17 - 3) * if i % 3 == 0 { -1.0 } else { 1.0 }
+            })
+            .collect();
+        let whole = stats_of(&le(DType::Float64, big.len()), &bytes(&big), 4093);
+        assert_eq!(whole.sum, Some(numpy_pairwise(&big)));
+        let mut h = le(DType::Float64, big.len());
+        h.byte_order = ByteOrder::Big;
+        let be: Vec<u8> = big.iter().flat_map(|x| x.to_be_bytes()).collect();
+        let chunked = big
+            .chunks(NUMPY_BUFSIZE)
+            .fold(0.0, |acc, c| acc + numpy_pairwise(c));
+        assert_eq!(stats_of(&h, &be, 10_000).sum, Some(chunked));
+        assert_ne!(
+            chunked,
+            numpy_pairwise(&big),
+            "the two orders differ on this data"
+        );
     }
 }
