@@ -43,16 +43,23 @@ native! {
     Complex<f32> => DType::Complex64, Complex<f64> => DType::Complex128,
 }
 
-/// Total bytes of `shape` elements of `dtype`, or an error if it does not fit in `usize`.
+/// Total bytes of `shape` elements of `dtype`, or an error if the shape is too big.
+///
+/// As in NumPy, a shape is too big when the product of its non-zero dimensions times the
+/// item size exceeds `isize::MAX`, even when another dimension is 0 and the array is empty.
 pub(crate) fn checked_nbytes(dtype: DType, shape: &[usize]) -> Result<usize> {
-    shape
+    let too_big = || {
+        Error::InvalidArgument(format!(
+            "shape {shape:?} of {dtype} has more bytes than this machine can address"
+        ))
+    };
+    let nonzero = shape
         .iter()
+        .filter(|&&d| d != 0)
         .try_fold(dtype.itemsize(), |acc, &d| acc.checked_mul(d))
-        .ok_or_else(|| {
-            Error::InvalidArgument(format!(
-                "shape {shape:?} of {dtype} has more bytes than this machine can address"
-            ))
-        })
+        .filter(|&n| n <= isize::MAX as usize)
+        .ok_or_else(too_big)?;
+    Ok(if shape.contains(&0) { 0 } else { nonzero })
 }
 
 /// An n-dimensional array: a [`DType`], a [`Shape`] and a shared, immutable [`Buffer`] holding
@@ -315,6 +322,9 @@ mod tests {
         let e = Tensor::new(DType::Int32, &[2, 3], Buffer::from_vec(vec![0u8; 23])).unwrap_err();
         assert!(e.to_string().contains("needs 24 bytes"));
         assert!(Tensor::new(DType::Int64, &[usize::MAX, 2], Buffer::empty()).is_err());
+        // NumPy refuses an empty shape whose other dimensions overflow, and so does npyflow.
+        assert!(Tensor::new(DType::UInt8, &[0, 1 << 32, 1 << 32], Buffer::empty()).is_err());
+        assert!(Tensor::new(DType::UInt8, &[0, 1 << 31, 1 << 31], Buffer::empty()).is_ok());
     }
 
     #[test]
