@@ -74,26 +74,25 @@ pub(crate) fn reverse_axes(src: &[u8], shape: &[usize], itemsize: usize) -> Resu
     Ok(dst)
 }
 
-/// Copies raw file data in the given order into a new C-order, native-endian buffer.
-pub(crate) fn to_c_native(
-    raw: &[u8],
+/// Turns raw file data (in file order and byte order) into C-order, native-endian data,
+/// in place where only the byte order differs, through one new buffer where the memory
+/// order does too.
+pub(crate) fn into_c_native(
+    mut raw: BufferMut,
     dtype: DType,
     shape: &[usize],
     swap: bool,
     fortran: bool,
 ) -> Result<BufferMut> {
-    let mut buf = if fortran && shape.len() > 1 {
+    // Fortran and C order coincide when at most one axis is longer than 1.
+    if fortran && shape.iter().filter(|&&d| d > 1).count() > 1 {
         let reversed: Vec<usize> = shape.iter().rev().copied().collect();
-        reverse_axes(raw, &reversed, dtype.itemsize())?
-    } else {
-        let mut b = BufferMut::zeroed(raw.len())?;
-        b.as_mut_slice().copy_from_slice(raw);
-        b
-    };
-    if swap {
-        swap_in_place(buf.as_mut_slice(), dtype.swap_unit());
+        raw = reverse_axes(raw.as_slice(), &reversed, dtype.itemsize())?;
     }
-    Ok(buf)
+    if swap {
+        swap_in_place(raw.as_mut_slice(), dtype.swap_unit());
+    }
+    Ok(raw)
 }
 
 #[cfg(test)]

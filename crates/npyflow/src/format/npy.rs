@@ -16,10 +16,10 @@ use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use crate::buffer::{Buffer, BufferKind};
+use crate::buffer::{Buffer, BufferKind, BufferMut};
 use crate::dtype::ByteOrder;
 use crate::error::{Error, Result, ResultExt};
-use crate::format::convert::{reverse_axes, swap_in_place, to_c_native};
+use crate::format::convert::{into_c_native, reverse_axes, swap_in_place};
 use crate::format::header::{self, NpyHeader, Version, DEFAULT_MAX_HEADER_SIZE};
 use crate::format::source::{ReadAt, SizedFile};
 use crate::tensor::Tensor;
@@ -89,11 +89,18 @@ pub(crate) fn check_data_len(h: &NpyHeader, available: u64) -> Result<()> {
     Ok(())
 }
 
-/// Builds a tensor from raw file data, converting byte and memory order where needed.
-pub(crate) fn tensor_from_raw(h: &NpyHeader, raw: &[u8]) -> Result<Tensor> {
+/// Builds a tensor from raw file data held in `raw`, converting byte and memory order.
+pub(crate) fn tensor_from_raw(h: &NpyHeader, raw: BufferMut) -> Result<Tensor> {
     let swap = !h.byte_order.is_native() && h.dtype.has_byte_order();
-    let buf = to_c_native(raw, h.dtype, &h.shape, swap, h.fortran_order)?;
+    let buf = into_c_native(raw, h.dtype, &h.shape, swap, h.fortran_order)?;
     Tensor::new(h.dtype, &h.shape, buf.freeze())
+}
+
+/// Builds a tensor from a copy of raw file data, converting byte and memory order.
+pub(crate) fn tensor_from_raw_copy(h: &NpyHeader, raw: &[u8]) -> Result<Tensor> {
+    let mut copy = BufferMut::zeroed(raw.len())?;
+    copy.as_mut_slice().copy_from_slice(raw);
+    tensor_from_raw(h, copy)
 }
 
 /// An open `.npy` file whose header has been read and checked, and whose data has not.
@@ -193,12 +200,9 @@ impl NpyFile {
             let buffer = Buffer::from_shared(Arc::new(map)).slice(start..start + nbytes)?;
             return Tensor::new(h.dtype, &h.shape, buffer).context(self.path.display());
         }
-        let mut raw = crate::buffer::BufferMut::zeroed(nbytes).context(self.path.display())?;
+        let mut raw = BufferMut::zeroed(nbytes).context(self.path.display())?;
         self.read_raw_at(raw.as_mut_slice(), 0)?;
-        if h.is_c_native() {
-            return Tensor::new(h.dtype, &h.shape, raw.freeze());
-        }
-        tensor_from_raw(h, raw.as_slice()).context(self.path.display())
+        tensor_from_raw(h, raw).context(self.path.display())
     }
 }
 
@@ -234,7 +238,7 @@ pub fn read_npy_bytes(bytes: &Buffer) -> Result<Tensor> {
     if h.is_c_native() && aligned {
         return Tensor::new(h.dtype, &h.shape, data);
     }
-    tensor_from_raw(&h, data.as_slice())
+    tensor_from_raw_copy(&h, data.as_slice())
 }
 
 /// How a `.npy` file is written.

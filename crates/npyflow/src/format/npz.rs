@@ -28,8 +28,8 @@ use crate::buffer::{Buffer, BufferMut};
 use crate::error::{Error, Result, ResultExt};
 use crate::format::header::{parse_prelude, NpyHeader, Version, MAGIC};
 use crate::format::npy::{
-    check_data_len, map_file, npy_header_for, read_header_at, tensor_from_raw, write_npy_to,
-    ReadOptions, WriteOptions,
+    check_data_len, map_file, npy_header_for, read_header_at, tensor_from_raw,
+    tensor_from_raw_copy, write_npy_to, ReadOptions, WriteOptions,
 };
 use crate::format::source::{ReadAt, SizedFile};
 use crate::format::zip::{read_directory, Compression, EntryReader, ZipEntry, ZipWriter};
@@ -236,7 +236,7 @@ impl NpzArchive {
             if h.is_c_native() && aligned {
                 return Tensor::new(h.dtype, &h.shape, data);
             }
-            return tensor_from_raw(h, data.as_slice());
+            return tensor_from_raw_copy(h, data.as_slice());
         }
         let mut reader = EntryReader::new(&self.file, &m.entry, self.options.verify_crc);
         let mut skip = vec![0u8; m.data_start as usize];
@@ -246,10 +246,7 @@ impl NpzArchive {
         // Read to the end so the CRC is checked.
         let mut rest = [0u8; 4096];
         while reader.read(&mut rest)? > 0 {}
-        if h.is_c_native() {
-            return Tensor::new(h.dtype, &h.shape, raw.freeze());
-        }
-        tensor_from_raw(h, raw.as_slice())
+        tensor_from_raw(h, raw)
     }
 
     fn mapped(&self) -> Result<&Buffer> {
