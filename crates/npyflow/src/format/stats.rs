@@ -76,6 +76,7 @@ pub struct StatsAccumulator {
     max: f64,
     nan: bool,
     sum: PairwiseSum,
+    scratch: Vec<f64>,
 }
 
 impl StatsAccumulator {
@@ -100,6 +101,7 @@ impl StatsAccumulator {
             min: f64::INFINITY,
             max: f64::NEG_INFINITY,
             nan: false,
+            scratch: Vec::with_capacity(SCRATCH_LEN),
             sum: PairwiseSum::new(
                 size,
                 // NumPy sums native float64 in place, everything else through its casting
@@ -148,51 +150,28 @@ impl StatsAccumulator {
             self.head[slot] = Some(self.scalar(&bytes[at..at + isz]));
             self.next_wanted += 1;
         }
-        macro_rules! fold {
-            ($t:ty, $conv:expr) => {{
-                const N: usize = std::mem::size_of::<$t>();
-                let big = self.big;
-                for c in bytes.chunks_exact(N) {
-                    let mut a = [0u8; N];
-                    a.copy_from_slice(c);
-                    let v = if big {
-                        <$t>::from_be_bytes(a)
-                    } else {
-                        <$t>::from_le_bytes(a)
-                    };
-                    #[allow(clippy::redundant_closure_call)]
-                    self.add(($conv)(v));
-                }
-            }};
+        if !self.dtype.is_real_number() {
+            self.seen += count;
+            return;
         }
-        match self.dtype {
-            DType::Bool => bytes
-                .iter()
-                .for_each(|&b| self.add(if b != 0 { 1.0 } else { 0.0 })),
-            DType::Int8 => fold!(i8, |v: i8| v as f64),
-            DType::UInt8 => fold!(u8, |v: u8| v as f64),
-            DType::Int16 => fold!(i16, |v: i16| v as f64),
-            DType::UInt16 => fold!(u16, |v: u16| v as f64),
-            DType::Int32 => fold!(i32, |v: i32| v as f64),
-            DType::UInt32 => fold!(u32, |v: u32| v as f64),
-            DType::Int64 => fold!(i64, |v: i64| v as f64),
-            DType::UInt64 => fold!(u64, |v: u64| v as f64),
-            DType::Float16 => fold!(u16, |v: u16| half::f16::from_bits(v).to_f64()),
-            DType::Float32 => fold!(f32, |v: f32| v as f64),
-            DType::Float64 => fold!(f64, |v: f64| v),
-            _ => {}
+        // Decode a block of values to float64, then fold it: the loops stay simple enough for
+        // the compiler to vectorize.
+        let mut scratch = std::mem::take(&mut self.scratch);
+        for block in bytes.chunks(SCRATCH_LEN * isz) {
+            scratch.clear();
+            decode_f64(self.dtype, self.big, block, &mut scratch);
+            let (mut min, mut max, mut nan) = (self.min, self.max, false);
+            for &v in &scratch {
+                nan |= v.is_nan();
+                min = min.min(v);
+                max = max.max(v);
+            }
+            (self.min, self.max) = (min, max);
+            self.nan |= nan;
+            self.sum.push_slice(&scratch);
         }
+        self.scratch = scratch;
         self.seen += count;
-    }
-
-    #[inline]
-    fn add(&mut self, v: f64) {
-        if v.is_nan() {
-            self.nan = true;
-        }
-        self.min = self.min.min(v);
-        self.max = self.max.max(v);
-        self.sum.push(v);
     }
 
     fn scalar(&self, b: &[u8]) -> Scalar {
@@ -259,6 +238,44 @@ impl StatsAccumulator {
     }
 }
 
+/// Values decoded at a time.
+const SCRATCH_LEN: usize = 4096;
+
+/// Appends the values of `bytes` (whole elements of a real dtype) to `out` as float64.
+fn decode_f64(dtype: DType, big: bool, bytes: &[u8], out: &mut Vec<f64>) {
+    macro_rules! decode {
+        ($t:ty, $conv:expr) => {{
+            const N: usize = std::mem::size_of::<$t>();
+            out.extend(bytes.chunks_exact(N).map(|c| {
+                let mut a = [0u8; N];
+                a.copy_from_slice(c);
+                let v = if big {
+                    <$t>::from_be_bytes(a)
+                } else {
+                    <$t>::from_le_bytes(a)
+                };
+                #[allow(clippy::redundant_closure_call)]
+                ($conv)(v)
+            }))
+        }};
+    }
+    match dtype {
+        DType::Bool => out.extend(bytes.iter().map(|&b| if b != 0 { 1.0 } else { 0.0 })),
+        DType::Int8 => decode!(i8, |v: i8| v as f64),
+        DType::UInt8 => decode!(u8, |v: u8| v as f64),
+        DType::Int16 => decode!(i16, |v: i16| v as f64),
+        DType::UInt16 => decode!(u16, |v: u16| v as f64),
+        DType::Int32 => decode!(i32, |v: i32| v as f64),
+        DType::UInt32 => decode!(u32, |v: u32| v as f64),
+        DType::Int64 => decode!(i64, |v: i64| v as f64),
+        DType::UInt64 => decode!(u64, |v: u64| v as f64),
+        DType::Float16 => decode!(u16, |v: u16| half::f16::from_bits(v).to_f64()),
+        DType::Float32 => decode!(f32, |v: f32| v as f64),
+        DType::Float64 => decode!(f64, |v: f64| v),
+        _ => unreachable!("only real numbers are decoded"),
+    }
+}
+
 /// Elements per buffer in NumPy's casting iterator (`np.getbufsize()`).
 const NUMPY_BUFSIZE: usize = 8192;
 /// NumPy's pairwise summation sums blocks of at most this many elements directly.
@@ -317,13 +334,16 @@ impl PairwiseSum {
         self.leaf_len = n;
     }
 
-    #[inline]
-    fn push(&mut self, v: f64) {
-        self.leaf.push(v);
-        if self.leaf.len() == self.leaf_len {
-            let s = block_sum(&self.leaf);
-            self.leaf.clear();
-            self.complete(s);
+    fn push_slice(&mut self, mut values: &[f64]) {
+        while !values.is_empty() {
+            let take = (self.leaf_len - self.leaf.len()).min(values.len());
+            self.leaf.extend_from_slice(&values[..take]);
+            values = &values[take..];
+            if self.leaf.len() == self.leaf_len {
+                let s = block_sum(&self.leaf);
+                self.leaf.clear();
+                self.complete(s);
+            }
         }
     }
 
