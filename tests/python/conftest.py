@@ -1,7 +1,7 @@
 """Shared helpers for the npyflow Python test-suite.
 
 The CLI under test is found via the NPYFLOW_BIN environment variable, or else
-``<repo>/target/release/npyflow`` if it exists, else ``<repo>/target/debug/npyflow``.
+``<repo>/target/{release,debug}/npyflow``, whichever was built last.
 If no binary can be found the tests FAIL (they are never skipped).
 """
 
@@ -24,14 +24,16 @@ def find_npyflow_bin():
     """Return (path or None, human readable explanation)."""
     env = os.environ.get("NPYFLOW_BIN")
     if env:
-        p = Path(env)
+        p = Path(env).resolve()  # absolute: some tests run the CLI from another directory
         if p.is_file() and os.access(p, os.X_OK):
             return p, f"NPYFLOW_BIN={env}"
         return None, f"NPYFLOW_BIN={env!r} does not name an executable file"
-    for profile in ("release", "debug"):
-        p = REPO_ROOT / "target" / profile / "npyflow"
-        if p.is_file() and os.access(p, os.X_OK):
-            return p, str(p)
+    # the most recently built of the release and debug binaries, so a stale one is not used
+    built = [REPO_ROOT / "target" / profile / "npyflow" for profile in ("release", "debug")]
+    built = [p for p in built if p.is_file() and os.access(p, os.X_OK)]
+    if built:
+        p = max(built, key=lambda p: p.stat().st_mtime)
+        return p, str(p)
     return None, (
         "no npyflow binary found: set NPYFLOW_BIN or build one "
         f"(looked for {REPO_ROOT / 'target/release/npyflow'} and "

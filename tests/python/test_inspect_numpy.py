@@ -18,11 +18,11 @@ The CLI contract checked here:
 import io
 import json
 import math
-import os
 import struct
 import warnings
 import zipfile
 import zlib
+from fractions import Fraction
 from pathlib import Path
 
 import numpy as np
@@ -211,6 +211,12 @@ def _float_values(ftype, n, rng, with_nan, with_inf):
             k = int(rng.integers(0, max(1, n // 2) + 1))
             pos = rng.choice(n, size=k, replace=False)
             a[pos] = np.array(edges, dtype=ftype)[rng.integers(0, len(edges), size=k)]
+        # Keep at most one +max and one -max: with two of the same sign the float64 sum
+        # overflows or not depending on the order of summation (NumPy's pairwise sum
+        # gives inf where the exact sum is finite), which would make "sum" ill-defined.
+        for sign in (1, -1):
+            big = np.flatnonzero(a == sign * fi.max)
+            a[big[1:]] = sign
     return a
 
 
@@ -488,6 +494,8 @@ ACCEPTED_CASES = [
     ("descr_lt_b1", dict(header=std_header("<b1"), data=b"\x00\x01\x01\x00\x00\x01")),
     ("descr_gt_S3", dict(header=std_header(">S3"), data=b"abcde\x00f\x00\x00xyz\x00\x00\x00ghi")),
     ("zero_dim_with_huge_dim", dict(header=std_header(shape="(0, 1099511627776)"), data=b"")),
+    # NumPy's limit: itemsize * product(non-zero dims) <= 2**63 - 1, even when a dim is 0
+    ("zero_dim_beside_product_at_i64_limit", dict(header=std_header(shape="(0, 1152921504606846975)"), data=b"")),
     # NumPy ignores bytes after the array data (np.fromfile / read of count items).
     ("trailing_bytes_after_data", dict(header=STD, data=F8_DATA + b"trailing garbage")),
 ]
@@ -650,7 +658,9 @@ BAD_CASES = [
         note="nbytes 2**63 fits in u64 but NumPy's limit is intp (i64)"),
     Bad("shape_dim_exceeds_u64", _w(npy_bytes(std_header(shape="(18446744073709551616,)"), data=F8_DATA))),
     Bad("shape_overflow_beside_zero_dim", _w(npy_bytes(std_header(shape="(0, 4294967296, 4294967296, 4)"))),
-        note="NumPy refuses: the product of the non-zero dims overflows even though one dim is 0"),
+        note="NumPy refuses: itemsize * product of the non-zero dims overflows even though one dim is 0"),
+    Bad("shape_beside_zero_dim_just_over_i64", _w(npy_bytes(std_header(shape="(0, 1152921504606846976)"))),
+        note="NumPy refuses: 8 * 2**60 = 2**63 > intp max, although one dim is 0"),
     Bad("shape_claims_1TiB_in_small_file", _w(npy_bytes(std_header(shape=f"({TIB_ELEMS},)"), data=F8_DATA)), needs_data=True),
     # --- zip / npz ---
     Bad("zip_garbage_after_pk_signature", _w(b"PK\x03\x04" + bytes(range(256)) * 2), suffix=".npz"),
@@ -728,6 +738,33 @@ def _py_scalar(v, kind):
     raise AssertionError(kind)
 
 
+def reference_sum(a):
+    """(exact sum, sum of |x|) of the elements converted to float64.
+
+    "sum" is checked against np.sum(a, dtype=np.float64) and, as an alternative, against
+    this correctly rounded sum (math.fsum), which a compensated sum approximates: the
+    two differ by more than the tolerance only where partial sums overflow although
+    the exact sum is finite (the corpus generator avoids such data). Non-finite inputs
+    follow IEEE: NaN, or +inf with -inf, gives NaN; otherwise that infinity.
+    """
+    vals = a.astype(np.float64).ravel().tolist()
+    try:
+        ref = math.fsum(vals)
+    except ValueError:  # inf + -inf
+        ref = math.nan
+    except OverflowError:  # finite inputs whose partial sums overflow: exact rational sum
+        exact = sum(Fraction(v) for v in vals)
+        try:
+            ref = float(exact)
+        except OverflowError:
+            ref = math.copysign(math.inf, exact)
+    try:
+        sum_abs = math.fsum(abs(v) for v in vals)
+    except (OverflowError, ValueError):
+        sum_abs = math.inf
+    return ref, sum_abs
+
+
 def expected_record(path_arg, name, a, fortran_order, version, stats):
     rec = {
         "path": str(path_arg),
@@ -746,14 +783,13 @@ def expected_record(path_arg, name, a, fortran_order, version, stats):
             if a.size == 0:
                 rec["min"] = rec["max"] = None
                 rec["sum"] = 0.0
-                rec["_sum_abs"] = 0.0
+                rec["_sum_exact"] = rec["_sum_abs"] = 0.0
             else:
                 rec["min"] = float(a.min())
                 rec["max"] = float(a.max())
                 with np.errstate(all="ignore"):
-                    f64 = a.astype(np.float64)
                     rec["sum"] = float(np.sum(a, dtype=np.float64))
-                    rec["_sum_abs"] = float(np.sum(np.abs(f64)))
+                rec["_sum_exact"], rec["_sum_abs"] = reference_sum(a)
     return rec
 
 
@@ -843,12 +879,16 @@ def record_problems(got, exp, stats):
             probs.append(f"sum: expected a number close to {e!r}, got {g!r}")
         else:
             g = float(g)
-            if math.isnan(e) or math.isinf(e):
-                ok = _same_float(g, e, signed_zero=False)
-            else:
-                ok = math.isclose(g, e, rel_tol=1e-9, abs_tol=1e-9 * exp["_sum_abs"] + 1e-300)
-            if not ok:
-                probs.append(f"sum: expected {e!r} (np.sum in float64, sum|x|={exp['_sum_abs']!r}), got {g!r}")
+            abs_tol = 1e-9 * min(exp["_sum_abs"], np.finfo(np.float64).max) + 1e-300
+
+            def close(ref):
+                if math.isnan(ref) or math.isinf(ref):
+                    return _same_float(g, ref, signed_zero=False)
+                return math.isclose(g, ref, rel_tol=1e-9, abs_tol=abs_tol)
+
+            if not (close(e) or close(exp["_sum_exact"])):
+                probs.append(f"sum: expected {e!r} (np.sum in float64; exact sum {exp['_sum_exact']!r}, "
+                             f"sum|x|={exp['_sum_abs']!r}), got {g!r}")
     return probs
 
 

@@ -10,9 +10,11 @@ use std::collections::BTreeMap;
 use std::path::Path;
 use std::process::Command;
 
+mod common;
+
 use npyflow::format::header::Version;
-use npyflow::format::npy::{write_npy_with, NpyFile, WriteOptions};
-use npyflow::format::npz::{NpzArchive, NpzWriter};
+use npyflow::format::npy::{write_npy_with, WriteOptions};
+use npyflow::format::npz::NpzWriter;
 use npyflow::format::zip::Compression;
 
 fn python() -> Option<String> {
@@ -53,10 +55,6 @@ fn version_of(s: &str) -> Version {
     }
 }
 
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
 #[test]
 fn numpy_files_read_exactly_and_write_back_byte_for_byte() {
     let Some(py) = python() else { return };
@@ -65,63 +63,29 @@ fn numpy_files_read_exactly_and_write_back_byte_for_byte() {
     let ours = dir.path().join("npyflow");
     std::fs::create_dir_all(&ours).unwrap();
     run(&py, "make_matrix.py", &[&theirs]);
-    let manifest: Vec<serde_json::Value> =
-        serde_json::from_str(&std::fs::read_to_string(theirs.join("manifest.json")).unwrap())
-            .unwrap();
+    let manifest = common::load_manifest(&theirs);
     assert!(manifest.len() > 1000, "the matrix is complete");
 
     let mut archives: BTreeMap<String, Vec<(String, npyflow::Tensor, WriteOptions)>> =
         BTreeMap::new();
     let mut failures = Vec::new();
     for m in &manifest {
-        let file = m["file"].as_str().unwrap();
-        let path = theirs.join(file);
-        let (header, version, tensor) = match m["name"].as_str() {
-            None => {
-                let f = NpyFile::open(&path).unwrap_or_else(|e| panic!("{e}"));
-                (f.header().clone(), f.version(), f.load().unwrap())
-            }
-            Some(key) => {
-                let a = NpzArchive::open(&path).unwrap_or_else(|e| panic!("{e}"));
-                let member = a.member(key).unwrap().clone();
-                (member.header, member.version, a.load(key).unwrap())
+        let (header, _, tensor) = match common::read_and_compare(&theirs, m) {
+            Ok(read) => read,
+            Err(diff) => {
+                failures.push(diff);
+                continue;
             }
         };
-        let what = format!("{file} {:?}", m["name"]);
-        let shape: Vec<usize> = m["shape"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|d| d.as_u64().unwrap() as usize)
-            .collect();
-        if header.descr() != m["dtype"].as_str().unwrap() {
-            failures.push(format!(
-                "{what}: dtype {} != {}",
-                header.descr(),
-                m["dtype"]
-            ));
-        }
-        if header.shape != shape || tensor.shape() != shape.as_slice() {
-            failures.push(format!("{what}: shape {:?} != {shape:?}", header.shape));
-        }
-        if header.fortran_order != m["fortran_order"].as_bool().unwrap() {
-            failures.push(format!("{what}: fortran_order differs"));
-        }
-        if version.as_str() != m["format_version"].as_str().unwrap() {
-            failures.push(format!("{what}: version {} differs", version.as_str()));
-        }
-        if hex(tensor.as_bytes()) != m["c_hex"].as_str().unwrap() {
-            failures.push(format!("{what}: data differs"));
-        }
         let options = WriteOptions {
-            version: Some(version_of(m["format_version"].as_str().unwrap())),
+            version: Some(version_of(&m.format_version)),
             byte_order: header.byte_order,
             fortran_order: header.fortran_order,
         };
-        match m["name"].as_str() {
-            None => write_npy_with(ours.join(file), &tensor, &options).unwrap(),
-            Some(key) => archives.entry(file.to_owned()).or_default().push((
-                key.to_owned(),
+        match &m.name {
+            None => write_npy_with(ours.join(&m.file), &tensor, &options).unwrap(),
+            Some(key) => archives.entry(m.file.clone()).or_default().push((
+                key.clone(),
                 tensor,
                 WriteOptions {
                     version: None,
