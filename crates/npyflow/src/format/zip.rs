@@ -451,18 +451,18 @@ impl<'a, R: ReadAt + ?Sized> EntryReader<'a, R> {
                     n += (inf.state.total_out() - out_before) as usize;
                     let stalled =
                         inf.state.total_in() == in_before && inf.state.total_out() == out_before;
-                    if stalled && inf.start < inf.end {
-                        // Input and room for output, yet no progress: never loop on it.
-                        return Err(Error::Data(
-                            "the deflated data is corrupt (no progress)".into(),
-                        ));
-                    }
                     if n == 0 && (status == Status::StreamEnd || (stalled && inf.start == inf.end))
                     {
                         return Err(Error::Data(format!(
                             "the deflated data ends after {} bytes, but the member claims {}",
                             self.produced, self.entry.size
                         )));
+                    }
+                    if stalled {
+                        // Input and room for output, yet no progress: never loop on it.
+                        return Err(Error::Data(
+                            "the deflated data is corrupt (the inflater makes no progress)".into(),
+                        ));
                     }
                 }
                 n
