@@ -24,6 +24,9 @@ pub const DEFAULT_MAX_HEADER_SIZE: usize = 10_000;
 /// Data in files npyflow writes starts at a multiple of this, as in NumPy.
 pub const ARRAY_ALIGN: usize = 64;
 
+/// The most dimensions NumPy supports (`NPY_MAXDIMS` in NumPy 2).
+pub const MAX_DIMS: usize = 64;
+
 /// Room NumPy leaves in a header so the first axis can grow in place.
 const GROWTH_AXIS_MAX_DIGITS: usize = 21;
 
@@ -150,12 +153,25 @@ impl NpyHeader {
     /// is too long for it (then 2.0), padded so the data starts at a multiple of 64 bytes.
     /// `version` forces a version, failing if the header does not fit it.
     pub fn encode(&self, version: Option<Version>) -> Result<Vec<u8>> {
+        if self.shape.len() > MAX_DIMS {
+            return Err(Error::InvalidArgument(format!(
+                "{} dimensions are more than the {MAX_DIMS} NumPy supports",
+                self.shape.len()
+            )));
+        }
+        if self.dtype.itemsize() == 0 {
+            return Err(Error::InvalidArgument(format!(
+                "{} has no size; NumPy cannot read such a file back",
+                self.descr()
+            )));
+        }
         let text = self.dict_text();
-        let fits_v1 = |v: Version| {
-            let hlen = text.len() + 1;
-            let total = v.prelude_len() + hlen;
-            total.next_multiple_of(ARRAY_ALIGN) - v.prelude_len() <= u16::MAX as usize
+        // NumPy pads with 64 - (length % 64) spaces: a whole 64 when already aligned.
+        let padded = |v: Version| {
+            let unpadded = v.prelude_len() + text.len() + 1;
+            unpadded + ARRAY_ALIGN - unpadded % ARRAY_ALIGN
         };
+        let fits_v1 = |v: Version| padded(v) - v.prelude_len() <= u16::MAX as usize;
         let version = match version {
             Some(Version::V1) if !fits_v1(Version::V1) => {
                 return Err(Error::InvalidArgument(
@@ -168,8 +184,7 @@ impl NpyHeader {
         };
         let prelude = version.prelude_len();
         // header text, spaces, newline; the whole a multiple of ARRAY_ALIGN
-        let unpadded = prelude + text.len() + 1;
-        let total = unpadded.next_multiple_of(ARRAY_ALIGN);
+        let total = padded(version);
         let header_len = total - prelude;
         let mut out = Vec::with_capacity(total);
         out.extend_from_slice(MAGIC);
@@ -252,7 +267,7 @@ pub fn parse_header(bytes: &[u8], max_header_size: usize) -> Result<(NpyHeader, 
     let (version, header_len) = parse_prelude(bytes)?;
     check_header_len(header_len, max_header_size)?;
     let start = version.prelude_len();
-    let end = start + header_len;
+    let end = start.saturating_add(header_len);
     if bytes.len() < end {
         return Err(Error::Header(format!(
             "the header says it is {header_len} bytes long, but the file ends after {}",
@@ -335,6 +350,11 @@ impl<'a> Parser<'a> {
                 self.pos += 1;
             } else if c == '\\' && self.chars.get(self.pos + 1) == Some(&'\n') {
                 self.pos += 2; // a line continuation
+            } else if c == '#' {
+                // a comment, to the end of the line
+                while self.peek().is_some_and(|c| c != '\n') {
+                    self.pos += 1;
+                }
             } else {
                 break;
             }
@@ -370,7 +390,7 @@ impl<'a> Parser<'a> {
                 Ok(Value::List(self.parse_items(']', depth)?.0))
             }
             '\'' | '"' => self.parse_strings(),
-            'u' | 'U' if matches!(self.chars.get(self.pos + 1), Some('\'' | '"')) => {
+            'u' | 'U' | 'r' | 'R' if matches!(self.chars.get(self.pos + 1), Some('\'' | '"')) => {
                 self.parse_strings()
             }
             '0'..='9' | '-' | '+' | '.' => self.parse_number(),
@@ -468,7 +488,7 @@ impl<'a> Parser<'a> {
             let save = self.pos;
             self.skip_space();
             let next = self.peek();
-            let prefixed = matches!(next, Some('u' | 'U'))
+            let prefixed = matches!(next, Some('u' | 'U' | 'r' | 'R'))
                 && matches!(self.chars.get(self.pos + 1), Some('\'' | '"'));
             if !(matches!(next, Some('\'' | '"')) || prefixed) {
                 self.pos = save;
@@ -478,7 +498,8 @@ impl<'a> Parser<'a> {
     }
 
     fn parse_string(&mut self) -> Result<String> {
-        if matches!(self.peek(), Some('u' | 'U')) {
+        let raw = matches!(self.peek(), Some('r' | 'R'));
+        if matches!(self.peek(), Some('u' | 'U' | 'r' | 'R')) {
             self.pos += 1;
         }
         let quote = self.expect_more()?;
@@ -492,6 +513,14 @@ impl<'a> Parser<'a> {
             match c {
                 c if c == quote => return Ok(s),
                 '\n' => return Err(self.err("a string runs past the end of its line")),
+                '\\' if raw => {
+                    // a raw string keeps the backslash, and it still escapes a quote
+                    s.push('\\');
+                    if let Some(e @ ('\\' | '\'' | '"')) = self.peek() {
+                        s.push(e);
+                        self.pos += 1;
+                    }
+                }
                 '\\' => {
                     let e = self
                         .peek()
@@ -502,6 +531,24 @@ impl<'a> Parser<'a> {
                         'n' => s.push('\n'),
                         't' => s.push('\t'),
                         'r' => s.push('\r'),
+                        'a' => s.push('\x07'),
+                        'b' => s.push('\x08'),
+                        'f' => s.push('\x0c'),
+                        'v' => s.push('\x0b'),
+                        '0'..='7' => {
+                            // up to three octal digits
+                            let mut v = e.to_digit(8).unwrap_or(0);
+                            for _ in 0..2 {
+                                match self.peek().and_then(|c| c.to_digit(8)) {
+                                    Some(d) => {
+                                        v = v * 8 + d;
+                                        self.pos += 1;
+                                    }
+                                    None => break,
+                                }
+                            }
+                            s.push(char::from_u32(v).unwrap_or('\u{fffd}'));
+                        }
                         '\n' => {}
                         'x' => s.push(self.parse_hex_escape(2)?),
                         'u' => s.push(self.parse_hex_escape(4)?),
@@ -534,11 +581,9 @@ impl<'a> Parser<'a> {
 
     fn parse_number(&mut self) -> Result<Value> {
         let mut negative = false;
-        // Python allows any run of unary signs, with spaces, in front of a number.
-        while let Some(c @ ('-' | '+')) = self.peek() {
-            if c == '-' {
-                negative = !negative;
-            }
+        // literal_eval allows one unary sign, with spaces, in front of a number.
+        if let Some(c @ ('-' | '+')) = self.peek() {
+            negative = c == '-';
             self.pos += 1;
             self.skip_space();
         }
@@ -559,7 +604,7 @@ impl<'a> Parser<'a> {
             }
         }
         let word: String = self.chars[start..self.pos].iter().collect();
-        let digits = match word.strip_suffix(['L', 'l']) {
+        let digits = match word.strip_suffix('L') {
             Some(d) if self.allow_long_suffix => d,
             _ => word.as_str(),
         };
@@ -658,6 +703,12 @@ fn header_from_value(value: Value) -> Result<NpyHeader> {
             shape.describe()
         )));
     };
+    if dims.len() > MAX_DIMS {
+        return Err(Error::Header(format!(
+            "the shape has {} dimensions, more than the {MAX_DIMS} NumPy supports",
+            dims.len()
+        )));
+    }
     let mut shape = Vec::with_capacity(dims.len());
     for d in dims {
         match d {
@@ -716,6 +767,9 @@ mod tests {
             "{'descr': u'<f4',\n 'fortran_order': False,\n 'shape': (3, 4)}\n",
             "{'descr': 'float32', 'fortran_order': False, 'shape': (3, 4)}",
             "{'descr': '<f4', 'fortran_order': (False), 'shape': (+3, 4)}",
+            "{'descr': r'<f4', # a comment\n 'fortran_order': False, 'shape': (3, 4)}",
+            "{'descr': '\\x3cf4', 'fortran_order': False, 'shape': (3, 4)}",
+            "{'descr': '\\74f4', 'fortran_order': False, 'shape': (3, 4)}",
         ] {
             let mut e = expect.clone();
             if text.contains("float32") {
@@ -761,6 +815,8 @@ mod tests {
             ("{'descr': [('a', '<f4')], 'fortran_order': False, 'shape': ()}", "structured"),
             ("{'descr': 5, 'fortran_order': False, 'shape': ()}", "not a dtype string"),
             ("['descr', '<f4']", "not a dict"),
+            ("{'descr': '<f4', 'fortran_order': False, 'shape': (--2,)}", "not a number"),
+            ("{'descr': '<f4', 'fortran_order': False, 'shape': (2l,)}", "not a number"),
             ("", "ends too soon"),
             ("{'descr': '<f4', 'fortran_order': False, 'shape': ()", "ends too soon"),
             ("{'descr': '<f4', 'fortran_order': False, 'shape': ()} x", "after the dict"),
@@ -810,13 +866,18 @@ mod tests {
         let (back, offset) = parse_header(&bytes, DEFAULT_MAX_HEADER_SIZE).unwrap();
         assert_eq!(back, h);
         assert_eq!(offset, bytes.len());
-        // A header too long for 1.0 becomes 2.0.
-        let long = NpyHeader::new(DType::UInt8, &vec![1; 30_000]);
-        let bytes = long.encode(None).unwrap();
-        assert_eq!(&bytes[6..8], &[2, 0]);
-        assert_eq!(bytes.len() % 64, 0);
-        assert!(long.encode(Some(Version::V1)).is_err());
-        assert_eq!(parse_header(&bytes, 100_000).unwrap().0, long);
+        // NumPy adds a whole 64 bytes of padding when the text ends aligned.
+        let h = NpyHeader::new(
+            DType::Float32,
+            &[1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 10, 100, 100],
+        );
+        assert_eq!(h.encode(None).unwrap().len(), 192);
+        // Forced versions; more than 64 axes or a sizeless dtype cannot be written.
+        let v2 = h.encode(Some(Version::V2)).unwrap();
+        assert_eq!(&v2[6..8], &[2, 0]);
+        assert_eq!(parse_header(&v2, 10_000).unwrap().0, h);
+        assert!(NpyHeader::new(DType::UInt8, &[1; 65]).encode(None).is_err());
+        assert!(NpyHeader::new(DType::Bytes(0), &[1]).encode(None).is_err());
     }
 
     #[test]
