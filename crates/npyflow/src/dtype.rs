@@ -113,7 +113,7 @@ impl TimeUnit {
         TimeUnit { unit, multiple: 1 }
     }
 
-    fn suffix(self) -> String {
+    pub(crate) fn suffix(self) -> String {
         match (self.unit, self.multiple) {
             (DateUnit::Generic, _) => String::new(),
             (u, 1) => format!("[{}]", u.code()),

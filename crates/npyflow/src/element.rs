@@ -9,11 +9,17 @@ use std::fmt;
 use indexmap::IndexMap;
 use smallvec::SmallVec;
 
+use crate::dataset::Dataset;
 use crate::dtype::DType;
+use crate::error::{Error, Result};
 use crate::tensor::Tensor;
 
 /// One element of a dataset: a tensor, a tuple of elements, or a dict of elements whose keys
-/// keep their insertion order.
+/// keep their insertion order; or a dataset, as the windows that
+/// [`Dataset::window`](crate::dataset::Dataset::window) yields (tf.data's `DatasetSpec`).
+///
+/// Printed with `{}`, a tensor looks as NumPy prints an array and a tuple as a Python tuple of
+/// them: `(1, [1 2])`.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Element {
     /// A single tensor.
@@ -22,9 +28,209 @@ pub enum Element {
     Tuple(Vec<Element>),
     /// A dict, like `{"image": ..., "label": ...}`, in insertion order.
     Dict(IndexMap<String, Element>),
+    /// A dataset, as an element of another dataset.
+    Dataset(Dataset),
 }
 
 impl Element {
+    /// A tuple element from its parts.
+    ///
+    /// ```
+    /// use npyflow::{Element, Tensor};
+    /// let e = Element::tuple([Tensor::scalar(1i64), Tensor::scalar(2.0f32)]);
+    /// assert_eq!(e.to_string(), "(1, 2.0)");
+    /// ```
+    pub fn tuple<E: Into<Element>>(items: impl IntoIterator<Item = E>) -> Element {
+        Element::Tuple(items.into_iter().map(Into::into).collect())
+    }
+
+    /// A dict element from `(key, value)` pairs, in their order.
+    pub fn dict<K: Into<String>, E: Into<Element>>(
+        items: impl IntoIterator<Item = (K, E)>,
+    ) -> Element {
+        Element::Dict(
+            items
+                .into_iter()
+                .map(|(k, v)| (k.into(), v.into()))
+                .collect(),
+        )
+    }
+
+    /// The tensor, or an error naming what the element is instead.
+    pub fn into_tensor(self) -> Result<Tensor> {
+        match self {
+            Element::Tensor(t) => Ok(t),
+            other => Err(Error::Pipeline(format!(
+                "expected a tensor, got {}",
+                other.kind_name()
+            ))),
+        }
+    }
+
+    /// The tuple's parts, or an error naming what the element is instead.
+    pub fn into_tuple(self) -> Result<Vec<Element>> {
+        match self {
+            Element::Tuple(items) => Ok(items),
+            other => Err(Error::Pipeline(format!(
+                "expected a tuple, got {}",
+                other.kind_name()
+            ))),
+        }
+    }
+
+    /// The dataset, if this element is one (a window).
+    pub fn into_dataset(self) -> Result<Dataset> {
+        match self {
+            Element::Dataset(d) => Ok(d),
+            other => Err(Error::Pipeline(format!(
+                "expected a dataset, got {}",
+                other.kind_name()
+            ))),
+        }
+    }
+
+    /// Part `index` of a tuple element.
+    pub fn get(&self, index: usize) -> Result<&Element> {
+        match self {
+            Element::Tuple(items) => items.get(index).ok_or(Error::OutOfRange {
+                index,
+                len: items.len(),
+            }),
+            other => Err(Error::Pipeline(format!(
+                "cannot index {} with {index}: not a tuple",
+                other.kind_name()
+            ))),
+        }
+    }
+
+    /// Value `key` of a dict element.
+    pub fn get_key(&self, key: &str) -> Result<&Element> {
+        match self {
+            Element::Dict(items) => items
+                .get(key)
+                .ok_or_else(|| Error::Pipeline(format!("the element has no key {key:?}"))),
+            other => Err(Error::Pipeline(format!(
+                "cannot look up {key:?} in {}: not a dict",
+                other.kind_name()
+            ))),
+        }
+    }
+
+    fn kind_name(&self) -> &'static str {
+        match self {
+            Element::Tensor(_) => "a tensor",
+            Element::Tuple(_) => "a tuple",
+            Element::Dict(_) => "a dict",
+            Element::Dataset(_) => "a dataset",
+        }
+    }
+
+    /// The element with each tensor replaced by `f(tensor)`, structure kept.
+    pub fn map_tensors(&self, f: &mut impl FnMut(&Tensor) -> Result<Tensor>) -> Result<Element> {
+        Ok(match self {
+            Element::Tensor(t) => Element::Tensor(f(t)?),
+            Element::Tuple(items) => Element::Tuple(
+                items
+                    .iter()
+                    .map(|e| e.map_tensors(f))
+                    .collect::<Result<_>>()?,
+            ),
+            Element::Dict(items) => Element::Dict(
+                items
+                    .iter()
+                    .map(|(k, e)| Ok((k.clone(), e.map_tensors(f)?)))
+                    .collect::<Result<_>>()?,
+            ),
+            Element::Dataset(d) => Element::Dataset(d.clone()),
+        })
+    }
+
+    /// Combines elements of one structure tensor by tensor: the tensors at one place in every
+    /// element go to `f` together (how batch stacks and rebatch joins). Dicts follow the
+    /// first element's key order.
+    pub fn combine(
+        elements: &[Element],
+        f: &mut impl FnMut(&[&Tensor]) -> Result<Tensor>,
+    ) -> Result<Element> {
+        let Some(first) = elements.first() else {
+            return Err(Error::InvalidArgument("no elements to combine".into()));
+        };
+        let mismatch = || {
+            Error::Pipeline(format!(
+                "elements do not share one structure: {} and {}",
+                first.spec(),
+                elements
+                    .iter()
+                    .map(Element::spec)
+                    .find(|s| *s != first.spec())
+                    .map_or_else(String::new, |s| s.to_string())
+            ))
+        };
+        Ok(match first {
+            Element::Tensor(_) => {
+                let ts: Vec<&Tensor> = elements
+                    .iter()
+                    .map(|e| e.as_tensor().ok_or_else(mismatch))
+                    .collect::<Result<_>>()?;
+                Element::Tensor(f(&ts)?)
+            }
+            Element::Tuple(items) => {
+                let mut out = Vec::with_capacity(items.len());
+                for i in 0..items.len() {
+                    let parts: Vec<Element> = elements
+                        .iter()
+                        .map(|e| match e {
+                            Element::Tuple(t) if t.len() == items.len() => Ok(t[i].clone()),
+                            _ => Err(mismatch()),
+                        })
+                        .collect::<Result<_>>()?;
+                    out.push(Element::combine(&parts, f)?);
+                }
+                Element::Tuple(out)
+            }
+            Element::Dict(items) => {
+                let mut out = IndexMap::with_capacity(items.len());
+                for k in items.keys() {
+                    let parts: Vec<Element> = elements
+                        .iter()
+                        .map(|e| match e {
+                            Element::Dict(d) if d.len() == items.len() => {
+                                d.get(k).cloned().ok_or_else(mismatch)
+                            }
+                            _ => Err(mismatch()),
+                        })
+                        .collect::<Result<_>>()?;
+                    out.insert(k.clone(), Element::combine(&parts, f)?);
+                }
+                Element::Dict(out)
+            }
+            Element::Dataset(_) => {
+                return Err(Error::Pipeline(
+                    "elements holding datasets cannot be batched; flat_map them first".into(),
+                ))
+            }
+        })
+    }
+
+    /// The number of rows every tensor shares along its first axis (an unbatched element's
+    /// batch size), or an error naming the sizes that differ or the scalar.
+    pub fn rows(&self) -> Result<usize> {
+        let mut rows: Option<usize> = None;
+        for t in self.tensors() {
+            let r = t.rows().ok_or_else(|| {
+                Error::Pipeline("cannot split a scalar (a tensor with no axes) into rows".into())
+            })?;
+            match rows {
+                Some(n) if n != r => {
+                    return Err(Error::Pipeline(format!(
+                        "the components have different first dimensions: {n} and {r}"
+                    )))
+                }
+                _ => rows = Some(r),
+            }
+        }
+        rows.ok_or_else(|| Error::Pipeline("an element with no tensors has no rows".into()))
+    }
     /// The spec this element satisfies most precisely (every dimension known).
     pub fn spec(&self) -> ElementSpec {
         match self {
@@ -33,6 +239,7 @@ impl Element {
             Element::Dict(items) => {
                 ElementSpec::Dict(items.iter().map(|(k, v)| (k.clone(), v.spec())).collect())
             }
+            Element::Dataset(d) => ElementSpec::Dataset(Box::new(d.element_spec().clone())),
         }
     }
 
@@ -54,6 +261,7 @@ impl Element {
             Element::Tensor(t) => out.push(t),
             Element::Tuple(items) => items.iter().for_each(|e| e.collect_tensors(out)),
             Element::Dict(items) => items.values().for_each(|e| e.collect_tensors(out)),
+            Element::Dataset(_) => {}
         }
     }
 
@@ -69,6 +277,44 @@ impl Element {
 impl From<Tensor> for Element {
     fn from(t: Tensor) -> Element {
         Element::Tensor(t)
+    }
+}
+
+impl From<Dataset> for Element {
+    fn from(d: Dataset) -> Element {
+        Element::Dataset(d)
+    }
+}
+
+impl fmt::Display for Element {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Element::Tensor(t) => write!(f, "{t}"),
+            Element::Tuple(items) => {
+                f.write_str("(")?;
+                for (i, e) in items.iter().enumerate() {
+                    if i > 0 {
+                        f.write_str(", ")?;
+                    }
+                    write!(f, "{e}")?;
+                }
+                if items.len() == 1 {
+                    f.write_str(",")?;
+                }
+                f.write_str(")")
+            }
+            Element::Dict(items) => {
+                f.write_str("{")?;
+                for (i, (k, e)) in items.iter().enumerate() {
+                    if i > 0 {
+                        f.write_str(", ")?;
+                    }
+                    write!(f, "'{k}': {e}")?;
+                }
+                f.write_str("}")
+            }
+            Element::Dataset(d) => write!(f, "{d:?}"),
+        }
     }
 }
 
@@ -200,6 +446,8 @@ pub enum ElementSpec {
     Tuple(Vec<ElementSpec>),
     /// A dict in insertion order.
     Dict(IndexMap<String, ElementSpec>),
+    /// A dataset whose elements have the inner spec (tf.data's `DatasetSpec`).
+    Dataset(Box<ElementSpec>),
 }
 
 impl ElementSpec {
@@ -226,7 +474,106 @@ impl ElementSpec {
                     && s.iter()
                         .all(|(k, s)| t.get(k).is_some_and(|t| s.is_compatible_with(t)))
             }
+            (ElementSpec::Dataset(s), Element::Dataset(d)) => {
+                s.most_specific_compatible(d.element_spec()).is_some()
+            }
             _ => false,
+        }
+    }
+
+    /// The most precise spec that elements of both `self` and `other` satisfy, or `None` when
+    /// their structures or dtypes differ (tf.data's rule for concatenate and the
+    /// `sample_from_datasets` family).
+    pub fn most_specific_compatible(&self, other: &ElementSpec) -> Option<ElementSpec> {
+        Some(match (self, other) {
+            (ElementSpec::Tensor(a), ElementSpec::Tensor(b)) if a.dtype == b.dtype => {
+                ElementSpec::Tensor(TensorSpec {
+                    dtype: a.dtype,
+                    shape: a.shape.most_specific_compatible(&b.shape),
+                })
+            }
+            (ElementSpec::Tuple(a), ElementSpec::Tuple(b)) if a.len() == b.len() => {
+                ElementSpec::Tuple(
+                    a.iter()
+                        .zip(b)
+                        .map(|(a, b)| a.most_specific_compatible(b))
+                        .collect::<Option<_>>()?,
+                )
+            }
+            (ElementSpec::Dict(a), ElementSpec::Dict(b)) if a.len() == b.len() => {
+                ElementSpec::Dict(
+                    a.iter()
+                        .map(|(k, a)| Some((k.clone(), a.most_specific_compatible(b.get(k)?)?)))
+                        .collect::<Option<_>>()?,
+                )
+            }
+            (ElementSpec::Dataset(a), ElementSpec::Dataset(b)) => {
+                ElementSpec::Dataset(Box::new(a.most_specific_compatible(b)?))
+            }
+            _ => return None,
+        })
+    }
+
+    /// The spec with each tensor spec replaced by `f(spec)`, structure kept.
+    pub fn map_specs(&self, f: &mut impl FnMut(&TensorSpec) -> TensorSpec) -> ElementSpec {
+        match self {
+            ElementSpec::Tensor(s) => ElementSpec::Tensor(f(s)),
+            ElementSpec::Tuple(items) => {
+                ElementSpec::Tuple(items.iter().map(|s| s.map_specs(f)).collect())
+            }
+            ElementSpec::Dict(items) => ElementSpec::Dict(
+                items
+                    .iter()
+                    .map(|(k, s)| (k.clone(), s.map_specs(f)))
+                    .collect(),
+            ),
+            ElementSpec::Dataset(s) => ElementSpec::Dataset(s.clone()),
+        }
+    }
+
+    /// The spec of a batch of these elements: a first dimension of `batch` (`None`: unknown)
+    /// in front of every tensor.
+    pub fn batched(&self, batch: Option<usize>) -> ElementSpec {
+        self.map_specs(&mut |s| TensorSpec {
+            dtype: s.dtype,
+            shape: match s.shape.dims() {
+                Some(d) => {
+                    let mut dims = vec![batch];
+                    dims.extend_from_slice(d);
+                    PartialShape::new(&dims)
+                }
+                None => PartialShape::unknown(),
+            },
+        })
+    }
+
+    /// The spec of one row of these elements: every tensor's first dimension removed.
+    /// Fails if a tensor is a scalar.
+    pub fn unbatched(&self) -> Result<ElementSpec> {
+        let mut err = None;
+        let out = self.map_specs(&mut |s| TensorSpec {
+            dtype: s.dtype,
+            shape: match s.shape.dims() {
+                Some([]) => {
+                    err = Some(Error::InvalidArgument(
+                        "cannot unbatch an element with a scalar (rank-0) component".into(),
+                    ));
+                    PartialShape::unknown()
+                }
+                Some(d) => PartialShape::new(&d[1..]),
+                None => PartialShape::unknown(),
+            },
+        });
+        err.map_or(Ok(out), Err)
+    }
+
+    /// Whether this spec holds a dataset anywhere.
+    pub fn has_dataset(&self) -> bool {
+        match self {
+            ElementSpec::Tensor(_) => false,
+            ElementSpec::Tuple(items) => items.iter().any(ElementSpec::has_dataset),
+            ElementSpec::Dict(items) => items.values().any(ElementSpec::has_dataset),
+            ElementSpec::Dataset(_) => true,
         }
     }
 
@@ -238,6 +585,7 @@ impl ElementSpec {
             ElementSpec::Dict(items) => {
                 items.values().flat_map(ElementSpec::tensor_specs).collect()
             }
+            ElementSpec::Dataset(_) => Vec::new(),
         }
     }
 }
@@ -269,6 +617,7 @@ impl fmt::Display for ElementSpec {
                 }
                 f.write_str("}")
             }
+            ElementSpec::Dataset(s) => write!(f, "DatasetSpec({s})"),
         }
     }
 }

@@ -61,6 +61,13 @@ pub enum Error {
         /// The size asked for.
         bytes: usize,
     },
+    /// A user function (a map, filter or generator function) failed or panicked.
+    #[error("{0}")]
+    Function(String),
+    /// A pipeline was used in a way its elements do not allow (a batch of tensors of
+    /// different shapes, a filter predicate that is not a scalar bool, ...), at run time.
+    #[error("{0}")]
+    Pipeline(String),
     /// An error with the place it happened (a file, a member, an element) in front of it.
     #[error("{context}: {source}")]
     Context {
@@ -85,6 +92,17 @@ impl Error {
             context: context.to_string(),
             source: Box::new(self),
         }
+    }
+
+    /// An error raised by a user function, with any message: what a map or filter function
+    /// returns to fail on one element.
+    ///
+    /// ```
+    /// use npyflow::Error;
+    /// assert_eq!(Error::msg("label out of range").to_string(), "label out of range");
+    /// ```
+    pub fn msg(message: impl fmt::Display) -> Error {
+        Error::Function(message.to_string())
     }
 
     /// The innermost error, past every [`Error::Context`] layer.

@@ -47,13 +47,17 @@
 #![deny(missing_docs)]
 
 pub mod buffer;
+pub mod dataset;
 pub mod dtype;
 pub mod element;
 pub mod error;
 pub mod format;
+mod print;
 pub mod tensor;
+pub mod tensor_ops;
 
 pub use buffer::{Buffer, BufferKind, BufferMut, BufferOwner};
+pub use dataset::{Cardinality, Dataset, AUTOTUNE};
 pub use dtype::{ByteOrder, DType, DateUnit, TimeUnit};
 pub use element::{Element, ElementSpec, PartialShape, TensorSpec};
 pub use error::{Error, Result};

@@ -1,0 +1,167 @@
+//! `flat_map` and `interleave`: a dataset per element, their elements in one stream.
+
+use std::sync::Arc;
+
+use super::map::trace;
+use super::{call_user, require, BoxIter, Cardinality, Dataset, Node, AUTOTUNE};
+use crate::element::{Element, ElementSpec};
+use crate::error::Result;
+
+type DatasetFn = Arc<dyn Fn(Element) -> Result<Dataset> + Send + Sync>;
+
+/// Interleaving with cycle length 1 and block length 1 is `flat_map`.
+struct Interleave {
+    input: Dataset,
+    f: DatasetFn,
+    cycle_length: usize,
+    block_length: usize,
+    spec: ElementSpec,
+    op: &'static str,
+}
+
+impl Node for Interleave {
+    fn name(&self) -> &'static str {
+        if self.op == "flat_map" {
+            "FlatMap"
+        } else {
+            "Interleave"
+        }
+    }
+    fn spec(&self) -> &ElementSpec {
+        &self.spec
+    }
+    fn cardinality(&self) -> Cardinality {
+        Cardinality::Unknown
+    }
+    fn open(&self) -> Result<BoxIter> {
+        let mut input = Some(self.input.open()?);
+        let f = Arc::clone(&self.f);
+        let (cycle_length, block_length, op) = (self.cycle_length, self.block_length, self.op);
+        let mut slots: Vec<Option<BoxIter>> = (0..cycle_length).map(|_| None).collect();
+        let mut open_slots = 0usize;
+        let (mut cycle, mut block) = (0usize, 0usize);
+        let mut index = 0u64;
+        // tf.data's order: take `block_length` elements from the slot at `cycle`, then move
+        // on; an empty slot is filled from the next input element; an exhausted one is
+        // emptied and the cycle moves on.
+        Ok(Box::new(move || loop {
+            if input.is_none() && open_slots == 0 {
+                return None;
+            }
+            if let Some(it) = slots[cycle].as_mut() {
+                match it.next() {
+                    Some(item) => {
+                        block += 1;
+                        if block == block_length {
+                            block = 0;
+                            cycle = (cycle + 1) % cycle_length;
+                        }
+                        return Some(item);
+                    }
+                    None => {
+                        slots[cycle] = None;
+                        open_slots -= 1;
+                        block = 0;
+                        cycle = (cycle + 1) % cycle_length;
+                    }
+                }
+            } else if let Some(inp) = input.as_mut() {
+                match inp.next() {
+                    None => input = None,
+                    Some(item) => {
+                        let i = index;
+                        index += 1;
+                        let opened = item
+                            .and_then(|e| call_user(op, i, || f(e)))
+                            .and_then(|d| d.open());
+                        match opened {
+                            Ok(it) => {
+                                slots[cycle] = Some(it);
+                                open_slots += 1;
+                            }
+                            Err(e) => return Some(Err(e)),
+                        }
+                    }
+                }
+            } else {
+                block = 0;
+                cycle = (cycle + 1) % cycle_length;
+            }
+        }))
+    }
+}
+
+impl Dataset {
+    /// tf.data's `flat_map`: `f` maps each element to a dataset, and the elements of those
+    /// datasets follow one another in order. The output spec is traced as for
+    /// [`map`](Dataset::map).
+    ///
+    /// ```
+    /// use npyflow::{Dataset, Tensor};
+    /// let rows = Tensor::from_vec(vec![1i64, 2, 3, 4, 5, 6, 7, 8, 9], &[3, 3])?;
+    /// let ds = Dataset::from_tensor_slices(rows)?.flat_map(|row| Dataset::from_tensor_slices(row))?;
+    /// assert_eq!(ds.to_vec()?.len(), 9);
+    /// # Ok::<(), npyflow::Error>(())
+    /// ```
+    pub fn flat_map(
+        &self,
+        f: impl Fn(Element) -> Result<Dataset> + Send + Sync + 'static,
+    ) -> Result<Dataset> {
+        self.interleave_impl("flat_map", f, 1, 1)
+    }
+
+    /// tf.data's `interleave(f, cycle_length, block_length)`: `cycle_length` of the datasets
+    /// `f` makes are read at once, `block_length` elements from each in turn; when one ends,
+    /// the next input element's dataset takes its place. `cycle_length` [`AUTOTUNE`] (-1)
+    /// means the number of CPU cores, as in tf.data; other values must be positive, and so
+    /// must `block_length`.
+    ///
+    /// ```
+    /// use npyflow::{Dataset, Tensor};
+    /// // tf.data's documented example.
+    /// let ds = Dataset::range(1, 6, 1)?.interleave(
+    ///     |x| Ok(Dataset::from_tensors(x).repeat(Some(6))), 2, 4)?;
+    /// let got: Vec<String> = ds.to_vec()?.iter().map(|e| e.to_string()).collect();
+    /// assert_eq!(got.concat(), "111122221122333344443344555555");
+    /// # Ok::<(), npyflow::Error>(())
+    /// ```
+    pub fn interleave(
+        &self,
+        f: impl Fn(Element) -> Result<Dataset> + Send + Sync + 'static,
+        cycle_length: i64,
+        block_length: i64,
+    ) -> Result<Dataset> {
+        require(cycle_length > 0 || cycle_length == AUTOTUNE, || {
+            format!("interleave: cycle_length must be positive or AUTOTUNE, got {cycle_length}")
+        })?;
+        require(block_length > 0, || {
+            format!("interleave: block_length must be positive, got {block_length}")
+        })?;
+        let cycle = if cycle_length == AUTOTUNE {
+            std::thread::available_parallelism().map_or(1, |n| n.get())
+        } else {
+            cycle_length as usize
+        };
+        self.interleave_impl("interleave", f, cycle, block_length as usize)
+    }
+
+    fn interleave_impl(
+        &self,
+        op: &'static str,
+        f: impl Fn(Element) -> Result<Dataset> + Send + Sync + 'static,
+        cycle_length: usize,
+        block_length: usize,
+    ) -> Result<Dataset> {
+        let traced = trace(op, self.element_spec(), &f, |d: &Dataset| {
+            d.element_spec().clone()
+        })?;
+        Ok(Dataset::from_node(Interleave {
+            input: self.clone(),
+            f: Arc::new(f),
+            cycle_length,
+            block_length,
+            spec: traced,
+            op,
+        }))
+    }
+}

@@ -1,0 +1,319 @@
+//! `group_by_window` and `bucket_by_sequence_length`: elements grouped by a key, each full
+//! group reduced to a dataset.
+
+use std::collections::btree_map::Entry;
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use super::map::{trace, Elements};
+use super::{call_user, require, BoxIter, Cardinality, Dataset, Node};
+use crate::element::{Element, ElementSpec, PartialShape};
+use crate::error::{Error, Result};
+use crate::tensor::Tensor;
+
+type KeyFn = Arc<dyn Fn(&Element) -> Result<i64> + Send + Sync>;
+type ReduceFn = Arc<dyn Fn(i64, Dataset) -> Result<Dataset> + Send + Sync>;
+type SizeFn = Arc<dyn Fn(i64) -> Result<u64> + Send + Sync>;
+
+struct GroupByWindow {
+    input: Dataset,
+    key: KeyFn,
+    reduce: ReduceFn,
+    window_size: SizeFn,
+    spec: ElementSpec,
+}
+
+fn window_dataset(spec: &ElementSpec, elements: Vec<Element>) -> Dataset {
+    Dataset::from_node(Elements {
+        elements: Arc::new(elements),
+        spec: spec.clone(),
+    })
+}
+
+impl Node for GroupByWindow {
+    fn name(&self) -> &'static str {
+        "GroupByWindow"
+    }
+    fn spec(&self) -> &ElementSpec {
+        &self.spec
+    }
+    fn cardinality(&self) -> Cardinality {
+        match self.input.cardinality() {
+            Cardinality::Infinite => Cardinality::Infinite,
+            _ => Cardinality::Unknown,
+        }
+    }
+    fn open(&self) -> Result<BoxIter> {
+        let mut input = Some(self.input.open()?);
+        let (key_fn, reduce, size_fn) = (
+            Arc::clone(&self.key),
+            Arc::clone(&self.reduce),
+            Arc::clone(&self.window_size),
+        );
+        let element_spec = self.input.element_spec().clone();
+        // Groups by key, with each group's window size; sorted by key, so what is left at the
+        // end is flushed in key order, as in tf.data.
+        let mut groups: BTreeMap<i64, (u64, Vec<Element>)> = BTreeMap::new();
+        let mut current: Option<BoxIter> = None;
+        let mut index = 0u64;
+        let mut windows = 0u64;
+        Ok(Box::new(move || loop {
+            if let Some(it) = current.as_mut() {
+                match it.next() {
+                    Some(item) => return Some(item),
+                    None => current = None,
+                }
+            }
+            // The next full window: from the input while it lasts, then the leftovers.
+            let full: Option<(i64, Vec<Element>)> = if let Some(inp) = input.as_mut() {
+                match inp.next() {
+                    None => {
+                        input = None;
+                        continue;
+                    }
+                    Some(Err(e)) => return Some(Err(e)),
+                    Some(Ok(e)) => {
+                        let i = index;
+                        index += 1;
+                        let key = match call_user("group_by_window key_func", i, || key_fn(&e)) {
+                            Ok(k) => k,
+                            Err(err) => return Some(Err(err)),
+                        };
+                        let entry = match groups.entry(key) {
+                            Entry::Occupied(o) => o.into_mut(),
+                            Entry::Vacant(v) => {
+                                let size = call_user("group_by_window window_size_func", i, || {
+                                    size_fn(key)
+                                });
+                                match size {
+                                    Ok(0) => {
+                                        return Some(Err(Error::Pipeline(format!(
+                                            "group_by_window: the window size of key {key} \
+                                             must be greater than zero"
+                                        ))))
+                                    }
+                                    Ok(s) => v.insert((s, Vec::new())),
+                                    Err(err) => return Some(Err(err)),
+                                }
+                            }
+                        };
+                        let (size, members) = entry;
+                        members.push(e);
+                        if members.len() as u64 >= *size {
+                            let members = std::mem::take(members);
+                            groups.remove(&key);
+                            Some((key, members))
+                        } else {
+                            None
+                        }
+                    }
+                }
+            } else {
+                let (key, (_, members)) = groups.pop_first()?;
+                Some((key, members))
+            };
+            if let Some((key, members)) = full {
+                let w = windows;
+                windows += 1;
+                let ds = window_dataset(&element_spec, members);
+                match call_user("group_by_window reduce_func", w, || reduce(key, ds))
+                    .and_then(|d| d.open())
+                {
+                    Ok(it) => current = Some(it),
+                    Err(e) => return Some(Err(e)),
+                }
+            }
+        }))
+    }
+}
+
+/// The optional arguments of [`Dataset::bucket_by_sequence_length`], with tf.data's defaults.
+#[derive(Clone, Debug, Default)]
+pub struct BucketOptions {
+    /// The shape to pad each tensor to, in [`Element::tensors`] order (see
+    /// [`Dataset::padded_batch`]); the element spec's shapes when `None`.
+    pub padded_shapes: Option<Vec<PartialShape>>,
+    /// One padding scalar per tensor; zeros when `None`.
+    pub padding_values: Option<Vec<Tensor>>,
+    /// Pad unknown dimensions to the bucket's upper boundary less one, rather than to the
+    /// longest element of the batch. Elements of the last bucket (no upper boundary) are then
+    /// an error.
+    pub pad_to_bucket_boundary: bool,
+    /// Batch without padding (every element of a batch must then have one shape).
+    pub no_padding: bool,
+    /// Drop each bucket's last, short batch.
+    pub drop_remainder: bool,
+}
+
+impl Dataset {
+    /// tf.data's `group_by_window(key_func, reduce_func, window_size, window_size_func)`:
+    /// elements are gathered into groups by `key_func`; when a group holds its window size of
+    /// elements, `reduce_func(key, window)` turns it into a dataset whose elements are
+    /// output. At the end of the input, the groups left over are reduced in key order.
+    ///
+    /// Give exactly one of `window_size` (the same size for every key) and
+    /// `window_size_func` (a size per key), as tf.data requires.
+    ///
+    /// ```
+    /// use npyflow::Dataset;
+    /// // tf.data's documented example: even and odd numbers, in windows of 5.
+    /// let ds = Dataset::range(0, 10, 1)?.group_by_window(
+    ///     |x| Ok(x.as_tensor().unwrap().to_i64_scalar("x")? % 2),
+    ///     |_key, window| window.batch(5, false),
+    ///     Some(5),
+    ///     None::<fn(i64) -> npyflow::Result<u64>>,
+    /// )?;
+    /// let got: Vec<String> = ds.to_vec()?.iter().map(|e| e.to_string()).collect();
+    /// assert_eq!(got, ["[0 2 4 6 8]", "[1 3 5 7 9]"]);
+    /// # Ok::<(), npyflow::Error>(())
+    /// ```
+    pub fn group_by_window<S>(
+        &self,
+        key_func: impl Fn(&Element) -> Result<i64> + Send + Sync + 'static,
+        reduce_func: impl Fn(i64, Dataset) -> Result<Dataset> + Send + Sync + 'static,
+        window_size: Option<u64>,
+        window_size_func: Option<S>,
+    ) -> Result<Dataset>
+    where
+        S: Fn(i64) -> Result<u64> + Send + Sync + 'static,
+    {
+        let size_fn: SizeFn = match (window_size, window_size_func) {
+            (Some(n), None) => {
+                require(n > 0, || {
+                    format!("group_by_window: window_size must be greater than zero, got {n}")
+                })?;
+                Arc::new(move |_| Ok(n))
+            }
+            (None, Some(f)) => Arc::new(f),
+            _ => {
+                return Err(Error::InvalidArgument(
+                    "group_by_window: give either window_size or window_size_func, not both \
+                     and not neither"
+                        .into(),
+                ))
+            }
+        };
+        let input_spec = self.element_spec().clone();
+        let spec = trace(
+            "group_by_window reduce_func",
+            &ElementSpec::Tuple(Vec::new()),
+            |_| reduce_func(0, window_dataset(&input_spec, Vec::new())),
+            |d: &Dataset| d.element_spec().clone(),
+        )?;
+        Ok(Dataset::from_node(GroupByWindow {
+            input: self.clone(),
+            key: Arc::new(key_func),
+            reduce: Arc::new(reduce_func),
+            window_size: size_fn,
+            spec,
+        }))
+    }
+
+    /// tf.data's `bucket_by_sequence_length`: elements are put in buckets by
+    /// `element_length_func` (bucket *i* holds lengths in `[boundaries[i-1], boundaries[i])`,
+    /// the first from 0, the last without end), and each bucket is batched by its own size
+    /// from `bucket_batch_sizes` (one more than there are boundaries), padding as
+    /// [`padded_batch`](Dataset::padded_batch) does unless `options.no_padding`.
+    ///
+    /// ```
+    /// use npyflow::{Dataset, Tensor};
+    /// use npyflow::dataset::BucketOptions;
+    /// let lengths = [1usize, 2, 1, 5, 2, 6];
+    /// let ds = Dataset::range(0, 6, 1)?
+    ///     .map_with_spec(move |i| {
+    ///         let n = lengths[i.into_tensor()?.to_i64_scalar("i")? as usize];
+    ///         Ok(Tensor::from_vec(vec![n as i64; n], &[n])?.into())
+    ///     }, npyflow::ElementSpec::Tensor(npyflow::TensorSpec {
+    ///         dtype: npyflow::DType::Int64, shape: npyflow::PartialShape::new(&[None]) }))
+    ///     .bucket_by_sequence_length(
+    ///         |e| Ok(e.as_tensor().unwrap().shape()[0] as i64), &[3], &[2, 2], BucketOptions::default())?;
+    /// let got: Vec<String> = ds.to_vec()?.iter().map(|e| e.to_string()).collect();
+    /// assert_eq!(got, ["[[1 0]\n [2 2]]", "[[1 0]\n [2 2]]", "[[5 5 5 5 5 0]\n [6 6 6 6 6 6]]"]);
+    /// # Ok::<(), npyflow::Error>(())
+    /// ```
+    pub fn bucket_by_sequence_length(
+        &self,
+        element_length_func: impl Fn(&Element) -> Result<i64> + Send + Sync + 'static,
+        bucket_boundaries: &[i64],
+        bucket_batch_sizes: &[usize],
+        options: BucketOptions,
+    ) -> Result<Dataset> {
+        require(
+            bucket_batch_sizes.len() == bucket_boundaries.len() + 1,
+            || {
+                format!(
+                    "bucket_by_sequence_length: len(bucket_batch_sizes) must equal \
+                 len(bucket_boundaries) + 1, got {} and {}",
+                    bucket_batch_sizes.len(),
+                    bucket_boundaries.len()
+                )
+            },
+        )?;
+        require(bucket_boundaries.windows(2).all(|w| w[0] < w[1]), || {
+            format!(
+                "bucket_by_sequence_length: bucket_boundaries must be strictly increasing, \
+                     got {bucket_boundaries:?}"
+            )
+        })?;
+        require(bucket_batch_sizes.iter().all(|&b| b > 0), || {
+            format!(
+                "bucket_by_sequence_length: batch sizes must be greater than zero, got \
+                 {bucket_batch_sizes:?}"
+            )
+        })?;
+        let boundaries: Arc<Vec<i64>> = Arc::new(bucket_boundaries.to_vec());
+        let sizes: Arc<Vec<usize>> = Arc::new(bucket_batch_sizes.to_vec());
+        let b = Arc::clone(&boundaries);
+        let key = move |e: &Element| -> Result<i64> {
+            let len = element_length_func(e)?;
+            Ok(b.partition_point(|&bound| bound <= len) as i64)
+        };
+        let s = Arc::clone(&sizes);
+        let size_of = move |bucket: i64| -> Result<u64> { Ok(s[bucket as usize] as u64) };
+        let opts = options;
+        let tensors = self.element_spec().tensor_specs().len();
+        let reduce = move |bucket: i64, window: Dataset| -> Result<Dataset> {
+            let batch = sizes[bucket as usize];
+            if opts.no_padding {
+                return window.batch(batch, opts.drop_remainder);
+            }
+            let mut shapes = opts.padded_shapes.clone();
+            if opts.pad_to_bucket_boundary {
+                let Some(&upper) = boundaries.get(bucket as usize) else {
+                    return Err(Error::Pipeline(
+                        "bucket_by_sequence_length: with pad_to_bucket_boundary, every element \
+                         must be shorter than the largest boundary"
+                            .into(),
+                    ));
+                };
+                let base: Vec<PartialShape> = shapes.unwrap_or_else(|| {
+                    window
+                        .element_spec()
+                        .tensor_specs()
+                        .iter()
+                        .map(|s| s.shape.clone())
+                        .collect()
+                });
+                let pad = (upper - 1).max(0) as usize;
+                shapes = Some(
+                    base.iter()
+                        .map(|s| match s.dims() {
+                            Some(d) => PartialShape::new(
+                                &d.iter().map(|x| Some(x.unwrap_or(pad))).collect::<Vec<_>>(),
+                            ),
+                            None => s.clone(),
+                        })
+                        .collect(),
+                );
+            }
+            debug_assert!(shapes.as_ref().is_none_or(|s| s.len() == tensors));
+            window.padded_batch(
+                batch,
+                shapes,
+                opts.padding_values.clone(),
+                opts.drop_remainder,
+            )
+        };
+        self.group_by_window(key, reduce, None, Some(size_of))
+    }
+}

@@ -1,0 +1,226 @@
+//! `map`, and the tracing that finds a function's output spec.
+
+use std::sync::Arc;
+
+use super::{call_user, BoxIter, Cardinality, Dataset, Node, RandomAccess};
+use crate::element::{Element, ElementSpec};
+use crate::error::{Error, Result};
+use crate::tensor::Tensor;
+
+/// A dataset of no elements with a given spec (what tracing hands a function that takes a
+/// dataset, and the windows' empty parts).
+pub(crate) struct Elements {
+    pub(crate) elements: Arc<Vec<Element>>,
+    pub(crate) spec: ElementSpec,
+}
+
+impl Node for Elements {
+    fn name(&self) -> &'static str {
+        "Elements"
+    }
+    fn spec(&self) -> &ElementSpec {
+        &self.spec
+    }
+    fn cardinality(&self) -> Cardinality {
+        Cardinality::Finite(self.elements.len() as u64)
+    }
+    fn random_access(&self) -> Option<&dyn RandomAccess> {
+        Some(self)
+    }
+}
+
+impl RandomAccess for Elements {
+    fn len(&self) -> u64 {
+        self.elements.len() as u64
+    }
+    fn get(&self, index: u64) -> Result<Element> {
+        Ok(self.elements[index as usize].clone())
+    }
+}
+
+/// An element of `spec` whose numbers are all `value` (0 or 1; strings and times are
+/// zeros), with each unknown dimension set to `fill` (an unknown rank becomes a scalar) and
+/// each dataset empty.
+pub(crate) fn placeholder(spec: &ElementSpec, fill: usize, value: u8) -> Result<Element> {
+    Ok(match spec {
+        ElementSpec::Tensor(s) => {
+            let dims: Vec<usize> = s
+                .shape
+                .dims()
+                .unwrap_or(&[])
+                .iter()
+                .map(|d| d.unwrap_or(fill))
+                .collect();
+            let zeros = Tensor::zeros(s.dtype, &dims)?;
+            let numeric = matches!(s.dtype.kind(), 'b' | 'i' | 'u' | 'f' | 'c');
+            Element::Tensor(if value == 0 || !numeric {
+                zeros
+            } else {
+                let n = zeros.size();
+                Tensor::from_vec(vec![value; n], &dims)?.cast(s.dtype)?
+            })
+        }
+        ElementSpec::Tuple(items) => Element::Tuple(
+            items
+                .iter()
+                .map(|s| placeholder(s, fill, value))
+                .collect::<Result<_>>()?,
+        ),
+        ElementSpec::Dict(items) => Element::Dict(
+            items
+                .iter()
+                .map(|(k, s)| Ok((k.clone(), placeholder(s, fill, value)?)))
+                .collect::<Result<_>>()?,
+        ),
+        ElementSpec::Dataset(s) => Element::Dataset(Dataset::from_node(Elements {
+            elements: Arc::new(Vec::new()),
+            spec: (**s).clone(),
+        })),
+    })
+}
+
+/// The spec of what `f` returns for elements of `input`, found by calling it on two
+/// placeholders: zeros with unknown dimensions set to 1, then ones with unknown dimensions
+/// set to 2. An output dimension that differs between the two (it follows an unknown input
+/// dimension, or the values, as `fill([x], x)` does) is unknown. `op` names the operation
+/// in errors.
+pub(crate) fn trace<T>(
+    op: &str,
+    input: &ElementSpec,
+    mut f: impl FnMut(Element) -> Result<T>,
+    spec_of: impl Fn(&T) -> ElementSpec,
+) -> Result<ElementSpec> {
+    let mut traced = |fill: usize, value: u8| -> Result<ElementSpec> {
+        let e = placeholder(input, fill, value)?;
+        let out = call_user(op, 0, || f(e)).map_err(|e| {
+            Error::InvalidArgument(format!(
+                "{op}: the function failed on a placeholder element of {input} (zeros), which is \
+                 how npyflow finds its output spec; declare the spec instead (map_with_spec): \
+                 {e}"
+            ))
+        })?;
+        Ok(spec_of(&out))
+    };
+    let first = traced(1, 0)?;
+    let second = traced(2, 1)?;
+    first.most_specific_compatible(&second).ok_or_else(|| {
+        Error::InvalidArgument(format!(
+            "{op}: the function returns different structures or dtypes for different inputs \
+             ({first} and {second})"
+        ))
+    })
+}
+
+/// A user function from element to element.
+pub(crate) type MapFn = Arc<dyn Fn(Element) -> Result<Element> + Send + Sync>;
+
+struct Map {
+    input: Dataset,
+    f: MapFn,
+    spec: ElementSpec,
+}
+
+impl Map {
+    fn apply(f: &MapFn, spec: &ElementSpec, index: u64, e: Element) -> Result<Element> {
+        let out = call_user("map", index, || f(e))?;
+        if spec.is_compatible_with(&out) {
+            Ok(out)
+        } else {
+            Err(Error::Pipeline(format!(
+                "map: element {index}: the function returned {}, which does not fit the spec \
+                 {spec}; a function whose output shape depends on the data declares its spec \
+                 with map_with_spec",
+                out.spec()
+            )))
+        }
+    }
+}
+
+impl Node for Map {
+    fn name(&self) -> &'static str {
+        "Map"
+    }
+    fn spec(&self) -> &ElementSpec {
+        &self.spec
+    }
+    fn cardinality(&self) -> Cardinality {
+        self.input.cardinality()
+    }
+    fn open(&self) -> Result<BoxIter> {
+        let mut input = self.input.open()?;
+        let f = Arc::clone(&self.f);
+        let spec = self.spec.clone();
+        let mut index = 0u64;
+        Ok(Box::new(move || {
+            let item = input.next()?;
+            let i = index;
+            index += 1;
+            Some(item.and_then(|e| Map::apply(&f, &spec, i, e)))
+        }))
+    }
+    fn random_access(&self) -> Option<&dyn RandomAccess> {
+        self.input
+            .is_random_access()
+            .then_some(self as &dyn RandomAccess)
+    }
+}
+
+impl RandomAccess for Map {
+    fn len(&self) -> u64 {
+        self.input.random_access().map_or(0, |r| r.len())
+    }
+    fn get(&self, index: u64) -> Result<Element> {
+        let e = self.input.get(index)?;
+        Map::apply(&self.f, &self.spec, index, e)
+    }
+}
+
+impl Dataset {
+    /// tf.data's `map`: `f` applied to every element.
+    ///
+    /// The output spec is found by calling `f` on placeholder elements (zeros of the input
+    /// spec), as tf.data traces a function once; so `f` runs once or twice when the dataset is
+    /// made, and an `f` that fails on zeros is refused here with a message pointing to
+    /// [`map_with_spec`](Dataset::map_with_spec). An element that does not fit the found spec
+    /// is an error at its position. An error or panic in `f` at element *i* is the *i*-th
+    /// item, and the pass goes on.
+    ///
+    /// Differs from tf.data: tuple elements are not unpacked into arguments (the closure
+    /// takes the [`Element`] and destructures it), and there is no `num_parallel_calls` here
+    /// (the runtime adds it).
+    ///
+    /// ```
+    /// use npyflow::{Dataset, DType, Tensor};
+    /// // The seed's third example: cast to float32 and divide by 255.
+    /// let images = Tensor::from_vec(vec![255u8; 10 * 3 * 3 * 3], &[10, 3, 3, 3])?;
+    /// let ds = Dataset::from_tensor_slices(images)?
+    ///     .map(|x| Ok(x.into_tensor()?.cast(DType::Float32)?.scale(1.0 / 255.0, 0.0)?.into()))?
+    ///     .batch(2, false)?;
+    /// for batch in ds.iter() {
+    ///     assert_eq!(batch?.into_tensor()?.shape(), &[2, 3, 3, 3]);
+    /// }
+    /// # Ok::<(), npyflow::Error>(())
+    /// ```
+    pub fn map(
+        &self,
+        f: impl Fn(Element) -> Result<Element> + Send + Sync + 'static,
+    ) -> Result<Dataset> {
+        let spec = trace("map", self.element_spec(), &f, Element::spec)?;
+        Ok(self.map_with_spec(f, spec))
+    }
+
+    /// [`map`](Dataset::map) with the output spec declared rather than traced: `f` does not
+    /// run until the dataset is iterated. Elements that do not fit `spec` are errors at
+    /// their positions.
+    pub fn map_with_spec(
+        &self,
+        f: impl Fn(Element) -> Result<Element> + Send + Sync + 'static,
+        spec: ElementSpec,
+    ) -> Dataset {
+        Dataset::from_node(Map {
+            input: self.clone(),
+            f: Arc::new(f),
+            spec,
+        })
+    }
+}

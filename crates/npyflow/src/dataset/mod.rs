@@ -1,0 +1,398 @@
+//! tf.data's dataset model: a lazy, cheaply cloned description of a pipeline, and iterators
+//! that run it.
+//!
+//! A [`Dataset`] is built from a source ([`Dataset::from_tensor_slices`], [`Dataset::range`],
+//! [`Dataset::from_npy`], ...) and transformed by methods named as in tf.data
+//! ([`map`](Dataset::map), [`shuffle`](Dataset::shuffle), [`batch`](Dataset::batch), ...).
+//! Nothing runs until it is iterated; each [`Dataset::iter`] starts a new pass (an epoch).
+//!
+//! ```
+//! use npyflow::{Dataset, Tensor};
+//!
+//! // The seed's second example: the rows of a 3x2 array, then batches of two.
+//! let x = Tensor::from_vec(vec![1i64, 2, 3, 4, 5, 6], &[3, 2])?;
+//! let ds = Dataset::from_tensor_slices(x)?;
+//! let rows: Vec<String> = ds.iter().map(|e| e.map(|e| e.to_string())).collect::<Result<_, _>>()?;
+//! assert_eq!(rows, ["[1 2]", "[3 4]", "[5 6]"]);
+//! let batches = ds.batch(2, false)?.to_vec()?;
+//! assert_eq!(batches[1].to_string(), "[[5 6]]");
+//! # Ok::<(), npyflow::Error>(())
+//! ```
+//!
+//! # Semantics shared with tf.data
+//! - Arguments are checked when the dataset is built, on tf.data's conditions: a batch size of
+//!   0, a shard index outside `[0, num_shards)`, a window size of 0, zipped or concatenated
+//!   datasets of different structures are refused with [`Error::InvalidArgument`].
+//! - An error while producing element *i* (a user function's error or panic, a bad file) is
+//!   yielded at position *i*; the iterator goes on after it, as tf.data's does, and
+//!   [`Dataset::ignore_errors`] drops such elements.
+//! - [`Dataset::cardinality`] follows tf.data's rules for infinite and unknown sizes.
+//!
+//! # Differences from tf.data
+//! - Functions are Rust closures over [`Element`]s, not traced graphs. The output spec of
+//!   [`map`](Dataset::map) is found by calling the function on placeholder elements (zeros of
+//!   the input spec), as tf.data traces a Python function once; elements that do not fit the
+//!   found spec are errors. A function whose output shape depends on the values declares its
+//!   spec with [`map_with_spec`](Dataset::map_with_spec).
+//! - Arrays are never copied into the pipeline: slices of an in-memory tensor or of a
+//!   memory-mapped `.npy` file share its memory, and there is no 2 GB limit.
+
+mod batch;
+mod cache;
+mod combine;
+mod filter;
+mod flat_map;
+mod group;
+mod map;
+mod prefetch;
+mod repeat;
+mod rng;
+mod scan;
+mod shuffle;
+mod slice;
+mod sources;
+mod unbatch;
+mod unique;
+mod window;
+
+use std::fmt;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::Arc;
+
+pub use group::BucketOptions;
+pub use rng::Rng;
+
+use crate::element::{Element, ElementSpec};
+use crate::error::{Error, Result};
+
+/// tf.data's `AUTOTUNE` (`-1`): let the runtime choose a parallelism or buffer size.
+pub const AUTOTUNE: i64 = -1;
+
+/// How many elements a dataset has, as `Dataset.cardinality()` tells it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Cardinality {
+    /// Exactly this many.
+    Finite(u64),
+    /// It never ends (`tf.data.INFINITE_CARDINALITY`, -1).
+    Infinite,
+    /// It cannot be known without iterating (`tf.data.UNKNOWN_CARDINALITY`, -2).
+    Unknown,
+}
+
+impl Cardinality {
+    /// The number tf.data's `cardinality()` returns: the count, -1 for infinite, -2 for
+    /// unknown.
+    pub fn as_i64(self) -> i64 {
+        match self {
+            Cardinality::Finite(n) => i64::try_from(n).unwrap_or(i64::MAX),
+            Cardinality::Infinite => -1,
+            Cardinality::Unknown => -2,
+        }
+    }
+
+    /// Applies `f` to a finite count; infinite and unknown stay as they are.
+    pub(crate) fn map(self, f: impl FnOnce(u64) -> u64) -> Cardinality {
+        match self {
+            Cardinality::Finite(n) => Cardinality::Finite(f(n)),
+            other => other,
+        }
+    }
+}
+
+/// One node of a pipeline: a source or a transformation over its input datasets.
+pub(crate) trait Node: Send + Sync + 'static {
+    /// The tf.data name of the operation, for errors and `Debug`.
+    fn name(&self) -> &'static str;
+    /// What every element is.
+    fn spec(&self) -> &ElementSpec;
+    /// How many elements there are.
+    fn cardinality(&self) -> Cardinality;
+    /// A fresh pass over the elements. Random-access nodes need not implement it: their
+    /// passes read [`RandomAccess::get`] in order.
+    fn open(&self) -> Result<BoxIter> {
+        Err(Error::Pipeline(format!(
+            "{} has no sequential iterator",
+            self.name()
+        )))
+    }
+    /// The node as a random-access source, when it is one: a known length and any element
+    /// by index, without reading the ones before it.
+    fn random_access(&self) -> Option<&dyn RandomAccess> {
+        None
+    }
+}
+
+/// A node whose elements can be read in any order.
+pub(crate) trait RandomAccess: Send + Sync {
+    /// The number of elements.
+    fn len(&self) -> u64;
+    /// Element `index` (`index < len()`).
+    fn get(&self, index: u64) -> Result<Element>;
+}
+
+/// A pass over a node's elements.
+pub(crate) trait ElementIter: Send {
+    /// The next element, an error at this position, or `None` at the end.
+    fn next(&mut self) -> Option<Result<Element>>;
+}
+
+pub(crate) type BoxIter = Box<dyn ElementIter>;
+
+impl<F: FnMut() -> Option<Result<Element>> + Send> ElementIter for F {
+    fn next(&mut self) -> Option<Result<Element>> {
+        self()
+    }
+}
+
+/// A pass over a random-access node, element by element.
+struct IndexIter {
+    dataset: Dataset,
+    next: u64,
+    len: u64,
+}
+
+impl ElementIter for IndexIter {
+    fn next(&mut self) -> Option<Result<Element>> {
+        if self.next >= self.len {
+            return None;
+        }
+        let i = self.next;
+        self.next += 1;
+        let ra = self.dataset.node.random_access()?;
+        Some(ra.get(i))
+    }
+}
+
+/// A dataset: a lazy description of a pipeline of elements, like `tf.data.Dataset`.
+///
+/// Cloning is O(1) and shares the description; every [`iter`](Dataset::iter) is a new,
+/// independent pass. The methods are grouped by the tf.data method they match; each says
+/// where it differs.
+#[derive(Clone)]
+pub struct Dataset {
+    node: Arc<dyn Node>,
+}
+
+impl Dataset {
+    pub(crate) fn from_node(node: impl Node) -> Dataset {
+        Dataset {
+            node: Arc::new(node),
+        }
+    }
+
+    /// What every element is: structure, dtypes and (partial) shapes, like tf.data's
+    /// `element_spec`.
+    pub fn element_spec(&self) -> &ElementSpec {
+        self.node.spec()
+    }
+
+    /// How many elements the dataset has, with tf.data's rules: infinite for an endless
+    /// `repeat()` or `counter`, unknown where only iterating would tell (after `filter`,
+    /// `flat_map`, a generator, ...).
+    ///
+    /// ```
+    /// use npyflow::dataset::{Cardinality, Dataset};
+    /// let ds = Dataset::range(0, 42, 1)?;
+    /// assert_eq!(ds.cardinality(), Cardinality::Finite(42));
+    /// assert_eq!(ds.repeat(None).cardinality(), Cardinality::Infinite);
+    /// assert_eq!(ds.filter(|_| Ok(true)).cardinality(), Cardinality::Unknown);
+    /// # Ok::<(), npyflow::Error>(())
+    /// ```
+    pub fn cardinality(&self) -> Cardinality {
+        self.node.cardinality()
+    }
+
+    /// The number of elements, where it is known: Python's `len(dataset)`. An infinite or
+    /// unknown cardinality is an error, with tf.data's messages.
+    pub fn len(&self) -> Result<u64> {
+        match self.cardinality() {
+            Cardinality::Finite(n) => Ok(n),
+            Cardinality::Infinite => Err(Error::InvalidArgument("The dataset is infinite.".into())),
+            Cardinality::Unknown => Err(Error::InvalidArgument(
+                "The dataset length is unknown.".into(),
+            )),
+        }
+    }
+
+    /// Whether the dataset is known to have no elements.
+    pub fn is_empty(&self) -> bool {
+        self.cardinality() == Cardinality::Finite(0)
+    }
+
+    /// Whether elements can be read by index without the ones before them (tensor and
+    /// `.npy` sources, and maps, batches with `drop_remainder`, takes, skips, shards and
+    /// enumerations of such). The runtime's global shuffle and tiny checkpoints rely on it.
+    pub fn is_random_access(&self) -> bool {
+        self.node.random_access().is_some()
+    }
+
+    /// Element `index` of a random-access dataset (see
+    /// [`is_random_access`](Dataset::is_random_access)).
+    pub fn get(&self, index: u64) -> Result<Element> {
+        let ra = self.node.random_access().ok_or_else(|| {
+            Error::InvalidArgument(format!(
+                "a {} dataset cannot be read by index; iterate it instead",
+                self.node.name()
+            ))
+        })?;
+        if index >= ra.len() {
+            return Err(Error::OutOfRange {
+                index: usize::try_from(index).unwrap_or(usize::MAX),
+                len: usize::try_from(ra.len()).unwrap_or(usize::MAX),
+            });
+        }
+        ra.get(index)
+    }
+
+    /// A new pass over the elements. Each item is an element or the error that took its
+    /// place; iteration may go on after an error.
+    pub fn iter(&self) -> DatasetIter {
+        DatasetIter {
+            dataset: self.clone(),
+            inner: None,
+            done: false,
+        }
+    }
+
+    /// Every element of one pass, stopping at the first error. For tests and small data.
+    pub fn to_vec(&self) -> Result<Vec<Element>> {
+        self.iter().collect()
+    }
+
+    /// Opens a pass, choosing the index pass for random-access nodes.
+    pub(crate) fn open(&self) -> Result<BoxIter> {
+        match self.node.random_access() {
+            Some(ra) => Ok(Box::new(IndexIter {
+                dataset: self.clone(),
+                next: 0,
+                len: ra.len(),
+            })),
+            None => self.node.open(),
+        }
+    }
+
+    pub(crate) fn random_access(&self) -> Option<&dyn RandomAccess> {
+        self.node.random_access()
+    }
+
+    /// tf.data's `apply`: `f(self)`, to keep a chain of calls reading left to right.
+    pub fn apply<T>(&self, f: impl FnOnce(&Dataset) -> T) -> T {
+        f(self)
+    }
+
+    /// tf.data's `reduce`: folds every element into a state, starting from `initial`.
+    /// The first error stops the fold and is returned.
+    ///
+    /// ```
+    /// use npyflow::{Dataset, Element, Tensor};
+    /// let sum = Dataset::range(0, 5, 1)?.reduce(Tensor::scalar(0i64).into(), |acc, x| {
+    ///     let s = acc.into_tensor()?.to_i64_scalar("acc")? + x.into_tensor()?.to_i64_scalar("x")?;
+    ///     Ok(Tensor::scalar(s).into())
+    /// })?;
+    /// assert_eq!(sum.to_string(), "10");
+    /// # Ok::<(), npyflow::Error>(())
+    /// ```
+    pub fn reduce(
+        &self,
+        initial: Element,
+        mut f: impl FnMut(Element, Element) -> Result<Element>,
+    ) -> Result<Element> {
+        let mut state = initial;
+        for (i, e) in self.iter().enumerate() {
+            let e = e?;
+            state = call_user("reduce", i as u64, || f(state, e))?;
+        }
+        Ok(state)
+    }
+}
+
+impl fmt::Debug for Dataset {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "<{}Dataset element_spec={}>",
+            self.node.name(),
+            self.element_spec()
+        )
+    }
+}
+
+impl PartialEq for Dataset {
+    /// The same dataset object (not the same elements).
+    fn eq(&self, other: &Dataset) -> bool {
+        Arc::ptr_eq(&self.node, &other.node)
+    }
+}
+
+impl IntoIterator for &Dataset {
+    type Item = Result<Element>;
+    type IntoIter = DatasetIter;
+    fn into_iter(self) -> DatasetIter {
+        self.iter()
+    }
+}
+
+/// One pass over a dataset. It opens the pipeline at the first `next()`, so an error in
+/// opening (a missing file) is its first item.
+pub struct DatasetIter {
+    dataset: Dataset,
+    inner: Option<BoxIter>,
+    done: bool,
+}
+
+impl Iterator for DatasetIter {
+    type Item = Result<Element>;
+
+    fn next(&mut self) -> Option<Result<Element>> {
+        if self.done {
+            return None;
+        }
+        if self.inner.is_none() {
+            match self.dataset.open() {
+                Ok(it) => self.inner = Some(it),
+                Err(e) => {
+                    self.done = true;
+                    return Some(Err(e));
+                }
+            }
+        }
+        let item = self.inner.as_mut()?.next();
+        if item.is_none() {
+            self.done = true;
+        }
+        item
+    }
+}
+
+impl fmt::Debug for DatasetIter {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "DatasetIter({:?})", self.dataset)
+    }
+}
+
+/// Runs a user function for element `index` of operation `op`: a returned error gets the
+/// place as context, and a panic becomes an error instead of unwinding through the pipeline.
+pub(crate) fn call_user<T>(op: &str, index: u64, f: impl FnOnce() -> Result<T>) -> Result<T> {
+    match catch_unwind(AssertUnwindSafe(f)) {
+        Ok(Ok(v)) => Ok(v),
+        Ok(Err(e)) => Err(e.context(format!("{op}: element {index}"))),
+        Err(panic) => {
+            let what = panic
+                .downcast_ref::<&str>()
+                .map(|s| s.to_string())
+                .or_else(|| panic.downcast_ref::<String>().cloned())
+                .unwrap_or_else(|| "a panic".to_string());
+            Err(Error::Function(format!("the function panicked: {what}"))
+                .context(format!("{op}: element {index}")))
+        }
+    }
+}
+
+/// An argument check: `Err(InvalidArgument)` with `message` unless `ok`.
+pub(crate) fn require(ok: bool, message: impl FnOnce() -> String) -> Result<()> {
+    if ok {
+        Ok(())
+    } else {
+        Err(Error::InvalidArgument(message()))
+    }
+}

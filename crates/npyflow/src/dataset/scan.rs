@@ -1,0 +1,158 @@
+//! `scan` (a map with state carried from element to element) and `take_while`.
+
+use std::sync::Arc;
+
+use super::{call_user, BoxIter, Cardinality, Dataset, Node};
+use crate::element::{Element, ElementSpec};
+use crate::error::{Error, Result};
+
+type ScanFn = Arc<dyn Fn(Element, Element) -> Result<(Element, Element)> + Send + Sync>;
+
+struct Scan {
+    input: Dataset,
+    initial: Element,
+    f: ScanFn,
+    spec: ElementSpec,
+}
+
+impl Node for Scan {
+    fn name(&self) -> &'static str {
+        "Scan"
+    }
+    fn spec(&self) -> &ElementSpec {
+        &self.spec
+    }
+    fn cardinality(&self) -> Cardinality {
+        self.input.cardinality()
+    }
+    fn open(&self) -> Result<BoxIter> {
+        let mut input = self.input.open()?;
+        let f = Arc::clone(&self.f);
+        let mut state = Some(self.initial.clone());
+        let state_spec = self.initial.spec();
+        let mut index = 0u64;
+        Ok(Box::new(move || {
+            let item = input.next()?;
+            let i = index;
+            index += 1;
+            let e = match item {
+                Ok(e) => e,
+                Err(err) => return Some(Err(err)),
+            };
+            // A failed step leaves the state as it was, so the pass can go on after it.
+            let current = state.clone()?;
+            Some(
+                call_user("scan", i, || f(current, e)).and_then(|(next, out)| {
+                    if state_spec.most_specific_compatible(&next.spec()).is_none() {
+                        return Err(Error::Pipeline(format!(
+                            "scan: element {i}: the new state {} does not match the initial \
+                             state {state_spec}",
+                            next.spec()
+                        )));
+                    }
+                    state = Some(next);
+                    Ok(out)
+                }),
+            )
+        }))
+    }
+}
+
+type Predicate = Arc<dyn Fn(&Element) -> Result<bool> + Send + Sync>;
+
+struct TakeWhile {
+    input: Dataset,
+    predicate: Predicate,
+}
+
+impl Node for TakeWhile {
+    fn name(&self) -> &'static str {
+        "TakeWhile"
+    }
+    fn spec(&self) -> &ElementSpec {
+        self.input.element_spec()
+    }
+    fn cardinality(&self) -> Cardinality {
+        Cardinality::Unknown
+    }
+    fn open(&self) -> Result<BoxIter> {
+        let mut input = self.input.open()?;
+        let p = Arc::clone(&self.predicate);
+        let mut index = 0u64;
+        let mut done = false;
+        Ok(Box::new(move || {
+            if done {
+                return None;
+            }
+            let item = input.next()?;
+            let i = index;
+            index += 1;
+            match item.and_then(|e| call_user("take_while", i, || p(&e)).map(|k| (k, e))) {
+                Ok((true, e)) => Some(Ok(e)),
+                Ok((false, _)) => {
+                    done = true;
+                    None
+                }
+                Err(e) => Some(Err(e)),
+            }
+        }))
+    }
+}
+
+impl Dataset {
+    /// tf.data's `scan(initial_state, scan_func)`: `f(state, element)` returns the new state
+    /// and the output element. The state must keep the initial state's structure and dtypes
+    /// (an error at the element otherwise). The output spec is traced as for
+    /// [`map`](Dataset::map).
+    ///
+    /// ```
+    /// use npyflow::{Dataset, Tensor};
+    /// // A running sum, tf.data's documented example.
+    /// let ds = Dataset::range(0, 10, 1)?.scan(Tensor::scalar(0i64).into(), |state, x| {
+    ///     let s = state.into_tensor()?.to_i64_scalar("state")? + x.into_tensor()?.to_i64_scalar("x")?;
+    ///     Ok((Tensor::scalar(s).into(), Tensor::scalar(s).into()))
+    /// })?;
+    /// let got: Vec<String> = ds.to_vec()?.iter().map(|e| e.to_string()).collect();
+    /// assert_eq!(got, ["0", "1", "3", "6", "10", "15", "21", "28", "36", "45"]);
+    /// # Ok::<(), npyflow::Error>(())
+    /// ```
+    pub fn scan(
+        &self,
+        initial_state: Element,
+        f: impl Fn(Element, Element) -> Result<(Element, Element)> + Send + Sync + 'static,
+    ) -> Result<Dataset> {
+        let state_spec = initial_state.spec();
+        let pair = ElementSpec::Tuple(vec![state_spec, self.element_spec().clone()]);
+        let spec = super::map::trace(
+            "scan",
+            &pair,
+            |e| {
+                let mut parts = e.into_tuple()?.into_iter();
+                let (s, x) = (parts.next(), parts.next());
+                match (s, x) {
+                    (Some(s), Some(x)) => f(s, x),
+                    _ => Err(Error::Pipeline("scan: bad placeholder".into())),
+                }
+            },
+            |(_, out): &(Element, Element)| out.spec(),
+        )?;
+        Ok(Dataset::from_node(Scan {
+            input: self.clone(),
+            initial: initial_state,
+            f: Arc::new(f),
+            spec,
+        }))
+    }
+
+    /// tf.data's `take_while(predicate)`: elements up to (not including) the first for which
+    /// `predicate` is `false`.
+    pub fn take_while(
+        &self,
+        predicate: impl Fn(&Element) -> Result<bool> + Send + Sync + 'static,
+    ) -> Dataset {
+        Dataset::from_node(TakeWhile {
+            input: self.clone(),
+            predicate: Arc::new(predicate),
+        })
+    }
+}

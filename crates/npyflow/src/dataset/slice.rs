@@ -1,0 +1,216 @@
+//! `take`, `skip`, `shard` and `enumerate`: datasets that choose or number elements by
+//! position. Over a random-access input they stay random-access.
+
+use super::{require, BoxIter, Cardinality, Dataset, Node, RandomAccess};
+use crate::dtype::DType;
+use crate::element::{Element, ElementSpec, PartialShape, TensorSpec};
+use crate::error::Result;
+use crate::tensor::Tensor;
+
+/// Every `step`-th element from `start`, at most `limit` of them (`None`: to the end).
+struct Stride {
+    input: Dataset,
+    start: u64,
+    step: u64,
+    limit: Option<u64>,
+    name: &'static str,
+}
+
+impl Stride {
+    fn count_of(&self, n: u64) -> u64 {
+        let available = n.saturating_sub(self.start).div_ceil(self.step);
+        self.limit.map_or(available, |l| l.min(available))
+    }
+}
+
+impl Node for Stride {
+    fn name(&self) -> &'static str {
+        self.name
+    }
+    fn spec(&self) -> &ElementSpec {
+        self.input.element_spec()
+    }
+    fn cardinality(&self) -> Cardinality {
+        match self.input.cardinality() {
+            Cardinality::Finite(n) => Cardinality::Finite(self.count_of(n)),
+            // An endless input gives `limit` elements, or an endless output.
+            Cardinality::Infinite => self
+                .limit
+                .map_or(Cardinality::Infinite, Cardinality::Finite),
+            Cardinality::Unknown => Cardinality::Unknown,
+        }
+    }
+    fn open(&self) -> Result<BoxIter> {
+        let mut input = self.input.open()?;
+        let (start, step, limit) = (self.start, self.step, self.limit);
+        let mut position = 0u64;
+        let mut taken = 0u64;
+        Ok(Box::new(move || {
+            if limit.is_some_and(|l| taken >= l) {
+                return None;
+            }
+            loop {
+                let item = input.next()?;
+                let p = position;
+                position += 1;
+                if p >= start && (p - start) % step == 0 {
+                    taken += 1;
+                    return Some(item);
+                }
+                // A skipped element's error is dropped with it, as tf.data's skip does.
+            }
+        }))
+    }
+    fn random_access(&self) -> Option<&dyn RandomAccess> {
+        self.input
+            .is_random_access()
+            .then_some(self as &dyn RandomAccess)
+    }
+}
+
+impl RandomAccess for Stride {
+    fn len(&self) -> u64 {
+        self.count_of(self.input.random_access().map_or(0, |r| r.len()))
+    }
+    fn get(&self, index: u64) -> Result<Element> {
+        self.input.get(self.start + index * self.step)
+    }
+}
+
+struct Enumerate {
+    input: Dataset,
+    start: i64,
+    spec: ElementSpec,
+}
+
+impl Enumerate {
+    fn pair(&self, index: u64, e: Element) -> Element {
+        let n = self.start.wrapping_add(index as i64);
+        Element::Tuple(vec![Tensor::scalar(n).into(), e])
+    }
+}
+
+impl Node for Enumerate {
+    fn name(&self) -> &'static str {
+        "Enumerate"
+    }
+    fn spec(&self) -> &ElementSpec {
+        &self.spec
+    }
+    fn cardinality(&self) -> Cardinality {
+        self.input.cardinality()
+    }
+    fn open(&self) -> Result<BoxIter> {
+        let mut input = self.input.open()?;
+        let start = self.start;
+        let mut index = 0u64;
+        Ok(Box::new(move || {
+            let item = input.next()?;
+            let n = start.wrapping_add(index as i64);
+            index += 1;
+            Some(item.map(|e| Element::Tuple(vec![Tensor::scalar(n).into(), e])))
+        }))
+    }
+    fn random_access(&self) -> Option<&dyn RandomAccess> {
+        self.input
+            .is_random_access()
+            .then_some(self as &dyn RandomAccess)
+    }
+}
+
+impl RandomAccess for Enumerate {
+    fn len(&self) -> u64 {
+        self.input.random_access().map_or(0, |r| r.len())
+    }
+    fn get(&self, index: u64) -> Result<Element> {
+        Ok(self.pair(index, self.input.get(index)?))
+    }
+}
+
+impl Dataset {
+    /// tf.data's `take(count)`: the first `count` elements; all of them when `count` is
+    /// negative (tf.data's -1).
+    pub fn take(&self, count: i64) -> Dataset {
+        Dataset::from_node(Stride {
+            input: self.clone(),
+            start: 0,
+            step: 1,
+            limit: u64::try_from(count).ok(),
+            name: "Take",
+        })
+    }
+
+    /// tf.data's `skip(count)`: all but the first `count` elements; none when `count` is
+    /// negative (tf.data's -1 skips the whole dataset).
+    ///
+    /// ```
+    /// use npyflow::Dataset;
+    /// let ds = Dataset::range(0, 10, 1)?;
+    /// assert_eq!(ds.skip(7).to_vec()?.len(), 3);
+    /// assert_eq!(ds.skip(-1).to_vec()?.len(), 0);
+    /// assert_eq!(ds.take(-1).to_vec()?.len(), 10);
+    /// # Ok::<(), npyflow::Error>(())
+    /// ```
+    pub fn skip(&self, count: i64) -> Dataset {
+        match u64::try_from(count) {
+            Ok(n) => Dataset::from_node(Stride {
+                input: self.clone(),
+                start: n,
+                step: 1,
+                limit: None,
+                name: "Skip",
+            }),
+            Err(_) => Dataset::from_node(Stride {
+                input: self.clone(),
+                start: 0,
+                step: 1,
+                limit: Some(0),
+                name: "Skip",
+            }),
+        }
+    }
+
+    /// tf.data's `shard(num_shards, index)`: the elements whose position is `index` modulo
+    /// `num_shards`. `num_shards` must be positive and `index` in `[0, num_shards)`.
+    ///
+    /// ```
+    /// use npyflow::Dataset;
+    /// let ds = Dataset::range(0, 10, 1)?.shard(3, 1)?;
+    /// let got: Vec<String> = ds.to_vec()?.iter().map(|e| e.to_string()).collect();
+    /// assert_eq!(got, ["1", "4", "7"]);
+    /// assert!(Dataset::range(0, 10, 1)?.shard(3, 3).is_err());
+    /// # Ok::<(), npyflow::Error>(())
+    /// ```
+    pub fn shard(&self, num_shards: u64, index: u64) -> Result<Dataset> {
+        require(num_shards > 0, || {
+            format!("shard: num_shards must be greater than zero, got {num_shards}")
+        })?;
+        require(index < num_shards, || {
+            format!("shard: index must be in [0, {num_shards}), got {index}")
+        })?;
+        Ok(Dataset::from_node(Stride {
+            input: self.clone(),
+            start: index,
+            step: num_shards,
+            limit: None,
+            name: "Shard",
+        }))
+    }
+
+    /// tf.data's `enumerate(start)`: `(i, element)` tuples, `i` an int64 scalar counting from
+    /// `start`.
+    pub fn enumerate(&self, start: i64) -> Dataset {
+        let spec = ElementSpec::Tuple(vec![
+            ElementSpec::Tensor(TensorSpec {
+                dtype: DType::Int64,
+                shape: PartialShape::known(&[]),
+            }),
+            self.element_spec().clone(),
+        ]);
+        Dataset::from_node(Enumerate {
+            input: self.clone(),
+            start,
+            spec,
+        })
+    }
+}

@@ -1,0 +1,522 @@
+//! Sources: tensors in memory, ranges and counters, `.npy` and `.npz` files, file lists and
+//! user iterators.
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+use super::rng::{fresh_seed, Rng};
+use super::{call_user, require, BoxIter, Cardinality, Dataset, ElementIter, Node, RandomAccess};
+use crate::buffer::Buffer;
+use crate::dtype::DType;
+use crate::element::{Element, ElementSpec, PartialShape, TensorSpec};
+use crate::error::{Error, Result, ResultExt};
+use crate::format::npy::read_npy;
+use crate::format::npz::NpzArchive;
+use crate::tensor::Tensor;
+
+/// The rows of an element whose tensors share their first dimension.
+struct Slices {
+    element: Element,
+    rows: u64,
+    spec: ElementSpec,
+}
+
+impl Slices {
+    fn new(element: Element, what: &dyn Fn(usize) -> String) -> Result<Slices> {
+        let tensors = element.tensors();
+        require(!tensors.is_empty(), || {
+            "from_tensor_slices needs at least one tensor".to_string()
+        })?;
+        require(!element.spec().has_dataset(), || {
+            "from_tensor_slices takes tensors, not datasets".to_string()
+        })?;
+        let mut rows = None;
+        for (i, t) in tensors.iter().enumerate() {
+            let r = t.rows().ok_or_else(|| {
+                Error::InvalidArgument(format!(
+                    "{} is a scalar (rank 0): from_tensor_slices slices along the first axis, \
+                     so every component needs at least one",
+                    what(i)
+                ))
+            })?;
+            match rows {
+                Some((n, first)) if n != r => {
+                    return Err(Error::InvalidArgument(format!(
+                        "all components must have the same size in their first dimension: {} \
+                         has {n}, {} has {r}",
+                        what(first),
+                        what(i)
+                    )))
+                }
+                None => rows = Some((r, i)),
+                _ => {}
+            }
+        }
+        let spec = element.spec().unbatched()?;
+        Ok(Slices {
+            rows: rows.map_or(0, |(n, _)| n as u64),
+            element,
+            spec,
+        })
+    }
+}
+
+impl Node for Slices {
+    fn name(&self) -> &'static str {
+        "TensorSlice"
+    }
+    fn spec(&self) -> &ElementSpec {
+        &self.spec
+    }
+    fn cardinality(&self) -> Cardinality {
+        Cardinality::Finite(self.rows)
+    }
+    fn random_access(&self) -> Option<&dyn RandomAccess> {
+        Some(self)
+    }
+}
+
+impl RandomAccess for Slices {
+    fn len(&self) -> u64 {
+        self.rows
+    }
+    fn get(&self, index: u64) -> Result<Element> {
+        self.element.map_tensors(&mut |t| t.row(index as usize))
+    }
+}
+
+/// One element, once.
+struct Tensors {
+    element: Element,
+    spec: ElementSpec,
+}
+
+impl Node for Tensors {
+    fn name(&self) -> &'static str {
+        "Tensor"
+    }
+    fn spec(&self) -> &ElementSpec {
+        &self.spec
+    }
+    fn cardinality(&self) -> Cardinality {
+        Cardinality::Finite(1)
+    }
+    fn random_access(&self) -> Option<&dyn RandomAccess> {
+        Some(self)
+    }
+}
+
+impl RandomAccess for Tensors {
+    fn len(&self) -> u64 {
+        1
+    }
+    fn get(&self, _index: u64) -> Result<Element> {
+        Ok(self.element.clone())
+    }
+}
+
+fn int64_scalar_spec() -> ElementSpec {
+    ElementSpec::Tensor(TensorSpec {
+        dtype: DType::Int64,
+        shape: PartialShape::known(&[]),
+    })
+}
+
+struct Range {
+    start: i64,
+    step: i64,
+    len: u64,
+    spec: ElementSpec,
+}
+
+impl Node for Range {
+    fn name(&self) -> &'static str {
+        "Range"
+    }
+    fn spec(&self) -> &ElementSpec {
+        &self.spec
+    }
+    fn cardinality(&self) -> Cardinality {
+        Cardinality::Finite(self.len)
+    }
+    fn random_access(&self) -> Option<&dyn RandomAccess> {
+        Some(self)
+    }
+}
+
+impl RandomAccess for Range {
+    fn len(&self) -> u64 {
+        self.len
+    }
+    fn get(&self, index: u64) -> Result<Element> {
+        // index < len, so the value lies between start and stop and cannot overflow.
+        let v = i128::from(self.start) + i128::from(index) * i128::from(self.step);
+        Ok(Tensor::scalar(v as i64).into())
+    }
+}
+
+struct Counter {
+    start: i64,
+    step: i64,
+    spec: ElementSpec,
+}
+
+impl Node for Counter {
+    fn name(&self) -> &'static str {
+        "Counter"
+    }
+    fn spec(&self) -> &ElementSpec {
+        &self.spec
+    }
+    fn cardinality(&self) -> Cardinality {
+        Cardinality::Infinite
+    }
+    fn open(&self) -> Result<BoxIter> {
+        let mut next = self.start;
+        let step = self.step;
+        Ok(Box::new(move || {
+            let v = next;
+            next = next.wrapping_add(step);
+            Some(Ok(Tensor::scalar(v).into()))
+        }))
+    }
+}
+
+/// The rows of several arrays with one row spec, read as one array.
+struct ShardedRows {
+    parts: Vec<Tensor>,
+    /// `starts[i]`: the global index of the first row of `parts[i]`; one more entry at the
+    /// end holds the total.
+    starts: Vec<u64>,
+    spec: ElementSpec,
+}
+
+impl Node for ShardedRows {
+    fn name(&self) -> &'static str {
+        "NpyRows"
+    }
+    fn spec(&self) -> &ElementSpec {
+        &self.spec
+    }
+    fn cardinality(&self) -> Cardinality {
+        Cardinality::Finite(*self.starts.last().unwrap_or(&0))
+    }
+    fn random_access(&self) -> Option<&dyn RandomAccess> {
+        Some(self)
+    }
+}
+
+impl RandomAccess for ShardedRows {
+    fn len(&self) -> u64 {
+        *self.starts.last().unwrap_or(&0)
+    }
+    fn get(&self, index: u64) -> Result<Element> {
+        // The last part whose start is at or before index.
+        let part = self.starts.partition_point(|&s| s <= index) - 1;
+        let row = (index - self.starts[part]) as usize;
+        Ok(self.parts[part].row(row)?.into())
+    }
+}
+
+/// A bytes scalar per string, all of one width (the longest), as NumPy's `S` dtype stores
+/// them.
+fn bytes_scalars(strings: &[Vec<u8>]) -> Result<(Vec<Tensor>, DType)> {
+    let width = strings.iter().map(Vec::len).max().unwrap_or(0).max(1);
+    let dtype = DType::Bytes(width);
+    let tensors = strings
+        .iter()
+        .map(|s| {
+            let mut b = s.clone();
+            b.resize(width, 0);
+            Tensor::new(dtype, &[], Buffer::from_vec(b))
+        })
+        .collect::<Result<_>>()?;
+    Ok((tensors, dtype))
+}
+
+struct ListFiles {
+    files: Vec<Tensor>,
+    shuffle: bool,
+    seed: u64,
+    epoch: AtomicU64,
+    spec: ElementSpec,
+}
+
+impl Node for ListFiles {
+    fn name(&self) -> &'static str {
+        "ListFiles"
+    }
+    fn spec(&self) -> &ElementSpec {
+        &self.spec
+    }
+    fn cardinality(&self) -> Cardinality {
+        Cardinality::Finite(self.files.len() as u64)
+    }
+    fn open(&self) -> Result<BoxIter> {
+        let mut order: Vec<Tensor> = self.files.clone();
+        if self.shuffle {
+            let epoch = self.epoch.fetch_add(1, Ordering::Relaxed);
+            Rng::keyed(self.seed, &[epoch]).shuffle(&mut order);
+        }
+        let mut it = order.into_iter();
+        Ok(Box::new(move || it.next().map(|t| Ok(t.into()))))
+    }
+}
+
+/// The factory behind [`Dataset::from_generator`].
+pub type GeneratorFactory =
+    dyn Fn() -> Result<Box<dyn Iterator<Item = Result<Element>> + Send>> + Send + Sync;
+
+struct Generator {
+    factory: Arc<GeneratorFactory>,
+    spec: ElementSpec,
+}
+
+impl Node for Generator {
+    fn name(&self) -> &'static str {
+        "Generator"
+    }
+    fn spec(&self) -> &ElementSpec {
+        &self.spec
+    }
+    fn cardinality(&self) -> Cardinality {
+        Cardinality::Unknown
+    }
+    fn open(&self) -> Result<BoxIter> {
+        let factory = Arc::clone(&self.factory);
+        let mut inner = call_user("from_generator", 0, || factory())?;
+        let spec = self.spec.clone();
+        let mut index = 0u64;
+        Ok(Box::new(move || {
+            let i = index;
+            index += 1;
+            let item = match call_user("from_generator", i, || Ok(inner.next())) {
+                Ok(item) => item?,
+                Err(e) => return Some(Err(e)),
+            };
+            Some(item.and_then(|e| {
+                if spec.is_compatible_with(&e) {
+                    Ok(e)
+                } else {
+                    Err(Error::Pipeline(format!(
+                        "from_generator: element {i} is {}, which does not match the declared \
+                         spec {spec}",
+                        e.spec()
+                    )))
+                }
+            }))
+        }))
+    }
+}
+
+impl Dataset {
+    /// tf.data's `from_tensor_slices`: one element per row of `element`'s tensors (a tensor,
+    /// or a tuple or dict of them, nested as deep as needed). Every tensor must have at least
+    /// one axis, and all must share their first dimension. Rows share the tensors' memory.
+    ///
+    /// An empty array gives an empty dataset whose spec is the rows' spec.
+    ///
+    /// ```
+    /// use npyflow::{Dataset, Element, Tensor};
+    /// let x = Tensor::from_vec(vec![1i64, 2, 3, 4, 5], &[5])?;
+    /// let ds = Dataset::from_tensor_slices(x)?;
+    /// let got: Vec<String> = ds.to_vec()?.iter().map(|e| e.to_string()).collect();
+    /// assert_eq!(got, ["1", "2", "3", "4", "5"]);
+    ///
+    /// let y = Tensor::from_vec(vec![0u8; 4], &[4])?;
+    /// let bad = Dataset::from_tensor_slices(Element::tuple([Tensor::zeros(npyflow::DType::Int8, &[3])?, y]));
+    /// assert!(bad.unwrap_err().to_string().contains("has 3, component 1 has 4"));
+    /// # Ok::<(), npyflow::Error>(())
+    /// ```
+    pub fn from_tensor_slices(element: impl Into<Element>) -> Result<Dataset> {
+        let node = Slices::new(element.into(), &|i| format!("component {i}"))?;
+        Ok(Dataset::from_node(node))
+    }
+
+    /// tf.data's `from_tensors`: a dataset of exactly one element, `element` itself.
+    pub fn from_tensors(element: impl Into<Element>) -> Dataset {
+        let element = element.into();
+        let spec = element.spec();
+        Dataset::from_node(Tensors { element, spec })
+    }
+
+    /// tf.data's `range(start, stop, step)`: int64 scalars from `start` while below `stop`
+    /// (above it for a negative `step`), as Python's `range`. A `step` of 0 is refused.
+    ///
+    /// Unlike tf.data there is no one-argument form: `range(5)` is `range(0, 5, 1)`.
+    ///
+    /// ```
+    /// use npyflow::Dataset;
+    /// let v: Vec<String> = Dataset::range(5, 1, -2)?.to_vec()?.iter().map(|e| e.to_string()).collect();
+    /// assert_eq!(v, ["5", "3"]);
+    /// # Ok::<(), npyflow::Error>(())
+    /// ```
+    pub fn range(start: i64, stop: i64, step: i64) -> Result<Dataset> {
+        require(step != 0, || "range: step must not be zero".to_string())?;
+        let span = i128::from(stop) - i128::from(start);
+        let step128 = i128::from(step);
+        let len = if (span > 0) == (step > 0) && span != 0 {
+            // ceil(span / step) for span and step of one sign
+            (span + step128 - step128.signum()) / step128
+        } else {
+            0
+        };
+        Ok(Dataset::from_node(Range {
+            start,
+            step,
+            len: len as u64,
+            spec: int64_scalar_spec(),
+        }))
+    }
+
+    /// tf.data's `counter(start, step)`: int64 scalars `start, start + step, ...` without end
+    /// (wrapping around at the int64 limits).
+    pub fn counter(start: i64, step: i64) -> Dataset {
+        Dataset::from_node(Counter {
+            start,
+            step,
+            spec: int64_scalar_spec(),
+        })
+    }
+
+    /// The rows of a `.npy` file, memory-mapped: no copy of the file is made when its data
+    /// is native-endian, C-order and aligned (otherwise it is converted once, when the
+    /// dataset is made). tf.data has no counterpart; it is `from_tensor_slices(np.load(path,
+    /// mmap_mode='r'))` without the copy into a tensor.
+    pub fn from_npy(path: impl AsRef<Path>) -> Result<Dataset> {
+        Self::from_npy_files([path])
+    }
+
+    /// The rows of several `.npy` files read as one array, in the order given (a sharded
+    /// array on disk). Every file must have the same dtype and the same shape after the first
+    /// axis; the error names the first file that differs.
+    pub fn from_npy_files<P: AsRef<Path>>(paths: impl IntoIterator<Item = P>) -> Result<Dataset> {
+        let mut parts = Vec::new();
+        let mut starts = vec![0u64];
+        let mut first: Option<(PathBuf, TensorSpec)> = None;
+        for p in paths {
+            let p = p.as_ref();
+            let t = read_npy(p).context(p.display())?;
+            if t.ndim() == 0 {
+                return Err(Error::InvalidArgument(format!(
+                    "{}: the array is a scalar; its rows cannot be a dataset (use from_tensors)",
+                    p.display()
+                )));
+            }
+            let row_spec = TensorSpec {
+                dtype: t.dtype(),
+                shape: PartialShape::known(&t.shape()[1..]),
+            };
+            match &first {
+                Some((fp, spec)) if *spec != row_spec => {
+                    return Err(Error::InvalidArgument(format!(
+                        "{} has rows of {} {}, but {} has rows of {} {}",
+                        p.display(),
+                        row_spec.dtype,
+                        row_spec.shape,
+                        fp.display(),
+                        spec.dtype,
+                        spec.shape
+                    )))
+                }
+                None => first = Some((p.to_path_buf(), row_spec)),
+                _ => {}
+            }
+            starts.push(starts.last().unwrap_or(&0) + t.shape()[0] as u64);
+            parts.push(t);
+        }
+        let (_, spec) =
+            first.ok_or_else(|| Error::InvalidArgument("from_npy_files: no files given".into()))?;
+        Ok(Dataset::from_node(ShardedRows {
+            parts,
+            starts,
+            spec: ElementSpec::Tensor(spec),
+        }))
+    }
+
+    /// The rows of members of an `.npz` archive, as dict elements keyed by member name (all
+    /// members, in archive order, when `keys` is `None`). Stored, aligned members are mapped;
+    /// deflated ones are inflated once, when the dataset is made.
+    pub fn from_npz(path: impl AsRef<Path>, keys: Option<&[&str]>) -> Result<Dataset> {
+        let path = path.as_ref();
+        let archive = NpzArchive::open(path)?;
+        let keys: Vec<String> = match keys {
+            Some(k) => k.iter().map(|s| s.to_string()).collect(),
+            None => archive.keys().map(str::to_string).collect(),
+        };
+        require(!keys.is_empty(), || {
+            format!("{}: no members to read", path.display())
+        })?;
+        let mut dict = indexmap::IndexMap::new();
+        for k in &keys {
+            dict.insert(k.clone(), Element::from(archive.load(k)?));
+        }
+        let node = Slices::new(Element::Dict(dict), &|i| {
+            format!("{}: member '{}'", path.display(), keys[i])
+        })?;
+        Ok(Dataset::from_node(node))
+    }
+
+    /// tf.data's `list_files(pattern, shuffle, seed)`: the paths matching a glob pattern, as
+    /// bytes scalars, sorted; shuffled on each pass when `shuffle` is set (tf.data's default),
+    /// seeded by `seed` (a fresh seed when `None`). No match is an error naming the pattern.
+    ///
+    /// The pattern is matched once, when the dataset is made.
+    pub fn list_files(pattern: &str, shuffle: bool, seed: Option<u64>) -> Result<Dataset> {
+        let paths = glob::glob(pattern)
+            .map_err(|e| Error::InvalidArgument(format!("list_files: pattern {pattern:?}: {e}")))?;
+        let mut names: Vec<Vec<u8>> = Vec::new();
+        for p in paths {
+            let p = p.map_err(|e| {
+                Error::io(e.path().to_path_buf(), std::io::Error::other(e.to_string()))
+            })?;
+            names.push(p.to_string_lossy().into_owned().into_bytes());
+        }
+        names.sort();
+        require(!names.is_empty(), || {
+            format!("list_files: no files matched pattern: {pattern}")
+        })?;
+        let (files, dtype) = bytes_scalars(&names)?;
+        Ok(Dataset::from_node(ListFiles {
+            files,
+            shuffle,
+            seed: seed.unwrap_or_else(fresh_seed),
+            epoch: AtomicU64::new(0),
+            spec: ElementSpec::Tensor(TensorSpec {
+                dtype,
+                shape: PartialShape::known(&[]),
+            }),
+        }))
+    }
+
+    /// tf.data's `from_generator`: elements from an iterator that `factory` makes anew for
+    /// each pass. Like tf.data's `output_signature`, `spec` declares the elements; one that
+    /// does not fit it is an error at its position. The cardinality is unknown.
+    ///
+    /// ```
+    /// use npyflow::{Dataset, DType, ElementSpec, PartialShape, Tensor, TensorSpec};
+    /// let spec = ElementSpec::Tensor(TensorSpec { dtype: DType::Int64, shape: PartialShape::known(&[]) });
+    /// let ds = Dataset::from_generator(spec, || {
+    ///     Ok(Box::new((0..3i64).map(|i| Ok(Tensor::scalar(i * i).into()))))
+    /// });
+    /// assert_eq!(ds.to_vec()?.last().unwrap().to_string(), "4");
+    /// # Ok::<(), npyflow::Error>(())
+    /// ```
+    pub fn from_generator(
+        spec: ElementSpec,
+        factory: impl Fn() -> Result<Box<dyn Iterator<Item = Result<Element>> + Send>>
+            + Send
+            + Sync
+            + 'static,
+    ) -> Dataset {
+        Dataset::from_node(Generator {
+            factory: Arc::new(factory),
+            spec,
+        })
+    }
+}
+
+/// Keeps `ElementIter` in use for closures defined here.
+#[allow(dead_code)]
+fn _assert_iter(_: &dyn ElementIter) {}
