@@ -103,14 +103,26 @@ impl Node for Batch {
         let mut pending: Vec<Element> = Vec::with_capacity(size);
         Ok(Box::new(move || {
             pending.clear();
-            while pending.len() < size {
+            let mut error = None;
+            let mut taken = 0;
+            // An error takes the place of the whole batch it falls in, and the batch's other
+            // elements go with it: batch i is always made of elements i*size.., whether read
+            // in order or by index.
+            while taken < size {
                 match input.next() {
                     Some(Ok(e)) => pending.push(e),
-                    // As in tf.data, an error takes the place of the batch it fell in; the
-                    // elements gathered for that batch are dropped with it.
-                    Some(Err(e)) => return Some(Err(e)),
+                    Some(Err(e)) => {
+                        error.get_or_insert(e);
+                    }
                     None => break,
                 }
+                taken += 1;
+            }
+            if drop && taken < size {
+                return None;
+            }
+            if let Some(e) = error {
+                return Some(Err(e));
             }
             if pending.is_empty() || (drop && pending.len() < size) {
                 return None;
@@ -155,7 +167,10 @@ impl Dataset {
     /// `drop_remainder`. Elements of one batch must have the same shapes (see
     /// [`padded_batch`](Dataset::padded_batch)). A `batch_size` of 0 is refused.
     ///
-    /// An error from the input takes the place of the batch it falls in.
+    /// An error from the input takes the place of the batch it falls in, and the batch's other
+    /// elements are dropped with it. tf.data drops only those gathered before the error and
+    /// starts the next batch after it, which shifts every later batch; npyflow keeps batch
+    /// *i* made of the same elements however the pass runs.
     ///
     /// ```
     /// use npyflow::Dataset;

@@ -94,9 +94,9 @@ pub(crate) fn trace<T>(
         let e = placeholder(input, fill, value)?;
         let out = call_user(op, 0, || f(e)).map_err(|e| {
             Error::InvalidArgument(format!(
-                "{op}: the function failed on a placeholder element of {input} (zeros), which is \
-                 how npyflow finds its output spec; declare the spec instead (map_with_spec): \
-                 {e}"
+                "{op}: the function failed on a placeholder element of {input} (all zeros or \
+                 all ones), which is how npyflow finds its output spec; declare the spec instead \
+                 (map_with_spec): {e}"
             ))
         })?;
         Ok(spec_of(&out))
@@ -178,9 +178,9 @@ impl RandomAccess for Map {
 impl Dataset {
     /// tf.data's `map`: `f` applied to every element.
     ///
-    /// The output spec is found by calling `f` on placeholder elements (zeros of the input
-    /// spec), as tf.data traces a function once; so `f` runs once or twice when the dataset is
-    /// made, and an `f` that fails on zeros is refused here with a message pointing to
+    /// The output spec is found by calling `f` on two placeholder elements of the input spec
+    /// (one of zeros, one of ones), as tf.data traces a function; so `f` runs twice when the
+    /// dataset is made, and an `f` that fails on zeros is refused here with a message pointing to
     /// [`map_with_spec`](Dataset::map_with_spec). An element that does not fit the found spec
     /// is an error at its position. An error or panic in `f` at element *i* is the *i*-th
     /// item, and the pass goes on.
