@@ -879,7 +879,7 @@ fn cache_keeps_only_complete_passes() {
 
 #[test]
 fn prefetch_changes_nothing_but_timing() {
-    let ds = range(100).map(|x| Ok(x)).unwrap();
+    let ds = range(100).map(Ok).unwrap();
     assert_eq!(strs(&ds.prefetch(AUTOTUNE).unwrap()), strs(&ds));
     assert_eq!(strs(&ds.prefetch(0).unwrap()), strs(&ds));
     is_invalid(ds.prefetch(-2), "buffer_size");
