@@ -1,8 +1,31 @@
 //! # npyflow
 //!
-//! The input pipeline for training on NumPy data, in Rust. This crate is its core: the
-//! `.npy`/`.npz` format, the tensor model, and (as they land) tf.data's dataset model and a
-//! threaded runtime.
+//! The input pipeline for training on NumPy data, in Rust: tf.data's dataset model over
+//! arrays in memory and `.npy`/`.npz` files, which are memory-mapped and sliced without a
+//! copy.
+//!
+//! The seed's pipeline, `from_tensor_slices(images).map(normalize).batch(2)`:
+//!
+//! ```
+//! use npyflow::{Dataset, DType, Element, Tensor};
+//!
+//! // 10 images of 3x3 pixels with 3 channels.
+//! let images = Tensor::from_vec((0..270).map(|i| (i % 256) as u8).collect(), &[10, 3, 3, 3])?;
+//! let dataset = Dataset::from_tensor_slices(images)?
+//!     .map(|image: Element| {
+//!         Ok(image.into_tensor()?.cast(DType::Float32)?.scale(1.0 / 255.0, 0.0)?.into())
+//!     })?
+//!     .batch(2, false)?;
+//! for batch in &dataset {
+//!     assert_eq!(batch?.into_tensor()?.shape(), &[2, 3, 3, 3]);
+//! }
+//! assert_eq!(dataset.len()?, 5);
+//! # Ok::<(), npyflow::Error>(())
+//! ```
+//!
+//! [`Dataset`] has tf.data's sources and transformations under tf.data's names, with its
+//! element specs, cardinality rules, argument checks and error behaviour; the
+//! [`dataset`] module says where npyflow differs.
 //!
 //! Reading an array costs no copy when its data can be used in place: the tensor is a window
 //! onto the memory-mapped file, and slicing it along its first axis is O(1).
@@ -37,6 +60,8 @@
 //! ```
 //!
 //! ## Modules
+//! - [`dataset`]: tf.data's `Dataset`: sources, transformations, specs, cardinality.
+//! - [`tensor_ops`]: casts, scaling, stacking and padding of tensors.
 //! - [`dtype`]: NumPy's dtypes and their `dtype.str` spellings.
 //! - [`buffer`]: shared, immutable bytes whose owner is a heap allocation, a memory map or
 //!   someone else's memory.
