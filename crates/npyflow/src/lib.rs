@@ -61,6 +61,8 @@
 //!
 //! ## Modules
 //! - [`dataset`]: tf.data's `Dataset`: sources, transformations, specs, cardinality.
+//! - [`ops`]: built-in ops for `map` (cast, scale, normalize, one-hot, reshape, transpose,
+//!   random flip and crop), run in Rust and fused into batching.
 //! - [`tensor_ops`]: casts, scaling, stacking and padding of tensors.
 //! - [`dtype`]: NumPy's dtypes and their `dtype.str` spellings.
 //! - [`buffer`]: shared, immutable bytes whose owner is a heap allocation, a memory map or
@@ -77,11 +79,12 @@ pub mod dtype;
 pub mod element;
 pub mod error;
 pub mod format;
+pub mod ops;
 mod print;
 pub mod tensor;
 pub mod tensor_ops;
 
-pub use buffer::{Buffer, BufferKind, BufferMut, BufferOwner};
+pub use buffer::{Buffer, BufferKind, BufferMut, BufferOwner, BufferPool};
 pub use dataset::{Cardinality, Dataset, AUTOTUNE};
 pub use dtype::{ByteOrder, DType, DateUnit, TimeUnit};
 pub use element::{Element, ElementSpec, PartialShape, TensorSpec};

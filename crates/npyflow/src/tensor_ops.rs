@@ -31,23 +31,27 @@ trait Elem: bytemuck::Pod {
     fn from_num(n: Num) -> Self;
 }
 
+/// A value in transit: integers stay in 64 bits (unsigned 64-bit ones apart) so that the
+/// common casts compile to plain conversions.
 #[derive(Clone, Copy)]
 enum Num {
-    Int(i128),
+    Int(i64),
+    UInt(u64),
     Float(f64),
     Complex(f64, f64),
 }
 
 macro_rules! int_elem {
-    ($($t:ty),*) => {$(
+    ($variant:ident: $($t:ty),*) => {$(
         impl Elem for $t {
             #[inline(always)]
-            fn to_num(self) -> Num { Num::Int(self as i128) }
+            fn to_num(self) -> Num { Num::$variant(self as _) }
             #[inline(always)]
             fn from_num(n: Num) -> Self {
                 match n {
-                    // NumPy wraps integers around; `as` from i128 does the same.
+                    // NumPy wraps integers around; `as` does the same.
                     Num::Int(i) => i as $t,
+                    Num::UInt(u) => u as $t,
                     // Truncates toward zero, saturating (NumPy leaves the out-of-range and
                     // NaN cases to the platform).
                     Num::Float(f) | Num::Complex(f, _) => f as $t,
@@ -56,7 +60,8 @@ macro_rules! int_elem {
         }
     )*};
 }
-int_elem!(i8, i16, i32, i64, u8, u16, u32, u64);
+int_elem!(Int: i8, i16, i32, i64, u8, u16, u32);
+int_elem!(UInt: u64);
 
 macro_rules! float_elem {
     ($($t:ty),*) => {$(
@@ -67,6 +72,7 @@ macro_rules! float_elem {
             fn from_num(n: Num) -> Self {
                 match n {
                     Num::Int(i) => i as $t,
+                    Num::UInt(u) => u as $t,
                     Num::Float(f) | Num::Complex(f, _) => f as $t,
                 }
             }
@@ -84,6 +90,7 @@ impl Elem for f16 {
     fn from_num(n: Num) -> Self {
         match n {
             Num::Int(i) => f16::from_f64(i as f64),
+            Num::UInt(u) => f16::from_f64(u as f64),
             Num::Float(f) | Num::Complex(f, _) => f16::from_f64(f),
         }
     }
@@ -98,6 +105,7 @@ macro_rules! complex_elem {
             fn from_num(n: Num) -> Self {
                 match n {
                     Num::Int(i) => Complex::new(i as $t, 0.0),
+                    Num::UInt(u) => Complex::new(u as $t, 0.0),
                     Num::Float(f) => Complex::new(f as $t, 0.0),
                     Num::Complex(re, im) => Complex::new(re as $t, im as $t),
                 }
@@ -115,12 +123,13 @@ struct BoolByte(u8);
 impl Elem for BoolByte {
     #[inline(always)]
     fn to_num(self) -> Num {
-        Num::Int(i128::from(self.0 != 0))
+        Num::Int(i64::from(self.0 != 0))
     }
     #[inline(always)]
     fn from_num(n: Num) -> Self {
         BoolByte(u8::from(match n {
             Num::Int(i) => i != 0,
+            Num::UInt(u) => u != 0,
             Num::Float(f) => f != 0.0,
             Num::Complex(re, im) => re != 0.0 || im != 0.0,
         }))
@@ -211,6 +220,91 @@ fn read_elems<T: bytemuck::Pod>(bytes: &[u8]) -> std::borrow::Cow<'_, [T]> {
     }
 }
 
+/// Converts `src` (elements of `from`) into `dst` (elements of `to`) as
+/// [`Tensor::cast`] does. `dst` must hold exactly as many elements; both numeric.
+pub(crate) fn cast_bytes(from: DType, src: &[u8], to: DType, dst: &mut [u8]) -> Result<()> {
+    if !is_numeric(from) || !is_numeric(to) {
+        return Err(Error::InvalidArgument(format!(
+            "cannot cast {from} to {to}: only bool, integer, float and complex tensors cast"
+        )));
+    }
+    if from == to {
+        dst.copy_from_slice(src);
+        return Ok(());
+    }
+    with_elem_type!(from, S => {
+        let s = read_elems::<S>(src);
+        with_elem_type!(to, D => {
+            match bytemuck::try_cast_slice_mut::<u8, D>(dst) {
+                Ok(d) => cast_slice::<S, D>(&s, d),
+                Err(_) => {
+                    let mut tmp = vec![D::from_num(Num::Int(0)); s.len()];
+                    cast_slice::<S, D>(&s, &mut tmp);
+                    dst.copy_from_slice(bytemuck::cast_slice(&tmp));
+                }
+            }
+        }, unreachable!("checked numeric above"))
+    }, unreachable!("checked numeric above"));
+    Ok(())
+}
+
+/// `x * mul[c] + add[c]` in place over float elements, computed in float64 and rounded once
+/// to `dtype`; `c` runs over the last axis's `mul.len()` channels (one channel: a scalar).
+pub(crate) fn affine_in_place(
+    dtype: DType,
+    buf: &mut [u8],
+    mul: &[f64],
+    add: &[f64],
+) -> Result<()> {
+    fn apply<T: Copy>(
+        data: &mut [T],
+        mul: &[f64],
+        add: &[f64],
+        to: &impl Fn(T) -> f64,
+        from: &impl Fn(f64) -> T,
+    ) {
+        if mul.len() == 1 {
+            let (m, a) = (mul[0], add[0]);
+            for v in data.iter_mut() {
+                *v = from(to(*v) * m + a);
+            }
+        } else {
+            for chunk in data.chunks_exact_mut(mul.len()) {
+                for ((v, m), a) in chunk.iter_mut().zip(mul).zip(add) {
+                    *v = from(to(*v) * m + a);
+                }
+            }
+        }
+    }
+    fn run<T: bytemuck::Pod>(
+        buf: &mut [u8],
+        mul: &[f64],
+        add: &[f64],
+        to: impl Fn(T) -> f64,
+        from: impl Fn(f64) -> T,
+    ) {
+        match bytemuck::try_cast_slice_mut::<u8, T>(buf) {
+            Ok(d) => apply(d, mul, add, &to, &from),
+            Err(_) => {
+                let mut tmp = bytemuck::pod_collect_to_vec::<u8, T>(buf);
+                apply(&mut tmp, mul, add, &to, &from);
+                buf.copy_from_slice(bytemuck::cast_slice(&tmp));
+            }
+        }
+    }
+    match dtype {
+        DType::Float32 => run::<f32>(buf, mul, add, f64::from, |v| v as f32),
+        DType::Float64 => run::<f64>(buf, mul, add, |v| v, |v| v),
+        DType::Float16 => run::<f16>(buf, mul, add, |v| v.to_f64(), f16::from_f64),
+        other => {
+            return Err(Error::InvalidArgument(format!(
+                "cannot scale a {other} tensor: only float tensors scale (cast it first)"
+            )))
+        }
+    }
+    Ok(())
+}
+
 impl Tensor {
     /// The tensor converted to `dtype`, as NumPy's `astype(dtype)` converts (unsafe casting):
     /// integers wrap around, floats truncate toward zero into integers, complex numbers lose
@@ -230,24 +324,12 @@ impl Tensor {
     /// assert_eq!(back.view::<i8>().unwrap(), &[-1, 2]);
     /// ```
     pub fn cast(&self, dtype: DType) -> Result<Tensor> {
-        if dtype == self.dtype() {
+        if dtype == self.dtype() && is_numeric(dtype) {
             return Ok(self.clone());
-        }
-        if !is_numeric(self.dtype()) || !is_numeric(dtype) {
-            return Err(Error::InvalidArgument(format!(
-                "cannot cast {} to {dtype}: only bool, integer, float and complex tensors cast",
-                self.dtype()
-            )));
         }
         let nbytes = checked_nbytes(dtype, self.shape())?;
         let mut out = BufferMut::zeroed(nbytes)?;
-        let src = self.as_bytes();
-        with_elem_type!(self.dtype(), S => {
-            let s = read_elems::<S>(src);
-            with_elem_type!(dtype, D => {
-                cast_slice::<S, D>(&s, bytemuck::cast_slice_mut(out.as_mut_slice()))
-            }, unreachable!("checked numeric above"))
-        }, unreachable!("checked numeric above"));
+        cast_bytes(self.dtype(), self.as_bytes(), dtype, out.as_mut_slice())?;
         Tensor::new(dtype, self.shape(), out.freeze())
     }
 
@@ -266,34 +348,8 @@ impl Tensor {
     /// ```
     pub fn scale(&self, factor: f64, offset: f64) -> Result<Tensor> {
         let mut out = BufferMut::zeroed(self.nbytes())?;
-        match self.dtype() {
-            DType::Float32 => {
-                let src = read_elems::<f32>(self.as_bytes());
-                let dst: &mut [f32] = bytemuck::cast_slice_mut(out.as_mut_slice());
-                for (d, s) in dst.iter_mut().zip(src.iter()) {
-                    *d = (f64::from(*s) * factor + offset) as f32;
-                }
-            }
-            DType::Float64 => {
-                let src = read_elems::<f64>(self.as_bytes());
-                let dst: &mut [f64] = bytemuck::cast_slice_mut(out.as_mut_slice());
-                for (d, s) in dst.iter_mut().zip(src.iter()) {
-                    *d = s * factor + offset;
-                }
-            }
-            DType::Float16 => {
-                let src = read_elems::<f16>(self.as_bytes());
-                let dst: &mut [f16] = bytemuck::cast_slice_mut(out.as_mut_slice());
-                for (d, s) in dst.iter_mut().zip(src.iter()) {
-                    *d = f16::from_f64(s.to_f64() * factor + offset);
-                }
-            }
-            other => {
-                return Err(Error::InvalidArgument(format!(
-                    "cannot scale a {other} tensor: only float tensors scale (cast it first)"
-                )))
-            }
-        }
+        out.as_mut_slice().copy_from_slice(self.as_bytes());
+        affine_in_place(self.dtype(), out.as_mut_slice(), &[factor], &[offset])?;
         Tensor::new(self.dtype(), self.shape(), out.freeze())
     }
 

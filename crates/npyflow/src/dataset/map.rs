@@ -5,6 +5,7 @@ use std::sync::Arc;
 use super::{call_user, BoxIter, Cardinality, Dataset, Node, RandomAccess};
 use crate::element::{Element, ElementSpec};
 use crate::error::{Error, Result};
+use crate::ops::Op;
 use crate::tensor::Tensor;
 
 /// A dataset of no elements with a given spec (what tracing hands a function that takes a
@@ -175,7 +176,80 @@ impl RandomAccess for Map {
     }
 }
 
+/// A chain of built-in ops, applied in one pass per element.
+pub(crate) struct OpMap {
+    pub(crate) input: Dataset,
+    pub(crate) ops: Vec<Op>,
+    spec: ElementSpec,
+}
+
+impl OpMap {
+    fn apply(ops: &[Op], index: u64, mut e: Element) -> Result<Element> {
+        for op in ops {
+            e = op.apply(e, index)?;
+        }
+        Ok(e)
+    }
+}
+
+impl Node for OpMap {
+    fn name(&self) -> &'static str {
+        "Map"
+    }
+    fn spec(&self) -> &ElementSpec {
+        &self.spec
+    }
+    fn cardinality(&self) -> Cardinality {
+        self.input.cardinality()
+    }
+    fn open(&self) -> Result<BoxIter> {
+        let mut input = self.input.open()?;
+        let ops = self.ops.clone();
+        let mut index = 0u64;
+        Ok(Box::new(move || {
+            let item = input.next()?;
+            let i = index;
+            index += 1;
+            Some(item.and_then(|e| {
+                OpMap::apply(&ops, i, e).map_err(|err| err.context(format!("map: element {i}")))
+            }))
+        }))
+    }
+    fn random_access(&self) -> Option<&dyn RandomAccess> {
+        self.input
+            .is_random_access()
+            .then_some(self as &dyn RandomAccess)
+    }
+    fn op_map(&self) -> Option<&OpMap> {
+        Some(self)
+    }
+}
+
+impl RandomAccess for OpMap {
+    fn len(&self) -> u64 {
+        self.input.random_access().map_or(0, |r| r.len())
+    }
+    fn get(&self, index: u64) -> Result<Element> {
+        let e = self.input.get(index)?;
+        OpMap::apply(&self.ops, index, e)
+            .map_err(|err| err.context(format!("map: element {index}")))
+    }
+}
+
 impl Dataset {
+    /// tf.data's `map` with a built-in [`Op`](crate::ops::Op) instead of a function: it runs
+    /// in Rust, its output spec is exact, and consecutive `map_op`s fuse into one pass (a
+    /// following `batch` writes elementwise results straight into the batch buffer).
+    pub fn map_op(&self, op: Op) -> Result<Dataset> {
+        let spec = op.element_spec(self.element_spec())?;
+        let (input, mut ops) = match self.node.op_map() {
+            Some(m) => (m.input.clone(), m.ops.clone()),
+            None => (self.clone(), Vec::new()),
+        };
+        ops.push(op);
+        Ok(Dataset::from_node(OpMap { input, ops, spec }))
+    }
+
     /// tf.data's `map`: `f` applied to every element.
     ///
     /// The output spec is found by calling `f` on two placeholder elements of the input spec

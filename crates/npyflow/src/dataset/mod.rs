@@ -120,6 +120,10 @@ pub(crate) trait Node: Send + Sync + 'static {
     fn random_access(&self) -> Option<&dyn RandomAccess> {
         None
     }
+    /// The node as a chain of built-in ops, which batching can fuse.
+    fn op_map(&self) -> Option<&map::OpMap> {
+        None
+    }
 }
 
 /// A node whose elements can be read in any order.
