@@ -167,7 +167,10 @@ impl BufferOwner for Pooled {
 impl Drop for Pooled {
     fn drop(&mut self) {
         if let Some(pool) = self.pool.upgrade() {
-            let mut idle = pool.idle.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+            let mut idle = pool
+                .idle
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
             if idle.len() < pool.capacity {
                 idle.push(std::mem::take(&mut self.words));
             }

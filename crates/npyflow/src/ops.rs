@@ -212,13 +212,13 @@ impl Op {
             OpKind::OneHot { depth, .. } if *depth == 0 => {
                 return bad("one_hot: depth must be positive".into())
             }
-            OpKind::Reshape(shape) => {
-                if shape.iter().filter(|&&d| d == -1).count() > 1 || shape.iter().any(|&d| d < -1) {
-                    return bad(format!(
-                        "reshape: dimensions must be non-negative, with at most one -1: \
-                         {shape:?}"
-                    ));
-                }
+            OpKind::Reshape(shape)
+                if shape.iter().filter(|&&d| d == -1).count() > 1
+                    || shape.iter().any(|&d| d < -1) =>
+            {
+                return bad(format!(
+                    "reshape: dimensions must be non-negative, with at most one -1: {shape:?}"
+                ));
             }
             OpKind::Transpose(perm) => {
                 let mut sorted = perm.clone();

@@ -2,9 +2,15 @@
 
 use std::sync::Arc;
 
-use super::{require, BoxIter, Cardinality, Dataset, Node, RandomAccess};
+use super::map::{apply_elementwise_pooled, ops_for, POOLED_BATCHES};
+use super::parallel::{threads_for, ParallelIter};
+use super::{
+    combine_parallelism, require, BoxIter, Cardinality, Dataset, Node, Pass, PassRef, AUTOTUNE,
+};
+use crate::buffer::BufferPool;
 use crate::element::{Element, ElementSpec, PartialShape, TensorSpec};
 use crate::error::{Error, Result};
+use crate::ops::{apply_elementwise_into, Component, Op, OpKind};
 use crate::tensor::Tensor;
 
 /// How one batch is made from its elements.
@@ -16,16 +22,21 @@ enum Assemble {
     Pad(Arc<Vec<(PartialShape, Tensor)>>),
 }
 
-impl Assemble {
-    fn run(&self, elements: &[Element]) -> Result<Element> {
-        match self {
-            Assemble::Stack => Element::combine(elements, &mut |ts| {
-                let owned: Vec<Tensor> = ts.iter().map(|t| (*t).clone()).collect();
-                Tensor::stack(&owned)
-            }),
+/// Makes batches: stacks rows into pooled buffers, applying fused elementwise ops (from a
+/// `map_op` just before the batch) as each row is written.
+struct Assembler {
+    assemble: Assemble,
+    fused: Vec<Op>,
+    pool: BufferPool,
+}
+
+impl Assembler {
+    fn rows(&self, rows: &[Element]) -> Result<Element> {
+        match &self.assemble {
+            Assemble::Stack => self.stack(rows),
             Assemble::Pad(pads) => {
                 let mut k = 0;
-                Element::combine(elements, &mut |ts| {
+                Element::combine(rows, &mut |ts| {
                     let (shape, fill) = &pads[k];
                     k += 1;
                     pad_and_stack(ts, shape, fill)
@@ -33,6 +44,98 @@ impl Assemble {
             }
         }
     }
+
+    /// Stacks rows, top-level part by part so each part gets the fused ops aimed at it.
+    fn stack(&self, rows: &[Element]) -> Result<Element> {
+        let leaf = |parts: &[Element], ops: Vec<&Op>| {
+            Element::combine(parts, &mut |ts| stack_pooled(ts, &ops, &self.pool))
+        };
+        match rows.first() {
+            Some(Element::Tuple(items)) => {
+                let mut out = Vec::with_capacity(items.len());
+                for i in 0..items.len() {
+                    let parts: Vec<Element> = rows
+                        .iter()
+                        .map(|r| r.get(i).cloned())
+                        .collect::<Result<_>>()?;
+                    out.push(leaf(
+                        &parts,
+                        ops_for(&self.fused, Some(Component::Index(i))),
+                    )?);
+                }
+                Ok(Element::Tuple(out))
+            }
+            Some(Element::Dict(items)) => {
+                let mut out = indexmap::IndexMap::with_capacity(items.len());
+                for k in items.keys() {
+                    let parts: Vec<Element> = rows
+                        .iter()
+                        .map(|r| r.get_key(k).cloned())
+                        .collect::<Result<_>>()?;
+                    let ops = ops_for(&self.fused, Some(Component::Key(k.clone())));
+                    out.insert(k.clone(), leaf(&parts, ops)?);
+                }
+                Ok(Element::Dict(out))
+            }
+            _ => leaf(rows, ops_for(&self.fused, None)),
+        }
+    }
+
+    /// Batch `start..end` of a pass: a slice of a contiguous source when it can be (with
+    /// any fused ops applied to the whole batch at once), rows stacked otherwise.
+    fn range(&self, pass: &dyn Pass, start: u64, end: u64) -> Result<Element> {
+        if matches!(self.assemble, Assemble::Stack) {
+            if let Some(batch) = pass.get_range(start, end) {
+                let batch = batch?;
+                return if self.fused.is_empty() {
+                    Ok(batch)
+                } else {
+                    apply_elementwise_pooled(batch, &self.fused, &self.pool)
+                };
+            }
+        }
+        let rows = (start..end)
+            .map(|i| pass.get(i))
+            .collect::<Result<Vec<_>>>()?;
+        self.rows(&rows)
+    }
+}
+
+/// Stacks equal-shaped tensors into a pooled buffer, each row passed through `ops`.
+fn stack_pooled(ts: &[&Tensor], ops: &[&Op], pool: &BufferPool) -> Result<Tensor> {
+    let first = ts[0];
+    for (i, t) in ts.iter().enumerate() {
+        if t.dtype() != first.dtype() || t.shape() != first.shape() {
+            return Err(Error::Pipeline(format!(
+                "cannot batch tensors of different shapes or dtypes: element 0 is {} {:?}, \
+                 element {i} is {} {:?} (padded_batch pads them to one shape)",
+                first.dtype(),
+                first.shape(),
+                t.dtype(),
+                t.shape()
+            )));
+        }
+    }
+    let mut dtype = first.dtype();
+    for op in ops {
+        if let OpKind::Cast(d) = op.kind() {
+            dtype = *d;
+        }
+    }
+    let row = first.size() * dtype.itemsize();
+    let mut shape = vec![ts.len()];
+    shape.extend_from_slice(first.shape());
+    let mut out = pool.take(row * ts.len())?;
+    let dst = out.as_mut_slice();
+    for (i, t) in ts.iter().enumerate() {
+        let slot = &mut dst[i * row..(i + 1) * row];
+        if ops.is_empty() {
+            slot.copy_from_slice(t.as_bytes());
+        } else {
+            apply_elementwise_into(ops, t, dtype, slot)?;
+        }
+    }
+    Tensor::new(dtype, &shape, out.freeze())
 }
 
 fn pad_and_stack(ts: &[&Tensor], shape: &PartialShape, fill: &Tensor) -> Result<Tensor> {
@@ -77,6 +180,58 @@ struct Batch {
     drop_remainder: bool,
     assemble: Assemble,
     spec: ElementSpec,
+    /// Threads and whether their output keeps its order, when assembly runs in parallel.
+    parallel: Option<(usize, bool)>,
+}
+
+impl Batch {
+    /// The dataset rows are read from, and the elementwise ops fused into assembly: a
+    /// `map_op` chain just before a plain batch is run by the batch itself.
+    fn source(&self) -> (Dataset, Vec<Op>) {
+        if let (Assemble::Stack, Some(m)) = (&self.assemble, self.input.node().op_map()) {
+            if m.ops.iter().all(Op::is_elementwise) {
+                return (m.input.clone(), m.ops.clone());
+            }
+        }
+        (self.input.clone(), Vec::new())
+    }
+
+    fn assembler(&self, fused: Vec<Op>) -> Arc<Assembler> {
+        let in_flight = self.parallel.map_or(1, |(t, _)| 2 * t);
+        Arc::new(Assembler {
+            assemble: self.assemble.clone(),
+            fused,
+            pool: BufferPool::new(in_flight + POOLED_BATCHES),
+        })
+    }
+}
+
+/// Takes the rows of the next batch from `input`: `None` at the end (or before a short last
+/// batch with `drop`); an error takes the place of the whole batch.
+fn take_rows(input: &mut BoxIter, size: usize, drop: bool) -> Option<Result<Vec<Element>>> {
+    let mut rows = Vec::with_capacity(size);
+    let mut error = None;
+    let mut taken = 0;
+    // An error takes the place of the whole batch it falls in, and the batch's other elements
+    // go with it: batch i is always made of elements i*size.., whether read in order or by
+    // index.
+    while taken < size {
+        match input.next() {
+            Some(Ok(e)) => rows.push(e),
+            Some(Err(e)) => {
+                error.get_or_insert(e);
+            }
+            None => break,
+        }
+        taken += 1;
+    }
+    if taken == 0 || (drop && taken < size) {
+        return None;
+    }
+    Some(match error {
+        Some(e) => Err(e),
+        None => Ok(rows),
+    })
 }
 
 impl Node for Batch {
@@ -97,62 +252,79 @@ impl Node for Batch {
             .map(|n| if drop { n / b } else { n.div_ceil(b) })
     }
     fn open(&self) -> Result<BoxIter> {
-        let mut input = self.input.open()?;
+        let (source, fused) = self.source();
+        let mut input = source.open()?;
         let (size, drop) = (self.batch_size, self.drop_remainder);
-        let assemble = self.assemble.clone();
-        let mut pending: Vec<Element> = Vec::with_capacity(size);
-        Ok(Box::new(move || {
-            pending.clear();
-            let mut error = None;
-            let mut taken = 0;
-            // An error takes the place of the whole batch it falls in, and the batch's other
-            // elements go with it: batch i is always made of elements i*size.., whether read
-            // in order or by index.
-            while taken < size {
-                match input.next() {
-                    Some(Ok(e)) => pending.push(e),
-                    Some(Err(e)) => {
-                        error.get_or_insert(e);
-                    }
-                    None => break,
-                }
-                taken += 1;
+        let asm = self.assembler(fused);
+        match self.parallel {
+            Some((threads, deterministic)) => {
+                // Rows are taken in order under the engine's lock; stacking runs in parallel.
+                let jobs = Box::new(move || take_rows(&mut input, size, drop));
+                let work = Arc::new(move |rows: Result<Vec<Element>>| asm.rows(&rows?));
+                Ok(Box::new(ParallelIter::start(
+                    "batch",
+                    jobs,
+                    work,
+                    threads,
+                    2 * threads,
+                    deterministic,
+                )?))
             }
-            if drop && taken < size {
-                return None;
-            }
-            if let Some(e) = error {
-                return Some(Err(e));
-            }
-            if pending.is_empty() || (drop && pending.len() < size) {
-                return None;
-            }
-            Some(assemble.run(&pending))
-        }))
+            None => Ok(Box::new(move || {
+                take_rows(&mut input, size, drop).map(|rows| asm.rows(&rows?))
+            })),
+        }
     }
-    fn random_access(&self) -> Option<&dyn RandomAccess> {
-        self.input
-            .is_random_access()
-            .then_some(self as &dyn RandomAccess)
+    fn is_random_access(&self) -> bool {
+        self.input.is_random_access()
+    }
+    fn pass(&self) -> Option<PassRef> {
+        let (source, fused) = self.source();
+        let inner = source.pass()?;
+        let size = self.batch_size as u64;
+        let rows = inner.len();
+        let len = if self.drop_remainder {
+            rows / size
+        } else {
+            rows.div_ceil(size)
+        };
+        Some(Arc::new(BatchPass {
+            inner,
+            asm: self.assembler(fused),
+            size,
+            len,
+            parallel: self.parallel,
+        }))
     }
 }
 
-impl RandomAccess for Batch {
+struct BatchPass {
+    inner: PassRef,
+    asm: Arc<Assembler>,
+    size: u64,
+    len: u64,
+    parallel: Option<(usize, bool)>,
+}
+
+impl Pass for BatchPass {
     fn len(&self) -> u64 {
-        match self.cardinality() {
-            Cardinality::Finite(n) => n,
-            _ => 0,
-        }
+        self.len
     }
     fn get(&self, index: u64) -> Result<Element> {
-        let n = self.input.random_access().map_or(0, |r| r.len());
-        let start = index * self.batch_size as u64;
-        let end = (start + self.batch_size as u64).min(n);
-        let elements = (start..end)
-            .map(|i| self.input.get(i))
-            .collect::<Result<Vec<_>>>()?;
-        self.assemble.run(&elements)
+        let start = index * self.size;
+        let end = (start + self.size).min(self.inner.len());
+        self.asm.range(&*self.inner, start, end)
     }
+    fn parallelism(&self) -> Option<(usize, bool)> {
+        combine_parallelism(self.parallel, self.inner.parallelism())
+    }
+}
+
+/// tf.data's check of `num_parallel_calls`: positive, or [`AUTOTUNE`].
+pub(crate) fn check_parallel_calls(op: &str, n: i64) -> Result<()> {
+    require(n > 0 || n == AUTOTUNE, || {
+        format!("{op}: num_parallel_calls must be positive or AUTOTUNE (-1), got {n}")
+    })
 }
 
 fn check_batch_size(op: &str, batch_size: usize) -> Result<()> {
@@ -194,6 +366,33 @@ impl Dataset {
             drop_remainder,
             assemble: Assemble::Stack,
             spec,
+            parallel: None,
+        }))
+    }
+
+    /// tf.data's `batch(batch_size, drop_remainder, num_parallel_calls, deterministic)`:
+    /// [`batch`](Dataset::batch) with batches assembled by `num_parallel_calls` threads
+    /// ([`AUTOTUNE`]: one per core). With `deterministic` the batches come in order, the same
+    /// as [`batch`](Dataset::batch) gives; otherwise as they are finished.
+    ///
+    /// Over a random-access input each thread makes whole batches by index, with no lock;
+    /// over a stream, rows are taken in order under a lock and stacked in parallel.
+    pub fn batch_parallel(
+        &self,
+        batch_size: usize,
+        drop_remainder: bool,
+        num_parallel_calls: i64,
+        deterministic: bool,
+    ) -> Result<Dataset> {
+        check_parallel_calls("batch", num_parallel_calls)?;
+        let plain = self.batch(batch_size, drop_remainder)?;
+        Ok(Dataset::from_node(Batch {
+            input: self.clone(),
+            batch_size,
+            drop_remainder,
+            assemble: Assemble::Stack,
+            spec: plain.element_spec().clone(),
+            parallel: Some((threads_for(num_parallel_calls), deterministic)),
         }))
     }
 
@@ -317,6 +516,7 @@ impl Dataset {
             drop_remainder,
             assemble: Assemble::Pad(Arc::new(shapes.into_iter().zip(values).collect())),
             spec,
+            parallel: None,
         }))
     }
 }

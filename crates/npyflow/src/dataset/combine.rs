@@ -6,7 +6,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use indexmap::IndexMap;
 
 use super::rng::{fresh_seed, Rng};
-use super::{require, BoxIter, Cardinality, Dataset, Node, RandomAccess};
+use std::sync::Arc;
+
+use super::{require, BoxIter, Cardinality, Dataset, Node, Pass, PassRef};
 use crate::dtype::DType;
 use crate::element::{Element, ElementSpec};
 use crate::error::{Error, Result};
@@ -18,12 +20,11 @@ struct Zip {
     spec: ElementSpec,
 }
 
-impl Zip {
-    fn assemble(&self, parts: Vec<Element>) -> Element {
-        match &self.keys {
-            None => Element::Tuple(parts),
-            Some(keys) => Element::Dict(keys.iter().cloned().zip(parts).collect()),
-        }
+/// The zipped element of `parts`: a tuple, or a dict with `keys`.
+fn assemble(keys: Option<&[String]>, parts: Vec<Element>) -> Element {
+    match keys {
+        None => Element::Tuple(parts),
+        Some(keys) => Element::Dict(keys.iter().cloned().zip(parts).collect()),
     }
 }
 
@@ -56,11 +57,6 @@ impl Node for Zip {
             .map(Dataset::open)
             .collect::<Result<_>>()?;
         let keys = self.keys.clone();
-        let shell = Zip {
-            inputs: Vec::new(),
-            keys,
-            spec: self.spec.clone(),
-        };
         Ok(Box::new(move || {
             let mut parts = Vec::with_capacity(iters.len());
             let mut error = None;
@@ -74,33 +70,49 @@ impl Node for Zip {
             }
             Some(match error {
                 Some(e) => Err(e),
-                None => Ok(shell.assemble(parts)),
+                None => Ok(assemble(keys.as_deref(), parts)),
             })
         }))
     }
-    fn random_access(&self) -> Option<&dyn RandomAccess> {
-        self.inputs
-            .iter()
-            .all(Dataset::is_random_access)
-            .then_some(self as &dyn RandomAccess)
+    fn is_random_access(&self) -> bool {
+        self.inputs.iter().all(Dataset::is_random_access)
+    }
+    fn pass(&self) -> Option<PassRef> {
+        Some(Arc::new(ZipPass {
+            inputs: self
+                .inputs
+                .iter()
+                .map(Dataset::pass)
+                .collect::<Option<_>>()?,
+            keys: self.keys.clone(),
+        }))
     }
 }
 
-impl RandomAccess for Zip {
+struct ZipPass {
+    inputs: Vec<PassRef>,
+    keys: Option<Vec<String>>,
+}
+
+impl Pass for ZipPass {
     fn len(&self) -> u64 {
-        self.inputs
-            .iter()
-            .filter_map(|d| d.random_access().map(|r| r.len()))
-            .min()
-            .unwrap_or(0)
+        self.inputs.iter().map(|p| p.len()).min().unwrap_or(0)
     }
     fn get(&self, index: u64) -> Result<Element> {
         let parts = self
             .inputs
             .iter()
-            .map(|d| d.get(index))
+            .map(|p| p.get(index))
             .collect::<Result<_>>()?;
-        Ok(self.assemble(parts))
+        Ok(assemble(self.keys.as_deref(), parts))
+    }
+    fn get_range(&self, start: u64, end: u64) -> Option<Result<Element>> {
+        let parts: Option<Result<Vec<Element>>> = self
+            .inputs
+            .iter()
+            .map(|p| p.get_range(start, end))
+            .collect();
+        Some(parts?.map(|parts| assemble(self.keys.as_deref(), parts)))
     }
 }
 
@@ -143,19 +155,28 @@ impl Node for Concatenate {
             rest.as_mut()?.next()
         }))
     }
-    fn random_access(&self) -> Option<&dyn RandomAccess> {
-        (self.first.is_random_access() && self.second.is_random_access())
-            .then_some(self as &dyn RandomAccess)
+    fn is_random_access(&self) -> bool {
+        self.first.is_random_access() && self.second.is_random_access()
+    }
+    fn pass(&self) -> Option<PassRef> {
+        Some(Arc::new(ConcatenatePass {
+            first: self.first.pass()?,
+            second: self.second.pass()?,
+        }))
     }
 }
 
-impl RandomAccess for Concatenate {
+struct ConcatenatePass {
+    first: PassRef,
+    second: PassRef,
+}
+
+impl Pass for ConcatenatePass {
     fn len(&self) -> u64 {
-        let n = |d: &Dataset| d.random_access().map_or(0, |r| r.len());
-        n(&self.first) + n(&self.second)
+        self.first.len() + self.second.len()
     }
     fn get(&self, index: u64) -> Result<Element> {
-        let n = self.first.random_access().map_or(0, |r| r.len());
+        let n = self.first.len();
         if index < n {
             self.first.get(index)
         } else {

@@ -2,14 +2,16 @@
 
 use std::sync::Arc;
 
-use super::{call_user, BoxIter, Cardinality, Dataset, Node, RandomAccess};
+use super::{call_user, BoxIter, Cardinality, Dataset, Node, Pass, PassRef};
+use crate::buffer::BufferPool;
 use crate::element::{Element, ElementSpec};
 use crate::error::{Error, Result};
-use crate::ops::Op;
+use crate::ops::{apply_elementwise_into, Component, Op, OpKind};
 use crate::tensor::Tensor;
 
-/// A dataset of no elements with a given spec (what tracing hands a function that takes a
-/// dataset, and the windows' empty parts).
+/// A dataset of given elements: a window, a group, or (empty) what tracing hands a function
+/// that takes a dataset.
+#[derive(Clone)]
 pub(crate) struct Elements {
     pub(crate) elements: Arc<Vec<Element>>,
     pub(crate) spec: ElementSpec,
@@ -25,12 +27,15 @@ impl Node for Elements {
     fn cardinality(&self) -> Cardinality {
         Cardinality::Finite(self.elements.len() as u64)
     }
-    fn random_access(&self) -> Option<&dyn RandomAccess> {
-        Some(self)
+    fn is_random_access(&self) -> bool {
+        true
+    }
+    fn pass(&self) -> Option<PassRef> {
+        Some(Arc::new(self.clone()))
     }
 }
 
-impl RandomAccess for Elements {
+impl Pass for Elements {
     fn len(&self) -> u64 {
         self.elements.len() as u64
     }
@@ -159,19 +164,30 @@ impl Node for Map {
             Some(item.and_then(|e| Map::apply(&f, &spec, i, e)))
         }))
     }
-    fn random_access(&self) -> Option<&dyn RandomAccess> {
-        self.input
-            .is_random_access()
-            .then_some(self as &dyn RandomAccess)
+    fn is_random_access(&self) -> bool {
+        self.input.is_random_access()
+    }
+    fn pass(&self) -> Option<PassRef> {
+        Some(Arc::new(MapPass {
+            inner: self.input.pass()?,
+            f: Arc::clone(&self.f),
+            spec: self.spec.clone(),
+        }))
     }
 }
 
-impl RandomAccess for Map {
+struct MapPass {
+    inner: PassRef,
+    f: MapFn,
+    spec: ElementSpec,
+}
+
+impl Pass for MapPass {
     fn len(&self) -> u64 {
-        self.input.random_access().map_or(0, |r| r.len())
+        self.inner.len()
     }
     fn get(&self, index: u64) -> Result<Element> {
-        let e = self.input.get(index)?;
+        let e = self.inner.get(index)?;
         Map::apply(&self.f, &self.spec, index, e)
     }
 }
@@ -215,24 +231,104 @@ impl Node for OpMap {
             }))
         }))
     }
-    fn random_access(&self) -> Option<&dyn RandomAccess> {
-        self.input
-            .is_random_access()
-            .then_some(self as &dyn RandomAccess)
+    fn is_random_access(&self) -> bool {
+        self.input.is_random_access()
+    }
+    fn pass(&self) -> Option<PassRef> {
+        Some(Arc::new(OpMapPass {
+            inner: self.input.pass()?,
+            ops: self.ops.clone(),
+            pool: BufferPool::new(POOLED_BATCHES),
+        }))
     }
     fn op_map(&self) -> Option<&OpMap> {
         Some(self)
     }
 }
 
-impl RandomAccess for OpMap {
+/// Idle batch buffers a pass keeps for reuse.
+pub(crate) const POOLED_BATCHES: usize = 4;
+
+struct OpMapPass {
+    inner: PassRef,
+    ops: Vec<Op>,
+    pool: BufferPool,
+}
+
+impl Pass for OpMapPass {
     fn len(&self) -> u64 {
-        self.input.random_access().map_or(0, |r| r.len())
+        self.inner.len()
     }
     fn get(&self, index: u64) -> Result<Element> {
-        let e = self.input.get(index)?;
+        let e = self.inner.get(index)?;
         OpMap::apply(&self.ops, index, e)
             .map_err(|err| err.context(format!("map: element {index}")))
+    }
+    fn get_range(&self, start: u64, end: u64) -> Option<Result<Element>> {
+        // Elementwise ops commute with batching: apply them once to the whole range.
+        if !self.ops.iter().all(Op::is_elementwise) {
+            return None;
+        }
+        let batch = self.inner.get_range(start, end)?;
+        Some(batch.and_then(|b| apply_elementwise_pooled(b, &self.ops, &self.pool)))
+    }
+}
+
+/// The ops that apply to top-level part `part` (`None`: the element is a single tensor).
+pub(crate) fn ops_for(ops: &[Op], part: Option<Component>) -> Vec<&Op> {
+    ops.iter()
+        .filter(|op| *op.target() == Component::All || Some(op.target()) == part.as_ref())
+        .collect()
+}
+
+/// Elementwise `ops` applied to every targeted tensor of `e`, each result written once into
+/// a buffer from `pool`.
+pub(crate) fn apply_elementwise_pooled(
+    e: Element,
+    ops: &[Op],
+    pool: &BufferPool,
+) -> Result<Element> {
+    let run = |part: Element, ops: Vec<&Op>| -> Result<Element> {
+        if ops.is_empty() {
+            return Ok(part);
+        }
+        part.map_tensors(&mut |t| {
+            let mut dtype = t.dtype();
+            for op in &ops {
+                if let OpKind::Cast(d) = op.kind() {
+                    dtype = *d;
+                }
+            }
+            let mut out = pool.take(t.size() * dtype.itemsize())?;
+            apply_elementwise_into(&ops, t, dtype, out.as_mut_slice())?;
+            Tensor::new(dtype, t.shape(), out.freeze())
+        })
+    };
+    match e {
+        Element::Tuple(items) => Ok(Element::Tuple(
+            items
+                .into_iter()
+                .enumerate()
+                .map(|(i, p)| run(p, ops_for(ops, Some(Component::Index(i)))))
+                .collect::<Result<_>>()?,
+        )),
+        Element::Dict(items) => Ok(Element::Dict(
+            items
+                .into_iter()
+                .map(|(k, p)| {
+                    let these = ops_for(ops, Some(Component::Key(k.clone())));
+                    Ok((k, run(p, these)?))
+                })
+                .collect::<Result<_>>()?,
+        )),
+        other => {
+            if let Some(op) = ops.iter().find(|op| *op.target() != Component::All) {
+                return Err(Error::Pipeline(format!(
+                    "{op}: the element has no such component"
+                )));
+            }
+            run(other, ops.iter().collect())
+        }
     }
 }
 

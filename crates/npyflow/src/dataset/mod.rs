@@ -44,6 +44,7 @@ mod filter;
 mod flat_map;
 mod group;
 mod map;
+mod parallel;
 mod prefetch;
 mod repeat;
 mod rng;
@@ -108,16 +109,21 @@ pub(crate) trait Node: Send + Sync + 'static {
     /// How many elements there are.
     fn cardinality(&self) -> Cardinality;
     /// A fresh pass over the elements. Random-access nodes need not implement it: their
-    /// passes read [`RandomAccess::get`] in order.
+    /// passes read [`Pass::get`] in order.
     fn open(&self) -> Result<BoxIter> {
         Err(Error::Pipeline(format!(
             "{} has no sequential iterator",
             self.name()
         )))
     }
-    /// The node as a random-access source, when it is one: a known length and any element
-    /// by index, without reading the ones before it.
-    fn random_access(&self) -> Option<&dyn RandomAccess> {
+    /// Whether [`Node::pass`] gives a pass (without making one).
+    fn is_random_access(&self) -> bool {
+        false
+    }
+    /// A new random-access pass, for nodes that are random-access: its length and any
+    /// element by index, without reading the ones before it. Per-pass randomness (a global
+    /// shuffle's permutation) is drawn here.
+    fn pass(&self) -> Option<PassRef> {
         None
     }
     /// The node as a chain of built-in ops, which batching can fuse.
@@ -126,12 +132,36 @@ pub(crate) trait Node: Send + Sync + 'static {
     }
 }
 
-/// A node whose elements can be read in any order.
-pub(crate) trait RandomAccess: Send + Sync {
+/// One pass over a random-access node: its elements by index, fixed for the pass.
+pub(crate) trait Pass: Send + Sync {
     /// The number of elements.
     fn len(&self) -> u64;
     /// Element `index` (`index < len()`).
     fn get(&self, index: u64) -> Result<Element>;
+    /// Elements `start..end` as one batch, where the pass can make it more cheaply than by
+    /// stacking them (a slice of a contiguous source). `None`: stack them.
+    fn get_range(&self, _start: u64, _end: u64) -> Option<Result<Element>> {
+        None
+    }
+    /// The threads (and whether order is kept) that a node of this pass asked for: a pass
+    /// with parallelism is read by that many workers, element *k* by one of them.
+    fn parallelism(&self) -> Option<(usize, bool)> {
+        None
+    }
+}
+
+pub(crate) type PassRef = Arc<dyn Pass>;
+
+/// The parallelism of a pass over another: the most threads either asks for, in order unless
+/// one of them gave order up.
+pub(crate) fn combine_parallelism(
+    own: Option<(usize, bool)>,
+    inner: Option<(usize, bool)>,
+) -> Option<(usize, bool)> {
+    match (own, inner) {
+        (Some((a, da)), Some((b, db))) => Some((a.max(b), da && db)),
+        (one, None) | (None, one) => one,
+    }
 }
 
 /// A pass over a node's elements.
@@ -150,20 +180,18 @@ impl<F: FnMut() -> Option<Result<Element>> + Send> ElementIter for F {
 
 /// A pass over a random-access node, element by element.
 struct IndexIter {
-    dataset: Dataset,
+    pass: PassRef,
     next: u64,
-    len: u64,
 }
 
 impl ElementIter for IndexIter {
     fn next(&mut self) -> Option<Result<Element>> {
-        if self.next >= self.len {
+        if self.next >= self.pass.len() {
             return None;
         }
         let i = self.next;
         self.next += 1;
-        let ra = self.dataset.node.random_access()?;
-        Some(ra.get(i))
+        Some(self.pass.get(i))
     }
 }
 
@@ -227,13 +255,14 @@ impl Dataset {
     /// `.npy` sources, and maps, batches with `drop_remainder`, takes, skips, shards and
     /// enumerations of such). The runtime's global shuffle and tiny checkpoints rely on it.
     pub fn is_random_access(&self) -> bool {
-        self.node.random_access().is_some()
+        self.node.is_random_access()
     }
 
     /// Element `index` of a random-access dataset (see
-    /// [`is_random_access`](Dataset::is_random_access)).
+    /// [`is_random_access`](Dataset::is_random_access)), read from a new pass: under a
+    /// reshuffling [`global_shuffle`](Dataset::global_shuffle), each call sees another epoch.
     pub fn get(&self, index: u64) -> Result<Element> {
-        let ra = self.node.random_access().ok_or_else(|| {
+        let ra = self.node.pass().ok_or_else(|| {
             Error::InvalidArgument(format!(
                 "a {} dataset cannot be read by index; iterate it instead",
                 self.node.name()
@@ -265,18 +294,41 @@ impl Dataset {
 
     /// Opens a pass, choosing the index pass for random-access nodes.
     pub(crate) fn open(&self) -> Result<BoxIter> {
-        match self.node.random_access() {
-            Some(ra) => Ok(Box::new(IndexIter {
-                dataset: self.clone(),
-                next: 0,
-                len: ra.len(),
-            })),
-            None => self.node.open(),
+        let Some(pass) = self.node.pass() else {
+            return self.node.open();
+        };
+        match pass.parallelism() {
+            Some((threads, deterministic)) if threads > 1 => {
+                // Element k of the pass by any worker: no lock but a counter.
+                let len = pass.len();
+                let mut next = 0u64;
+                let jobs = Box::new(move || {
+                    let k = next;
+                    next += 1;
+                    (k < len).then_some(k)
+                });
+                let work = Arc::new(move |k: u64| pass.get(k));
+                Ok(Box::new(parallel::ParallelIter::start(
+                    self.node.name(),
+                    jobs,
+                    work,
+                    threads,
+                    2 * threads,
+                    deterministic,
+                )?))
+            }
+            _ => Ok(Box::new(IndexIter { pass, next: 0 })),
         }
     }
 
-    pub(crate) fn random_access(&self) -> Option<&dyn RandomAccess> {
-        self.node.random_access()
+    /// A new random-access pass, when the dataset is random-access.
+    pub(crate) fn pass(&self) -> Option<PassRef> {
+        self.node.pass()
+    }
+
+    /// The node behind the dataset.
+    pub(crate) fn node(&self) -> &dyn Node {
+        &*self.node
     }
 
     /// tf.data's `apply`: `f(self)`, to keep a chain of calls reading left to right.

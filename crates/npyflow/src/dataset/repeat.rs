@@ -1,6 +1,8 @@
 //! `repeat`: the input, pass after pass.
 
-use super::{BoxIter, Cardinality, Dataset, Node, RandomAccess};
+use std::sync::Arc;
+
+use super::{BoxIter, Cardinality, Dataset, Node, Pass, PassRef};
 use crate::element::{Element, ElementSpec};
 use crate::error::Result;
 
@@ -62,19 +64,31 @@ impl Node for Repeat {
             }
         }))
     }
-    fn random_access(&self) -> Option<&dyn RandomAccess> {
-        (self.count.is_some() && self.input.is_random_access()).then_some(self as &dyn RandomAccess)
+    fn is_random_access(&self) -> bool {
+        self.count.is_some() && self.input.is_random_access()
+    }
+    fn pass(&self) -> Option<PassRef> {
+        // Every repetition of a random-access input is the same pass (a global shuffle
+        // inside is therefore not reshuffled between them; iterate to reshuffle).
+        let count = self.count?;
+        Some(Arc::new(RepeatPass {
+            inner: self.input.pass()?,
+            count,
+        }))
     }
 }
 
-impl RandomAccess for Repeat {
+struct RepeatPass {
+    inner: PassRef,
+    count: u64,
+}
+
+impl Pass for RepeatPass {
     fn len(&self) -> u64 {
-        let n = self.input.random_access().map_or(0, |r| r.len());
-        n.saturating_mul(self.count.unwrap_or(0))
+        self.inner.len().saturating_mul(self.count)
     }
     fn get(&self, index: u64) -> Result<Element> {
-        let n = self.input.random_access().map_or(1, |r| r.len()).max(1);
-        self.input.get(index % n)
+        self.inner.get(index % self.inner.len().max(1))
     }
 }
 

@@ -1,7 +1,9 @@
 //! `take`, `skip`, `shard` and `enumerate`: datasets that choose or number elements by
 //! position. Over a random-access input they stay random-access.
 
-use super::{require, BoxIter, Cardinality, Dataset, Node, RandomAccess};
+use std::sync::Arc;
+
+use super::{require, BoxIter, Cardinality, Dataset, Node, Pass, PassRef};
 use crate::dtype::DType;
 use crate::element::{Element, ElementSpec, PartialShape, TensorSpec};
 use crate::error::Result;
@@ -61,19 +63,40 @@ impl Node for Stride {
             }
         }))
     }
-    fn random_access(&self) -> Option<&dyn RandomAccess> {
-        self.input
-            .is_random_access()
-            .then_some(self as &dyn RandomAccess)
+    fn is_random_access(&self) -> bool {
+        self.input.is_random_access()
+    }
+    fn pass(&self) -> Option<PassRef> {
+        let inner = self.input.pass()?;
+        let len = self.count_of(inner.len());
+        Some(Arc::new(StridePass {
+            inner,
+            start: self.start,
+            step: self.step,
+            len,
+        }))
     }
 }
 
-impl RandomAccess for Stride {
+struct StridePass {
+    inner: PassRef,
+    start: u64,
+    step: u64,
+    len: u64,
+}
+
+impl Pass for StridePass {
     fn len(&self) -> u64 {
-        self.count_of(self.input.random_access().map_or(0, |r| r.len()))
+        self.len
     }
     fn get(&self, index: u64) -> Result<Element> {
-        self.input.get(self.start + index * self.step)
+        self.inner.get(self.start + index * self.step)
+    }
+    fn get_range(&self, start: u64, end: u64) -> Option<Result<Element>> {
+        if self.step != 1 {
+            return None;
+        }
+        self.inner.get_range(self.start + start, self.start + end)
     }
 }
 
@@ -81,13 +104,6 @@ struct Enumerate {
     input: Dataset,
     start: i64,
     spec: ElementSpec,
-}
-
-impl Enumerate {
-    fn pair(&self, index: u64, e: Element) -> Element {
-        let n = self.start.wrapping_add(index as i64);
-        Element::Tuple(vec![Tensor::scalar(n).into(), e])
-    }
 }
 
 impl Node for Enumerate {
@@ -111,19 +127,32 @@ impl Node for Enumerate {
             Some(item.map(|e| Element::Tuple(vec![Tensor::scalar(n).into(), e])))
         }))
     }
-    fn random_access(&self) -> Option<&dyn RandomAccess> {
-        self.input
-            .is_random_access()
-            .then_some(self as &dyn RandomAccess)
+    fn is_random_access(&self) -> bool {
+        self.input.is_random_access()
+    }
+    fn pass(&self) -> Option<PassRef> {
+        Some(Arc::new(EnumeratePass {
+            inner: self.input.pass()?,
+            start: self.start,
+        }))
     }
 }
 
-impl RandomAccess for Enumerate {
+struct EnumeratePass {
+    inner: PassRef,
+    start: i64,
+}
+
+impl Pass for EnumeratePass {
     fn len(&self) -> u64 {
-        self.input.random_access().map_or(0, |r| r.len())
+        self.inner.len()
     }
     fn get(&self, index: u64) -> Result<Element> {
-        Ok(self.pair(index, self.input.get(index)?))
+        let n = self.start.wrapping_add(index as i64);
+        Ok(Element::Tuple(vec![
+            Tensor::scalar(n).into(),
+            self.inner.get(index)?,
+        ]))
     }
 }
 

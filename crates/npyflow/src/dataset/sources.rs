@@ -6,7 +6,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use super::rng::{fresh_seed, Rng};
-use super::{call_user, require, BoxIter, Cardinality, Dataset, ElementIter, Node, RandomAccess};
+use super::{call_user, require, BoxIter, Cardinality, Dataset, Node, Pass, PassRef};
 use crate::buffer::Buffer;
 use crate::dtype::DType;
 use crate::element::{Element, ElementSpec, PartialShape, TensorSpec};
@@ -16,6 +16,7 @@ use crate::format::npz::NpzArchive;
 use crate::tensor::Tensor;
 
 /// The rows of an element whose tensors share their first dimension.
+#[derive(Clone)]
 struct Slices {
     element: Element,
     rows: u64,
@@ -72,21 +73,31 @@ impl Node for Slices {
     fn cardinality(&self) -> Cardinality {
         Cardinality::Finite(self.rows)
     }
-    fn random_access(&self) -> Option<&dyn RandomAccess> {
-        Some(self)
+    fn is_random_access(&self) -> bool {
+        true
+    }
+    fn pass(&self) -> Option<PassRef> {
+        Some(Arc::new(self.clone()))
     }
 }
 
-impl RandomAccess for Slices {
+impl Pass for Slices {
     fn len(&self) -> u64 {
         self.rows
     }
     fn get(&self, index: u64) -> Result<Element> {
         self.element.map_tensors(&mut |t| t.row(index as usize))
     }
+    fn get_range(&self, start: u64, end: u64) -> Option<Result<Element>> {
+        Some(
+            self.element
+                .map_tensors(&mut |t| t.slice_rows(start as usize..end as usize)),
+        )
+    }
 }
 
 /// One element, once.
+#[derive(Clone)]
 struct Tensors {
     element: Element,
     spec: ElementSpec,
@@ -102,12 +113,15 @@ impl Node for Tensors {
     fn cardinality(&self) -> Cardinality {
         Cardinality::Finite(1)
     }
-    fn random_access(&self) -> Option<&dyn RandomAccess> {
-        Some(self)
+    fn is_random_access(&self) -> bool {
+        true
+    }
+    fn pass(&self) -> Option<PassRef> {
+        Some(Arc::new(self.clone()))
     }
 }
 
-impl RandomAccess for Tensors {
+impl Pass for Tensors {
     fn len(&self) -> u64 {
         1
     }
@@ -123,6 +137,7 @@ fn int64_scalar_spec() -> ElementSpec {
     })
 }
 
+#[derive(Clone)]
 struct Range {
     start: i64,
     step: i64,
@@ -140,12 +155,15 @@ impl Node for Range {
     fn cardinality(&self) -> Cardinality {
         Cardinality::Finite(self.len)
     }
-    fn random_access(&self) -> Option<&dyn RandomAccess> {
-        Some(self)
+    fn is_random_access(&self) -> bool {
+        true
+    }
+    fn pass(&self) -> Option<PassRef> {
+        Some(Arc::new(self.clone()))
     }
 }
 
-impl RandomAccess for Range {
+impl Pass for Range {
     fn len(&self) -> u64 {
         self.len
     }
@@ -184,6 +202,7 @@ impl Node for Counter {
 }
 
 /// The rows of several arrays with one row spec, read as one array.
+#[derive(Clone)]
 struct ShardedRows {
     parts: Vec<Tensor>,
     /// `starts[i]`: the global index of the first row of `parts[i]`; one more entry at the
@@ -202,12 +221,15 @@ impl Node for ShardedRows {
     fn cardinality(&self) -> Cardinality {
         Cardinality::Finite(*self.starts.last().unwrap_or(&0))
     }
-    fn random_access(&self) -> Option<&dyn RandomAccess> {
-        Some(self)
+    fn is_random_access(&self) -> bool {
+        true
+    }
+    fn pass(&self) -> Option<PassRef> {
+        Some(Arc::new(self.clone()))
     }
 }
 
-impl RandomAccess for ShardedRows {
+impl Pass for ShardedRows {
     fn len(&self) -> u64 {
         *self.starts.last().unwrap_or(&0)
     }
@@ -216,6 +238,15 @@ impl RandomAccess for ShardedRows {
         let part = self.starts.partition_point(|&s| s <= index) - 1;
         let row = (index - self.starts[part]) as usize;
         Ok(self.parts[part].row(row)?.into())
+    }
+    fn get_range(&self, start: u64, end: u64) -> Option<Result<Element>> {
+        // A slice when the rows lie in one file; stacked otherwise.
+        let part = self.starts.partition_point(|&s| s <= start) - 1;
+        let (first, next) = (self.starts[part], self.starts[part + 1]);
+        (end <= next).then(|| {
+            let range = (start - first) as usize..(end - first) as usize;
+            Ok(self.parts[part].slice_rows(range)?.into())
+        })
     }
 }
 
@@ -516,7 +547,3 @@ impl Dataset {
         })
     }
 }
-
-/// Keeps `ElementIter` in use for closures defined here.
-#[allow(dead_code)]
-fn _assert_iter(_: &dyn ElementIter) {}
