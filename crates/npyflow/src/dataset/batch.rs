@@ -187,17 +187,19 @@ struct Batch {
 impl Batch {
     /// The dataset rows are read from, and the elementwise ops fused into assembly: a
     /// `map_op` chain just before a plain batch is run by the batch itself.
-    fn source(&self) -> (Dataset, Vec<Op>) {
+    /// Also the parallelism the fused map asked for.
+    fn source(&self) -> (Dataset, Vec<Op>, Option<(usize, bool)>) {
         if let (Assemble::Stack, Some(m)) = (&self.assemble, self.input.node().op_map()) {
             if m.ops.iter().all(Op::is_elementwise) {
-                return (m.input.clone(), m.ops.clone());
+                let parallel = combine_parallelism(self.parallel, m.parallel);
+                return (m.input.clone(), m.ops.clone(), parallel);
             }
         }
-        (self.input.clone(), Vec::new())
+        (self.input.clone(), Vec::new(), self.parallel)
     }
 
-    fn assembler(&self, fused: Vec<Op>) -> Arc<Assembler> {
-        let in_flight = self.parallel.map_or(1, |(t, _)| 2 * t);
+    fn assembler(&self, fused: Vec<Op>, parallel: Option<(usize, bool)>) -> Arc<Assembler> {
+        let in_flight = parallel.map_or(1, |(t, _)| 2 * t);
         Arc::new(Assembler {
             assemble: self.assemble.clone(),
             fused,
@@ -252,11 +254,11 @@ impl Node for Batch {
             .map(|n| if drop { n / b } else { n.div_ceil(b) })
     }
     fn open(&self) -> Result<BoxIter> {
-        let (source, fused) = self.source();
+        let (source, fused, parallel) = self.source();
         let mut input = source.open()?;
         let (size, drop) = (self.batch_size, self.drop_remainder);
-        let asm = self.assembler(fused);
-        match self.parallel {
+        let asm = self.assembler(fused, parallel);
+        match parallel {
             Some((threads, deterministic)) => {
                 // Rows are taken in order under the engine's lock; stacking runs in parallel.
                 let jobs = Box::new(move || take_rows(&mut input, size, drop));
@@ -279,7 +281,7 @@ impl Node for Batch {
         self.input.is_random_access()
     }
     fn pass(&self) -> Option<PassRef> {
-        let (source, fused) = self.source();
+        let (source, fused, parallel) = self.source();
         let inner = source.pass()?;
         let size = self.batch_size as u64;
         let rows = inner.len();
@@ -290,10 +292,10 @@ impl Node for Batch {
         };
         Some(Arc::new(BatchPass {
             inner,
-            asm: self.assembler(fused),
+            asm: self.assembler(fused, parallel),
             size,
             len,
-            parallel: self.parallel,
+            parallel,
         }))
     }
 }

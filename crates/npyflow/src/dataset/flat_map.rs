@@ -2,7 +2,9 @@
 
 use std::sync::Arc;
 
+use super::batch::check_parallel_calls;
 use super::map::trace;
+use super::prefetch::prefetched;
 use super::{call_user, require, BoxIter, Cardinality, Dataset, Node, AUTOTUNE};
 use crate::element::{Element, ElementSpec};
 use crate::error::Result;
@@ -17,6 +19,8 @@ struct Interleave {
     block_length: usize,
     spec: ElementSpec,
     op: &'static str,
+    /// Elements each open input may be read ahead by its own thread (parallel interleave).
+    prefetch: Option<usize>,
 }
 
 impl Node for Interleave {
@@ -37,6 +41,7 @@ impl Node for Interleave {
         let mut input = Some(self.input.open()?);
         let f = Arc::clone(&self.f);
         let (cycle_length, block_length, op) = (self.cycle_length, self.block_length, self.op);
+        let prefetch = self.prefetch;
         let mut slots: Vec<Option<BoxIter>> = (0..cycle_length).map(|_| None).collect();
         let mut open_slots = 0usize;
         let (mut cycle, mut block) = (0usize, 0usize);
@@ -73,7 +78,11 @@ impl Node for Interleave {
                         index += 1;
                         let opened = item
                             .and_then(|e| call_user(op, i, || f(e)))
-                            .and_then(|d| d.open());
+                            .and_then(|d| d.open())
+                            .and_then(|it| match prefetch {
+                                Some(n) => prefetched(it, n),
+                                None => Ok(it),
+                            });
                         match opened {
                             Ok(it) => {
                                 slots[cycle] = Some(it);
@@ -89,6 +98,22 @@ impl Node for Interleave {
             }
         }))
     }
+}
+
+/// tf.data's checks of interleave's arguments, and the cycle length AUTOTUNE stands for.
+fn interleave_args(cycle_length: i64, block_length: i64) -> Result<(usize, usize)> {
+    require(cycle_length > 0 || cycle_length == AUTOTUNE, || {
+        format!("interleave: cycle_length must be positive or AUTOTUNE, got {cycle_length}")
+    })?;
+    require(block_length > 0, || {
+        format!("interleave: block_length must be positive, got {block_length}")
+    })?;
+    let cycle = if cycle_length == AUTOTUNE {
+        std::thread::available_parallelism().map_or(1, |n| n.get())
+    } else {
+        cycle_length as usize
+    };
+    Ok((cycle, block_length as usize))
 }
 
 impl Dataset {
@@ -107,7 +132,7 @@ impl Dataset {
         &self,
         f: impl Fn(Element) -> Result<Dataset> + Send + Sync + 'static,
     ) -> Result<Dataset> {
-        self.interleave_impl("flat_map", f, 1, 1)
+        self.interleave_impl("flat_map", f, 1, 1, None)
     }
 
     /// tf.data's `interleave(f, cycle_length, block_length)`: `cycle_length` of the datasets
@@ -131,18 +156,28 @@ impl Dataset {
         cycle_length: i64,
         block_length: i64,
     ) -> Result<Dataset> {
-        require(cycle_length > 0 || cycle_length == AUTOTUNE, || {
-            format!("interleave: cycle_length must be positive or AUTOTUNE, got {cycle_length}")
-        })?;
-        require(block_length > 0, || {
-            format!("interleave: block_length must be positive, got {block_length}")
-        })?;
-        let cycle = if cycle_length == AUTOTUNE {
-            std::thread::available_parallelism().map_or(1, |n| n.get())
-        } else {
-            cycle_length as usize
-        };
-        self.interleave_impl("interleave", f, cycle, block_length as usize)
+        let (cycle, block) = interleave_args(cycle_length, block_length)?;
+        self.interleave_impl("interleave", f, cycle, block, None)
+    }
+
+    /// tf.data's `interleave(f, cycle_length, block_length, num_parallel_calls)`: the same
+    /// elements in the same order as [`interleave`](Dataset::interleave), with each of the
+    /// `cycle_length` open datasets read ahead by its own thread (`2 * block_length` elements
+    /// at most), so slow inputs (files, decoding) overlap.
+    ///
+    /// Differs from tf.data: the output is always in the deterministic order, and the number
+    /// of threads is the cycle length (`num_parallel_calls` only switches the parallel mode
+    /// on, and must be positive or AUTOTUNE).
+    pub fn interleave_parallel(
+        &self,
+        f: impl Fn(Element) -> Result<Dataset> + Send + Sync + 'static,
+        cycle_length: i64,
+        block_length: i64,
+        num_parallel_calls: i64,
+    ) -> Result<Dataset> {
+        check_parallel_calls("interleave", num_parallel_calls)?;
+        let (cycle, block) = interleave_args(cycle_length, block_length)?;
+        self.interleave_impl("interleave", f, cycle, block, Some(2 * block))
     }
 
     fn interleave_impl(
@@ -151,6 +186,7 @@ impl Dataset {
         f: impl Fn(Element) -> Result<Dataset> + Send + Sync + 'static,
         cycle_length: usize,
         block_length: usize,
+        prefetch: Option<usize>,
     ) -> Result<Dataset> {
         let traced = trace(op, self.element_spec(), &f, |d: &Dataset| {
             d.element_spec().clone()
@@ -162,6 +198,7 @@ impl Dataset {
             block_length,
             spec: traced,
             op,
+            prefetch,
         }))
     }
 }

@@ -2,7 +2,9 @@
 
 use std::sync::Arc;
 
-use super::{call_user, BoxIter, Cardinality, Dataset, Node, Pass, PassRef};
+use super::batch::check_parallel_calls;
+use super::parallel::{threads_for, ParallelIter};
+use super::{call_user, combine_parallelism, BoxIter, Cardinality, Dataset, Node, Pass, PassRef};
 use crate::buffer::BufferPool;
 use crate::element::{Element, ElementSpec};
 use crate::error::{Error, Result};
@@ -124,6 +126,8 @@ struct Map {
     input: Dataset,
     f: MapFn,
     spec: ElementSpec,
+    /// Threads, and whether output keeps its order, for a parallel map.
+    parallel: Option<(usize, bool)>,
 }
 
 impl Map {
@@ -157,6 +161,20 @@ impl Node for Map {
         let f = Arc::clone(&self.f);
         let spec = self.spec.clone();
         let mut index = 0u64;
+        if let Some((threads, deterministic)) = self.parallel {
+            // Elements are taken (and numbered) in order; the function runs in parallel.
+            let jobs = Box::new(move || {
+                let item = input.next()?;
+                let i = index;
+                index += 1;
+                Some((i, item))
+            });
+            let work = Arc::new(move |(i, item): (u64, Result<Element>)| {
+                item.and_then(|e| Map::apply(&f, &spec, i, e))
+            });
+            let it = ParallelIter::start("map", jobs, work, threads, 2 * threads, deterministic)?;
+            return Ok(Box::new(it));
+        }
         Ok(Box::new(move || {
             let item = input.next()?;
             let i = index;
@@ -172,6 +190,7 @@ impl Node for Map {
             inner: self.input.pass()?,
             f: Arc::clone(&self.f),
             spec: self.spec.clone(),
+            parallel: self.parallel,
         }))
     }
 }
@@ -180,6 +199,7 @@ struct MapPass {
     inner: PassRef,
     f: MapFn,
     spec: ElementSpec,
+    parallel: Option<(usize, bool)>,
 }
 
 impl Pass for MapPass {
@@ -190,6 +210,9 @@ impl Pass for MapPass {
         let e = self.inner.get(index)?;
         Map::apply(&self.f, &self.spec, index, e)
     }
+    fn parallelism(&self) -> Option<(usize, bool)> {
+        combine_parallelism(self.parallel, self.inner.parallelism())
+    }
 }
 
 /// A chain of built-in ops, applied in one pass per element.
@@ -197,6 +220,8 @@ pub(crate) struct OpMap {
     pub(crate) input: Dataset,
     pub(crate) ops: Vec<Op>,
     spec: ElementSpec,
+    /// Threads, and whether output keeps its order, for a parallel map.
+    pub(crate) parallel: Option<(usize, bool)>,
 }
 
 impl OpMap {
@@ -239,6 +264,7 @@ impl Node for OpMap {
             inner: self.input.pass()?,
             ops: self.ops.clone(),
             pool: BufferPool::new(POOLED_BATCHES),
+            parallel: self.parallel,
         }))
     }
     fn op_map(&self) -> Option<&OpMap> {
@@ -253,6 +279,7 @@ struct OpMapPass {
     inner: PassRef,
     ops: Vec<Op>,
     pool: BufferPool,
+    parallel: Option<(usize, bool)>,
 }
 
 impl Pass for OpMapPass {
@@ -271,6 +298,9 @@ impl Pass for OpMapPass {
         }
         let batch = self.inner.get_range(start, end)?;
         Some(batch.and_then(|b| apply_elementwise_pooled(b, &self.ops, &self.pool)))
+    }
+    fn parallelism(&self) -> Option<(usize, bool)> {
+        combine_parallelism(self.parallel, self.inner.parallelism())
     }
 }
 
@@ -337,13 +367,35 @@ impl Dataset {
     /// in Rust, its output spec is exact, and consecutive `map_op`s fuse into one pass (a
     /// following `batch` writes elementwise results straight into the batch buffer).
     pub fn map_op(&self, op: Op) -> Result<Dataset> {
+        self.map_op_impl(op, None)
+    }
+
+    /// [`map_op`](Dataset::map_op) run by `num_parallel_calls` threads ([`AUTOTUNE`](crate::AUTOTUNE): one per
+    /// core). On a random-access pipeline the elements (or the batches of a following
+    /// `batch`) are made in parallel by index; `deterministic` keeps their order.
+    pub fn map_op_parallel(
+        &self,
+        op: Op,
+        num_parallel_calls: i64,
+        deterministic: bool,
+    ) -> Result<Dataset> {
+        check_parallel_calls("map", num_parallel_calls)?;
+        self.map_op_impl(op, Some((threads_for(num_parallel_calls), deterministic)))
+    }
+
+    fn map_op_impl(&self, op: Op, parallel: Option<(usize, bool)>) -> Result<Dataset> {
         let spec = op.element_spec(self.element_spec())?;
-        let (input, mut ops) = match self.node.op_map() {
-            Some(m) => (m.input.clone(), m.ops.clone()),
-            None => (self.clone(), Vec::new()),
+        let (input, mut ops, before) = match self.node.op_map() {
+            Some(m) => (m.input.clone(), m.ops.clone(), m.parallel),
+            None => (self.clone(), Vec::new(), None),
         };
         ops.push(op);
-        Ok(Dataset::from_node(OpMap { input, ops, spec }))
+        Ok(Dataset::from_node(OpMap {
+            input,
+            ops,
+            spec,
+            parallel: combine_parallelism(before, parallel),
+        }))
     }
 
     /// tf.data's `map`: `f` applied to every element.
@@ -391,6 +443,35 @@ impl Dataset {
             input: self.clone(),
             f: Arc::new(f),
             spec,
+            parallel: None,
         })
+    }
+
+    /// tf.data's `map(f, num_parallel_calls, deterministic)`: [`map`](Dataset::map) with `f`
+    /// run by `num_parallel_calls` threads ([`AUTOTUNE`](crate::AUTOTUNE): one per core). With
+    /// `deterministic` the output is exactly [`map`](Dataset::map)'s, whatever the number of
+    /// threads; without it, an element that is ready may overtake a slower one.
+    ///
+    /// ```
+    /// use npyflow::{Dataset, AUTOTUNE};
+    /// let ds = Dataset::range(0, 100, 1)?;
+    /// let par = ds.map_parallel(Ok, AUTOTUNE, true)?;
+    /// assert_eq!(par.to_vec()?, ds.to_vec()?);
+    /// # Ok::<(), npyflow::Error>(())
+    /// ```
+    pub fn map_parallel(
+        &self,
+        f: impl Fn(Element) -> Result<Element> + Send + Sync + 'static,
+        num_parallel_calls: i64,
+        deterministic: bool,
+    ) -> Result<Dataset> {
+        check_parallel_calls("map", num_parallel_calls)?;
+        let spec = trace("map", self.element_spec(), &f, Element::spec)?;
+        Ok(Dataset::from_node(Map {
+            input: self.clone(),
+            f: Arc::new(f),
+            spec,
+            parallel: Some((threads_for(num_parallel_calls), deterministic)),
+        }))
     }
 }

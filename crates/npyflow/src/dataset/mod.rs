@@ -42,6 +42,7 @@ mod cache;
 mod combine;
 mod filter;
 mod flat_map;
+mod global_shuffle;
 mod group;
 mod map;
 mod parallel;

@@ -7,8 +7,42 @@ use super::{require, BoxIter, Cardinality, Dataset, Node, AUTOTUNE};
 use crate::element::{Element, ElementSpec};
 use crate::error::{Error, Result};
 
-/// The buffer `AUTOTUNE` gets until the runtime tunes it.
-const AUTOTUNE_BUFFER: usize = 2;
+/// The memory an `AUTOTUNE` prefetch buffer may hold.
+const AUTOTUNE_RAM_BUDGET: usize = 32 << 20;
+/// The most elements an `AUTOTUNE` prefetch buffer holds.
+const AUTOTUNE_MAX_BUFFER: usize = 8;
+
+/// The buffer `AUTOTUNE` picks for elements of `spec`: as many as fit the RAM budget, from 1
+/// to 8 (2 when the size of an element is not known from the spec).
+fn autotune_buffer(spec: &ElementSpec) -> usize {
+    let mut bytes = 0usize;
+    for s in spec.tensor_specs() {
+        let Some(dims) = s.shape.dims() else { return 2 };
+        let mut n = s.dtype.itemsize();
+        for d in dims {
+            let Some(d) = d else { return 2 };
+            n = n.saturating_mul(*d);
+        }
+        bytes = bytes.saturating_add(n);
+    }
+    (AUTOTUNE_RAM_BUDGET / bytes.max(1)).clamp(1, AUTOTUNE_MAX_BUFFER)
+}
+
+/// `input` run ahead by a background thread, `buffer` elements at most.
+pub(crate) fn prefetched(mut input: BoxIter, buffer: usize) -> Result<BoxIter> {
+    let (tx, rx) = sync_channel(buffer.max(1));
+    thread::Builder::new()
+        .name("npyflow-prefetch".into())
+        .spawn(move || {
+            while let Some(item) = input.next() {
+                if tx.send(item).is_err() {
+                    break; // the consumer is gone
+                }
+            }
+        })
+        .map_err(|e| Error::Pipeline(format!("prefetch: cannot start a thread: {e}")))?;
+    Ok(Box::new(Prefetched { rx }))
+}
 
 struct Prefetch {
     input: Dataset,
@@ -38,36 +72,27 @@ impl Node for Prefetch {
         self.input.cardinality()
     }
     fn open(&self) -> Result<BoxIter> {
-        let mut input = self.input.open()?;
+        let input = self.input.open()?;
         if self.buffer_size == 0 {
             return Ok(input);
         }
-        let (tx, rx) = sync_channel(self.buffer_size);
-        thread::Builder::new()
-            .name("npyflow-prefetch".into())
-            .spawn(move || {
-                while let Some(item) = input.next() {
-                    if tx.send(item).is_err() {
-                        break; // the consumer is gone
-                    }
-                }
-            })
-            .map_err(|e| Error::Pipeline(format!("prefetch: cannot start a thread: {e}")))?;
-        Ok(Box::new(Prefetched { rx }))
+        prefetched(input, self.buffer_size)
     }
 }
 
 impl Dataset {
     /// tf.data's `prefetch(buffer_size)`: a background thread runs the input up to
-    /// `buffer_size` elements ahead of the consumer. [`AUTOTUNE`] (-1) lets npyflow choose
-    /// (for now, 2); 0 prefetches nothing. Other negative sizes are refused. Dropping the
+    /// `buffer_size` elements ahead of the consumer. [`AUTOTUNE`] (-1) lets npyflow choose:
+    /// as many elements as fit in 32 MiB (by the element spec), from 1 to 8; 0 prefetches
+    /// nothing. Unlike tf.data, the choice is made once, when the dataset is built, not
+    /// tuned while it runs. Other negative sizes are refused. Dropping the
     /// iterator stops the thread once its pending element is made.
     pub fn prefetch(&self, buffer_size: i64) -> Result<Dataset> {
         require(buffer_size >= 0 || buffer_size == AUTOTUNE, || {
             format!("prefetch: buffer_size must be at least 0 or AUTOTUNE (-1), got {buffer_size}")
         })?;
         let buffer_size = if buffer_size == AUTOTUNE {
-            AUTOTUNE_BUFFER
+            autotune_buffer(self.element_spec())
         } else {
             buffer_size as usize
         };
