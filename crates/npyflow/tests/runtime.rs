@@ -1,0 +1,329 @@
+//! The runtime: parallel output equals sequential output for any number of threads, fused
+//! and pooled batches equal plain ones, slices are not copies, kept batches stay valid,
+//! global shuffles permute each epoch, and dropping an iterator stops its threads.
+
+use std::time::{Duration, Instant};
+
+use npyflow::dataset::Dataset;
+use npyflow::{ops, DType, Element, Error, Tensor};
+use proptest::prelude::*;
+
+fn images(n: usize) -> (Tensor, Tensor) {
+    let x = Tensor::from_vec(
+        (0..n * 12).map(|i| (i * 7 % 256) as u8).collect(),
+        &[n, 2, 2, 3],
+    )
+    .unwrap();
+    let y = Tensor::from_vec((0..n as i64).collect(), &[n]).unwrap();
+    (x, y)
+}
+
+fn normalize_closure(e: Element) -> npyflow::Result<Element> {
+    let mut parts = e.into_tuple()?;
+    let x = parts.remove(0).into_tensor()?;
+    let x = x.cast(DType::Float32)?.scale(1.0 / 255.0, 0.0)?;
+    Ok(Element::tuple([Element::from(x), parts.remove(0)]))
+}
+
+fn threads_name_count() -> usize {
+    // Threads of this process whose name starts with npyflow-.
+    std::fs::read_dir("/proc/self/task")
+        .map(|d| {
+            d.filter_map(|t| t.ok())
+                .filter(|t| {
+                    std::fs::read_to_string(t.path().join("comm"))
+                        .is_ok_and(|c| c.starts_with("npyflow-"))
+                })
+                .count()
+        })
+        .unwrap_or(0)
+}
+
+#[test]
+fn fused_batches_equal_closure_batches() {
+    let (x, y) = images(37);
+    let src = Dataset::from_tensor_slices(Element::tuple([x, y])).unwrap();
+    let closure = src.map(normalize_closure).unwrap().batch(8, false).unwrap();
+    let fused = src
+        .map_op(ops::cast(DType::Float32).component(0))
+        .unwrap()
+        .map_op(ops::scale(1.0 / 255.0).component(0))
+        .unwrap()
+        .batch(8, false)
+        .unwrap();
+    assert_eq!(fused.element_spec(), closure.element_spec());
+    assert_eq!(fused.to_vec().unwrap(), closure.to_vec().unwrap());
+    // Through a stream (a generator is not random-access) the fused path is the same.
+    let spec = src.element_spec().clone();
+    let rows = src.to_vec().unwrap();
+    let stream =
+        Dataset::from_generator(spec, move || Ok(Box::new(rows.clone().into_iter().map(Ok))));
+    let fused_stream = stream
+        .map_op(ops::cast(DType::Float32).component(0))
+        .unwrap()
+        .map_op(ops::scale(1.0 / 255.0).component(0))
+        .unwrap()
+        .batch(8, false)
+        .unwrap();
+    assert_eq!(fused_stream.to_vec().unwrap(), closure.to_vec().unwrap());
+}
+
+#[test]
+fn consecutive_rows_are_slices_not_copies() {
+    let (x, y) = images(10);
+    let ds = Dataset::from_tensor_slices(Element::tuple([x.clone(), y]))
+        .unwrap()
+        .batch(4, false)
+        .unwrap();
+    let first = ds.iter().next().unwrap().unwrap();
+    let bx = first.get(0).unwrap().as_tensor().unwrap();
+    assert!(bx.buffer().shares_owner_with(x.buffer()));
+    assert_eq!(bx.shape(), &[4, 2, 2, 3]);
+}
+
+#[test]
+fn kept_batches_stay_valid_while_buffers_are_reused() {
+    let (x, y) = images(64);
+    let ds = Dataset::from_tensor_slices(Element::tuple([x, y]))
+        .unwrap()
+        .map_op(ops::cast(DType::Float32).component(0))
+        .unwrap()
+        .batch(4, false)
+        .unwrap();
+    let expected: Vec<String> = ds.iter().map(|b| b.unwrap().to_string()).collect();
+    // Keep every batch while iterating, then check them all: none was overwritten.
+    let kept: Vec<Element> = ds.iter().map(|b| b.unwrap()).collect();
+    let got: Vec<String> = kept.iter().map(|b| b.to_string()).collect();
+    assert_eq!(got, expected);
+}
+
+#[test]
+fn global_shuffle_permutes_each_epoch() {
+    let ds = Dataset::range(0, 1000, 1)
+        .unwrap()
+        .global_shuffle(Some(5), true)
+        .unwrap();
+    let epoch = |ds: &Dataset| -> Vec<i64> {
+        ds.iter()
+            .map(|e| {
+                e.unwrap()
+                    .into_tensor()
+                    .unwrap()
+                    .to_i64_scalar("x")
+                    .unwrap()
+            })
+            .collect()
+    };
+    let a = epoch(&ds);
+    let b = epoch(&ds);
+    assert_ne!(a, b, "a new order each epoch");
+    for e in [&a, &b] {
+        let mut s = e.clone();
+        s.sort_unstable();
+        assert_eq!(s, (0..1000).collect::<Vec<_>>());
+    }
+    let again = Dataset::range(0, 1000, 1)
+        .unwrap()
+        .global_shuffle(Some(5), true)
+        .unwrap();
+    assert_eq!(epoch(&again), a, "the seed fixes the orders");
+    let fixed = Dataset::range(0, 100, 1)
+        .unwrap()
+        .global_shuffle(Some(5), false)
+        .unwrap();
+    assert_eq!(epoch(&fixed), epoch(&fixed));
+    let stream = Dataset::range(0, 10, 1).unwrap().filter(|_| Ok(true));
+    assert!(matches!(
+        stream.global_shuffle(None, true),
+        Err(Error::InvalidArgument(_))
+    ));
+    // Sharded after a shared shuffle: disjoint parts covering every element.
+    let mut all: Vec<i64> = Vec::new();
+    for i in 0..3 {
+        let part = Dataset::range(0, 100, 1)
+            .unwrap()
+            .global_shuffle(Some(9), false)
+            .unwrap()
+            .shard(3, i)
+            .unwrap();
+        all.extend(epoch(&part));
+    }
+    all.sort_unstable();
+    assert_eq!(all, (0..100).collect::<Vec<_>>());
+}
+
+#[test]
+fn errors_keep_their_place_in_parallel() {
+    let ds = Dataset::range(0, 50, 1).unwrap();
+    let f = |e: Element| {
+        let v = e.as_tensor().unwrap().to_i64_scalar("x")?;
+        if v % 7 == 3 {
+            Err(Error::msg(format!("bad {v}")))
+        } else {
+            Ok(e)
+        }
+    };
+    let seq: Vec<String> = ds
+        .map(f)
+        .unwrap()
+        .iter()
+        .map(|r| r.map(|e| e.to_string()).unwrap_or_else(|e| e.to_string()))
+        .collect();
+    for threads in [1, 2, 3, 8] {
+        let par: Vec<String> = ds
+            .map_parallel(f, threads, true)
+            .unwrap()
+            .iter()
+            .map(|r| r.map(|e| e.to_string()).unwrap_or_else(|e| e.to_string()))
+            .collect();
+        assert_eq!(par, seq, "{threads} threads");
+    }
+    assert!(matches!(
+        ds.map_parallel(f, 0, true),
+        Err(Error::InvalidArgument(_))
+    ));
+}
+
+#[test]
+fn dropping_an_iterator_stops_its_threads() {
+    let before = threads_name_count();
+    let slow = Dataset::counter(0, 1)
+        .map_parallel(
+            |e| {
+                std::thread::sleep(Duration::from_millis(2));
+                Ok(e)
+            },
+            4,
+            true,
+        )
+        .unwrap()
+        .prefetch(4)
+        .unwrap();
+    for _ in 0..20 {
+        let mut it = slow.iter();
+        it.next().unwrap().unwrap();
+        drop(it);
+    }
+    // The prefetch thread stops at its next send; the map workers are joined on drop.
+    let deadline = Instant::now() + Duration::from_secs(2);
+    while threads_name_count() > before && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    assert_eq!(threads_name_count(), before, "threads left running");
+}
+
+/// One parallel step of a random pipeline.
+#[derive(Clone, Debug)]
+enum Step {
+    Map(i64, bool),
+    MapOp(i64),
+    Batch(usize, bool, Option<i64>),
+    Shuffle(u64),
+    Filter,
+    Interleave(i64),
+    Prefetch(i64),
+}
+
+fn step() -> impl Strategy<Value = Step> {
+    prop_oneof![
+        (1i64..9, any::<bool>()).prop_map(|(t, r)| Step::Map(t, r)),
+        (1i64..9).prop_map(Step::MapOp),
+        (1usize..6, any::<bool>(), prop::option::of(1i64..9))
+            .prop_map(|(b, d, t)| Step::Batch(b, d, t)),
+        any::<u64>().prop_map(Step::Shuffle),
+        Just(Step::Filter),
+        (1i64..4).prop_map(Step::Interleave),
+        (0i64..4).prop_map(Step::Prefetch),
+    ]
+}
+
+/// Builds the pipeline; `parallel` false gives the same pipeline with every parallel step
+/// made sequential, which must give the same output.
+fn build(n: i64, steps: &[Step], parallel: bool) -> Dataset {
+    let mut ds = Dataset::range(0, n, 1).unwrap();
+    let mut batched = false;
+    for s in steps {
+        ds = match *s {
+            Step::Map(t, random) => {
+                let f = move |e: Element| {
+                    if random {
+                        // Uneven work, so threads finish out of order.
+                        let spin = (e.tensors()[0].as_bytes()[0] % 5) as u64 * 200;
+                        std::thread::sleep(Duration::from_micros(spin));
+                    }
+                    Ok(e)
+                };
+                if parallel {
+                    ds.map_parallel(f, t, true).unwrap()
+                } else {
+                    ds.map(f).unwrap()
+                }
+            }
+            Step::MapOp(t) => {
+                let op = ops::cast(DType::Int32);
+                if parallel {
+                    ds.map_op_parallel(op, t, true).unwrap()
+                } else {
+                    ds.map_op(op).unwrap()
+                }
+            }
+            Step::Batch(b, d, t) if !batched => {
+                batched = true;
+                match (parallel, t) {
+                    (true, Some(t)) => ds.batch_parallel(b, d, t, true).unwrap(),
+                    _ => ds.batch(b, d).unwrap(),
+                }
+            }
+            Step::Batch(..) => ds,
+            Step::Shuffle(seed) if ds.is_random_access() => {
+                ds.global_shuffle(Some(seed), false).unwrap()
+            }
+            Step::Shuffle(seed) => ds.shuffle(7, Some(seed), false).unwrap(),
+            Step::Filter => ds.filter(|e| Ok(e.tensors()[0].as_bytes()[0] % 3 != 0)),
+            Step::Interleave(c) => {
+                let f = |e: Element| Ok(Dataset::from_tensors(e).repeat(Some(2)));
+                if parallel {
+                    ds.interleave_parallel(f, c, 1, c).unwrap()
+                } else {
+                    ds.interleave(f, c, 1).unwrap()
+                }
+            }
+            // Without a thread (0), prefetch still ends random access, as with one.
+            Step::Prefetch(k) if parallel => ds.prefetch(k).unwrap(),
+            Step::Prefetch(_) => ds.prefetch(0).unwrap(),
+        };
+    }
+    ds
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 64, ..ProptestConfig::default() })]
+
+    #[test]
+    fn parallel_output_equals_sequential(n in 0i64..60, steps in prop::collection::vec(step(), 0..5)) {
+        let show = |ds: &Dataset| -> Vec<String> {
+            ds.iter().map(|r| r.map(|e| e.to_string()).unwrap_or_else(|e| e.to_string())).collect()
+        };
+        let seq = show(&build(n, &steps, false));
+        let par = show(&build(n, &steps, true));
+        prop_assert_eq!(par, seq, "{:?}", steps);
+    }
+
+    #[test]
+    fn unordered_output_is_a_reordering(n in 0i64..80, threads in 1i64..6) {
+        let ds = Dataset::range(0, n, 1).unwrap();
+        let f = |e: Element| {
+            let v = e.as_tensor().unwrap().to_i64_scalar("x")?;
+            std::thread::sleep(Duration::from_micros((v % 4) as u64 * 100));
+            Ok(e)
+        };
+        let stream = ds.filter(|_| Ok(true));
+        for d in [ds.clone(), stream] {
+            let mut got: Vec<i64> = d.map_parallel(f, threads, false).unwrap().iter()
+                .map(|e| e.unwrap().into_tensor().unwrap().to_i64_scalar("x").unwrap())
+                .collect();
+            got.sort_unstable();
+            prop_assert_eq!(got, (0..n).collect::<Vec<_>>());
+        }
+    }
+}
