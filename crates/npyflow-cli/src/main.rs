@@ -1,13 +1,15 @@
 //! The `npyflow` command.
 
+mod bench;
 mod inspect;
 mod sample;
+mod spec;
 
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
-/// NumPy data pipelines: inspect .npy/.npz files (and, soon, run and benchmark pipelines).
+/// NumPy data pipelines: inspect .npy/.npz files, run and benchmark pipelines.
 #[derive(Parser)]
 #[command(name = "npyflow", version, about)]
 struct Cli {
@@ -22,6 +24,12 @@ enum Command {
     /// Opening a file reads its header only; --stats streams through the data in chunks.
     /// Exits 1 if any file or member could not be read (the others are still reported).
     Inspect(inspect::Args),
+    /// Measure a pipeline: a standard workload (w1, the default: the seed's pipeline on
+    /// 50,000 images in memory; w2; w3) or --pipeline over .npy files.
+    ///
+    /// Reports rows/s, GB/s delivered, the time to the first batch (opening included) and the
+    /// peak anonymous memory; --json prints them as one JSON object.
+    Bench(bench::Args),
 }
 
 /// Arguments shared by subcommands that read files.
@@ -36,5 +44,12 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
         Command::Inspect(args) => inspect::run(args),
+        Command::Bench(args) => match bench::main(args) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("npyflow bench: {e:#}");
+                ExitCode::FAILURE
+            }
+        },
     }
 }

@@ -612,47 +612,150 @@ fn crop_tensor(t: &Tensor, size: &[usize], seed: u64, index: u64) -> Result<Tens
     })
 }
 
+/// The seed's chain, `cast(float32)` then one `scale`/`affine`, from a source whose values
+/// the float holds exactly (8- and 16-bit integers, bool, or the float itself): computed in
+/// one pass, with the same single rounding the two ops make. Returns whether it applied.
+fn fused_cast_affine(ops: &[&Op], from: DType, src: &[u8], to: DType, out: &mut [u8]) -> bool {
+    let [cast, scale] = ops else { return false };
+    let (OpKind::Cast(d), OpKind::Scale { factor, offset }) = (&cast.kind, &scale.kind) else {
+        return false;
+    };
+    if *d != to {
+        return false;
+    }
+    fn run<S: bytemuck::Pod + Into<f64>, D: bytemuck::Pod>(
+        src: &[u8],
+        out: &mut [u8],
+        m: f64,
+        a: f64,
+        conv: impl Fn(f64) -> D,
+    ) -> bool {
+        let (Ok(s), Ok(o)) = (
+            bytemuck::try_cast_slice::<u8, S>(src),
+            bytemuck::try_cast_slice_mut::<u8, D>(out),
+        ) else {
+            return false;
+        };
+        for (o, s) in o.iter_mut().zip(s) {
+            *o = conv((*s).into() * m + a);
+        }
+        true
+    }
+    let (m, a) = (*factor, *offset);
+    // A division by an integer k (a factor of exactly 1/k), of integers below 2^24: the
+    // float32 quotient is the rounding of x/k, and so is the float64 product rounded to
+    // float32 (x/k is never within 2^-50 of a float32 rounding boundary without being on it),
+    // so the faster float32 division gives the same bits.
+    let k = (1.0 / m).round();
+    if to == DType::Float32 && a == 0.0 && (1.0..16_777_216.0).contains(&k) && 1.0 / k == m {
+        fn div<S: bytemuck::Pod + Into<f32>>(src: &[u8], out: &mut [u8], k: f32) -> bool {
+            let (Ok(s), Ok(o)) = (
+                bytemuck::try_cast_slice::<u8, S>(src),
+                bytemuck::try_cast_slice_mut::<u8, f32>(out),
+            ) else {
+                return false;
+            };
+            for (o, s) in o.iter_mut().zip(s) {
+                *o = (*s).into() / k;
+            }
+            true
+        }
+        let k = k as f32;
+        let done = match from {
+            DType::UInt8 => div::<u8>(src, out, k),
+            DType::Int8 => div::<i8>(src, out, k),
+            DType::UInt16 => div::<u16>(src, out, k),
+            DType::Int16 => div::<i16>(src, out, k),
+            _ => false,
+        };
+        if done {
+            return true;
+        }
+    }
+    match (from, to) {
+        (DType::UInt8, DType::Float32) => run::<u8, f32>(src, out, m, a, |v| v as f32),
+        (DType::Int8, DType::Float32) => run::<i8, f32>(src, out, m, a, |v| v as f32),
+        (DType::UInt16, DType::Float32) => run::<u16, f32>(src, out, m, a, |v| v as f32),
+        (DType::Int16, DType::Float32) => run::<i16, f32>(src, out, m, a, |v| v as f32),
+        (DType::Float32, DType::Float32) => run::<f32, f32>(src, out, m, a, |v| v as f32),
+        (DType::UInt8, DType::Float64) => run::<u8, f64>(src, out, m, a, |v| v),
+        (DType::Int32, DType::Float64) => run::<i32, f64>(src, out, m, a, |v| v),
+        (DType::Float32, DType::Float64) => run::<f32, f64>(src, out, m, a, |v| v),
+        _ => false,
+    }
+}
+
+/// Elements per block of [`apply_elementwise_into`]: small enough that a block's input and
+/// output stay in the L1 cache between one op and the next.
+const BLOCK: usize = 4096;
+
 /// Writes the chain `ops` (elementwise, each on every tensor) applied to `src` into `dst`,
-/// the bytes of the result, in one pass per op over `dst` (which stays in cache for a row).
+/// the bytes of the result (`out_dtype`). The chain runs block by block, each block through
+/// every op while it is in cache.
 pub(crate) fn apply_elementwise_into(
     ops: &[&Op],
     src: &Tensor,
     out_dtype: DType,
     dst: &mut [u8],
 ) -> Result<()> {
-    // The dtype after any casts: the first op casts from the source.
-    let mut dtype = src.dtype();
-    let mut filled = false;
-    for op in ops {
-        match &op.kind {
-            OpKind::Cast(d) => {
-                if filled {
-                    // A second cast: through a temporary, as rare as it is.
-                    let tmp = Tensor::new(
-                        dtype,
-                        src.shape(),
-                        crate::Buffer::copy_from_slice(&dst[..src.size() * dtype.itemsize()])?,
-                    )?;
-                    cast_bytes(dtype, tmp.as_bytes(), *d, dst)?;
-                } else {
-                    cast_bytes(dtype, src.as_bytes(), *d, dst)?;
-                    filled = true;
+    let channels = ops
+        .iter()
+        .map(|op| match &op.kind {
+            OpKind::Normalize { mean, .. } => mean.len(),
+            _ => 1,
+        })
+        .max()
+        .unwrap_or(1);
+    let block = (BLOCK / channels).max(1) * channels;
+    let n = src.size();
+    let from = src.dtype();
+    let casts = ops
+        .iter()
+        .filter(|op| matches!(op.kind, OpKind::Cast(_)))
+        .count();
+    let simple = casts == 0 || (casts == 1 && matches!(ops[0].kind, OpKind::Cast(_)));
+    let (mut a, mut b) = (Vec::new(), Vec::new());
+    let mut start = 0;
+    while start < n {
+        let end = (start + block).min(n);
+        let src_block = &src.as_bytes()[start * from.itemsize()..end * from.itemsize()];
+        let out = &mut dst[start * out_dtype.itemsize()..end * out_dtype.itemsize()];
+        if fused_cast_affine(ops, from, src_block, out_dtype, out) {
+            // Done in one pass.
+        } else if simple {
+            // The usual chain, a cast then scalings: the cast writes the output in place.
+            let mut rest = ops;
+            match ops.first().map(|op| &op.kind) {
+                Some(OpKind::Cast(d)) => {
+                    cast_bytes(from, src_block, *d, out)?;
+                    rest = &ops[1..];
                 }
-                dtype = *d;
+                _ => out.copy_from_slice(src_block),
             }
-            _ => {
-                if !filled {
-                    dst.copy_from_slice(src.as_bytes());
-                    filled = true;
+            for op in rest {
+                op.apply_in_place(out_dtype, src.shape(), out)?;
+            }
+        } else {
+            // Any chain: through two scratch blocks.
+            let mut dtype = from;
+            a.clear();
+            a.extend_from_slice(src_block);
+            for op in ops {
+                match &op.kind {
+                    OpKind::Cast(d) => {
+                        b.resize((end - start) * d.itemsize(), 0);
+                        cast_bytes(dtype, &a, *d, &mut b)?;
+                        std::mem::swap(&mut a, &mut b);
+                        dtype = *d;
+                    }
+                    _ => op.apply_in_place(dtype, src.shape(), &mut a)?,
                 }
-                op.apply_in_place(dtype, src.shape(), dst)?;
             }
+            debug_assert_eq!(dtype, out_dtype);
+            out.copy_from_slice(&a);
         }
+        start = end;
     }
-    if !filled {
-        dst.copy_from_slice(src.as_bytes());
-    }
-    debug_assert_eq!(dtype, out_dtype);
     Ok(())
 }
 
@@ -710,6 +813,63 @@ mod tests {
             let c = crop.apply_tensor(&row, i).unwrap();
             let v = c.view::<i32>().unwrap();
             assert_eq!(v[1], v[0] + 1);
+        }
+    }
+
+    #[test]
+    fn fused_kernels_round_as_the_ops_do() {
+        for (from, src) in [
+            (
+                DType::UInt8,
+                Tensor::from_vec((0..=255u8).collect(), &[256]).unwrap(),
+            ),
+            (
+                DType::Int16,
+                Tensor::from_vec((-300..300i16).collect(), &[600]).unwrap(),
+            ),
+            (
+                DType::Float32,
+                Tensor::from_vec((0..500).map(|i| i as f32 * 0.37 - 50.0).collect(), &[500])
+                    .unwrap(),
+            ),
+        ] {
+            assert_eq!(src.dtype(), from);
+            for (to, offset) in [
+                (DType::Float32, -0.5),
+                (DType::Float64, -0.5),
+                (DType::Float32, 0.0),
+            ] {
+                let ops = [cast(to), affine(1.0 / 255.0, offset)];
+                let refs: Vec<&Op> = ops.iter().collect();
+                let mut dst = vec![0u8; src.size() * to.itemsize()];
+                apply_elementwise_into(&refs, &src, to, &mut dst).unwrap();
+                let want = src.cast(to).unwrap().scale(1.0 / 255.0, offset).unwrap();
+                assert_eq!(dst, want.as_bytes(), "{from} -> {to}");
+            }
+        }
+    }
+
+    #[test]
+    fn division_kernel_matches_the_float64_rounding_everywhere() {
+        // Every 8-bit value over many divisors, and every 16-bit value over a few.
+        let bytes = Tensor::from_vec((0..=255u8).collect(), &[256]).unwrap();
+        let words = Tensor::from_vec((0..=u16::MAX).collect(), &[65536]).unwrap();
+        for (src, ks) in [
+            (&bytes, (1..=1000).collect::<Vec<u32>>()),
+            (&words, vec![3, 255, 65535]),
+        ] {
+            for k in ks {
+                let ops = [cast(DType::Float32), scale(1.0 / f64::from(k))];
+                let refs: Vec<&Op> = ops.iter().collect();
+                let mut dst = vec![0u8; src.size() * 4];
+                apply_elementwise_into(&refs, src, DType::Float32, &mut dst).unwrap();
+                let want = src
+                    .cast(DType::Float32)
+                    .unwrap()
+                    .scale(1.0 / f64::from(k), 0.0)
+                    .unwrap();
+                assert!(dst == want.as_bytes(), "{} / {k}", src.dtype());
+            }
         }
     }
 

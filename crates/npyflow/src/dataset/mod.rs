@@ -70,6 +70,11 @@ use crate::error::{Error, Result};
 /// tf.data's `AUTOTUNE` (`-1`): let the runtime choose a parallelism or buffer size.
 pub const AUTOTUNE: i64 = -1;
 
+/// The number of threads [`AUTOTUNE`] gives a parallel step: the cores this process may use.
+pub fn cores() -> usize {
+    parallel::cores()
+}
+
 /// How many elements a dataset has, as `Dataset.cardinality()` tells it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Cardinality {

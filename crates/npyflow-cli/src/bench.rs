@@ -1,0 +1,361 @@
+//! `npyflow bench`: runs a standard workload (../shared/WORKLOADS.md) or a pipeline over
+//! `.npy` files, and reports rows/s, GB/s, time to the first batch and peak anonymous memory.
+
+use std::io::{IsTerminal, Write};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context, Result};
+use indicatif::{ProgressBar, ProgressStyle};
+use npyflow::dataset::{Cardinality, Dataset, Rng};
+use npyflow::format::header::NpyHeader;
+use npyflow::{ops, DType, Element, Tensor, AUTOTUNE};
+
+use crate::spec;
+
+/// Arguments of `npyflow bench`.
+#[derive(clap::Args, Debug)]
+pub struct Args {
+    /// A standard workload: w1 (the seed's pipeline on 50,000 images in memory), w2 (a
+    /// 1 GiB .npy shuffled in batches), w3 (32 shard files interleaved). The default, with
+    /// no files, is w1.
+    #[arg(long, value_parser = ["w1", "w2", "w3"])]
+    workload: Option<String>,
+    /// Where w2/w3 keep their files (made when missing; shared with anchors.py's --data).
+    #[arg(long)]
+    data: Option<PathBuf>,
+    /// A pipeline to run over FILES, written as a chain of calls:
+    /// `shuffle(10000, seed=0).map(cast(float32)).batch(256)`.
+    #[arg(long)]
+    pipeline: Option<String>,
+    /// Threads for the workloads' parallel steps (their num_parallel_calls); AUTOTUNE (one
+    /// per core) when not given.
+    #[arg(long)]
+    threads: Option<i64>,
+    /// Rows of w1's data (50,000 by default).
+    #[arg(long)]
+    n: Option<usize>,
+    /// Print one JSON object instead of a report.
+    #[arg(long)]
+    json: bool,
+    /// .npy files whose rows the --pipeline reads (as one array when there are several).
+    files: Vec<PathBuf>,
+}
+
+/// What a run measured.
+struct Measure {
+    rows: u64,
+    batches: u64,
+    bytes: u64,
+    seconds: f64,
+    first_batch: Duration,
+    rss_anon_peak_mib: f64,
+    errors: u64,
+}
+
+/// The process's anonymous resident memory, in MiB (0 where /proc is not there).
+fn rss_anon_mib() -> f64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix("RssAnon:"))
+                .and_then(|v| v.split_whitespace().next()?.parse::<f64>().ok())
+        })
+        .map_or(0.0, |kib| kib / 1024.0)
+}
+
+/// Reads a file through once so the timed run finds it in the page cache, as anchors.py
+/// warms it for every engine.
+fn warm(path: &Path) -> Result<()> {
+    let mut f = std::fs::File::open(path).with_context(|| path.display().to_string())?;
+    std::io::copy(&mut f, &mut std::io::sink()).with_context(|| path.display().to_string())?;
+    Ok(())
+}
+
+/// Writes a float32 .npy of `rows` x `cols` pseudo-random values, streaming, unless it
+/// exists.
+fn ensure_npy(path: &Path, rows: usize, cols: usize, seed: u64) -> Result<()> {
+    if path.exists() {
+        return Ok(());
+    }
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir).with_context(|| dir.display().to_string())?;
+    }
+    eprintln!("npyflow bench: writing {}", path.display());
+    let tmp = path.with_extension("npy.tmp");
+    let mut out = std::io::BufWriter::new(
+        std::fs::File::create(&tmp).with_context(|| tmp.display().to_string())?,
+    );
+    out.write_all(&NpyHeader::new(DType::Float32, &[rows, cols]).encode(None)?)?;
+    let mut rng = Rng::keyed(seed, &[]);
+    let mut chunk = vec![0f32; 65536];
+    let mut left = rows * cols;
+    while left > 0 {
+        let n = left.min(chunk.len());
+        for v in &mut chunk[..n] {
+            *v = (rng.next_f64() * 2.0 - 1.0) as f32;
+        }
+        out.write_all(bytemuck::cast_slice(&chunk[..n]))?;
+        left -= n;
+    }
+    out.flush()?;
+    drop(out);
+    std::fs::rename(&tmp, path).with_context(|| path.display().to_string())?;
+    Ok(())
+}
+
+/// A pipeline to measure: how to build it (timed: opening files is part of the run), and
+/// what it is, in words.
+struct Workload {
+    name: String,
+    describe: String,
+    build: Box<dyn Fn() -> Result<Dataset>>,
+}
+
+fn w1(n: usize, threads: i64) -> Result<Workload> {
+    // 50,000 images 32x32x3 uint8 and int64 labels, in memory, as anchors.py makes them.
+    let mut rng = Rng::keyed(0, &[]);
+    let x: Vec<u8> = (0..n * 32 * 32 * 3).map(|_| rng.below(256) as u8).collect();
+    let y: Vec<i64> = (0..n).map(|_| rng.below(10) as i64).collect();
+    let x = Tensor::from_vec(x, &[n, 32, 32, 3])?;
+    let y = Tensor::from_vec(y, &[n])?;
+    Ok(Workload {
+        name: "w1".into(),
+        describe: format!(
+            "W1, the seed's pipeline: from_tensor_slices((x, y)).map(cast(float32), \
+             scale(1/255) on x, num_parallel_calls={}).batch(256).prefetch(AUTOTUNE) over {n} \
+             uint8 images 32x32x3 in memory",
+            show_threads(threads)
+        ),
+        build: Box::new(move || {
+            Ok(
+                Dataset::from_tensor_slices(Element::tuple([x.clone(), y.clone()]))?
+                    .map_op_parallel(ops::cast(DType::Float32).component(0), threads, true)?
+                    .map_op(ops::scale(1.0 / 255.0).component(0))?
+                    .batch(256, false)?
+                    .prefetch(AUTOTUNE)?,
+            )
+        }),
+    })
+}
+
+fn w2(data: &Path, threads: i64) -> Result<Workload> {
+    let n = 1 << 20;
+    let px = data.join(format!("w2_x_{n}x256.npy"));
+    let py = data.join(format!("w2_y_{n}.npy"));
+    ensure_npy(&px, n, 256, 2)?;
+    if !py.exists() {
+        let y = Tensor::from_vec((0..n as i64).map(|i| i % 1000).collect(), &[n])?;
+        npyflow::format::npy::write_npy(&py, &y)?;
+    }
+    warm(&px)?;
+    warm(&py)?;
+    Ok(Workload {
+        name: "w2".into(),
+        describe: format!(
+            "W2, a 1 GiB .npy shuffled: zip(from_npy(x), from_npy(y)).global_shuffle(seed=0)\
+             .batch(1024, num_parallel_calls={}).prefetch(AUTOTUNE), x {n} x 256 float32 \
+             (page cache warm)",
+            show_threads(threads)
+        ),
+        build: Box::new(move || {
+            let x = Dataset::from_npy(&px)?;
+            let y = Dataset::from_npy(&py)?;
+            Ok(Dataset::zip(vec![x, y])?
+                .global_shuffle(Some(0), true)?
+                .batch_parallel(1024, false, threads, true)?
+                .prefetch(AUTOTUNE)?)
+        }),
+    })
+}
+
+fn w3(data: &Path, threads: i64) -> Result<Workload> {
+    let dir = data.join("w3_32x32768x256");
+    for i in 0..32 {
+        let p = dir.join(format!("part-{i:05}.npy"));
+        ensure_npy(&p, 32768, 256, 3 + i as u64)?;
+        warm(&p)?;
+    }
+    let pattern = format!("{}/part-*.npy", dir.display());
+    Ok(Workload {
+        name: "w3".into(),
+        describe: format!(
+            "W3, 32 shard files: list_files().interleave(from_npy, cycle_length=4)\
+             .map(scale(2)).batch(1024, num_parallel_calls={}).prefetch(AUTOTUNE), \
+             32 x 32768 x 256 float32 (page cache warm)",
+            show_threads(threads)
+        ),
+        build: Box::new(move || {
+            let files = Dataset::list_files(&pattern, false, None)?;
+            let rows = files.interleave(
+                |path| {
+                    let t = path.into_tensor()?;
+                    let end = t
+                        .as_bytes()
+                        .iter()
+                        .position(|&b| b == 0)
+                        .unwrap_or(t.nbytes());
+                    let p = String::from_utf8_lossy(&t.as_bytes()[..end]).into_owned();
+                    Dataset::from_npy(p)
+                },
+                4,
+                1,
+            )?;
+            Ok(rows
+                .map_op(ops::scale(2.0))?
+                .batch_parallel(1024, false, threads, true)?
+                .prefetch(AUTOTUNE)?)
+        }),
+    })
+}
+
+fn show_threads(threads: i64) -> String {
+    if threads == AUTOTUNE {
+        "AUTOTUNE".into()
+    } else {
+        threads.to_string()
+    }
+}
+
+fn files_workload(files: Vec<PathBuf>, pipeline: Option<String>) -> Result<Workload> {
+    let text = pipeline.unwrap_or_else(|| "batch(256).prefetch(AUTOTUNE)".into());
+    let calls = spec::parse(&text).context("--pipeline")?;
+    for f in &files {
+        warm(f)?;
+    }
+    Ok(Workload {
+        name: "pipeline".into(),
+        describe: format!("{text} over the rows of {} file(s)", files.len()),
+        build: Box::new(move || {
+            let src = if files.len() == 1 && files[0].extension().is_some_and(|e| e == "npz") {
+                Dataset::from_npz(&files[0], None)?
+            } else {
+                Dataset::from_npy_files(&files)?
+            };
+            spec::apply(src, &calls)
+        }),
+    })
+}
+
+fn run(w: &Workload, show_progress: bool) -> Result<Measure> {
+    let mut rss_peak = rss_anon_mib();
+    let start = Instant::now();
+    let ds = (w.build)()?;
+    let total = match ds.cardinality() {
+        Cardinality::Finite(n) => Some(n),
+        _ => None,
+    };
+    let bar = if show_progress {
+        let bar = ProgressBar::new(total.unwrap_or(0));
+        bar.set_style(
+            ProgressStyle::with_template("{bar:40} {pos}/{len} batches {per_sec} {eta}")
+                .unwrap_or_else(|_| ProgressStyle::default_bar()),
+        );
+        bar
+    } else {
+        ProgressBar::hidden()
+    };
+    let mut m = Measure {
+        rows: 0,
+        batches: 0,
+        bytes: 0,
+        seconds: 0.0,
+        first_batch: Duration::ZERO,
+        rss_anon_peak_mib: 0.0,
+        errors: 0,
+    };
+    for batch in ds.iter() {
+        if m.batches == 0 && m.errors == 0 {
+            m.first_batch = start.elapsed();
+        }
+        match batch {
+            Ok(b) => {
+                let tensors = b.tensors();
+                m.rows += tensors.first().and_then(|t| t.rows()).unwrap_or(1) as u64;
+                m.bytes += tensors.iter().map(|t| t.nbytes() as u64).sum::<u64>();
+                m.batches += 1;
+                // Sampled while the batch is held, as a consumer holds it.
+                rss_peak = rss_peak.max(rss_anon_mib());
+            }
+            Err(e) => {
+                m.errors += 1;
+                if m.errors == 1 {
+                    eprintln!("npyflow bench: {e}");
+                }
+            }
+        }
+        bar.inc(1);
+    }
+    bar.finish_and_clear();
+    m.seconds = start.elapsed().as_secs_f64();
+    m.rss_anon_peak_mib = rss_peak;
+    Ok(m)
+}
+
+/// Runs `npyflow bench`.
+pub fn main(args: Args) -> Result<()> {
+    let threads = args.threads.unwrap_or(AUTOTUNE);
+    if threads != AUTOTUNE && threads < 1 {
+        bail!("--threads must be positive");
+    }
+    let data = args
+        .data
+        .clone()
+        .unwrap_or_else(|| std::env::var_os("TMPDIR").map_or_else(|| "/tmp".into(), PathBuf::from));
+    let workload = match (&args.workload, args.files.is_empty()) {
+        (Some(_), false) => bail!("give either --workload or files, not both"),
+        (None, false) => files_workload(args.files, args.pipeline)?,
+        (w, true) => {
+            if args.pipeline.is_some() {
+                bail!("--pipeline needs .npy files to read");
+            }
+            match w.as_deref().unwrap_or("w1") {
+                "w1" => w1(args.n.unwrap_or(50_000), threads)?,
+                "w2" => w2(&data, threads)?,
+                _ => w3(&data, threads)?,
+            }
+        }
+    };
+    let progress = !args.json && std::io::stderr().is_terminal();
+    let m = run(&workload, progress)?;
+    let rows_per_s = m.rows as f64 / m.seconds;
+    let gb_per_s = m.bytes as f64 / m.seconds / 1e9;
+    if args.json {
+        let out = serde_json::json!({
+            "workload": workload.name,
+            "pipeline": workload.describe,
+            "rows": m.rows,
+            "batches": m.batches,
+            "errors": m.errors,
+            "seconds": m.seconds,
+            "rows_per_s": rows_per_s,
+            "gb_per_s": gb_per_s,
+            "first_batch_ms": m.first_batch.as_secs_f64() * 1e3,
+            "rss_anon_peak_mib": m.rss_anon_peak_mib,
+            "threads": if threads == AUTOTUNE { npyflow::dataset::cores() as i64 } else { threads },
+        });
+        println!("{out}");
+    } else {
+        println!("{}", workload.describe);
+        println!(
+            "{:.0} rows/s, {gb_per_s:.2} GB/s delivered, first batch after {:.2} ms, peak \
+             anonymous memory {:.0} MiB ({} rows in {} batches, {:.3} s{})",
+            rows_per_s,
+            m.first_batch.as_secs_f64() * 1e3,
+            m.rss_anon_peak_mib,
+            m.rows,
+            m.batches,
+            m.seconds,
+            if m.errors > 0 {
+                format!(", {} errors", m.errors)
+            } else {
+                String::new()
+            }
+        );
+    }
+    if m.errors > 0 {
+        bail!("{} batches failed", m.errors);
+    }
+    Ok(())
+}

@@ -1,0 +1,474 @@
+//! Pipelines written as a chain of calls, for `npyflow bench --pipeline`:
+//! `shuffle(10000, seed=0).map(cast(float32)).batch(256)`.
+//!
+//! The text is parsed into calls, then each call becomes the `Dataset` method of the same
+//! name; nothing here decides how a pipeline runs.
+
+use anyhow::{anyhow, bail, Context, Result};
+use npyflow::dataset::Dataset;
+use npyflow::ops::{self, Op};
+use npyflow::{DType, AUTOTUNE};
+
+/// A value in a call's arguments.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Value {
+    /// A number, integer or not.
+    Num(f64),
+    /// A bare word: a dtype, `AUTOTUNE`, `True`/`False`, `None`.
+    Word(String),
+    /// A quoted string.
+    Str(String),
+    /// `[a, b, ...]`.
+    List(Vec<Value>),
+    /// A nested call, like `cast(float32)` inside `map(...)`.
+    Call(Call),
+}
+
+/// `name(positional..., key=value...)`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Call {
+    /// The method or op name.
+    pub name: String,
+    /// Positional arguments.
+    pub args: Vec<Value>,
+    /// Keyword arguments, in order.
+    pub kwargs: Vec<(String, Value)>,
+}
+
+struct Parser<'a> {
+    text: &'a [u8],
+    pos: usize,
+}
+
+impl Parser<'_> {
+    fn space(&mut self) {
+        while self.text.get(self.pos).is_some_and(u8::is_ascii_whitespace) {
+            self.pos += 1;
+        }
+    }
+
+    fn peek(&mut self) -> Option<u8> {
+        self.space();
+        self.text.get(self.pos).copied()
+    }
+
+    fn expect(&mut self, c: u8) -> Result<()> {
+        match self.peek() {
+            Some(got) if got == c => {
+                self.pos += 1;
+                Ok(())
+            }
+            got => bail!(
+                "expected '{}' at character {}, found {}",
+                c as char,
+                self.pos,
+                got.map_or("the end".to_string(), |g| format!("'{}'", g as char))
+            ),
+        }
+    }
+
+    fn word(&mut self) -> Result<String> {
+        self.space();
+        let start = self.pos;
+        while self
+            .text
+            .get(self.pos)
+            .is_some_and(|c| c.is_ascii_alphanumeric() || *c == b'_')
+        {
+            self.pos += 1;
+        }
+        if start == self.pos {
+            bail!("expected a name at character {start}");
+        }
+        Ok(String::from_utf8_lossy(&self.text[start..self.pos]).into_owned())
+    }
+
+    fn call(&mut self) -> Result<Call> {
+        let name = self.word()?;
+        self.expect(b'(')?;
+        let mut call = Call {
+            name,
+            args: Vec::new(),
+            kwargs: Vec::new(),
+        };
+        if self.peek() == Some(b')') {
+            self.pos += 1;
+            return Ok(call);
+        }
+        loop {
+            // A keyword argument is a word followed by '='.
+            let save = self.pos;
+            let is_kw = self.word().is_ok() && self.peek() == Some(b'=');
+            self.pos = save;
+            if is_kw {
+                let key = self.word()?;
+                self.expect(b'=')?;
+                call.kwargs.push((key, self.value()?));
+            } else {
+                if !call.kwargs.is_empty() {
+                    bail!(
+                        "a positional argument after keyword arguments in {}()",
+                        call.name
+                    );
+                }
+                call.args.push(self.value()?);
+            }
+            match self.peek() {
+                Some(b',') => self.pos += 1,
+                Some(b')') => {
+                    self.pos += 1;
+                    return Ok(call);
+                }
+                _ => bail!("expected ',' or ')' at character {}", self.pos),
+            }
+        }
+    }
+
+    fn value(&mut self) -> Result<Value> {
+        match self.peek() {
+            Some(b'[') => {
+                self.pos += 1;
+                let mut items = Vec::new();
+                if self.peek() == Some(b']') {
+                    self.pos += 1;
+                    return Ok(Value::List(items));
+                }
+                loop {
+                    items.push(self.value()?);
+                    match self.peek() {
+                        Some(b',') => self.pos += 1,
+                        Some(b']') => {
+                            self.pos += 1;
+                            return Ok(Value::List(items));
+                        }
+                        _ => bail!("expected ',' or ']' at character {}", self.pos),
+                    }
+                }
+            }
+            Some(q @ (b'\'' | b'"')) => {
+                self.pos += 1;
+                let start = self.pos;
+                while self.text.get(self.pos).is_some_and(|&c| c != q) {
+                    self.pos += 1;
+                }
+                let s = String::from_utf8_lossy(&self.text[start..self.pos]).into_owned();
+                self.expect(q)?;
+                Ok(Value::Str(s))
+            }
+            Some(c) if c.is_ascii_digit() || c == b'-' || c == b'+' || c == b'.' => {
+                let start = self.pos;
+                self.pos += 1;
+                while self.text.get(self.pos).is_some_and(|c| {
+                    c.is_ascii_digit() || matches!(c, b'.' | b'e' | b'E' | b'-' | b'+' | b'/')
+                }) {
+                    self.pos += 1;
+                }
+                let s = std::str::from_utf8(&self.text[start..self.pos]).unwrap_or("");
+                // `1/255` is allowed, for readable scales.
+                let num = match s.split_once('/') {
+                    Some((a, b)) => a
+                        .parse::<f64>()
+                        .ok()
+                        .zip(b.parse::<f64>().ok())
+                        .map(|(a, b)| a / b),
+                    None => s.parse::<f64>().ok(),
+                };
+                num.map(Value::Num)
+                    .ok_or_else(|| anyhow!("{s:?} at character {start} is not a number"))
+            }
+            Some(_) => {
+                let save = self.pos;
+                let w = self.word()?;
+                if self.peek() == Some(b'(') {
+                    self.pos = save;
+                    Ok(Value::Call(self.call()?))
+                } else {
+                    Ok(Value::Word(w))
+                }
+            }
+            None => bail!("the pipeline ends in the middle of a call"),
+        }
+    }
+}
+
+/// Parses `a(..).b(..)...` into its calls.
+pub fn parse(text: &str) -> Result<Vec<Call>> {
+    let mut p = Parser {
+        text: text.as_bytes(),
+        pos: 0,
+    };
+    let mut calls = vec![p.call()?];
+    while p.peek() == Some(b'.') {
+        p.pos += 1;
+        calls.push(p.call()?);
+    }
+    if p.peek().is_some() {
+        bail!(
+            "unexpected text at character {}: {:?}",
+            p.pos,
+            &text[p.pos..]
+        );
+    }
+    Ok(calls)
+}
+
+impl Value {
+    fn int(&self) -> Result<i64> {
+        match self {
+            Value::Num(n) if n.fract() == 0.0 => Ok(*n as i64),
+            Value::Word(w) if w == "AUTOTUNE" => Ok(AUTOTUNE),
+            other => bail!("expected an integer, got {other:?}"),
+        }
+    }
+    fn float(&self) -> Result<f64> {
+        match self {
+            Value::Num(n) => Ok(*n),
+            other => bail!("expected a number, got {other:?}"),
+        }
+    }
+    fn boolean(&self) -> Result<bool> {
+        match self {
+            Value::Word(w) if w == "True" || w == "true" => Ok(true),
+            Value::Word(w) if w == "False" || w == "false" => Ok(false),
+            other => bail!("expected True or False, got {other:?}"),
+        }
+    }
+    fn list(&self) -> Result<&[Value]> {
+        match self {
+            Value::List(v) => Ok(v),
+            other => bail!("expected a list, got {other:?}"),
+        }
+    }
+}
+
+impl Call {
+    /// Argument `i`, or keyword `key`.
+    fn arg(&self, i: usize, key: &str) -> Option<&Value> {
+        self.kwargs
+            .iter()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v)
+            .or_else(|| self.args.get(i))
+    }
+
+    fn need(&self, i: usize, key: &str) -> Result<&Value> {
+        self.arg(i, key)
+            .ok_or_else(|| anyhow!("{}() needs its argument {key}", self.name))
+    }
+
+    fn check_keys(&self, allowed: &[&str]) -> Result<()> {
+        for (k, _) in &self.kwargs {
+            if !allowed.contains(&k.as_str()) {
+                bail!(
+                    "{}() has no argument {k:?} (it takes {allowed:?})",
+                    self.name
+                );
+            }
+        }
+        Ok(())
+    }
+
+    fn seed(&self, i: usize) -> Result<Option<u64>> {
+        match self.arg(i, "seed") {
+            None => Ok(None),
+            Some(Value::Word(w)) if w == "None" => Ok(None),
+            Some(v) => Ok(Some(v.int()? as u64)),
+        }
+    }
+}
+
+/// The built-in op a nested call names.
+fn op(call: &Call) -> Result<Op> {
+    let ints = |v: &Value| -> Result<Vec<i64>> { v.list()?.iter().map(Value::int).collect() };
+    let op = match call.name.as_str() {
+        "cast" => {
+            let dtype = match call.need(0, "dtype")? {
+                Value::Word(w) | Value::Str(w) => DType::parse_descr(w)?.0,
+                other => bail!("cast(): expected a dtype, got {other:?}"),
+            };
+            ops::cast(dtype)
+        }
+        "scale" => ops::scale(call.need(0, "factor")?.float()?),
+        "affine" => ops::affine(
+            call.need(0, "factor")?.float()?,
+            call.need(1, "offset")?.float()?,
+        ),
+        "normalize" => {
+            let floats =
+                |v: &Value| -> Result<Vec<f64>> { v.list()?.iter().map(Value::float).collect() };
+            ops::normalize(
+                &floats(call.need(0, "mean")?)?,
+                &floats(call.need(1, "std")?)?,
+            )
+        }
+        "one_hot" => ops::one_hot(call.need(0, "depth")?.int()? as usize),
+        "reshape" => ops::reshape(&ints(call.need(0, "shape")?)?),
+        "transpose" => {
+            let perm: Vec<usize> = ints(call.need(0, "perm")?)?
+                .iter()
+                .map(|&p| p as usize)
+                .collect();
+            ops::transpose(&perm)
+        }
+        "random_flip" => ops::random_flip(
+            call.need(0, "axis")?.int()? as usize,
+            call.seed(1)?.unwrap_or(0),
+        ),
+        "random_crop" => {
+            let size: Vec<usize> = ints(call.need(0, "size")?)?
+                .iter()
+                .map(|&p| p as usize)
+                .collect();
+            ops::random_crop(&size, call.seed(1)?.unwrap_or(0))
+        }
+        other => bail!(
+            "unknown op {other:?} (cast, scale, affine, normalize, one_hot, reshape, transpose, \
+             random_flip, random_crop)"
+        ),
+    };
+    Ok(match call.arg(usize::MAX, "component") {
+        None => op,
+        Some(Value::Num(i)) => op.component(*i as usize),
+        Some(Value::Word(k) | Value::Str(k)) => op.key(k),
+        Some(other) => bail!("component: expected an index or a key, got {other:?}"),
+    })
+}
+
+/// Applies the calls to `ds`, each as the `Dataset` method of its name.
+pub fn apply(mut ds: Dataset, calls: &[Call]) -> Result<Dataset> {
+    for call in calls {
+        ds = apply_one(&ds, call).with_context(|| format!("in {}()", call.name))?;
+    }
+    Ok(ds)
+}
+
+fn apply_one(ds: &Dataset, c: &Call) -> Result<Dataset> {
+    let parallel = |c: &Call| -> Result<Option<(i64, bool)>> {
+        match c.arg(usize::MAX, "num_parallel_calls") {
+            None => Ok(None),
+            Some(v) => {
+                let det = c
+                    .arg(usize::MAX, "deterministic")
+                    .map_or(Ok(true), Value::boolean)?;
+                Ok(Some((v.int()?, det)))
+            }
+        }
+    };
+    Ok(match c.name.as_str() {
+        "map" => {
+            c.check_keys(&["num_parallel_calls", "deterministic"])?;
+            if c.args.is_empty() {
+                bail!("map() needs at least one op, like map(cast(float32))");
+            }
+            let mut out = ds.clone();
+            for (k, a) in c.args.iter().enumerate() {
+                let Value::Call(inner) = a else {
+                    bail!("map(): argument {k} is not an op call");
+                };
+                let op = op(inner)?;
+                out = match parallel(c)? {
+                    Some((n, det)) => out.map_op_parallel(op, n, det)?,
+                    None => out.map_op(op)?,
+                };
+            }
+            out
+        }
+        "batch" => {
+            c.check_keys(&[
+                "batch_size",
+                "drop_remainder",
+                "num_parallel_calls",
+                "deterministic",
+            ])?;
+            let size = c.need(0, "batch_size")?.int()?;
+            let drop = c
+                .arg(1, "drop_remainder")
+                .map_or(Ok(false), Value::boolean)?;
+            let size = usize::try_from(size).map_err(|_| anyhow!("batch_size must be positive"))?;
+            match parallel(c)? {
+                Some((n, det)) => ds.batch_parallel(size, drop, n, det)?,
+                None => ds.batch(size, drop)?,
+            }
+        }
+        "shuffle" => {
+            c.check_keys(&["buffer_size", "seed", "reshuffle_each_iteration"])?;
+            let n = c.need(0, "buffer_size")?.int()?;
+            let re = c
+                .arg(2, "reshuffle_each_iteration")
+                .map_or(Ok(true), Value::boolean)?;
+            let n = usize::try_from(n).map_err(|_| anyhow!("buffer_size must be positive"))?;
+            ds.shuffle(n, c.seed(1)?, re)?
+        }
+        "global_shuffle" => {
+            c.check_keys(&["seed", "reshuffle_each_iteration"])?;
+            let re = c
+                .arg(1, "reshuffle_each_iteration")
+                .map_or(Ok(true), Value::boolean)?;
+            ds.global_shuffle(c.seed(0)?, re)?
+        }
+        "prefetch" => ds.prefetch(c.arg(0, "buffer_size").map_or(Ok(AUTOTUNE), Value::int)?)?,
+        "take" => ds.take(c.need(0, "count")?.int()?),
+        "skip" => ds.skip(c.need(0, "count")?.int()?),
+        "repeat" => match c.arg(0, "count") {
+            None => ds.repeat(None),
+            Some(Value::Word(w)) if w == "None" => ds.repeat(None),
+            Some(v) => {
+                let n = v.int()?;
+                ds.repeat(u64::try_from(n).ok())
+            }
+        },
+        "shard" => ds.shard(
+            c.need(0, "num_shards")?.int()? as u64,
+            c.need(1, "index")?.int()? as u64,
+        )?,
+        "unbatch" => ds.unbatch()?,
+        "rebatch" => ds.rebatch(
+            &[c.need(0, "batch_size")?.int()? as usize],
+            c.arg(1, "drop_remainder")
+                .map_or(Ok(false), Value::boolean)?,
+        )?,
+        "cache" => ds.cache(c.arg(0, "filename").map(|v| match v {
+            Value::Str(s) | Value::Word(s) => s.clone(),
+            _ => String::new(),
+        }))?,
+        "enumerate" => ds.enumerate(c.arg(0, "start").map_or(Ok(0), Value::int)?),
+        other => bail!(
+            "unknown transformation {other:?} (map, batch, shuffle, global_shuffle, prefetch, \
+             take, skip, repeat, shard, unbatch, rebatch, cache, enumerate)"
+        ),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_chains() {
+        let calls =
+            parse("shuffle(10000, seed=0).map(cast(float32), scale(1/255)).batch(256)").unwrap();
+        assert_eq!(calls.len(), 3);
+        assert_eq!(calls[0].args, [Value::Num(10000.0)]);
+        assert_eq!(calls[0].kwargs, [("seed".to_string(), Value::Num(0.0))]);
+        assert!(matches!(&calls[1].args[1], Value::Call(c) if c.args == [Value::Num(1.0 / 255.0)]));
+        assert!(parse("batch(256").is_err());
+        assert!(parse("batch(256) x").is_err());
+        assert!(parse("batch(a=1, 2)").is_err());
+    }
+
+    #[test]
+    fn builds_pipelines() {
+        let ds = Dataset::range(0, 10, 1).unwrap();
+        let out = apply(
+            ds.clone(),
+            &parse("map(cast(float64), scale(2)).batch(4, drop_remainder=True)").unwrap(),
+        )
+        .unwrap();
+        assert_eq!(out.to_vec().unwrap()[0].to_string(), "[0. 2. 4. 6.]");
+        assert_eq!(out.len().unwrap(), 2);
+        let e = apply(ds.clone(), &parse("batch(0)").unwrap()).unwrap_err();
+        assert!(format!("{e:#}").contains("batch_size"), "{e:#}");
+        let e = apply(ds, &parse("frobnicate(1)").unwrap()).unwrap_err();
+        assert!(format!("{e:#}").contains("unknown transformation"), "{e:#}");
+    }
+}
