@@ -1,0 +1,74 @@
+//! `npyflow bench` end to end: the JSON it prints, pipelines over files, and bad input.
+
+use std::process::{Command, Output};
+
+use npyflow::format::npy::write_npy;
+use npyflow::Tensor;
+
+fn bench(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_npyflow"))
+        .arg("bench")
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+fn json(out: &Output) -> serde_json::Value {
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+#[test]
+fn w1_reports_every_figure() {
+    let v = json(&bench(&["--n", "1000", "--json", "--threads", "2"]));
+    assert_eq!(v["workload"], "w1");
+    assert_eq!(v["rows"], 1000);
+    assert_eq!(v["batches"], 4); // 256, 256, 256, 232
+    // x as float32 (1000 * 3072 * 4 bytes) and y as int64.
+    let bytes = 1000.0 * (3072.0 * 4.0 + 8.0);
+    let seconds = v["seconds"].as_f64().unwrap();
+    let gb = v["gb_per_s"].as_f64().unwrap();
+    assert!((gb * seconds * 1e9 - bytes).abs() < 1.0, "{v}");
+    for key in ["rows_per_s", "first_batch_ms", "rss_anon_peak_mib"] {
+        assert!(v[key].as_f64().unwrap() > 0.0, "{key}: {v}");
+    }
+    // The human report names the pipeline and its figures.
+    let out = bench(&["--n", "600"]);
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(text.contains("rows/s") && text.contains("600 rows in 3 batches"), "{text}");
+}
+
+#[test]
+fn pipelines_over_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let a = dir.path().join("a.npy");
+    let b = dir.path().join("b.npy");
+    write_npy(&a, &Tensor::from_vec((0..300u16).collect(), &[100, 3]).unwrap()).unwrap();
+    write_npy(&b, &Tensor::from_vec((0..30u16).collect(), &[10, 3]).unwrap()).unwrap();
+    let (sa, sb) = (a.to_str().unwrap(), b.to_str().unwrap());
+    let v = json(&bench(&[
+        "--json",
+        "--pipeline",
+        "global_shuffle(seed=1).map(cast(float32), scale(0.5)).batch(32, drop_remainder=True)",
+        sa,
+        sb,
+    ]));
+    assert_eq!(v["rows"], 96);
+    assert_eq!(v["batches"], 3);
+    // Errors: a bad pipeline, an unknown op, a missing file: exit 1 with the reason.
+    for (pipeline, file, needle) in [
+        ("batch(", sa, "--pipeline"),
+        ("map(frob(1))", sa, "unknown op"),
+        ("batch(0)", sa, "batch_size"),
+        ("batch(4)", "/nonexistent/x.npy", "/nonexistent/x.npy"),
+    ] {
+        let out = bench(&["--pipeline", pipeline, file]);
+        assert_eq!(out.status.code(), Some(1), "{pipeline}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains(needle), "{pipeline}: {err}");
+    }
+}
