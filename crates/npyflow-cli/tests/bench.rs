@@ -28,7 +28,7 @@ fn w1_reports_every_figure() {
     assert_eq!(v["workload"], "w1");
     assert_eq!(v["rows"], 1000);
     assert_eq!(v["batches"], 4); // 256, 256, 256, 232
-    // x as float32 (1000 * 3072 * 4 bytes) and y as int64.
+                                 // x as float32 (1000 * 3072 * 4 bytes) and y as int64.
     let bytes = 1000.0 * (3072.0 * 4.0 + 8.0);
     let seconds = v["seconds"].as_f64().unwrap();
     let gb = v["gb_per_s"].as_f64().unwrap();
@@ -39,7 +39,10 @@ fn w1_reports_every_figure() {
     // The human report names the pipeline and its figures.
     let out = bench(&["--n", "600"]);
     let text = String::from_utf8(out.stdout).unwrap();
-    assert!(text.contains("rows/s") && text.contains("600 rows in 3 batches"), "{text}");
+    assert!(
+        text.contains("rows/s") && text.contains("600 rows in 3 batches"),
+        "{text}"
+    );
 }
 
 #[test]
@@ -47,8 +50,16 @@ fn pipelines_over_files() {
     let dir = tempfile::tempdir().unwrap();
     let a = dir.path().join("a.npy");
     let b = dir.path().join("b.npy");
-    write_npy(&a, &Tensor::from_vec((0..300u16).collect(), &[100, 3]).unwrap()).unwrap();
-    write_npy(&b, &Tensor::from_vec((0..30u16).collect(), &[10, 3]).unwrap()).unwrap();
+    write_npy(
+        &a,
+        &Tensor::from_vec((0..300u16).collect(), &[100, 3]).unwrap(),
+    )
+    .unwrap();
+    write_npy(
+        &b,
+        &Tensor::from_vec((0..30u16).collect(), &[10, 3]).unwrap(),
+    )
+    .unwrap();
     let (sa, sb) = (a.to_str().unwrap(), b.to_str().unwrap());
     let v = json(&bench(&[
         "--json",

@@ -94,6 +94,17 @@ impl Assembler {
                 };
             }
         }
+        if matches!(self.assemble, Assemble::Stack) {
+            let indices: Vec<u64> = (start..end).collect();
+            if let Some(batch) = pass.gather(&indices, &self.pool) {
+                let batch = batch?;
+                return if self.fused.is_empty() {
+                    Ok(batch)
+                } else {
+                    apply_elementwise_pooled(batch, &self.fused, &self.pool)
+                };
+            }
+        }
         let rows = (start..end)
             .map(|i| pass.get(i))
             .collect::<Result<Vec<_>>>()?;

@@ -9,6 +9,7 @@ use super::rng::{fresh_seed, Rng};
 use std::sync::Arc;
 
 use super::{require, BoxIter, Cardinality, Dataset, Node, Pass, PassRef};
+use crate::buffer::BufferPool;
 use crate::dtype::DType;
 use crate::element::{Element, ElementSpec};
 use crate::error::{Error, Result};
@@ -111,6 +112,14 @@ impl Pass for ZipPass {
             .inputs
             .iter()
             .map(|p| p.get_range(start, end))
+            .collect();
+        Some(parts?.map(|parts| assemble(self.keys.as_deref(), parts)))
+    }
+    fn gather(&self, indices: &[u64], pool: &BufferPool) -> Option<Result<Element>> {
+        let parts: Option<Result<Vec<Element>>> = self
+            .inputs
+            .iter()
+            .map(|p| p.gather(indices, pool))
             .collect();
         Some(parts?.map(|parts| assemble(self.keys.as_deref(), parts)))
     }

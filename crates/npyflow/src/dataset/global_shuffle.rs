@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use super::rng::{fresh_seed, Rng};
 use super::{require, Cardinality, Dataset, Node, Pass, PassRef};
+use crate::buffer::BufferPool;
 use crate::element::{Element, ElementSpec};
 use crate::error::Result;
 
@@ -96,6 +97,10 @@ impl Pass for ShufflePass {
     }
     fn get(&self, index: u64) -> Result<Element> {
         self.inner.get(self.perm.apply(index))
+    }
+    fn gather(&self, indices: &[u64], pool: &BufferPool) -> Option<Result<Element>> {
+        let mapped: Vec<u64> = indices.iter().map(|&i| self.perm.apply(i)).collect();
+        self.inner.gather(&mapped, pool)
     }
     fn parallelism(&self) -> Option<(usize, bool)> {
         self.inner.parallelism()

@@ -299,6 +299,13 @@ impl Pass for OpMapPass {
         let batch = self.inner.get_range(start, end)?;
         Some(batch.and_then(|b| apply_elementwise_pooled(b, &self.ops, &self.pool)))
     }
+    fn gather(&self, indices: &[u64], pool: &BufferPool) -> Option<Result<Element>> {
+        if !self.ops.iter().all(Op::is_elementwise) {
+            return None;
+        }
+        let batch = self.inner.gather(indices, pool)?;
+        Some(batch.and_then(|b| apply_elementwise_pooled(b, &self.ops, pool)))
+    }
     fn parallelism(&self) -> Option<(usize, bool)> {
         combine_parallelism(self.parallel, self.inner.parallelism())
     }

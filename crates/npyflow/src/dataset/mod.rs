@@ -64,8 +64,10 @@ use std::sync::Arc;
 pub use group::BucketOptions;
 pub use rng::Rng;
 
+use crate::buffer::BufferPool;
 use crate::element::{Element, ElementSpec};
 use crate::error::{Error, Result};
+use crate::tensor::Tensor;
 
 /// tf.data's `AUTOTUNE` (`-1`): let the runtime choose a parallelism or buffer size.
 pub const AUTOTUNE: i64 = -1;
@@ -149,6 +151,11 @@ pub(crate) trait Pass: Send + Sync {
     fn get_range(&self, _start: u64, _end: u64) -> Option<Result<Element>> {
         None
     }
+    /// Elements `indices` as one batch, copied straight into buffers from `pool` where the
+    /// pass can do it without making each element first (rows of arrays). `None`: stack them.
+    fn gather(&self, _indices: &[u64], _pool: &BufferPool) -> Option<Result<Element>> {
+        None
+    }
     /// The threads (and whether order is kept) that a node of this pass asked for: a pass
     /// with parallelism is read by that many workers, element *k* by one of them.
     fn parallelism(&self) -> Option<(usize, bool)> {
@@ -157,6 +164,32 @@ pub(crate) trait Pass: Send + Sync {
 }
 
 pub(crate) type PassRef = Arc<dyn Pass>;
+
+/// The rows `indices` of `t` stacked into a buffer from `pool`, copied in the order of
+/// their place in `t` (so reads sweep forward through memory, as a sorted gather does) and
+/// written to their places in the batch.
+pub(crate) fn gather_rows(t: &Tensor, indices: &[u64], pool: &BufferPool) -> Result<Tensor> {
+    let rows = t.rows().unwrap_or(0);
+    let row = t.nbytes().checked_div(rows).unwrap_or(0);
+    let mut shape = t.shape().to_vec();
+    shape[0] = indices.len();
+    let mut out = pool.take(row * indices.len())?;
+    let dst = out.as_mut_slice();
+    let src = t.as_bytes();
+    let mut order: Vec<(u64, usize)> = indices.iter().copied().zip(0..).collect();
+    order.sort_unstable();
+    for (i, at) in order {
+        let i = usize::try_from(i)
+            .ok()
+            .filter(|&i| i < rows)
+            .ok_or(Error::OutOfRange {
+                index: i as usize,
+                len: rows,
+            })?;
+        dst[at * row..(at + 1) * row].copy_from_slice(&src[i * row..(i + 1) * row]);
+    }
+    Tensor::new(t.dtype(), &shape, out.freeze())
+}
 
 /// The parallelism of a pass over another: the most threads either asks for, in order unless
 /// one of them gave order up.

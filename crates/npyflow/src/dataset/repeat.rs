@@ -3,6 +3,7 @@
 use std::sync::Arc;
 
 use super::{BoxIter, Cardinality, Dataset, Node, Pass, PassRef};
+use crate::buffer::BufferPool;
 use crate::element::{Element, ElementSpec};
 use crate::error::Result;
 
@@ -89,6 +90,11 @@ impl Pass for RepeatPass {
     }
     fn get(&self, index: u64) -> Result<Element> {
         self.inner.get(index % self.inner.len().max(1))
+    }
+    fn gather(&self, indices: &[u64], pool: &BufferPool) -> Option<Result<Element>> {
+        let n = self.inner.len().max(1);
+        let mapped: Vec<u64> = indices.iter().map(|&i| i % n).collect();
+        self.inner.gather(&mapped, pool)
     }
 }
 

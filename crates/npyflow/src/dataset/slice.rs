@@ -4,6 +4,7 @@
 use std::sync::Arc;
 
 use super::{require, BoxIter, Cardinality, Dataset, Node, Pass, PassRef};
+use crate::buffer::BufferPool;
 use crate::dtype::DType;
 use crate::element::{Element, ElementSpec, PartialShape, TensorSpec};
 use crate::error::Result;
@@ -97,6 +98,13 @@ impl Pass for StridePass {
             return None;
         }
         self.inner.get_range(self.start + start, self.start + end)
+    }
+    fn gather(&self, indices: &[u64], pool: &BufferPool) -> Option<Result<Element>> {
+        let mapped: Vec<u64> = indices
+            .iter()
+            .map(|&i| self.start + i * self.step)
+            .collect();
+        self.inner.gather(&mapped, pool)
     }
 }
 

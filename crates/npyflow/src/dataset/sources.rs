@@ -6,8 +6,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use super::rng::{fresh_seed, Rng};
-use super::{call_user, require, BoxIter, Cardinality, Dataset, Node, Pass, PassRef};
+use super::{call_user, gather_rows, require, BoxIter, Cardinality, Dataset, Node, Pass, PassRef};
 use crate::buffer::Buffer;
+use crate::buffer::BufferPool;
 use crate::dtype::DType;
 use crate::element::{Element, ElementSpec, PartialShape, TensorSpec};
 use crate::error::{Error, Result, ResultExt};
@@ -92,6 +93,12 @@ impl Pass for Slices {
         Some(
             self.element
                 .map_tensors(&mut |t| t.slice_rows(start as usize..end as usize)),
+        )
+    }
+    fn gather(&self, indices: &[u64], pool: &BufferPool) -> Option<Result<Element>> {
+        Some(
+            self.element
+                .map_tensors(&mut |t| gather_rows(t, indices, pool)),
         )
     }
 }
@@ -247,6 +254,28 @@ impl Pass for ShardedRows {
             let range = (start - first) as usize..(end - first) as usize;
             Ok(self.parts[part].slice_rows(range)?.into())
         })
+    }
+    fn gather(&self, indices: &[u64], pool: &BufferPool) -> Option<Result<Element>> {
+        if self.parts.len() == 1 {
+            return Some(gather_rows(&self.parts[0], indices, pool).map(Element::from));
+        }
+        // Rows from several files: each row copied from its part.
+        let gathered = (|| {
+            let first = &self.parts[0];
+            let row = first.nbytes() / first.rows().unwrap_or(1).max(1);
+            let mut shape = first.shape().to_vec();
+            shape[0] = indices.len();
+            let mut out = pool.take(row * indices.len())?;
+            let dst = out.as_mut_slice();
+            for (at, &i) in indices.iter().enumerate() {
+                let part = self.starts.partition_point(|&s| s <= i) - 1;
+                let r = (i - self.starts[part]) as usize;
+                let src = self.parts[part].as_bytes();
+                dst[at * row..(at + 1) * row].copy_from_slice(&src[r * row..(r + 1) * row]);
+            }
+            Tensor::new(first.dtype(), &shape, out.freeze())
+        })();
+        Some(gathered.map(Element::from))
     }
 }
 

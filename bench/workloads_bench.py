@@ -1,0 +1,129 @@
+#!/usr/bin/env python3
+"""The standard workloads (../shared/WORKLOADS.md) on npyflow and on the peers, in one run.
+
+For each workload, runs `npyflow bench --workload W --json` and ../shared/anchors/anchors.py
+for NumPy (the vectorized floor), tf.data and torch (each only where its Python has the
+package), alternating engines, REPEATS times, and reports medians and ratios. Also measures
+how a CPU-heavy map scales from 1 to 2 threads.
+
+    python bench/workloads_bench.py [--update] [--repeats 3] [--data DIR]
+        [--peer-python PY]   # a Python with numpy (and tensorflow-cpu / torch to include them)
+
+--update writes the table into BENCHMARKS.md between the workloads markers.
+"""
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+ANCHORS = os.path.join(ROOT, "..", "shared", "anchors", "anchors.py")
+NPYFLOW = os.path.join(ROOT, "target", "release", "npyflow")
+
+
+def run_json(cmd, env=None):
+    out = subprocess.run(cmd, capture_output=True, text=True, env=env)
+    if out.returncode != 0:
+        raise RuntimeError("%s failed: %s" % (" ".join(cmd), out.stderr.strip()[-2000:]))
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def has_module(python, name):
+    return subprocess.run([python, "-c", "import " + name], capture_output=True).returncode == 0
+
+
+def median(rows, key):
+    return statistics.median(r[key] for r in rows)
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--update", action="store_true")
+    ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--data", default=os.environ.get("TMPDIR", "/tmp"))
+    ap.add_argument("--peer-python", default=sys.executable)
+    ap.add_argument("--workloads", default="w1,w2,w3")
+    args = ap.parse_args()
+
+    subprocess.run(["cargo", "build", "--release", "--locked", "-p", "npyflow-cli"], cwd=ROOT, check=True)
+    peers = ["numpy"] + [p for p, mod in (("tf", "tensorflow"), ("torch", "torch")) if has_module(args.peer_python, mod)]
+    missing = [p for p in ("tf", "torch") if p not in peers]
+    env = dict(os.environ, TMPDIR=args.data)
+
+    results = {}
+    for w in args.workloads.split(","):
+        ours, theirs = [], {p: [] for p in peers}
+        for _ in range(args.repeats):
+            ours.append(run_json([NPYFLOW, "bench", "--workload", w, "--json", "--data", args.data]))
+            for p in peers:
+                # tf.data takes tens of seconds on w2/w3: one run of it is enough.
+                if p != "numpy" and theirs[p] and w != "w1":
+                    continue
+                theirs[p].append(run_json([args.peer_python, ANCHORS, w, p, "--data", args.data], env=env))
+        results[w] = (ours, theirs)
+        print(w, "npyflow", median(ours, "rows_per_s"),
+              {p: median(r, "rows_per_s") for p, r in theirs.items()}, flush=True)
+
+    # Scaling of a CPU-heavy map (a transpose of every image, element by element) from 1 to 2
+    # threads, over W1's images in a .npy file.
+    scaling = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        x = os.path.join(tmp, "x.npy")
+        subprocess.run([args.peer_python, "-c",
+                        "import numpy as np; np.save(%r, np.random.default_rng(0).integers(0, 256, (20000, 32, 32, 3), dtype=np.uint8))" % x],
+                       check=True)
+        for t in (1, 2):
+            rows = [run_json([NPYFLOW, "bench", "--json", "--pipeline",
+                              "map(transpose([2, 0, 1]), num_parallel_calls=%d).batch(256)" % t, x])
+                    for _ in range(args.repeats)]
+            scaling[t] = median(rows, "rows_per_s")
+
+    names = {"w1": "W1: the seed's pipeline, 50,000 images in memory (rows/s)",
+             "w2": "W2: 1 GiB .npy, shuffled, batches of 1024 (GB/s of x)",
+             "w3": "W3: 32 shard files interleaved, x * 2 (GB/s)"}
+    row_bytes = {"w1": None, "w2": 256 * 4, "w3": 256 * 4}
+    lines = ["| workload | npyflow | NumPy floor | npyflow / NumPy | tf.data | npyflow / tf.data | first batch | peak anon. memory |",
+             "|---|---|---|---|---|---|---|---|"]
+    for w, (ours, theirs) in results.items():
+        r = median(ours, "rows_per_s")
+
+        def fig(rows_per_s):
+            if row_bytes[w] is None:
+                return "%.0fk rows/s" % (rows_per_s / 1e3)
+            return "%.2f GB/s" % (rows_per_s * row_bytes[w] / 1e9)
+        np_r = median(theirs["numpy"], "rows_per_s")
+        tf_cell, tf_ratio = "not installed", ""
+        if "tf" in theirs:
+            tf_r = median(theirs["tf"], "rows_per_s")
+            tf_cell, tf_ratio = fig(tf_r), "%.0fx" % (r / tf_r)
+        lines.append("| %s | %s | %s | %.2fx | %s | %s | %.1f ms | %.0f MiB |" % (
+            names[w], fig(r), fig(np_r), r / np_r, tf_cell, tf_ratio,
+            median(ours, "first_batch_ms"), median(ours, "rss_anon_peak_mib")))
+    lines.append("")
+    lines.append("A CPU-heavy map (`map(transpose([2, 0, 1]), num_parallel_calls=N).batch(256)` over 20,000 images): "
+                 "%.0fk rows/s on 1 thread, %.0fk on 2, a %.2fx scaling." % (scaling[1] / 1e3, scaling[2] / 1e3, scaling[2] / scaling[1]))
+    if missing:
+        lines.append("")
+        lines.append("Not measured in this run (the peer Python lacks them): %s." % ", ".join(
+            {"tf": "tf.data (tensorflow-cpu)", "torch": "torch's DataLoader"}[m] for m in missing))
+    table = "\n".join(lines)
+    print(table)
+    if args.update:
+        path = os.path.join(ROOT, "BENCHMARKS.md")
+        text = open(path).read()
+        start, end = "<!-- workloads:start -->", "<!-- workloads:end -->"
+        block = "%s\n%s\n\nMeasured %s on %d cores, medians of %d runs (tf.data: one run on w2/w3), with `python bench/workloads_bench.py --update --peer-python PY`.\n%s" % (
+            start, table, time.strftime("%Y-%m-%d"), os.cpu_count(), args.repeats, end)
+        if start in text:
+            text = text[:text.index(start)] + block + text[text.index(end) + len(end):]
+        else:
+            text += "\n## The workloads\n\n" + block + "\n"
+        open(path, "w").write(text)
+
+
+if __name__ == "__main__":
+    main()
