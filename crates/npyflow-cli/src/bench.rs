@@ -9,7 +9,7 @@ use anyhow::{bail, Context, Result};
 use indicatif::{ProgressBar, ProgressStyle};
 use npyflow::dataset::{Cardinality, Dataset, Rng};
 use npyflow::format::header::NpyHeader;
-use npyflow::{ops, DType, Element, Tensor, AUTOTUNE};
+use npyflow::{ops, DType, Element, ElementSpec, PartialShape, Tensor, TensorSpec, AUTOTUNE};
 
 use crate::spec;
 
@@ -188,7 +188,11 @@ fn w3(data: &Path, threads: i64) -> Result<Workload> {
         ),
         build: Box::new(move || {
             let files = Dataset::list_files(&pattern, false, None)?;
-            let rows = files.interleave(
+            let row = ElementSpec::Tensor(TensorSpec {
+                dtype: DType::Float32,
+                shape: PartialShape::known(&[256]),
+            });
+            let rows = files.interleave_with_spec(
                 |path| {
                     let t = path.into_tensor()?;
                     let end = t
@@ -199,8 +203,10 @@ fn w3(data: &Path, threads: i64) -> Result<Workload> {
                     let p = String::from_utf8_lossy(&t.as_bytes()[..end]).into_owned();
                     Dataset::from_npy(p)
                 },
+                row,
                 4,
                 1,
+                None,
             )?;
             Ok(rows
                 .map_op(ops::scale(2.0))?

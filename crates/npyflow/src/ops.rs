@@ -616,12 +616,33 @@ fn crop_tensor(t: &Tensor, size: &[usize], seed: u64, index: u64) -> Result<Tens
 /// the float holds exactly (8- and 16-bit integers, bool, or the float itself): computed in
 /// one pass, with the same single rounding the two ops make. Returns whether it applied.
 fn fused_cast_affine(ops: &[&Op], from: DType, src: &[u8], to: DType, out: &mut [u8]) -> bool {
-    let [cast, scale] = ops else { return false };
-    let (OpKind::Cast(d), OpKind::Scale { factor, offset }) = (&cast.kind, &scale.kind) else {
-        return false;
+    let (factor, offset) = match ops {
+        [cast, scale] => match (&cast.kind, &scale.kind) {
+            (OpKind::Cast(d), OpKind::Scale { factor, offset }) if *d == to => (factor, offset),
+            _ => return false,
+        },
+        [scale] => match &scale.kind {
+            OpKind::Scale { factor, offset } if from == to => (factor, offset),
+            _ => return false,
+        },
+        _ => return false,
     };
-    if *d != to {
-        return false;
+    // float32 times a factor float32 holds exactly: the float32 product is the rounding of
+    // the exact product, as the float64 one rounded to float32 is (both products are exact
+    // before rounding: 24 + 24 bits fit in 53). Eight lanes instead of four.
+    if from == DType::Float32 && to == DType::Float32 && *offset == 0.0 {
+        let m = *factor as f32;
+        if f64::from(m) == *factor {
+            if let (Ok(s), Ok(o)) = (
+                bytemuck::try_cast_slice::<u8, f32>(src),
+                bytemuck::try_cast_slice_mut::<u8, f32>(out),
+            ) {
+                for (o, s) in o.iter_mut().zip(s) {
+                    *o = s * m;
+                }
+                return true;
+            }
+        }
     }
     fn run<S: bytemuck::Pod + Into<f64>, D: bytemuck::Pod>(
         src: &[u8],
@@ -678,6 +699,7 @@ fn fused_cast_affine(ops: &[&Op], from: DType, src: &[u8], to: DType, out: &mut 
         (DType::UInt16, DType::Float32) => run::<u16, f32>(src, out, m, a, |v| v as f32),
         (DType::Int16, DType::Float32) => run::<i16, f32>(src, out, m, a, |v| v as f32),
         (DType::Float32, DType::Float32) => run::<f32, f32>(src, out, m, a, |v| v as f32),
+        (DType::Float64, DType::Float64) => run::<f64, f64>(src, out, m, a, |v| v),
         (DType::UInt8, DType::Float64) => run::<u8, f64>(src, out, m, a, |v| v),
         (DType::Int32, DType::Float64) => run::<i32, f64>(src, out, m, a, |v| v),
         (DType::Float32, DType::Float64) => run::<f32, f64>(src, out, m, a, |v| v),
@@ -813,6 +835,23 @@ mod tests {
             let c = crop.apply_tensor(&row, i).unwrap();
             let v = c.view::<i32>().unwrap();
             assert_eq!(v[1], v[0] + 1);
+        }
+    }
+
+    #[test]
+    fn float32_scaling_in_float32_gives_the_same_bits() {
+        let mut rng = crate::dataset::Rng::keyed(1, &[]);
+        let vals: Vec<f32> = (0..20_000)
+            .map(|_| f32::from_bits(rng.next_u64() as u32))
+            .filter(|v| v.is_finite())
+            .collect();
+        let x = Tensor::from_vec(vals.clone(), &[vals.len()]).unwrap();
+        for factor in [2.0, 0.5, 3.0, 0.1f32 as f64, -1.25, 1e-30] {
+            let op = scale(factor);
+            let mut dst = vec![0u8; x.nbytes()];
+            apply_elementwise_into(&[&op], &x, DType::Float32, &mut dst).unwrap();
+            let want = x.scale(factor, 0.0).unwrap();
+            assert!(dst == want.as_bytes(), "factor {factor}");
         }
     }
 

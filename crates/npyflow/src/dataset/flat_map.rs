@@ -191,7 +191,19 @@ impl Dataset {
         let traced = trace(op, self.element_spec(), &f, |d: &Dataset| {
             d.element_spec().clone()
         })?;
-        Ok(Dataset::from_node(Interleave {
+        Ok(self.interleave_node(op, f, cycle_length, block_length, prefetch, traced))
+    }
+
+    fn interleave_node(
+        &self,
+        op: &'static str,
+        f: impl Fn(Element) -> Result<Dataset> + Send + Sync + 'static,
+        cycle_length: usize,
+        block_length: usize,
+        prefetch: Option<usize>,
+        traced: ElementSpec,
+    ) -> Dataset {
+        Dataset::from_node(Interleave {
             input: self.clone(),
             f: Arc::new(f),
             cycle_length,
@@ -199,6 +211,77 @@ impl Dataset {
             spec: traced,
             op,
             prefetch,
-        }))
+        })
+    }
+
+    /// [`flat_map`](Dataset::flat_map) with the spec of the datasets `f` makes declared
+    /// rather than traced, for functions that cannot run on placeholders (they open files
+    /// named by the element, say). A dataset of another spec is an error when it is read.
+    pub fn flat_map_with_spec(
+        &self,
+        f: impl Fn(Element) -> Result<Dataset> + Send + Sync + 'static,
+        spec: ElementSpec,
+    ) -> Dataset {
+        self.interleave_node("flat_map", checked(f, spec.clone()), 1, 1, None, spec)
+    }
+
+    /// [`interleave`](Dataset::interleave), or with `num_parallel_calls`
+    /// [`interleave_parallel`](Dataset::interleave_parallel), with the spec of the datasets
+    /// `f` makes declared rather than traced.
+    ///
+    /// ```
+    /// use npyflow::{Dataset, DType, ElementSpec, PartialShape, Tensor, TensorSpec};
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// # for i in 0..3 {
+    /// #     let t = Tensor::from_vec(vec![i as f32; 8], &[4, 2]).unwrap();
+    /// #     npyflow::format::npy::write_npy(dir.path().join(format!("part-{i}.npy")), &t).unwrap();
+    /// # }
+    /// let rows = ElementSpec::Tensor(TensorSpec { dtype: DType::Float32, shape: PartialShape::known(&[2]) });
+    /// let pattern = format!("{}/part-*.npy", dir.path().display());
+    /// let ds = Dataset::list_files(&pattern, false, None)?.interleave_with_spec(
+    ///     |path| {
+    ///         let t = path.into_tensor()?;
+    ///         let name = String::from_utf8_lossy(t.as_bytes()).trim_end_matches('\0').to_string();
+    ///         Dataset::from_npy(name)
+    ///     },
+    ///     rows, 2, 1, None)?;
+    /// assert_eq!(ds.to_vec()?.len(), 12);
+    /// # Ok::<(), npyflow::Error>(())
+    /// ```
+    pub fn interleave_with_spec(
+        &self,
+        f: impl Fn(Element) -> Result<Dataset> + Send + Sync + 'static,
+        spec: ElementSpec,
+        cycle_length: i64,
+        block_length: i64,
+        num_parallel_calls: Option<i64>,
+    ) -> Result<Dataset> {
+        let (cycle, block) = interleave_args(cycle_length, block_length)?;
+        let prefetch = match num_parallel_calls {
+            Some(n) => {
+                check_parallel_calls("interleave", n)?;
+                Some(2 * block)
+            }
+            None => None,
+        };
+        let f = checked(f, spec.clone());
+        Ok(self.interleave_node("interleave", f, cycle, block, prefetch, spec))
+    }
+}
+
+/// `f`, with the datasets it makes checked against the declared `spec`.
+fn checked(
+    f: impl Fn(Element) -> Result<Dataset> + Send + Sync + 'static,
+    spec: ElementSpec,
+) -> impl Fn(Element) -> Result<Dataset> + Send + Sync + 'static {
+    move |e| {
+        let d = f(e)?;
+        if spec.most_specific_compatible(d.element_spec()).is_none() {
+            return Err(crate::Error::Pipeline(format!(
+                "the function made a dataset of {}, not of the declared {spec}",
+                d.element_spec()
+            )));
+        }
+        Ok(d)
     }
 }

@@ -103,8 +103,8 @@ pub(crate) fn trace<T>(
         let out = call_user(op, 0, || f(e)).map_err(|e| {
             Error::InvalidArgument(format!(
                 "{op}: the function failed on a placeholder element of {input} (all zeros or \
-                 all ones), which is how npyflow finds its output spec; declare the spec instead \
-                 (map_with_spec): {e}"
+                 all ones), which is how npyflow finds its output spec; declare the spec \
+                 instead (the _with_spec form of {op}): {e}"
             ))
         })?;
         Ok(spec_of(&out))
