@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
 use indicatif::{ProgressBar, ProgressStyle};
-use npyflow::dataset::{Cardinality, Dataset, Rng};
+use npyflow::dataset::{Cardinality, Dataset, PipelineStats, Rng};
 use npyflow::format::header::NpyHeader;
 use npyflow::{ops, DType, Element, ElementSpec, PartialShape, Tensor, TensorSpec, AUTOTUNE};
 
@@ -38,6 +38,11 @@ pub struct Args {
     /// Print one JSON object instead of a report.
     #[arg(long)]
     json: bool,
+    /// Count each stage's elements, bytes and time, and name the bottleneck. Counting every
+    /// element costs time of its own (most on pipelines of many small elements), so the
+    /// throughput without --stats is the pipeline's.
+    #[arg(long)]
+    stats: bool,
     /// .npy files whose rows the --pipeline reads (as one array when there are several).
     files: Vec<PathBuf>,
 }
@@ -51,6 +56,7 @@ struct Measure {
     first_batch: Duration,
     rss_anon_peak_mib: f64,
     errors: u64,
+    stats: Option<PipelineStats>,
 }
 
 /// The process's anonymous resident memory, in MiB (0 where /proc is not there).
@@ -244,7 +250,7 @@ fn files_workload(files: Vec<PathBuf>, pipeline: Option<String>) -> Result<Workl
     })
 }
 
-fn run(w: &Workload, show_progress: bool) -> Result<Measure> {
+fn run(w: &Workload, show_progress: bool, with_stats: bool) -> Result<Measure> {
     let mut rss_peak = rss_anon_mib();
     let start = Instant::now();
     let ds = (w.build)()?;
@@ -262,6 +268,12 @@ fn run(w: &Workload, show_progress: bool) -> Result<Measure> {
     } else {
         ProgressBar::hidden()
     };
+    let (it, stats) = if with_stats {
+        let (it, stats) = ds.iter_with_stats();
+        (it, Some(stats))
+    } else {
+        (ds.iter(), None)
+    };
     let mut m = Measure {
         rows: 0,
         batches: 0,
@@ -270,8 +282,9 @@ fn run(w: &Workload, show_progress: bool) -> Result<Measure> {
         first_batch: Duration::ZERO,
         rss_anon_peak_mib: 0.0,
         errors: 0,
+        stats,
     };
-    for batch in ds.iter() {
+    for batch in it {
         if m.batches == 0 && m.errors == 0 {
             m.first_batch = start.elapsed();
         }
@@ -324,7 +337,7 @@ pub fn main(args: Args) -> Result<()> {
         }
     };
     let progress = !args.json && std::io::stderr().is_terminal();
-    let m = run(&workload, progress)?;
+    let m = run(&workload, progress, args.stats)?;
     let rows_per_s = m.rows as f64 / m.seconds;
     let gb_per_s = m.bytes as f64 / m.seconds / 1e9;
     if args.json {
@@ -341,6 +354,24 @@ pub fn main(args: Args) -> Result<()> {
             "rss_anon_peak_mib": m.rss_anon_peak_mib,
             "threads": if threads == AUTOTUNE { npyflow::dataset::cores() as i64 } else { threads },
         });
+        let mut out = out;
+        if let Some(stats) = &m.stats {
+            out["stages"] = stats
+                .stages()
+                .iter()
+                .map(|s| {
+                    serde_json::json!({
+                        "stage": s.name,
+                        "depth": s.depth,
+                        "elements": s.elements,
+                        "bytes": s.bytes,
+                        "busy_ms": s.busy.as_secs_f64() * 1e3,
+                        "own_ms": s.own.as_secs_f64() * 1e3,
+                    })
+                })
+                .collect();
+            out["bottleneck"] = stats.bottleneck().map(|b| b.name).into();
+        }
         println!("{out}");
     } else {
         println!("{}", workload.describe);
@@ -359,6 +390,9 @@ pub fn main(args: Args) -> Result<()> {
                 String::new()
             }
         );
+        if let Some(stats) = &m.stats {
+            println!("\n{stats}");
+        }
     }
     if m.errors > 0 {
         bail!("{} batches failed", m.errors);

@@ -422,7 +422,7 @@ fn map_specs_follow_the_function() {
                 Ok(x)
             }
         }),
-        "map_with_spec",
+        "the _with_spec form of map",
     );
     // An element that breaks the declared spec is an error at its place.
     let declared = range(3).map_with_spec(

@@ -53,6 +53,7 @@ mod scan;
 mod shuffle;
 mod slice;
 mod sources;
+mod stats;
 mod unbatch;
 mod unique;
 mod window;
@@ -63,6 +64,7 @@ use std::sync::Arc;
 
 pub use group::BucketOptions;
 pub use rng::Rng;
+pub use stats::{PipelineStats, StageStats};
 
 use crate::buffer::BufferPool;
 use crate::element::{Element, ElementSpec};
@@ -323,6 +325,7 @@ impl Dataset {
             dataset: self.clone(),
             inner: None,
             done: false,
+            stats: None,
         }
     }
 
@@ -333,9 +336,26 @@ impl Dataset {
 
     /// Opens a pass, choosing the index pass for random-access nodes.
     pub(crate) fn open(&self) -> Result<BoxIter> {
-        let Some(pass) = self.node.pass() else {
+        let Some((stats, stage)) = stats::new_stage(self.node.name()) else {
+            return self.open_node(None);
+        };
+        let opened = stats::within(&stats, Some(stage), || {
+            self.open_node(Some((stats.clone(), stage)))
+        })?;
+        if self.node.is_random_access() {
+            // The pass itself is counted (see open_node).
+            return Ok(opened);
+        }
+        Ok(Box::new(stats::Counted::new(opened, stats, stage)))
+    }
+
+    fn open_node(&self, counted: Option<(PipelineStats, usize)>) -> Result<BoxIter> {
+        let Some(mut pass) = self.node.pass() else {
             return self.node.open();
         };
+        if let Some((stats, stage)) = counted {
+            pass = Arc::new(stats::CountedPass::new(pass, stats, stage));
+        }
         match pass.parallelism() {
             Some((threads, deterministic)) if threads > 1 => {
                 // Element k of the pass by any worker: no lock but a counter.
@@ -362,7 +382,36 @@ impl Dataset {
 
     /// A new random-access pass, when the dataset is random-access.
     pub(crate) fn pass(&self) -> Option<PassRef> {
-        self.node.pass()
+        let Some((stats, stage)) = stats::new_stage(self.node.name()) else {
+            return self.node.pass();
+        };
+        let inner = stats::within(&stats, Some(stage), || self.node.pass())?;
+        Some(Arc::new(stats::CountedPass::new(inner, stats, stage)))
+    }
+
+    /// A new pass whose stages count what they do: the iterator, and the statistics it
+    /// fills (read them during or after the pass).
+    ///
+    /// ```
+    /// use npyflow::Dataset;
+    /// let ds = Dataset::range(0, 100, 1)?.map(Ok)?.batch(10, false)?;
+    /// let (it, stats) = ds.iter_with_stats();
+    /// assert_eq!(it.count(), 10);
+    /// let stages = stats.stages();
+    /// assert_eq!(stages[0].name, "Batch");
+    /// assert_eq!(stages[0].elements, 10);
+    /// assert!(stats.to_string().contains("bottleneck"));
+    /// # Ok::<(), npyflow::Error>(())
+    /// ```
+    pub fn iter_with_stats(&self) -> (DatasetIter, PipelineStats) {
+        let stats = PipelineStats::default();
+        let it = DatasetIter {
+            dataset: self.clone(),
+            inner: None,
+            done: false,
+            stats: Some(stats.clone()),
+        };
+        (it, stats)
     }
 
     /// The node behind the dataset.
@@ -433,6 +482,7 @@ pub struct DatasetIter {
     dataset: Dataset,
     inner: Option<BoxIter>,
     done: bool,
+    stats: Option<PipelineStats>,
 }
 
 impl Iterator for DatasetIter {
@@ -443,7 +493,11 @@ impl Iterator for DatasetIter {
             return None;
         }
         if self.inner.is_none() {
-            match self.dataset.open() {
+            let opened = match &self.stats {
+                Some(stats) => stats::within(stats, None, || self.dataset.open()),
+                None => self.dataset.open(),
+            };
+            match opened {
                 Ok(it) => self.inner = Some(it),
                 Err(e) => {
                     self.done = true;
