@@ -5,13 +5,24 @@ use std::path::PathBuf;
 use std::process::Command;
 
 /// The compiled example `name`, next to this test's own binary (`target/<profile>/examples`).
+/// Plain `cargo test` builds the examples; `cargo test --tests` does not, so build them then.
 fn example(name: &str) -> PathBuf {
     let exe = std::env::current_exe().expect("test binary path");
     let profile_dir = exe
         .parent()
         .and_then(|deps| deps.parent())
         .expect("target/<profile>");
-    profile_dir.join("examples").join(name)
+    let path = profile_dir.join("examples").join(name);
+    if !path.exists() {
+        let mut build = Command::new(env!("CARGO"));
+        build.args(["build", "-q", "-p", "npyflow", "--examples"]);
+        if profile_dir.ends_with("release") {
+            build.arg("--release");
+        }
+        let status = build.status().expect("run cargo");
+        assert!(status.success(), "cargo build --examples failed");
+    }
+    path
 }
 
 fn stdout_of(name: &str) -> String {

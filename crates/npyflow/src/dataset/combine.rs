@@ -139,9 +139,11 @@ impl Node for Concatenate {
         &self.spec
     }
     fn cardinality(&self) -> Cardinality {
+        // tf.data's rule: an endless part makes the whole endless (whatever the other is).
         match (self.first.cardinality(), self.second.cardinality()) {
             (Cardinality::Finite(a), Cardinality::Finite(b)) => Cardinality::Finite(a + b),
-            (Cardinality::Finite(_), other) | (other, _) => other,
+            (Cardinality::Infinite, _) | (_, Cardinality::Infinite) => Cardinality::Infinite,
+            _ => Cardinality::Unknown,
         }
     }
     fn open(&self) -> Result<BoxIter> {
@@ -251,9 +253,12 @@ impl Node for Sample {
     }
 }
 
-/// tf.data's rule for the sampling datasets: with `stop_on_empty_dataset`, the run ends with
-/// the first input to end, which makes the count unknown unless every input is infinite;
-/// without it, the run ends when all have ended, so any infinite input makes it infinite.
+/// The count of a sampling: with `stop_on_empty_dataset` the run ends with the first input
+/// to end, so it is unknown unless every input is endless; without it the run ends when all
+/// have ended, so any endless input makes it endless, and finite inputs give their sum.
+///
+/// Differs from tf.data, which calls the finite sum unknown, and an endless input endless
+/// even when a finite one stops the run.
 fn sample_cardinality(inputs: &[Dataset], stop_on_empty: bool) -> Cardinality {
     let cards: Vec<Cardinality> = inputs.iter().map(Dataset::cardinality).collect();
     if stop_on_empty {
@@ -294,8 +299,15 @@ impl Node for Choose {
         &self.spec
     }
     fn cardinality(&self) -> Cardinality {
+        // Exact when every input is endless: one element per choice. Otherwise an input may
+        // end (and stop the run, or have its choices skipped), which only iterating tells.
+        let endless = self
+            .inputs
+            .iter()
+            .all(|d| d.cardinality() == Cardinality::Infinite);
         match self.choice.cardinality() {
-            Cardinality::Infinite if !self.stop_on_empty => Cardinality::Infinite,
+            c @ (Cardinality::Finite(_) | Cardinality::Infinite) if endless => c,
+            Cardinality::Finite(0) => Cardinality::Finite(0),
             _ => Cardinality::Unknown,
         }
     }
@@ -308,8 +320,13 @@ impl Node for Choose {
             .collect::<Result<_>>()?;
         let stop_on_empty = self.stop_on_empty;
         let n = iters.len();
+        let mut live = n;
         let mut position = 0u64;
         Ok(Box::new(move || loop {
+            // Once every input has ended, nothing more can come, whatever the choices say.
+            if live == 0 {
+                return None;
+            }
             let i = position;
             position += 1;
             let index = match choice.next()? {
@@ -328,7 +345,11 @@ impl Node for Choose {
             match iters[index].as_mut().and_then(|it| it.next()) {
                 Some(item) => return Some(item),
                 None if stop_on_empty => return None,
-                None => iters[index] = None,
+                None => {
+                    if iters[index].take().is_some() {
+                        live -= 1;
+                    }
+                }
             }
         }))
     }

@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use super::map::{trace, Elements};
 use super::{call_user, require, BoxIter, Cardinality, Dataset, Node};
-use crate::element::{Element, ElementSpec, PartialShape};
+use crate::element::{Element, ElementSpec, PartialShape, TensorSpec};
 use crate::error::{Error, Result};
 use crate::tensor::Tensor;
 
@@ -200,13 +200,23 @@ impl Dataset {
             |_| reduce_func(0, window_dataset(&input_spec, Vec::new())),
             |d: &Dataset| d.element_spec().clone(),
         )?;
-        Ok(Dataset::from_node(GroupByWindow {
+        Ok(self.grouped(key_func, reduce_func, size_fn, spec))
+    }
+
+    fn grouped(
+        &self,
+        key_func: impl Fn(&Element) -> Result<i64> + Send + Sync + 'static,
+        reduce_func: impl Fn(i64, Dataset) -> Result<Dataset> + Send + Sync + 'static,
+        window_size: SizeFn,
+        spec: ElementSpec,
+    ) -> Dataset {
+        Dataset::from_node(GroupByWindow {
             input: self.clone(),
             key: Arc::new(key_func),
             reduce: Arc::new(reduce_func),
-            window_size: size_fn,
+            window_size,
             spec,
-        }))
+        })
     }
 
     /// tf.data's `bucket_by_sequence_length`: elements are put in buckets by
@@ -272,6 +282,26 @@ impl Dataset {
         let size_of = move |bucket: i64| -> Result<u64> { Ok(s[bucket as usize] as u64) };
         let opts = options;
         let tensors = self.element_spec().tensor_specs().len();
+        // The spec, as tf.data gives it: every bucket's batches, so the batch dimension and any
+        // padded dimension that varies by bucket are unknown.
+        let padded = match (&opts.padded_shapes, opts.no_padding) {
+            (Some(shapes), false) if !opts.pad_to_bucket_boundary => Some(shapes.clone()),
+            _ => None,
+        };
+        let mut k = 0;
+        let spec = self
+            .element_spec()
+            .map_specs(&mut |s| {
+                let shape = padded
+                    .as_ref()
+                    .map_or_else(|| s.shape.clone(), |p| p[k].clone());
+                k += 1;
+                TensorSpec {
+                    dtype: s.dtype,
+                    shape,
+                }
+            })
+            .batched(None);
         let reduce = move |bucket: i64, window: Dataset| -> Result<Dataset> {
             let batch = sizes[bucket as usize];
             if opts.no_padding {
@@ -314,6 +344,6 @@ impl Dataset {
                 opts.drop_remainder,
             )
         };
-        self.group_by_window(key, reduce, None, Some(size_of))
+        Ok(self.grouped(key, reduce, Arc::new(size_of), spec))
     }
 }

@@ -87,11 +87,11 @@ pub(crate) fn placeholder(spec: &ElementSpec, fill: usize, value: u8) -> Result<
     })
 }
 
-/// The spec of what `f` returns for elements of `input`, found by calling it on two
-/// placeholders: zeros with unknown dimensions set to 1, then ones with unknown dimensions
-/// set to 2. An output dimension that differs between the two (it follows an unknown input
-/// dimension, or the values, as `fill([x], x)` does) is unknown. `op` names the operation
-/// in errors.
+/// The spec of what `f` returns for elements of `input`, found by calling it on three
+/// placeholders: zeros with unknown dimensions set to 1, ones with them set to 2, and sevens
+/// with them set to 3 (this last one may fail). An output dimension that differs between them (it follows an unknown
+/// input dimension, or the values, as `fill([x], x)` does) is unknown. `op` names the
+/// operation in errors.
 pub(crate) fn trace<T>(
     op: &str,
     input: &ElementSpec,
@@ -111,12 +111,18 @@ pub(crate) fn trace<T>(
     };
     let first = traced(1, 0)?;
     let second = traced(2, 1)?;
-    first.most_specific_compatible(&second).ok_or_else(|| {
-        Error::InvalidArgument(format!(
-            "{op}: the function returns different structures or dtypes for different inputs \
+    // The third look is a bonus: a function that cannot take sevens (an index into a short
+    // table, say) still gets the spec of the first two.
+    let third = traced(3, 7).unwrap_or_else(|_| first.clone());
+    first
+        .most_specific_compatible(&second)
+        .and_then(|s| s.most_specific_compatible(&third))
+        .ok_or_else(|| {
+            Error::InvalidArgument(format!(
+                "{op}: the function returns different structures or dtypes for different inputs \
              ({first} and {second})"
-        ))
-    })
+            ))
+        })
 }
 
 /// A user function from element to element.
@@ -407,8 +413,8 @@ impl Dataset {
 
     /// tf.data's `map`: `f` applied to every element.
     ///
-    /// The output spec is found by calling `f` on two placeholder elements of the input spec
-    /// (one of zeros, one of ones), as tf.data traces a function; so `f` runs twice when the
+    /// The output spec is found by calling `f` on three placeholder elements of the input
+    /// spec (of zeros, ones and sevens), as tf.data traces a function; so `f` runs three times when the
     /// dataset is made, and an `f` that fails on zeros is refused here with a message pointing to
     /// [`map_with_spec`](Dataset::map_with_spec). An element that does not fit the found spec
     /// is an error at its position. An error or panic in `f` at element *i* is the *i*-th

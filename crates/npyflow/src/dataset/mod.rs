@@ -30,8 +30,8 @@
 //!
 //! # Differences from tf.data
 //! - Functions are Rust closures over [`Element`]s, not traced graphs. The output spec of
-//!   [`map`](Dataset::map) is found by calling the function on two placeholder elements of
-//!   the input spec (zeros and ones), as tf.data traces a Python function; elements that do not fit the
+//!   [`map`](Dataset::map) is found by calling the function on three placeholder elements
+//!   of the input spec (of zeros, ones and sevens), as tf.data traces a Python function; elements that do not fit the
 //!   found spec are errors. A function whose output shape depends on the values declares its
 //!   spec with [`map_with_spec`](Dataset::map_with_spec).
 //! - Arrays are never copied into the pipeline: slices of an in-memory tensor or of a

@@ -24,7 +24,9 @@ impl Node for Repeat {
         match (self.input.cardinality(), self.count) {
             (_, Some(0)) | (Cardinality::Finite(0), _) => Cardinality::Finite(0),
             (Cardinality::Finite(n), Some(c)) => Cardinality::Finite(n.saturating_mul(c)),
-            (Cardinality::Finite(_), None) => Cardinality::Infinite,
+            // tf.data's rule: repeating without end anything not known to be empty is
+            // endless (an input that turns out empty ends it at once all the same).
+            (_, None) => Cardinality::Infinite,
             (other, _) => other,
         }
     }
