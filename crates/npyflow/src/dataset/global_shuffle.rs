@@ -4,7 +4,7 @@
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
-use super::rng::{fresh_seed, Rng};
+use super::rng::{fresh_seed, mix, Rng};
 use super::{require, Cardinality, Dataset, Node, Pass, PassRef};
 use crate::buffer::BufferPool;
 use crate::element::{Element, ElementSpec};
@@ -38,7 +38,7 @@ impl Permutation {
         let mask = (1u64 << self.half_bits) - 1;
         let (mut left, mut right) = (x >> self.half_bits, x & mask);
         for &k in &self.keys {
-            let f = Rng::keyed(k, &[right]).next_u64() & mask;
+            let f = mix(right ^ k) & mask;
             (left, right) = (right, left ^ f);
         }
         (left << self.half_bits) | right
