@@ -4,7 +4,7 @@
 For each workload, runs `npyflow bench --workload W --json` and ../shared/anchors/anchors.py
 for NumPy (the vectorized floor), tf.data and torch (each only where its Python has the
 package), alternating engines, REPEATS times, and reports medians and ratios. Also measures
-how a CPU-heavy map scales from 1 to 2 threads.
+how a CPU-heavy map scales from 1 to 2 threads (benches/scaling.rs).
 
     python bench/workloads_bench.py [--update] [--repeats 3] [--data DIR]
         [--peer-python PY]   # a Python with numpy (and tensorflow-cpu / torch to include them)
@@ -68,19 +68,11 @@ def main():
         print(w, "npyflow", median(ours, "rows_per_s"),
               {p: median(r, "rows_per_s") for p, r in theirs.items()}, flush=True)
 
-    # Scaling of a CPU-heavy map (a transpose of every image, element by element) from 1 to 2
-    # threads, over W1's images in a .npy file.
-    scaling = {}
-    with tempfile.TemporaryDirectory() as tmp:
-        x = os.path.join(tmp, "x.npy")
-        subprocess.run([args.peer_python, "-c",
-                        "import numpy as np; np.save(%r, np.random.default_rng(0).integers(0, 256, (20000, 32, 32, 3), dtype=np.uint8))" % x],
-                       check=True)
-        for t in (1, 2):
-            rows = [run_json([NPYFLOW, "bench", "--json", "--pipeline",
-                              "map(transpose([2, 0, 1]), num_parallel_calls=%d).batch(256)" % t, x])
-                    for _ in range(args.repeats)]
-            scaling[t] = median(rows, "rows_per_s")
+    # Scaling of a CPU-heavy map (crates/npyflow/benches/scaling.rs: a gamma curve on every
+    # pixel of 20,000 images, map_parallel with 1, 2, ... threads).
+    out = subprocess.run(["cargo", "bench", "-q", "--locked", "-p", "npyflow", "--bench", "scaling"],
+                         cwd=ROOT, capture_output=True, text=True, check=True).stdout
+    scaling = {r["threads"]: r["rows_per_s"] for r in map(json.loads, out.strip().splitlines())}
 
     names = {"w1": "W1: the seed's pipeline, 50,000 images in memory (rows/s)",
              "w2": "W2: 1 GiB .npy, shuffled, batches of 1024 (GB/s of x)",
@@ -104,8 +96,10 @@ def main():
             names[w], fig(r), fig(np_r), r / np_r, tf_cell, tf_ratio,
             median(ours, "first_batch_ms"), median(ours, "rss_anon_peak_mib")))
     lines.append("")
-    lines.append("A CPU-heavy map (`map(transpose([2, 0, 1]), num_parallel_calls=N).batch(256)` over 20,000 images): "
-                 "%.0fk rows/s on 1 thread, %.0fk on 2, a %.2fx scaling." % (scaling[1] / 1e3, scaling[2] / 1e3, scaling[2] / scaling[1]))
+    lines.append("A CPU-heavy map (`map_parallel` of a gamma curve on every pixel, then `batch(256)`, over 20,000 images; "
+                 "`cargo bench -p npyflow --bench scaling`): " + ", ".join(
+                     "%.0fk rows/s on %d thread%s" % (r / 1e3, t, "" if t == 1 else "s") for t, r in sorted(scaling.items()))
+                 + "; %.2fx from 1 to 2 threads." % (scaling[2] / scaling[1]))
     if missing:
         lines.append("")
         lines.append("Not measured in this run (the peer Python lacks them): %s." % ", ".join(
