@@ -305,6 +305,28 @@ pub(crate) fn affine_in_place(
     Ok(())
 }
 
+/// An error naming the first tensor whose dtype or shape differs from the first one's: they
+/// cannot be stacked into a batch.
+pub(crate) fn check_stackable<'a>(mut tensors: impl Iterator<Item = &'a Tensor>) -> Result<()> {
+    let Some(first) = tensors.next() else {
+        return Ok(());
+    };
+    for (i, t) in tensors.enumerate() {
+        if t.dtype() != first.dtype() || t.shape() != first.shape() {
+            return Err(Error::Pipeline(format!(
+                "cannot batch tensors of different shapes or dtypes: element 0 is {} {:?}, \
+                 element {} is {} {:?} (padded_batch pads them to one shape)",
+                first.dtype(),
+                first.shape(),
+                i + 1,
+                t.dtype(),
+                t.shape()
+            )));
+        }
+    }
+    Ok(())
+}
+
 impl Tensor {
     /// The tensor converted to `dtype`, as NumPy's `astype(dtype)` converts (unsafe casting):
     /// integers wrap around, floats truncate toward zero into integers, complex numbers lose
@@ -436,18 +458,7 @@ impl Tensor {
         let Some(first) = tensors.first() else {
             return Err(Error::InvalidArgument("cannot stack no tensors".into()));
         };
-        for (i, t) in tensors.iter().enumerate() {
-            if t.dtype() != first.dtype() || t.shape() != first.shape() {
-                return Err(Error::Pipeline(format!(
-                    "cannot batch tensors of different shapes or dtypes: element 0 is {} {:?}, \
-                     element {i} is {} {:?} (padded_batch pads them to one shape)",
-                    first.dtype(),
-                    first.shape(),
-                    t.dtype(),
-                    t.shape()
-                )));
-            }
-        }
+        check_stackable(tensors.iter())?;
         let mut shape = vec![tensors.len()];
         shape.extend_from_slice(first.shape());
         let nbytes = checked_nbytes(first.dtype(), &shape)?;

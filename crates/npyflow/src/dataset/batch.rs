@@ -12,6 +12,7 @@ use crate::element::{Element, ElementSpec, PartialShape, TensorSpec};
 use crate::error::{Error, Result};
 use crate::ops::{apply_elementwise_into, Component, Op, OpKind};
 use crate::tensor::Tensor;
+use crate::tensor_ops::check_stackable;
 
 /// How one batch is made from its elements.
 #[derive(Clone)]
@@ -115,18 +116,7 @@ impl Assembler {
 /// Stacks equal-shaped tensors into a pooled buffer, each row passed through `ops`.
 fn stack_pooled(ts: &[&Tensor], ops: &[&Op], pool: &BufferPool) -> Result<Tensor> {
     let first = ts[0];
-    for (i, t) in ts.iter().enumerate() {
-        if t.dtype() != first.dtype() || t.shape() != first.shape() {
-            return Err(Error::Pipeline(format!(
-                "cannot batch tensors of different shapes or dtypes: element 0 is {} {:?}, \
-                 element {i} is {} {:?} (padded_batch pads them to one shape)",
-                first.dtype(),
-                first.shape(),
-                t.dtype(),
-                t.shape()
-            )));
-        }
-    }
+    check_stackable(ts.iter().copied())?;
     let mut dtype = first.dtype();
     for op in ops {
         if let OpKind::Cast(d) = op.kind() {
