@@ -56,7 +56,9 @@ pub fn from_pyerr(py: Python<'_>, err: PyErr) -> Error {
 pub fn with_python<T>(
     body: impl for<'py> FnOnce(Python<'py>) -> PyResult<T>,
 ) -> npyflow::Result<T> {
+    crate::gil::keep_thread_state();
     Python::attach(|py| {
+        let _nested = crate::gil::Attached::enter();
         if let Some(err) = pending_clone(py) {
             return Err(Error::foreign(err));
         }

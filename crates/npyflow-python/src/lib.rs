@@ -8,6 +8,7 @@
 mod convert;
 mod dataset;
 mod errors;
+mod gil;
 mod io;
 mod iter;
 
@@ -21,6 +22,7 @@ fn npyflow_module(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<iter::DatasetIterator>()?;
     m.add_class::<convert::Memory>()?;
     m.add_function(wrap_pyfunction!(convert::register, m)?)?;
+    m.add_function(wrap_pyfunction!(gil::shutting_down, m)?)?;
     for f in [
         wrap_pyfunction!(dataset::from_tensor_slices, m)?,
         wrap_pyfunction!(dataset::from_tensors, m)?,

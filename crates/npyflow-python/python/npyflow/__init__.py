@@ -27,6 +27,7 @@ seed gives another permutation than it gives in TensorFlow.
 
 from __future__ import annotations
 
+import atexit
 import operator
 import os
 import warnings
@@ -889,5 +890,7 @@ def savez_compressed(file, *args, **kwds) -> None:
 
 
 _npyflow._register(TensorSpec, DatasetSpec, Dataset, _to_array, _native_copy, np.bool_)
+# npyflow's threads that end while Python shuts down must not wait for the GIL.
+atexit.register(_npyflow._shutting_down)
 
 from . import data  # noqa: E402  (tf.data's namespace: needs Dataset defined above)
