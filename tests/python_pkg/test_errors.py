@@ -178,3 +178,17 @@ def test_generator_structure_and_type_mismatches_are_type_errors():
     ds = tfd.Dataset.from_generator(lambda: iter(["x"]), output_signature=tfd.TensorSpec((), np.int64))
     with pytest.raises(TypeError, match="could not be converted"):
         list(ds)
+
+
+def test_stop_iteration_in_a_function_does_not_end_the_loop_silently():
+    def f(x):
+        if x == 1:
+            raise StopIteration
+        return x
+
+    it = iter(tfd.Dataset.range(3).map(f, output_signature=tfd.TensorSpec((), np.int64)))
+    assert next(it) == 0
+    with pytest.raises(RuntimeError, match="StopIteration") as info:
+        next(it)
+    assert isinstance(info.value.__cause__, StopIteration)
+    assert next(it) == 2

@@ -13,7 +13,8 @@ use std::sync::{Arc, Mutex};
 
 use npyflow::Error;
 use pyo3::exceptions::{
-    PyException, PyIndexError, PyMemoryError, PyOSError, PyRuntimeError, PyTypeError, PyValueError,
+    PyException, PyIndexError, PyMemoryError, PyOSError, PyRuntimeError, PyStopIteration,
+    PyTypeError, PyValueError,
 };
 use pyo3::prelude::*;
 
@@ -82,6 +83,16 @@ pub fn to_pyerr(py: Python<'_>, err: Error) -> PyErr {
                 let e = e.clone_ref(py);
                 if !places.is_empty() {
                     add_note(py, &e, &format!("npyflow: raised in {}", places.join(": ")));
+                }
+                if e.is_instance_of::<PyStopIteration>(py) {
+                    // Raised from `next()`, it would end the caller's loop as if the data
+                    // had ended: a RuntimeError instead, as PEP 479 does for generators.
+                    let wrapped = PyRuntimeError::new_err(format!(
+                        "a function in the pipeline raised StopIteration ({})",
+                        places.join(": ")
+                    ));
+                    wrapped.set_cause(py, Some(e));
+                    return wrapped;
                 }
                 e
             }
