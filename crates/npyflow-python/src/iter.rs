@@ -113,6 +113,21 @@ impl DatasetIterator {
     }
 }
 
+impl Drop for DatasetIterator {
+    /// A pass run on the caller's thread is dropped with Python detached: stopping it may
+    /// wait for threads of the pipeline, which may be waiting for the GIL.
+    fn drop(&mut self) {
+        let state = self
+            .state
+            .get_mut()
+            .map(|s| std::mem::replace(s, State::Done))
+            .unwrap_or(State::Done);
+        if let State::Inline(pass) = state {
+            Python::attach(|py| py.detach(move || drop(pass)));
+        }
+    }
+}
+
 #[pymethods]
 impl DatasetIterator {
     fn __iter__(slf: Py<Self>) -> Py<Self> {
