@@ -64,3 +64,5 @@ def test_deprecated_output_types_and_shapes():
 def test_string_elements():
     ds = tfd.Dataset.from_generator(lambda: iter(["a", "bc"]), output_signature=tfd.TensorSpec((), "S2"))
     assert list(ds) == [b"a", b"bc"]
+    with pytest.raises(TypeError, match="needs a width"):
+        tfd.Dataset.from_generator(lambda: iter(["a"]), output_signature=tfd.TensorSpec((), np.bytes_))

@@ -211,12 +211,7 @@ def _generator_value(value, signature):
         try:
             if signature.dtype.kind == "S" and isinstance(value, str):
                 value = value.encode("utf-8")
-            dtype = signature.dtype
-            if dtype.kind in "SU" and dtype.itemsize == 0:
-                dtype = None
-            arr = np.asarray(value, dtype=dtype if dtype is not None else None)
-            if dtype is None and arr.dtype.kind not in "SU":
-                raise TypeError(f"expected strings, got {arr.dtype}")
+            arr = np.asarray(value, dtype=signature.dtype)
         except (TypeError, ValueError) as e:
             raise TypeError(
                 "`generator` yielded an element that could not be converted to the expected "
