@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Runs every test of npyflow: formatting and lints, the Rust tests (unit, integration, doc),
-# and the Python tests against NumPy. Installs what it needs (NumPy and pytest, in .venv).
+# the Python tests against NumPy, and the Python package's tests. Installs what it needs
+# (NumPy, pytest and maturin in .venv, and the npyflow package built from this tree).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -20,8 +21,18 @@ export NPYFLOW_REQUIRE_NUMPY=1
 export NPYFLOW_PYTHON="$PWD/.venv/bin/python"
 
 echo "== cargo test"
-cargo test --workspace --locked
+# The Python extension has no Rust tests of its own (its suite is tests/python_pkg).
+cargo test --workspace --exclude npyflow-python --locked
 
 echo "== pytest"
 cargo build --locked -p npyflow-cli
 NPYFLOW_BIN="$PWD/target/debug/npyflow" .venv/bin/python -m pytest tests/python -q
+
+echo "== the Python package"
+# Built from this tree by its PEP 517 backend (maturin, from requirements-test.txt), in the
+# dev profile so that it reuses the debug build of the core above. `pip install
+# ./crates/npyflow-python` (release, isolated build) is what users run.
+PATH="$PWD/.venv/bin:$PATH" MATURIN_PEP517_ARGS="--profile dev --locked" \
+    .venv/bin/python -m pip install --quiet --disable-pip-version-check --no-build-isolation \
+    --force-reinstall --no-deps ./crates/npyflow-python
+.venv/bin/python -m pytest tests/python_pkg -q

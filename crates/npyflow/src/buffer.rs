@@ -21,6 +21,14 @@ pub trait BufferOwner: Send + Sync + 'static {
     fn kind(&self) -> BufferKind {
         BufferKind::Foreign
     }
+
+    /// The owned bytes, writable, for owners whose memory nothing else can see (npyflow's
+    /// own allocations). `None`, the default, for memory that is shared or read-only.
+    ///
+    /// Called only through [`Buffer::get_mut`], when no other buffer shares the owner.
+    fn bytes_mut(&mut self) -> Option<&mut [u8]> {
+        None
+    }
 }
 
 /// Where the bytes of a [`Buffer`] live.
@@ -47,6 +55,9 @@ impl BufferOwner for AlignedBytes {
     fn kind(&self) -> BufferKind {
         BufferKind::Heap
     }
+    fn bytes_mut(&mut self) -> Option<&mut [u8]> {
+        Some(&mut bytemuck::cast_slice_mut(&mut self.words)[..self.len])
+    }
 }
 
 /// The vector of a `Vec<T>` handed to [`Buffer::from_vec`], kept in its own type.
@@ -58,6 +69,9 @@ impl<T: bytemuck::Pod + Send + Sync> BufferOwner for PodVec<T> {
     }
     fn kind(&self) -> BufferKind {
         BufferKind::Heap
+    }
+    fn bytes_mut(&mut self) -> Option<&mut [u8]> {
+        Some(bytemuck::cast_slice_mut(&mut self.0))
     }
 }
 
@@ -299,6 +313,27 @@ impl Buffer {
         })
     }
 
+    /// The bytes, writable, when this buffer is the only one onto its owner and the owner
+    /// allows it (npyflow's own heap memory); `None` otherwise. A front uses it to hand out
+    /// a fresh batch as writable memory without a copy.
+    ///
+    /// ```
+    /// use npyflow::Buffer;
+    /// let mut b = Buffer::from_vec(vec![1u8, 2, 3]);
+    /// b.get_mut().unwrap()[0] = 9;
+    /// assert_eq!(b.as_slice(), &[9, 2, 3]);
+    /// let shared = b.clone();
+    /// assert!(b.get_mut().is_none()); // another buffer sees the same bytes
+    /// drop(shared);
+    /// assert!(b.get_mut().is_some());
+    /// ```
+    pub fn get_mut(&mut self) -> Option<&mut [u8]> {
+        let (offset, len) = (self.offset, self.len);
+        Arc::get_mut(&mut self.owner)?
+            .bytes_mut()
+            .map(|b| &mut b[offset..offset + len])
+    }
+
     /// Where the bytes live.
     pub fn kind(&self) -> BufferKind {
         self.owner.kind()
@@ -347,6 +382,25 @@ mod tests {
             assert_eq!(b.as_slice().as_ptr() as usize % 8, 0);
             assert_eq!(b.freeze().kind(), BufferKind::Heap);
         }
+    }
+
+    #[test]
+    fn only_unshared_heap_bytes_are_writable() {
+        let mut frozen = BufferMut::zeroed(16).unwrap().freeze();
+        let mut tail = frozen.slice(8..16).unwrap();
+        assert!(frozen.get_mut().is_none() && tail.get_mut().is_none());
+        drop(frozen);
+        tail.get_mut().unwrap().copy_from_slice(&[7; 8]);
+        assert_eq!(tail.as_slice(), &[7; 8]);
+
+        struct ReadOnly(Vec<u8>);
+        impl BufferOwner for ReadOnly {
+            fn bytes(&self) -> &[u8] {
+                &self.0
+            }
+        }
+        let mut foreign = Buffer::from_owner(ReadOnly(vec![1, 2]));
+        assert!(foreign.get_mut().is_none());
     }
 
     #[test]

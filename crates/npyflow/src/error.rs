@@ -68,6 +68,12 @@ pub enum Error {
     /// different shapes, a filter predicate that is not a scalar bool, ...), at run time.
     #[error("{0}")]
     Pipeline(String),
+    /// An error from outside npyflow that a front must get back as it was: a Python
+    /// exception raised in a user function, carried through the pipeline unchanged so that
+    /// the front can raise it again with its own type and traceback. Find it with
+    /// [`Error::root`] and `downcast_ref`.
+    #[error("{0}")]
+    Foreign(Box<dyn std::error::Error + Send + Sync + 'static>),
     /// An error with the place it happened (a file, a member, an element) in front of it.
     #[error("{context}: {source}")]
     Context {
@@ -103,6 +109,28 @@ impl Error {
     /// ```
     pub fn msg(message: impl fmt::Display) -> Error {
         Error::Function(message.to_string())
+    }
+
+    /// Wraps an error from outside npyflow (see [`Error::Foreign`]).
+    ///
+    /// ```
+    /// use npyflow::Error;
+    /// #[derive(Debug)]
+    /// struct Interrupted;
+    /// impl std::fmt::Display for Interrupted {
+    ///     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+    ///         f.write_str("interrupted")
+    ///     }
+    /// }
+    /// impl std::error::Error for Interrupted {}
+    ///
+    /// let e = Error::foreign(Interrupted).context("map: element 3");
+    /// assert_eq!(e.to_string(), "map: element 3: interrupted");
+    /// let Error::Foreign(inner) = e.root() else { unreachable!() };
+    /// assert!(inner.downcast_ref::<Interrupted>().is_some());
+    /// ```
+    pub fn foreign(error: impl std::error::Error + Send + Sync + 'static) -> Error {
+        Error::Foreign(Box::new(error))
     }
 
     /// The innermost error, past every [`Error::Context`] layer.

@@ -193,6 +193,12 @@ impl Tensor {
         &self.buffer
     }
 
+    /// The data, writable, when no other tensor or buffer shares this tensor's memory and
+    /// npyflow allocated it (see [`Buffer::get_mut`]); `None` otherwise.
+    pub fn bytes_mut(&mut self) -> Option<&mut [u8]> {
+        self.buffer.get_mut()
+    }
+
     fn row_nbytes(&self) -> usize {
         // The tensor exists, so the product fits.
         self.shape[1..].iter().product::<usize>() * self.dtype.itemsize()

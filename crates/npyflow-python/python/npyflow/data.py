@@ -1,0 +1,20 @@
+"""``tf.data``'s namespace, for code written as ``tf.data.Dataset``: with
+``import npyflow as tf``, ``tf.data.Dataset`` and ``tf.data.AUTOTUNE`` are npyflow's."""
+
+from . import (
+    AUTOTUNE,
+    INFINITE_CARDINALITY,
+    UNKNOWN_CARDINALITY,
+    Dataset,
+    DatasetSpec,
+    TensorSpec,
+)
+
+__all__ = [
+    "AUTOTUNE",
+    "INFINITE_CARDINALITY",
+    "UNKNOWN_CARDINALITY",
+    "Dataset",
+    "DatasetSpec",
+    "TensorSpec",
+]

@@ -1,0 +1,61 @@
+"""Built-in ops that ``Dataset.map`` runs in Rust, with no Python and no GIL.
+
+Each op applies to every tensor of an element or, with ``component=`` (a tuple index or a
+dict key), to one part of it::
+
+    ds = ds.map(ops.cast("float32", component=0)).map(ops.scale(1 / 255, component=0))
+
+Consecutive ``map`` calls of ops are merged into one map, which runs them one after the
+other on each element.
+"""
+
+from __future__ import annotations
+
+from typing import Optional, Union
+
+import numpy as np
+
+__all__ = ["Op", "cast", "scale"]
+
+Component = Optional[Union[int, str]]
+
+
+class Op:
+    """A built-in op. Make one with :func:`cast` or :func:`scale`; pass it to ``map``."""
+
+    __slots__ = ("_kind", "_params", "_component")
+
+    def __init__(self, kind: str, params: tuple, component: Component = None):
+        if component is not None and not isinstance(component, (int, str)):
+            raise TypeError(
+                f"component must be a tuple index (int) or a dict key (str), got {component!r}"
+            )
+        if isinstance(component, bool):
+            raise TypeError("component must be a tuple index (int) or a dict key (str), got a bool")
+        self._kind = kind
+        self._params = params
+        self._component = component
+
+    def _spec(self):
+        return (self._kind, self._params, self._component)
+
+    def __call__(self, *args):
+        raise TypeError(f"{self!r} is run by Dataset.map, not called")
+
+    def __repr__(self) -> str:
+        params = ", ".join(repr(p) for p in self._params)
+        if self._component is not None:
+            params += f", component={self._component!r}"
+        return f"ops.{self._kind}({params})"
+
+
+def cast(dtype, component: Component = None) -> Op:
+    """``x.astype(dtype)`` for numeric tensors (NumPy's unsafe casting: integers wrap,
+    floats truncate toward zero; NaN and out-of-range floats saturate into integers)."""
+    return Op("cast", (np.dtype(dtype),), component)
+
+
+def scale(factor: float, offset: float = 0.0, component: Component = None) -> Op:
+    """``x * factor + offset`` for float tensors, computed in float64 and rounded once to the
+    tensor's dtype (so ``scale(1 / 255)`` matches NumPy's ``x / 255``). Cast integers first."""
+    return Op("scale", (float(factor), float(offset)), component)

@@ -1,0 +1,808 @@
+//! The core dataset as a Python object, its sources and transformations. The pure-Python
+//! `npyflow.Dataset` normalizes tf.data's arguments and calls these; they translate to the
+//! core and hold no pipeline logic of their own.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use npyflow::dataset::BucketOptions;
+use npyflow::{DType, Dataset, Element, PartialShape, Tensor};
+use pyo3::exceptions::{PyTypeError, PyValueError};
+use pyo3::prelude::*;
+use pyo3::types::{PyIterator, PyList, PyTuple};
+
+use crate::convert::{
+    dtype_of, element_to_py, py_to_element, py_to_tensor, shape_from_py, spec_from_py, spec_to_py,
+    tensor_to_array, truth, unwrap_dataset, wrap_dataset, Scalars,
+};
+use crate::errors::{core, with_python, Trace};
+use crate::iter::DatasetIterator;
+
+/// A core `npyflow::Dataset`, as the pure-Python `npyflow.Dataset` holds it.
+#[pyclass(frozen, module = "npyflow._npyflow", name = "CoreDataset")]
+pub struct CoreDataset {
+    pub inner: Dataset,
+}
+
+fn wrap(py: Python<'_>, result: npyflow::Result<Dataset>) -> PyResult<CoreDataset> {
+    core(py, result).map(|inner| CoreDataset { inner })
+}
+
+/// `value` as a count that must not be negative.
+fn non_negative(op: &str, name: &str, value: i64) -> PyResult<u64> {
+    u64::try_from(value).map_err(|_| {
+        PyValueError::new_err(format!("{op}: {name} must not be negative, got {value}"))
+    })
+}
+
+/// `value` as a size that must be positive.
+fn positive(op: &str, name: &str, value: i64) -> PyResult<u64> {
+    if value > 0 {
+        Ok(value as u64)
+    } else {
+        Err(PyValueError::new_err(format!(
+            "{op}: {name} must be greater than zero, got {value}"
+        )))
+    }
+}
+
+/// A Python callable a transformation runs.
+struct UserFn {
+    f: Py<PyAny>,
+}
+
+impl UserFn {
+    fn new(f: Py<PyAny>) -> Arc<UserFn> {
+        Arc::new(UserFn { f })
+    }
+
+    /// Calls the function on an element as tf.data does: a tuple's parts are the positional
+    /// arguments, anything else is the one argument. Tensors arrive as NumPy arrays (0-d
+    /// arrays for scalars), windows as datasets.
+    fn call<'py>(&self, py: Python<'py>, element: Element) -> PyResult<Bound<'py, PyAny>> {
+        let f = self.f.bind(py);
+        match element {
+            Element::Tuple(items) => {
+                let args = items
+                    .into_iter()
+                    .map(|e| element_to_py(py, e, Scalars::Arrays))
+                    .collect::<PyResult<Vec<_>>>()?;
+                f.call1(PyTuple::new(py, args)?)
+            }
+            other => f.call1((element_to_py(py, other, Scalars::Arrays)?,)),
+        }
+    }
+}
+
+fn returned_dataset(py: Python<'_>, obj: &Bound<'_, PyAny>, op: &str) -> PyResult<Dataset> {
+    unwrap_dataset(py, obj)?.ok_or_else(|| {
+        PyTypeError::new_err(format!(
+            "{op}: the function must return a Dataset, got {}",
+            obj.get_type()
+                .name()
+                .map_or_else(|_| "?".into(), |n| n.to_string())
+        ))
+    })
+}
+
+/// A pair `(a, b)` returned by a function (a tuple or list of two).
+fn returned_pair<'py>(
+    obj: &Bound<'py, PyAny>,
+    op: &str,
+    what: &str,
+) -> PyResult<(Bound<'py, PyAny>, Bound<'py, PyAny>)> {
+    let parts: Option<Vec<Bound<'py, PyAny>>> = if let Ok(t) = obj.cast::<PyTuple>() {
+        Some(t.iter().collect())
+    } else if let Ok(l) = obj.cast::<PyList>() {
+        Some(l.iter().collect())
+    } else {
+        None
+    };
+    match parts {
+        Some(mut p) if p.len() == 2 => {
+            let b = p.pop().expect("two parts");
+            let a = p.pop().expect("two parts");
+            Ok((a, b))
+        }
+        _ => Err(PyTypeError::new_err(format!(
+            "{op}: the function must return {what}, got {}",
+            obj.repr()?
+        ))),
+    }
+}
+
+fn int_scalar(py: Python<'_>, value: i64) -> PyResult<Bound<'_, PyAny>> {
+    tensor_to_array(py, Tensor::scalar(value))
+}
+
+/// A built-in op of `npyflow.ops`, run in Rust with no Python attached.
+enum Op {
+    Cast(DType),
+    Scale { factor: f64, offset: f64 },
+}
+
+/// Which part of an element an op applies to.
+enum Target {
+    All,
+    Index(usize),
+    Key(String),
+}
+
+impl Op {
+    fn apply(&self, t: &Tensor) -> npyflow::Result<Tensor> {
+        match self {
+            Op::Cast(d) => t.cast(*d),
+            Op::Scale { factor, offset } => t.scale(*factor, *offset),
+        }
+    }
+}
+
+fn apply_ops(ops: &[(Op, Target)], mut element: Element) -> npyflow::Result<Element> {
+    for (op, target) in ops {
+        let mut f = |t: &Tensor| op.apply(t);
+        element = match (target, element) {
+            (Target::All, e) => e.map_tensors(&mut f)?,
+            (Target::Index(i), Element::Tuple(mut items)) => {
+                let len = items.len();
+                let part = items
+                    .get(*i)
+                    .ok_or(npyflow::Error::OutOfRange { index: *i, len })?;
+                items[*i] = part.map_tensors(&mut f)?;
+                Element::Tuple(items)
+            }
+            (Target::Key(k), Element::Dict(mut items)) => {
+                let part = items.get_mut(k).ok_or_else(|| {
+                    npyflow::Error::Pipeline(format!("the element has no key {k:?}"))
+                })?;
+                *part = part.map_tensors(&mut f)?;
+                Element::Dict(items)
+            }
+            (Target::Index(i), e) => {
+                return Err(npyflow::Error::Pipeline(format!(
+                    "component={i} needs tuple elements, not {}",
+                    e.spec()
+                )))
+            }
+            (Target::Key(k), e) => {
+                return Err(npyflow::Error::Pipeline(format!(
+                    "component={k:?} needs dict elements, not {}",
+                    e.spec()
+                )))
+            }
+        };
+    }
+    Ok(element)
+}
+
+fn shapes_from_py(shapes: Option<Vec<Bound<'_, PyAny>>>) -> PyResult<Option<Vec<PartialShape>>> {
+    shapes
+        .map(|v| v.iter().map(|s| shape_from_py(s, true)).collect())
+        .transpose()
+}
+
+fn values_from_py(
+    py: Python<'_>,
+    values: Option<Vec<Bound<'_, PyAny>>>,
+) -> PyResult<Option<Vec<Tensor>>> {
+    values
+        .map(|v| v.iter().map(|x| py_to_tensor(py, x)).collect())
+        .transpose()
+}
+
+fn cores(datasets: &[PyRef<'_, CoreDataset>]) -> Vec<Dataset> {
+    datasets.iter().map(|d| d.inner.clone()).collect()
+}
+
+#[pymethods]
+impl CoreDataset {
+    /// The element spec, as TensorSpec objects in tuples and dicts.
+    #[getter]
+    fn element_spec<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        spec_to_py(py, self.inner.element_spec())
+    }
+
+    /// The operation that made the dataset, as tf.data names its dataset classes
+    /// (`TensorSlice`, `Batch`, ...).
+    #[getter]
+    fn name(&self) -> String {
+        let debug = format!("{:?}", self.inner);
+        let name = debug
+            .strip_prefix('<')
+            .and_then(|s| s.split(" element_spec=").next())
+            .unwrap_or("Dataset");
+        name.strip_suffix("Dataset").unwrap_or(name).to_owned()
+    }
+
+    fn cardinality(&self) -> i64 {
+        self.inner.cardinality().as_i64()
+    }
+
+    fn is_random_access(&self) -> bool {
+        self.inner.is_random_access()
+    }
+
+    /// A new pass. `threaded`: the pipeline runs threads (prefetch), so the pass is driven
+    /// from its own thread and a wait for it can be interrupted with Ctrl-C.
+    fn iter(&self, threaded: bool) -> PyResult<DatasetIterator> {
+        DatasetIterator::new(&self.inner, threaded)
+    }
+
+    #[pyo3(signature = (f, signature=None))]
+    fn map(
+        &self,
+        py: Python<'_>,
+        f: Py<PyAny>,
+        signature: Option<Bound<'_, PyAny>>,
+    ) -> PyResult<CoreDataset> {
+        let uf = UserFn::new(f);
+        let trace = Trace::start();
+        let tracer = trace.clone();
+        let run = move |e: Element| {
+            tracer.run(|py| {
+                let out = uf.call(py, e)?;
+                py_to_element(py, &out, true)
+            })
+        };
+        let result = match signature {
+            Some(sig) => {
+                let spec = spec_from_py(py, &sig)?;
+                Ok(self.inner.map_with_spec(run, spec))
+            }
+            None => self.inner.map(run),
+        };
+        let hint = "; give output_signature= to declare it instead";
+        trace
+            .finish(py, "map", hint, result)
+            .map(|inner| CoreDataset { inner })
+    }
+
+    /// Built-in ops, each `(kind, params, component)`, applied in order in one map that
+    /// runs without Python.
+    fn map_ops(
+        &self,
+        py: Python<'_>,
+        ops: Vec<(String, Bound<'_, PyTuple>, Option<Bound<'_, PyAny>>)>,
+    ) -> PyResult<CoreDataset> {
+        let mut parsed = Vec::with_capacity(ops.len());
+        for (kind, params, component) in ops {
+            let op = match kind.as_str() {
+                "cast" => {
+                    let descr = numpy::PyArrayDescr::new(py, params.get_item(0)?)?;
+                    Op::Cast(dtype_of(&descr)?.0)
+                }
+                "scale" => Op::Scale {
+                    factor: params.get_item(0)?.extract()?,
+                    offset: params.get_item(1)?.extract()?,
+                },
+                other => return Err(PyValueError::new_err(format!("unknown op {other:?}"))),
+            };
+            let target = match component {
+                None => Target::All,
+                Some(c) if c.is_none() => Target::All,
+                Some(c) => match c.extract::<String>() {
+                    Ok(k) => Target::Key(k),
+                    Err(_) => {
+                        Target::Index(non_negative("ops", "component", c.extract()?)? as usize)
+                    }
+                },
+            };
+            parsed.push((op, target));
+        }
+        let parsed = Arc::new(parsed);
+        wrap(py, self.inner.map(move |e| apply_ops(&parsed, e)))
+    }
+
+    fn filter(&self, f: Py<PyAny>) -> CoreDataset {
+        let uf = UserFn::new(f);
+        CoreDataset {
+            inner: self.inner.filter(move |e| {
+                with_python(|py| {
+                    let out = uf.call(py, e.clone())?;
+                    truth(py, &out, "filter")
+                })
+            }),
+        }
+    }
+
+    fn take_while(&self, f: Py<PyAny>) -> CoreDataset {
+        let uf = UserFn::new(f);
+        CoreDataset {
+            inner: self.inner.take_while(move |e| {
+                with_python(|py| {
+                    let out = uf.call(py, e.clone())?;
+                    truth(py, &out, "take_while")
+                })
+            }),
+        }
+    }
+
+    fn flat_map(&self, py: Python<'_>, f: Py<PyAny>) -> PyResult<CoreDataset> {
+        let uf = UserFn::new(f);
+        let trace = Trace::start();
+        let tracer = trace.clone();
+        let result = self.inner.flat_map(move |e| {
+            tracer.run(|py| {
+                let out = uf.call(py, e)?;
+                returned_dataset(py, &out, "flat_map")
+            })
+        });
+        trace
+            .finish(py, "flat_map", "", result)
+            .map(|inner| CoreDataset { inner })
+    }
+
+    fn interleave(
+        &self,
+        py: Python<'_>,
+        f: Py<PyAny>,
+        cycle_length: i64,
+        block_length: i64,
+    ) -> PyResult<CoreDataset> {
+        let uf = UserFn::new(f);
+        let trace = Trace::start();
+        let tracer = trace.clone();
+        let result = self.inner.interleave(
+            move |e| {
+                tracer.run(|py| {
+                    let out = uf.call(py, e)?;
+                    returned_dataset(py, &out, "interleave")
+                })
+            },
+            cycle_length,
+            block_length,
+        );
+        trace
+            .finish(py, "interleave", "", result)
+            .map(|inner| CoreDataset { inner })
+    }
+
+    fn batch(
+        &self,
+        py: Python<'_>,
+        batch_size: i64,
+        drop_remainder: bool,
+    ) -> PyResult<CoreDataset> {
+        let n = non_negative("batch", "batch_size", batch_size)?;
+        wrap(py, self.inner.batch(n as usize, drop_remainder))
+    }
+
+    #[pyo3(signature = (batch_size, padded_shapes, padding_values, drop_remainder))]
+    fn padded_batch(
+        &self,
+        py: Python<'_>,
+        batch_size: i64,
+        padded_shapes: Option<Vec<Bound<'_, PyAny>>>,
+        padding_values: Option<Vec<Bound<'_, PyAny>>>,
+        drop_remainder: bool,
+    ) -> PyResult<CoreDataset> {
+        let n = non_negative("padded_batch", "batch_size", batch_size)?;
+        let shapes = shapes_from_py(padded_shapes)?;
+        let values = values_from_py(py, padding_values)?;
+        wrap(
+            py,
+            self.inner
+                .padded_batch(n as usize, shapes, values, drop_remainder),
+        )
+    }
+
+    fn unbatch(&self, py: Python<'_>) -> PyResult<CoreDataset> {
+        wrap(py, self.inner.unbatch())
+    }
+
+    fn rebatch(
+        &self,
+        py: Python<'_>,
+        batch_sizes: Vec<i64>,
+        drop_remainder: bool,
+    ) -> PyResult<CoreDataset> {
+        let sizes = batch_sizes
+            .iter()
+            .map(|&b| non_negative("rebatch", "batch_size", b).map(|b| b as usize))
+            .collect::<PyResult<Vec<_>>>()?;
+        wrap(py, self.inner.rebatch(&sizes, drop_remainder))
+    }
+
+    #[pyo3(signature = (buffer_size, seed, reshuffle_each_iteration))]
+    fn shuffle(
+        &self,
+        py: Python<'_>,
+        buffer_size: i64,
+        seed: Option<i64>,
+        reshuffle_each_iteration: bool,
+    ) -> PyResult<CoreDataset> {
+        let n = positive("shuffle", "buffer_size", buffer_size)?;
+        wrap(
+            py,
+            self.inner
+                .shuffle(n as usize, seed.map(|s| s as u64), reshuffle_each_iteration),
+        )
+    }
+
+    #[pyo3(signature = (count))]
+    fn repeat(&self, count: Option<i64>) -> CoreDataset {
+        CoreDataset {
+            inner: self.inner.repeat(count.and_then(|c| u64::try_from(c).ok())),
+        }
+    }
+
+    fn take(&self, count: i64) -> CoreDataset {
+        CoreDataset {
+            inner: self.inner.take(count),
+        }
+    }
+
+    fn skip(&self, count: i64) -> CoreDataset {
+        CoreDataset {
+            inner: self.inner.skip(count),
+        }
+    }
+
+    fn shard(&self, py: Python<'_>, num_shards: i64, index: i64) -> PyResult<CoreDataset> {
+        let n = positive("shard", "num_shards", num_shards)?;
+        let i = non_negative("shard", "index", index)?;
+        wrap(py, self.inner.shard(n, i))
+    }
+
+    fn enumerate(&self, start: i64) -> CoreDataset {
+        CoreDataset {
+            inner: self.inner.enumerate(start),
+        }
+    }
+
+    #[pyo3(signature = (size, shift, stride, drop_remainder))]
+    fn window(
+        &self,
+        py: Python<'_>,
+        size: i64,
+        shift: Option<i64>,
+        stride: i64,
+        drop_remainder: bool,
+    ) -> PyResult<CoreDataset> {
+        let size = positive("window", "size", size)?;
+        let shift = shift.map(|s| positive("window", "shift", s)).transpose()?;
+        let stride = positive("window", "stride", stride)?;
+        wrap(py, self.inner.window(size, shift, stride, drop_remainder))
+    }
+
+    fn scan(
+        &self,
+        py: Python<'_>,
+        initial_state: Bound<'_, PyAny>,
+        f: Py<PyAny>,
+    ) -> PyResult<CoreDataset> {
+        let initial = py_to_element(py, &initial_state, false)?;
+        let uf = UserFn::new(f);
+        let trace = Trace::start();
+        let tracer = trace.clone();
+        let result = self.inner.scan(initial, move |state, e| {
+            tracer.run(|py| {
+                let s = element_to_py(py, state, Scalars::Arrays)?;
+                let x = element_to_py(py, e, Scalars::Arrays)?;
+                let out = uf.f.bind(py).call1((s, x))?;
+                let (new_state, output) =
+                    returned_pair(&out, "scan", "a pair (new_state, output_element)")?;
+                Ok((
+                    py_to_element(py, &new_state, false)?,
+                    py_to_element(py, &output, true)?,
+                ))
+            })
+        });
+        trace
+            .finish(py, "scan", "", result)
+            .map(|inner| CoreDataset { inner })
+    }
+
+    fn unique(&self, py: Python<'_>) -> PyResult<CoreDataset> {
+        wrap(py, self.inner.unique())
+    }
+
+    #[pyo3(signature = (key_func, reduce_func, window_size, window_size_func))]
+    fn group_by_window(
+        &self,
+        py: Python<'_>,
+        key_func: Py<PyAny>,
+        reduce_func: Py<PyAny>,
+        window_size: Option<i64>,
+        window_size_func: Option<Py<PyAny>>,
+    ) -> PyResult<CoreDataset> {
+        let window_size = window_size
+            .map(|w| non_negative("group_by_window", "window_size", w))
+            .transpose()?;
+        let key = UserFn::new(key_func);
+        let reduce = UserFn::new(reduce_func);
+        let key_fn = move |e: &Element| {
+            with_python(|py| {
+                let out = key.call(py, e.clone())?;
+                out.extract::<i64>()
+            })
+        };
+        let trace = Trace::start();
+        let tracer = trace.clone();
+        let reduce_fn = move |k: i64, window: Dataset| {
+            tracer.run(|py| {
+                let out = reduce
+                    .f
+                    .bind(py)
+                    .call1((int_scalar(py, k)?, wrap_dataset(py, window)?))?;
+                returned_dataset(py, &out, "group_by_window")
+            })
+        };
+        let result = match window_size_func {
+            Some(f) => {
+                let sf = UserFn::new(f);
+                let size_fn = move |k: i64| {
+                    with_python(|py| {
+                        let v: i64 = sf.f.bind(py).call1((int_scalar(py, k)?,))?.extract()?;
+                        positive("group_by_window", "window_size_func's result", v)
+                    })
+                };
+                self.inner
+                    .group_by_window(key_fn, reduce_fn, window_size, Some(size_fn))
+            }
+            None => self.inner.group_by_window(
+                key_fn,
+                reduce_fn,
+                window_size,
+                None::<fn(i64) -> npyflow::Result<u64>>,
+            ),
+        };
+        trace
+            .finish(py, "group_by_window", "", result)
+            .map(|inner| CoreDataset { inner })
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    #[pyo3(signature = (element_length_func, bucket_boundaries, bucket_batch_sizes, padded_shapes, padding_values, pad_to_bucket_boundary, no_padding, drop_remainder))]
+    fn bucket_by_sequence_length(
+        &self,
+        py: Python<'_>,
+        element_length_func: Py<PyAny>,
+        bucket_boundaries: Vec<i64>,
+        bucket_batch_sizes: Vec<i64>,
+        padded_shapes: Option<Vec<Bound<'_, PyAny>>>,
+        padding_values: Option<Vec<Bound<'_, PyAny>>>,
+        pad_to_bucket_boundary: bool,
+        no_padding: bool,
+        drop_remainder: bool,
+    ) -> PyResult<CoreDataset> {
+        let sizes = bucket_batch_sizes
+            .iter()
+            .map(|&b| {
+                non_negative("bucket_by_sequence_length", "bucket_batch_sizes", b)
+                    .map(|b| b as usize)
+            })
+            .collect::<PyResult<Vec<_>>>()?;
+        let options = BucketOptions {
+            padded_shapes: shapes_from_py(padded_shapes)?,
+            padding_values: values_from_py(py, padding_values)?,
+            pad_to_bucket_boundary,
+            no_padding,
+            drop_remainder,
+        };
+        let uf = UserFn::new(element_length_func);
+        let length = move |e: &Element| {
+            with_python(|py| {
+                let out = uf.call(py, e.clone())?;
+                out.extract::<i64>()
+            })
+        };
+        wrap(
+            py,
+            self.inner
+                .bucket_by_sequence_length(length, &bucket_boundaries, &sizes, options),
+        )
+    }
+
+    #[pyo3(signature = (filename))]
+    fn cache(&self, py: Python<'_>, filename: Option<PathBuf>) -> PyResult<CoreDataset> {
+        wrap(py, self.inner.cache(filename))
+    }
+
+    fn prefetch(&self, py: Python<'_>, buffer_size: i64) -> PyResult<CoreDataset> {
+        wrap(py, self.inner.prefetch(buffer_size))
+    }
+
+    fn ignore_errors(&self, log_warning: bool) -> CoreDataset {
+        CoreDataset {
+            inner: self.inner.ignore_errors(log_warning),
+        }
+    }
+
+    fn concatenate(&self, py: Python<'_>, other: PyRef<'_, CoreDataset>) -> PyResult<CoreDataset> {
+        wrap(py, self.inner.concatenate(&other.inner))
+    }
+
+    /// tf.data's `reduce`, run with Python detached except inside `f`.
+    fn reduce<'py>(
+        &self,
+        py: Python<'py>,
+        initial_state: Bound<'py, PyAny>,
+        f: Py<PyAny>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let initial = py_to_element(py, &initial_state, false)?;
+        let uf = UserFn::new(f);
+        let dataset = self.inner.clone();
+        let result = py.detach(move || {
+            dataset.reduce(initial, move |state, e| {
+                with_python(|py| {
+                    let s = element_to_py(py, state, Scalars::Arrays)?;
+                    let x = element_to_py(py, e, Scalars::Arrays)?;
+                    let out = uf.f.bind(py).call1((s, x))?;
+                    py_to_element(py, &out, false)
+                })
+            })
+        });
+        element_to_py(py, core(py, result)?, Scalars::Numpy)
+    }
+
+    fn __repr__(&self) -> String {
+        format!("{:?}", self.inner)
+    }
+}
+
+#[pyfunction]
+pub fn from_tensor_slices(py: Python<'_>, value: Bound<'_, PyAny>) -> PyResult<CoreDataset> {
+    let element = py_to_element(py, &value, false)?;
+    wrap(py, Dataset::from_tensor_slices(element))
+}
+
+#[pyfunction]
+pub fn from_tensors(py: Python<'_>, value: Bound<'_, PyAny>) -> PyResult<CoreDataset> {
+    let element = py_to_element(py, &value, false)?;
+    Ok(CoreDataset {
+        inner: Dataset::from_tensors(element),
+    })
+}
+
+#[pyfunction]
+pub fn range(py: Python<'_>, start: i64, stop: i64, step: i64) -> PyResult<CoreDataset> {
+    wrap(py, Dataset::range(start, stop, step))
+}
+
+#[pyfunction]
+pub fn counter(start: i64, step: i64) -> CoreDataset {
+    CoreDataset {
+        inner: Dataset::counter(start, step),
+    }
+}
+
+#[pyfunction]
+pub fn zip(py: Python<'_>, datasets: Vec<PyRef<'_, CoreDataset>>) -> PyResult<CoreDataset> {
+    wrap(py, Dataset::zip(cores(&datasets)))
+}
+
+#[pyfunction]
+pub fn zip_dict(
+    py: Python<'_>,
+    datasets: Vec<(String, PyRef<'_, CoreDataset>)>,
+) -> PyResult<CoreDataset> {
+    let items = datasets
+        .iter()
+        .map(|(k, d)| (k.clone(), d.inner.clone()))
+        .collect();
+    wrap(py, Dataset::zip_dict(items))
+}
+
+/// One pass over a Python generator, each value converted by `convert(value, signature)`
+/// (which checks the structure and casts to the declared dtypes, as tf.data does).
+struct GeneratorPass {
+    iterator: Py<PyIterator>,
+    signature: Arc<Py<PyAny>>,
+    convert: Arc<Py<PyAny>>,
+}
+
+impl Iterator for GeneratorPass {
+    type Item = npyflow::Result<Element>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        with_python(|py| {
+            let mut it = self.iterator.bind(py).clone();
+            match it.next() {
+                None => Ok(None),
+                Some(Err(e)) => Err(e),
+                Some(Ok(value)) => {
+                    let value = self
+                        .convert
+                        .bind(py)
+                        .call1((value, self.signature.bind(py)))?;
+                    py_to_element(py, &value, false).map(Some)
+                }
+            }
+        })
+        .transpose()
+    }
+}
+
+#[pyfunction]
+pub fn from_generator(
+    py: Python<'_>,
+    generator: Py<PyAny>,
+    args: Py<PyTuple>,
+    signature: Py<PyAny>,
+    convert: Py<PyAny>,
+) -> PyResult<CoreDataset> {
+    let spec = spec_from_py(py, signature.bind(py))?;
+    let generator = Arc::new(generator);
+    let args = Arc::new(args);
+    let signature = Arc::new(signature);
+    let convert = Arc::new(convert);
+    let factory = move || {
+        with_python(|py| {
+            let made = generator.bind(py).call1(args.bind(py).clone())?;
+            let iterator = made.try_iter()?.unbind();
+            let pass: Box<dyn Iterator<Item = npyflow::Result<Element>> + Send> =
+                Box::new(GeneratorPass {
+                    iterator,
+                    signature: Arc::clone(&signature),
+                    convert: Arc::clone(&convert),
+                });
+            Ok(pass)
+        })
+    };
+    Ok(CoreDataset {
+        inner: Dataset::from_generator(spec, factory),
+    })
+}
+
+#[pyfunction]
+#[pyo3(signature = (pattern, shuffle, seed))]
+pub fn list_files(
+    py: Python<'_>,
+    pattern: &str,
+    shuffle: bool,
+    seed: Option<i64>,
+) -> PyResult<CoreDataset> {
+    let result = py.detach(|| Dataset::list_files(pattern, shuffle, seed.map(|s| s as u64)));
+    wrap(py, result)
+}
+
+#[pyfunction]
+#[pyo3(signature = (datasets, weights, seed, stop_on_empty_dataset))]
+pub fn sample_from_datasets(
+    py: Python<'_>,
+    datasets: Vec<PyRef<'_, CoreDataset>>,
+    weights: Option<Vec<f64>>,
+    seed: Option<i64>,
+    stop_on_empty_dataset: bool,
+) -> PyResult<CoreDataset> {
+    wrap(
+        py,
+        Dataset::sample_from_datasets(
+            cores(&datasets),
+            weights,
+            seed.map(|s| s as u64),
+            stop_on_empty_dataset,
+        ),
+    )
+}
+
+#[pyfunction]
+pub fn choose_from_datasets(
+    py: Python<'_>,
+    datasets: Vec<PyRef<'_, CoreDataset>>,
+    choice: PyRef<'_, CoreDataset>,
+    stop_on_empty_dataset: bool,
+) -> PyResult<CoreDataset> {
+    wrap(
+        py,
+        Dataset::choose_from_datasets(cores(&datasets), &choice.inner, stop_on_empty_dataset),
+    )
+}
+
+#[pyfunction]
+pub fn from_npy(py: Python<'_>, paths: Vec<PathBuf>) -> PyResult<CoreDataset> {
+    let result = py.detach(|| Dataset::from_npy_files(&paths));
+    wrap(py, result)
+}
+
+#[pyfunction]
+#[pyo3(signature = (path, keys))]
+pub fn from_npz(py: Python<'_>, path: PathBuf, keys: Option<Vec<String>>) -> PyResult<CoreDataset> {
+    let result = py.detach(|| {
+        let keys: Option<Vec<&str>> = keys
+            .as_ref()
+            .map(|k| k.iter().map(String::as_str).collect());
+        Dataset::from_npz(&path, keys.as_deref())
+    });
+    wrap(py, result)
+}

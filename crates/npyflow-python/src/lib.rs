@@ -1,0 +1,47 @@
+//! `npyflow._npyflow`: the extension module under the `npyflow` Python package.
+//!
+//! It translates between Python and the core crate and holds no pipeline logic: datasets are
+//! core datasets, elements are core elements shown to Python as NumPy arrays over the same
+//! memory, and Python functions run where the core calls them, with Python attached only
+//! while they run. The pure-Python layer (`python/npyflow`) gives the API its tf.data shape.
+
+mod convert;
+mod dataset;
+mod errors;
+mod gil;
+mod io;
+mod iter;
+
+use pyo3::prelude::*;
+
+/// The extension module.
+#[pymodule]
+#[pyo3(name = "_npyflow")]
+fn npyflow_module(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add_class::<dataset::CoreDataset>()?;
+    m.add_class::<iter::DatasetIterator>()?;
+    m.add_class::<convert::Memory>()?;
+    m.add_function(wrap_pyfunction!(convert::register, m)?)?;
+    m.add_function(wrap_pyfunction!(gil::shutting_down, m)?)?;
+    for f in [
+        wrap_pyfunction!(dataset::from_tensor_slices, m)?,
+        wrap_pyfunction!(dataset::from_tensors, m)?,
+        wrap_pyfunction!(dataset::range, m)?,
+        wrap_pyfunction!(dataset::counter, m)?,
+        wrap_pyfunction!(dataset::zip, m)?,
+        wrap_pyfunction!(dataset::zip_dict, m)?,
+        wrap_pyfunction!(dataset::from_generator, m)?,
+        wrap_pyfunction!(dataset::list_files, m)?,
+        wrap_pyfunction!(dataset::sample_from_datasets, m)?,
+        wrap_pyfunction!(dataset::choose_from_datasets, m)?,
+        wrap_pyfunction!(dataset::from_npy, m)?,
+        wrap_pyfunction!(dataset::from_npz, m)?,
+        wrap_pyfunction!(io::load, m)?,
+        wrap_pyfunction!(io::save, m)?,
+        wrap_pyfunction!(io::savez, m)?,
+    ] {
+        m.add_function(f)?;
+    }
+    m.add("AUTOTUNE", npyflow::AUTOTUNE)?;
+    Ok(())
+}
