@@ -47,6 +47,8 @@ def main():
     ap.add_argument("--data", default=os.environ.get("TMPDIR", "/tmp"))
     ap.add_argument("--peer-python", default=sys.executable)
     ap.add_argument("--workloads", default="w1,w2,w3")
+    ap.add_argument("--npyflow-python", default=None,
+                    help="a Python with npyflow (a release build) installed, for W1 and W4 through Python")
     args = ap.parse_args()
 
     subprocess.run(["cargo", "build", "--release", "--locked", "-p", "npyflow-cli"], cwd=ROOT, check=True)
@@ -74,6 +76,34 @@ def main():
                          cwd=ROOT, capture_output=True, text=True, check=True).stdout
     scaling = {r["threads"]: r["rows_per_s"] for r in map(json.loads, out.strip().splitlines())}
 
+    # W1 and W4 through the Python package, against the Rust W1 and the W4 peers.
+    python_rows = []
+    if args.npyflow_python:
+        runs = {"w1": [], "w4": []}
+        w4_peers = {p: [] for p in peers}
+        for _ in range(args.repeats):
+            out = subprocess.run([args.npyflow_python, os.path.join(ROOT, "bench", "python_workloads.py")],
+                                 capture_output=True, text=True, check=True).stdout
+            for r in map(json.loads, out.strip().splitlines()):
+                runs[r["workload"]].append(r)
+            for p in peers:
+                if p == "numpy" or not w4_peers[p]:
+                    w4_peers[p].append(run_json([args.peer_python, ANCHORS, "w4", p], env=env))
+        rust_w1 = median(results["w1"][0], "rows_per_s") if "w1" in results else None
+        py_w1 = median(runs["w1"], "rows_per_s")
+        py_w4 = median(runs["w4"], "rows_per_s")
+        line = "W1 through Python (`map(ops.cast(..., component=0), num_parallel_calls=AUTOTUNE).map(ops.scale(1 / 255, component=0)).batch(256).prefetch(AUTOTUNE)`): %.0fk rows/s" % (py_w1 / 1e3)
+        if rust_w1:
+            line += ", %.0f%% of the Rust figure" % (100 * py_w1 / rust_w1)
+        if "w1" in results and "tf" in results["w1"][1]:
+            line += ", %.0fx tf.data" % (py_w1 / median(results["w1"][1]["tf"], "rows_per_s"))
+        python_rows.append(line + ".")
+        line = "W4 through Python (a Python function per element, then `batch(256)`): %.1fk rows/s, %.0f%% of NumPy's plain loop with `np.stack` (%.1fk)" % (
+            py_w4 / 1e3, 100 * py_w4 / median(w4_peers["numpy"], "rows_per_s"), median(w4_peers["numpy"], "rows_per_s") / 1e3)
+        if "tf" in w4_peers:
+            line += ", %.1fx tf.data with `tf.numpy_function`" % (py_w4 / median(w4_peers["tf"], "rows_per_s"))
+        python_rows.append(line + ".")
+
     names = {"w1": "W1: the seed's pipeline, 50,000 images in memory (rows/s)",
              "w2": "W2: 1 GiB .npy, shuffled, batches of 1024 (GB/s of x)",
              "w3": "W3: 32 shard files interleaved, x * 2 (GB/s)"}
@@ -100,6 +130,9 @@ def main():
                  "`cargo bench -p npyflow --bench scaling`): " + ", ".join(
                      "%.0fk rows/s on %d thread%s" % (r / 1e3, t, "" if t == 1 else "s") for t, r in sorted(scaling.items()))
                  + "; %.2fx from 1 to 2 threads." % (scaling[2] / scaling[1]))
+    for row in python_rows:
+        lines.append("")
+        lines.append(row)
     if missing:
         lines.append("")
         lines.append("Not measured in this run (the peer Python lacks them): %s." % ", ".join(

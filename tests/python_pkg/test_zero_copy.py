@@ -67,15 +67,25 @@ def test_non_contiguous_and_foreign_order_arrays_are_copied_once_into_c_order():
         assert memory_of(rows[0]) is not None
 
 
-def test_fresh_batches_are_writable_npyflow_memory():
+def test_batches_of_consecutive_rows_are_views_of_the_array():
     x = np.arange(10, dtype=np.int64)
     batches = list(tfd.Dataset.from_tensor_slices(x).batch(4))
+    for b in batches:
+        assert np.shares_memory(b, x)
+        assert not b.flags.writeable
+    assert [list(b) for b in batches] == [[0, 1, 2, 3], [4, 5, 6, 7], [8, 9]]
+
+
+def test_fresh_batches_are_writable_npyflow_memory():
+    x = np.arange(10, dtype=np.int64)
+    fresh = tfd.Dataset.from_tensor_slices(x).shuffle(10, seed=0).batch(4)
+    batches = list(fresh)
     for b in batches:
         assert b.flags.writeable
         assert not np.shares_memory(b, x)
         assert memory_of(b).kind == "heap"
     batches[0][0] = 100  # the user's own memory now
-    assert [int(v) for v in next(iter(tfd.Dataset.from_tensor_slices(x).batch(4)))] == [0, 1, 2, 3]
+    assert sorted(int(v) for b in fresh for v in b) == list(range(10))
 
 
 def test_cached_batches_are_shared_with_the_cache_so_read_only():

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use npyflow::dataset::BucketOptions;
-use npyflow::{DType, Dataset, Element, PartialShape, Tensor};
+use npyflow::{Dataset, Element, PartialShape, Tensor};
 use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::{PyIterator, PyList, PyTuple};
@@ -115,63 +115,12 @@ fn int_scalar(py: Python<'_>, value: i64) -> PyResult<Bound<'_, PyAny>> {
     tensor_to_array(py, Tensor::scalar(value))
 }
 
-/// A built-in op of `npyflow.ops`, run in Rust with no Python attached.
-enum Op {
-    Cast(DType),
-    Scale { factor: f64, offset: f64 },
-}
-
-/// Which part of an element an op applies to.
-enum Target {
-    All,
-    Index(usize),
-    Key(String),
-}
-
-impl Op {
-    fn apply(&self, t: &Tensor) -> npyflow::Result<Tensor> {
-        match self {
-            Op::Cast(d) => t.cast(*d),
-            Op::Scale { factor, offset } => t.scale(*factor, *offset),
-        }
-    }
-}
-
-fn apply_ops(ops: &[(Op, Target)], mut element: Element) -> npyflow::Result<Element> {
-    for (op, target) in ops {
-        let mut f = |t: &Tensor| op.apply(t);
-        element = match (target, element) {
-            (Target::All, e) => e.map_tensors(&mut f)?,
-            (Target::Index(i), Element::Tuple(mut items)) => {
-                let len = items.len();
-                let part = items
-                    .get(*i)
-                    .ok_or(npyflow::Error::OutOfRange { index: *i, len })?;
-                items[*i] = part.map_tensors(&mut f)?;
-                Element::Tuple(items)
-            }
-            (Target::Key(k), Element::Dict(mut items)) => {
-                let part = items.get_mut(k).ok_or_else(|| {
-                    npyflow::Error::Pipeline(format!("the element has no key {k:?}"))
-                })?;
-                *part = part.map_tensors(&mut f)?;
-                Element::Dict(items)
-            }
-            (Target::Index(i), e) => {
-                return Err(npyflow::Error::Pipeline(format!(
-                    "component={i} needs tuple elements, not {}",
-                    e.spec()
-                )))
-            }
-            (Target::Key(k), e) => {
-                return Err(npyflow::Error::Pipeline(format!(
-                    "component={k:?} needs dict elements, not {}",
-                    e.spec()
-                )))
-            }
-        };
-    }
-    Ok(element)
+/// `num_parallel_calls` and `deterministic` as Python gives them: `None` runs on one thread.
+fn parallel_of(
+    num_parallel_calls: Option<i64>,
+    deterministic: Option<bool>,
+) -> Option<(i64, bool)> {
+    num_parallel_calls.map(|n| (n, deterministic.unwrap_or(true)))
 }
 
 fn shapes_from_py(shapes: Option<Vec<Bound<'_, PyAny>>>) -> PyResult<Option<Vec<PartialShape>>> {
@@ -227,12 +176,14 @@ impl CoreDataset {
         DatasetIterator::new(&self.inner, threaded)
     }
 
-    #[pyo3(signature = (f, signature=None))]
+    #[pyo3(signature = (f, signature=None, num_parallel_calls=None, deterministic=None))]
     fn map(
         &self,
         py: Python<'_>,
         f: Py<PyAny>,
         signature: Option<Bound<'_, PyAny>>,
+        num_parallel_calls: Option<i64>,
+        deterministic: Option<bool>,
     ) -> PyResult<CoreDataset> {
         let uf = UserFn::new(f);
         let trace = Trace::start();
@@ -243,12 +194,18 @@ impl CoreDataset {
                 py_to_element(py, &out, true)
             })
         };
-        let result = match signature {
-            Some(sig) => {
+        let parallel = parallel_of(num_parallel_calls, deterministic);
+        let result = match (signature, parallel) {
+            (Some(sig), None) => {
                 let spec = spec_from_py(py, &sig)?;
                 Ok(self.inner.map_with_spec(run, spec))
             }
-            None => self.inner.map(run),
+            (Some(sig), Some((n, det))) => {
+                let spec = spec_from_py(py, &sig)?;
+                self.inner.map_parallel_with_spec(run, spec, n, det)
+            }
+            (None, None) => self.inner.map(run),
+            (None, Some((n, det))) => self.inner.map_parallel(run, n, det),
         };
         let hint = "; give output_signature= to declare it instead";
         trace
@@ -256,40 +213,44 @@ impl CoreDataset {
             .map(|inner| CoreDataset { inner })
     }
 
-    /// Built-in ops, each `(kind, params, component)`, applied in order in one map that
-    /// runs without Python.
     fn map_ops(
         &self,
         py: Python<'_>,
         ops: Vec<(String, Bound<'_, PyTuple>, Option<Bound<'_, PyAny>>)>,
+        num_parallel_calls: Option<i64>,
+        deterministic: Option<bool>,
     ) -> PyResult<CoreDataset> {
-        let mut parsed = Vec::with_capacity(ops.len());
+        // The core's ops: consecutive ones fuse into one pass, and into a following batch.
+        let mut ds = self.inner.clone();
         for (kind, params, component) in ops {
             let op = match kind.as_str() {
                 "cast" => {
                     let descr = numpy::PyArrayDescr::new(py, params.get_item(0)?)?;
-                    Op::Cast(dtype_of(&descr)?.0)
+                    npyflow::ops::cast(dtype_of(&descr)?.0)
                 }
-                "scale" => Op::Scale {
-                    factor: params.get_item(0)?.extract()?,
-                    offset: params.get_item(1)?.extract()?,
-                },
+                "scale" => npyflow::ops::affine(
+                    params.get_item(0)?.extract()?,
+                    params.get_item(1)?.extract()?,
+                ),
                 other => return Err(PyValueError::new_err(format!("unknown op {other:?}"))),
             };
-            let target = match component {
-                None => Target::All,
-                Some(c) if c.is_none() => Target::All,
+            let op = match component {
+                None => op,
+                Some(c) if c.is_none() => op,
                 Some(c) => match c.extract::<String>() {
-                    Ok(k) => Target::Key(k),
+                    Ok(k) => op.key(&k),
                     Err(_) => {
-                        Target::Index(non_negative("ops", "component", c.extract()?)? as usize)
+                        op.component(non_negative("ops", "component", c.extract()?)? as usize)
                     }
                 },
             };
-            parsed.push((op, target));
+            let next = match parallel_of(num_parallel_calls, deterministic) {
+                Some((n, det)) => ds.map_op_parallel(op, n, det),
+                None => ds.map_op(op),
+            };
+            ds = core(py, next)?;
         }
-        let parsed = Arc::new(parsed);
-        wrap(py, self.inner.map(move |e| apply_ops(&parsed, e)))
+        Ok(CoreDataset { inner: ds })
     }
 
     fn filter(&self, f: Py<PyAny>) -> CoreDataset {
@@ -331,39 +292,50 @@ impl CoreDataset {
             .map(|inner| CoreDataset { inner })
     }
 
+    #[pyo3(signature = (f, cycle_length, block_length, num_parallel_calls=None))]
     fn interleave(
         &self,
         py: Python<'_>,
         f: Py<PyAny>,
         cycle_length: i64,
         block_length: i64,
+        num_parallel_calls: Option<i64>,
     ) -> PyResult<CoreDataset> {
         let uf = UserFn::new(f);
         let trace = Trace::start();
         let tracer = trace.clone();
-        let result = self.inner.interleave(
-            move |e| {
-                tracer.run(|py| {
-                    let out = uf.call(py, e)?;
-                    returned_dataset(py, &out, "interleave")
-                })
-            },
-            cycle_length,
-            block_length,
-        );
+        let run = move |e| {
+            tracer.run(|py| {
+                let out = uf.call(py, e)?;
+                returned_dataset(py, &out, "interleave")
+            })
+        };
+        let result = match num_parallel_calls {
+            Some(n) => self
+                .inner
+                .interleave_parallel(run, cycle_length, block_length, n),
+            None => self.inner.interleave(run, cycle_length, block_length),
+        };
         trace
             .finish(py, "interleave", "", result)
             .map(|inner| CoreDataset { inner })
     }
 
+    #[pyo3(signature = (batch_size, drop_remainder, num_parallel_calls=None, deterministic=None))]
     fn batch(
         &self,
         py: Python<'_>,
         batch_size: i64,
         drop_remainder: bool,
+        num_parallel_calls: Option<i64>,
+        deterministic: Option<bool>,
     ) -> PyResult<CoreDataset> {
-        let n = non_negative("batch", "batch_size", batch_size)?;
-        wrap(py, self.inner.batch(n as usize, drop_remainder))
+        let n = non_negative("batch", "batch_size", batch_size)? as usize;
+        let ds = match parallel_of(num_parallel_calls, deterministic) {
+            Some((p, det)) => self.inner.batch_parallel(n, drop_remainder, p, det),
+            None => self.inner.batch(n, drop_remainder),
+        };
+        wrap(py, ds)
     }
 
     #[pyo3(signature = (batch_size, padded_shapes, padding_values, drop_remainder))]

@@ -151,6 +151,8 @@ impl BufferMut {
 /// drop(frozen); // back to the pool
 /// let again = pool.take(1024).unwrap();
 /// assert_eq!(again.as_slice().as_ptr(), addr); // the same memory, reused
+/// let mut only = again.freeze();
+/// assert!(only.get_mut().is_some()); // a batch no one else holds is writable
 /// ```
 #[derive(Clone)]
 pub struct BufferPool {
@@ -175,6 +177,9 @@ impl BufferOwner for Pooled {
     }
     fn kind(&self) -> BufferKind {
         BufferKind::Heap
+    }
+    fn bytes_mut(&mut self) -> Option<&mut [u8]> {
+        Some(&mut bytemuck::cast_slice_mut(&mut self.words)[..self.len])
     }
 }
 

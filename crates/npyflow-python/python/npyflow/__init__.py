@@ -364,7 +364,7 @@ class Dataset:
     iterated; every ``for`` loop is a new pass.
     """
 
-    __slots__ = ("_ds", "_threaded", "_ops_of")
+    __slots__ = ("_ds", "_threaded")
 
     def __init__(self, *args, **kwargs):
         raise TypeError(
@@ -372,11 +372,10 @@ class Dataset:
         )
 
     @classmethod
-    def _from_core(cls, core, threaded: bool = False, ops_of=None) -> "Dataset":
+    def _from_core(cls, core, threaded: bool = False) -> "Dataset":
         ds = object.__new__(cls)
         ds._ds = core
         ds._threaded = threaded
-        ds._ops_of = ops_of
         return ds
 
     def _derive(self, core, threaded: bool = False) -> "Dataset":
@@ -406,7 +405,6 @@ class Dataset:
         ds = Dataset._from_core(_npyflow.range(start, stop, step))
         if np.dtype(output_type) != np.int64:
             ds = ds.map(ops.cast(output_type))
-            ds._ops_of = None
         return ds
 
     @staticmethod
@@ -415,7 +413,6 @@ class Dataset:
         ds = Dataset._from_core(_npyflow.counter(_index(start, "start"), _index(step, "step")))
         if np.dtype(dtype) != np.int64:
             ds = ds.map(ops.cast(dtype))
-            ds._ops_of = None
         return ds
 
     @staticmethod
@@ -602,24 +599,28 @@ class Dataset:
         taken as a tuple, as in tf.data. ``map_func`` may also be an op of ``npyflow.ops``,
         which runs in Rust without the GIL.
 
-        The output structure is found by calling ``map_func`` on two placeholder elements
-        (zeros, then ones) when the dataset is made; give ``output_signature`` (TensorSpecs,
-        as for ``from_generator``) to declare it instead.
+        The output structure is found by calling ``map_func`` on placeholder elements (of
+        zeros, ones and sevens) when the dataset is made; give ``output_signature``
+        (TensorSpecs, as for ``from_generator``) to declare it instead.
 
-        ``num_parallel_calls`` (a positive int or ``AUTOTUNE``) and ``deterministic`` are
-        checked and accepted; elements are mapped in order on the iterating thread until
-        npyflow's threaded runtime runs them in parallel.
+        With ``num_parallel_calls`` (a positive int or ``AUTOTUNE``: one thread per core)
+        elements are mapped on that many threads; with ``deterministic`` (the default) the
+        output is the same as on one thread. Python functions hold the GIL while they run,
+        so they gain from threads only where they release it (NumPy's larger operations do);
+        ops run in Rust without it.
         """
         _check_parallel(num_parallel_calls, deterministic)
+        threaded = num_parallel_calls is not None
         if isinstance(map_func, ops.Op):
             if output_signature is not None:
                 raise TypeError("output_signature is for Python functions, not ops")
-            base, chain = (self._ops_of if self._ops_of is not None else (self, []))
-            chain = chain + [map_func._spec()]
-            return Dataset._from_core(base._ds.map_ops(chain), base._threaded, (base, chain))
+            core = self._ds.map_ops([map_func._spec()], num_parallel_calls, deterministic)
+            return self._derive(core, threaded)
         if not callable(map_func):
             raise TypeError(f"map_func must be callable, got {map_func!r}")
-        return self._derive(self._ds.map(map_func, output_signature))
+        return self._derive(
+            self._ds.map(map_func, output_signature, num_parallel_calls, deterministic), threaded
+        )
 
     def filter(self, predicate, name: Optional[str] = None) -> "Dataset":
         """The elements for which ``predicate`` returns True (a bool scalar)."""
@@ -643,7 +644,10 @@ class Dataset:
         _check_parallel(num_parallel_calls, deterministic)
         cycle = AUTOTUNE if cycle_length is None else _index(cycle_length, "cycle_length")
         block = 1 if block_length is None else _index(block_length, "block_length")
-        return self._derive(self._ds.interleave(map_func, cycle, block))
+        return self._derive(
+            self._ds.interleave(map_func, cycle, block, num_parallel_calls),
+            num_parallel_calls is not None,
+        )
 
     def batch(
         self,
@@ -656,7 +660,15 @@ class Dataset:
         """``batch_size`` consecutive elements stacked on a new first axis; the last batch is
         smaller unless ``drop_remainder``."""
         _check_parallel(num_parallel_calls, deterministic)
-        return self._derive(self._ds.batch(_index(batch_size, "batch_size"), bool(drop_remainder)))
+        return self._derive(
+            self._ds.batch(
+                _index(batch_size, "batch_size"),
+                bool(drop_remainder),
+                num_parallel_calls,
+                deterministic,
+            ),
+            num_parallel_calls is not None,
+        )
 
     def padded_batch(
         self,

@@ -480,6 +480,19 @@ impl Dataset {
     ) -> Result<Dataset> {
         check_parallel_calls("map", num_parallel_calls)?;
         let spec = trace("map", self.element_spec(), &f, Element::spec)?;
+        self.map_parallel_with_spec(f, spec, num_parallel_calls, deterministic)
+    }
+
+    /// [`map_parallel`](Dataset::map_parallel) with the output spec declared rather than
+    /// traced, as [`map_with_spec`](Dataset::map_with_spec).
+    pub fn map_parallel_with_spec(
+        &self,
+        f: impl Fn(Element) -> Result<Element> + Send + Sync + 'static,
+        spec: ElementSpec,
+        num_parallel_calls: i64,
+        deterministic: bool,
+    ) -> Result<Dataset> {
+        check_parallel_calls("map", num_parallel_calls)?;
         Ok(Dataset::from_node(Map {
             input: self.clone(),
             f: Arc::new(f),
