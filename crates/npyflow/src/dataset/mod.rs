@@ -167,6 +167,9 @@ pub(crate) trait Pass: Send + Sync {
 
 pub(crate) type PassRef = Arc<dyn Pass>;
 
+/// How many rows ahead [`gather_rows`] touches.
+const PREFETCH_AHEAD: usize = 16;
+
 /// The rows `indices` of `t` stacked into a buffer from `pool`, copied in the order of
 /// their place in `t` (so reads sweep forward through memory, as a sorted gather does) and
 /// written to their places in the batch.
@@ -180,14 +183,21 @@ pub(crate) fn gather_rows(t: &Tensor, indices: &[u64], pool: &BufferPool) -> Res
     let src = t.as_bytes();
     let mut order: Vec<(u64, usize)> = indices.iter().copied().zip(0..).collect();
     order.sort_unstable();
-    for (i, at) in order {
-        let i = usize::try_from(i)
-            .ok()
-            .filter(|&i| i < rows)
-            .ok_or(Error::OutOfRange {
-                index: i as usize,
+    if let Some(&(last, _)) = order.last() {
+        if last >= rows as u64 {
+            return Err(Error::OutOfRange {
+                index: usize::try_from(last).unwrap_or(usize::MAX),
                 len: rows,
-            })?;
+            });
+        }
+    }
+    for (k, &(i, at)) in order.iter().enumerate() {
+        // Touch a row a few ahead, so its first cache line and its page's translation are on
+        // their way while this row is copied (a load the copy does not wait for).
+        if let Some(&(ahead, _)) = order.get(k + PREFETCH_AHEAD) {
+            std::hint::black_box(src.get(ahead as usize * row).copied());
+        }
+        let i = i as usize;
         dst[at * row..(at + 1) * row].copy_from_slice(&src[i * row..(i + 1) * row]);
     }
     Tensor::new(t.dtype(), &shape, out.freeze())
