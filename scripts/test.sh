@@ -15,6 +15,8 @@ echo "== cargo fmt"
 cargo fmt --all -- --check
 echo "== cargo clippy"
 cargo clippy --workspace --all-targets --locked -- -D warnings
+echo "== cargo doc"
+RUSTDOCFLAGS="-D warnings" cargo doc --no-deps --locked -p npyflow
 
 # The NumPy round trips must run here, not skip.
 export NPYFLOW_REQUIRE_NUMPY=1

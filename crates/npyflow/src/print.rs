@@ -366,7 +366,9 @@ impl Printer<'_> {
 }
 
 impl fmt::Display for Tensor {
-    /// Prints the tensor as NumPy's `print(array)` does (see the [module docs](self)).
+    /// Prints the tensor as NumPy's `print(array)` does: NumPy's default options (line width
+    /// 75, more than 1,000 elements summarized); complex numbers without aligned imaginary
+    /// parts, and times as counts with their unit.
     ///
     /// ```
     /// use npyflow::Tensor;

@@ -376,7 +376,7 @@ pub(crate) fn apply_elementwise_pooled(
 }
 
 impl Dataset {
-    /// tf.data's `map` with a built-in [`Op`](crate::ops::Op) instead of a function: it runs
+    /// tf.data's `map` with a built-in [`Op`] instead of a function: it runs
     /// in Rust, its output spec is exact, and consecutive `map_op`s fuse into one pass (a
     /// following `batch` writes elementwise results straight into the batch buffer).
     pub fn map_op(&self, op: Op) -> Result<Dataset> {
