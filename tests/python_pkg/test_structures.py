@@ -253,3 +253,35 @@ def test_parallel_steps_give_the_sequential_output():
         num_parallel_calls=2,
     )
     assert [int(v) for v in rows] == [0, 10, 1, 11, 2, 12, 20, 30, 21, 31, 22, 32]
+
+
+def test_every_built_in_op_runs_from_python():
+    img = np.arange(2 * 3 * 4, dtype=np.float32).reshape(2, 3, 4)
+    ds = tfd.Dataset.from_tensors(img)
+
+    def one(op):
+        return next(iter(ds.map(op)))
+
+    np.testing.assert_allclose(one(tfd.ops.normalize([1.0, 2.0, 3.0, 4.0], [2.0] * 4)), (img - [1, 2, 3, 4]) / 2)
+    assert one(tfd.ops.reshape([-1, 4])).shape == (6, 4)
+    np.testing.assert_array_equal(one(tfd.ops.transpose([2, 0, 1])), img.transpose(2, 0, 1))
+    assert one(tfd.ops.random_crop([1, 2, 2], seed=3)).shape == (1, 2, 2)
+    flips = [next(iter(tfd.Dataset.from_tensors(img).repeat(1).map(tfd.ops.random_flip(2, seed=s)))) for s in range(16)]
+    assert all(np.array_equal(f, img) or np.array_equal(f, img[:, :, ::-1]) for f in flips)
+    assert any(np.array_equal(f, img[:, :, ::-1]) for f in flips)
+    ids = tfd.Dataset.from_tensor_slices(np.array([2, 0, 5]))
+    np.testing.assert_array_equal(np.stack(list(ids.map(tfd.ops.one_hot(3)))), np.eye(3, dtype=np.float32)[[2, 0]].tolist() + [[0, 0, 0]])
+    with pytest.raises(ValueError, match="transpose"):
+        ds.map(tfd.ops.transpose([0, 0, 1]))
+
+
+def test_global_shuffle_permutes_random_access_datasets():
+    x = np.arange(100)
+    ds = tfd.Dataset.from_tensor_slices(x).global_shuffle(seed=1)
+    first, second = [int(v) for v in ds], [int(v) for v in ds]
+    assert sorted(first) == list(range(100)) and sorted(second) == list(range(100))
+    assert first != second
+    fixed = tfd.Dataset.from_tensor_slices(x).global_shuffle(seed=1, reshuffle_each_iteration=False)
+    assert [int(v) for v in fixed] == [int(v) for v in fixed]
+    with pytest.raises(ValueError, match="random-access"):
+        tfd.Dataset.range(5).filter(lambda v: v > 1).global_shuffle(seed=0)

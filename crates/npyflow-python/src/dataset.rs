@@ -232,6 +232,28 @@ impl CoreDataset {
                     params.get_item(0)?.extract()?,
                     params.get_item(1)?.extract()?,
                 ),
+                "normalize" => {
+                    let mean: Vec<f64> = params.get_item(0)?.extract()?;
+                    let std: Vec<f64> = params.get_item(1)?.extract()?;
+                    npyflow::ops::normalize(&mean, &std)
+                }
+                "one_hot" => npyflow::ops::one_hot(params.get_item(0)?.extract()?),
+                "reshape" => {
+                    let shape: Vec<i64> = params.get_item(0)?.extract()?;
+                    npyflow::ops::reshape(&shape)
+                }
+                "transpose" => {
+                    let perm: Vec<usize> = params.get_item(0)?.extract()?;
+                    npyflow::ops::transpose(&perm)
+                }
+                "random_flip" => npyflow::ops::random_flip(
+                    params.get_item(0)?.extract()?,
+                    params.get_item(1)?.extract()?,
+                ),
+                "random_crop" => {
+                    let size: Vec<usize> = params.get_item(0)?.extract()?;
+                    npyflow::ops::random_crop(&size, params.get_item(1)?.extract()?)
+                }
                 other => return Err(PyValueError::new_err(format!("unknown op {other:?}"))),
             };
             let op = match component {
@@ -387,6 +409,20 @@ impl CoreDataset {
             py,
             self.inner
                 .shuffle(n as usize, seed.map(|s| s as u64), reshuffle_each_iteration),
+        )
+    }
+
+    #[pyo3(signature = (seed, reshuffle_each_iteration))]
+    fn global_shuffle(
+        &self,
+        py: Python<'_>,
+        seed: Option<i64>,
+        reshuffle_each_iteration: bool,
+    ) -> PyResult<CoreDataset> {
+        wrap(
+            py,
+            self.inner
+                .global_shuffle(seed.map(|s| s as u64), reshuffle_each_iteration),
         )
     }
 

@@ -709,6 +709,14 @@ class Dataset:
         reshuffle = True if reshuffle_each_iteration is None else bool(reshuffle_each_iteration)
         return self._derive(self._ds.shuffle(_index(buffer_size, "buffer_size"), _seed(seed), reshuffle))
 
+    def global_shuffle(self, seed=None, reshuffle_each_iteration: bool = True) -> "Dataset":
+        """A uniform shuffle of a random-access dataset (array slices, ``.npy`` rows, and maps,
+        takes, shards and zips of them) with no buffer: a seeded permutation of the indices,
+        a new one each pass unless ``reshuffle_each_iteration=False``. Not in tf.data, whose
+        ``shuffle`` needs a buffer as large as the data for the same result; other datasets
+        raise ValueError (use ``shuffle``)."""
+        return self._derive(self._ds.global_shuffle(_seed(seed), bool(reshuffle_each_iteration)))
+
     def repeat(self, count: Optional[int] = None, name: Optional[str] = None) -> "Dataset":
         """The dataset ``count`` times, or forever when ``count`` is None or -1."""
         return self._derive(self._ds.repeat(None if count is None else _index(count, "count")))

@@ -5,8 +5,8 @@ dict key), to one part of it::
 
     ds = ds.map(ops.cast("float32", component=0)).map(ops.scale(1 / 255, component=0))
 
-Consecutive ``map`` calls of ops are merged into one map, which runs them one after the
-other on each element.
+Consecutive ``map`` calls of ops fuse into one pass, and elementwise ones (cast, scale,
+normalize) into a following ``batch``, whose buffers they write directly.
 """
 
 from __future__ import annotations
@@ -15,13 +15,23 @@ from typing import Optional, Union
 
 import numpy as np
 
-__all__ = ["Op", "cast", "scale"]
+__all__ = [
+    "Op",
+    "cast",
+    "scale",
+    "normalize",
+    "one_hot",
+    "reshape",
+    "transpose",
+    "random_flip",
+    "random_crop",
+]
 
 Component = Optional[Union[int, str]]
 
 
 class Op:
-    """A built-in op. Make one with :func:`cast` or :func:`scale`; pass it to ``map``."""
+    """A built-in op. Make one with :func:`cast`, :func:`scale`, ... and pass it to ``map``."""
 
     __slots__ = ("_kind", "_params", "_component")
 
@@ -59,3 +69,39 @@ def scale(factor: float, offset: float = 0.0, component: Component = None) -> Op
     """``x * factor + offset`` for float tensors, computed in float64 and rounded once to the
     tensor's dtype (so ``scale(1 / 255)`` matches NumPy's ``x / 255``). Cast integers first."""
     return Op("scale", (float(factor), float(offset)), component)
+
+
+def normalize(mean, std, component: Component = None) -> Op:
+    """``(x - mean) / std`` per channel of the last axis (one value: every element), for float
+    tensors."""
+    mean = tuple(float(m) for m in np.atleast_1d(mean))
+    std = tuple(float(s) for s in np.atleast_1d(std))
+    return Op("normalize", (mean, std), component)
+
+
+def one_hot(depth: int, component: Component = None) -> Op:
+    """Integer class ids to float32 one-hot vectors of ``depth`` (a new last axis); ids
+    outside ``[0, depth)`` give all zeros, as ``tf.one_hot``."""
+    return Op("one_hot", (int(depth),), component)
+
+
+def reshape(shape, component: Component = None) -> Op:
+    """Each tensor (of one element, not the batch) in another shape; one dimension may be -1."""
+    return Op("reshape", (tuple(int(d) for d in shape),), component)
+
+
+def transpose(perm, component: Component = None) -> Op:
+    """Each tensor's axes permuted: output axis i is input axis ``perm[i]``."""
+    return Op("transpose", (tuple(int(p) for p in perm),), component)
+
+
+def random_flip(axis: int, seed: int = 0, component: Component = None) -> Op:
+    """Reverses ``axis`` of half the elements, chosen by ``seed`` and each element's position
+    (so the same on every run and for any number of threads)."""
+    return Op("random_flip", (int(axis), int(seed)), component)
+
+
+def random_crop(size, seed: int = 0, component: Component = None) -> Op:
+    """A window of ``size`` (one length per axis) at an offset drawn from ``seed`` and each
+    element's position."""
+    return Op("random_crop", (tuple(int(d) for d in size), int(seed)), component)
