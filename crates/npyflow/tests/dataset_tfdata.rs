@@ -934,3 +934,29 @@ fn cardinality_rules() {
         .to_string()
         .contains("unknown"));
 }
+
+#[test]
+fn huge_arguments_are_bounded_or_refused_never_an_abort() {
+    // Sizes are used as limits, never to allocate up front.
+    assert_eq!(strs(&range(3).batch(1 << 40, false).unwrap()), ["[0 1 2]"]);
+    assert_eq!(
+        strs(&range(3).shuffle(1 << 40, Some(1), true).unwrap()).len(),
+        3
+    );
+    assert_eq!(strs(&range(3).prefetch(1 << 40).unwrap()).len(), 3);
+    assert_eq!(
+        strs(&range(3).map_parallel(Ok, 1 << 40, true).unwrap()).len(),
+        3
+    );
+    let w = range(5)
+        .window(1 << 40, Some(1 << 40), 1 << 40, true)
+        .unwrap();
+    assert_eq!(w.cardinality(), Cardinality::Finite(0));
+    assert!(strs(&w).is_empty());
+    let w = range(5).window(2, Some(u64::MAX), u64::MAX, false).unwrap();
+    assert_eq!(w.to_vec().unwrap().len(), 1);
+    is_invalid(
+        range(3).interleave(|x| Ok(Dataset::from_tensors(x)), 1 << 40, 1),
+        "cycle_length",
+    );
+}

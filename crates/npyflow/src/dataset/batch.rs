@@ -212,7 +212,8 @@ impl Batch {
 /// Takes the rows of the next batch from `input`: `None` at the end (or before a short last
 /// batch with `drop`); an error takes the place of the whole batch.
 fn take_rows(input: &mut BoxIter, size: usize, drop: bool) -> Option<Result<Vec<Element>>> {
-    let mut rows = Vec::with_capacity(size);
+    // Room for a usual batch only: a huge batch_size must not allocate before rows arrive.
+    let mut rows = Vec::with_capacity(size.min(4096));
     let mut error = None;
     let mut taken = 0;
     // An error takes the place of the whole batch it falls in, and the batch's other elements

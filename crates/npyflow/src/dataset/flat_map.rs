@@ -100,6 +100,10 @@ impl Node for Interleave {
     }
 }
 
+/// The most datasets an interleave keeps open (tf.data has no limit; npyflow reserves a slot
+/// for each).
+const MAX_CYCLE: i64 = 1 << 16;
+
 /// tf.data's checks of interleave's arguments, and the cycle length AUTOTUNE stands for.
 fn interleave_args(cycle_length: i64, block_length: i64) -> Result<(usize, usize)> {
     require(cycle_length > 0 || cycle_length == AUTOTUNE, || {
@@ -107,6 +111,9 @@ fn interleave_args(cycle_length: i64, block_length: i64) -> Result<(usize, usize
     })?;
     require(block_length > 0, || {
         format!("interleave: block_length must be positive, got {block_length}")
+    })?;
+    require(cycle_length <= MAX_CYCLE, || {
+        format!("interleave: cycle_length {cycle_length} is more than npyflow's {MAX_CYCLE}")
     })?;
     let cycle = if cycle_length == AUTOTUNE {
         std::thread::available_parallelism().map_or(1, |n| n.get())

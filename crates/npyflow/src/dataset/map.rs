@@ -461,7 +461,8 @@ impl Dataset {
     }
 
     /// tf.data's `map(f, num_parallel_calls, deterministic)`: [`map`](Dataset::map) with `f`
-    /// run by `num_parallel_calls` threads ([`AUTOTUNE`](crate::AUTOTUNE): one per core). With
+    /// run by `num_parallel_calls` threads ([`AUTOTUNE`](crate::AUTOTUNE): one per core; at
+    /// most 256). With
     /// `deterministic` the output is exactly [`map`](Dataset::map)'s, whatever the number of
     /// threads; without it, an element that is ready may overtake a slower one.
     ///

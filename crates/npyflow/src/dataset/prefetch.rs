@@ -28,9 +28,13 @@ fn autotune_buffer(spec: &ElementSpec) -> usize {
     (AUTOTUNE_RAM_BUDGET / bytes.max(1)).clamp(1, AUTOTUNE_MAX_BUFFER)
 }
 
+/// The most elements a prefetch buffer holds, whatever is asked: the channel reserves its
+/// slots up front.
+const MAX_BUFFER: usize = 1 << 16;
+
 /// `input` run ahead by a background thread, `buffer` elements at most.
 pub(crate) fn prefetched(mut input: BoxIter, buffer: usize) -> Result<BoxIter> {
-    let (tx, rx) = sync_channel(buffer.max(1));
+    let (tx, rx) = sync_channel(buffer.clamp(1, MAX_BUFFER));
     thread::Builder::new()
         .name("npyflow-prefetch".into())
         .spawn(move || {
@@ -85,7 +89,7 @@ impl Dataset {
     /// `buffer_size` elements ahead of the consumer. [`AUTOTUNE`] (-1) lets npyflow choose:
     /// as many elements as fit in 32 MiB (by the element spec), from 1 to 8; 0 prefetches
     /// nothing. Unlike tf.data, the choice is made once, when the dataset is built, not
-    /// tuned while it runs. Other negative sizes are refused. Dropping the
+    /// tuned while it runs, and a buffer holds at most 65,536 elements. Other negative sizes are refused. Dropping the
     /// iterator stops the thread once its pending element is made.
     pub fn prefetch(&self, buffer_size: i64) -> Result<Dataset> {
         require(buffer_size >= 0 || buffer_size == AUTOTUNE, || {

@@ -20,7 +20,9 @@ struct Window {
 impl Window {
     /// The number of windows over `n` elements.
     fn count(&self, n: u64) -> u64 {
-        let span = (self.size - 1) * self.stride + 1;
+        let span = (self.size - 1)
+            .saturating_mul(self.stride)
+            .saturating_add(1);
         if self.drop_remainder {
             if n >= span {
                 (n - span) / self.shift + 1
@@ -107,7 +109,7 @@ impl Node for Window {
         let mut first = 0u64;
         let mut start = 0u64;
         Ok(Box::new(move || {
-            let last = start + (size - 1) * stride;
+            let last = start.saturating_add((size - 1).saturating_mul(stride));
             while first + (buffer.len() as u64) <= last {
                 let Some(it) = input.as_mut() else { break };
                 match it.next() {
@@ -125,7 +127,7 @@ impl Node for Window {
             if members.is_empty() || (drop && (members.len() as u64) < size) {
                 return None;
             }
-            start += shift;
+            start = start.saturating_add(shift);
             while first < start && !buffer.is_empty() {
                 buffer.pop_front();
                 first += 1;
