@@ -218,8 +218,13 @@ impl BufferPool {
                 .idle
                 .lock()
                 .unwrap_or_else(std::sync::PoisonError::into_inner);
+            // The smallest idle allocation that fits, and not one much larger: a small batch
+            // (labels) must not keep a large one (images) alive.
             idle.iter()
-                .position(|w| w.capacity() >= words_len)
+                .enumerate()
+                .filter(|(_, w)| w.capacity() >= words_len && w.capacity() <= 2 * words_len.max(1))
+                .min_by_key(|(_, w)| w.capacity())
+                .map(|(i, _)| i)
                 .map(|i| idle.swap_remove(i))
         };
         let words = match reused {
@@ -406,6 +411,21 @@ mod tests {
         }
         let mut foreign = Buffer::from_owner(ReadOnly(vec![1, 2]));
         assert!(foreign.get_mut().is_none());
+    }
+
+    #[test]
+    fn the_pool_reuses_the_closest_fit_only() {
+        let pool = BufferPool::new(4);
+        let big = pool.take(1 << 20).unwrap().freeze();
+        let small = pool.take(1 << 10).unwrap().freeze();
+        let (big_at, small_at) = (big.as_slice().as_ptr(), small.as_slice().as_ptr());
+        drop((big, small));
+        // A small request takes the small buffer, never the big one.
+        let again = pool.take(1000).unwrap();
+        assert_eq!(again.as_slice().as_ptr(), small_at);
+        let tiny = pool.take(8).unwrap();
+        assert_ne!(tiny.as_slice().as_ptr(), big_at);
+        assert_eq!(pool.take(1 << 20).unwrap().as_slice().as_ptr(), big_at);
     }
 
     #[test]

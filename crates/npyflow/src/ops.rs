@@ -479,11 +479,11 @@ fn is_numeric(d: DType) -> bool {
 
 /// A reshape target with its -1 filled in for `size` elements.
 fn resolve_shape(target: &[i64], size: usize) -> Result<Vec<usize>, String> {
-    let known: usize = target
+    let known = target
         .iter()
         .filter(|&&d| d >= 0)
-        .map(|&d| d as usize)
-        .product();
+        .try_fold(1usize, |acc, &d| acc.checked_mul(usize::try_from(d).ok()?))
+        .ok_or_else(|| format!("the shape {target:?} has more elements than can be addressed"))?;
     let mut out: Vec<usize> = Vec::with_capacity(target.len());
     for &d in target {
         if d == -1 {
@@ -495,7 +495,7 @@ fn resolve_shape(target: &[i64], size: usize) -> Result<Vec<usize>, String> {
             out.push(d as usize);
         }
     }
-    if out.iter().product::<usize>() != size {
+    if out.iter().try_fold(1usize, |a, &d| a.checked_mul(d)) != Some(size) {
         return Err(format!("cannot reshape {size} elements to {target:?}"));
     }
     Ok(out)
@@ -506,7 +506,17 @@ fn one_hot_tensor(t: &Tensor, depth: usize, dtype: DType) -> Result<Tensor> {
     let ids = ids.view::<i64>()?;
     let mut shape = t.shape().to_vec();
     shape.push(depth);
-    let mut out = vec![0f32; ids.len() * depth];
+    let n = ids.len().checked_mul(depth).ok_or_else(|| {
+        Error::Pipeline(format!(
+            "one_hot: {} ids of depth {depth} are too many",
+            ids.len()
+        ))
+    })?;
+    let mut out = Vec::new();
+    out.try_reserve_exact(n).map_err(|_| Error::Alloc {
+        bytes: n.saturating_mul(4),
+    })?;
+    out.resize(n, 0f32);
     for (row, &id) in out.chunks_exact_mut(depth).zip(ids) {
         if let Ok(k) = usize::try_from(id) {
             if k < depth {

@@ -960,3 +960,125 @@ fn huge_arguments_are_bounded_or_refused_never_an_abort() {
         "cycle_length",
     );
 }
+
+/// Regressions found by review: each once gave wrong elements, a hang or a panic.
+#[test]
+fn review_regressions() {
+    // A stopped choose stays stopped, even when batch asks again.
+    let choice = Dataset::from_tensor_slices(i64s(&[0, 0, 1, 1])).unwrap();
+    let ds = Dataset::choose_from_datasets(
+        vec![
+            Dataset::range(0, 1, 1).unwrap(),
+            Dataset::range(10, 20, 1).unwrap(),
+        ],
+        &choice,
+        true,
+    )
+    .unwrap();
+    assert_eq!(strs(&ds.batch(3, false).unwrap()), ["[0]"]);
+    assert_eq!(strs(&ds.map_parallel(Ok, 2, false).unwrap()), ["0"]);
+
+    // A global shuffle under a counted repeat reshuffles each repetition.
+    let rep = range(50)
+        .global_shuffle(Some(3), true)
+        .unwrap()
+        .repeat(Some(2));
+    let v: Vec<i64> = rep.to_vec().unwrap().iter().map(int).collect();
+    let (a, b) = v.split_at(50);
+    assert_ne!(a, b);
+    for half in [a, b] {
+        let mut h = half.to_vec();
+        h.sort_unstable();
+        assert_eq!(h, (0..50).collect::<Vec<_>>());
+    }
+
+    // An error keeps its position in windows.
+    let bad = range(6)
+        .map(|x| {
+            if int(&x) == 2 {
+                Err(Error::msg("bad"))
+            } else {
+                Ok(x)
+            }
+        })
+        .unwrap();
+    let w = bad
+        .window(3, Some(3), 1, false)
+        .unwrap()
+        .flat_map(|w| w.into_dataset()?.batch(3, false))
+        .unwrap();
+    let out = strs(&w);
+    assert!(out[0].starts_with("ERR"), "{out:?}");
+    assert_eq!(out[1..], ["[3 4 5]"]);
+
+    // A second part that cannot open is one error, then the end.
+    let spec = range(1).element_spec().clone();
+    let broken = Dataset::from_generator(spec, || Err(Error::msg("no source")));
+    let cat = range(2).concatenate(&broken).unwrap();
+    let out = strs(&cat);
+    assert_eq!(out.len(), 3, "{out:?}");
+    assert!(out[2].contains("no source"));
+
+    // Shards whose first file is empty still gather.
+    let dir = tempfile::tempdir().unwrap();
+    let paths = [dir.path().join("e.npy"), dir.path().join("a.npy")];
+    write_npy(&paths[0], &Tensor::zeros(DType::Int32, &[0, 2]).unwrap()).unwrap();
+    write_npy(
+        &paths[1],
+        &Tensor::from_vec((0..6i32).collect(), &[3, 2]).unwrap(),
+    )
+    .unwrap();
+    let sh = Dataset::from_npy_files(&paths)
+        .unwrap()
+        .global_shuffle(Some(1), false)
+        .unwrap()
+        .batch(3, false)
+        .unwrap();
+    assert_eq!(sh.to_vec().unwrap().len(), 1);
+
+    // Arguments that would index or allocate past the data are errors, not panics.
+    let pairs = Dataset::zip(vec![range(3), range(3)]).unwrap();
+    is_invalid(
+        pairs.bucket_by_sequence_length(
+            |_| Ok(1),
+            &[2],
+            &[1, 1],
+            BucketOptions {
+                padded_shapes: Some(vec![PartialShape::known(&[])]),
+                ..Default::default()
+            },
+        ),
+        "1 padded shapes for 2 tensors",
+    );
+    let huge = range(2).map_op(npyflow::ops::one_hot(1 << 62)).unwrap();
+    assert!(strs(&huge)[0].starts_with("ERR"));
+    assert!(range(2)
+        .map_op(npyflow::ops::reshape(&[1 << 40, 1 << 40]))
+        .is_err());
+
+    // A panic under a prefetch is an error, not a quiet end.
+    let spec = range(1).element_spec().clone();
+    let panicky = Dataset::from_generator(spec, || {
+        Ok(Box::new((0..5i64).map(|i| {
+            assert!(i != 2, "boom");
+            Ok(Tensor::scalar(i).into())
+        })))
+    });
+    let out = strs(&panicky.prefetch(2).unwrap());
+    assert_eq!(out[..2], ["0", "1"]);
+    assert!(out[2].starts_with("ERR"), "{out:?}");
+}
+
+#[test]
+fn an_unfinished_cache_file_is_made_again() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("c");
+    let ds = range(5).cache(Some(&path)).unwrap();
+    let want = strs(&ds);
+    // Cut the file as a crash while writing would: its end marker is gone.
+    let bytes = std::fs::read(&path).unwrap();
+    std::fs::write(&path, &bytes[..bytes.len() - 64]).unwrap();
+    let again = range(5).cache(Some(&path)).unwrap();
+    assert_eq!(strs(&again), want);
+    assert_eq!(std::fs::read(&path).unwrap(), bytes, "rewritten whole");
+}

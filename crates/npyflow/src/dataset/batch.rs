@@ -209,9 +209,26 @@ impl Batch {
     }
 }
 
+/// An input that is not called again once it has ended.
+struct Fused {
+    input: BoxIter,
+    ended: bool,
+}
+
+impl Fused {
+    fn next(&mut self) -> Option<Result<Element>> {
+        if self.ended {
+            return None;
+        }
+        let item = self.input.next();
+        self.ended = item.is_none();
+        item
+    }
+}
+
 /// Takes the rows of the next batch from `input`: `None` at the end (or before a short last
 /// batch with `drop`); an error takes the place of the whole batch.
-fn take_rows(input: &mut BoxIter, size: usize, drop: bool) -> Option<Result<Vec<Element>>> {
+fn take_rows(input: &mut Fused, size: usize, drop: bool) -> Option<Result<Vec<Element>>> {
     // Room for a usual batch only: a huge batch_size must not allocate before rows arrive.
     let mut rows = Vec::with_capacity(size.min(4096));
     let mut error = None;
@@ -257,7 +274,10 @@ impl Node for Batch {
     }
     fn open(&self) -> Result<BoxIter> {
         let (source, fused, parallel) = self.source();
-        let mut input = source.open()?;
+        let mut input = Fused {
+            input: source.open()?,
+            ended: false,
+        };
         let (size, drop) = (self.batch_size, self.drop_remainder);
         let asm = self.assembler(fused, parallel);
         match parallel {
@@ -315,8 +335,8 @@ impl Pass for BatchPass {
         self.len
     }
     fn get(&self, index: u64) -> Result<Element> {
-        let start = index * self.size;
-        let end = (start + self.size).min(self.inner.len());
+        let start = index.saturating_mul(self.size).min(self.inner.len());
+        let end = start.saturating_add(self.size).min(self.inner.len());
         self.asm.range(&*self.inner, start, end)
     }
     fn parallelism(&self) -> Option<(usize, bool)> {

@@ -14,6 +14,9 @@ use crate::tensor::Tensor;
 
 /// What a cache file starts with, padded to 64 bytes with the rest of its first block.
 const MAGIC: &[u8] = b"npyflow cache 1\n";
+/// What a complete cache file ends with: this, then the number of tensors (u64, little
+/// endian), in a last block of 64 bytes. A file without it was not finished.
+const END: &[u8] = b"npyflow cache end\n";
 const ALIGN: usize = 64;
 
 struct MemoryCache {
@@ -108,17 +111,32 @@ fn pad_to_align(w: &mut impl Write, written: &mut usize) -> std::io::Result<()> 
 }
 
 /// Reads a cache file: every tensor a `.npy` record, mapped and sliced without a copy.
-fn read_cache(path: &Path, spec: &ElementSpec) -> Result<Vec<Element>> {
+/// `Ok(None)` for a cache file that was never finished (a crash while it was written): it is
+/// made again. A file that is not a cache, or holds another pipeline's elements, is an error.
+fn read_cache(path: &Path, spec: &ElementSpec) -> Result<Option<Vec<Element>>> {
     let file = File::open(path).map_err(|e| Error::io(path, e))?;
     let map = map_file(&file).map_err(|e| Error::io(path, e))?;
     let bytes = Buffer::from_owner(map);
     let data = bytes.as_slice();
-    if data.len() < ALIGN || &data[..MAGIC.len()] != MAGIC {
+    if data.len() < MAGIC.len() || &data[..MAGIC.len()] != MAGIC {
         return Err(Error::Data("not an npyflow cache file".into()).context(path.display()));
     }
+    let Some(body_end) = data
+        .len()
+        .checked_sub(ALIGN)
+        .filter(|&e| e >= ALIGN && e % ALIGN == 0 && data[e..].starts_with(END))
+    else {
+        return Ok(None);
+    };
+    let count_at = body_end + END.len();
+    let expected = data
+        .get(count_at..count_at + 8)
+        .and_then(|b| <[u8; 8]>::try_from(b).ok())
+        .map(u64::from_le_bytes);
     let per_element = spec.tensor_specs().len();
     let mut at = ALIGN;
     let mut tensors = Vec::new();
+    let data = &data[..body_end];
     while at < data.len() {
         let bad = || Error::Data(format!("cache record at byte {at} is cut short"));
         let len_bytes: [u8; 8] = data
@@ -133,6 +151,12 @@ fn read_cache(path: &Path, spec: &ElementSpec) -> Result<Vec<Element>> {
             .ok_or_else(bad)?;
         tensors.push(read_npy_bytes(&bytes.slice(start..end)?)?);
         at = end.next_multiple_of(ALIGN);
+    }
+    if expected != Some(tensors.len() as u64) {
+        return Err(Error::Data(format!(
+            "the cache's end says {expected:?} tensors, it holds {}",
+            tensors.len()
+        )));
     }
     if per_element == 0 || tensors.len() % per_element != 0 {
         return Err(Error::Data(format!(
@@ -152,7 +176,7 @@ fn read_cache(path: &Path, spec: &ElementSpec) -> Result<Vec<Element>> {
         }
         out.push(e);
     }
-    Ok(out)
+    Ok(Some(out))
 }
 
 /// Writes the elements of a first pass to a temporary file that becomes the cache only when
@@ -160,6 +184,7 @@ fn read_cache(path: &Path, spec: &ElementSpec) -> Result<Vec<Element>> {
 struct CacheWriter {
     tmp: BufWriter<tempfile::NamedTempFile>,
     written: usize,
+    tensors: u64,
 }
 
 impl CacheWriter {
@@ -171,6 +196,7 @@ impl CacheWriter {
         let mut w = CacheWriter {
             tmp: BufWriter::with_capacity(1 << 20, tempfile::NamedTempFile::new_in(dir)?),
             written: 0,
+            tensors: 0,
         };
         w.tmp.write_all(MAGIC)?;
         w.written = MAGIC.len();
@@ -191,15 +217,22 @@ impl CacheWriter {
                 pad_to_align(&mut w.tmp, &mut w.written)
             };
             io(self).map_err(|e| Error::io(self.tmp.get_ref().path(), e))?;
+            self.tensors += 1;
         }
         Ok(())
     }
 
-    fn finish(self, path: &Path) -> Result<()> {
+    fn finish(mut self, path: &Path) -> Result<()> {
+        let mut end = [0u8; ALIGN];
+        end[..END.len()].copy_from_slice(END);
+        end[END.len()..END.len() + 8].copy_from_slice(&self.tensors.to_le_bytes());
+        self.tmp.write_all(&end).map_err(|e| Error::io(path, e))?;
         let tmp = self
             .tmp
             .into_inner()
             .map_err(|e| Error::io(path, e.into_error()))?;
+        // On disk before it takes the cache's name, so a crash never leaves a short cache.
+        tmp.as_file().sync_all().map_err(|e| Error::io(path, e))?;
         tmp.persist(path).map_err(|e| Error::io(path, e.error))?;
         Ok(())
     }
@@ -217,9 +250,12 @@ impl Node for FileCache {
     }
     fn open(&self) -> Result<BoxIter> {
         if self.path.exists() {
-            let all =
-                read_cache(&self.path, self.input.element_spec()).context(self.path.display())?;
-            return Ok(replay(Arc::new(all)));
+            if let Some(all) =
+                read_cache(&self.path, self.input.element_spec()).context(self.path.display())?
+            {
+                return Ok(replay(Arc::new(all)));
+            }
+            // An unfinished cache: read the input again and write it anew.
         }
         let mut input = self.input.open()?;
         let path = self.path.clone();

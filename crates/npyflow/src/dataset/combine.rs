@@ -141,7 +141,9 @@ impl Node for Concatenate {
     fn cardinality(&self) -> Cardinality {
         // tf.data's rule: an endless part makes the whole endless (whatever the other is).
         match (self.first.cardinality(), self.second.cardinality()) {
-            (Cardinality::Finite(a), Cardinality::Finite(b)) => Cardinality::Finite(a + b),
+            (Cardinality::Finite(a), Cardinality::Finite(b)) => {
+                Cardinality::Finite(a.saturating_add(b))
+            }
             (Cardinality::Infinite, _) | (_, Cardinality::Infinite) => Cardinality::Infinite,
             _ => Cardinality::Unknown,
         }
@@ -160,7 +162,11 @@ impl Node for Concatenate {
             if rest.is_none() {
                 match second.open() {
                     Ok(it) => rest = Some(it),
-                    Err(e) => return Some(Err(e)),
+                    Err(e) => {
+                        // The error once, in the second part's place; then the end.
+                        rest = Some(Box::new(|| None));
+                        return Some(Err(e));
+                    }
                 }
             }
             rest.as_mut()?.next()
@@ -184,7 +190,7 @@ struct ConcatenatePass {
 
 impl Pass for ConcatenatePass {
     fn len(&self) -> u64 {
-        self.first.len() + self.second.len()
+        self.first.len().saturating_add(self.second.len())
     }
     fn get(&self, index: u64) -> Result<Element> {
         let n = self.first.len();
@@ -243,7 +249,11 @@ impl Node for Sample {
             }
             match iters[pick].as_mut().and_then(|it| it.next()) {
                 Some(item) => return Some(item),
-                None if stop_on_empty => return None,
+                None if stop_on_empty => {
+                    // Stopped for good: no weight left to draw from.
+                    weights.iter_mut().for_each(|w| *w = 0.0);
+                    return None;
+                }
                 None => {
                     iters[pick] = None;
                     weights[pick] = 0.0;
@@ -279,7 +289,7 @@ fn sample_cardinality(inputs: &[Dataset], stop_on_empty: bool) -> Cardinality {
                     Cardinality::Finite(n) => *n,
                     _ => 0,
                 })
-                .sum(),
+                .fold(0u64, u64::saturating_add),
         )
     }
 }
@@ -344,7 +354,11 @@ impl Node for Choose {
             };
             match iters[index].as_mut().and_then(|it| it.next()) {
                 Some(item) => return Some(item),
-                None if stop_on_empty => return None,
+                None if stop_on_empty => {
+                    // Stopped for good.
+                    live = 0;
+                    return None;
+                }
                 None => {
                     if iters[index].take().is_some() {
                         live -= 1;

@@ -4,6 +4,7 @@ use std::sync::Arc;
 
 use super::batch::check_parallel_calls;
 use super::map::trace;
+use super::parallel::MAX_THREADS;
 use super::prefetch::prefetched;
 use super::{call_user, require, BoxIter, Cardinality, Dataset, Node, AUTOTUNE};
 use crate::element::{Element, ElementSpec};
@@ -104,6 +105,22 @@ impl Node for Interleave {
 /// for each).
 const MAX_CYCLE: i64 = 1 << 16;
 
+/// How far each open dataset of a parallel interleave is read ahead: two blocks, at most
+/// 1,024 elements.
+fn read_ahead(block: usize) -> usize {
+    block.saturating_mul(2).min(1024)
+}
+
+/// A parallel interleave runs a thread per open dataset: at most `MAX_THREADS` of them.
+fn check_parallel_cycle(cycle: usize) -> Result<()> {
+    require(cycle <= MAX_THREADS, || {
+        format!(
+            "interleave: a parallel interleave runs a thread per open dataset, and \
+             cycle_length {cycle} is more than npyflow's {MAX_THREADS}"
+        )
+    })
+}
+
 /// tf.data's checks of interleave's arguments, and the cycle length AUTOTUNE stands for.
 fn interleave_args(cycle_length: i64, block_length: i64) -> Result<(usize, usize)> {
     require(cycle_length > 0 || cycle_length == AUTOTUNE, || {
@@ -184,7 +201,8 @@ impl Dataset {
     ) -> Result<Dataset> {
         check_parallel_calls("interleave", num_parallel_calls)?;
         let (cycle, block) = interleave_args(cycle_length, block_length)?;
-        self.interleave_impl("interleave", f, cycle, block, Some(2 * block))
+        check_parallel_cycle(cycle)?;
+        self.interleave_impl("interleave", f, cycle, block, Some(read_ahead(block)))
     }
 
     fn interleave_impl(
@@ -267,7 +285,8 @@ impl Dataset {
         let prefetch = match num_parallel_calls {
             Some(n) => {
                 check_parallel_calls("interleave", n)?;
-                Some(2 * block)
+                check_parallel_cycle(cycle)?;
+                Some(read_ahead(block))
             }
             None => None,
         };

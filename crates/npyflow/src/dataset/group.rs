@@ -271,6 +271,16 @@ impl Dataset {
                  {bucket_batch_sizes:?}"
             )
         })?;
+        let tensors = self.element_spec().tensor_specs().len();
+        if let Some(shapes) = &options.padded_shapes {
+            require(shapes.len() == tensors, || {
+                format!(
+                    "bucket_by_sequence_length: {} padded shapes for {tensors} tensors per \
+                     element",
+                    shapes.len()
+                )
+            })?;
+        }
         let boundaries: Arc<Vec<i64>> = Arc::new(bucket_boundaries.to_vec());
         let sizes: Arc<Vec<usize>> = Arc::new(bucket_batch_sizes.to_vec());
         let b = Arc::clone(&boundaries);
@@ -281,7 +291,6 @@ impl Dataset {
         let s = Arc::clone(&sizes);
         let size_of = move |bucket: i64| -> Result<u64> { Ok(s[bucket as usize] as u64) };
         let opts = options;
-        let tensors = self.element_spec().tensor_specs().len();
         // The spec, as tf.data gives it: every bucket's batches, so the batch dimension and any
         // padded dimension that varies by bucket are unknown.
         let padded = match (&opts.padded_shapes, opts.no_padding) {

@@ -24,7 +24,7 @@ pub(crate) const MAX_THREADS: usize = 256;
 /// at most [`MAX_THREADS`].
 pub(crate) fn threads_for(num_parallel_calls: i64) -> usize {
     if num_parallel_calls == AUTOTUNE {
-        cores()
+        cores().min(MAX_THREADS)
     } else {
         usize::try_from(num_parallel_calls.max(1))
             .unwrap_or(MAX_THREADS)
@@ -58,7 +58,9 @@ struct State {
 }
 
 struct Shared<J> {
-    source: Mutex<(JobSource<J>, u64)>,
+    /// The source, the number of the next job, and whether the source has ended (it is
+    /// never called again after its first `None`).
+    source: Mutex<(JobSource<J>, u64, bool)>,
     state: Mutex<State>,
     /// Signalled when a result arrives or the source ends.
     ready: Condvar,
@@ -92,7 +94,7 @@ impl<J: Send + 'static> ParallelIter<J> {
         deterministic: bool,
     ) -> Result<ParallelIter<J>> {
         let shared = Arc::new(Shared {
-            source: Mutex::new((source, 0)),
+            source: Mutex::new((source, 0, false)),
             state: Mutex::new(State {
                 outstanding: 0,
                 done: BTreeMap::new(),
@@ -139,13 +141,20 @@ fn worker<J>(shared: &Shared<J>, work: &Work<J>) {
         let (job, number) = {
             let mut src = lock(&shared.source);
             let number = src.1;
-            let job = catch_unwind(AssertUnwindSafe(|| (src.0)()));
+            let job = if src.2 {
+                Ok(None)
+            } else {
+                catch_unwind(AssertUnwindSafe(|| (src.0)()))
+            };
             match job {
                 Ok(Some(job)) => {
                     src.1 += 1;
                     (Ok(job), number)
                 }
-                Ok(None) => (Err(None), number),
+                Ok(None) => {
+                    src.2 = true;
+                    (Err(None), number)
+                }
                 Err(_) => {
                     src.1 += 1;
                     (

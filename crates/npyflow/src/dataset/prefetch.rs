@@ -1,5 +1,6 @@
 //! `prefetch`: elements made ahead of time on a background thread.
 
+use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::mpsc::{sync_channel, Receiver};
 use std::thread;
 
@@ -38,9 +39,19 @@ pub(crate) fn prefetched(mut input: BoxIter, buffer: usize) -> Result<BoxIter> {
     thread::Builder::new()
         .name("npyflow-prefetch".into())
         .spawn(move || {
-            while let Some(item) = input.next() {
-                if tx.send(item).is_err() {
-                    break; // the consumer is gone
+            loop {
+                // A panic below is an error in its place, then the end (the input may be
+                // broken), not a silent end of the data.
+                let (item, stop) = match catch_unwind(AssertUnwindSafe(|| input.next())) {
+                    Ok(Some(item)) => (item, false),
+                    Ok(None) => break,
+                    Err(_) => (
+                        Err(Error::Pipeline("prefetch: the input panicked".into())),
+                        true,
+                    ),
+                };
+                if tx.send(item).is_err() || stop {
+                    break; // the consumer is gone, or the input cannot go on
                 }
             }
         })

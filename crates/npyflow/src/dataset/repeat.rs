@@ -1,11 +1,11 @@
 //! `repeat`: the input, pass after pass.
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
 
 use super::{BoxIter, Cardinality, Dataset, Node, Pass, PassRef};
 use crate::buffer::BufferPool;
 use crate::element::{Element, ElementSpec};
-use crate::error::Result;
+use crate::error::{Error, Result};
 
 struct Repeat {
     input: Dataset,
@@ -71,32 +71,70 @@ impl Node for Repeat {
         self.count.is_some() && self.input.is_random_access()
     }
     fn pass(&self) -> Option<PassRef> {
-        // Every repetition of a random-access input is the same pass (a global shuffle
-        // inside is therefore not reshuffled between them; iterate to reshuffle).
+        // Each repetition is a pass of its own, made when first read and in order, so a
+        // global shuffle inside draws a new permutation per repetition, as in tf.data.
         let count = self.count?;
+        let first = self.input.pass()?;
         Some(Arc::new(RepeatPass {
-            inner: self.input.pass()?,
+            input: self.input.clone(),
+            len: first.len(),
+            passes: Mutex::new(vec![first]),
             count,
         }))
     }
 }
 
 struct RepeatPass {
-    inner: PassRef,
+    input: Dataset,
+    /// The length of one repetition.
+    len: u64,
+    /// The passes of the repetitions read so far.
+    passes: Mutex<Vec<PassRef>>,
     count: u64,
+}
+
+impl RepeatPass {
+    /// The pass of repetition `epoch`, making the ones before it first.
+    fn epoch(&self, epoch: u64) -> Result<PassRef> {
+        let mut passes = self.passes.lock().unwrap_or_else(PoisonError::into_inner);
+        while passes.len() as u64 <= epoch {
+            let next = self.input.pass().ok_or_else(|| {
+                Error::Pipeline("repeat: the input stopped being random-access".into())
+            })?;
+            passes.push(next);
+        }
+        Ok(Arc::clone(&passes[epoch as usize]))
+    }
 }
 
 impl Pass for RepeatPass {
     fn len(&self) -> u64 {
-        self.inner.len().saturating_mul(self.count)
+        self.len.saturating_mul(self.count)
     }
     fn get(&self, index: u64) -> Result<Element> {
-        self.inner.get(index % self.inner.len().max(1))
+        let n = self.len.max(1);
+        self.epoch(index / n)?.get(index % n)
     }
     fn gather(&self, indices: &[u64], pool: &BufferPool) -> Option<Result<Element>> {
-        let n = self.inner.len().max(1);
+        // One gather when the rows lie in one repetition; row by row otherwise.
+        let n = self.len.max(1);
+        let epoch = indices.first()? / n;
+        if indices.iter().any(|&i| i / n != epoch) {
+            return None;
+        }
+        let pass = match self.epoch(epoch) {
+            Ok(p) => p,
+            Err(e) => return Some(Err(e)),
+        };
         let mapped: Vec<u64> = indices.iter().map(|&i| i % n).collect();
-        self.inner.gather(&mapped, pool)
+        pass.gather(&mapped, pool)
+    }
+    fn parallelism(&self) -> Option<(usize, bool)> {
+        self.passes
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .first()
+            .and_then(|p| p.parallelism())
     }
 }
 

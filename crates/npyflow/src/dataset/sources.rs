@@ -262,7 +262,8 @@ impl Pass for ShardedRows {
         // Rows from several files: each row copied from its part.
         let gathered = (|| {
             let first = &self.parts[0];
-            let row = first.nbytes() / first.rows().unwrap_or(1).max(1);
+            // From the row shape, not the first file's size (which may have no rows).
+            let row = first.shape()[1..].iter().product::<usize>() * first.dtype().itemsize();
             let mut shape = first.shape().to_vec();
             shape[0] = indices.len();
             let mut out = pool.take(row * indices.len())?;

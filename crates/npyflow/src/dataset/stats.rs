@@ -75,6 +75,15 @@ pub(crate) fn within<T>(stats: &PipelineStats, stage: Option<usize>, f: impl FnO
 pub(crate) fn new_stage(name: &'static str) -> Option<(PipelineStats, usize)> {
     let (stats, parent) = CURRENT.with(|c| c.borrow().clone())?;
     let mut stages = stats.stages.lock().unwrap_or_else(PoisonError::into_inner);
+    // A node opened again under the same stage (each epoch of a repeat, each dataset an
+    // interleave makes) counts into the stage it had: the list stays as small as the pipeline.
+    if let Some(id) = stages
+        .iter()
+        .position(|s| s.parent == parent && s.name == name)
+    {
+        drop(stages);
+        return Some((stats, id));
+    }
     stages.push(Stage {
         name,
         parent,
@@ -104,8 +113,7 @@ impl PipelineStats {
         Arc::clone(&stages[stage].counters)
     }
 
-    /// The stages, merged by name and depth (a node opened many times, as the datasets an
-    /// interleave makes, counts once), from the last stage down.
+    /// The stages, merged by name and depth, from the last stage down.
     pub fn stages(&self) -> Vec<StageStats> {
         let stages = self.stages.lock().unwrap_or_else(PoisonError::into_inner);
         let depth_of = |mut i: usize| {

@@ -6,7 +6,13 @@ use std::sync::Arc;
 use super::map::Elements;
 use super::{require, BoxIter, Cardinality, Dataset, Node};
 use crate::element::{Element, ElementSpec};
-use crate::error::Result;
+use crate::error::{Error, Result};
+
+/// One buffered input position: an element, or the error in its place.
+enum Slot {
+    Element(Element),
+    Error(String, Option<Error>),
+}
 
 struct Window {
     input: Dataset,
@@ -104,8 +110,9 @@ impl Node for Window {
         let mut input = Some(self.input.open()?);
         let (size, shift, stride, drop) = (self.size, self.shift, self.stride, self.drop_remainder);
         let element_spec = self.input.element_spec().clone();
-        // Elements from position `first` on, those a window may still need.
-        let mut buffer: VecDeque<Element> = VecDeque::new();
+        // Elements from position `first` on, those a window may still need. An error keeps
+        // its position, so the windows after it are the same as without it.
+        let mut buffer: VecDeque<Slot> = VecDeque::new();
         let mut first = 0u64;
         let mut start = 0u64;
         Ok(Box::new(move || {
@@ -113,19 +120,35 @@ impl Node for Window {
             while first + (buffer.len() as u64) <= last {
                 let Some(it) = input.as_mut() else { break };
                 match it.next() {
-                    Some(Ok(e)) => buffer.push_back(e),
-                    Some(Err(e)) => return Some(Err(e)),
+                    Some(Ok(e)) => buffer.push_back(Slot::Element(e)),
+                    Some(Err(e)) => buffer.push_back(Slot::Error(e.to_string(), Some(e))),
                     None => input = None,
                 }
             }
             let available = first + buffer.len() as u64;
-            let members: Vec<Element> = (0..size)
-                .map(|k| start + k * stride)
+            let positions: Vec<u64> = (0..size)
+                .map_while(|k| start.checked_add(k.checked_mul(stride)?))
                 .take_while(|&p| p < available)
-                .filter_map(|p| buffer.get((p - first) as usize).cloned())
                 .collect();
-            if members.is_empty() || (drop && (members.len() as u64) < size) {
+            if positions.is_empty() || (drop && (positions.len() as u64) < size) {
                 return None;
+            }
+            // A window holding an error is that error (the first time it is met; a copy of
+            // its message in the windows that overlap it later).
+            let mut members = Vec::with_capacity(positions.len());
+            let mut error = None;
+            for p in positions {
+                match buffer.get_mut((p - first) as usize) {
+                    Some(Slot::Element(e)) => members.push(e.clone()),
+                    Some(Slot::Error(msg, original)) if error.is_none() => {
+                        error = Some(
+                            original
+                                .take()
+                                .unwrap_or_else(|| Error::Pipeline(msg.clone())),
+                        );
+                    }
+                    _ => {}
+                }
             }
             start = start.saturating_add(shift);
             while first < start && !buffer.is_empty() {
@@ -142,7 +165,10 @@ impl Node for Window {
                     }
                 }
             }
-            Some(Ok(window_element(&element_spec, &members)))
+            Some(match error {
+                Some(e) => Err(e),
+                None => Ok(window_element(&element_spec, &members)),
+            })
         }))
     }
 }
