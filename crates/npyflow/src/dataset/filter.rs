@@ -1,4 +1,4 @@
-//! `filter` and `ignore_errors`: datasets that drop elements.
+//! `filter`, `take_while` and `ignore_errors`: datasets that drop elements.
 
 use std::sync::Arc;
 
@@ -8,14 +8,21 @@ use crate::error::Result;
 
 type Predicate = Arc<dyn Fn(&Element) -> Result<bool> + Send + Sync>;
 
+/// `filter` (drop the elements the predicate rejects) and `take_while` (end at the first).
 struct Filter {
     input: Dataset,
     predicate: Predicate,
+    /// `take_while`: the first rejected element ends the pass.
+    stop_at_first: bool,
 }
 
 impl Node for Filter {
     fn name(&self) -> &'static str {
-        "Filter"
+        if self.stop_at_first {
+            "TakeWhile"
+        } else {
+            "Filter"
+        }
     }
     fn spec(&self) -> &ElementSpec {
         self.input.element_spec()
@@ -26,13 +33,23 @@ impl Node for Filter {
     fn open(&self) -> Result<BoxIter> {
         let mut input = self.input.open()?;
         let p = Arc::clone(&self.predicate);
+        let (stop_at_first, op) = if self.stop_at_first {
+            (true, "take_while")
+        } else {
+            (false, "filter")
+        };
         let mut index = 0u64;
+        let mut done = false;
         Ok(Box::new(move || loop {
+            if done {
+                return None;
+            }
             let item = input.next()?;
             let i = index;
             index += 1;
-            match item.and_then(|e| call_user("filter", i, || p(&e)).map(|keep| (keep, e))) {
+            match item.and_then(|e| call_user(op, i, || p(&e)).map(|keep| (keep, e))) {
                 Ok((true, e)) => return Some(Ok(e)),
+                Ok((false, _)) if stop_at_first => done = true,
                 Ok((false, _)) => continue,
                 Err(e) => return Some(Err(e)),
             }
@@ -89,6 +106,20 @@ impl Dataset {
         Dataset::from_node(Filter {
             input: self.clone(),
             predicate: Arc::new(predicate),
+            stop_at_first: false,
+        })
+    }
+
+    /// tf.data's `take_while(predicate)`: elements up to (not including) the first for which
+    /// `predicate` is `false`.
+    pub fn take_while(
+        &self,
+        predicate: impl Fn(&Element) -> Result<bool> + Send + Sync + 'static,
+    ) -> Dataset {
+        Dataset::from_node(Filter {
+            input: self.clone(),
+            predicate: Arc::new(predicate),
+            stop_at_first: true,
         })
     }
 

@@ -1,4 +1,4 @@
-//! `scan` (a map with state carried from element to element) and `take_while`.
+//! `scan`: a map with state carried from element to element.
 
 use std::sync::Arc;
 
@@ -58,47 +58,6 @@ impl Node for Scan {
     }
 }
 
-type Predicate = Arc<dyn Fn(&Element) -> Result<bool> + Send + Sync>;
-
-struct TakeWhile {
-    input: Dataset,
-    predicate: Predicate,
-}
-
-impl Node for TakeWhile {
-    fn name(&self) -> &'static str {
-        "TakeWhile"
-    }
-    fn spec(&self) -> &ElementSpec {
-        self.input.element_spec()
-    }
-    fn cardinality(&self) -> Cardinality {
-        Cardinality::Unknown
-    }
-    fn open(&self) -> Result<BoxIter> {
-        let mut input = self.input.open()?;
-        let p = Arc::clone(&self.predicate);
-        let mut index = 0u64;
-        let mut done = false;
-        Ok(Box::new(move || {
-            if done {
-                return None;
-            }
-            let item = input.next()?;
-            let i = index;
-            index += 1;
-            match item.and_then(|e| call_user("take_while", i, || p(&e)).map(|k| (k, e))) {
-                Ok((true, e)) => Some(Ok(e)),
-                Ok((false, _)) => {
-                    done = true;
-                    None
-                }
-                Err(e) => Some(Err(e)),
-            }
-        }))
-    }
-}
-
 impl Dataset {
     /// tf.data's `scan(initial_state, scan_func)`: `f(state, element)` returns the new state
     /// and the output element. The state must keep the initial state's structure and dtypes
@@ -142,17 +101,5 @@ impl Dataset {
             f: Arc::new(f),
             spec,
         }))
-    }
-
-    /// tf.data's `take_while(predicate)`: elements up to (not including) the first for which
-    /// `predicate` is `false`.
-    pub fn take_while(
-        &self,
-        predicate: impl Fn(&Element) -> Result<bool> + Send + Sync + 'static,
-    ) -> Dataset {
-        Dataset::from_node(TakeWhile {
-            input: self.clone(),
-            predicate: Arc::new(predicate),
-        })
     }
 }
