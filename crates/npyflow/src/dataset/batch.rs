@@ -3,9 +3,11 @@
 use std::sync::Arc;
 
 use super::map::{apply_elementwise_pooled, ops_for, POOLED_BATCHES};
-use super::parallel::{threads_for, ParallelIter};
+use super::parallel::{panic_error, read_parallel_state, threads_for, Jobs, Lanes, ParallelIter};
+use super::state::State;
 use super::{
-    combine_parallelism, require, BoxIter, Cardinality, Dataset, Node, Pass, PassRef, AUTOTUNE,
+    combine_parallelism, require, restore, BoxIter, Cardinality, Dataset, ElementIter, Node, Pass,
+    PassRef, AUTOTUNE,
 };
 use crate::buffer::BufferPool;
 use crate::element::{Element, ElementSpec, PartialShape, TensorSpec};
@@ -224,6 +226,52 @@ impl Fused {
         self.ended = item.is_none();
         item
     }
+
+    fn save(&self, tag: &str) -> Result<State> {
+        Ok(State::new(tag).flag(self.ended).kid(self.input.save()?))
+    }
+
+    /// Opens `source`, fresh or from a state saved under `tag`.
+    fn open(source: &Dataset, from: Option<State>, tag: &str) -> Result<Fused> {
+        let (ended, input) = restore(from, tag, |r| Ok((r.flag()?, r.kid()?)))?
+            .map_or((false, None), |(e, s)| (e, Some(s)));
+        Ok(Fused {
+            input: source.open_from(input)?,
+            ended,
+        })
+    }
+}
+
+/// Rows of a batch, taken in order: the jobs of a parallel batch.
+struct BatchJobs {
+    input: Fused,
+    size: usize,
+    drop: bool,
+}
+
+impl Jobs<Result<Vec<Element>>> for BatchJobs {
+    fn next(&mut self) -> Option<Result<Vec<Element>>> {
+        take_rows(&mut self.input, self.size, self.drop)
+    }
+    fn save(&self) -> Result<State> {
+        self.input.save("BatchJobs")
+    }
+}
+
+struct BatchIter {
+    input: Fused,
+    size: usize,
+    drop: bool,
+    asm: Arc<Assembler>,
+}
+
+impl ElementIter for BatchIter {
+    fn next(&mut self) -> Option<Result<Element>> {
+        take_rows(&mut self.input, self.size, self.drop).map(|rows| self.asm.rows(&rows?))
+    }
+    fn save(&self) -> Result<State> {
+        self.input.save("Batch")
+    }
 }
 
 /// Takes the rows of the next batch from `input`: `None` at the end (or before a short last
@@ -272,30 +320,40 @@ impl Node for Batch {
             .cardinality()
             .map(|n| if drop { n / b } else { n.div_ceil(b) })
     }
-    fn open(&self) -> Result<BoxIter> {
+    fn open(&self, from: Option<State>) -> Result<BoxIter> {
         let (source, fused, parallel) = self.source();
-        let mut input = Fused {
-            input: source.open()?,
-            ended: false,
-        };
         let (size, drop) = (self.batch_size, self.drop_remainder);
         let asm = self.assembler(fused, parallel);
         match parallel {
             Some((threads, deterministic)) => {
                 // Rows are taken in order under the engine's lock; stacking runs in parallel.
-                let jobs = Box::new(move || take_rows(&mut input, size, drop));
+                let (jobs_state, pending) = match from {
+                    Some(s) => {
+                        let (j, p) = read_parallel_state(s)?;
+                        (Some(j), p)
+                    }
+                    None => (None, Vec::new()),
+                };
+                let jobs = Box::new(BatchJobs {
+                    input: Fused::open(&source, jobs_state, "BatchJobs")?,
+                    size,
+                    drop,
+                });
                 let work = Arc::new(move |rows: Result<Vec<Element>>| asm.rows(&rows?));
                 Ok(Box::new(ParallelIter::start(
                     "batch",
                     jobs,
                     work,
-                    threads,
-                    2 * threads,
-                    deterministic,
+                    Lanes::new(threads, deterministic),
+                    pending,
+                    panic_error,
                 )?))
             }
-            None => Ok(Box::new(move || {
-                take_rows(&mut input, size, drop).map(|rows| asm.rows(&rows?))
+            None => Ok(Box::new(BatchIter {
+                input: Fused::open(&source, from, "Batch")?,
+                size,
+                drop,
+                asm,
             })),
         }
     }

@@ -5,7 +5,8 @@ use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, PoisonError};
 
-use super::{require, BoxIter, Cardinality, Dataset, Node};
+use super::state::State;
+use super::{require, restore, BoxIter, Cardinality, Dataset, ElementIter, Node};
 use crate::buffer::Buffer;
 use crate::element::{Element, ElementSpec};
 use crate::error::{Error, Result, ResultExt};
@@ -24,13 +25,107 @@ struct MemoryCache {
     done: Arc<Mutex<Option<Arc<Vec<Element>>>>>,
 }
 
-fn replay(elements: Arc<Vec<Element>>) -> BoxIter {
-    let mut next = 0;
-    Box::new(move || {
-        let e = elements.get(next)?.clone();
-        next += 1;
+/// A pass that replays a complete cache.
+struct Replay {
+    elements: Arc<Vec<Element>>,
+    next: usize,
+    /// The input's state when the cache's first pass began, so a restore in a process
+    /// without the cache can make it again.
+    input_start: Option<State>,
+}
+
+impl ElementIter for Replay {
+    fn next(&mut self) -> Option<Result<Element>> {
+        let e = self.elements.get(self.next)?.clone();
+        self.next += 1;
         Some(Ok(e))
-    })
+    }
+    fn save(&self) -> Result<State> {
+        Ok(State::new("Cache")
+            .flag(true)
+            .num(self.next as u64)
+            .kid_opt(self.input_start.clone()))
+    }
+}
+
+/// A cache's saved state: whether it was replaying, its position, and its input's state at
+/// the start of the first pass.
+fn read_cache_state(from: Option<State>) -> Result<Option<(bool, u64, Option<State>)>> {
+    restore(from, "Cache", |r| Ok((r.flag()?, r.num()?, r.kid_opt()?)))
+}
+
+/// Where a cache pass starts: its input's state now, to save with the cache's.
+fn start_of(input: &BoxIter) -> Option<State> {
+    input.save().ok()
+}
+
+/// The input opened from `start`, or an error saying the state cannot be continued.
+fn reopen(input: &Dataset, start: Option<State>) -> Result<BoxIter> {
+    let start = start.ok_or_else(|| {
+        super::state::mismatch("the cache's input could not be saved, so it cannot be made again")
+    })?;
+    input.open_from(Some(start))
+}
+
+/// A first pass, recording what it gives for a memory cache.
+struct Fill {
+    input: BoxIter,
+    recorded: Option<Vec<Element>>,
+    done: Arc<Mutex<Option<Arc<Vec<Element>>>>>,
+    given: u64,
+    input_start: Option<State>,
+}
+
+impl ElementIter for Fill {
+    fn next(&mut self) -> Option<Result<Element>> {
+        match self.input.next() {
+            Some(Ok(e)) => {
+                self.given += 1;
+                if let Some(r) = self.recorded.as_mut() {
+                    r.push(e.clone());
+                }
+                Some(Ok(e))
+            }
+            Some(Err(e)) => {
+                // A pass with an error in it is not the data: do not keep it.
+                self.given += 1;
+                self.recorded = None;
+                Some(Err(e))
+            }
+            None => {
+                if let Some(r) = self.recorded.take() {
+                    let mut slot = self.done.lock().unwrap_or_else(PoisonError::into_inner);
+                    slot.get_or_insert_with(|| Arc::new(r));
+                }
+                None
+            }
+        }
+    }
+    fn save(&self) -> Result<State> {
+        Ok(State::new("Cache")
+            .flag(false)
+            .num(self.given)
+            .kid_opt(self.input_start.clone()))
+    }
+}
+
+impl MemoryCache {
+    fn complete(&self) -> Option<Arc<Vec<Element>>> {
+        self.done
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+
+    fn fill(&self, input: BoxIter, input_start: Option<State>) -> Fill {
+        Fill {
+            input,
+            recorded: Some(Vec::new()),
+            done: Arc::clone(&self.done),
+            given: 0,
+            input_start,
+        }
+    }
 }
 
 impl Node for MemoryCache {
@@ -43,38 +138,53 @@ impl Node for MemoryCache {
     fn cardinality(&self) -> Cardinality {
         self.input.cardinality()
     }
-    fn open(&self) -> Result<BoxIter> {
-        if let Some(all) = self
-            .done
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .clone()
-        {
-            return Ok(replay(all));
-        }
-        let mut input = self.input.open()?;
-        let done = Arc::clone(&self.done);
-        let mut recorded: Option<Vec<Element>> = Some(Vec::new());
-        Ok(Box::new(move || match input.next() {
-            Some(Ok(e)) => {
-                if let Some(r) = recorded.as_mut() {
-                    r.push(e.clone());
-                }
-                Some(Ok(e))
-            }
-            Some(Err(e)) => {
-                // A pass with an error in it is not the data: do not keep it.
-                recorded = None;
-                Some(Err(e))
-            }
+    fn open(&self, from: Option<State>) -> Result<BoxIter> {
+        match read_cache_state(from)? {
             None => {
-                if let Some(r) = recorded.take() {
-                    let mut slot = done.lock().unwrap_or_else(PoisonError::into_inner);
-                    slot.get_or_insert_with(|| Arc::new(r));
+                if let Some(all) = self.complete() {
+                    return Ok(Box::new(Replay {
+                        elements: all,
+                        next: 0,
+                        input_start: None,
+                    }));
                 }
-                None
+                let input = self.input.open()?;
+                let start = start_of(&input);
+                Ok(Box::new(self.fill(input, start)))
             }
-        }))
+            // Restored inside the first pass: read the input again up to the position, so the
+            // cache still holds the whole pass at its end.
+            Some((false, given, start)) => {
+                let input = reopen(&self.input, start.clone())?;
+                let mut fill = self.fill(input, start);
+                while fill.given < given {
+                    if fill.next().is_none() {
+                        break;
+                    }
+                }
+                Ok(Box::new(fill))
+            }
+            Some((true, next, start)) => {
+                let elements = match self.complete() {
+                    Some(all) => all,
+                    None => {
+                        // This process has no cache yet: make it from the first pass again.
+                        let mut fill = self.fill(reopen(&self.input, start.clone())?, None);
+                        while let Some(item) = fill.next() {
+                            item?;
+                        }
+                        self.complete().ok_or_else(|| {
+                            Error::Pipeline("cache: the input could not be read again".into())
+                        })?
+                    }
+                };
+                Ok(Box::new(Replay {
+                    elements,
+                    next: usize::try_from(next).unwrap_or(usize::MAX),
+                    input_start: start,
+                }))
+            }
+        }
     }
 }
 
@@ -248,42 +358,119 @@ impl Node for FileCache {
     fn cardinality(&self) -> Cardinality {
         self.input.cardinality()
     }
-    fn open(&self) -> Result<BoxIter> {
-        if self.path.exists() {
-            if let Some(all) =
-                read_cache(&self.path, self.input.element_spec()).context(self.path.display())?
-            {
-                return Ok(replay(Arc::new(all)));
+    fn open(&self, from: Option<State>) -> Result<BoxIter> {
+        let (replaying, position, start) = match read_cache_state(from)? {
+            Some((r, p, s)) => (Some(r), p, s),
+            None => (None, 0, None),
+        };
+        if replaying != Some(false) {
+            if let Some(all) = self.read()? {
+                return Ok(Box::new(Replay {
+                    elements: Arc::new(all),
+                    next: usize::try_from(position).unwrap_or(usize::MAX),
+                    input_start: start,
+                }));
             }
-            // An unfinished cache: read the input again and write it anew.
         }
-        let mut input = self.input.open()?;
-        let path = self.path.clone();
-        let mut writer = Some(CacheWriter::create(&path).map_err(|e| Error::io(&path, e))?);
-        Ok(Box::new(move || match input.next() {
+        let input = match replaying {
+            Some(_) => reopen(&self.input, start.clone())?,
+            None => self.input.open()?,
+        };
+        let start = start.or_else(|| start_of(&input));
+        let writer = CacheWriter::create(&self.path).map_err(|e| Error::io(&self.path, e))?;
+        let mut it = FileFill {
+            input,
+            writer: Some(writer),
+            path: self.path.clone(),
+            given: 0,
+            input_start: start,
+        };
+        match replaying {
+            // Restored inside the first pass: write the elements before the position again.
+            Some(false) => {
+                while it.given < position {
+                    if it.next().is_none() {
+                        break;
+                    }
+                }
+            }
+            // Restored while replaying, and the file is gone: write it all, then replay.
+            Some(true) => {
+                while let Some(item) = it.next() {
+                    item?;
+                }
+                let all = self.read()?.ok_or_else(|| {
+                    Error::Pipeline(format!(
+                        "cache: {} could not be written",
+                        self.path.display()
+                    ))
+                })?;
+                return Ok(Box::new(Replay {
+                    elements: Arc::new(all),
+                    next: usize::try_from(position).unwrap_or(usize::MAX),
+                    input_start: it.input_start.take(),
+                }));
+            }
+            None => {}
+        }
+        Ok(Box::new(it))
+    }
+}
+
+impl FileCache {
+    /// The cache file's elements, if it exists and is complete (an unfinished one is made
+    /// again).
+    fn read(&self) -> Result<Option<Vec<Element>>> {
+        if !self.path.exists() {
+            return Ok(None);
+        }
+        read_cache(&self.path, self.input.element_spec()).context(self.path.display())
+    }
+}
+
+/// A first pass, writing what it gives to a cache file.
+struct FileFill {
+    input: BoxIter,
+    writer: Option<CacheWriter>,
+    path: PathBuf,
+    given: u64,
+    input_start: Option<State>,
+}
+
+impl ElementIter for FileFill {
+    fn next(&mut self) -> Option<Result<Element>> {
+        match self.input.next() {
             Some(Ok(e)) => {
-                if let Some(w) = writer.as_mut() {
+                self.given += 1;
+                if let Some(w) = self.writer.as_mut() {
                     if let Err(err) = w.add(&e) {
-                        writer = None;
+                        self.writer = None;
                         return Some(Err(err.context("cache")));
                     }
                 }
                 Some(Ok(e))
             }
             Some(Err(e)) => {
-                writer = None;
+                self.given += 1;
+                self.writer = None;
                 Some(Err(e))
             }
             None => {
-                if let Some(w) = writer.take() {
+                if let Some(w) = self.writer.take() {
                     // Another pass may have completed first; either file is the same data.
-                    if let Err(err) = w.finish(&path) {
+                    if let Err(err) = w.finish(&self.path) {
                         return Some(Err(err.context("cache")));
                     }
                 }
                 None
             }
-        }))
+        }
+    }
+    fn save(&self) -> Result<State> {
+        Ok(State::new("Cache")
+            .flag(false)
+            .num(self.given)
+            .kid_opt(self.input_start.clone()))
     }
 }
 

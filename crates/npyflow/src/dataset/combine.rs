@@ -5,10 +5,13 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use indexmap::IndexMap;
 
-use super::rng::{fresh_seed, Rng};
 use std::sync::Arc;
 
-use super::{require, BoxIter, Cardinality, Dataset, Node, Pass, PassRef};
+use super::rng::{fresh_seed, Rng};
+use super::state::{next_epoch, State};
+use super::{
+    require, restore, BoxIter, Cardinality, Dataset, ElementIter, Ended, Node, Pass, PassRef,
+};
 use crate::buffer::BufferPool;
 use crate::dtype::DType;
 use crate::element::{Element, ElementSpec};
@@ -51,28 +54,21 @@ impl Node for Zip {
         }
         out
     }
-    fn open(&self) -> Result<BoxIter> {
-        let mut iters: Vec<BoxIter> = self
+    fn open(&self, from: Option<State>) -> Result<BoxIter> {
+        let n = self.inputs.len();
+        let states = restore(from, "Zip", |r| {
+            (0..n).map(|_| r.kid()).collect::<Result<Vec<_>>>()
+        })?;
+        let mut states = states.map(|s| s.into_iter().map(Some).collect::<Vec<_>>());
+        let iters = self
             .inputs
             .iter()
-            .map(Dataset::open)
+            .enumerate()
+            .map(|(i, d)| d.open_from(states.as_mut().and_then(|s| s[i].take())))
             .collect::<Result<_>>()?;
-        let keys = self.keys.clone();
-        Ok(Box::new(move || {
-            let mut parts = Vec::with_capacity(iters.len());
-            let mut error = None;
-            for it in iters.iter_mut() {
-                match it.next()? {
-                    Ok(e) => parts.push(e),
-                    Err(e) => {
-                        error.get_or_insert(e);
-                    }
-                }
-            }
-            Some(match error {
-                Some(e) => Err(e),
-                None => Ok(assemble(keys.as_deref(), parts)),
-            })
+        Ok(Box::new(ZipIter {
+            iters,
+            keys: self.keys.clone(),
         }))
     }
     fn is_random_access(&self) -> bool {
@@ -87,6 +83,37 @@ impl Node for Zip {
                 .collect::<Option<_>>()?,
             keys: self.keys.clone(),
         }))
+    }
+}
+
+struct ZipIter {
+    iters: Vec<BoxIter>,
+    keys: Option<Vec<String>>,
+}
+
+impl ElementIter for ZipIter {
+    fn next(&mut self) -> Option<Result<Element>> {
+        let mut parts = Vec::with_capacity(self.iters.len());
+        let mut error = None;
+        for it in self.iters.iter_mut() {
+            match it.next()? {
+                Ok(e) => parts.push(e),
+                Err(e) => {
+                    error.get_or_insert(e);
+                }
+            }
+        }
+        Some(match error {
+            Some(e) => Err(e),
+            None => Ok(assemble(self.keys.as_deref(), parts)),
+        })
+    }
+    fn save(&self) -> Result<State> {
+        let mut s = State::new("Zip");
+        for it in &self.iters {
+            s = s.kid(it.save()?);
+        }
+        Ok(s)
     }
 }
 
@@ -148,29 +175,28 @@ impl Node for Concatenate {
             _ => Cardinality::Unknown,
         }
     }
-    fn open(&self) -> Result<BoxIter> {
-        let mut first = Some(self.first.open()?);
-        let second = self.second.clone();
-        let mut rest: Option<BoxIter> = None;
-        Ok(Box::new(move || {
-            if let Some(it) = first.as_mut() {
-                match it.next() {
-                    Some(item) => return Some(item),
-                    None => first = None,
-                }
-            }
-            if rest.is_none() {
-                match second.open() {
-                    Ok(it) => rest = Some(it),
-                    Err(e) => {
-                        // The error once, in the second part's place; then the end.
-                        rest = Some(Box::new(|| None));
-                        return Some(Err(e));
-                    }
-                }
-            }
-            rest.as_mut()?.next()
-        }))
+    fn open(&self, from: Option<State>) -> Result<BoxIter> {
+        let Some(s) = from else {
+            return Ok(Box::new(ConcatIter {
+                first: Some(self.first.open()?),
+                second: self.second.clone(),
+                rest: None,
+            }));
+        };
+        let (in_first, part) =
+            restore(Some(s), "Concatenate", |r| Ok((r.flag()?, r.kid_opt()?)))?.unwrap_or_default();
+        let mut it = ConcatIter {
+            first: None,
+            second: self.second.clone(),
+            rest: None,
+        };
+        match (in_first, part) {
+            (true, Some(p)) => it.first = Some(self.first.open_from(Some(p))?),
+            (false, Some(p)) if p.tag() == "Ended" => it.rest = Some(Box::new(Ended)),
+            (false, Some(p)) => it.rest = Some(self.second.open_from(Some(p))?),
+            (_, None) => {}
+        }
+        Ok(Box::new(it))
     }
     fn is_random_access(&self) -> bool {
         self.first.is_random_access() && self.second.is_random_access()
@@ -180,6 +206,43 @@ impl Node for Concatenate {
             first: self.first.pass()?,
             second: self.second.pass()?,
         }))
+    }
+}
+
+struct ConcatIter {
+    /// The first part, until it ends.
+    first: Option<BoxIter>,
+    second: Dataset,
+    /// The second part, once opened.
+    rest: Option<BoxIter>,
+}
+
+impl ElementIter for ConcatIter {
+    fn next(&mut self) -> Option<Result<Element>> {
+        if let Some(it) = self.first.as_mut() {
+            match it.next() {
+                Some(item) => return Some(item),
+                None => self.first = None,
+            }
+        }
+        if self.rest.is_none() {
+            match self.second.open() {
+                Ok(it) => self.rest = Some(it),
+                Err(e) => {
+                    // The error once, in the second part's place; then the end.
+                    self.rest = Some(Box::new(Ended));
+                    return Some(Err(e));
+                }
+            }
+        }
+        self.rest.as_mut()?.next()
+    }
+    fn save(&self) -> Result<State> {
+        let s = State::new("Concatenate").flag(self.first.is_some());
+        Ok(match (&self.first, &self.rest) {
+            (Some(it), _) | (None, Some(it)) => s.kid(it.save()?),
+            (None, None) => s.kid_opt(None),
+        })
     }
 }
 
@@ -221,45 +284,111 @@ impl Node for Sample {
     fn cardinality(&self) -> Cardinality {
         sample_cardinality(&self.inputs, self.stop_on_empty)
     }
-    fn open(&self) -> Result<BoxIter> {
-        let epoch = self.epoch.fetch_add(1, Ordering::Relaxed);
-        let mut rng = Rng::keyed(self.seed, &[epoch]);
-        let mut iters: Vec<Option<BoxIter>> = self
-            .inputs
-            .iter()
-            .map(|d| d.open().map(Some))
-            .collect::<Result<_>>()?;
-        let mut weights = self.weights.clone();
-        let stop_on_empty = self.stop_on_empty;
-        Ok(Box::new(move || loop {
-            let total: f64 = weights.iter().sum();
+    fn open(&self, from: Option<State>) -> Result<BoxIter> {
+        let n = self.inputs.len();
+        let saved = restore(from, "Sample", |r| {
+            let (seed, epoch, rng) = (r.num()?, r.num()?, Rng::at(r.num()?));
+            let mut weights = Vec::with_capacity(n);
+            let mut states = Vec::with_capacity(n);
+            for _ in 0..n {
+                weights.push(f64::from_bits(r.num()?));
+                states.push(r.kid_opt()?);
+            }
+            Ok((seed, epoch, rng, weights, states))
+        })?;
+        let it = match saved {
+            None => {
+                // Every pass draws anew: tf.data's sample_from_datasets reshuffles each
+                // iteration.
+                let epoch = next_epoch(&self.epoch, true);
+                SampleIter {
+                    rng: Rng::keyed(self.seed, &[epoch]),
+                    seed: self.seed,
+                    epoch,
+                    iters: self
+                        .inputs
+                        .iter()
+                        .map(|d| d.open().map(Some))
+                        .collect::<Result<_>>()?,
+                    weights: self.weights.clone(),
+                    stop_on_empty: self.stop_on_empty,
+                }
+            }
+            Some((seed, epoch, rng, weights, states)) => {
+                self.epoch
+                    .fetch_max(epoch.saturating_add(1), Ordering::Relaxed);
+                SampleIter {
+                    rng,
+                    seed,
+                    epoch,
+                    iters: self
+                        .inputs
+                        .iter()
+                        .zip(states)
+                        .map(|(d, s)| s.map(|s| d.open_from(Some(s))).transpose())
+                        .collect::<Result<_>>()?,
+                    weights,
+                    stop_on_empty: self.stop_on_empty,
+                }
+            }
+        };
+        Ok(Box::new(it))
+    }
+}
+
+struct SampleIter {
+    rng: Rng,
+    seed: u64,
+    epoch: u64,
+    /// The inputs; an ended one is `None`, with weight 0.
+    iters: Vec<Option<BoxIter>>,
+    weights: Vec<f64>,
+    stop_on_empty: bool,
+}
+
+impl ElementIter for SampleIter {
+    fn next(&mut self) -> Option<Result<Element>> {
+        loop {
+            let total: f64 = self.weights.iter().sum();
             if total <= 0.0 {
                 return None;
             }
             // The first input whose cumulative weight passes a uniform draw.
-            let draw = rng.next_f64() * total;
+            let draw = self.rng.next_f64() * total;
             let mut acc = 0.0;
-            let mut pick = weights.iter().rposition(|&w| w > 0.0)?;
-            for (i, &w) in weights.iter().enumerate() {
+            let mut pick = self.weights.iter().rposition(|&w| w > 0.0)?;
+            for (i, &w) in self.weights.iter().enumerate() {
                 acc += w;
                 if w > 0.0 && draw < acc {
                     pick = i;
                     break;
                 }
             }
-            match iters[pick].as_mut().and_then(|it| it.next()) {
+            match self.iters[pick].as_mut().and_then(|it| it.next()) {
                 Some(item) => return Some(item),
-                None if stop_on_empty => {
+                None if self.stop_on_empty => {
                     // Stopped for good: no weight left to draw from.
-                    weights.iter_mut().for_each(|w| *w = 0.0);
+                    self.weights.iter_mut().for_each(|w| *w = 0.0);
                     return None;
                 }
                 None => {
-                    iters[pick] = None;
-                    weights[pick] = 0.0;
+                    self.iters[pick] = None;
+                    self.weights[pick] = 0.0;
                 }
             }
-        }))
+        }
+    }
+    fn save(&self) -> Result<State> {
+        let mut s = State::new("Sample")
+            .num(self.seed)
+            .num(self.epoch)
+            .num(self.rng.position());
+        for (w, it) in self.weights.iter().zip(&self.iters) {
+            s = s
+                .num(w.to_bits())
+                .kid_opt(it.as_ref().map(|it| it.save()).transpose()?);
+        }
+        Ok(s)
     }
 }
 
@@ -321,25 +450,64 @@ impl Node for Choose {
             _ => Cardinality::Unknown,
         }
     }
-    fn open(&self) -> Result<BoxIter> {
-        let mut choice = self.choice.open()?;
-        let mut iters: Vec<Option<BoxIter>> = self
-            .inputs
-            .iter()
-            .map(|d| d.open().map(Some))
-            .collect::<Result<_>>()?;
-        let stop_on_empty = self.stop_on_empty;
-        let n = iters.len();
-        let mut live = n;
-        let mut position = 0u64;
-        Ok(Box::new(move || loop {
+    fn open(&self, from: Option<State>) -> Result<BoxIter> {
+        let n = self.inputs.len();
+        let saved = restore(from, "Choose", |r| {
+            let position = r.num()?;
+            let live = r.usize()?;
+            let choice = r.kid()?;
+            let states = (0..n).map(|_| r.kid_opt()).collect::<Result<Vec<_>>>()?;
+            Ok((position, live, choice, states))
+        })?;
+        let it = match saved {
+            None => ChooseIter {
+                choice: self.choice.open()?,
+                iters: self
+                    .inputs
+                    .iter()
+                    .map(|d| d.open().map(Some))
+                    .collect::<Result<_>>()?,
+                stop_on_empty: self.stop_on_empty,
+                live: n,
+                position: 0,
+            },
+            Some((position, live, choice, states)) => ChooseIter {
+                choice: self.choice.open_from(Some(choice))?,
+                iters: self
+                    .inputs
+                    .iter()
+                    .zip(states)
+                    .map(|(d, s)| s.map(|s| d.open_from(Some(s))).transpose())
+                    .collect::<Result<_>>()?,
+                stop_on_empty: self.stop_on_empty,
+                live,
+                position,
+            },
+        };
+        Ok(Box::new(it))
+    }
+}
+
+struct ChooseIter {
+    choice: BoxIter,
+    iters: Vec<Option<BoxIter>>,
+    stop_on_empty: bool,
+    /// Inputs not yet ended (0 once stopped).
+    live: usize,
+    position: u64,
+}
+
+impl ElementIter for ChooseIter {
+    fn next(&mut self) -> Option<Result<Element>> {
+        let n = self.iters.len();
+        loop {
             // Once every input has ended, nothing more can come, whatever the choices say.
-            if live == 0 {
+            if self.live == 0 {
                 return None;
             }
-            let i = position;
-            position += 1;
-            let index = match choice.next()? {
+            let i = self.position;
+            self.position += 1;
+            let index = match self.choice.next()? {
                 Ok(c) => c.into_tensor().and_then(|t| t.to_i64_scalar("the choice")),
                 Err(e) => Err(e),
             };
@@ -352,20 +520,30 @@ impl Node for Choose {
                 }
                 Err(e) => return Some(Err(e)),
             };
-            match iters[index].as_mut().and_then(|it| it.next()) {
+            match self.iters[index].as_mut().and_then(|it| it.next()) {
                 Some(item) => return Some(item),
-                None if stop_on_empty => {
+                None if self.stop_on_empty => {
                     // Stopped for good.
-                    live = 0;
+                    self.live = 0;
                     return None;
                 }
                 None => {
-                    if iters[index].take().is_some() {
-                        live -= 1;
+                    if self.iters[index].take().is_some() {
+                        self.live -= 1;
                     }
                 }
             }
-        }))
+        }
+    }
+    fn save(&self) -> Result<State> {
+        let mut s = State::new("Choose")
+            .num(self.position)
+            .num(self.live as u64)
+            .kid(self.choice.save()?);
+        for it in &self.iters {
+            s = s.kid_opt(it.as_ref().map(|it| it.save()).transpose()?);
+        }
+        Ok(s)
     }
 }
 

@@ -2,7 +2,8 @@
 
 use std::sync::Arc;
 
-use super::{call_user, BoxIter, Cardinality, Dataset, Node};
+use super::state::State;
+use super::{call_user, restore, BoxIter, Cardinality, Dataset, ElementIter, Node};
 use crate::element::{Element, ElementSpec};
 use crate::error::Result;
 
@@ -30,30 +31,63 @@ impl Node for Filter {
     fn cardinality(&self) -> Cardinality {
         Cardinality::Unknown
     }
-    fn open(&self) -> Result<BoxIter> {
-        let mut input = self.input.open()?;
-        let p = Arc::clone(&self.predicate);
-        let (stop_at_first, op) = if self.stop_at_first {
-            (true, "take_while")
+    fn open(&self, from: Option<State>) -> Result<BoxIter> {
+        let (index, done, input) =
+            restore(from, self.name(), |r| Ok((r.num()?, r.flag()?, r.kid()?)))?
+                .map_or((0, false, None), |(i, d, s)| (i, d, Some(s)));
+        Ok(Box::new(FilterIter {
+            input: self.input.open_from(input)?,
+            predicate: Arc::clone(&self.predicate),
+            stop_at_first: self.stop_at_first,
+            index,
+            done,
+        }))
+    }
+}
+
+struct FilterIter {
+    input: BoxIter,
+    predicate: Predicate,
+    stop_at_first: bool,
+    /// The number of input elements taken.
+    index: u64,
+    /// take_while has seen its first `false`.
+    done: bool,
+}
+
+impl ElementIter for FilterIter {
+    fn next(&mut self) -> Option<Result<Element>> {
+        let op = if self.stop_at_first {
+            "take_while"
         } else {
-            (false, "filter")
+            "filter"
         };
-        let mut index = 0u64;
-        let mut done = false;
-        Ok(Box::new(move || loop {
-            if done {
+        loop {
+            if self.done {
                 return None;
             }
-            let item = input.next()?;
-            let i = index;
-            index += 1;
+            let item = self.input.next()?;
+            let i = self.index;
+            self.index += 1;
+            let p = &self.predicate;
             match item.and_then(|e| call_user(op, i, || p(&e)).map(|keep| (keep, e))) {
                 Ok((true, e)) => return Some(Ok(e)),
-                Ok((false, _)) if stop_at_first => done = true,
+                Ok((false, _)) if self.stop_at_first => self.done = true,
                 Ok((false, _)) => continue,
                 Err(e) => return Some(Err(e)),
             }
-        }))
+        }
+    }
+    fn save(&self) -> Result<State> {
+        let tag = if self.stop_at_first {
+            "TakeWhile"
+        } else {
+            "Filter"
+        };
+        Ok(State::new(tag)
+            .num(self.index)
+            .flag(self.done)
+            .kid(self.input.save()?))
     }
 }
 
@@ -72,16 +106,32 @@ impl Node for IgnoreErrors {
     fn cardinality(&self) -> Cardinality {
         Cardinality::Unknown
     }
-    fn open(&self) -> Result<BoxIter> {
-        let mut input = self.input.open()?;
-        let log = self.log_warning;
-        Ok(Box::new(move || loop {
-            match input.next()? {
+    fn open(&self, from: Option<State>) -> Result<BoxIter> {
+        let input = restore(from, "IgnoreErrors", |r| r.kid())?;
+        Ok(Box::new(IgnoreErrorsIter {
+            input: self.input.open_from(input)?,
+            log: self.log_warning,
+        }))
+    }
+}
+
+struct IgnoreErrorsIter {
+    input: BoxIter,
+    log: bool,
+}
+
+impl ElementIter for IgnoreErrorsIter {
+    fn next(&mut self) -> Option<Result<Element>> {
+        loop {
+            match self.input.next()? {
                 Ok(e) => return Some(Ok(e)),
-                Err(e) if log => eprintln!("npyflow: ignore_errors dropped an element: {e}"),
+                Err(e) if self.log => eprintln!("npyflow: ignore_errors dropped an element: {e}"),
                 Err(_) => {}
             }
-        }))
+        }
+    }
+    fn save(&self) -> Result<State> {
+        Ok(State::new("IgnoreErrors").kid(self.input.save()?))
     }
 }
 

@@ -6,7 +6,10 @@ use super::batch::check_parallel_calls;
 use super::map::trace;
 use super::parallel::MAX_THREADS;
 use super::prefetch::prefetched;
-use super::{call_user, require, BoxIter, Cardinality, Dataset, Node, AUTOTUNE};
+use super::state::State;
+use super::{
+    call_user, require, restore, BoxIter, Cardinality, Dataset, ElementIter, Node, AUTOTUNE,
+};
 use crate::element::{Element, ElementSpec};
 use crate::error::Result;
 
@@ -38,66 +41,148 @@ impl Node for Interleave {
     fn cardinality(&self) -> Cardinality {
         Cardinality::Unknown
     }
-    fn open(&self) -> Result<BoxIter> {
-        let mut input = Some(self.input.open()?);
-        let f = Arc::clone(&self.f);
-        let (cycle_length, block_length, op) = (self.cycle_length, self.block_length, self.op);
-        let prefetch = self.prefetch;
-        let mut slots: Vec<Option<BoxIter>> = (0..cycle_length).map(|_| None).collect();
-        let mut open_slots = 0usize;
-        let (mut cycle, mut block) = (0usize, 0usize);
-        let mut index = 0u64;
+    fn open(&self, from: Option<State>) -> Result<BoxIter> {
+        let mut it = InterleaveIter {
+            input: None,
+            f: Arc::clone(&self.f),
+            cycle_length: self.cycle_length,
+            block_length: self.block_length,
+            op: self.op,
+            prefetch: self.prefetch,
+            slots: (0..self.cycle_length).map(|_| None).collect(),
+            open_slots: 0,
+            cycle: 0,
+            block: 0,
+            index: 0,
+        };
+        let Some(s) = from else {
+            it.input = Some(self.input.open()?);
+            return Ok(Box::new(it));
+        };
+        restore(Some(s), "Interleave", |r| {
+            it.cycle = r.usize()?;
+            it.block = r.usize()?;
+            it.index = r.num()?;
+            if it.cycle >= it.cycle_length || it.block >= it.block_length {
+                return Err(super::state::mismatch("interleave positions out of range"));
+            }
+            if r.flag()? {
+                it.input = Some(self.input.open_from(Some(r.kid()?))?);
+            }
+            for k in 0..it.cycle_length {
+                if r.flag()? {
+                    let e = r.element()?;
+                    let state = r.kid()?;
+                    let inner = it.open_inner(e.clone(), k as u64, Some(state))?;
+                    it.slots[k] = Some((e, inner));
+                    it.open_slots += 1;
+                }
+            }
+            Ok(())
+        })?;
+        Ok(Box::new(it))
+    }
+}
+
+/// A pass of interleave (and flat_map, its cycle of one).
+struct InterleaveIter {
+    /// The input, until it ends.
+    input: Option<BoxIter>,
+    f: DatasetFn,
+    cycle_length: usize,
+    block_length: usize,
+    op: &'static str,
+    prefetch: Option<usize>,
+    /// The open datasets, each with the input element it was made from (kept for saving).
+    slots: Vec<Option<(Element, BoxIter)>>,
+    open_slots: usize,
+    cycle: usize,
+    block: usize,
+    /// The number of input elements taken.
+    index: u64,
+}
+
+impl InterleaveIter {
+    /// The dataset made from input element `e` (number `i`), opened fresh or from a state.
+    fn open_inner(&self, e: Element, i: u64, from: Option<State>) -> Result<BoxIter> {
+        let d = call_user(self.op, i, || (self.f)(e))?;
+        match self.prefetch {
+            Some(n) => prefetched(|s| d.open_from(s), n, from),
+            None => d.open_from(from),
+        }
+    }
+
+    fn advance(&mut self) {
+        self.block = 0;
+        self.cycle = (self.cycle + 1) % self.cycle_length;
+    }
+}
+
+impl ElementIter for InterleaveIter {
+    fn next(&mut self) -> Option<Result<Element>> {
         // tf.data's order: take `block_length` elements from the slot at `cycle`, then move
         // on; an empty slot is filled from the next input element; an exhausted one is
         // emptied and the cycle moves on.
-        Ok(Box::new(move || loop {
-            if input.is_none() && open_slots == 0 {
+        loop {
+            if self.input.is_none() && self.open_slots == 0 {
                 return None;
             }
-            if let Some(it) = slots[cycle].as_mut() {
+            if let Some((_, it)) = self.slots[self.cycle].as_mut() {
                 match it.next() {
                     Some(item) => {
-                        block += 1;
-                        if block == block_length {
-                            block = 0;
-                            cycle = (cycle + 1) % cycle_length;
+                        self.block += 1;
+                        if self.block == self.block_length {
+                            self.advance();
                         }
                         return Some(item);
                     }
                     None => {
-                        slots[cycle] = None;
-                        open_slots -= 1;
-                        block = 0;
-                        cycle = (cycle + 1) % cycle_length;
+                        self.slots[self.cycle] = None;
+                        self.open_slots -= 1;
+                        self.advance();
                     }
                 }
-            } else if let Some(inp) = input.as_mut() {
+            } else if let Some(inp) = self.input.as_mut() {
                 match inp.next() {
-                    None => input = None,
+                    None => self.input = None,
                     Some(item) => {
-                        let i = index;
-                        index += 1;
-                        let opened = item
-                            .and_then(|e| call_user(op, i, || f(e)))
-                            .and_then(|d| d.open())
-                            .and_then(|it| match prefetch {
-                                Some(n) => prefetched(it, n),
-                                None => Ok(it),
-                            });
+                        let i = self.index;
+                        self.index += 1;
+                        let opened = item.and_then(|e| {
+                            let it = self.open_inner(e.clone(), i, None)?;
+                            Ok((e, it))
+                        });
                         match opened {
-                            Ok(it) => {
-                                slots[cycle] = Some(it);
-                                open_slots += 1;
+                            Ok(slot) => {
+                                self.slots[self.cycle] = Some(slot);
+                                self.open_slots += 1;
                             }
                             Err(e) => return Some(Err(e)),
                         }
                     }
                 }
             } else {
-                block = 0;
-                cycle = (cycle + 1) % cycle_length;
+                self.advance();
             }
-        }))
+        }
+    }
+
+    fn save(&self) -> Result<State> {
+        let mut s = State::new("Interleave")
+            .num(self.cycle as u64)
+            .num(self.block as u64)
+            .num(self.index)
+            .flag(self.input.is_some());
+        if let Some(input) = &self.input {
+            s = s.kid(input.save()?);
+        }
+        for slot in &self.slots {
+            s = s.flag(slot.is_some());
+            if let Some((e, it)) = slot {
+                s = s.element(e)?.kid(it.save()?);
+            }
+        }
+        Ok(s)
     }
 }
 

@@ -1,10 +1,11 @@
 //! `global_shuffle`: a uniform permutation of a random-access dataset, drawn per epoch,
 //! with no buffer.
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::AtomicU64;
 use std::sync::Arc;
 
 use super::rng::{fresh_seed, mix, Rng};
+use super::state::draw;
 use super::{require, Cardinality, Dataset, Node, Pass, PassRef};
 use crate::buffer::BufferPool;
 use crate::element::{Element, ElementSpec};
@@ -76,12 +77,8 @@ impl Node for GlobalShuffle {
     }
     fn pass(&self) -> Option<PassRef> {
         let inner = self.input.pass()?;
-        let epoch = if self.reshuffle_each_iteration {
-            self.epoch.fetch_add(1, Ordering::Relaxed)
-        } else {
-            0
-        };
-        let perm = Permutation::new(inner.len(), self.seed, epoch);
+        let (seed, epoch) = draw(self.seed, &self.epoch, self.reshuffle_each_iteration);
+        let perm = Permutation::new(inner.len(), seed, epoch);
         Some(Arc::new(ShufflePass { inner, perm }))
     }
 }

@@ -6,7 +6,8 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use super::map::{trace, Elements};
-use super::{call_user, require, BoxIter, Cardinality, Dataset, Node};
+use super::state::State;
+use super::{call_user, require, restore, BoxIter, Cardinality, Dataset, ElementIter, Node};
 use crate::element::{Element, ElementSpec, PartialShape, TensorSpec};
 use crate::error::{Error, Result};
 use crate::tensor::Tensor;
@@ -43,87 +44,163 @@ impl Node for GroupByWindow {
             _ => Cardinality::Unknown,
         }
     }
-    fn open(&self) -> Result<BoxIter> {
-        let mut input = Some(self.input.open()?);
-        let (key_fn, reduce, size_fn) = (
-            Arc::clone(&self.key),
-            Arc::clone(&self.reduce),
-            Arc::clone(&self.window_size),
-        );
-        let element_spec = self.input.element_spec().clone();
-        // Groups by key, with each group's window size; sorted by key, so what is left at the
-        // end is flushed in key order, as in tf.data.
-        let mut groups: BTreeMap<i64, (u64, Vec<Element>)> = BTreeMap::new();
-        let mut current: Option<BoxIter> = None;
-        let mut index = 0u64;
-        let mut windows = 0u64;
-        Ok(Box::new(move || loop {
-            if let Some(it) = current.as_mut() {
+    fn open(&self, from: Option<State>) -> Result<BoxIter> {
+        let mut it = GroupIter {
+            input: None,
+            key_fn: Arc::clone(&self.key),
+            reduce: Arc::clone(&self.reduce),
+            size_fn: Arc::clone(&self.window_size),
+            element_spec: self.input.element_spec().clone(),
+            groups: BTreeMap::new(),
+            current: None,
+            index: 0,
+            windows: 0,
+        };
+        let Some(s) = from else {
+            it.input = Some(self.input.open()?);
+            return Ok(Box::new(it));
+        };
+        restore(Some(s), "GroupByWindow", |r| {
+            it.index = r.num()?;
+            it.windows = r.num()?;
+            let n = r.usize()?;
+            for _ in 0..n {
+                let key = r.num()? as i64;
+                let size = r.num()?;
+                it.groups.insert(key, (size, r.elements()?));
+            }
+            if r.flag()? {
+                let key = r.num()? as i64;
+                let members = r.elements()?;
+                let state = r.kid()?;
+                let w = it.windows.saturating_sub(1);
+                let inner = it.open_window(key, members.clone(), w, Some(state))?;
+                it.current = Some((key, members, inner));
+            }
+            if let Some(input) = r.kid_opt()? {
+                it.input = Some(self.input.open_from(Some(input))?);
+            }
+            Ok(())
+        })?;
+        Ok(Box::new(it))
+    }
+}
+
+struct GroupIter {
+    /// The input, until it ends.
+    input: Option<BoxIter>,
+    key_fn: KeyFn,
+    reduce: ReduceFn,
+    size_fn: SizeFn,
+    element_spec: ElementSpec,
+    /// Groups by key, with each group's window size; sorted by key, so what is left at the
+    /// end is flushed in key order, as in tf.data.
+    groups: BTreeMap<i64, (u64, Vec<Element>)>,
+    /// The window being given: its key and members (kept for saving) and its dataset's pass.
+    current: Option<(i64, Vec<Element>, BoxIter)>,
+    index: u64,
+    windows: u64,
+}
+
+impl GroupIter {
+    fn open_window(
+        &self,
+        key: i64,
+        members: Vec<Element>,
+        w: u64,
+        from: Option<State>,
+    ) -> Result<BoxIter> {
+        let ds = window_dataset(&self.element_spec, members);
+        let reduce = &self.reduce;
+        call_user("group_by_window reduce_func", w, || reduce(key, ds))
+            .and_then(|d| d.open_from(from))
+    }
+
+    /// Adds input element number `i` to its group; a group that is full comes back.
+    fn add(&mut self, i: u64, e: Element) -> Result<Option<(i64, Vec<Element>)>> {
+        let key_fn = &self.key_fn;
+        let key = call_user("group_by_window key_func", i, || key_fn(&e))?;
+        let entry = match self.groups.entry(key) {
+            Entry::Occupied(o) => o.into_mut(),
+            Entry::Vacant(v) => {
+                let size_fn = &self.size_fn;
+                match call_user("group_by_window window_size_func", i, || size_fn(key))? {
+                    0 => {
+                        return Err(Error::Pipeline(format!(
+                            "group_by_window: the window size of key {key} must be greater \
+                             than zero"
+                        )))
+                    }
+                    s => v.insert((s, Vec::new())),
+                }
+            }
+        };
+        let (size, members) = entry;
+        members.push(e);
+        if members.len() as u64 >= *size {
+            let members = std::mem::take(members);
+            self.groups.remove(&key);
+            Ok(Some((key, members)))
+        } else {
+            Ok(None)
+        }
+    }
+}
+
+impl ElementIter for GroupIter {
+    fn next(&mut self) -> Option<Result<Element>> {
+        loop {
+            if let Some((_, _, it)) = self.current.as_mut() {
                 match it.next() {
                     Some(item) => return Some(item),
-                    None => current = None,
+                    None => self.current = None,
                 }
             }
             // The next full window: from the input while it lasts, then the leftovers.
-            let full: Option<(i64, Vec<Element>)> = if let Some(inp) = input.as_mut() {
+            let full = if let Some(inp) = self.input.as_mut() {
                 match inp.next() {
                     None => {
-                        input = None;
+                        self.input = None;
                         continue;
                     }
                     Some(Err(e)) => return Some(Err(e)),
                     Some(Ok(e)) => {
-                        let i = index;
-                        index += 1;
-                        let key = match call_user("group_by_window key_func", i, || key_fn(&e)) {
-                            Ok(k) => k,
+                        let i = self.index;
+                        self.index += 1;
+                        match self.add(i, e) {
+                            Ok(full) => full,
                             Err(err) => return Some(Err(err)),
-                        };
-                        let entry = match groups.entry(key) {
-                            Entry::Occupied(o) => o.into_mut(),
-                            Entry::Vacant(v) => {
-                                let size = call_user("group_by_window window_size_func", i, || {
-                                    size_fn(key)
-                                });
-                                match size {
-                                    Ok(0) => {
-                                        return Some(Err(Error::Pipeline(format!(
-                                            "group_by_window: the window size of key {key} \
-                                             must be greater than zero"
-                                        ))))
-                                    }
-                                    Ok(s) => v.insert((s, Vec::new())),
-                                    Err(err) => return Some(Err(err)),
-                                }
-                            }
-                        };
-                        let (size, members) = entry;
-                        members.push(e);
-                        if members.len() as u64 >= *size {
-                            let members = std::mem::take(members);
-                            groups.remove(&key);
-                            Some((key, members))
-                        } else {
-                            None
                         }
                     }
                 }
             } else {
-                let (key, (_, members)) = groups.pop_first()?;
+                let (key, (_, members)) = self.groups.pop_first()?;
                 Some((key, members))
             };
             if let Some((key, members)) = full {
-                let w = windows;
-                windows += 1;
-                let ds = window_dataset(&element_spec, members);
-                match call_user("group_by_window reduce_func", w, || reduce(key, ds))
-                    .and_then(|d| d.open())
-                {
-                    Ok(it) => current = Some(it),
+                let w = self.windows;
+                self.windows += 1;
+                match self.open_window(key, members.clone(), w, None) {
+                    Ok(it) => self.current = Some((key, members, it)),
                     Err(e) => return Some(Err(e)),
                 }
             }
-        }))
+        }
+    }
+    fn save(&self) -> Result<State> {
+        let mut s = State::new("GroupByWindow")
+            .num(self.index)
+            .num(self.windows)
+            .num(self.groups.len() as u64);
+        for (key, (size, members)) in &self.groups {
+            s = s.num(*key as u64).num(*size).elements(members.iter())?;
+        }
+        s = s.flag(self.current.is_some());
+        if let Some((key, members, it)) = &self.current {
+            s = s.num(*key as u64).elements(members.iter())?.kid(it.save()?);
+        }
+        let input = self.input.as_ref().map(|it| it.save()).transpose()?;
+        Ok(s.kid_opt(input))
     }
 }
 

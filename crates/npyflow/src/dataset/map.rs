@@ -3,8 +3,12 @@
 use std::sync::Arc;
 
 use super::batch::check_parallel_calls;
-use super::parallel::{threads_for, ParallelIter};
-use super::{call_user, combine_parallelism, BoxIter, Cardinality, Dataset, Node, Pass, PassRef};
+use super::parallel::{panic_error, read_parallel_state, threads_for, Jobs, Lanes, ParallelIter};
+use super::state::State;
+use super::{
+    call_user, combine_parallelism, restore, BoxIter, Cardinality, Dataset, ElementIter, Node,
+    Pass, PassRef,
+};
 use crate::buffer::BufferPool;
 use crate::element::{Element, ElementSpec};
 use crate::error::{Error, Result};
@@ -162,30 +166,44 @@ impl Node for Map {
     fn cardinality(&self) -> Cardinality {
         self.input.cardinality()
     }
-    fn open(&self) -> Result<BoxIter> {
-        let mut input = self.input.open()?;
+    fn open(&self, from: Option<State>) -> Result<BoxIter> {
         let f = Arc::clone(&self.f);
         let spec = self.spec.clone();
-        let mut index = 0u64;
         if let Some((threads, deterministic)) = self.parallel {
             // Elements are taken (and numbered) in order; the function runs in parallel.
-            let jobs = Box::new(move || {
-                let item = input.next()?;
-                let i = index;
-                index += 1;
-                Some((i, item))
+            let (source, pending) = match from {
+                Some(s) => {
+                    let (source, pending) = read_parallel_state(s)?;
+                    (Some(source), pending)
+                }
+                None => (None, Vec::new()),
+            };
+            let (index, input) = restore(source, "MapJobs", |r| Ok((r.num()?, r.kid()?)))?
+                .map_or((0, None), |(i, s)| (i, Some(s)));
+            let jobs = Box::new(MapJobs {
+                input: self.input.open_from(input)?,
+                index,
             });
             let work = Arc::new(move |(i, item): (u64, Result<Element>)| {
                 item.and_then(|e| Map::apply(&f, &spec, i, e))
             });
-            let it = ParallelIter::start("map", jobs, work, threads, 2 * threads, deterministic)?;
+            let it = ParallelIter::start(
+                "map",
+                jobs,
+                work,
+                Lanes::new(threads, deterministic),
+                pending,
+                panic_error,
+            )?;
             return Ok(Box::new(it));
         }
-        Ok(Box::new(move || {
-            let item = input.next()?;
-            let i = index;
-            index += 1;
-            Some(item.and_then(|e| Map::apply(&f, &spec, i, e)))
+        let (index, input) = restore(from, "Map", |r| Ok((r.num()?, r.kid()?)))?
+            .map_or((0, None), |(i, s)| (i, Some(s)));
+        Ok(Box::new(MapIter {
+            input: self.input.open_from(input)?,
+            index,
+            f,
+            spec,
         }))
     }
     fn is_random_access(&self) -> bool {
@@ -198,6 +216,45 @@ impl Node for Map {
             spec: self.spec.clone(),
             parallel: self.parallel,
         }))
+    }
+}
+
+/// The elements of a map's input, numbered: the jobs of a parallel map.
+struct MapJobs {
+    input: BoxIter,
+    index: u64,
+}
+
+impl Jobs<(u64, Result<Element>)> for MapJobs {
+    fn next(&mut self) -> Option<(u64, Result<Element>)> {
+        let item = self.input.next()?;
+        let i = self.index;
+        self.index += 1;
+        Some((i, item))
+    }
+    fn save(&self) -> Result<State> {
+        Ok(State::new("MapJobs")
+            .num(self.index)
+            .kid(self.input.save()?))
+    }
+}
+
+struct MapIter {
+    input: BoxIter,
+    index: u64,
+    f: MapFn,
+    spec: ElementSpec,
+}
+
+impl ElementIter for MapIter {
+    fn next(&mut self) -> Option<Result<Element>> {
+        let item = self.input.next()?;
+        let i = self.index;
+        self.index += 1;
+        Some(item.and_then(|e| Map::apply(&self.f, &self.spec, i, e)))
+    }
+    fn save(&self) -> Result<State> {
+        Ok(State::new("Map").num(self.index).kid(self.input.save()?))
     }
 }
 
@@ -249,17 +306,13 @@ impl Node for OpMap {
     fn cardinality(&self) -> Cardinality {
         self.input.cardinality()
     }
-    fn open(&self) -> Result<BoxIter> {
-        let mut input = self.input.open()?;
-        let ops = self.ops.clone();
-        let mut index = 0u64;
-        Ok(Box::new(move || {
-            let item = input.next()?;
-            let i = index;
-            index += 1;
-            Some(item.and_then(|e| {
-                OpMap::apply(&ops, i, e).map_err(|err| err.context(format!("map: element {i}")))
-            }))
+    fn open(&self, from: Option<State>) -> Result<BoxIter> {
+        let (index, input) = restore(from, "Map", |r| Ok((r.num()?, r.kid()?)))?
+            .map_or((0, None), |(i, s)| (i, Some(s)));
+        Ok(Box::new(OpMapIter {
+            input: self.input.open_from(input)?,
+            index,
+            ops: self.ops.clone(),
         }))
     }
     fn is_random_access(&self) -> bool {
@@ -279,6 +332,26 @@ impl Node for OpMap {
 }
 
 /// Idle batch buffers a pass keeps for reuse.
+struct OpMapIter {
+    input: BoxIter,
+    index: u64,
+    ops: Vec<Op>,
+}
+
+impl ElementIter for OpMapIter {
+    fn next(&mut self) -> Option<Result<Element>> {
+        let item = self.input.next()?;
+        let i = self.index;
+        self.index += 1;
+        Some(item.and_then(|e| {
+            OpMap::apply(&self.ops, i, e).map_err(|err| err.context(format!("map: element {i}")))
+        }))
+    }
+    fn save(&self) -> Result<State> {
+        Ok(State::new("Map").num(self.index).kid(self.input.save()?))
+    }
+}
+
 pub(crate) const POOLED_BATCHES: usize = 4;
 
 struct OpMapPass {

@@ -53,11 +53,13 @@ mod scan;
 mod shuffle;
 mod slice;
 mod sources;
+mod state;
 mod stats;
 mod unbatch;
 mod unique;
 mod window;
 
+use std::collections::BTreeSet;
 use std::fmt;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::Arc;
@@ -70,6 +72,7 @@ use crate::buffer::BufferPool;
 use crate::element::{Element, ElementSpec};
 use crate::error::{Error, Result};
 use crate::tensor::Tensor;
+use state::{read_draws, save_draws, with_draws, Draw, State, StateReader};
 
 /// tf.data's `AUTOTUNE` (`-1`): let the runtime choose a parallelism or buffer size.
 pub const AUTOTUNE: i64 = -1;
@@ -118,9 +121,10 @@ pub(crate) trait Node: Send + Sync + 'static {
     fn spec(&self) -> &ElementSpec;
     /// How many elements there are.
     fn cardinality(&self) -> Cardinality;
-    /// A fresh pass over the elements. Random-access nodes need not implement it: their
-    /// passes read [`Pass::get`] in order.
-    fn open(&self) -> Result<BoxIter> {
+    /// A pass over the elements: a fresh one, or one that continues from a state an
+    /// iterator of this node saved. Random-access nodes need not implement it: their passes
+    /// read [`Pass::get`] in order.
+    fn open(&self, _from: Option<State>) -> Result<BoxIter> {
         Err(Error::Pipeline(format!(
             "{} has no sequential iterator",
             self.name()
@@ -219,30 +223,108 @@ pub(crate) fn combine_parallelism(
 pub(crate) trait ElementIter: Send {
     /// The next element, an error at this position, or `None` at the end.
     fn next(&mut self) -> Option<Result<Element>>;
+    /// What the pass has done, for [`Node::open`] to continue from: positions, seeds, and
+    /// the elements it holds that its input will not give again.
+    fn save(&self) -> Result<State>;
 }
 
 pub(crate) type BoxIter = Box<dyn ElementIter>;
 
-impl<F: FnMut() -> Option<Result<Element>> + Send> ElementIter for F {
+/// A pass that has ended, or never had elements.
+pub(crate) struct Ended;
+
+impl ElementIter for Ended {
     fn next(&mut self) -> Option<Result<Element>> {
-        self()
+        None
+    }
+    fn save(&self) -> Result<State> {
+        Ok(State::new("Ended"))
     }
 }
 
-/// A pass over a random-access node, element by element.
-struct IndexIter {
-    pass: PassRef,
-    next: u64,
+/// Reads a node's saved state with `f`, checking its tag and that all of it was used; `None`
+/// (a fresh pass) gives `None`.
+pub(crate) fn restore<T>(
+    from: Option<State>,
+    tag: &str,
+    f: impl FnOnce(&mut StateReader) -> Result<T>,
+) -> Result<Option<T>> {
+    let Some(s) = from else { return Ok(None) };
+    let mut r = s.reader(tag)?;
+    let out = f(&mut r)?;
+    r.finish()?;
+    Ok(Some(out))
 }
 
-impl ElementIter for IndexIter {
+/// A pass over a random-access node, read in order by this thread or by workers.
+///
+/// Its state is positions only: every index below `low` has been handed out, and those in
+/// `above` too; with the draws that made the pass, that is all a restore needs.
+struct PassIter {
+    pass: PassRef,
+    draws: Vec<Draw>,
+    low: u64,
+    above: BTreeSet<u64>,
+    engine: Option<parallel::ParallelIter<u64, (u64, Result<Element>)>>,
+}
+
+/// Indices `from..len`, without those in `skip`: the jobs of a restored parallel pass.
+struct PassJobs {
+    next: u64,
+    len: u64,
+    skip: BTreeSet<u64>,
+}
+
+impl parallel::Jobs<u64> for PassJobs {
+    fn next(&mut self) -> Option<u64> {
+        while self.skip.remove(&self.next) {
+            self.next += 1;
+        }
+        let k = self.next;
+        (k < self.len).then(|| {
+            self.next += 1;
+            k
+        })
+    }
+    fn save(&self) -> Result<State> {
+        // The pass iterator saves positions itself (see PassIter::save).
+        Ok(State::new("PassJobs"))
+    }
+}
+
+impl PassIter {
+    fn handed_out(&mut self, k: u64) {
+        self.above.insert(k);
+        while self.above.remove(&self.low) {
+            self.low += 1;
+        }
+    }
+}
+
+impl ElementIter for PassIter {
     fn next(&mut self) -> Option<Result<Element>> {
-        if self.next >= self.pass.len() {
+        if let Some(engine) = self.engine.as_mut() {
+            let (k, item) = engine.next_output()?;
+            self.handed_out(k);
+            return Some(item);
+        }
+        let mut k = self.low;
+        while self.above.contains(&k) {
+            k += 1;
+        }
+        if k >= self.pass.len() {
             return None;
         }
-        let i = self.next;
-        self.next += 1;
-        Some(self.pass.get(i))
+        self.handed_out(k);
+        Some(self.pass.get(k))
+    }
+    fn save(&self) -> Result<State> {
+        let mut s = save_draws(State::new("Pass"), &self.draws).num(self.low);
+        s = s.num(self.above.len() as u64);
+        for &k in &self.above {
+            s = s.num(k);
+        }
+        Ok(s)
     }
 }
 
@@ -344,13 +426,19 @@ impl Dataset {
         self.iter().collect()
     }
 
-    /// Opens a pass, choosing the index pass for random-access nodes.
+    /// Opens a fresh pass, choosing the index pass for random-access nodes.
     pub(crate) fn open(&self) -> Result<BoxIter> {
+        self.open_from(None)
+    }
+
+    /// Opens a pass: a fresh one, or one continuing from a state saved by an iterator of this
+    /// dataset.
+    pub(crate) fn open_from(&self, from: Option<State>) -> Result<BoxIter> {
         let Some((stats, stage)) = stats::new_stage(self.node.name()) else {
-            return self.open_node(None);
+            return self.open_node(from, None);
         };
         let opened = stats::within(&stats, Some(stage), || {
-            self.open_node(Some((stats.clone(), stage)))
+            self.open_node(from, Some((stats.clone(), stage)))
         })?;
         if self.node.is_random_access() {
             // The pass itself is counted (see open_node).
@@ -359,35 +447,61 @@ impl Dataset {
         Ok(Box::new(stats::Counted::new(opened, stats, stage)))
     }
 
-    fn open_node(&self, counted: Option<(PipelineStats, usize)>) -> Result<BoxIter> {
-        let Some(mut pass) = self.node.pass() else {
-            return self.node.open();
+    fn open_node(
+        &self,
+        from: Option<State>,
+        counted: Option<(PipelineStats, usize)>,
+    ) -> Result<BoxIter> {
+        if !self.node.is_random_access() {
+            return self.node.open(from);
+        }
+        let (replay, low, above) = restore(from, "Pass", |r| {
+            let draws = read_draws(r)?;
+            let low = r.num()?;
+            let n = r.usize()?;
+            let above = (0..n).map(|_| r.num()).collect::<Result<BTreeSet<u64>>>()?;
+            Ok((Some(draws), low, above))
+        })?
+        .unwrap_or_default();
+        let (pass, draws) = with_draws(replay, || self.node.pass())?;
+        let Some(mut pass) = pass else {
+            return self.node.open(None);
         };
         if let Some((stats, stage)) = counted {
             pass = Arc::new(stats::CountedPass::new(pass, stats, stage));
         }
-        match pass.parallelism() {
-            Some((threads, deterministic)) if threads > 1 => {
+        let engine = match pass.parallelism() {
+            Some((threads, deterministic)) if threads >= 1 => {
                 // Element k of the pass by any worker: no lock but a counter.
-                let len = pass.len();
-                let mut next = 0u64;
-                let jobs = Box::new(move || {
-                    let k = next;
-                    next += 1;
-                    (k < len).then_some(k)
+                let jobs = Box::new(PassJobs {
+                    next: low,
+                    len: pass.len(),
+                    skip: above.clone(),
                 });
-                let work = Arc::new(move |k: u64| pass.get(k));
-                Ok(Box::new(parallel::ParallelIter::start(
+                let reader = Arc::clone(&pass);
+                let work = Arc::new(move |k: u64| {
+                    let item = catch_unwind(AssertUnwindSafe(|| reader.get(k)))
+                        .unwrap_or_else(|_| Err(Error::Function("a worker panicked".into())));
+                    (k, item)
+                });
+                Some(parallel::ParallelIter::start(
                     self.node.name(),
                     jobs,
                     work,
-                    threads,
-                    2 * threads,
-                    deterministic,
-                )?))
+                    parallel::Lanes::new(threads, deterministic),
+                    Vec::new(),
+                    |what| (u64::MAX, parallel::panic_error(what)),
+                )?)
             }
-            _ => Ok(Box::new(IndexIter { pass, next: 0 })),
-        }
+            _ => None,
+        };
+        Ok(Box::new(PassIter {
+            pass,
+            draws,
+            low,
+            above,
+            engine,
+        }))
     }
 
     /// A new random-access pass, when the dataset is random-access.
@@ -422,6 +536,20 @@ impl Dataset {
             stats: Some(stats.clone()),
         };
         (it, stats)
+    }
+
+    /// A hash of what the pipeline gives (its last transformation, element spec and
+    /// cardinality), stamped on saved iterator states. The states of the stages inside are
+    /// checked one by one when restored.
+    fn fingerprint(&self) -> u64 {
+        let text = format!(
+            "{}|{}|{}",
+            self.node.name(),
+            self.element_spec(),
+            self.cardinality().as_i64()
+        );
+        let h = crc32fast::hash(text.as_bytes());
+        (u64::from(h) << 32) | text.len() as u64
     }
 
     /// The node behind the dataset.
@@ -495,6 +623,96 @@ pub struct DatasetIter {
     stats: Option<PipelineStats>,
 }
 
+impl DatasetIter {
+    fn open_inner(&self, from: Option<State>) -> Result<BoxIter> {
+        match &self.stats {
+            Some(stats) => stats::within(stats, None, || self.dataset.open_from(from)),
+            None => self.dataset.open_from(from),
+        }
+    }
+
+    /// The iterator's state: a compact byte string from which
+    /// [`set_state`](DatasetIter::set_state), on a new iterator of the same pipeline (in this
+    /// process or another, built by the same code), continues exactly where this one is.
+    ///
+    /// What it holds, per transformation:
+    /// - random-access stages (sources, `map`, `batch`, `global_shuffle`, `shard`, `take`,
+    ///   `skip`, `zip`, `repeat(count)`, ... read by index, in parallel or not): the next
+    ///   position and the seeds and epochs of the pass; its size does not grow with the data.
+    /// - `shuffle`: its buffer and generator; results computed ahead by parallel `map`,
+    ///   `batch` or `interleave` over a sequential input, and `prefetch`'s buffer: those
+    ///   results (workers pause while the state is taken).
+    /// - `interleave`: each open dataset's input element and state.
+    /// - `cache` in its first pass: the position; restoring it reads the input again up to
+    ///   there to fill the cache. `unique`: the elements seen. `from_generator`: the count of
+    ///   elements given; restoring calls the generator again and skips them.
+    ///
+    /// A pass that has not started is started (so its seeds and epochs are fixed). Elements
+    /// holding datasets (a `window`'s) cannot be saved while held.
+    ///
+    /// tf.data has no byte-string state for iterators; its checkpoints (`tf.train.Checkpoint`)
+    /// save every buffer, including those a position would describe.
+    ///
+    /// ```
+    /// use npyflow::Dataset;
+    /// let ds = Dataset::range(0, 10, 1)?.shuffle(4, Some(7), true)?.batch(3, false)?;
+    /// let mut it = ds.iter();
+    /// let first = it.next().unwrap()?;
+    /// let state = it.get_state()?;
+    /// let rest: Vec<String> = it.map(|e| e.unwrap().to_string()).collect();
+    ///
+    /// let mut resumed = ds.iter();
+    /// resumed.set_state(&state)?;
+    /// let again: Vec<String> = resumed.map(|e| e.unwrap().to_string()).collect();
+    /// assert_eq!(rest, again);
+    /// # let _ = first;
+    /// # Ok::<(), npyflow::Error>(())
+    /// ```
+    pub fn get_state(&mut self) -> Result<Vec<u8>> {
+        if !self.done && self.inner.is_none() {
+            match self.open_inner(None) {
+                Ok(it) => self.inner = Some(it),
+                Err(e) => {
+                    self.done = true;
+                    return Err(e);
+                }
+            }
+        }
+        let inner = match (&self.inner, self.done) {
+            (Some(it), false) => Some(it.save()?),
+            _ => None,
+        };
+        let s = State::new("Iterator").flag(self.done).kid_opt(inner);
+        Ok(state::to_bytes(&s, self.dataset.fingerprint()))
+    }
+
+    /// Continues from `state`, a [`get_state`](DatasetIter::get_state) of an iterator over
+    /// this pipeline: the next elements are those that iterator would have given next.
+    /// A state from a pipeline of another structure, or damaged bytes, is refused with
+    /// [`Error::InvalidArgument`] and the iterator is left as it was.
+    ///
+    /// The seeds come from the state, so a pipeline rebuilt with `seed: None` (which draws a
+    /// new seed) still continues the saved order. Random nodes' epoch counters move past the
+    /// restored epochs, so later passes over the same dataset get new orders.
+    pub fn set_state(&mut self, state: &[u8]) -> Result<()> {
+        let s = state::from_bytes(state, self.dataset.fingerprint())?;
+        let mut r = s.reader("Iterator")?;
+        let done = r.flag()?;
+        let inner = r.kid_opt()?;
+        r.finish()?;
+        let opened = match (done, inner) {
+            (true, _) => None,
+            (false, Some(inner)) => Some(self.open_inner(Some(inner))?),
+            (false, None) => {
+                return Err(state::mismatch("the state has no pass to continue"));
+            }
+        };
+        self.inner = opened;
+        self.done = done;
+        Ok(())
+    }
+}
+
 impl Iterator for DatasetIter {
     type Item = Result<Element>;
 
@@ -503,11 +721,7 @@ impl Iterator for DatasetIter {
             return None;
         }
         if self.inner.is_none() {
-            let opened = match &self.stats {
-                Some(stats) => stats::within(stats, None, || self.dataset.open()),
-                None => self.dataset.open(),
-            };
-            match opened {
+            match self.open_inner(None) {
                 Ok(it) => self.inner = Some(it),
                 Err(e) => {
                     self.done = true;

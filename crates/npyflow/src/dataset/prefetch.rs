@@ -1,12 +1,15 @@
 //! `prefetch`: elements made ahead of time on a background thread.
 
-use std::panic::{catch_unwind, AssertUnwindSafe};
-use std::sync::mpsc::{sync_channel, Receiver};
-use std::thread;
+use std::sync::Arc;
 
-use super::{require, BoxIter, Cardinality, Dataset, Node, AUTOTUNE};
+use super::parallel::{panic_error, read_parallel_state, Jobs, Lanes, ParallelIter};
+use super::state::State;
+use super::{
+    combine_parallelism, require, BoxIter, Cardinality, Dataset, Node, Pass, PassRef, AUTOTUNE,
+};
+use crate::buffer::BufferPool;
 use crate::element::{Element, ElementSpec};
-use crate::error::{Error, Result};
+use crate::error::Result;
 
 /// The memory an `AUTOTUNE` prefetch buffer may hold.
 const AUTOTUNE_RAM_BUDGET: usize = 32 << 20;
@@ -33,47 +36,60 @@ fn autotune_buffer(spec: &ElementSpec) -> usize {
 /// slots up front.
 const MAX_BUFFER: usize = 1 << 16;
 
-/// `input` run ahead by a background thread, `buffer` elements at most.
-pub(crate) fn prefetched(mut input: BoxIter, buffer: usize) -> Result<BoxIter> {
-    let (tx, rx) = sync_channel(buffer.clamp(1, MAX_BUFFER));
-    thread::Builder::new()
-        .name("npyflow-prefetch".into())
-        .spawn(move || {
-            loop {
-                // A panic below is an error in its place, then the end (the input may be
-                // broken), not a silent end of the data.
-                let (item, stop) = match catch_unwind(AssertUnwindSafe(|| input.next())) {
-                    Ok(Some(item)) => (item, false),
-                    Ok(None) => break,
-                    Err(_) => (
-                        Err(Error::Pipeline("prefetch: the input panicked".into())),
-                        true,
-                    ),
-                };
-                if tx.send(item).is_err() || stop {
-                    break; // the consumer is gone, or the input cannot go on
-                }
-            }
-        })
-        .map_err(|e| Error::Pipeline(format!("prefetch: cannot start a thread: {e}")))?;
-    Ok(Box::new(Prefetched { rx }))
+/// The input's elements, as jobs for a one-thread engine that does no work on them.
+struct Ahead {
+    input: BoxIter,
+}
+
+impl Jobs<Result<Element>> for Ahead {
+    fn next(&mut self) -> Option<Result<Element>> {
+        self.input.next()
+    }
+    fn save(&self) -> Result<State> {
+        Ok(State::new("Prefetch").kid(self.input.save()?))
+    }
+}
+
+/// `input`'s elements made ahead on a background thread, up to `buffer` of them: the
+/// parallel engine with one worker, so a prefetched pass saves, restores and stops as the
+/// engine does. `from` is a state saved by such a pass; `open` opens the input (from the
+/// input's part of it).
+pub(crate) fn prefetched(
+    open: impl FnOnce(Option<State>) -> Result<BoxIter>,
+    buffer: usize,
+    from: Option<State>,
+) -> Result<BoxIter> {
+    let (source, pending) = match from {
+        Some(s) => {
+            let (source, pending) = read_parallel_state(s)?;
+            let mut r = source.reader("Prefetch")?;
+            let input = r.kid()?;
+            r.finish()?;
+            (Some(input), pending)
+        }
+        None => (None, Vec::new()),
+    };
+    let jobs = Box::new(Ahead {
+        input: open(source)?,
+    });
+    let work = Arc::new(|item: Result<Element>| item);
+    Ok(Box::new(ParallelIter::start(
+        "prefetch",
+        jobs,
+        work,
+        Lanes {
+            threads: 1,
+            capacity: buffer.clamp(1, MAX_BUFFER),
+            deterministic: true,
+        },
+        pending,
+        panic_error,
+    )?))
 }
 
 struct Prefetch {
     input: Dataset,
     buffer_size: usize,
-}
-
-/// Receives what the producer thread makes. Dropping it disconnects the channel, and the
-/// producer stops at its next send.
-struct Prefetched {
-    rx: Receiver<Result<Element>>,
-}
-
-impl super::ElementIter for Prefetched {
-    fn next(&mut self) -> Option<Result<Element>> {
-        self.rx.recv().ok()
-    }
 }
 
 impl Node for Prefetch {
@@ -86,12 +102,45 @@ impl Node for Prefetch {
     fn cardinality(&self) -> Cardinality {
         self.input.cardinality()
     }
-    fn open(&self) -> Result<BoxIter> {
-        let input = self.input.open()?;
+    fn open(&self, from: Option<State>) -> Result<BoxIter> {
         if self.buffer_size == 0 {
-            return Ok(input);
+            return self.input.open_from(from);
         }
-        prefetched(input, self.buffer_size)
+        prefetched(|s| self.input.open_from(s), self.buffer_size, from)
+    }
+    fn is_random_access(&self) -> bool {
+        self.input.is_random_access()
+    }
+    fn pass(&self) -> Option<PassRef> {
+        // Over a random-access input, prefetching is reading ahead by index on a worker:
+        // the pass stays random-access and its state stays a position.
+        let inner = self.input.pass()?;
+        if self.buffer_size == 0 {
+            return Some(inner);
+        }
+        Some(Arc::new(PrefetchPass { inner }))
+    }
+}
+
+struct PrefetchPass {
+    inner: PassRef,
+}
+
+impl Pass for PrefetchPass {
+    fn len(&self) -> u64 {
+        self.inner.len()
+    }
+    fn get(&self, index: u64) -> Result<Element> {
+        self.inner.get(index)
+    }
+    fn get_range(&self, start: u64, end: u64) -> Option<Result<Element>> {
+        self.inner.get_range(start, end)
+    }
+    fn gather(&self, indices: &[u64], pool: &BufferPool) -> Option<Result<Element>> {
+        self.inner.gather(indices, pool)
+    }
+    fn parallelism(&self) -> Option<(usize, bool)> {
+        combine_parallelism(Some((1, true)), self.inner.parallelism())
     }
 }
 

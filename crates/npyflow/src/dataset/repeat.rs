@@ -2,7 +2,8 @@
 
 use std::sync::{Arc, Mutex, PoisonError};
 
-use super::{BoxIter, Cardinality, Dataset, Node, Pass, PassRef};
+use super::state::{observe, shifted, with_draws, Draw, State};
+use super::{restore, BoxIter, Cardinality, Dataset, ElementIter, Node, Pass, PassRef};
 use crate::buffer::BufferPool;
 use crate::element::{Element, ElementSpec};
 use crate::error::{Error, Result};
@@ -30,42 +31,35 @@ impl Node for Repeat {
             (other, _) => other,
         }
     }
-    fn open(&self) -> Result<BoxIter> {
-        let input = self.input.clone();
-        let count = self.count;
-        let mut epoch = 0u64;
-        let mut current: Option<BoxIter> = None;
-        let mut yielded_this_epoch = false;
-        Ok(Box::new(move || loop {
-            if count.is_some_and(|c| epoch >= c) {
-                return None;
-            }
-            if current.is_none() {
-                match input.open() {
-                    Ok(it) => current = Some(it),
-                    Err(e) => {
-                        epoch += 1;
-                        return Some(Err(e));
-                    }
-                }
-                yielded_this_epoch = false;
-            }
-            match current.as_mut()?.next() {
-                Some(item) => {
-                    yielded_this_epoch = true;
-                    return Some(item);
-                }
-                None => {
-                    current = None;
-                    epoch += 1;
-                    // An input with no elements would make an endless repeat spin forever;
-                    // like tf.data, an empty pass ends the repeat.
-                    if !yielded_this_epoch {
-                        return None;
-                    }
+    fn open(&self, from: Option<State>) -> Result<BoxIter> {
+        let mut it = RepeatIter {
+            input: self.input.clone(),
+            count: self.count,
+            epoch: 0,
+            current: None,
+            yielded_this_epoch: false,
+            open_error: None,
+        };
+        let Some(from) = from else {
+            // The first repetition is opened now, so its epochs are drawn with the pass's
+            // (a state saved before the first element already holds them).
+            if self.count != Some(0) {
+                match self.input.open() {
+                    Ok(first) => it.current = Some(first),
+                    Err(e) => it.open_error = Some(e),
                 }
             }
-        }))
+            return Ok(Box::new(it));
+        };
+        restore(Some(from), "Repeat", |r| {
+            it.epoch = r.num()?;
+            it.yielded_this_epoch = r.flag()?;
+            if let Some(s) = r.kid_opt()? {
+                it.current = Some(self.input.open_from(Some(s))?);
+            }
+            Ok(())
+        })?;
+        Ok(Box::new(it))
     }
     fn is_random_access(&self) -> bool {
         self.count.is_some() && self.input.is_random_access()
@@ -74,11 +68,15 @@ impl Node for Repeat {
         // Each repetition is a pass of its own, made when first read and in order, so a
         // global shuffle inside draws a new permutation per repetition, as in tf.data.
         let count = self.count?;
-        let first = self.input.pass()?;
+        // Repetition r draws what the first drew, with reshuffling epochs moved on by r, so a
+        // restored pass makes the same repetitions.
+        let (first, draws) = observe(|| self.input.pass());
+        let first = first?;
         Some(Arc::new(RepeatPass {
             input: self.input.clone(),
             len: first.len(),
             passes: Mutex::new(vec![first]),
+            draws,
             count,
         }))
     }
@@ -86,6 +84,8 @@ impl Node for Repeat {
 
 struct RepeatPass {
     input: Dataset,
+    /// The draws of the first repetition.
+    draws: Vec<Draw>,
     /// The length of one repetition.
     len: u64,
     /// The passes of the repetitions read so far.
@@ -98,7 +98,9 @@ impl RepeatPass {
     fn epoch(&self, epoch: u64) -> Result<PassRef> {
         let mut passes = self.passes.lock().unwrap_or_else(PoisonError::into_inner);
         while passes.len() as u64 <= epoch {
-            let next = self.input.pass().ok_or_else(|| {
+            let r = passes.len() as u64;
+            let (next, _) = with_draws(Some(shifted(&self.draws, r)), || self.input.pass())?;
+            let next = next.ok_or_else(|| {
                 Error::Pipeline("repeat: the input stopped being random-access".into())
             })?;
             passes.push(next);
@@ -135,6 +137,63 @@ impl Pass for RepeatPass {
             .unwrap_or_else(PoisonError::into_inner)
             .first()
             .and_then(|p| p.parallelism())
+    }
+}
+
+struct RepeatIter {
+    input: Dataset,
+    count: Option<u64>,
+    /// The repetition being read.
+    epoch: u64,
+    current: Option<BoxIter>,
+    yielded_this_epoch: bool,
+    /// The first repetition failed to open: the error goes out first.
+    open_error: Option<Error>,
+}
+
+impl ElementIter for RepeatIter {
+    fn next(&mut self) -> Option<Result<Element>> {
+        if let Some(e) = self.open_error.take() {
+            self.epoch += 1;
+            return Some(Err(e));
+        }
+        loop {
+            if self.count.is_some_and(|c| self.epoch >= c) {
+                return None;
+            }
+            if self.current.is_none() {
+                match self.input.open() {
+                    Ok(it) => self.current = Some(it),
+                    Err(e) => {
+                        self.epoch += 1;
+                        return Some(Err(e));
+                    }
+                }
+                self.yielded_this_epoch = false;
+            }
+            match self.current.as_mut()?.next() {
+                Some(item) => {
+                    self.yielded_this_epoch = true;
+                    return Some(item);
+                }
+                None => {
+                    self.current = None;
+                    self.epoch += 1;
+                    // An input with no elements would make an endless repeat spin forever;
+                    // like tf.data, an empty pass ends the repeat.
+                    if !self.yielded_this_epoch {
+                        return None;
+                    }
+                }
+            }
+        }
+    }
+    fn save(&self) -> Result<State> {
+        let current = self.current.as_ref().map(|it| it.save()).transpose()?;
+        Ok(State::new("Repeat")
+            .num(self.epoch)
+            .flag(self.yielded_this_epoch)
+            .kid_opt(current))
     }
 }
 

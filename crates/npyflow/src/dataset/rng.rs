@@ -39,6 +39,16 @@ impl Rng {
         Rng { state: s }
     }
 
+    /// The generator's position, to save it.
+    pub(crate) fn position(&self) -> u64 {
+        self.state
+    }
+
+    /// A generator at a saved position.
+    pub(crate) fn at(position: u64) -> Rng {
+        Rng { state: position }
+    }
+
     /// The next 64 random bits.
     #[inline]
     pub fn next_u64(&mut self) -> u64 {

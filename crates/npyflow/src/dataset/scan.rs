@@ -2,7 +2,8 @@
 
 use std::sync::Arc;
 
-use super::{call_user, BoxIter, Cardinality, Dataset, Node};
+use super::state::State;
+use super::{call_user, restore, BoxIter, Cardinality, Dataset, ElementIter, Node};
 use crate::element::{Element, ElementSpec};
 use crate::error::{Error, Result};
 
@@ -25,36 +26,63 @@ impl Node for Scan {
     fn cardinality(&self) -> Cardinality {
         self.input.cardinality()
     }
-    fn open(&self) -> Result<BoxIter> {
-        let mut input = self.input.open()?;
-        let f = Arc::clone(&self.f);
-        let mut state = Some(self.initial.clone());
-        let state_spec = self.initial.spec();
-        let mut index = 0u64;
-        Ok(Box::new(move || {
-            let item = input.next()?;
-            let i = index;
-            index += 1;
-            let e = match item {
-                Ok(e) => e,
-                Err(err) => return Some(Err(err)),
-            };
-            // A failed step leaves the state as it was, so the pass can go on after it.
-            let current = state.clone()?;
-            Some(
-                call_user("scan", i, || f(current, e)).and_then(|(next, out)| {
-                    if state_spec.most_specific_compatible(&next.spec()).is_none() {
-                        return Err(Error::Pipeline(format!(
-                            "scan: element {i}: the new state {} does not match the initial \
-                             state {state_spec}",
-                            next.spec()
-                        )));
-                    }
-                    state = Some(next);
-                    Ok(out)
-                }),
-            )
+    fn open(&self, from: Option<State>) -> Result<BoxIter> {
+        let saved = restore(from, "Scan", |r| Ok((r.num()?, r.element()?, r.kid()?)))?;
+        let (index, state, input) = match saved {
+            Some((i, state, input)) => (i, state, Some(input)),
+            None => (0, self.initial.clone(), None),
+        };
+        Ok(Box::new(ScanIter {
+            input: self.input.open_from(input)?,
+            f: Arc::clone(&self.f),
+            state,
+            state_spec: self.initial.spec(),
+            index,
         }))
+    }
+}
+
+struct ScanIter {
+    input: BoxIter,
+    f: ScanFn,
+    state: Element,
+    state_spec: ElementSpec,
+    index: u64,
+}
+
+impl ElementIter for ScanIter {
+    fn next(&mut self) -> Option<Result<Element>> {
+        let item = self.input.next()?;
+        let i = self.index;
+        self.index += 1;
+        let e = match item {
+            Ok(e) => e,
+            Err(err) => return Some(Err(err)),
+        };
+        // A failed step leaves the state as it was, so the pass can go on after it.
+        let current = self.state.clone();
+        let f = &self.f;
+        Some(
+            call_user("scan", i, || f(current, e)).and_then(|(next, out)| {
+                if self
+                    .state_spec
+                    .most_specific_compatible(&next.spec())
+                    .is_none()
+                {
+                    return Err(Error::Pipeline(format!(
+                        "scan: element {i}: the new state {} does not match the initial state {}",
+                        next.spec(),
+                        self.state_spec
+                    )));
+                }
+                self.state = next;
+                Ok(out)
+            }),
+        )
+    }
+    fn save(&self) -> Result<State> {
+        let s = State::new("Scan").num(self.index).element(&self.state)?;
+        Ok(s.kid(self.input.save()?))
     }
 }
 

@@ -3,7 +3,8 @@
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use super::rng::{fresh_seed, Rng};
-use super::{require, BoxIter, Cardinality, Dataset, Node};
+use super::state::{next_epoch, State};
+use super::{require, restore, BoxIter, Cardinality, Dataset, ElementIter, Node};
 use crate::element::{Element, ElementSpec};
 use crate::error::Result;
 
@@ -25,33 +26,85 @@ impl Node for Shuffle {
     fn cardinality(&self) -> Cardinality {
         self.input.cardinality()
     }
-    fn open(&self) -> Result<BoxIter> {
-        let mut input = Some(self.input.open()?);
-        let epoch = if self.reshuffle_each_iteration {
-            self.epoch.fetch_add(1, Ordering::Relaxed)
-        } else {
-            0
-        };
-        let mut rng = Rng::keyed(self.seed, &[epoch]);
-        let size = self.buffer_size;
-        // Allocated as it fills: a large buffer_size over a short input costs nothing.
-        let mut buffer: Vec<Element> = Vec::new();
-        Ok(Box::new(move || {
-            // Fill the buffer; an input error goes out at once, in its place in the stream.
-            while buffer.len() < size {
-                let Some(it) = input.as_mut() else { break };
-                match it.next() {
-                    Some(Ok(e)) => buffer.push(e),
-                    Some(Err(e)) => return Some(Err(e)),
-                    None => input = None,
+    fn open(&self, from: Option<State>) -> Result<BoxIter> {
+        let saved = restore(from, "Shuffle", |r| {
+            let seed = r.num()?;
+            let epoch = r.num()?;
+            let rng = Rng::at(r.num()?);
+            let buffer = r.elements()?;
+            Ok((seed, epoch, rng, buffer, r.kid_opt()?))
+        })?;
+        let it = match saved {
+            Some((seed, epoch, rng, buffer, input)) => {
+                if self.reshuffle_each_iteration {
+                    self.epoch
+                        .fetch_max(epoch.saturating_add(1), Ordering::Relaxed);
+                }
+                ShuffleIter {
+                    input: input.map(|s| self.input.open_from(Some(s))).transpose()?,
+                    size: self.buffer_size,
+                    seed,
+                    epoch,
+                    rng,
+                    buffer,
                 }
             }
-            if buffer.is_empty() {
-                return None;
+            None => {
+                let (seed, epoch) = (
+                    self.seed,
+                    next_epoch(&self.epoch, self.reshuffle_each_iteration),
+                );
+                ShuffleIter {
+                    input: Some(self.input.open()?),
+                    size: self.buffer_size,
+                    seed,
+                    epoch,
+                    rng: Rng::keyed(seed, &[epoch]),
+                    // Allocated as it fills: a large buffer_size over a short input costs
+                    // nothing.
+                    buffer: Vec::new(),
+                }
             }
-            let j = rng.below(buffer.len() as u64) as usize;
-            Some(Ok(buffer.swap_remove(j)))
-        }))
+        };
+        Ok(Box::new(it))
+    }
+}
+
+struct ShuffleIter {
+    /// The input, until it ends.
+    input: Option<BoxIter>,
+    size: usize,
+    seed: u64,
+    epoch: u64,
+    rng: Rng,
+    buffer: Vec<Element>,
+}
+
+impl ElementIter for ShuffleIter {
+    fn next(&mut self) -> Option<Result<Element>> {
+        // Fill the buffer; an input error goes out at once, in its place in the stream.
+        while self.buffer.len() < self.size {
+            let Some(it) = self.input.as_mut() else { break };
+            match it.next() {
+                Some(Ok(e)) => self.buffer.push(e),
+                Some(Err(e)) => return Some(Err(e)),
+                None => self.input = None,
+            }
+        }
+        if self.buffer.is_empty() {
+            return None;
+        }
+        let j = self.rng.below(self.buffer.len() as u64) as usize;
+        Some(Ok(self.buffer.swap_remove(j)))
+    }
+    fn save(&self) -> Result<State> {
+        let input = self.input.as_ref().map(|it| it.save()).transpose()?;
+        Ok(State::new("Shuffle")
+            .num(self.seed)
+            .num(self.epoch)
+            .num(self.rng.position())
+            .elements(self.buffer.iter())?
+            .kid_opt(input))
     }
 }
 

@@ -3,7 +3,8 @@
 
 use std::sync::Arc;
 
-use super::{require, BoxIter, Cardinality, Dataset, Node, Pass, PassRef};
+use super::state::State;
+use super::{require, restore, BoxIter, Cardinality, Dataset, ElementIter, Node, Pass, PassRef};
 use crate::buffer::BufferPool;
 use crate::dtype::DType;
 use crate::element::{Element, ElementSpec, PartialShape, TensorSpec};
@@ -43,25 +44,17 @@ impl Node for Stride {
             Cardinality::Unknown => Cardinality::Unknown,
         }
     }
-    fn open(&self) -> Result<BoxIter> {
-        let mut input = self.input.open()?;
-        let (start, step, limit) = (self.start, self.step, self.limit);
-        let mut position = 0u64;
-        let mut taken = 0u64;
-        Ok(Box::new(move || {
-            if limit.is_some_and(|l| taken >= l) {
-                return None;
-            }
-            loop {
-                let item = input.next()?;
-                let p = position;
-                position += 1;
-                if p >= start && (p - start) % step == 0 {
-                    taken += 1;
-                    return Some(item);
-                }
-                // A skipped element's error is dropped with it, as tf.data's skip does.
-            }
+    fn open(&self, from: Option<State>) -> Result<BoxIter> {
+        let (position, taken, input) =
+            restore(from, "Stride", |r| Ok((r.num()?, r.num()?, r.kid()?)))?
+                .map_or((0, 0, None), |(p, t, s)| (p, t, Some(s)));
+        Ok(Box::new(StrideIter {
+            input: self.input.open_from(input)?,
+            start: self.start,
+            step: self.step,
+            limit: self.limit,
+            position,
+            taken,
         }))
     }
     fn is_random_access(&self) -> bool {
@@ -76,6 +69,41 @@ impl Node for Stride {
             step: self.step,
             len,
         }))
+    }
+}
+
+struct StrideIter {
+    input: BoxIter,
+    start: u64,
+    step: u64,
+    limit: Option<u64>,
+    /// Input elements taken.
+    position: u64,
+    /// Elements given.
+    taken: u64,
+}
+
+impl ElementIter for StrideIter {
+    fn next(&mut self) -> Option<Result<Element>> {
+        if self.limit.is_some_and(|l| self.taken >= l) {
+            return None;
+        }
+        loop {
+            let item = self.input.next()?;
+            let p = self.position;
+            self.position += 1;
+            if p >= self.start && (p - self.start) % self.step == 0 {
+                self.taken += 1;
+                return Some(item);
+            }
+            // A skipped element's error is dropped with it, as tf.data's skip does.
+        }
+    }
+    fn save(&self) -> Result<State> {
+        Ok(State::new("Stride")
+            .num(self.position)
+            .num(self.taken)
+            .kid(self.input.save()?))
     }
 }
 
@@ -124,15 +152,13 @@ impl Node for Enumerate {
     fn cardinality(&self) -> Cardinality {
         self.input.cardinality()
     }
-    fn open(&self) -> Result<BoxIter> {
-        let mut input = self.input.open()?;
-        let start = self.start;
-        let mut index = 0u64;
-        Ok(Box::new(move || {
-            let item = input.next()?;
-            let n = start.wrapping_add(index as i64);
-            index += 1;
-            Some(item.map(|e| Element::Tuple(vec![Tensor::scalar(n).into(), e])))
+    fn open(&self, from: Option<State>) -> Result<BoxIter> {
+        let (index, input) = restore(from, "Enumerate", |r| Ok((r.num()?, r.kid()?)))?
+            .map_or((0, None), |(i, s)| (i, Some(s)));
+        Ok(Box::new(EnumerateIter {
+            input: self.input.open_from(input)?,
+            start: self.start,
+            index,
         }))
     }
     fn is_random_access(&self) -> bool {
@@ -143,6 +169,26 @@ impl Node for Enumerate {
             inner: self.input.pass()?,
             start: self.start,
         }))
+    }
+}
+
+struct EnumerateIter {
+    input: BoxIter,
+    start: i64,
+    index: u64,
+}
+
+impl ElementIter for EnumerateIter {
+    fn next(&mut self) -> Option<Result<Element>> {
+        let item = self.input.next()?;
+        let n = self.start.wrapping_add(self.index as i64);
+        self.index += 1;
+        Some(item.map(|e| Element::Tuple(vec![Tensor::scalar(n).into(), e])))
+    }
+    fn save(&self) -> Result<State> {
+        Ok(State::new("Enumerate")
+            .num(self.index)
+            .kid(self.input.save()?))
     }
 }
 

@@ -6,7 +6,11 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use super::rng::{fresh_seed, Rng};
-use super::{call_user, gather_rows, require, BoxIter, Cardinality, Dataset, Node, Pass, PassRef};
+use super::state::{next_epoch, State};
+use super::{
+    call_user, gather_rows, require, restore, BoxIter, Cardinality, Dataset, ElementIter, Node,
+    Pass, PassRef,
+};
 use crate::buffer::Buffer;
 use crate::buffer::BufferPool;
 use crate::dtype::DType;
@@ -197,14 +201,28 @@ impl Node for Counter {
     fn cardinality(&self) -> Cardinality {
         Cardinality::Infinite
     }
-    fn open(&self) -> Result<BoxIter> {
-        let mut next = self.start;
-        let step = self.step;
-        Ok(Box::new(move || {
-            let v = next;
-            next = next.wrapping_add(step);
-            Some(Ok(Tensor::scalar(v).into()))
+    fn open(&self, from: Option<State>) -> Result<BoxIter> {
+        let next = restore(from, "Counter", |r| Ok(r.num()? as i64))?.unwrap_or(self.start);
+        Ok(Box::new(CounterIter {
+            next,
+            step: self.step,
         }))
+    }
+}
+
+struct CounterIter {
+    next: i64,
+    step: i64,
+}
+
+impl ElementIter for CounterIter {
+    fn next(&mut self) -> Option<Result<Element>> {
+        let v = self.next;
+        self.next = v.wrapping_add(self.step);
+        Some(Ok(Tensor::scalar(v).into()))
+    }
+    fn save(&self) -> Result<State> {
+        Ok(State::new("Counter").num(self.next as u64))
     }
 }
 
@@ -314,14 +332,52 @@ impl Node for ListFiles {
     fn cardinality(&self) -> Cardinality {
         Cardinality::Finite(self.files.len() as u64)
     }
-    fn open(&self) -> Result<BoxIter> {
+    fn open(&self, from: Option<State>) -> Result<BoxIter> {
+        let saved = restore(from, "ListFiles", |r| Ok((r.num()?, r.num()?, r.usize()?)))?;
+        let (seed, epoch, next) = match saved {
+            Some((seed, epoch, next)) => {
+                if self.shuffle {
+                    self.epoch
+                        .fetch_max(epoch.saturating_add(1), Ordering::Relaxed);
+                }
+                (seed, epoch, next)
+            }
+            None => {
+                let (seed, epoch) = (self.seed, next_epoch(&self.epoch, self.shuffle));
+                (seed, epoch, 0)
+            }
+        };
         let mut order: Vec<Tensor> = self.files.clone();
         if self.shuffle {
-            let epoch = self.epoch.fetch_add(1, Ordering::Relaxed);
-            Rng::keyed(self.seed, &[epoch]).shuffle(&mut order);
+            Rng::keyed(seed, &[epoch]).shuffle(&mut order);
         }
-        let mut it = order.into_iter();
-        Ok(Box::new(move || it.next().map(|t| Ok(t.into()))))
+        Ok(Box::new(FilesIter {
+            order,
+            next,
+            seed,
+            epoch,
+        }))
+    }
+}
+
+struct FilesIter {
+    order: Vec<Tensor>,
+    next: usize,
+    seed: u64,
+    epoch: u64,
+}
+
+impl ElementIter for FilesIter {
+    fn next(&mut self) -> Option<Result<Element>> {
+        let t = self.order.get(self.next)?.clone();
+        self.next += 1;
+        Some(Ok(t.into()))
+    }
+    fn save(&self) -> Result<State> {
+        Ok(State::new("ListFiles")
+            .num(self.seed)
+            .num(self.epoch)
+            .num(self.next as u64))
     }
 }
 
@@ -344,30 +400,59 @@ impl Node for Generator {
     fn cardinality(&self) -> Cardinality {
         Cardinality::Unknown
     }
-    fn open(&self) -> Result<BoxIter> {
+    fn open(&self, from: Option<State>) -> Result<BoxIter> {
+        let skip = restore(from, "Generator", |r| r.num())?.unwrap_or(0);
         let factory = Arc::clone(&self.factory);
-        let mut inner = call_user("from_generator", 0, || factory())?;
-        let spec = self.spec.clone();
-        let mut index = 0u64;
-        Ok(Box::new(move || {
-            let i = index;
-            index += 1;
-            let item = match call_user("from_generator", i, || Ok(inner.next())) {
-                Ok(item) => item?,
-                Err(e) => return Some(Err(e)),
-            };
-            Some(item.and_then(|e| {
-                if spec.is_compatible_with(&e) {
-                    Ok(e)
-                } else {
-                    Err(Error::Pipeline(format!(
-                        "from_generator: element {i} is {}, which does not match the declared \
-                         spec {spec}",
-                        e.spec()
-                    )))
-                }
-            }))
+        let inner = call_user("from_generator", 0, || factory())?;
+        let mut it = GeneratorIter {
+            inner,
+            spec: self.spec.clone(),
+            index: 0,
+        };
+        // A generator has no state to restore but its count: call it again and pass over
+        // the elements already given.
+        while it.index < skip {
+            if it.next().is_none() {
+                break;
+            }
+        }
+        Ok(Box::new(it))
+    }
+}
+
+struct GeneratorIter {
+    inner: Box<dyn Iterator<Item = Result<Element>> + Send>,
+    spec: ElementSpec,
+    index: u64,
+}
+
+impl ElementIter for GeneratorIter {
+    fn next(&mut self) -> Option<Result<Element>> {
+        let i = self.index;
+        let inner = &mut self.inner;
+        let item = match call_user("from_generator", i, || Ok(inner.next())) {
+            Ok(item) => item?,
+            Err(e) => {
+                self.index += 1;
+                return Some(Err(e));
+            }
+        };
+        self.index += 1;
+        let spec = &self.spec;
+        Some(item.and_then(|e| {
+            if spec.is_compatible_with(&e) {
+                Ok(e)
+            } else {
+                Err(Error::Pipeline(format!(
+                    "from_generator: element {i} is {}, which does not match the declared \
+                     spec {spec}",
+                    e.spec()
+                )))
+            }
         }))
+    }
+    fn save(&self) -> Result<State> {
+        Ok(State::new("Generator").num(self.index))
     }
 }
 

@@ -13,6 +13,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
+use super::state::State;
 use super::{BoxIter, ElementIter, Pass, PassRef};
 use crate::buffer::BufferPool;
 use crate::element::Element;
@@ -228,6 +229,9 @@ impl ElementIter for Counted {
         let out = within(&self.stats, Some(self.stage), || inner.next());
         record(&self.counters, started, out.as_ref());
         out
+    }
+    fn save(&self) -> Result<State> {
+        self.inner.save()
     }
 }
 

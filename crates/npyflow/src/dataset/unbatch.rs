@@ -1,8 +1,7 @@
 //! `unbatch` and `rebatch`: batches split into rows, and rows regrouped.
 
-use std::collections::VecDeque;
-
-use super::{require, BoxIter, Cardinality, Dataset, Node};
+use super::state::{State, StateReader};
+use super::{require, restore, BoxIter, Cardinality, Dataset, ElementIter, Node};
 use crate::element::{Element, ElementSpec};
 use crate::error::Result;
 use crate::tensor::Tensor;
@@ -52,6 +51,24 @@ impl Rows {
     }
 
     /// The next `n` rows at most, sharing the element's memory.
+    fn save(&self, s: State) -> Result<State> {
+        let s = s.num(self.next as u64).flag(self.element.is_some());
+        match &self.element {
+            Some(e) => s.element(e),
+            None => Ok(s),
+        }
+    }
+
+    fn restore(r: &mut StateReader) -> Result<Rows> {
+        let next = r.usize()?;
+        let mut rows = Rows::empty();
+        if r.flag()? {
+            rows.load(r.element()?)?;
+            rows.next = next.min(rows.len);
+        }
+        Ok(rows)
+    }
+
     fn take(&mut self, n: usize) -> Option<Result<Element>> {
         let e = self.element.as_ref()?;
         if self.next >= self.len {
@@ -78,22 +95,42 @@ impl Node for Unbatch {
             None => Cardinality::Unknown,
         }
     }
-    fn open(&self) -> Result<BoxIter> {
-        let mut input = self.input.open()?;
-        let mut rows = Rows::empty();
-        Ok(Box::new(move || loop {
-            if let Some(batch) = rows.take(1) {
+    fn open(&self, from: Option<State>) -> Result<BoxIter> {
+        let (rows, input) = restore(from, "Unbatch", |r| Ok((Rows::restore(r)?, r.kid()?)))?
+            .map_or((Rows::empty(), None), |(rows, s)| (rows, Some(s)));
+        Ok(Box::new(UnbatchIter {
+            input: self.input.open_from(input)?,
+            rows,
+        }))
+    }
+}
+
+struct UnbatchIter {
+    input: BoxIter,
+    rows: Rows,
+}
+
+impl ElementIter for UnbatchIter {
+    fn next(&mut self) -> Option<Result<Element>> {
+        loop {
+            if let Some(batch) = self.rows.take(1) {
                 return Some(batch.and_then(|b| b.map_tensors(&mut |t| t.row(0))));
             }
-            match input.next()? {
+            match self.input.next()? {
                 Ok(e) => {
-                    if let Err(err) = rows.load(e) {
+                    if let Err(err) = self.rows.load(e) {
                         return Some(Err(err.context("unbatch")));
                     }
                 }
                 Err(e) => return Some(Err(e)),
             }
-        }))
+        }
+    }
+    fn save(&self) -> Result<State> {
+        Ok(self
+            .rows
+            .save(State::new("Unbatch"))?
+            .kid(self.input.save()?))
     }
 }
 
@@ -118,47 +155,73 @@ impl Node for Rebatch {
             _ => Cardinality::Unknown,
         }
     }
-    fn open(&self) -> Result<BoxIter> {
-        let mut input = self.input.open()?;
-        let sizes = self.sizes.clone();
-        let drop = self.drop_remainder;
-        let mut which = 0usize;
-        let mut rows = Rows::empty();
-        let mut parts: VecDeque<Element> = VecDeque::new();
-        let mut ended = false;
-        Ok(Box::new(move || {
-            let want = sizes[which % sizes.len()];
-            let mut have = 0usize;
-            parts.clear();
-            while have < want {
-                match rows.take(want - have) {
-                    Some(Ok(p)) => {
-                        have += p.rows().unwrap_or(0);
-                        parts.push_back(p);
+    fn open(&self, from: Option<State>) -> Result<BoxIter> {
+        let saved = restore(from, "Rebatch", |r| {
+            Ok((r.usize()?, r.flag()?, Rows::restore(r)?, r.kid()?))
+        })?;
+        let (which, ended, rows, input) = match saved {
+            Some((w, e, rows, s)) => (w, e, rows, Some(s)),
+            None => (0, false, Rows::empty(), None),
+        };
+        Ok(Box::new(RebatchIter {
+            input: self.input.open_from(input)?,
+            sizes: self.sizes.clone(),
+            drop: self.drop_remainder,
+            which,
+            rows,
+            ended,
+        }))
+    }
+}
+
+struct RebatchIter {
+    input: BoxIter,
+    sizes: Vec<usize>,
+    drop: bool,
+    /// Batches given (which of `sizes` comes next).
+    which: usize,
+    rows: Rows,
+    ended: bool,
+}
+
+impl ElementIter for RebatchIter {
+    fn next(&mut self) -> Option<Result<Element>> {
+        let want = self.sizes[self.which % self.sizes.len()];
+        let mut have = 0usize;
+        let mut parts: Vec<Element> = Vec::new();
+        while have < want {
+            match self.rows.take(want - have) {
+                Some(Ok(p)) => {
+                    have += p.rows().unwrap_or(0);
+                    parts.push(p);
+                }
+                Some(Err(e)) => return Some(Err(e)),
+                None if self.ended => break,
+                None => match self.input.next() {
+                    Some(Ok(e)) => {
+                        if let Err(err) = self.rows.load(e) {
+                            return Some(Err(err.context("rebatch")));
+                        }
                     }
                     Some(Err(e)) => return Some(Err(e)),
-                    None if ended => break,
-                    None => match input.next() {
-                        Some(Ok(e)) => {
-                            if let Err(err) = rows.load(e) {
-                                return Some(Err(err.context("rebatch")));
-                            }
-                        }
-                        Some(Err(e)) => return Some(Err(e)),
-                        None => ended = true,
-                    },
-                }
+                    None => self.ended = true,
+                },
             }
-            if have == 0 || (drop && have < want) {
-                return None;
-            }
-            which += 1;
-            let parts: Vec<Element> = parts.drain(..).collect();
-            Some(Element::combine(&parts, &mut |ts| {
-                let owned: Vec<Tensor> = ts.iter().map(|t| (*t).clone()).collect();
-                Tensor::concat_rows(&owned)
-            }))
+        }
+        if have == 0 || (self.drop && have < want) {
+            return None;
+        }
+        self.which += 1;
+        Some(Element::combine(&parts, &mut |ts| {
+            let owned: Vec<Tensor> = ts.iter().map(|t| (*t).clone()).collect();
+            Tensor::concat_rows(&owned)
         }))
+    }
+    fn save(&self) -> Result<State> {
+        let s = State::new("Rebatch")
+            .num(self.which as u64)
+            .flag(self.ended);
+        Ok(self.rows.save(s)?.kid(self.input.save()?))
     }
 }
 

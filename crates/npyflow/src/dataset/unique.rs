@@ -2,9 +2,11 @@
 
 use std::collections::HashSet;
 
-use super::{require, BoxIter, Cardinality, Dataset, Node};
-use crate::element::ElementSpec;
+use super::state::State;
+use super::{require, restore, BoxIter, Cardinality, Dataset, ElementIter, Node};
+use crate::element::{Element, ElementSpec};
 use crate::error::Result;
+use crate::tensor::Tensor;
 
 struct Unique {
     input: Dataset,
@@ -23,21 +25,54 @@ impl Node for Unique {
             _ => Cardinality::Unknown,
         }
     }
-    fn open(&self) -> Result<BoxIter> {
-        let mut input = self.input.open()?;
-        let mut seen: HashSet<(Vec<usize>, Vec<u8>)> = HashSet::new();
-        Ok(Box::new(move || loop {
-            match input.next()? {
+    fn open(&self, from: Option<State>) -> Result<BoxIter> {
+        let saved = restore(from, "Unique", |r| Ok((r.elements()?, r.kid()?)))?;
+        let (seen, input) = saved.map_or((Vec::new(), None), |(seen, s)| (seen, Some(s)));
+        let mut it = UniqueIter {
+            input: self.input.open_from(input)?,
+            seen: Vec::with_capacity(seen.len()),
+            keys: HashSet::new(),
+        };
+        for e in seen {
+            let t = e.into_tensor()?;
+            it.keys.insert(key_of(&t));
+            it.seen.push(t);
+        }
+        Ok(Box::new(it))
+    }
+}
+
+fn key_of(t: &Tensor) -> (Vec<usize>, Vec<u8>) {
+    (t.shape().to_vec(), t.as_bytes().to_vec())
+}
+
+struct UniqueIter {
+    input: BoxIter,
+    /// The distinct elements given so far, in order (for saving).
+    seen: Vec<Tensor>,
+    keys: HashSet<(Vec<usize>, Vec<u8>)>,
+}
+
+impl ElementIter for UniqueIter {
+    fn next(&mut self) -> Option<Result<Element>> {
+        loop {
+            match self.input.next()? {
                 Ok(e) => {
                     let t = e.as_tensor()?;
-                    let key = (t.shape().to_vec(), t.as_bytes().to_vec());
-                    if seen.insert(key) {
+                    if self.keys.insert(key_of(t)) {
+                        self.seen.push(t.clone());
                         return Some(Ok(e));
                     }
                 }
                 Err(e) => return Some(Err(e)),
             }
-        }))
+        }
+    }
+    fn save(&self) -> Result<State> {
+        let seen: Vec<Element> = self.seen.iter().cloned().map(Element::from).collect();
+        Ok(State::new("Unique")
+            .elements(seen.iter())?
+            .kid(self.input.save()?))
     }
 }
 

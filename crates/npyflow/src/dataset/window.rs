@@ -4,7 +4,8 @@ use std::collections::VecDeque;
 use std::sync::Arc;
 
 use super::map::Elements;
-use super::{require, BoxIter, Cardinality, Dataset, Node};
+use super::state::State;
+use super::{require, restore, BoxIter, Cardinality, Dataset, ElementIter, Node};
 use crate::element::{Element, ElementSpec};
 use crate::error::{Error, Result};
 
@@ -106,70 +107,128 @@ impl Node for Window {
     fn cardinality(&self) -> Cardinality {
         self.input.cardinality().map(|n| self.count(n))
     }
-    fn open(&self) -> Result<BoxIter> {
-        let mut input = Some(self.input.open()?);
-        let (size, shift, stride, drop) = (self.size, self.shift, self.stride, self.drop_remainder);
-        let element_spec = self.input.element_spec().clone();
-        // Elements from position `first` on, those a window may still need. An error keeps
-        // its position, so the windows after it are the same as without it.
-        let mut buffer: VecDeque<Slot> = VecDeque::new();
-        let mut first = 0u64;
-        let mut start = 0u64;
-        Ok(Box::new(move || {
-            let last = start.saturating_add((size - 1).saturating_mul(stride));
-            while first + (buffer.len() as u64) <= last {
-                let Some(it) = input.as_mut() else { break };
-                match it.next() {
-                    Some(Ok(e)) => buffer.push_back(Slot::Element(e)),
-                    Some(Err(e)) => buffer.push_back(Slot::Error(e.to_string(), Some(e))),
-                    None => input = None,
+    fn open(&self, from: Option<State>) -> Result<BoxIter> {
+        let mut it = WindowIter {
+            input: None,
+            size: self.size,
+            shift: self.shift,
+            stride: self.stride,
+            drop: self.drop_remainder,
+            element_spec: self.input.element_spec().clone(),
+            buffer: VecDeque::new(),
+            first: 0,
+            start: 0,
+        };
+        let Some(s) = from else {
+            it.input = Some(self.input.open()?);
+            return Ok(Box::new(it));
+        };
+        restore(Some(s), "Window", |r| {
+            it.first = r.num()?;
+            it.start = r.num()?;
+            let n = r.usize()?;
+            for _ in 0..n {
+                it.buffer.push_back(match r.item()? {
+                    Ok(e) => Slot::Element(e),
+                    Err(e) => Slot::Error(e.to_string(), Some(e)),
+                });
+            }
+            if let Some(input) = r.kid_opt()? {
+                it.input = Some(self.input.open_from(Some(input))?);
+            }
+            Ok(())
+        })?;
+        Ok(Box::new(it))
+    }
+}
+
+struct WindowIter {
+    /// The input, until it ends.
+    input: Option<BoxIter>,
+    size: u64,
+    shift: u64,
+    stride: u64,
+    drop: bool,
+    element_spec: ElementSpec,
+    /// Elements from position `first` on, those a window may still need. An error keeps
+    /// its position, so the windows after it are the same as without it.
+    buffer: VecDeque<Slot>,
+    first: u64,
+    /// Where the next window starts.
+    start: u64,
+}
+
+impl ElementIter for WindowIter {
+    fn next(&mut self) -> Option<Result<Element>> {
+        let (size, shift, stride) = (self.size, self.shift, self.stride);
+        let last = self.start.saturating_add((size - 1).saturating_mul(stride));
+        while self.first + (self.buffer.len() as u64) <= last {
+            let Some(it) = self.input.as_mut() else { break };
+            match it.next() {
+                Some(Ok(e)) => self.buffer.push_back(Slot::Element(e)),
+                Some(Err(e)) => self.buffer.push_back(Slot::Error(e.to_string(), Some(e))),
+                None => self.input = None,
+            }
+        }
+        let available = self.first + self.buffer.len() as u64;
+        let start = self.start;
+        let positions: Vec<u64> = (0..size)
+            .map_while(|k| start.checked_add(k.checked_mul(stride)?))
+            .take_while(|&p| p < available)
+            .collect();
+        if positions.is_empty() || (self.drop && (positions.len() as u64) < size) {
+            return None;
+        }
+        // A window holding an error is that error (the first time it is met; a copy of its
+        // message in the windows that overlap it later).
+        let mut members = Vec::with_capacity(positions.len());
+        let mut error = None;
+        for p in positions {
+            match self.buffer.get_mut((p - self.first) as usize) {
+                Some(Slot::Element(e)) => members.push(e.clone()),
+                Some(Slot::Error(msg, original)) if error.is_none() => {
+                    error = Some(
+                        original
+                            .take()
+                            .unwrap_or_else(|| Error::Pipeline(msg.clone())),
+                    );
+                }
+                _ => {}
+            }
+        }
+        self.start = self.start.saturating_add(shift);
+        while self.first < self.start && !self.buffer.is_empty() {
+            self.buffer.pop_front();
+            self.first += 1;
+        }
+        // Past the end of the buffer (a shift larger than the window): skip inputs.
+        while self.first < self.start {
+            match self.input.as_mut().and_then(|it| it.next()) {
+                Some(_) => self.first += 1,
+                None => {
+                    self.input = None;
+                    break;
                 }
             }
-            let available = first + buffer.len() as u64;
-            let positions: Vec<u64> = (0..size)
-                .map_while(|k| start.checked_add(k.checked_mul(stride)?))
-                .take_while(|&p| p < available)
-                .collect();
-            if positions.is_empty() || (drop && (positions.len() as u64) < size) {
-                return None;
-            }
-            // A window holding an error is that error (the first time it is met; a copy of
-            // its message in the windows that overlap it later).
-            let mut members = Vec::with_capacity(positions.len());
-            let mut error = None;
-            for p in positions {
-                match buffer.get_mut((p - first) as usize) {
-                    Some(Slot::Element(e)) => members.push(e.clone()),
-                    Some(Slot::Error(msg, original)) if error.is_none() => {
-                        error = Some(
-                            original
-                                .take()
-                                .unwrap_or_else(|| Error::Pipeline(msg.clone())),
-                        );
-                    }
-                    _ => {}
-                }
-            }
-            start = start.saturating_add(shift);
-            while first < start && !buffer.is_empty() {
-                buffer.pop_front();
-                first += 1;
-            }
-            // Past the end of the buffer (a shift larger than the window): skip inputs.
-            while first < start {
-                match input.as_mut().and_then(|it| it.next()) {
-                    Some(_) => first += 1,
-                    None => {
-                        input = None;
-                        break;
-                    }
-                }
-            }
-            Some(match error {
-                Some(e) => Err(e),
-                None => Ok(window_element(&element_spec, &members)),
-            })
-        }))
+        }
+        Some(match error {
+            Some(e) => Err(e),
+            None => Ok(window_element(&self.element_spec, &members)),
+        })
+    }
+    fn save(&self) -> Result<State> {
+        let mut s = State::new("Window")
+            .num(self.first)
+            .num(self.start)
+            .num(self.buffer.len() as u64);
+        for slot in &self.buffer {
+            s = match slot {
+                Slot::Element(e) => s.item(&Ok(e.clone()))?,
+                Slot::Error(msg, _) => s.item(&Err(Error::Pipeline(msg.clone())))?,
+            };
+        }
+        let input = self.input.as_ref().map(|it| it.save()).transpose()?;
+        Ok(s.kid_opt(input))
     }
 }
 
