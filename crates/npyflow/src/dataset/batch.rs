@@ -304,6 +304,9 @@ fn take_rows(input: &mut Fused, size: usize, drop: bool) -> Option<Result<Vec<El
 }
 
 impl Node for Batch {
+    fn inputs(&self) -> Vec<&Dataset> {
+        vec![&self.input]
+    }
     fn name(&self) -> &'static str {
         match self.assemble {
             Assemble::Stack => "Batch",

@@ -20,9 +20,13 @@ const MAGIC: &[u8] = b"npyflow cache 1\n";
 const END: &[u8] = b"npyflow cache end\n";
 const ALIGN: usize = 64;
 
+/// A complete memory cache: the elements, and its input's state when the pass that made it
+/// began (so a restore elsewhere can make it again).
+type Complete = (Arc<Vec<Element>>, Option<State>);
+
 struct MemoryCache {
     input: Dataset,
-    done: Arc<Mutex<Option<Arc<Vec<Element>>>>>,
+    done: Arc<Mutex<Option<Complete>>>,
 }
 
 /// A pass that replays a complete cache.
@@ -71,7 +75,7 @@ fn reopen(input: &Dataset, start: Option<State>) -> Result<BoxIter> {
 struct Fill {
     input: BoxIter,
     recorded: Option<Vec<Element>>,
-    done: Arc<Mutex<Option<Arc<Vec<Element>>>>>,
+    done: Arc<Mutex<Option<Complete>>>,
     given: u64,
     input_start: Option<State>,
 }
@@ -95,7 +99,8 @@ impl ElementIter for Fill {
             None => {
                 if let Some(r) = self.recorded.take() {
                     let mut slot = self.done.lock().unwrap_or_else(PoisonError::into_inner);
-                    slot.get_or_insert_with(|| Arc::new(r));
+                    let start = self.input_start.clone();
+                    slot.get_or_insert_with(|| (Arc::new(r), start));
                 }
                 None
             }
@@ -110,7 +115,7 @@ impl ElementIter for Fill {
 }
 
 impl MemoryCache {
-    fn complete(&self) -> Option<Arc<Vec<Element>>> {
+    fn complete(&self) -> Option<Complete> {
         self.done
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
@@ -129,6 +134,9 @@ impl MemoryCache {
 }
 
 impl Node for MemoryCache {
+    fn inputs(&self) -> Vec<&Dataset> {
+        vec![&self.input]
+    }
     fn name(&self) -> &'static str {
         "Cache"
     }
@@ -141,11 +149,11 @@ impl Node for MemoryCache {
     fn open(&self, from: Option<State>) -> Result<BoxIter> {
         match read_cache_state(from)? {
             None => {
-                if let Some(all) = self.complete() {
+                if let Some((elements, input_start)) = self.complete() {
                     return Ok(Box::new(Replay {
-                        elements: all,
+                        elements,
                         next: 0,
-                        input_start: None,
+                        input_start,
                     }));
                 }
                 let input = self.input.open()?;
@@ -166,14 +174,15 @@ impl Node for MemoryCache {
             }
             Some((true, next, start)) => {
                 let elements = match self.complete() {
-                    Some(all) => all,
+                    Some((all, _)) => all,
                     None => {
                         // This process has no cache yet: make it from the first pass again.
-                        let mut fill = self.fill(reopen(&self.input, start.clone())?, None);
+                        let mut fill =
+                            self.fill(reopen(&self.input, start.clone())?, start.clone());
                         while let Some(item) = fill.next() {
                             item?;
                         }
-                        self.complete().ok_or_else(|| {
+                        self.complete().map(|(all, _)| all).ok_or_else(|| {
                             Error::Pipeline("cache: the input could not be read again".into())
                         })?
                     }
@@ -349,6 +358,9 @@ impl CacheWriter {
 }
 
 impl Node for FileCache {
+    fn inputs(&self) -> Vec<&Dataset> {
+        vec![&self.input]
+    }
     fn name(&self) -> &'static str {
         "Cache"
     }

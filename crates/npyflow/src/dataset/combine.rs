@@ -7,8 +7,8 @@ use indexmap::IndexMap;
 
 use std::sync::Arc;
 
-use super::rng::{fresh_seed, Rng};
-use super::state::{next_epoch, State};
+use super::rng::Rng;
+use super::state::{next_epoch, Seed, State};
 use super::{
     require, restore, BoxIter, Cardinality, Dataset, ElementIter, Ended, Node, Pass, PassRef,
 };
@@ -33,6 +33,9 @@ fn assemble(keys: Option<&[String]>, parts: Vec<Element>) -> Element {
 }
 
 impl Node for Zip {
+    fn inputs(&self) -> Vec<&Dataset> {
+        self.inputs.iter().collect()
+    }
     fn name(&self) -> &'static str {
         "Zip"
     }
@@ -159,6 +162,9 @@ struct Concatenate {
 }
 
 impl Node for Concatenate {
+    fn inputs(&self) -> Vec<&Dataset> {
+        vec![&self.first, &self.second]
+    }
     fn name(&self) -> &'static str {
         "Concatenate"
     }
@@ -268,13 +274,19 @@ impl Pass for ConcatenatePass {
 struct Sample {
     inputs: Vec<Dataset>,
     weights: Vec<f64>,
-    seed: u64,
+    seed: Seed,
     stop_on_empty: bool,
     epoch: AtomicU64,
     spec: ElementSpec,
 }
 
 impl Node for Sample {
+    fn random(&self) -> Option<(&Seed, &AtomicU64)> {
+        Some((&self.seed, &self.epoch))
+    }
+    fn inputs(&self) -> Vec<&Dataset> {
+        self.inputs.iter().collect()
+    }
     fn name(&self) -> &'static str {
         "DirectedInterleave"
     }
@@ -302,8 +314,8 @@ impl Node for Sample {
                 // iteration.
                 let epoch = next_epoch(&self.epoch, true);
                 SampleIter {
-                    rng: Rng::keyed(self.seed, &[epoch]),
-                    seed: self.seed,
+                    rng: Rng::keyed(self.seed.get(), &[epoch]),
+                    seed: self.seed.get(),
                     epoch,
                     iters: self
                         .inputs
@@ -315,6 +327,7 @@ impl Node for Sample {
                 }
             }
             Some((seed, epoch, rng, weights, states)) => {
+                self.seed.adopt(seed);
                 self.epoch
                     .fetch_max(epoch.saturating_add(1), Ordering::Relaxed);
                 SampleIter {
@@ -431,6 +444,9 @@ struct Choose {
 }
 
 impl Node for Choose {
+    fn inputs(&self) -> Vec<&Dataset> {
+        self.inputs.iter().chain([&self.choice]).collect()
+    }
     fn name(&self) -> &'static str {
         "DirectedInterleave"
     }
@@ -649,7 +665,7 @@ impl Dataset {
         Ok(Dataset::from_node(Sample {
             inputs: datasets,
             weights,
-            seed: seed.unwrap_or_else(fresh_seed),
+            seed: Seed::new(seed),
             stop_on_empty: stop_on_empty_dataset,
             epoch: AtomicU64::new(0),
             spec,

@@ -18,6 +18,9 @@ struct Filter {
 }
 
 impl Node for Filter {
+    fn inputs(&self) -> Vec<&Dataset> {
+        vec![&self.input]
+    }
     fn name(&self) -> &'static str {
         if self.stop_at_first {
             "TakeWhile"
@@ -97,6 +100,9 @@ struct IgnoreErrors {
 }
 
 impl Node for IgnoreErrors {
+    fn inputs(&self) -> Vec<&Dataset> {
+        vec![&self.input]
+    }
     fn name(&self) -> &'static str {
         "IgnoreErrors"
     }

@@ -28,6 +28,9 @@ struct Interleave {
 }
 
 impl Node for Interleave {
+    fn inputs(&self) -> Vec<&Dataset> {
+        vec![&self.input]
+    }
     fn name(&self) -> &'static str {
         if self.op == "flat_map" {
             "FlatMap"

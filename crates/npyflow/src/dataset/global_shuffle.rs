@@ -4,8 +4,8 @@
 use std::sync::atomic::AtomicU64;
 use std::sync::Arc;
 
-use super::rng::{fresh_seed, mix, Rng};
-use super::state::draw;
+use super::rng::{mix, Rng};
+use super::state::{draw, Seed};
 use super::{require, Cardinality, Dataset, Node, Pass, PassRef};
 use crate::buffer::BufferPool;
 use crate::element::{Element, ElementSpec};
@@ -57,12 +57,18 @@ impl Permutation {
 
 struct GlobalShuffle {
     input: Dataset,
-    seed: u64,
+    seed: Seed,
     reshuffle_each_iteration: bool,
     epoch: AtomicU64,
 }
 
 impl Node for GlobalShuffle {
+    fn random(&self) -> Option<(&Seed, &AtomicU64)> {
+        Some((&self.seed, &self.epoch))
+    }
+    fn inputs(&self) -> Vec<&Dataset> {
+        vec![&self.input]
+    }
     fn name(&self) -> &'static str {
         "GlobalShuffle"
     }
@@ -77,7 +83,7 @@ impl Node for GlobalShuffle {
     }
     fn pass(&self) -> Option<PassRef> {
         let inner = self.input.pass()?;
-        let (seed, epoch) = draw(self.seed, &self.epoch, self.reshuffle_each_iteration);
+        let (seed, epoch) = draw(&self.seed, &self.epoch, self.reshuffle_each_iteration);
         let perm = Permutation::new(inner.len(), seed, epoch);
         Some(Arc::new(ShufflePass { inner, perm }))
     }
@@ -138,7 +144,7 @@ impl Dataset {
         })?;
         Ok(Dataset::from_node(GlobalShuffle {
             input: self.clone(),
-            seed: seed.unwrap_or_else(fresh_seed),
+            seed: Seed::new(seed),
             reshuffle_each_iteration,
             epoch: AtomicU64::new(0),
         }))

@@ -32,6 +32,9 @@ fn window_dataset(spec: &ElementSpec, elements: Vec<Element>) -> Dataset {
 }
 
 impl Node for GroupByWindow {
+    fn inputs(&self) -> Vec<&Dataset> {
+        vec![&self.input]
+    }
     fn name(&self) -> &'static str {
         "GroupByWindow"
     }

@@ -157,6 +157,9 @@ impl Map {
 }
 
 impl Node for Map {
+    fn inputs(&self) -> Vec<&Dataset> {
+        vec![&self.input]
+    }
     fn name(&self) -> &'static str {
         "Map"
     }
@@ -297,6 +300,9 @@ impl OpMap {
 }
 
 impl Node for OpMap {
+    fn inputs(&self) -> Vec<&Dataset> {
+        vec![&self.input]
+    }
     fn name(&self) -> &'static str {
         "Map"
     }

@@ -59,9 +59,10 @@ mod unbatch;
 mod unique;
 mod window;
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashSet};
 use std::fmt;
 use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 pub use group::BucketOptions;
@@ -72,7 +73,7 @@ use crate::buffer::BufferPool;
 use crate::element::{Element, ElementSpec};
 use crate::error::{Error, Result};
 use crate::tensor::Tensor;
-use state::{read_draws, save_draws, with_draws, Draw, State, StateReader};
+use state::{read_draws, save_draws, with_draws, Draw, Seed, State, StateReader};
 
 /// tf.data's `AUTOTUNE` (`-1`): let the runtime choose a parallelism or buffer size.
 pub const AUTOTUNE: i64 = -1;
@@ -138,6 +139,14 @@ pub(crate) trait Node: Send + Sync + 'static {
     /// element by index, without reading the ones before it. Per-pass randomness (a global
     /// shuffle's permutation) is drawn here.
     fn pass(&self) -> Option<PassRef> {
+        None
+    }
+    /// The datasets this node reads (none for a source).
+    fn inputs(&self) -> Vec<&Dataset> {
+        Vec::new()
+    }
+    /// A random node's seed and epoch counter, which an iterator's state records.
+    fn random(&self) -> Option<(&Seed, &AtomicU64)> {
         None
     }
     /// The node as a chain of built-in ops, which batching can fuse.
@@ -538,18 +547,74 @@ impl Dataset {
         (it, stats)
     }
 
-    /// A hash of what the pipeline gives (its last transformation, element spec and
-    /// cardinality), stamped on saved iterator states. The states of the stages inside are
-    /// checked one by one when restored.
+    /// Calls `f` on every node of the pipeline, inputs before the nodes that read them, each
+    /// once (a dataset used twice is one node). Datasets that functions make while the
+    /// pipeline runs (an interleave's) are not part of it.
+    fn walk(&self, f: &mut dyn FnMut(&dyn Node)) {
+        fn visit(d: &Dataset, seen: &mut HashSet<usize>, f: &mut dyn FnMut(&dyn Node)) {
+            if !seen.insert(Arc::as_ptr(&d.node) as *const () as usize) {
+                return;
+            }
+            for input in d.node.inputs() {
+                visit(input, seen, f);
+            }
+            f(d.node());
+        }
+        visit(self, &mut HashSet::new(), f);
+    }
+
+    /// A hash of the pipeline's structure (each node's operation, element spec and
+    /// cardinality), stamped
+    /// on saved iterator states so that a state is only restored into its own pipeline.
     fn fingerprint(&self) -> u64 {
-        let text = format!(
-            "{}|{}|{}",
-            self.node.name(),
-            self.element_spec(),
-            self.cardinality().as_i64()
-        );
+        let mut text = String::new();
+        self.walk(&mut |n| {
+            text.push_str(n.name());
+            text.push('|');
+            text.push_str(&n.spec().to_string());
+            text.push('|');
+            text.push_str(&n.cardinality().as_i64().to_string());
+            text.push(';');
+        });
         let h = crc32fast::hash(text.as_bytes());
-        (u64::from(h) << 32) | text.len() as u64
+        (u64::from(h) << 32) | (text.len() as u64 & 0xffff_ffff)
+    }
+
+    /// The seeds and epoch counters of the pipeline's random nodes, in walk order.
+    fn save_randomness(&self, mut s: State) -> State {
+        self.walk(&mut |n| {
+            if let Some((seed, epoch)) = n.random() {
+                s = std::mem::take(&mut s)
+                    .num(seed.get())
+                    .num(epoch.load(Ordering::Relaxed));
+            }
+        });
+        s
+    }
+
+    /// Sets the random nodes' seeds and counters from a state: the passes this pipeline opens
+    /// later draw what the saved one's would have.
+    fn restore_randomness(&self, saved: &[(u64, u64)]) -> Result<()> {
+        let mut count = 0;
+        self.walk(&mut |n| count += usize::from(n.random().is_some()));
+        if count != saved.len() {
+            return Err(state::mismatch(format!(
+                "it has {} random nodes, and this pipeline {count}",
+                saved.len()
+            )));
+        }
+        let mut nodes = 0;
+        self.walk(&mut |n| {
+            if let Some((seed, epoch)) = n.random() {
+                if let Some(&(s, e)) = saved.get(nodes) {
+                    seed.adopt(s);
+                    epoch.store(e, Ordering::Relaxed);
+                }
+                nodes += 1;
+            }
+        });
+        debug_assert_eq!(nodes, count);
+        Ok(())
     }
 
     /// The node behind the dataset.
@@ -682,7 +747,11 @@ impl DatasetIter {
             (Some(it), false) => Some(it.save()?),
             _ => None,
         };
-        let s = State::new("Iterator").flag(self.done).kid_opt(inner);
+        let mut random = 0u64;
+        self.dataset
+            .walk(&mut |n| random += u64::from(n.random().is_some()));
+        let s = State::new("Iterator").flag(self.done).num(random);
+        let s = self.dataset.save_randomness(s).kid_opt(inner);
         Ok(state::to_bytes(&s, self.dataset.fingerprint()))
     }
 
@@ -698,13 +767,35 @@ impl DatasetIter {
         let s = state::from_bytes(state, self.dataset.fingerprint())?;
         let mut r = s.reader("Iterator")?;
         let done = r.flag()?;
+        let n = r.usize()?;
+        let mut random = Vec::with_capacity(n.min(1024));
+        for _ in 0..n {
+            random.push((r.num()?, r.num()?));
+        }
         let inner = r.kid_opt()?;
         r.finish()?;
+        let previous = {
+            let mut s = State::new("Randomness");
+            s = self.dataset.save_randomness(s);
+            s
+        };
+        self.dataset.restore_randomness(&random)?;
         let opened = match (done, inner) {
-            (true, _) => None,
-            (false, Some(inner)) => Some(self.open_inner(Some(inner))?),
-            (false, None) => {
-                return Err(state::mismatch("the state has no pass to continue"));
+            (true, _) => Ok(None),
+            (false, Some(inner)) => self.open_inner(Some(inner)).map(Some),
+            (false, None) => Err(state::mismatch("the state has no pass to continue")),
+        };
+        let opened = match opened {
+            Ok(o) => o,
+            Err(e) => {
+                // Refused: the pipeline's seeds and counters go back to what they were.
+                let mut r = previous.reader("Randomness")?;
+                let mut back = Vec::new();
+                while let (Ok(a), Ok(b)) = (r.num(), r.num()) {
+                    back.push((a, b));
+                }
+                self.dataset.restore_randomness(&back)?;
+                return Err(e);
             }
         };
         self.inner = opened;

@@ -93,6 +93,9 @@ struct Prefetch {
 }
 
 impl Node for Prefetch {
+    fn inputs(&self) -> Vec<&Dataset> {
+        vec![&self.input]
+    }
     fn name(&self) -> &'static str {
         "Prefetch"
     }

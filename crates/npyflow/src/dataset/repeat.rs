@@ -15,6 +15,9 @@ struct Repeat {
 }
 
 impl Node for Repeat {
+    fn inputs(&self) -> Vec<&Dataset> {
+        vec![&self.input]
+    }
     fn name(&self) -> &'static str {
         "Repeat"
     }

@@ -17,6 +17,9 @@ struct Scan {
 }
 
 impl Node for Scan {
+    fn inputs(&self) -> Vec<&Dataset> {
+        vec![&self.input]
+    }
     fn name(&self) -> &'static str {
         "Scan"
     }

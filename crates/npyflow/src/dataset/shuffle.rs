@@ -2,8 +2,8 @@
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use super::rng::{fresh_seed, Rng};
-use super::state::{next_epoch, State};
+use super::rng::Rng;
+use super::state::{next_epoch, Seed, State};
 use super::{require, restore, BoxIter, Cardinality, Dataset, ElementIter, Node};
 use crate::element::{Element, ElementSpec};
 use crate::error::Result;
@@ -11,12 +11,18 @@ use crate::error::Result;
 struct Shuffle {
     input: Dataset,
     buffer_size: usize,
-    seed: u64,
+    seed: Seed,
     reshuffle_each_iteration: bool,
     epoch: AtomicU64,
 }
 
 impl Node for Shuffle {
+    fn random(&self) -> Option<(&Seed, &AtomicU64)> {
+        Some((&self.seed, &self.epoch))
+    }
+    fn inputs(&self) -> Vec<&Dataset> {
+        vec![&self.input]
+    }
     fn name(&self) -> &'static str {
         "Shuffle"
     }
@@ -36,6 +42,7 @@ impl Node for Shuffle {
         })?;
         let it = match saved {
             Some((seed, epoch, rng, buffer, input)) => {
+                self.seed.adopt(seed);
                 if self.reshuffle_each_iteration {
                     self.epoch
                         .fetch_max(epoch.saturating_add(1), Ordering::Relaxed);
@@ -51,7 +58,7 @@ impl Node for Shuffle {
             }
             None => {
                 let (seed, epoch) = (
-                    self.seed,
+                    self.seed.get(),
                     next_epoch(&self.epoch, self.reshuffle_each_iteration),
                 );
                 ShuffleIter {
@@ -143,7 +150,7 @@ impl Dataset {
         Ok(Dataset::from_node(Shuffle {
             input: self.clone(),
             buffer_size,
-            seed: seed.unwrap_or_else(fresh_seed),
+            seed: Seed::new(seed),
             reshuffle_each_iteration,
             epoch: AtomicU64::new(0),
         }))

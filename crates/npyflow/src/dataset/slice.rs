@@ -28,6 +28,9 @@ impl Stride {
 }
 
 impl Node for Stride {
+    fn inputs(&self) -> Vec<&Dataset> {
+        vec![&self.input]
+    }
     fn name(&self) -> &'static str {
         self.name
     }
@@ -143,6 +146,9 @@ struct Enumerate {
 }
 
 impl Node for Enumerate {
+    fn inputs(&self) -> Vec<&Dataset> {
+        vec![&self.input]
+    }
     fn name(&self) -> &'static str {
         "Enumerate"
     }

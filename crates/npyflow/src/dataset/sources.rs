@@ -5,8 +5,8 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
-use super::rng::{fresh_seed, Rng};
-use super::state::{next_epoch, State};
+use super::rng::Rng;
+use super::state::{next_epoch, Seed, State};
 use super::{
     call_user, gather_rows, require, restore, BoxIter, Cardinality, Dataset, ElementIter, Node,
     Pass, PassRef,
@@ -317,12 +317,15 @@ fn bytes_scalars(strings: &[Vec<u8>]) -> Result<(Vec<Tensor>, DType)> {
 struct ListFiles {
     files: Vec<Tensor>,
     shuffle: bool,
-    seed: u64,
+    seed: Seed,
     epoch: AtomicU64,
     spec: ElementSpec,
 }
 
 impl Node for ListFiles {
+    fn random(&self) -> Option<(&Seed, &AtomicU64)> {
+        Some((&self.seed, &self.epoch))
+    }
     fn name(&self) -> &'static str {
         "ListFiles"
     }
@@ -336,6 +339,7 @@ impl Node for ListFiles {
         let saved = restore(from, "ListFiles", |r| Ok((r.num()?, r.num()?, r.usize()?)))?;
         let (seed, epoch, next) = match saved {
             Some((seed, epoch, next)) => {
+                self.seed.adopt(seed);
                 if self.shuffle {
                     self.epoch
                         .fetch_max(epoch.saturating_add(1), Ordering::Relaxed);
@@ -343,7 +347,7 @@ impl Node for ListFiles {
                 (seed, epoch, next)
             }
             None => {
-                let (seed, epoch) = (self.seed, next_epoch(&self.epoch, self.shuffle));
+                let (seed, epoch) = (self.seed.get(), next_epoch(&self.epoch, self.shuffle));
                 (seed, epoch, 0)
             }
         };
@@ -627,7 +631,7 @@ impl Dataset {
         Ok(Dataset::from_node(ListFiles {
             files,
             shuffle,
-            seed: seed.unwrap_or_else(fresh_seed),
+            seed: Seed::new(seed),
             epoch: AtomicU64::new(0),
             spec: ElementSpec::Tensor(TensorSpec {
                 dtype,

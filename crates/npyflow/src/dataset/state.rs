@@ -225,6 +225,27 @@ thread_local! {
     static DRAWS: RefCell<Vec<DrawLog>> = const { RefCell::new(Vec::new()) };
 }
 
+/// A random node's seed: given, or drawn when the dataset is built. Restoring a state adopts
+/// the state's seed, so a pipeline built again with `seed: None` goes on with the saved
+/// run's seed in its later passes too.
+#[derive(Debug)]
+pub(crate) struct Seed(AtomicU64);
+
+impl Seed {
+    pub(crate) fn new(seed: Option<u64>) -> Seed {
+        Seed(AtomicU64::new(seed.unwrap_or_else(super::rng::fresh_seed)))
+    }
+
+    pub(crate) fn get(&self) -> u64 {
+        self.0.load(Ordering::Relaxed)
+    }
+
+    /// Takes the seed of a restored state.
+    pub(crate) fn adopt(&self, seed: u64) {
+        self.0.store(seed, Ordering::Relaxed);
+    }
+}
+
 /// The epoch for a new sequential pass of a random node: the next of its counter when it
 /// reshuffles, 0 when it does not. (Sequential iterators save their epoch themselves.)
 pub(crate) fn next_epoch(counter: &AtomicU64, reshuffles: bool) -> u64 {
@@ -239,9 +260,9 @@ pub(crate) fn next_epoch(counter: &AtomicU64, reshuffles: bool) -> u64 {
 /// own seed and the next epoch of its counter (epoch 0 always when it does not reshuffle).
 /// Inside, the draw is recorded, or replayed from a saved state; a replayed epoch moves the
 /// counter past it, so the passes after a restored one get new epochs.
-pub(crate) fn draw(seed: u64, counter: &AtomicU64, reshuffles: bool) -> (u64, u64) {
+pub(crate) fn draw(seed: &Seed, counter: &AtomicU64, reshuffles: bool) -> (u64, u64) {
     let fresh = || Draw {
-        seed,
+        seed: seed.get(),
         epoch: next_epoch(counter, reshuffles),
         reshuffles,
     };
@@ -253,6 +274,7 @@ pub(crate) fn draw(seed: u64, counter: &AtomicU64, reshuffles: bool) -> (u64, u6
         let d = match log.replay.as_mut() {
             Some(replay) => match replay.pop_front() {
                 Some(d) if d.reshuffles == reshuffles => {
+                    seed.adopt(d.seed);
                     if reshuffles {
                         counter.fetch_max(d.epoch.saturating_add(1), Ordering::Relaxed);
                     }
@@ -735,26 +757,30 @@ mod tests {
     #[test]
     fn draws_record_and_replay() {
         let counter = AtomicU64::new(5);
+        let (nine, eight) = (Seed::new(Some(9)), Seed::new(Some(8)));
         let ((), rec) = with_draws(None, || {
-            assert_eq!(draw(9, &counter, true), (9, 5));
-            assert_eq!(draw(8, &counter, false), (8, 0));
+            assert_eq!(draw(&nine, &counter, true), (9, 5));
+            assert_eq!(draw(&eight, &counter, false), (8, 0));
         })
         .unwrap();
         assert_eq!(rec.len(), 2);
         let fresh = AtomicU64::new(0);
+        let (one, two) = (Seed::new(Some(1)), Seed::new(Some(2)));
         let ((), again) = with_draws(Some(rec.clone()), || {
-            assert_eq!(draw(1, &fresh, true), (9, 5));
-            assert_eq!(draw(2, &fresh, false), (8, 0));
+            assert_eq!(draw(&one, &fresh, true), (9, 5));
+            assert_eq!(draw(&two, &fresh, false), (8, 0));
         })
         .unwrap();
         assert_eq!(again, rec);
+        // The seeds were adopted.
+        assert_eq!((one.get(), two.get()), (9, 8));
         // The counter moved past the replayed epoch.
         assert_eq!(fresh.load(Ordering::Relaxed), 6);
         // Too few draws, or other kinds, are mismatches.
-        assert!(with_draws(Some(rec.clone()), || draw(1, &fresh, true)).is_err());
+        assert!(with_draws(Some(rec.clone()), || draw(&one, &fresh, true)).is_err());
         assert!(with_draws(Some(rec), || {
-            draw(1, &fresh, false);
-            draw(1, &fresh, false);
+            draw(&one, &fresh, false);
+            draw(&one, &fresh, false);
         })
         .is_err());
     }

@@ -82,6 +82,9 @@ impl Rows {
 }
 
 impl Node for Unbatch {
+    fn inputs(&self) -> Vec<&Dataset> {
+        vec![&self.input]
+    }
     fn name(&self) -> &'static str {
         "Unbatch"
     }
@@ -142,6 +145,9 @@ struct Rebatch {
 }
 
 impl Node for Rebatch {
+    fn inputs(&self) -> Vec<&Dataset> {
+        vec![&self.input]
+    }
     fn name(&self) -> &'static str {
         "Rebatch"
     }

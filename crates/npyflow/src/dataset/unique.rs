@@ -13,6 +13,9 @@ struct Unique {
 }
 
 impl Node for Unique {
+    fn inputs(&self) -> Vec<&Dataset> {
+        vec![&self.input]
+    }
     fn name(&self) -> &'static str {
         "Unique"
     }

@@ -98,6 +98,9 @@ fn window_spec(spec: &ElementSpec) -> ElementSpec {
 }
 
 impl Node for Window {
+    fn inputs(&self) -> Vec<&Dataset> {
+        vec![&self.input]
+    }
     fn name(&self) -> &'static str {
         "Window"
     }

@@ -1,0 +1,304 @@
+//! Iterator state: over random pipelines (random transformations and parameters, 1 to 8
+//! threads), an iterator restored at any point gives exactly what the uninterrupted one gives
+//! after that point, in a pipeline built again from scratch (as a restarted program would,
+//! with new seeds where none were given: the state carries them).
+
+use std::time::Duration;
+
+use npyflow::{ops, DType, Dataset, Element, Error, Tensor};
+use proptest::prelude::*;
+
+#[derive(Clone, Debug)]
+enum Step {
+    /// A closure map: sequential, or with threads and order kept or not.
+    Map(Option<(i64, bool)>),
+    MapOp(Option<i64>),
+    /// A batch (and, when set, an unbatch after it).
+    Batch(usize, bool, Option<i64>, bool),
+    /// A global shuffle where the pipeline is random-access, else a buffer shuffle.
+    Shuffle(Option<u64>, bool, usize),
+    Filter,
+    Interleave(i64, i64, bool),
+    Prefetch(i64),
+    Repeat(u64),
+    Take(i64),
+    Skip(i64),
+    Shard(u64, u64),
+    Cache,
+    Sample(Option<u64>),
+    Enumerate,
+}
+
+fn step() -> impl Strategy<Value = Step> {
+    let threads = || prop::option::of(1i64..9);
+    prop_oneof![
+        prop::option::of((1i64..9, any::<bool>())).prop_map(Step::Map),
+        threads().prop_map(Step::MapOp),
+        (1usize..6, any::<bool>(), threads(), any::<bool>())
+            .prop_map(|(b, d, t, u)| Step::Batch(b, d, t, u)),
+        (prop::option::of(0u64..1000), any::<bool>(), 1usize..9)
+            .prop_map(|(s, r, b)| Step::Shuffle(s, r, b)),
+        Just(Step::Filter),
+        (1i64..4, 1i64..3, any::<bool>()).prop_map(|(c, b, p)| Step::Interleave(c, b, p)),
+        (0i64..4).prop_map(Step::Prefetch),
+        (1u64..3).prop_map(Step::Repeat),
+        (0i64..40).prop_map(Step::Take),
+        (0i64..10).prop_map(Step::Skip),
+        (1u64..4)
+            .prop_flat_map(|n| (Just(n), 0..n))
+            .prop_map(|(n, i)| Step::Shard(n, i)),
+        Just(Step::Cache),
+        prop::option::of(0u64..1000).prop_map(Step::Sample),
+        Just(Step::Enumerate),
+    ]
+}
+
+/// The first tensor's first byte: a cheap value to filter and sleep on.
+fn first_byte(e: &Element) -> u8 {
+    e.tensors()
+        .first()
+        .and_then(|t| t.as_bytes().first().copied())
+        .unwrap_or(0)
+}
+
+/// Adds `k` to every tensor of an integer element (int64 or int32).
+fn add(e: Element, k: i64) -> npyflow::Result<Element> {
+    e.map_tensors(&mut |t| {
+        let dtype = t.dtype();
+        let wide = t.cast(DType::Int64)?;
+        let v: Vec<i64> = wide.view::<i64>()?.to_vec();
+        Tensor::from_vec(v.into_iter().map(|x| x + k).collect(), t.shape())?.cast(dtype)
+    })
+}
+
+/// Builds the pipeline; whether its order is fixed (no step gives order up).
+fn build(n: i64, steps: &[Step]) -> (Dataset, bool) {
+    let mut ds = Dataset::range(0, n, 1).unwrap();
+    let mut ordered = true;
+    for (k, s) in steps.iter().enumerate() {
+        // Order given up only at the end: a step after it (enumerate, batch) would make
+        // elements that depend on the order.
+        let last = k + 1 == steps.len();
+        ds = match *s {
+            Step::Map(par) => {
+                let f = |e: Element| {
+                    // Uneven work, so threads finish out of order.
+                    std::thread::sleep(Duration::from_micros(u64::from(first_byte(&e) % 4) * 150));
+                    add(e, 1)
+                };
+                match par {
+                    Some((t, det)) => {
+                        let det = det || !last;
+                        ordered &= det;
+                        ds.map_parallel(f, t, det).unwrap()
+                    }
+                    None => ds.map(f).unwrap(),
+                }
+            }
+            Step::MapOp(t) => {
+                let op = ops::cast(DType::Int32);
+                match t {
+                    Some(t) => ds.map_op_parallel(op, t, true).unwrap(),
+                    None => ds.map_op(op).unwrap(),
+                }
+            }
+            Step::Batch(b, d, t, unbatch) => {
+                let batched = match t {
+                    Some(t) => ds.batch_parallel(b, d, t, true).unwrap(),
+                    None => ds.batch(b, d).unwrap(),
+                };
+                if unbatch {
+                    batched.unbatch().unwrap()
+                } else {
+                    batched
+                }
+            }
+            Step::Shuffle(seed, reshuffle, _) if ds.is_random_access() => {
+                ds.global_shuffle(seed, reshuffle).unwrap()
+            }
+            Step::Shuffle(seed, reshuffle, buffer) => ds.shuffle(buffer, seed, reshuffle).unwrap(),
+            Step::Filter => ds.filter(|e| Ok(first_byte(e) % 3 != 0)),
+            Step::Interleave(c, b, parallel) => {
+                let f = |e: Element| {
+                    let twice = add(e.clone(), 100)?;
+                    Dataset::from_tensors(e).concatenate(&Dataset::from_tensors(twice))
+                };
+                if parallel {
+                    ds.interleave_parallel(f, c, b, c).unwrap()
+                } else {
+                    ds.interleave(f, c, b).unwrap()
+                }
+            }
+            Step::Prefetch(k) => ds.prefetch(k).unwrap(),
+            Step::Repeat(k) => ds.repeat(Some(k)),
+            Step::Take(k) => ds.take(k),
+            Step::Skip(k) => ds.skip(k),
+            Step::Shard(n, i) => ds.shard(n, i).unwrap(),
+            Step::Cache => ds.cache(None::<&str>).unwrap(),
+            Step::Sample(seed) => {
+                let other = ds.map(|e| add(e, 1000)).unwrap();
+                Dataset::sample_from_datasets(vec![ds, other], Some(vec![0.3, 0.7]), seed, false)
+                    .unwrap()
+            }
+            Step::Enumerate => ds.enumerate(0),
+        };
+    }
+    (ds, ordered)
+}
+
+fn show(item: npyflow::Result<Element>) -> String {
+    match item {
+        Ok(e) => e.to_string(),
+        Err(e) => format!("error: {e}"),
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 160, ..ProptestConfig::default() })]
+
+    #[test]
+    fn restoring_anywhere_continues_the_run(
+        n in 0i64..50,
+        steps in prop::collection::vec(step(), 0..6),
+        at in 0usize..80,
+    ) {
+        let (ds, ordered) = build(n, &steps);
+        let mut it = ds.iter();
+        let head: Vec<String> = it.by_ref().take(at).map(show).collect();
+        let state = it.get_state().unwrap();
+        let mut rest: Vec<String> = it.map(show).collect();
+
+        // A program started again: the pipeline built anew, then restored.
+        let (again, _) = build(n, &steps);
+        let mut resumed = again.iter();
+        resumed.set_state(&state).unwrap();
+        let mut restored: Vec<String> = resumed.map(show).collect();
+        if !ordered {
+            // Order given up: the same elements, in any order.
+            rest.sort();
+            restored.sort();
+        }
+        prop_assert_eq!(&restored, &rest, "{:?} restored after {} of {}", steps, head.len(), head.len() + rest.len());
+    }
+}
+
+#[test]
+fn restoring_a_random_access_pipeline_keeps_the_state_small() {
+    // A million rows, shuffled, mapped in parallel, batched and prefetched: the state is a
+    // position and the shuffle's seed and epoch, whatever the point.
+    let x = Tensor::from_vec((0..1_000_000i64).collect(), &[1_000_000]).unwrap();
+    let ds = Dataset::from_tensor_slices(x)
+        .unwrap()
+        .global_shuffle(None, true)
+        .unwrap()
+        .map_parallel(|e| add(e, 1), 4, true)
+        .unwrap()
+        .batch(64, true)
+        .unwrap()
+        .prefetch(2)
+        .unwrap();
+    assert!(ds.is_random_access());
+    let mut it = ds.iter();
+    let _ = it.by_ref().take(1000).count();
+    let state = it.get_state().unwrap();
+    assert!(state.len() < 256, "{} bytes", state.len());
+    let next = it.next().unwrap().unwrap().to_string();
+    let mut resumed = ds.iter();
+    resumed.set_state(&state).unwrap();
+    assert_eq!(resumed.next().unwrap().unwrap().to_string(), next);
+}
+
+#[test]
+fn a_buffer_shuffle_state_is_bounded_by_its_buffer() {
+    let ds = Dataset::range(0, 100_000, 1)
+        .unwrap()
+        .filter(|_| Ok(true))
+        .shuffle(10, Some(3), true)
+        .unwrap();
+    let mut it = ds.iter();
+    let _ = it.by_ref().take(50_000).count();
+    let state = it.get_state().unwrap();
+    // Ten int64 scalars, each a tiny .npy, and a few numbers.
+    assert!(state.len() < 2_000, "{} bytes", state.len());
+}
+
+#[test]
+fn states_from_other_pipelines_are_refused() {
+    let a = Dataset::range(0, 10, 1).unwrap().batch(2, false).unwrap();
+    let b = Dataset::range(0, 10, 1).unwrap().batch(3, false).unwrap();
+    let c = Dataset::range(0, 10, 1)
+        .unwrap()
+        .shuffle(4, Some(1), true)
+        .unwrap()
+        .batch(2, false)
+        .unwrap();
+    let mut it = a.iter();
+    it.next();
+    let state = it.get_state().unwrap();
+    for other in [&b, &c] {
+        let mut o = other.iter();
+        let err = o.set_state(&state).unwrap_err();
+        assert!(matches!(err, Error::InvalidArgument(_)), "{err}");
+        assert!(
+            err.to_string().contains("does not fit this pipeline"),
+            "{err}"
+        );
+        // The refused iterator is untouched: it starts from the beginning.
+        assert!(o.next().is_some());
+    }
+    let mut damaged = state.clone();
+    let last = damaged.len() - 6;
+    damaged[last] ^= 0x40;
+    let err = a.iter().set_state(&damaged).unwrap_err().to_string();
+    assert!(err.contains("checksum"), "{err}");
+    assert!(a.iter().set_state(b"not a state").is_err());
+}
+
+#[test]
+fn restored_epochs_move_the_counters_on() {
+    // A reshuffling global shuffle restored in a new pipeline: the pass after the restored
+    // one is a new epoch, not a repeat of it.
+    let ds = || {
+        Dataset::range(0, 50, 1)
+            .unwrap()
+            .global_shuffle(Some(11), true)
+            .unwrap()
+    };
+    let first = ds();
+    let mut it = first.iter();
+    it.next();
+    let state = it.get_state().unwrap();
+    let restored_ds = ds();
+    let mut restored = restored_ds.iter();
+    restored.set_state(&state).unwrap();
+    let restored_rest: Vec<String> = restored.map(show).collect();
+    let next_epoch: Vec<String> = restored_ds.iter().map(show).collect();
+    assert_eq!(restored_rest.len(), 49);
+    assert_ne!(next_epoch[1..], restored_rest[..]);
+}
+
+#[test]
+fn generators_restore_by_counting() {
+    let make = || {
+        Dataset::from_generator(
+            npyflow::ElementSpec::Tensor(npyflow::TensorSpec {
+                dtype: DType::Int64,
+                shape: npyflow::PartialShape::known(&[]),
+            }),
+            || {
+                Ok(
+                    Box::new((0..10i64).map(|i| Ok(Tensor::scalar(i * i).into())))
+                        as Box<dyn Iterator<Item = npyflow::Result<Element>> + Send>,
+                )
+            },
+        )
+    };
+    let ds = make();
+    let mut it = ds.iter();
+    let _ = it.by_ref().take(4).count();
+    let state = it.get_state().unwrap();
+    let mut resumed = make().iter();
+    resumed.set_state(&state).unwrap();
+    let rest: Vec<String> = resumed.map(show).collect();
+    assert_eq!(rest, ["16", "25", "36", "49", "64", "81"]);
+}
