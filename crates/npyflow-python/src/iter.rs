@@ -18,6 +18,7 @@ use npyflow::dataset::DatasetIter;
 use npyflow::{Dataset, Element};
 use pyo3::exceptions::PyRuntimeError;
 use pyo3::prelude::*;
+use pyo3::types::PyBytes;
 
 use crate::convert::{element_to_py, Scalars};
 use crate::errors::{raise_pending, to_pyerr};
@@ -27,27 +28,44 @@ const SIGNAL_CHECK: Duration = Duration::from_millis(50);
 
 type Item = Option<npyflow::Result<Element>>;
 
+/// What the caller asks a driven pass for.
+enum Request {
+    Next,
+    GetState,
+    SetState(Vec<u8>),
+}
+
+/// What a driven pass answers.
+enum Reply {
+    Item(Item),
+    State(npyflow::Result<Vec<u8>>),
+    Restored(npyflow::Result<()>),
+}
+
 /// A pass driven from its own thread.
 struct Driver {
-    requests: SyncSender<()>,
-    items: Receiver<Item>,
+    requests: SyncSender<Request>,
+    items: Receiver<Reply>,
     /// A request was sent whose item has not been received yet (an interrupted wait).
     waiting: bool,
 }
 
 impl Driver {
     fn start(dataset: &Dataset) -> PyResult<Driver> {
-        let (requests, request_rx) = sync_channel::<()>(1);
-        let (item_tx, items) = sync_channel::<Item>(1);
+        let (requests, request_rx) = sync_channel::<Request>(1);
+        let (item_tx, items) = sync_channel::<Reply>(1);
         let dataset = dataset.clone();
         thread::Builder::new()
             .name("npyflow-iter".into())
             .spawn(move || {
                 let mut pass = dataset.iter();
-                while request_rx.recv().is_ok() {
-                    let item = pass.next();
-                    let end = item.is_none();
-                    if item_tx.send(item).is_err() || end {
+                while let Ok(request) = request_rx.recv() {
+                    let reply = match request {
+                        Request::Next => Reply::Item(pass.next()),
+                        Request::GetState => Reply::State(pass.get_state()),
+                        Request::SetState(state) => Reply::Restored(pass.set_state(&state)),
+                    };
+                    if item_tx.send(reply).is_err() {
                         break;
                     }
                 }
@@ -61,8 +79,18 @@ impl Driver {
     }
 
     fn next(&mut self, py: Python<'_>) -> PyResult<Item> {
+        match self.ask(py, Request::Next)? {
+            Some(Reply::Item(item)) => Ok(item),
+            Some(_) => Err(PyRuntimeError::new_err("the pass answered out of turn")),
+            None => Ok(None),
+        }
+    }
+
+    /// Sends `request` (unless an interrupted one is still being answered) and waits for the
+    /// reply, checking for signals; `None` once the pass's thread has ended.
+    fn ask(&mut self, py: Python<'_>, request: Request) -> PyResult<Option<Reply>> {
         if !self.waiting {
-            if self.requests.send(()).is_err() {
+            if self.requests.send(request).is_err() {
                 return Ok(None);
             }
             self.waiting = true;
@@ -70,9 +98,9 @@ impl Driver {
         loop {
             let items = &mut self.items;
             match py.detach(move || items.recv_timeout(SIGNAL_CHECK)) {
-                Ok(item) => {
+                Ok(reply) => {
                     self.waiting = false;
-                    return Ok(item);
+                    return Ok(Some(reply));
                 }
                 Err(RecvTimeoutError::Timeout) => {
                     py.check_signals()?;
@@ -84,6 +112,18 @@ impl Driver {
                 }
             }
         }
+    }
+
+    /// Asks for the state or a restore. An interrupted `next()` still being made would be
+    /// lost (or wrongly counted), so it must be taken first.
+    fn control(&mut self, py: Python<'_>, request: Request) -> PyResult<Reply> {
+        if self.waiting {
+            return Err(PyRuntimeError::new_err(
+                "an interrupted next() is still making its element: call next() first",
+            ));
+        }
+        self.ask(py, request)?
+            .ok_or_else(|| PyRuntimeError::new_err("the iterator's thread has ended"))
     }
 }
 
@@ -152,5 +192,54 @@ impl DatasetIterator {
             Some(Err(e)) => Err(to_pyerr(py, e)),
             Some(Ok(e)) => element_to_py(py, e, Scalars::Numpy).map(Some),
         }
+    }
+
+    /// The iterator's position as bytes: `set_state` on a new iterator of the same pipeline
+    /// (in this process or a restarted one) continues exactly from here.
+    fn get_state<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyBytes>> {
+        let mut state = self.lock()?;
+        let saved = match &mut *state {
+            State::Inline(pass) => py.detach(|| pass.get_state()),
+            State::Driven(driver) => match driver.control(py, Request::GetState)? {
+                Reply::State(s) => s,
+                _ => return Err(PyRuntimeError::new_err("the pass answered out of turn")),
+            },
+            State::Done => {
+                return Err(PyRuntimeError::new_err(
+                    "the iterator has ended; its state is that of a finished pass",
+                ))
+            }
+        };
+        let bytes = saved.map_err(|e| to_pyerr(py, e))?;
+        Ok(PyBytes::new(py, &bytes))
+    }
+
+    /// Continues from `state`, bytes from `get_state` of an iterator over this pipeline.
+    /// A state from another pipeline raises ValueError and leaves the iterator as it was.
+    fn set_state(&self, py: Python<'_>, state: &[u8]) -> PyResult<()> {
+        let bytes = state.to_vec();
+        let mut guard = self.lock()?;
+        let restored = match &mut *guard {
+            State::Inline(pass) => py.detach(|| pass.set_state(&bytes)),
+            State::Driven(driver) => match driver.control(py, Request::SetState(bytes))? {
+                Reply::Restored(r) => r,
+                _ => return Err(PyRuntimeError::new_err("the pass answered out of turn")),
+            },
+            State::Done => {
+                return Err(PyRuntimeError::new_err(
+                    "the iterator has ended: make a new one to restore into",
+                ))
+            }
+        };
+        raise_pending(py)?;
+        restored.map_err(|e| to_pyerr(py, e))
+    }
+}
+
+impl DatasetIterator {
+    fn lock(&self) -> PyResult<std::sync::MutexGuard<'_, State>> {
+        self.state.try_lock().map_err(|_| {
+            PyRuntimeError::new_err("the iterator is already running (in another thread)")
+        })
     }
 }
