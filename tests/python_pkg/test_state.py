@@ -92,3 +92,24 @@ def test_state_of_a_global_shuffle_is_small():
     again = iter(ds)
     again.set_state(state)
     np.testing.assert_array_equal(next(again), nxt)
+
+
+def test_distributed_batch_splits_an_epoch_among_workers():
+    n, workers, batch = 103, 4, 8
+    seen = []
+    steps = set()
+    for i in range(workers):
+        ds = (
+            npyflow.Dataset.range(n)
+            .global_shuffle(seed=9)
+            .distributed_batch(batch, num_workers=workers, worker_index=i)
+        )
+        batches = list(ds)
+        steps.add(len(batches))
+        for b in batches:
+            assert len(b) <= batch
+            seen.extend(b.tolist())
+    assert steps == {-(-n // (workers * batch))}
+    assert sorted(seen) == list(range(n))
+    with pytest.raises(ValueError, match="worker_index"):
+        npyflow.Dataset.range(n).distributed_batch(batch, num_workers=2, worker_index=2)

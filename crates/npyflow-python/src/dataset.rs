@@ -445,6 +445,19 @@ impl CoreDataset {
         }
     }
 
+    fn distributed_batch(
+        &self,
+        py: Python<'_>,
+        batch_size: i64,
+        num_workers: i64,
+        worker_index: i64,
+    ) -> PyResult<CoreDataset> {
+        let b = positive("distributed_batch", "batch_size", batch_size)? as usize;
+        let w = positive("distributed_batch", "num_workers", num_workers)?;
+        let i = non_negative("distributed_batch", "worker_index", worker_index)?;
+        wrap(py, self.inner.distributed_batch(b, w, i))
+    }
+
     fn shard(&self, py: Python<'_>, num_shards: i64, index: i64) -> PyResult<CoreDataset> {
         let n = positive("shard", "num_shards", num_shards)?;
         let i = non_negative("shard", "index", index)?;

@@ -27,6 +27,9 @@ enum Step {
     Cache,
     Sample(Option<u64>),
     Enumerate,
+    /// One worker's batches (batch size, workers, worker), where the pipeline is
+    /// random-access.
+    Distributed(usize, u64, u64),
 }
 
 fn step() -> impl Strategy<Value = Step> {
@@ -50,6 +53,9 @@ fn step() -> impl Strategy<Value = Step> {
         Just(Step::Cache),
         prop::option::of(0u64..1000).prop_map(Step::Sample),
         Just(Step::Enumerate),
+        (1usize..5, 1u64..4)
+            .prop_flat_map(|(b, w)| (Just(b), Just(w), 0..w))
+            .prop_map(|(b, w, i)| Step::Distributed(b, w, i)),
     ]
 }
 
@@ -141,6 +147,10 @@ fn build(n: i64, steps: &[Step]) -> (Dataset, bool) {
                     .unwrap()
             }
             Step::Enumerate => ds.enumerate(0),
+            Step::Distributed(b, w, i) if ds.is_random_access() => {
+                ds.distributed_batch(b, w, i).unwrap()
+            }
+            Step::Distributed(..) => ds,
         };
     }
     (ds, ordered)

@@ -729,6 +729,24 @@ class Dataset:
         """All but the first ``count`` elements (none when ``count`` is -1)."""
         return self._derive(self._ds.skip(_index(count, "count")))
 
+    def distributed_batch(
+        self, batch_size: int, num_workers: int, worker_index: int
+    ) -> "Dataset":
+        """The batches of worker ``worker_index`` of ``num_workers`` in data-parallel
+        training, from a random-access dataset every worker builds alike (the same
+        ``global_shuffle`` seed): together the workers read every element exactly once per
+        epoch, and each gets the same number of batches. Steps of ``num_workers *
+        batch_size`` elements give each worker ``batch_size``; the last, smaller step is split
+        as evenly as it can be (sizes differ by at most one; a worker's last batch has no rows
+        when fewer elements remain than workers). Not in tf.data."""
+        return self._derive(
+            self._ds.distributed_batch(
+                _index(batch_size, "batch_size"),
+                _index(num_workers, "num_workers"),
+                _index(worker_index, "worker_index"),
+            )
+        )
+
     def shard(self, num_shards: int, index: int, name: Optional[str] = None) -> "Dataset":
         """The elements whose position is ``index`` modulo ``num_shards``."""
         return self._derive(self._ds.shard(_index(num_shards, "num_shards"), _index(index, "index")))
