@@ -342,8 +342,18 @@ impl Op {
         })
     }
 
-    /// The op applied to one tensor of element number `index`.
-    pub(crate) fn apply_tensor(&self, t: &Tensor, index: u64) -> Result<Tensor> {
+    /// Whether the op draws random numbers (a new draw each epoch).
+    pub(crate) fn is_random(&self) -> bool {
+        matches!(
+            self.kind,
+            OpKind::RandomFlip { .. } | OpKind::RandomCrop { .. }
+        )
+    }
+
+    /// The op applied to one tensor of element number `index` in pass `epoch`. Random ops
+    /// draw from (seed, element index, epoch): the same whatever thread runs them, new each
+    /// epoch.
+    pub(crate) fn apply_tensor(&self, t: &Tensor, index: u64, epoch: u64) -> Result<Tensor> {
         let ctx = || format!("{self}");
         let out = match &self.kind {
             OpKind::Cast(d) => t.cast(*d),
@@ -360,13 +370,13 @@ impl Op {
                 .and_then(|d| t.reshape(&d)),
             OpKind::Transpose(perm) => transpose_tensor(t, perm),
             OpKind::RandomFlip { axis, seed } => {
-                if Rng::keyed(*seed, &[index]).below(2) == 1 {
+                if draws(*seed, index, epoch).below(2) == 1 {
                     flip_tensor(t, *axis)
                 } else {
                     Ok(t.clone())
                 }
             }
-            OpKind::RandomCrop { size, seed } => crop_tensor(t, size, *seed, index),
+            OpKind::RandomCrop { size, seed } => crop_tensor(t, size, draws(*seed, index, epoch)),
         };
         out.map_err(|e| e.context(ctx()))
     }
@@ -397,18 +407,18 @@ impl Op {
         }
     }
 
-    /// Applies the op to the targeted tensors of element number `index`.
-    pub(crate) fn apply(&self, e: Element, index: u64) -> Result<Element> {
+    /// Applies the op to the targeted tensors of element number `index` in pass `epoch`.
+    pub(crate) fn apply(&self, e: Element, index: u64, epoch: u64) -> Result<Element> {
         match (&self.component, e) {
-            (Component::All, e) => e.map_tensors(&mut |t| self.apply_tensor(t, index)),
+            (Component::All, e) => e.map_tensors(&mut |t| self.apply_tensor(t, index, epoch)),
             (Component::Index(i), Element::Tuple(mut items)) if *i < items.len() => {
                 let part = std::mem::replace(&mut items[*i], Element::Tuple(Vec::new()));
-                items[*i] = part.map_tensors(&mut |t| self.apply_tensor(t, index))?;
+                items[*i] = part.map_tensors(&mut |t| self.apply_tensor(t, index, epoch))?;
                 Ok(Element::Tuple(items))
             }
             (Component::Key(k), Element::Dict(mut items)) if items.contains_key(k) => {
                 let part = &items[k];
-                let new = part.map_tensors(&mut |t| self.apply_tensor(t, index))?;
+                let new = part.map_tensors(&mut |t| self.apply_tensor(t, index, epoch))?;
                 items[k] = new;
                 Ok(Element::Dict(items))
             }
@@ -600,14 +610,23 @@ fn flip_tensor(t: &Tensor, axis: usize) -> Result<Tensor> {
     })
 }
 
-fn crop_tensor(t: &Tensor, size: &[usize], seed: u64, index: u64) -> Result<Tensor> {
+/// The random stream of element `index` in pass `epoch` (the first pass keyed by the index
+/// alone).
+fn draws(seed: u64, index: u64, epoch: u64) -> Rng {
+    if epoch == 0 {
+        Rng::keyed(seed, &[index])
+    } else {
+        Rng::keyed(seed, &[index, epoch])
+    }
+}
+
+fn crop_tensor(t: &Tensor, size: &[usize], mut rng: Rng) -> Result<Tensor> {
     if size.len() != t.ndim() || size.iter().zip(t.shape()).any(|(s, d)| s > d) {
         return Err(Error::Pipeline(format!(
             "cannot crop a tensor of shape {:?} to {size:?}",
             t.shape()
         )));
     }
-    let mut rng = Rng::keyed(seed, &[index]);
     let offsets: Vec<usize> = size
         .iter()
         .zip(t.shape())
@@ -798,24 +817,24 @@ mod tests {
     #[test]
     fn specs_and_values() {
         let img = Tensor::from_vec((0..12u8).collect(), &[2, 2, 3]).unwrap();
-        let t = transpose(&[2, 0, 1]).apply_tensor(&img, 0).unwrap();
+        let t = transpose(&[2, 0, 1]).apply_tensor(&img, 0, 0).unwrap();
         assert_eq!(t.shape(), &[3, 2, 2]);
         assert_eq!(
             t.view::<u8>().unwrap(),
             &[0, 3, 6, 9, 1, 4, 7, 10, 2, 5, 8, 11]
         );
-        let r = reshape(&[-1, 3]).apply_tensor(&img, 0).unwrap();
+        let r = reshape(&[-1, 3]).apply_tensor(&img, 0, 0).unwrap();
         assert_eq!(r.shape(), &[4, 3]);
-        assert!(reshape(&[5, -1]).apply_tensor(&img, 0).is_err());
+        assert!(reshape(&[5, -1]).apply_tensor(&img, 0, 0).is_err());
         let ids = Tensor::from_vec(vec![2i64, 0, 7], &[3]).unwrap();
-        let oh = one_hot(3).apply_tensor(&ids, 0).unwrap();
+        let oh = one_hot(3).apply_tensor(&ids, 0, 0).unwrap();
         assert_eq!(
             oh.view::<f32>().unwrap(),
             &[0., 0., 1., 1., 0., 0., 0., 0., 0.]
         );
         let f = Tensor::from_vec(vec![1f32, 2., 3., 4.], &[2, 2]).unwrap();
         let n = normalize(&[1.0, 2.0], &[2.0, 4.0])
-            .apply_tensor(&f, 0)
+            .apply_tensor(&f, 0, 0)
             .unwrap();
         assert_eq!(n.view::<f32>().unwrap(), &[0.0, 0.0, 1.0, 0.5]);
         assert!(normalize(&[1.0], &[0.0]).validate().is_err());
@@ -826,7 +845,9 @@ mod tests {
     fn flips_and_crops_are_seeded_per_element() {
         let row = Tensor::from_vec((0..4i32).collect(), &[4]).unwrap();
         let op = random_flip(0, 9);
-        let outs: Vec<Tensor> = (0..64).map(|i| op.apply_tensor(&row, i).unwrap()).collect();
+        let outs: Vec<Tensor> = (0..64)
+            .map(|i| op.apply_tensor(&row, i, 0).unwrap())
+            .collect();
         let flipped = outs
             .iter()
             .filter(|t| t.view::<i32>().unwrap() == [3, 2, 1, 0])
@@ -837,12 +858,12 @@ mod tests {
             v == [0, 1, 2, 3] || v == [3, 2, 1, 0]
         }));
         assert_eq!(
-            op.apply_tensor(&row, 5).unwrap(),
-            op.apply_tensor(&row, 5).unwrap()
+            op.apply_tensor(&row, 5, 0).unwrap(),
+            op.apply_tensor(&row, 5, 0).unwrap()
         );
         let crop = random_crop(&[2], 1);
         for i in 0..20 {
-            let c = crop.apply_tensor(&row, i).unwrap();
+            let c = crop.apply_tensor(&row, i, 0).unwrap();
             let v = c.view::<i32>().unwrap();
             assert_eq!(v[1], v[0] + 1);
         }

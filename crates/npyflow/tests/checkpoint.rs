@@ -312,3 +312,36 @@ fn generators_restore_by_counting() {
     let rest: Vec<String> = resumed.map(show).collect();
     assert_eq!(rest, ["16", "25", "36", "49", "64", "81"]);
 }
+
+#[test]
+fn random_ops_draw_from_seed_epoch_and_index() {
+    let build = |threads: Option<i64>| {
+        let ds = Dataset::range(0, 64, 1).unwrap().batch(4, false).unwrap();
+        let flip = ops::random_flip(0, 5);
+        match threads {
+            Some(t) => ds.map_op_parallel(flip, t, true).unwrap(),
+            None => ds.map_op(flip).unwrap(),
+        }
+    };
+    let passes = |ds: &Dataset| -> Vec<Vec<String>> {
+        (0..3).map(|_| ds.iter().map(show).collect()).collect()
+    };
+    let one = passes(&build(None));
+    // Whatever the threads, the same flips: a draw depends on where it is, not who makes it.
+    for t in [1, 3, 8] {
+        assert_eq!(passes(&build(Some(t))), one, "{t} threads");
+    }
+    // A new draw each epoch.
+    assert_ne!(one[0], one[1]);
+    assert_ne!(one[1], one[2]);
+    // And a restored pass draws as the saved one did.
+    let ds = build(Some(4));
+    let _ = ds.iter().count();
+    let mut it = ds.iter(); // the second epoch
+    let _ = it.by_ref().take(5).count();
+    let state = it.get_state().unwrap();
+    let mut again = build(None).iter();
+    again.set_state(&state).unwrap();
+    let rest: Vec<String> = again.map(show).collect();
+    assert_eq!(rest, one[1][5..]);
+}

@@ -1,10 +1,11 @@
 //! `map`, and the tracing that finds a function's output spec.
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use super::batch::check_parallel_calls;
 use super::parallel::{panic_error, read_parallel_state, threads_for, Jobs, Lanes, ParallelIter};
-use super::state::State;
+use super::state::{draw, next_epoch, Seed, State};
 use super::{
     call_user, combine_parallelism, restore, BoxIter, Cardinality, Dataset, ElementIter, Node,
     Pass, PassRef,
@@ -288,18 +289,29 @@ pub(crate) struct OpMap {
     spec: ElementSpec,
     /// Threads, and whether output keeps its order, for a parallel map.
     pub(crate) parallel: Option<(usize, bool)>,
+    /// Random ops draw anew each pass: the pass's epoch comes from this counter. (The seeds
+    /// are the ops'; this one is unused, there for the state's bookkeeping.)
+    epoch: AtomicU64,
+    seed: Seed,
 }
 
 impl OpMap {
-    fn apply(ops: &[Op], index: u64, mut e: Element) -> Result<Element> {
+    fn apply(ops: &[Op], index: u64, epoch: u64, mut e: Element) -> Result<Element> {
         for op in ops {
-            e = op.apply(e, index)?;
+            e = op.apply(e, index, epoch)?;
         }
         Ok(e)
+    }
+
+    fn is_random(&self) -> bool {
+        self.ops.iter().any(Op::is_random)
     }
 }
 
 impl Node for OpMap {
+    fn random(&self) -> Option<(&Seed, &AtomicU64)> {
+        self.is_random().then_some((&self.seed, &self.epoch))
+    }
     fn inputs(&self) -> Vec<&Dataset> {
         vec![&self.input]
     }
@@ -313,11 +325,19 @@ impl Node for OpMap {
         self.input.cardinality()
     }
     fn open(&self, from: Option<State>) -> Result<BoxIter> {
-        let (index, input) = restore(from, "Map", |r| Ok((r.num()?, r.kid()?)))?
-            .map_or((0, None), |(i, s)| (i, Some(s)));
+        let saved = restore(from, "OpMap", |r| Ok((r.num()?, r.num()?, r.kid()?)))?;
+        let (index, epoch, input) = match saved {
+            Some((i, epoch, s)) => {
+                self.epoch
+                    .fetch_max(epoch.saturating_add(1), Ordering::Relaxed);
+                (i, epoch, Some(s))
+            }
+            None => (0, next_epoch(&self.epoch, self.is_random()), None),
+        };
         Ok(Box::new(OpMapIter {
             input: self.input.open_from(input)?,
             index,
+            epoch,
             ops: self.ops.clone(),
         }))
     }
@@ -325,8 +345,11 @@ impl Node for OpMap {
         self.input.is_random_access()
     }
     fn pass(&self) -> Option<PassRef> {
+        let inner = self.input.pass()?;
+        let (_, epoch) = draw(&self.seed, &self.epoch, self.is_random());
         Some(Arc::new(OpMapPass {
-            inner: self.input.pass()?,
+            inner,
+            epoch,
             ops: self.ops.clone(),
             pool: BufferPool::new(POOLED_BATCHES),
             parallel: self.parallel,
@@ -341,6 +364,7 @@ impl Node for OpMap {
 struct OpMapIter {
     input: BoxIter,
     index: u64,
+    epoch: u64,
     ops: Vec<Op>,
 }
 
@@ -350,11 +374,15 @@ impl ElementIter for OpMapIter {
         let i = self.index;
         self.index += 1;
         Some(item.and_then(|e| {
-            OpMap::apply(&self.ops, i, e).map_err(|err| err.context(format!("map: element {i}")))
+            OpMap::apply(&self.ops, i, self.epoch, e)
+                .map_err(|err| err.context(format!("map: element {i}")))
         }))
     }
     fn save(&self) -> Result<State> {
-        Ok(State::new("Map").num(self.index).kid(self.input.save()?))
+        Ok(State::new("OpMap")
+            .num(self.index)
+            .num(self.epoch)
+            .kid(self.input.save()?))
     }
 }
 
@@ -362,6 +390,7 @@ pub(crate) const POOLED_BATCHES: usize = 4;
 
 struct OpMapPass {
     inner: PassRef,
+    epoch: u64,
     ops: Vec<Op>,
     pool: BufferPool,
     parallel: Option<(usize, bool)>,
@@ -373,7 +402,7 @@ impl Pass for OpMapPass {
     }
     fn get(&self, index: u64) -> Result<Element> {
         let e = self.inner.get(index)?;
-        OpMap::apply(&self.ops, index, e)
+        OpMap::apply(&self.ops, index, self.epoch, e)
             .map_err(|err| err.context(format!("map: element {index}")))
     }
     fn get_range(&self, start: u64, end: u64) -> Option<Result<Element>> {
@@ -487,6 +516,8 @@ impl Dataset {
             ops,
             spec,
             parallel: combine_parallelism(before, parallel),
+            epoch: AtomicU64::new(0),
+            seed: Seed::new(Some(0)),
         }))
     }
 
