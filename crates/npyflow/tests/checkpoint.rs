@@ -345,3 +345,78 @@ fn random_ops_draw_from_seed_epoch_and_index() {
     let rest: Vec<String> = again.map(show).collect();
     assert_eq!(rest, one[1][5..]);
 }
+
+/// A pipeline with a state of every kind of part: positions, a shuffle buffer, pending
+/// parallel results, an interleave's slots, a window's buffer, a scan's state.
+fn busy_pipeline() -> Dataset {
+    let base = Dataset::range(0, 200, 1).unwrap();
+    let streamed = base
+        .filter(|e| Ok(first_byte(e) % 7 != 0))
+        .shuffle(5, Some(2), true)
+        .unwrap()
+        .map_parallel(|e| add(e, 3), 3, true)
+        .unwrap()
+        .interleave(|e| Ok(Dataset::from_tensors(e).repeat(Some(2))), 2, 1)
+        .unwrap()
+        .scan(Tensor::scalar(0i64).into(), |s, e| Ok((add(s, 1)?, e)))
+        .unwrap()
+        .window(3, Some(2), 1, false)
+        .unwrap()
+        .flat_map(|w| Ok(w.into_dataset()?.batch(3, false)?))
+        .unwrap();
+    let shuffled = base
+        .global_shuffle(Some(4), true)
+        .unwrap()
+        .batch(3, false)
+        .unwrap();
+    Dataset::sample_from_datasets(vec![streamed, shuffled], None, Some(1), false)
+        .unwrap()
+        .prefetch(2)
+        .unwrap()
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 400, ..ProptestConfig::default() })]
+
+    /// Damaged states that still pass the checksum (as a forger could make them) are
+    /// refused or restored, never a panic, and a restored pass reads without one.
+    #[test]
+    fn forged_states_never_panic(
+        at in 0usize..60,
+        edits in prop::collection::vec((any::<prop::sample::Index>(), any::<u8>()), 1..6),
+    ) {
+        let ds = busy_pipeline();
+        let mut it = ds.iter();
+        let _ = it.by_ref().take(at).count();
+        let mut state = it.get_state().unwrap();
+        // Keep the frame (mark, version, fingerprint), damage the body, mend the checksum.
+        let body = 14 + 4 + 8..state.len() - 4;
+        for (i, b) in edits {
+            let k = body.start + i.index(body.len());
+            state[k] = b;
+        }
+        let n = state.len() - 4;
+        let crc = crc32fast::hash(&state[..n]).to_le_bytes();
+        state[n..].copy_from_slice(&crc);
+        let mut again = busy_pipeline().iter();
+        if again.set_state(&state).is_ok() {
+            let _ = again.take(300).count();
+        }
+    }
+}
+
+#[test]
+fn a_busy_pipeline_restores_at_every_point() {
+    let full: Vec<String> = busy_pipeline().iter().map(show).collect();
+    assert!(full.len() > 100);
+    for at in (0..full.len()).step_by(7) {
+        let ds = busy_pipeline();
+        let mut it = ds.iter();
+        let _ = it.by_ref().take(at).count();
+        let state = it.get_state().unwrap();
+        let mut again = busy_pipeline().iter();
+        again.set_state(&state).unwrap();
+        let rest: Vec<String> = again.map(show).collect();
+        assert_eq!(rest, full[at..], "restored at {at}");
+    }
+}

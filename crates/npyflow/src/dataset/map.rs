@@ -25,6 +25,9 @@ pub(crate) struct Elements {
 }
 
 impl Node for Elements {
+    fn elements(&self) -> Option<(&[Element], &ElementSpec)> {
+        Some((&self.elements, &self.spec))
+    }
     fn name(&self) -> &'static str {
         "Elements"
     }

@@ -149,6 +149,10 @@ pub(crate) trait Node: Send + Sync + 'static {
     fn random(&self) -> Option<(&Seed, &AtomicU64)> {
         None
     }
+    /// The elements of a dataset held in memory (a window's), with their spec.
+    fn elements(&self) -> Option<(&[Element], &ElementSpec)> {
+        None
+    }
     /// The node as a chain of built-in ops, which batching can fuse.
     fn op_map(&self) -> Option<&map::OpMap> {
         None

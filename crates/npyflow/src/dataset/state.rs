@@ -20,8 +20,11 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use indexmap::IndexMap;
 
+use super::map::Elements;
+use super::Dataset;
 use crate::buffer::Buffer;
-use crate::element::Element;
+use crate::dtype::{ByteOrder, DType};
+use crate::element::{Element, ElementSpec, PartialShape, TensorSpec};
 use crate::error::{Error, Result};
 use crate::format::npy::{read_npy_bytes, write_npy_to, WriteOptions};
 
@@ -429,14 +432,115 @@ fn encode_element(e: &Element, out: &mut Vec<u8>) -> Result<()> {
                 encode_element(item, out)?;
             }
         }
-        Element::Dataset(_) => {
-            return Err(Error::InvalidArgument(
-                "an iterator holding an element that is a dataset (a window) cannot be saved"
-                    .into(),
-            ))
+        Element::Dataset(d) => {
+            // A window's (or a group's) elements, held in memory: saved as they are.
+            let (elements, spec) = d.node().elements().ok_or_else(|| {
+                Error::InvalidArgument(
+                    "an iterator holding a dataset as an element cannot be saved, except the \
+                     datasets of window and group_by_window"
+                        .into(),
+                )
+            })?;
+            out.push(3);
+            encode_spec(spec, out);
+            put_u64(out, elements.len() as u64);
+            for e in elements {
+                encode_element(e, out)?;
+            }
         }
     }
     Ok(())
+}
+
+const UNKNOWN: u64 = u64::MAX;
+
+fn encode_spec(spec: &ElementSpec, out: &mut Vec<u8>) {
+    match spec {
+        ElementSpec::Tensor(t) => {
+            out.push(0);
+            put_str(out, &t.dtype.descr(ByteOrder::NATIVE));
+            match t.shape.dims() {
+                None => put_u64(out, UNKNOWN),
+                Some(dims) => {
+                    put_u64(out, dims.len() as u64);
+                    for d in dims {
+                        put_u64(out, d.map_or(UNKNOWN, |d| d as u64));
+                    }
+                }
+            }
+        }
+        ElementSpec::Tuple(items) => {
+            out.push(1);
+            put_u64(out, items.len() as u64);
+            for s in items {
+                encode_spec(s, out);
+            }
+        }
+        ElementSpec::Dict(items) => {
+            out.push(2);
+            put_u64(out, items.len() as u64);
+            for (k, s) in items {
+                put_str(out, k);
+                encode_spec(s, out);
+            }
+        }
+        ElementSpec::Dataset(s) => {
+            out.push(3);
+            encode_spec(s, out);
+        }
+    }
+}
+
+fn decode_spec(c: &mut Cursor<'_>, depth: usize) -> Result<ElementSpec> {
+    if depth > MAX_DEPTH {
+        return Err(Error::InvalidArgument(
+            "the iterator state nests too deeply".into(),
+        ));
+    }
+    Ok(match c.u8()? {
+        0 => {
+            let (dtype, _): (DType, _) = DType::parse_descr(&c.string()?)?;
+            let rank = c.u64()?;
+            let shape = if rank == UNKNOWN {
+                PartialShape::unknown()
+            } else {
+                let rank = c.count_of(rank, 8)?;
+                let dims = (0..rank)
+                    .map(|_| {
+                        c.u64().map(|d| {
+                            (d != UNKNOWN).then(|| usize::try_from(d).unwrap_or(usize::MAX))
+                        })
+                    })
+                    .collect::<Result<Vec<_>>>()?;
+                PartialShape::new(&dims)
+            };
+            ElementSpec::Tensor(TensorSpec { dtype, shape })
+        }
+        1 => {
+            let n = c.count(1)?;
+            ElementSpec::Tuple(
+                (0..n)
+                    .map(|_| decode_spec(c, depth + 1))
+                    .collect::<Result<_>>()?,
+            )
+        }
+        2 => {
+            let n = c.count(9)?;
+            let mut items = IndexMap::with_capacity(n);
+            for _ in 0..n {
+                let k = c.string()?;
+                items.insert(k, decode_spec(c, depth + 1)?);
+            }
+            ElementSpec::Dict(items)
+        }
+        3 => ElementSpec::Dataset(Box::new(decode_spec(c, depth + 1)?)),
+        k => {
+            return Err(Error::InvalidArgument(format!(
+                "the iterator state is damaged: spec kind {k} at byte {}",
+                c.at - 1
+            )))
+        }
+    })
 }
 
 /// An item as bytes: 0 and an element, or 1 and an error's message.
@@ -492,6 +596,11 @@ impl<'a> Cursor<'a> {
     /// could hold, so a forged count cannot make the decoder allocate.
     fn count(&mut self, min_size: usize) -> Result<usize> {
         let n = self.u64()?;
+        self.count_of(n, min_size)
+    }
+
+    /// `n`, read already, checked as [`Cursor::count`] checks.
+    fn count_of(&mut self, n: u64, min_size: usize) -> Result<usize> {
         let left = (self.data.len() - self.at) as u64;
         if n > left / min_size.max(1) as u64 {
             return Err(Error::InvalidArgument(format!(
@@ -545,6 +654,23 @@ fn decode_element(c: &mut Cursor<'_>, depth: usize) -> Result<Element> {
                 items.insert(k, decode_element(c, depth + 1)?);
             }
             Ok(Element::Dict(items))
+        }
+        3 => {
+            let spec = decode_spec(c, depth + 1)?;
+            let n = c.count(1)?;
+            let elements = (0..n)
+                .map(|_| decode_element(c, depth + 1))
+                .collect::<Result<Vec<_>>>()?;
+            if let Some(bad) = elements.iter().find(|e| !spec.is_compatible_with(e)) {
+                return Err(Error::InvalidArgument(format!(
+                    "the iterator state is damaged: a dataset of {spec} holds {}",
+                    bad.spec()
+                )));
+            }
+            Ok(Element::Dataset(Dataset::from_node(Elements {
+                elements: std::sync::Arc::new(elements),
+                spec,
+            })))
         }
         k => Err(Error::InvalidArgument(format!(
             "the iterator state is damaged: element kind {k} at byte {}",
