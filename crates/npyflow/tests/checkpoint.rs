@@ -362,7 +362,7 @@ fn busy_pipeline() -> Dataset {
         .unwrap()
         .window(3, Some(2), 1, false)
         .unwrap()
-        .flat_map(|w| Ok(w.into_dataset()?.batch(3, false)?))
+        .flat_map(|w| w.into_dataset()?.batch(3, false))
         .unwrap();
     let shuffled = base
         .global_shuffle(Some(4), true)
