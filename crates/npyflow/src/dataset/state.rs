@@ -22,11 +22,11 @@ use indexmap::IndexMap;
 
 use super::map::Elements;
 use super::Dataset;
-use crate::buffer::Buffer;
+use crate::buffer::BufferMut;
 use crate::dtype::{ByteOrder, DType};
 use crate::element::{Element, ElementSpec, PartialShape, TensorSpec};
 use crate::error::{Error, Result};
-use crate::format::npy::{read_npy_bytes, write_npy_to, WriteOptions};
+use crate::tensor::Tensor;
 
 const MAGIC: &[u8; 14] = b"npyflow state\n";
 const VERSION: u32 = 1;
@@ -411,11 +411,15 @@ fn put_str(out: &mut Vec<u8>, s: &str) {
 fn encode_element(e: &Element, out: &mut Vec<u8>) -> Result<()> {
     match e {
         Element::Tensor(t) => {
+            // Its dtype, shape and bytes (C order, native byte order, as every tensor is).
             out.push(0);
-            let mut npy = Vec::with_capacity(t.nbytes() + 128);
-            write_npy_to(&mut npy, t, &WriteOptions::default())?;
-            put_u64(out, npy.len() as u64);
-            out.extend_from_slice(&npy);
+            put_str(out, &t.dtype().descr(ByteOrder::NATIVE));
+            put_u64(out, t.ndim() as u64);
+            for &d in t.shape() {
+                put_u64(out, d as u64);
+            }
+            put_u64(out, t.nbytes() as u64);
+            out.extend_from_slice(t.as_bytes());
         }
         Element::Tuple(items) => {
             out.push(1);
@@ -634,10 +638,16 @@ fn decode_element(c: &mut Cursor<'_>, depth: usize) -> Result<Element> {
     }
     match c.u8()? {
         0 => {
-            let npy = c.bytes()?;
-            // Copied into an aligned buffer of its own, so the tensor may use it in place.
-            let t = read_npy_bytes(&Buffer::from_vec(npy.to_vec()))?;
-            Ok(Element::Tensor(t))
+            let (dtype, _) = DType::parse_descr(&c.string()?)?;
+            let ndim = c.count(8)?;
+            let shape = (0..ndim)
+                .map(|_| c.u64().map(|d| usize::try_from(d).unwrap_or(usize::MAX)))
+                .collect::<Result<Vec<usize>>>()?;
+            let data = c.bytes()?;
+            // Copied into an aligned buffer of its own; Tensor::new checks the size.
+            let mut buf = BufferMut::zeroed(data.len())?;
+            buf.as_mut_slice().copy_from_slice(data);
+            Ok(Element::Tensor(Tensor::new(dtype, &shape, buf.freeze())?))
         }
         1 => {
             let n = c.count(1)?;
@@ -801,7 +811,6 @@ pub(crate) fn from_bytes(bytes: &[u8], fingerprint: u64) -> Result<State> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::tensor::Tensor;
 
     fn sample() -> State {
         let e = Element::Tuple(vec![
