@@ -1,14 +1,14 @@
 //! Several datasets into one: `zip`, `concatenate`, `sample_from_datasets`,
 //! `choose_from_datasets`.
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::AtomicU64;
 
 use indexmap::IndexMap;
 
 use std::sync::Arc;
 
 use super::rng::Rng;
-use super::state::{next_epoch, Seed, State};
+use super::state::{next_epoch, resumed, Seed, State};
 use super::{
     require, restore, BoxIter, Cardinality, Dataset, ElementIter, Ended, Node, Pass, PassRef,
 };
@@ -327,19 +327,12 @@ impl Node for Sample {
                 }
             }
             Some((seed, epoch, rng, weights, states)) => {
-                self.seed.adopt(seed);
-                self.epoch
-                    .fetch_max(epoch.saturating_add(1), Ordering::Relaxed);
+                resumed(&self.seed, &self.epoch, seed, epoch, true);
                 SampleIter {
                     rng,
                     seed,
                     epoch,
-                    iters: self
-                        .inputs
-                        .iter()
-                        .zip(states)
-                        .map(|(d, s)| s.map(|s| d.open_from(Some(s))).transpose())
-                        .collect::<Result<_>>()?,
+                    iters: reopen_all(&self.inputs, states)?,
                     weights,
                     stop_on_empty: self.stop_on_empty,
                 }
@@ -489,12 +482,7 @@ impl Node for Choose {
             },
             Some((position, live, choice, states)) => ChooseIter {
                 choice: self.choice.open_from(Some(choice))?,
-                iters: self
-                    .inputs
-                    .iter()
-                    .zip(states)
-                    .map(|(d, s)| s.map(|s| d.open_from(Some(s))).transpose())
-                    .collect::<Result<_>>()?,
+                iters: reopen_all(&self.inputs, states)?,
                 stop_on_empty: self.stop_on_empty,
                 live,
                 position,
@@ -561,6 +549,15 @@ impl ElementIter for ChooseIter {
         }
         Ok(s)
     }
+}
+
+/// Inputs restored from their saved states: those that had ended (no state) stay ended.
+fn reopen_all(inputs: &[Dataset], states: Vec<Option<State>>) -> Result<Vec<Option<BoxIter>>> {
+    inputs
+        .iter()
+        .zip(states)
+        .map(|(d, s)| s.map(|s| d.open_from(Some(s))).transpose())
+        .collect()
 }
 
 /// The spec every one of `datasets` satisfies, or an error naming the two that differ.

@@ -1,11 +1,11 @@
 //! `map`, and the tracing that finds a function's output spec.
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::AtomicU64;
 use std::sync::Arc;
 
 use super::batch::check_parallel_calls;
 use super::parallel::{panic_error, read_parallel_state, threads_for, Jobs, Lanes, ParallelIter};
-use super::state::{draw, next_epoch, Seed, State};
+use super::state::{draw, next_epoch, resumed, Seed, State};
 use super::{
     call_user, combine_parallelism, restore, BoxIter, Cardinality, Dataset, ElementIter, Node,
     Pass, PassRef,
@@ -331,8 +331,7 @@ impl Node for OpMap {
         let saved = restore(from, "OpMap", |r| Ok((r.num()?, r.num()?, r.kid()?)))?;
         let (index, epoch, input) = match saved {
             Some((i, epoch, s)) => {
-                self.epoch
-                    .fetch_max(epoch.saturating_add(1), Ordering::Relaxed);
+                resumed(&self.seed, &self.epoch, 0, epoch, true);
                 (i, epoch, Some(s))
             }
             None => (0, next_epoch(&self.epoch, self.is_random()), None),

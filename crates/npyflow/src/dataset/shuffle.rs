@@ -1,9 +1,9 @@
 //! `shuffle`: a buffer of elements, each output drawn from it at random.
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::AtomicU64;
 
 use super::rng::Rng;
-use super::state::{next_epoch, Seed, State};
+use super::state::{next_epoch, resumed, Seed, State};
 use super::{require, restore, BoxIter, Cardinality, Dataset, ElementIter, Node};
 use crate::element::{Element, ElementSpec};
 use crate::error::Result;
@@ -42,11 +42,13 @@ impl Node for Shuffle {
         })?;
         let it = match saved {
             Some((seed, epoch, rng, buffer, input)) => {
-                self.seed.adopt(seed);
-                if self.reshuffle_each_iteration {
-                    self.epoch
-                        .fetch_max(epoch.saturating_add(1), Ordering::Relaxed);
-                }
+                resumed(
+                    &self.seed,
+                    &self.epoch,
+                    seed,
+                    epoch,
+                    self.reshuffle_each_iteration,
+                );
                 ShuffleIter {
                     input: input.map(|s| self.input.open_from(Some(s))).transpose()?,
                     size: self.buffer_size,

@@ -2,11 +2,11 @@
 //! user iterators.
 
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::AtomicU64;
 use std::sync::Arc;
 
 use super::rng::Rng;
-use super::state::{next_epoch, Seed, State};
+use super::state::{next_epoch, resumed, Seed, State};
 use super::{
     call_user, gather_rows, require, restore, BoxIter, Cardinality, Dataset, ElementIter, Node,
     Pass, PassRef,
@@ -339,11 +339,7 @@ impl Node for ListFiles {
         let saved = restore(from, "ListFiles", |r| Ok((r.num()?, r.num()?, r.usize()?)))?;
         let (seed, epoch, next) = match saved {
             Some((seed, epoch, next)) => {
-                self.seed.adopt(seed);
-                if self.shuffle {
-                    self.epoch
-                        .fetch_max(epoch.saturating_add(1), Ordering::Relaxed);
-                }
+                resumed(&self.seed, &self.epoch, seed, epoch, self.shuffle);
                 (seed, epoch, next)
             }
             None => {

@@ -249,6 +249,21 @@ impl Seed {
     }
 }
 
+/// A sequential pass of a random node restored with `seed` and `epoch`: the node takes the
+/// seed, and its counter moves past the epoch, so the passes it opens later get new ones.
+pub(crate) fn resumed(
+    node_seed: &Seed,
+    counter: &AtomicU64,
+    seed: u64,
+    epoch: u64,
+    reshuffles: bool,
+) {
+    node_seed.adopt(seed);
+    if reshuffles {
+        counter.fetch_max(epoch.saturating_add(1), Ordering::Relaxed);
+    }
+}
+
 /// The epoch for a new sequential pass of a random node: the next of its counter when it
 /// reshuffles, 0 when it does not. (Sequential iterators save their epoch themselves.)
 pub(crate) fn next_epoch(counter: &AtomicU64, reshuffles: bool) -> u64 {
