@@ -27,6 +27,25 @@
 //! element specs, cardinality rules, argument checks and error behaviour; the
 //! [`dataset`] module says where npyflow differs.
 //!
+//! An iterator's position is a byte string: [`DatasetIter::get_state`] saves it and
+//! [`DatasetIter::set_state`] continues from it in a new iterator of the same pipeline (in a
+//! restarted program too), with nothing repeated or skipped. For random-access pipelines it
+//! holds positions and seeds only.
+//!
+//! ```
+//! use npyflow::Dataset;
+//! let ds = Dataset::range(0, 1000, 1)?.global_shuffle(None, true)?.batch(10, false)?;
+//! let mut it = ds.iter();
+//! it.nth(41);
+//! let state = it.get_state()?;            // 42 batches read
+//! assert!(state.len() < 200);
+//! let next = it.next().unwrap()?;
+//! let mut resumed = ds.iter();
+//! resumed.set_state(&state)?;
+//! assert_eq!(resumed.next().unwrap()?, next);
+//! # Ok::<(), npyflow::Error>(())
+//! ```
+//!
 //! Reading an array costs no copy when its data can be used in place: the tensor is a window
 //! onto the memory-mapped file, and slicing it along its first axis is O(1).
 //!
@@ -85,7 +104,7 @@ pub mod tensor;
 pub mod tensor_ops;
 
 pub use buffer::{Buffer, BufferKind, BufferMut, BufferOwner, BufferPool};
-pub use dataset::{Cardinality, Dataset, AUTOTUNE};
+pub use dataset::{Cardinality, Dataset, DatasetIter, AUTOTUNE};
 pub use dtype::{ByteOrder, DType, DateUnit, TimeUnit};
 pub use element::{Element, ElementSpec, PartialShape, TensorSpec};
 pub use error::{Error, Result};
