@@ -11,7 +11,8 @@
 //!   registered map is repaired: the lost pages are replaced by anonymous zero pages
 //!   (`mmap(MAP_FIXED | MAP_PRIVATE | MAP_ANONYMOUS)`, read-only, costing no memory) so that
 //!   the access completes, and the map records from which byte on its data is lost (the
-//!   file's new length, from `fstat`). Any other `SIGBUS` goes to the handler that was
+//!   file's new length, from `stat` of its path; the faulting page when the file is no
+//!   longer at its path). Any other `SIGBUS` goes to the handler that was
 //!   installed before npyflow's, or gets the default action (the process dies with
 //!   `SIGBUS`, as without npyflow).
 //! - Whoever reads mapped data on a pipeline's behalf calls
@@ -21,8 +22,11 @@
 //!   [`Tensor::slice_rows`](crate::Tensor::slice_rows)), after stacking, joining, casting
 //!   and applying ops, and after gathering batches of rows from `.npy` files.
 //!   [`Buffer::verify_intact`](crate::Buffer::verify_intact) also asks the file system for
-//!   the file's length (a system call), and so finds a truncation before any lost page is
-//!   touched.
+//!   the file's length (`stat` of its path, checked to be the same file), and so finds a
+//!   truncation before any lost page is touched.
+//! - A map holds no file descriptor (a dataset of thousands of shards stays within the
+//!   process's limit): the file is found again by its absolute path, and recognised by its
+//!   device and inode numbers.
 //!
 //! Limits:
 //! - At most [`MAX_GUARDED_MAPS`] maps are guarded at once. A map made while the table is
@@ -41,14 +45,15 @@
 //! - The memory behind a map is the file's: npyflow never writes to it and treats it as
 //!   immutable. What a truncation does to windows already handed out (a NumPy view of a
 //!   row, say) cannot be undone: they read zeros from then on.
-//! - Off Linux no handler is installed; [`Buffer::verify_intact`](crate::Buffer::verify_intact)
-//!   still compares the file's length with the map.
+//! - Off Linux no handler is installed: on other Unix systems
+//!   [`Buffer::verify_intact`](crate::Buffer::verify_intact) still compares the file's
+//!   length with the map; Windows refuses to truncate a file while it is mapped.
 
 use std::fs::File;
 use std::io;
 use std::ops::Range;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{fence, AtomicI32, AtomicUsize, Ordering};
+use std::sync::atomic::{fence, AtomicPtr, AtomicU64, AtomicUsize, Ordering};
 
 use crate::buffer::{BufferKind, BufferOwner};
 use crate::error::{Error, Result};
@@ -71,8 +76,10 @@ struct Slot {
     start: AtomicUsize,
     /// The length of the map, rounded up to whole pages.
     len: AtomicUsize,
-    /// The mapped file, for `fstat` in the handler (-1: none).
-    fd: AtomicI32,
+    /// The mapped file's [`FileId`], for the handler to learn the file's length.
+    path: AtomicPtr<u8>,
+    dev: AtomicU64,
+    ino: AtomicU64,
     /// The offset in the map from which its data is lost; `usize::MAX` while it is intact.
     lost_from: AtomicUsize,
 }
@@ -83,10 +90,32 @@ impl Slot {
             state: AtomicUsize::new(FREE),
             start: AtomicUsize::new(0),
             len: AtomicUsize::new(0),
-            fd: AtomicI32::new(-1),
+            path: AtomicPtr::new(std::ptr::null_mut()),
+            dev: AtomicU64::new(0),
+            ino: AtomicU64::new(0),
             lost_from: AtomicUsize::new(0),
         }
     }
+}
+
+/// How the handler finds a mapped file's length without holding the file open (a map per
+/// file of a dataset of thousands of shards must not cost a file descriptor each): its
+/// absolute path, a NUL-terminated string that the map's owner keeps alive while the map is
+/// registered (null: unknown), and its device and inode numbers, which tell the mapped file
+/// from another one put at the path since.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct FileId {
+    path: *mut u8,
+    dev: u64,
+    ino: u64,
+}
+
+impl FileId {
+    const NONE: FileId = FileId {
+        path: std::ptr::null_mut(),
+        dev: 0,
+        ino: 0,
+    };
 }
 
 /// A map found by [`Table::find`], as it was when it was read.
@@ -96,7 +125,7 @@ struct Found {
     state: usize,
     start: usize,
     len: usize,
-    fd: i32,
+    file: FileId,
 }
 
 /// A fixed-size, lock-free table of maps: registration and removal use compare-and-swap,
@@ -115,8 +144,8 @@ impl<const N: usize> Table<N> {
         }
     }
 
-    /// Registers the map `start..start + len` of file `fd`; `None` when the table is full.
-    fn register(&self, start: usize, len: usize, fd: i32) -> Option<usize> {
+    /// Registers the map `start..start + len` of `file`; `None` when the table is full.
+    fn register(&self, start: usize, len: usize, file: FileId) -> Option<usize> {
         let first = self.hint.load(Ordering::Relaxed);
         for k in 0..N {
             let index = (first + k) % N;
@@ -140,7 +169,9 @@ impl<const N: usize> Table<N> {
             }
             slot.start.store(start, Ordering::Relaxed);
             slot.len.store(len, Ordering::Relaxed);
-            slot.fd.store(fd, Ordering::Relaxed);
+            slot.path.store(file.path, Ordering::Relaxed);
+            slot.dev.store(file.dev, Ordering::Relaxed);
+            slot.ino.store(file.ino, Ordering::Relaxed);
             slot.lost_from.store(usize::MAX, Ordering::Relaxed);
             slot.state.store(uses << 2 | LIVE, Ordering::Release);
             self.hint.store((index + 1) % N, Ordering::Relaxed);
@@ -161,7 +192,7 @@ impl<const N: usize> Table<N> {
         fence(Ordering::Release);
         slot.start.store(0, Ordering::Relaxed);
         slot.len.store(0, Ordering::Relaxed);
-        slot.fd.store(-1, Ordering::Relaxed);
+        slot.path.store(std::ptr::null_mut(), Ordering::Relaxed);
         slot.state.store(state & !TAG | FREE, Ordering::Release);
     }
 
@@ -174,7 +205,11 @@ impl<const N: usize> Table<N> {
             }
             let start = slot.start.load(Ordering::Relaxed);
             let len = slot.len.load(Ordering::Relaxed);
-            let fd = slot.fd.load(Ordering::Relaxed);
+            let file = FileId {
+                path: slot.path.load(Ordering::Relaxed),
+                dev: slot.dev.load(Ordering::Relaxed),
+                ino: slot.ino.load(Ordering::Relaxed),
+            };
             // The fields belong to `state` only if the slot did not change while they were
             // read (a sequence lock's check).
             fence(Ordering::Acquire);
@@ -187,7 +222,7 @@ impl<const N: usize> Table<N> {
                     state,
                     start,
                     len,
-                    fd,
+                    file,
                 });
             }
         }
@@ -231,9 +266,11 @@ pub fn guarded_maps() -> usize {
 /// A read-only map of a whole file, registered with the `SIGBUS` guard while it lives.
 pub(crate) struct MappedFile {
     map: memmap2::Mmap,
-    /// The mapped file, kept open for `fstat`.
-    file: File,
+    /// The path the file was opened with, for errors.
     path: PathBuf,
+    /// The file's absolute path, NUL-terminated, where [`FileId::path`] points; and the
+    /// file's device and inode numbers. `None` off Unix, or for a path with a NUL.
+    id: Option<(std::ffi::CString, u64, u64)>,
     /// The table slot; `None` when the map is not guarded (table full, or not Linux).
     slot: Option<usize>,
 }
@@ -241,7 +278,6 @@ pub(crate) struct MappedFile {
 impl MappedFile {
     /// Maps `file` (opened from `path`, which errors name) read-only and guards the map.
     pub(crate) fn map(file: &File, path: &Path) -> io::Result<MappedFile> {
-        let file = file.try_clone()?;
         // SAFETY: the map is read-only and private to this process; npyflow never writes
         // to files it maps and treats them as immutable while mapped. memmap2 requires
         // that the file is not changed while mapped: if another process truncates it
@@ -250,23 +286,40 @@ impl MappedFile {
         // is plain data to every reader) and the map is marked so that readers report an
         // error. Tested by `truncated_file_reads_as_an_error` here and by
         // tests/mapped_faults.rs.
-        let map = unsafe { memmap2::Mmap::map(&file)? };
-        let slot = register(&map, &file);
-        Ok(MappedFile {
+        let map = unsafe { memmap2::Mmap::map(file)? };
+        let mut mapped = MappedFile {
             map,
-            file,
             path: path.to_owned(),
-            slot,
-        })
+            id: file_id(file, path),
+            slot: None,
+        };
+        mapped.slot = register(&mapped);
+        Ok(mapped)
+    }
+
+    /// The mapped file's length now, when it is still at its path.
+    fn current_len(&self) -> Option<u64> {
+        #[cfg(unix)]
+        {
+            use std::os::unix::ffi::OsStrExt;
+            use std::os::unix::fs::MetadataExt;
+            let (c_path, dev, ino) = self.id.as_ref()?;
+            let at = Path::new(std::ffi::OsStr::from_bytes(c_path.as_bytes()));
+            let m = std::fs::metadata(at).ok()?;
+            (m.dev() == *dev && m.ino() == *ino).then_some(m.len())
+        }
+        #[cfg(not(unix))]
+        {
+            None
+        }
     }
 
     fn lost_error(&self) -> Error {
         let mapped = self.map.len();
-        let message = match self.file.metadata() {
-            Ok(m) if m.len() < mapped as u64 => format!(
-                "the file was truncated while memory-mapped (from {mapped} to {} bytes); \
-                 elements read from it since may be zeros",
-                m.len()
+        let message = match self.current_len() {
+            Some(len) if len < mapped as u64 => format!(
+                "the file was truncated while memory-mapped (from {mapped} to {len} bytes); \
+                 elements read from it since may be zeros"
             ),
             _ => "part of the file was lost while memory-mapped (it was truncated, or could \
                   not be read); elements read from it since may be zeros"
@@ -317,34 +370,56 @@ impl BufferOwner for MappedFile {
     }
 
     fn verify_intact(&self, range: Range<usize>) -> Result<()> {
-        let len = self
-            .file
-            .metadata()
-            .map_err(|e| Error::io(&self.path, e))?
-            .len();
-        if len < range.end as u64 {
-            if let Some(index) = self.slot {
-                TABLE.mark_lost(index, len as usize);
+        match self.current_len() {
+            Some(len) if len < range.end as u64 => {
+                if let Some(index) = self.slot {
+                    TABLE.mark_lost(index, len as usize);
+                }
+                Err(self.lost_error())
             }
-            return Err(self.lost_error());
+            _ => self.check_intact(range),
         }
-        self.check_intact(range)
     }
+}
+
+/// The absolute path (NUL-terminated), device and inode numbers of `file`, opened at `path`.
+#[cfg(unix)]
+fn file_id(file: &File, path: &Path) -> Option<(std::ffi::CString, u64, u64)> {
+    use std::os::unix::ffi::OsStrExt;
+    use std::os::unix::fs::MetadataExt;
+    let m = file.metadata().ok()?;
+    let absolute = std::path::absolute(path).ok()?;
+    let c_path = std::ffi::CString::new(absolute.as_os_str().as_bytes()).ok()?;
+    Some((c_path, m.dev(), m.ino()))
+}
+
+#[cfg(not(unix))]
+fn file_id(_file: &File, _path: &Path) -> Option<(std::ffi::CString, u64, u64)> {
+    None
 }
 
 #[cfg(target_os = "linux")]
-fn register(map: &memmap2::Mmap, file: &File) -> Option<usize> {
-    use std::os::fd::AsRawFd;
-    if map.is_empty() || !handler::ensure_installed() {
+fn register(mapped: &MappedFile) -> Option<usize> {
+    if mapped.map.is_empty() || !handler::ensure_installed() {
         return None;
     }
     let page = handler::page_size();
-    let len = map.len().div_ceil(page) * page;
-    TABLE.register(map.as_ptr() as usize, len, file.as_raw_fd())
+    let len = mapped.map.len().div_ceil(page) * page;
+    let file = match &mapped.id {
+        Some((c_path, dev, ino)) => FileId {
+            // The string lives in `mapped.id` until `mapped` is dropped, which unregisters
+            // the map first; the handler only reads it.
+            path: c_path.as_ptr().cast_mut().cast(),
+            dev: *dev,
+            ino: *ino,
+        },
+        None => FileId::NONE,
+    };
+    TABLE.register(mapped.map.as_ptr() as usize, len, file)
 }
 
 #[cfg(not(target_os = "linux"))]
-fn register(_map: &memmap2::Mmap, _file: &File) -> Option<usize> {
+fn register(_mapped: &MappedFile) -> Option<usize> {
     None
 }
 
@@ -421,7 +496,7 @@ mod handler {
         true
     }
 
-    /// The handler. Async-signal-safe: atomics, `fstat`, `mmap`, `sigaction`, `sigpending`
+    /// The handler. Async-signal-safe: atomics, `stat`, `mmap`, `sigaction`, `sigpending`
     /// and `raise` only; no allocation, no lock.
     extern "C" fn on_sigbus(signal: c_int, info: *mut siginfo_t, context: *mut c_void) {
         // SAFETY: the kernel passes a valid siginfo (or, when called by hand, null, which
@@ -459,10 +534,15 @@ mod handler {
         let fault = (addr - found.start) & !(page - 1);
         // Without the file's length: the faulting page alone, lost from its start.
         let (mut lost, mut zero_from, mut zero_to) = (fault, fault, fault + page);
-        // SAFETY: all-zero bytes are a valid `stat`; fstat only writes into it. The fd
-        // is the map's file, open while the map is registered.
+        // SAFETY: all-zero bytes are a valid `stat`; stat only writes into it. The path is
+        // null or the NUL-terminated string the map's owner keeps while it is registered.
         let mut st: libc::stat = unsafe { std::mem::zeroed() };
-        if found.fd >= 0 && unsafe { libc::fstat(found.fd, &mut st) } == 0 {
+        let file = found.file;
+        if !file.path.is_null()
+            && unsafe { libc::stat(file.path.cast_const().cast(), &mut st) } == 0
+            && st.st_dev as u64 == file.dev
+            && st.st_ino as u64 == file.ino
+        {
             let size = usize::try_from(st.st_size).unwrap_or(0);
             if size <= fault {
                 // Truncated: everything from the new end on is lost; its whole pages (from
@@ -582,17 +662,24 @@ mod tests {
     use super::*;
     use crate::buffer::Buffer;
 
+    fn id(ino: u64) -> FileId {
+        FileId {
+            ino,
+            ..FileId::NONE
+        }
+    }
+
     #[test]
     fn the_table_registers_finds_and_removes() {
         let t: Table<3> = Table::new();
-        let a = t.register(0x1000, 0x2000, 5).unwrap();
-        let b = t.register(0x8000, 0x1000, 6).unwrap();
+        let a = t.register(0x1000, 0x2000, id(5)).unwrap();
+        let b = t.register(0x8000, 0x1000, id(6)).unwrap();
         assert_ne!(a, b);
         assert_eq!(t.live(), 2);
         let found = t.find(0x2fff).unwrap();
         assert_eq!(
-            (found.index, found.start, found.len, found.fd),
-            (a, 0x1000, 0x2000, 5)
+            (found.index, found.start, found.len, found.file),
+            (a, 0x1000, 0x2000, id(5))
         );
         assert_eq!(t.find(0x8000).unwrap().index, b);
         assert_eq!(t.find(0x3000), None, "one past the end of a");
@@ -607,8 +694,8 @@ mod tests {
         assert_eq!(t.find(0x1000), None);
         assert_eq!(t.live(), 1);
         // With the other slots taken, a's is taken again: intact, and with a new state.
-        t.register(0x20000, 0x1000, 8).unwrap();
-        let c = t.register(0x1000, 0x1000, 7).unwrap();
+        t.register(0x20000, 0x1000, id(8)).unwrap();
+        let c = t.register(0x1000, 0x1000, id(7)).unwrap();
         assert_eq!(c, a);
         assert_eq!(t.lost_from(c), usize::MAX);
         let again = t.find(0x1000).unwrap();
@@ -620,12 +707,12 @@ mod tests {
     #[test]
     fn a_full_table_refuses_and_frees() {
         let t: Table<2> = Table::new();
-        let a = t.register(0x1000, 0x1000, 1).unwrap();
-        t.register(0x2000, 0x1000, 2).unwrap();
-        assert_eq!(t.register(0x3000, 0x1000, 3), None);
+        let a = t.register(0x1000, 0x1000, id(1)).unwrap();
+        t.register(0x2000, 0x1000, id(2)).unwrap();
+        assert_eq!(t.register(0x3000, 0x1000, id(3)), None);
         t.unregister(a);
-        assert!(t.register(0x3000, 0x1000, 3).is_some());
-        assert_eq!(t.find(0x3000).unwrap().fd, 3);
+        assert!(t.register(0x3000, 0x1000, id(3)).is_some());
+        assert_eq!(t.find(0x3000).unwrap().file, id(3));
     }
 
     #[test]
@@ -637,7 +724,10 @@ mod tests {
                     let t = &t;
                     s.spawn(move || {
                         (0..8)
-                            .map(|i| t.register((k * 8 + i + 1) * 0x1000, 0x1000, 0).unwrap())
+                            .map(|i| {
+                                t.register((k * 8 + i + 1) * 0x1000, 0x1000, FileId::NONE)
+                                    .unwrap()
+                            })
                             .collect::<Vec<_>>()
                     })
                 })
@@ -651,7 +741,7 @@ mod tests {
         sorted.sort_unstable();
         sorted.dedup();
         assert_eq!(sorted.len(), 64);
-        assert_eq!(t.register(0x100000, 0x1000, 0), None);
+        assert_eq!(t.register(0x100000, 0x1000, FileId::NONE), None);
         for addr in 1..=64 {
             assert_eq!(t.find(addr * 0x1000 + 5).unwrap().start, addr * 0x1000);
         }
@@ -727,7 +817,7 @@ mod tests {
             .unwrap()
             .set_len(100)
             .unwrap();
-        // Bytes 100.. of the first page read as zeros without a fault: only fstat knows.
+        // Bytes 100.. of the first page read as zeros without a fault: only stat knows.
         let first_page = buf.slice(0..4096).unwrap();
         let e = first_page.verify_intact().unwrap_err().to_string();
         assert!(e.contains("from 12288 to 100 bytes"), "{e}");
