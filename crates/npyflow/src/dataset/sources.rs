@@ -449,6 +449,9 @@ impl Dataset {
     /// is native-endian, C-order and aligned (otherwise it is converted once, when the
     /// dataset is made). tf.data has no counterpart; it is `from_tensor_slices(np.load(path,
     /// mmap_mode='r'))` without the copy into a tensor.
+    ///
+    /// A file truncated by another process while mapped does not crash the process: rows
+    /// past its new end are errors naming the file (see [`read_npy`]).
     pub fn from_npy(path: impl AsRef<Path>) -> Result<Dataset> {
         Self::from_npy_files([path])
     }

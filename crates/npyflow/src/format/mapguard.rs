@@ -39,9 +39,10 @@
 //!   touched (the first fault records the file's length) or by
 //!   [`Buffer::verify_intact`](crate::Buffer::verify_intact).
 //! - Another library that installs its own `SIGBUS` handler after npyflow's (Python's
-//!   `faulthandler.enable()`, for one) displaces it. npyflow puts its handler back in front
-//!   each time it maps a file, chaining to the other one; a file mapped before the other
-//!   handler was installed and read after it, with no file mapped since, is not guarded.
+//!   `faulthandler.enable()`, for one) displaces it. npyflow puts its handler back in front,
+//!   chaining to the other one, each time it maps a file and whenever [`restore_handler`]
+//!   is called (the Python package calls it when a pass starts). A file read after another
+//!   handler was installed, and before either, is not guarded.
 //! - The memory behind a map is the file's: npyflow never writes to it and treats it as
 //!   immutable. What a truncation does to windows already handed out (a NumPy view of a
 //!   row, say) cannot be undone: they read zeros from then on.
@@ -263,6 +264,18 @@ pub fn guarded_maps() -> usize {
     TABLE.live()
 }
 
+/// Puts npyflow's `SIGBUS` handler back in front when other code installed its own since
+/// (npyflow's then chains to it); does nothing before npyflow has mapped a file. One system
+/// call.
+///
+/// npyflow calls it each time it maps a file. A front that runs code which may install
+/// handlers (Python's `faulthandler.enable()`) calls it before it reads: the Python package
+/// does when a pass starts.
+pub fn restore_handler() {
+    #[cfg(target_os = "linux")]
+    handler::restore();
+}
+
 /// A read-only map of a whole file, registered with the `SIGBUS` guard while it lives.
 pub(crate) struct MappedFile {
     map: memmap2::Mmap,
@@ -426,7 +439,7 @@ fn register(_mapped: &MappedFile) -> Option<usize> {
 /// The `SIGBUS` handler and its installation.
 #[cfg(target_os = "linux")]
 mod handler {
-    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
     use std::sync::Mutex;
 
     use libc::{c_int, c_void, siginfo_t};
@@ -435,6 +448,8 @@ mod handler {
 
     /// The handler in place before npyflow's (`SIG_DFL`, `SIG_IGN` or a function).
     static PREVIOUS: AtomicUsize = AtomicUsize::new(libc::SIG_DFL);
+    /// Whether npyflow's handler was ever installed.
+    static INSTALLED: AtomicBool = AtomicBool::new(false);
     static PAGE: AtomicUsize = AtomicUsize::new(0);
     static INSTALL: Mutex<()> = Mutex::new(());
 
@@ -493,7 +508,15 @@ mod handler {
             // Someone installed theirs between the two calls.
             PREVIOUS.store(replaced.sa_sigaction, Ordering::Release);
         }
+        INSTALLED.store(true, Ordering::Relaxed);
         true
+    }
+
+    /// [`ensure_installed`] once npyflow's handler has been installed.
+    pub(super) fn restore() {
+        if INSTALLED.load(Ordering::Relaxed) {
+            ensure_installed();
+        }
     }
 
     /// The handler. Async-signal-safe: atomics, `stat`, `mmap`, `sigaction`, `sigpending`
