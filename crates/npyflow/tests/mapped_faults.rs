@@ -291,6 +291,33 @@ fn sigbus_child() {
             let last = std::hint::black_box(map[map.len() - 1]);
             println!("read {last} from a lost page");
         }
+        "cycle" => {
+            // A handler installed after npyflow's that chains to it, and npyflow's put back
+            // in front of it (at its next map): each calls the other for a foreign fault.
+            // SAFETY: `chaining` has the SA_SIGINFO signature; all-zero bytes are a valid
+            // sigaction.
+            unsafe {
+                let mut action: libc::sigaction = std::mem::zeroed();
+                action.sa_sigaction = chaining as *const () as usize;
+                action.sa_flags = libc::SA_SIGINFO;
+                let mut old: libc::sigaction = std::mem::zeroed();
+                libc::sigaction(libc::SIGBUS, &action, &mut old);
+                CHAINED_TO.store(old.sa_sigaction, std::sync::atomic::Ordering::SeqCst);
+            }
+            let _again = read_npy(&path).unwrap();
+            let other = write_rows(dir.path(), "foreign.npy");
+            let file = std::fs::File::open(&other).unwrap();
+            // SAFETY: as for "foreign".
+            let map = unsafe { memmap2::Mmap::map(&file).unwrap() };
+            OpenOptions::new()
+                .write(true)
+                .open(&other)
+                .unwrap()
+                .set_len(100)
+                .unwrap();
+            let last = std::hint::black_box(map[map.len() - 1]);
+            println!("read {last} from a lost page");
+        }
         "sent" => {
             // SAFETY: raise has no preconditions; the signal is meant to kill the process.
             unsafe { libc::raise(libc::SIGBUS) };
@@ -311,6 +338,21 @@ fn sigbus_child() {
     }
 }
 
+/// The handler of the "cycle" child's third party: it calls the one it displaced.
+static CHAINED_TO: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
+extern "C" fn chaining(signal: i32, info: *mut libc::siginfo_t, context: *mut libc::c_void) {
+    let previous = CHAINED_TO.load(std::sync::atomic::Ordering::SeqCst);
+    if previous > 1 {
+        // SAFETY: `previous` is the SA_SIGINFO handler this one displaced (npyflow's).
+        unsafe {
+            let f: extern "C" fn(i32, *mut libc::siginfo_t, *mut libc::c_void) =
+                std::mem::transmute(previous);
+            f(signal, info, context);
+        }
+    }
+}
+
 fn run_child(what: &str) -> std::process::Output {
     Command::new(std::env::current_exe().unwrap())
         .args(["--exact", "sigbus_child", "--nocapture", "--test-threads=1"])
@@ -327,7 +369,13 @@ fn a_sigbus_not_about_npyflows_maps_still_kills() {
         "{guarded:?}: the guarded truncation should be survived"
     );
     assert!(String::from_utf8_lossy(&guarded.stdout).contains("survived"));
-    for what in ["foreign", "foreign-default", "sent-default", "sent-twice"] {
+    for what in [
+        "foreign",
+        "foreign-default",
+        "sent-default",
+        "sent-twice",
+        "cycle",
+    ] {
         let out = run_child(what);
         let stdout = String::from_utf8_lossy(&out.stdout);
         assert_eq!(

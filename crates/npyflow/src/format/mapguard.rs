@@ -450,6 +450,8 @@ mod handler {
     static PREVIOUS: AtomicUsize = AtomicUsize::new(libc::SIG_DFL);
     /// Whether npyflow's handler was ever installed.
     static INSTALLED: AtomicBool = AtomicBool::new(false);
+    /// The thread (its id) that is calling the previous handler from npyflow's; 0: none.
+    static CHAINING: AtomicUsize = AtomicUsize::new(0);
     static PAGE: AtomicUsize = AtomicUsize::new(0);
     static INSTALL: Mutex<()> = Mutex::new(());
 
@@ -519,8 +521,8 @@ mod handler {
         }
     }
 
-    /// The handler. Async-signal-safe: atomics, `stat`, `mmap`, `sigaction`, `sigpending`
-    /// and `raise` only; no allocation, no lock.
+    /// The handler. Async-signal-safe: atomics, `stat`, `mmap`, `sigaction`, `sigpending`,
+    /// `gettid` and `raise` only; no allocation, no lock.
     extern "C" fn on_sigbus(signal: c_int, info: *mut siginfo_t, context: *mut c_void) {
         // SAFETY: the kernel passes a valid siginfo (or, when called by hand, null, which
         // `repair` and `chain` check); errno is this thread's, saved and put back so the
@@ -604,38 +606,50 @@ mod handler {
     unsafe fn chain(signal: c_int, info: *mut siginfo_t, context: *mut c_void) {
         // SAFETY: `info` is null or valid.
         let sent = info.is_null() || unsafe { (*info).si_code } <= 0;
-        match PREVIOUS.load(Ordering::Acquire) {
-            libc::SIG_IGN if sent => {}
-            previous
-                if previous == libc::SIG_DFL || previous == libc::SIG_IGN || previous == ours() =>
-            {
-                // SAFETY: sigaction and raise are async-signal-safe. A fault comes back when
-                // the access runs again, and gets the default action (a synchronous fault
-                // cannot be ignored); a sent signal is raised again, and delivered once this
-                // handler returns.
-                unsafe {
-                    set_default();
-                    if sent {
-                        libc::raise(libc::SIGBUS);
-                    }
+        let previous = PREVIOUS.load(Ordering::Acquire);
+        if previous == libc::SIG_IGN && sent {
+            return;
+        }
+        // SAFETY: gettid has no preconditions and cannot fail.
+        let me = unsafe { libc::syscall(libc::SYS_gettid) } as usize;
+        // Back here from the handler this thread is calling: handlers that chain to each
+        // other in a cycle (two copies of npyflow in one process, each putting its own in
+        // front of the other's) would call each other until the stack overflows.
+        let cycle = CHAINING.load(Ordering::Acquire) == me;
+        if cycle || previous == libc::SIG_DFL || previous == libc::SIG_IGN || previous == ours() {
+            // SAFETY: sigaction and raise are async-signal-safe. A fault comes back when the
+            // access runs again, and gets the default action (a synchronous fault cannot be
+            // ignored); a sent signal is raised again, and delivered once this handler
+            // returns.
+            unsafe {
+                set_default();
+                if sent {
+                    libc::raise(libc::SIGBUS);
                 }
             }
-            previous => {
-                // SAFETY: `previous` is the handler the system had for SIGBUS: a function
-                // that takes (signal) or, with SA_SIGINFO, (signal, info, context); passing
-                // all three suits both, as the kernel itself does.
-                unsafe {
-                    let handler: extern "C" fn(c_int, *mut siginfo_t, *mut c_void) =
-                        std::mem::transmute(previous);
-                    handler(signal, info, context);
-                    // A handler that raises the signal again after putting back the one it
-                    // displaced, which is this one (Python's faulthandler does), would bring
-                    // it back here, and so on forever: the default action ends that.
-                    if pending_sigbus() && installed() == ours() {
-                        set_default();
-                    }
-                }
-            }
+            return;
+        }
+        let marked = CHAINING
+            .compare_exchange(0, me, Ordering::AcqRel, Ordering::Relaxed)
+            .is_ok();
+        // SAFETY: `previous` is the handler the system had for SIGBUS: a function that
+        // takes (signal) or, with SA_SIGINFO, (signal, info, context); passing all three
+        // suits both, as the kernel itself does.
+        unsafe {
+            let handler: extern "C" fn(c_int, *mut siginfo_t, *mut c_void) =
+                std::mem::transmute(previous);
+            handler(signal, info, context);
+        }
+        if marked {
+            CHAINING.store(0, Ordering::Release);
+        }
+        // A handler that raises the signal again after putting back the one it displaced,
+        // which is this one (Python's faulthandler does), would bring it back here, and so
+        // on forever: the default action ends that.
+        // SAFETY: both only query the signal state.
+        if unsafe { pending_sigbus() && installed() == ours() } {
+            // SAFETY: async-signal-safe.
+            unsafe { set_default() };
         }
     }
 
