@@ -105,12 +105,14 @@ impl Slot {
 /// registered (null: unknown), and its device and inode numbers, which tell the mapped file
 /// from another one put at the path since.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(not(target_os = "linux"), allow(dead_code))] // No handler reads it there.
 struct FileId {
     path: *mut u8,
     dev: u64,
     ino: u64,
 }
 
+#[cfg_attr(not(target_os = "linux"), allow(dead_code))]
 impl FileId {
     const NONE: FileId = FileId {
         path: std::ptr::null_mut(),
@@ -121,6 +123,7 @@ impl FileId {
 
 /// A map found by [`Table::find`], as it was when it was read.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(not(target_os = "linux"), allow(dead_code))]
 struct Found {
     index: usize,
     state: usize,
@@ -146,6 +149,7 @@ impl<const N: usize> Table<N> {
     }
 
     /// Registers the map `start..start + len` of `file`; `None` when the table is full.
+    #[cfg_attr(not(target_os = "linux"), allow(dead_code))] // Nothing is registered there.
     fn register(&self, start: usize, len: usize, file: FileId) -> Option<usize> {
         let first = self.hint.load(Ordering::Relaxed);
         for k in 0..N {
@@ -198,6 +202,7 @@ impl<const N: usize> Table<N> {
     }
 
     /// The live map that holds `addr`. Only loads: safe in a signal handler.
+    #[cfg_attr(not(target_os = "linux"), allow(dead_code))]
     fn find(&self, addr: usize) -> Option<Found> {
         for (index, slot) in self.slots.iter().enumerate() {
             let state = slot.state.load(Ordering::Acquire);
@@ -231,6 +236,7 @@ impl<const N: usize> Table<N> {
     }
 
     /// Whether the slot still holds the map `found` describes.
+    #[cfg_attr(not(target_os = "linux"), allow(dead_code))]
     fn still(&self, found: &Found) -> bool {
         self.slots[found.index].state.load(Ordering::Acquire) == found.state
     }
@@ -283,6 +289,7 @@ pub(crate) struct MappedFile {
     path: PathBuf,
     /// The file's absolute path, NUL-terminated, where [`FileId::path`] points; and the
     /// file's device and inode numbers. `None` off Unix, or for a path with a NUL.
+    #[cfg_attr(not(unix), allow(dead_code))]
     id: Option<(std::ffi::CString, u64, u64)>,
     /// The table slot; `None` when the map is not guarded (table full, or not Linux).
     slot: Option<usize>,
