@@ -220,6 +220,12 @@ impl Value {
             other => bail!("expected an integer, got {other:?}"),
         }
     }
+    /// A count, size, axis or index: an integer that is not negative (a negative one cast
+    /// to `usize` would ask for 2^64 - n of something).
+    fn count(&self) -> Result<usize> {
+        let n = self.int()?;
+        usize::try_from(n).map_err(|_| anyhow!("expected a non-negative integer, got {n}"))
+    }
     fn float(&self) -> Result<f64> {
         match self {
             Value::Num(n) => Ok(*n),
@@ -324,6 +330,7 @@ fn op(call: &Call) -> Result<Op> {
         call.check_params(params, &["component"])?;
     }
     let ints = |v: &Value| -> Result<Vec<i64>> { v.list()?.iter().map(Value::int).collect() };
+    let counts = |v: &Value| -> Result<Vec<usize>> { v.list()?.iter().map(Value::count).collect() };
     let op = match call.name.as_str() {
         "cast" => {
             let dtype = match call.need(0, "dtype")? {
@@ -345,25 +352,14 @@ fn op(call: &Call) -> Result<Op> {
                 &floats(call.need(1, "std")?)?,
             )
         }
-        "one_hot" => ops::one_hot(call.need(0, "depth")?.int()? as usize),
+        "one_hot" => ops::one_hot(call.need(0, "depth")?.count()?),
         "reshape" => ops::reshape(&ints(call.need(0, "shape")?)?),
-        "transpose" => {
-            let perm: Vec<usize> = ints(call.need(0, "perm")?)?
-                .iter()
-                .map(|&p| p as usize)
-                .collect();
-            ops::transpose(&perm)
+        "transpose" => ops::transpose(&counts(call.need(0, "perm")?)?),
+        "random_flip" => {
+            ops::random_flip(call.need(0, "axis")?.count()?, call.seed(1)?.unwrap_or(0))
         }
-        "random_flip" => ops::random_flip(
-            call.need(0, "axis")?.int()? as usize,
-            call.seed(1)?.unwrap_or(0),
-        ),
         "random_crop" => {
-            let size: Vec<usize> = ints(call.need(0, "size")?)?
-                .iter()
-                .map(|&p| p as usize)
-                .collect();
-            ops::random_crop(&size, call.seed(1)?.unwrap_or(0))
+            ops::random_crop(&counts(call.need(0, "size")?)?, call.seed(1)?.unwrap_or(0))
         }
         other => bail!(
             "unknown op {other:?} (cast, scale, affine, normalize, one_hot, reshape, transpose, \
@@ -372,7 +368,7 @@ fn op(call: &Call) -> Result<Op> {
     };
     Ok(match call.arg(usize::MAX, "component") {
         None => op,
-        Some(Value::Num(i)) => op.component(*i as usize),
+        Some(v @ Value::Num(_)) => op.component(v.count().context("component")?),
         Some(Value::Word(k) | Value::Str(k)) => op.key(k),
         Some(other) => bail!("component: expected an index or a key, got {other:?}"),
     })
@@ -473,12 +469,12 @@ fn apply_one(ds: &Dataset, c: &Call) -> Result<Dataset> {
             }
         },
         "shard" => ds.shard(
-            c.need(0, "num_shards")?.int()? as u64,
-            c.need(1, "index")?.int()? as u64,
+            c.need(0, "num_shards")?.count()? as u64,
+            c.need(1, "index")?.count()? as u64,
         )?,
         "unbatch" => ds.unbatch()?,
         "rebatch" => ds.rebatch(
-            &[c.need(0, "batch_size")?.int()? as usize],
+            &[c.need(0, "batch_size")?.count()?],
             c.arg(1, "drop_remainder")
                 .map_or(Ok(false), Value::boolean)?,
         )?,
@@ -562,6 +558,29 @@ mod tests {
         ] {
             let out = apply(ds.clone(), &parse(good).unwrap()).unwrap();
             assert!(!out.to_vec().unwrap().is_empty(), "{good}");
+        }
+    }
+
+    /// Found by the pipeline_spec fuzzer (timeout-2ded8eae444cb7fcf4a5afd6bc061848646f5775):
+    /// `repeat().rebatch(-18.)` hung, filling a batch of 2^64 - 18 rows from an endless
+    /// input: negative sizes, counts, axes and indices were cast to `usize` unchecked. They
+    /// are errors when the pipeline is built.
+    #[test]
+    fn negative_sizes_are_refused_not_wrapped() {
+        let ds = Dataset::range(0, 10, 1).unwrap();
+        for bad in [
+            "repeat().rebatch(-18.)",
+            "shard(-2, 0)",
+            "shard(2, -1)",
+            "map(one_hot(-3))",
+            "map(transpose([-1]))",
+            "map(random_flip(-1))",
+            "map(random_crop([-2]))",
+            "map(scale(2, component=-1))",
+            "map(scale(2, component=0.5))",
+        ] {
+            let e = apply(ds.clone(), &parse(bad).unwrap()).unwrap_err();
+            assert!(format!("{e:#}").contains("integer"), "{bad}: {e:#}");
         }
     }
 

@@ -46,6 +46,8 @@
 //! - The memory behind a map is the file's: npyflow never writes to it and treats it as
 //!   immutable. What a truncation does to windows already handed out (a NumPy view of a
 //!   row, say) cannot be undone: they read zeros from then on.
+//! - `.npy` and `.npz` files are guarded; the cache files of `Dataset::cache(Some(path))`,
+//!   npyflow's own, are mapped without the guard.
 //! - Off Linux no handler is installed: on other Unix systems
 //!   [`Buffer::verify_intact`](crate::Buffer::verify_intact) still compares the file's
 //!   length with the map; Windows refuses to truncate a file while it is mapped.
