@@ -176,7 +176,7 @@ fn a_tensor_read_directly_checks_its_windows() {
     assert_names_truncation(&t.row(KEPT).unwrap_err(), &path);
     assert_names_truncation(&t.slice_rows(KEPT - 1..KEPT + 1).unwrap_err(), &path);
     assert_names_truncation(&t.cast(DType::Float32).unwrap_err(), &path);
-    assert_names_truncation(&Tensor::stack(&[t.clone()]).unwrap_err(), &path);
+    assert_names_truncation(&Tensor::stack(std::slice::from_ref(&t)).unwrap_err(), &path);
     assert_names_truncation(&t.check_intact().unwrap_err(), &path);
     assert_row(&t.row(KEPT - 1).unwrap(), KEPT - 1);
 }
