@@ -11,7 +11,7 @@ use npyflow::dataset::{Cardinality, Dataset, PipelineStats, Rng};
 use npyflow::format::header::NpyHeader;
 use npyflow::{ops, DType, Element, ElementSpec, PartialShape, Tensor, TensorSpec, AUTOTUNE};
 
-use crate::spec;
+use npyflow_cli::spec;
 
 /// Arguments of `npyflow bench`.
 #[derive(clap::Args, Debug)]

@@ -3,7 +3,6 @@
 mod bench;
 mod inspect;
 mod sample;
-mod spec;
 
 use std::process::ExitCode;
 

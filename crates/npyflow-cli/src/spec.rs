@@ -220,6 +220,12 @@ impl Value {
             other => bail!("expected an integer, got {other:?}"),
         }
     }
+    /// A count, size, axis or index: an integer that is not negative (a negative one cast
+    /// to `usize` would ask for 2^64 - n of something).
+    fn count(&self) -> Result<usize> {
+        let n = self.int()?;
+        usize::try_from(n).map_err(|_| anyhow!("expected a non-negative integer, got {n}"))
+    }
     fn float(&self) -> Result<f64> {
         match self {
             Value::Num(n) => Ok(*n),
@@ -257,10 +263,39 @@ impl Call {
     }
 
     fn check_keys(&self, allowed: &[&str]) -> Result<()> {
-        for (k, _) in &self.kwargs {
+        for (i, (k, _)) in self.kwargs.iter().enumerate() {
             if !allowed.contains(&k.as_str()) {
                 bail!(
                     "{}() has no argument {k:?} (it takes {allowed:?})",
+                    self.name
+                );
+            }
+            if self.kwargs[..i].iter().any(|(other, _)| other == k) {
+                bail!("{}() got argument {k:?} twice", self.name);
+            }
+        }
+        Ok(())
+    }
+
+    /// Refuses, as Python would, more positional arguments than `positional` names, an
+    /// unknown keyword, and an argument given twice (by position and by keyword, or twice by
+    /// keyword). `keyword_only` names the arguments that can only be given by keyword.
+    fn check_params(&self, positional: &[&str], keyword_only: &[&str]) -> Result<()> {
+        if self.args.len() > positional.len() {
+            bail!(
+                "{}() takes at most {} positional argument{}, {} given",
+                self.name,
+                positional.len(),
+                if positional.len() == 1 { "" } else { "s" },
+                self.args.len()
+            );
+        }
+        let allowed: Vec<&str> = positional.iter().chain(keyword_only).copied().collect();
+        self.check_keys(&allowed)?;
+        for (k, _) in &self.kwargs {
+            if positional[..self.args.len()].contains(&k.as_str()) {
+                bail!(
+                    "{}() got argument {k:?} both by position and by keyword",
                     self.name
                 );
             }
@@ -279,7 +314,23 @@ impl Call {
 
 /// The built-in op a nested call names.
 fn op(call: &Call) -> Result<Op> {
+    let params: &[&str] = match call.name.as_str() {
+        "cast" => &["dtype"],
+        "scale" => &["factor"],
+        "affine" => &["factor", "offset"],
+        "normalize" => &["mean", "std"],
+        "one_hot" => &["depth"],
+        "reshape" => &["shape"],
+        "transpose" => &["perm"],
+        "random_flip" => &["axis", "seed"],
+        "random_crop" => &["size", "seed"],
+        _ => &[],
+    };
+    if !params.is_empty() {
+        call.check_params(params, &["component"])?;
+    }
     let ints = |v: &Value| -> Result<Vec<i64>> { v.list()?.iter().map(Value::int).collect() };
+    let counts = |v: &Value| -> Result<Vec<usize>> { v.list()?.iter().map(Value::count).collect() };
     let op = match call.name.as_str() {
         "cast" => {
             let dtype = match call.need(0, "dtype")? {
@@ -301,25 +352,14 @@ fn op(call: &Call) -> Result<Op> {
                 &floats(call.need(1, "std")?)?,
             )
         }
-        "one_hot" => ops::one_hot(call.need(0, "depth")?.int()? as usize),
+        "one_hot" => ops::one_hot(call.need(0, "depth")?.count()?),
         "reshape" => ops::reshape(&ints(call.need(0, "shape")?)?),
-        "transpose" => {
-            let perm: Vec<usize> = ints(call.need(0, "perm")?)?
-                .iter()
-                .map(|&p| p as usize)
-                .collect();
-            ops::transpose(&perm)
+        "transpose" => ops::transpose(&counts(call.need(0, "perm")?)?),
+        "random_flip" => {
+            ops::random_flip(call.need(0, "axis")?.count()?, call.seed(1)?.unwrap_or(0))
         }
-        "random_flip" => ops::random_flip(
-            call.need(0, "axis")?.int()? as usize,
-            call.seed(1)?.unwrap_or(0),
-        ),
         "random_crop" => {
-            let size: Vec<usize> = ints(call.need(0, "size")?)?
-                .iter()
-                .map(|&p| p as usize)
-                .collect();
-            ops::random_crop(&size, call.seed(1)?.unwrap_or(0))
+            ops::random_crop(&counts(call.need(0, "size")?)?, call.seed(1)?.unwrap_or(0))
         }
         other => bail!(
             "unknown op {other:?} (cast, scale, affine, normalize, one_hot, reshape, transpose, \
@@ -328,7 +368,7 @@ fn op(call: &Call) -> Result<Op> {
     };
     Ok(match call.arg(usize::MAX, "component") {
         None => op,
-        Some(Value::Num(i)) => op.component(*i as usize),
+        Some(v @ Value::Num(_)) => op.component(v.count().context("component")?),
         Some(Value::Word(k) | Value::Str(k)) => op.key(k),
         Some(other) => bail!("component: expected an index or a key, got {other:?}"),
     })
@@ -343,6 +383,26 @@ pub fn apply(mut ds: Dataset, calls: &[Call]) -> Result<Dataset> {
 }
 
 fn apply_one(ds: &Dataset, c: &Call) -> Result<Dataset> {
+    const PARALLEL: &[&str] = &["num_parallel_calls", "deterministic"];
+    let params: &[&str] = match c.name.as_str() {
+        "map" | "unbatch" => &[],
+        "batch" => &["batch_size", "drop_remainder"],
+        "shuffle" => &["buffer_size", "seed", "reshuffle_each_iteration"],
+        "global_shuffle" => &["seed", "reshuffle_each_iteration"],
+        "prefetch" => &["buffer_size"],
+        "take" | "skip" | "repeat" => &["count"],
+        "shard" => &["num_shards", "index"],
+        "rebatch" => &["batch_size", "drop_remainder"],
+        "cache" => &["filename"],
+        "enumerate" => &["start"],
+        _ => return Err(unknown_transformation(&c.name)),
+    };
+    match c.name.as_str() {
+        // Any number of ops.
+        "map" => c.check_keys(PARALLEL)?,
+        "batch" => c.check_params(params, PARALLEL)?,
+        _ => c.check_params(params, &[])?,
+    }
     let parallel = |c: &Call| -> Result<Option<(i64, bool)>> {
         match c.arg(usize::MAX, "num_parallel_calls") {
             None => Ok(None),
@@ -356,7 +416,6 @@ fn apply_one(ds: &Dataset, c: &Call) -> Result<Dataset> {
     };
     Ok(match c.name.as_str() {
         "map" => {
-            c.check_keys(&["num_parallel_calls", "deterministic"])?;
             if c.args.is_empty() {
                 bail!("map() needs at least one op, like map(cast(float32))");
             }
@@ -374,12 +433,6 @@ fn apply_one(ds: &Dataset, c: &Call) -> Result<Dataset> {
             out
         }
         "batch" => {
-            c.check_keys(&[
-                "batch_size",
-                "drop_remainder",
-                "num_parallel_calls",
-                "deterministic",
-            ])?;
             let size = c.need(0, "batch_size")?.int()?;
             let drop = c
                 .arg(1, "drop_remainder")
@@ -391,7 +444,6 @@ fn apply_one(ds: &Dataset, c: &Call) -> Result<Dataset> {
             }
         }
         "shuffle" => {
-            c.check_keys(&["buffer_size", "seed", "reshuffle_each_iteration"])?;
             let n = c.need(0, "buffer_size")?.int()?;
             let re = c
                 .arg(2, "reshuffle_each_iteration")
@@ -400,7 +452,6 @@ fn apply_one(ds: &Dataset, c: &Call) -> Result<Dataset> {
             ds.shuffle(n, c.seed(1)?, re)?
         }
         "global_shuffle" => {
-            c.check_keys(&["seed", "reshuffle_each_iteration"])?;
             let re = c
                 .arg(1, "reshuffle_each_iteration")
                 .map_or(Ok(true), Value::boolean)?;
@@ -418,12 +469,12 @@ fn apply_one(ds: &Dataset, c: &Call) -> Result<Dataset> {
             }
         },
         "shard" => ds.shard(
-            c.need(0, "num_shards")?.int()? as u64,
-            c.need(1, "index")?.int()? as u64,
+            c.need(0, "num_shards")?.count()? as u64,
+            c.need(1, "index")?.count()? as u64,
         )?,
         "unbatch" => ds.unbatch()?,
         "rebatch" => ds.rebatch(
-            &[c.need(0, "batch_size")?.int()? as usize],
+            &[c.need(0, "batch_size")?.count()?],
             c.arg(1, "drop_remainder")
                 .map_or(Ok(false), Value::boolean)?,
         )?,
@@ -432,11 +483,15 @@ fn apply_one(ds: &Dataset, c: &Call) -> Result<Dataset> {
             _ => String::new(),
         }))?,
         "enumerate" => ds.enumerate(c.arg(0, "start").map_or(Ok(0), Value::int)?),
-        other => bail!(
-            "unknown transformation {other:?} (map, batch, shuffle, global_shuffle, prefetch, \
-             take, skip, repeat, shard, unbatch, rebatch, cache, enumerate)"
-        ),
+        other => return Err(unknown_transformation(other)),
     })
+}
+
+fn unknown_transformation(name: &str) -> anyhow::Error {
+    anyhow!(
+        "unknown transformation {name:?} (map, batch, shuffle, global_shuffle, prefetch, take, \
+         skip, repeat, shard, unbatch, rebatch, cache, enumerate)"
+    )
 }
 
 #[cfg(test)]
@@ -470,5 +525,92 @@ mod tests {
         assert!(format!("{e:#}").contains("batch_size"), "{e:#}");
         let e = apply(ds, &parse("frobnicate(1)").unwrap()).unwrap_err();
         assert!(format!("{e:#}").contains("unknown transformation"), "{e:#}");
+    }
+
+    /// Found while reading what the pipeline_spec fuzzer made of `prefetch(...)`: keywords
+    /// that no transformation takes, extra positional arguments and arguments given twice
+    /// were silently ignored (`batch(4, batch_size=8)` made batches of 8). They are refused,
+    /// as Python refuses them.
+    #[test]
+    fn arguments_are_checked_as_python_checks_them() {
+        let ds = Dataset::range(0, 10, 1).unwrap();
+        for (bad, why) in [
+            ("prefetch(bogus=1)", "no argument \"bogus\""),
+            ("take(1, 2)", "at most 1 positional argument, 2 given"),
+            ("unbatch(1)", "at most 0 positional arguments"),
+            ("batch(4, batch_size=8)", "both by position and by keyword"),
+            ("shuffle(4, seed=1, seed=2)", "got argument \"seed\" twice"),
+            ("repeat(count=2, times=3)", "no argument \"times\""),
+            ("shard(2, 0, 1)", "at most 2 positional arguments"),
+            ("map(cast(float32, bogus=1))", "no argument \"bogus\""),
+            ("map(scale(2, 3))", "at most 1 positional argument"),
+            ("map(scale(2), bogus=1)", "no argument \"bogus\""),
+            ("enumerate(0, start=1)", "both by position and by keyword"),
+        ] {
+            let e = apply(ds.clone(), &parse(bad).unwrap()).unwrap_err();
+            assert!(format!("{e:#}").contains(why), "{bad}: {e:#}");
+        }
+        for good in [
+            "batch(batch_size=4, drop_remainder=True, num_parallel_calls=2, deterministic=False)",
+            "take(count=3).skip(1).repeat(count=2).enumerate(start=5)",
+            "map(cast(dtype=float64), affine(factor=2, offset=1), num_parallel_calls=2)",
+            "shuffle(4, seed=1, reshuffle_each_iteration=False).prefetch(buffer_size=2)",
+        ] {
+            let out = apply(ds.clone(), &parse(good).unwrap()).unwrap();
+            assert!(!out.to_vec().unwrap().is_empty(), "{good}");
+        }
+    }
+
+    /// Found by the pipeline_spec fuzzer (timeout-2ded8eae444cb7fcf4a5afd6bc061848646f5775):
+    /// `repeat().rebatch(-18.)` hung, filling a batch of 2^64 - 18 rows from an endless
+    /// input: negative sizes, counts, axes and indices were cast to `usize` unchecked. They
+    /// are errors when the pipeline is built.
+    #[test]
+    fn negative_sizes_are_refused_not_wrapped() {
+        let ds = Dataset::range(0, 10, 1).unwrap();
+        for bad in [
+            "repeat().rebatch(-18.)",
+            "shard(-2, 0)",
+            "shard(2, -1)",
+            "map(one_hot(-3))",
+            "map(transpose([-1]))",
+            "map(random_flip(-1))",
+            "map(random_crop([-2]))",
+            "map(scale(2, component=-1))",
+            "map(scale(2, component=0.5))",
+        ] {
+            let e = apply(ds.clone(), &parse(bad).unwrap()).unwrap_err();
+            assert!(format!("{e:#}").contains("integer"), "{bad}: {e:#}");
+        }
+    }
+
+    /// Found by the pipeline_spec fuzzer (leak-d1f06040f9a7cefa323b4cfc904cff611eea6200: 20
+    /// chained prefetches after a rebatch): LeakSanitizer counted the memory of prefetch
+    /// threads that were still ending after their iterator was dropped. Not a leak (a
+    /// dropped prefetch stops at its next send, and its thread ends), so the fuzzer runs
+    /// without leak detection; this pins that the threads do end.
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn the_threads_of_a_dropped_pipeline_end() {
+        let prefetchers = || {
+            std::fs::read_dir("/proc/self/task")
+                .unwrap()
+                .filter_map(|t| std::fs::read_to_string(t.ok()?.path().join("comm")).ok())
+                .filter(|name| name.starts_with("npyflow-prefetc"))
+                .count()
+        };
+        let text = format!("batch(2).rebatch(1){}", ".prefetch(2)".repeat(20));
+        let calls = parse(&text).unwrap();
+        for _ in 0..5 {
+            let ds = apply(Dataset::range(0, 10, 1).unwrap(), &calls).unwrap();
+            for e in ds.iter().take(3) {
+                e.unwrap();
+            }
+        }
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+        while prefetchers() > 0 && std::time::Instant::now() < deadline {
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+        assert_eq!(prefetchers(), 0);
     }
 }

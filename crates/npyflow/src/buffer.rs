@@ -29,6 +29,27 @@ pub trait BufferOwner: Send + Sync + 'static {
     fn bytes_mut(&mut self) -> Option<&mut [u8]> {
         None
     }
+
+    /// Fails when the bytes `range` of [`bytes`](Self::bytes) are known to no longer hold
+    /// what they held (a memory-mapped file truncated under the map); the error names the
+    /// file. Cheap enough to call for every element: npyflow's own maps answer with one
+    /// load from the range and one atomic load. `Ok`, the default, for memory that cannot
+    /// change.
+    ///
+    /// Called through [`Buffer::check_intact`], with a range inside the bytes.
+    fn check_intact(&self, range: Range<usize>) -> Result<()> {
+        let _ = range;
+        Ok(())
+    }
+
+    /// As [`check_intact`](Self::check_intact), and asks the system when that is the only
+    /// way to know (a memory-mapped file's current length, a system call). The default is
+    /// `check_intact`.
+    ///
+    /// Called through [`Buffer::verify_intact`], with a range inside the bytes.
+    fn verify_intact(&self, range: Range<usize>) -> Result<()> {
+        self.check_intact(range)
+    }
 }
 
 /// Where the bytes of a [`Buffer`] live.
@@ -75,6 +96,8 @@ impl<T: bytemuck::Pod + Send + Sync> BufferOwner for PodVec<T> {
     }
 }
 
+/// A bare map, as memmap2 makes it: not guarded against its file being truncated (npyflow's
+/// own maps are; see [`format::mapguard`](crate::format::mapguard)).
 impl BufferOwner for memmap2::Mmap {
     fn bytes(&self) -> &[u8] {
         self
@@ -342,6 +365,28 @@ impl Buffer {
         Arc::get_mut(&mut self.owner)?
             .bytes_mut()
             .map(|b| &mut b[offset..offset + len])
+    }
+
+    /// Fails when these bytes are known to have been lost: they are a window onto a
+    /// memory-mapped file that was truncated under the map, and the window reaches past the
+    /// file's new end (its bytes read as zeros since). The error names the file:
+    /// `data.npy: the file was truncated while memory-mapped (from 262272 to 41088 bytes);
+    /// elements read from it since may be zeros`.
+    ///
+    /// Cheap (one load from the window, one atomic load), for calling on every element or
+    /// batch read from a file: after copying out of a window, call it to know whether what
+    /// was copied is the file's data. Memory that is not a map of a file is always intact.
+    /// How truncation is detected, and its limits: [`format::mapguard`](crate::format::mapguard).
+    pub fn check_intact(&self) -> Result<()> {
+        self.owner.check_intact(self.offset..self.offset + self.len)
+    }
+
+    /// As [`check_intact`](Self::check_intact), and for a memory-mapped file also compares
+    /// the file's current length with the window (a system call): finds a truncation that
+    /// no read has run into yet, or that only zeroed the end of the file's last page.
+    pub fn verify_intact(&self) -> Result<()> {
+        self.owner
+            .verify_intact(self.offset..self.offset + self.len)
     }
 
     /// Where the bytes live.

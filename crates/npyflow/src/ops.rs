@@ -378,6 +378,8 @@ impl Op {
             }
             OpKind::RandomCrop { size, seed } => crop_tensor(t, size, draws(*seed, index, epoch)),
         };
+        // What the op read is the file's data only if a mapped file was not truncated.
+        let out = out.and_then(|o| t.check_intact().map(|()| o));
         out.map_err(|e| e.context(ctx()))
     }
 
@@ -807,7 +809,8 @@ pub(crate) fn apply_elementwise_into(
         }
         start = end;
     }
-    Ok(())
+    // What was read is the file's data only if a mapped file was not truncated meanwhile.
+    src.check_intact()
 }
 
 #[cfg(test)]

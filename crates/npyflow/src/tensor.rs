@@ -210,21 +210,42 @@ impl Tensor {
         })
     }
 
+    /// Fails, naming the file, when this tensor is a window onto a memory-mapped file that
+    /// was truncated under it and the window reaches past the file's new end (its bytes read
+    /// as zeros since). Cheap: see [`Buffer::check_intact`]. Tensors that are not mapped are
+    /// always intact.
+    pub fn check_intact(&self) -> Result<()> {
+        self.buffer.check_intact()
+    }
+
+    /// As [`Tensor::check_intact`], and compares a mapped file's current length with the
+    /// window (a system call): see [`Buffer::verify_intact`].
+    pub fn verify_intact(&self) -> Result<()> {
+        self.buffer.verify_intact()
+    }
+
     /// Row `index` along the first axis, sharing this tensor's memory (O(1)).
+    ///
+    /// A row of a memory-mapped file that was truncated past the row's start is an error
+    /// naming the file (see [`Tensor::check_intact`]).
     pub fn row(&self, index: usize) -> Result<Tensor> {
         let rows = self.need_axis("index")?;
         if index >= rows {
             return Err(Error::OutOfRange { index, len: rows });
         }
         let step = self.row_nbytes();
+        let buffer = self.buffer.slice(index * step..(index + 1) * step)?;
+        buffer.check_intact()?;
         Ok(Tensor {
             dtype: self.dtype,
             shape: Shape::from_slice(&self.shape[1..]),
-            buffer: self.buffer.slice(index * step..(index + 1) * step)?,
+            buffer,
         })
     }
 
     /// Rows `range` along the first axis, sharing this tensor's memory (O(1)).
+    ///
+    /// Rows of a truncated memory-mapped file are an error, as for [`Tensor::row`].
     pub fn slice_rows(&self, range: Range<usize>) -> Result<Tensor> {
         let rows = self.need_axis("slice")?;
         if range.start > range.end || range.end > rows {
@@ -236,10 +257,12 @@ impl Tensor {
         let step = self.row_nbytes();
         let mut shape = self.shape.clone();
         shape[0] = range.end - range.start;
+        let buffer = self.buffer.slice(range.start * step..range.end * step)?;
+        buffer.check_intact()?;
         Ok(Tensor {
             dtype: self.dtype,
             shape,
-            buffer: self.buffer.slice(range.start * step..range.end * step)?,
+            buffer,
         })
     }
 

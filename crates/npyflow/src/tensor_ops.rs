@@ -352,6 +352,8 @@ impl Tensor {
         let nbytes = checked_nbytes(dtype, self.shape())?;
         let mut out = BufferMut::zeroed(nbytes)?;
         cast_bytes(self.dtype(), self.as_bytes(), dtype, out.as_mut_slice())?;
+        // What was read is the file's data only if the file was not truncated meanwhile.
+        self.check_intact()?;
         Tensor::new(dtype, self.shape(), out.freeze())
     }
 
@@ -371,6 +373,7 @@ impl Tensor {
     pub fn scale(&self, factor: f64, offset: f64) -> Result<Tensor> {
         let mut out = BufferMut::zeroed(self.nbytes())?;
         out.as_mut_slice().copy_from_slice(self.as_bytes());
+        self.check_intact()?;
         affine_in_place(self.dtype(), out.as_mut_slice(), &[factor], &[offset])?;
         Tensor::new(self.dtype(), self.shape(), out.freeze())
     }
@@ -471,6 +474,9 @@ impl Tensor {
         {
             chunk.copy_from_slice(t.as_bytes());
         }
+        for t in tensors {
+            t.check_intact()?;
+        }
         Tensor::new(first.dtype(), &shape, out.freeze())
     }
 
@@ -505,6 +511,9 @@ impl Tensor {
         for t in tensors {
             out.as_mut_slice()[at..at + t.nbytes()].copy_from_slice(t.as_bytes());
             at += t.nbytes();
+        }
+        for t in tensors {
+            t.check_intact()?;
         }
         Tensor::new(first.dtype(), &shape, out.freeze())
     }
@@ -565,6 +574,7 @@ impl Tensor {
                 }
             }
         }
+        self.check_intact()?;
         Tensor::new(self.dtype(), shape, out.freeze())
     }
 }

@@ -536,7 +536,12 @@ class Dataset:
     @staticmethod
     def from_npy(path) -> "Dataset":
         """The rows of a ``.npy`` file, or of several read as one array, memory-mapped: no
-        copy is made of data that is native-endian, C-order and aligned."""
+        copy is made of data that is native-endian, C-order and aligned.
+
+        A file truncated by another process while it is mapped does not crash Python (as a
+        SIGBUS would): rows past its new end raise ``OSError`` naming the file ("the file
+        was truncated while memory-mapped ..."). Rows handed out before the truncation are
+        views of the map and read zeros from its lost part."""
         paths = [path] if isinstance(path, (str, bytes, os.PathLike)) else list(path)
         return Dataset._from_core(_npyflow.from_npy([_path(p) for p in paths]))
 

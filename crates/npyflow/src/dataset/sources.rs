@@ -100,10 +100,9 @@ impl Pass for Slices {
         )
     }
     fn gather(&self, indices: &[u64], pool: &BufferPool) -> Option<Result<Element>> {
-        Some(
-            self.element
-                .map_tensors(&mut |t| gather_rows(t, indices, pool)),
-        )
+        Some(self.element.map_tensors(&mut |t| {
+            gather_rows(t, indices, pool).and_then(|g| t.check_intact().map(|()| g))
+        }))
     }
 }
 
@@ -275,7 +274,11 @@ impl Pass for ShardedRows {
     }
     fn gather(&self, indices: &[u64], pool: &BufferPool) -> Option<Result<Element>> {
         if self.parts.len() == 1 {
-            return Some(gather_rows(&self.parts[0], indices, pool).map(Element::from));
+            let part = &self.parts[0];
+            return Some(
+                gather_rows(part, indices, pool)
+                    .and_then(|g| part.check_intact().map(|()| g.into())),
+            );
         }
         // Rows from several files: each row copied from its part.
         let gathered = (|| {
@@ -292,6 +295,7 @@ impl Pass for ShardedRows {
                 let src = self.parts[part].as_bytes();
                 dst[at * row..(at + 1) * row].copy_from_slice(&src[r * row..(r + 1) * row]);
             }
+            self.parts.iter().try_for_each(Tensor::check_intact)?;
             Tensor::new(first.dtype(), &shape, out.freeze())
         })();
         Some(gathered.map(Element::from))
@@ -530,6 +534,9 @@ impl Dataset {
     /// is native-endian, C-order and aligned (otherwise it is converted once, when the
     /// dataset is made). tf.data has no counterpart; it is `from_tensor_slices(np.load(path,
     /// mmap_mode='r'))` without the copy into a tensor.
+    ///
+    /// A file truncated by another process while mapped does not crash the process: rows
+    /// past its new end are errors naming the file (see [`read_npy`]).
     pub fn from_npy(path: impl AsRef<Path>) -> Result<Dataset> {
         Self::from_npy_files([path])
     }

@@ -5,6 +5,7 @@
 //! in C order and aligned is memory-mapped rather than copied.
 
 pub mod header;
+pub mod mapguard;
 pub mod npy;
 pub mod source;
 

@@ -21,6 +21,7 @@ use crate::dtype::ByteOrder;
 use crate::error::{Error, Result, ResultExt};
 use crate::format::convert::{into_c_native, reverse_axes, swap_in_place};
 use crate::format::header::{self, NpyHeader, Version, DEFAULT_MAX_HEADER_SIZE};
+use crate::format::mapguard::MappedFile;
 use crate::format::source::{ReadAt, SizedFile};
 use crate::tensor::Tensor;
 
@@ -195,7 +196,8 @@ impl NpyFile {
         let nbytes = h.nbytes();
         let aligned = self.data_offset % h.dtype.alignment() as u64 == 0;
         if self.options.mmap && nbytes > 0 && h.is_c_native() && aligned {
-            let map = map_file(self.file.file()).map_err(|e| Error::io(&self.path, e))?;
+            let map = MappedFile::map(self.file.file(), &self.path)
+                .map_err(|e| Error::io(&self.path, e))?;
             let start = self.data_offset as usize;
             let buffer = Buffer::from_shared(Arc::new(map)).slice(start..start + nbytes)?;
             return Tensor::new(h.dtype, &h.shape, buffer).context(self.path.display());
@@ -206,15 +208,17 @@ impl NpyFile {
     }
 }
 
-/// Maps a whole file read-only.
+/// Maps a whole file read-only, without the truncation guard of
+/// [`MappedFile`](crate::format::mapguard): for npyflow's own cache files. Data files are
+/// mapped with `MappedFile::map`.
 pub(crate) fn map_file(file: &File) -> std::io::Result<memmap2::Mmap> {
     // SAFETY: the map is read-only and private to this process. memmap2 requires that the
-    // file is not modified while mapped: npyflow never writes to files it maps, and data
-    // files are treated as immutable while a pipeline reads them (documented on
-    // `read_npy`). If another process truncates the file anyway, touching the lost pages
-    // raises SIGBUS; turning that into an error is the subject of the fault-handling work.
+    // file is not modified while mapped: npyflow never writes to files it maps, and a cache
+    // file is written whole, under a temporary name, before it is mapped. If another process
+    // truncates it anyway, touching the lost pages raises SIGBUS (this map is not guarded).
     // Mapping is what makes opening a large array O(1) in time and anonymous memory
-    // (see BENCHMARKS.md, "open 1 GiB"); the test `load_maps_native_c_order_data` covers it.
+    // (see BENCHMARKS.md, "open 1 GiB"); the file cache tests of tests/dataset_tfdata.rs
+    // cover it.
     unsafe { memmap2::Mmap::map(file) }
 }
 
@@ -222,7 +226,18 @@ pub(crate) fn map_file(file: &File) -> std::io::Result<memmap2::Mmap> {
 ///
 /// Unlike `np.load`, the result is always C order and native byte order: Fortran-order or
 /// byte-swapped data is converted (one copy) so every tensor can be sliced along its first
-/// axis in O(1). The file must not be truncated or rewritten while the tensor lives.
+/// axis in O(1).
+///
+/// A mapped file must not be rewritten while the tensor lives (npyflow's own writers write a
+/// new file and rename it into place, which is safe: the map keeps the old file). If another
+/// process truncates it, reading the lost part does not crash the process (it would raise
+/// `SIGBUS`): the lost pages read as zeros, and npyflow's reads of the tensor (taking rows
+/// with [`Tensor::row`]/[`Tensor::slice_rows`], batching, casting, applying ops) fail with
+/// an error naming the file: `x.npy: the file was truncated while memory-mapped (from 4128
+/// to 1000 bytes); elements read from it since may be zeros`. Check a tensor you read
+/// yourself with [`Tensor::check_intact`]. Details and limits (Linux only; at most
+/// [`MAX_GUARDED_MAPS`](crate::format::mapguard::MAX_GUARDED_MAPS) maps at once) are in
+/// [`mapguard`](crate::format::mapguard).
 pub fn read_npy(path: impl AsRef<Path>) -> Result<Tensor> {
     NpyFile::open(path)?.load()
 }

@@ -27,9 +27,10 @@ use std::sync::{Arc, OnceLock};
 use crate::buffer::{Buffer, BufferMut};
 use crate::error::{Error, Result, ResultExt};
 use crate::format::header::{parse_prelude, NpyHeader, Version, MAGIC};
+use crate::format::mapguard::MappedFile;
 use crate::format::npy::{
-    check_data_len, map_file, npy_header_for, read_header_at, tensor_from_raw,
-    tensor_from_raw_copy, write_npy_to, ReadOptions, WriteOptions,
+    check_data_len, npy_header_for, read_header_at, tensor_from_raw, tensor_from_raw_copy,
+    write_npy_to, ReadOptions, WriteOptions,
 };
 use crate::format::source::{ReadAt, SizedFile};
 use crate::format::zip::{read_directory, Compression, EntryReader, ZipEntry, ZipWriter};
@@ -255,7 +256,8 @@ impl NpzArchive {
         }
         let buffer = match &self.file {
             Source::File(f) => {
-                let map = map_file(f.file()).map_err(|e| Error::io(&self.path, e))?;
+                let map =
+                    MappedFile::map(f.file(), &self.path).map_err(|e| Error::io(&self.path, e))?;
                 Buffer::from_shared(Arc::new(map))
             }
             Source::Memory(b) => b.clone(),

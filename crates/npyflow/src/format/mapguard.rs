@@ -1,0 +1,874 @@
+//! Memory maps that survive their file being truncated.
+//!
+//! npyflow maps `.npy` and `.npz` data read-only and hands out windows onto the map. If
+//! another process truncates the file while it is mapped, the pages past the new end are
+//! gone: touching one raises `SIGBUS`, whose default action kills the process. This module
+//! turns that into an error:
+//!
+//! - A process-wide `SIGBUS` handler is installed the first time a file is mapped (Linux
+//!   only). Every map npyflow makes is registered in a fixed-size table of atomics (the
+//!   handler takes no lock and allocates nothing). A fault whose address lies in a
+//!   registered map is repaired: the lost pages are replaced by anonymous zero pages
+//!   (`mmap(MAP_FIXED | MAP_PRIVATE | MAP_ANONYMOUS)`, read-only, costing no memory) so that
+//!   the access completes, and the map records from which byte on its data is lost (the
+//!   file's new length, from `stat` of its path; the faulting page when the file is no
+//!   longer at its path). Any other `SIGBUS` goes to the handler that was
+//!   installed before npyflow's, or gets the default action (the process dies with
+//!   `SIGBUS`, as without npyflow).
+//! - Whoever reads mapped data on a pipeline's behalf calls
+//!   [`Buffer::check_intact`](crate::Buffer::check_intact) (one load from the window and one
+//!   atomic load): it fails, naming the file, when the window reaches lost data. npyflow
+//!   calls it when it takes rows of a tensor ([`Tensor::row`](crate::Tensor::row),
+//!   [`Tensor::slice_rows`](crate::Tensor::slice_rows)), after stacking, joining, casting
+//!   and applying ops, and after gathering batches of rows from `.npy` files.
+//!   [`Buffer::verify_intact`](crate::Buffer::verify_intact) also asks the file system for
+//!   the file's length (`stat` of its path, checked to be the same file), and so finds a
+//!   truncation before any lost page is touched.
+//! - A map holds no file descriptor (a dataset of thousands of shards stays within the
+//!   process's limit): the file is found again by its absolute path, and recognised by its
+//!   device and inode numbers.
+//!
+//! Limits:
+//! - At most [`MAX_GUARDED_MAPS`] maps are guarded at once. A map made while the table is
+//!   full is not guarded: it works as before, and touching a page its file lost raises
+//!   `SIGBUS` as before. [`Buffer::verify_intact`](crate::Buffer::verify_intact) still
+//!   reports such a truncation as an error, as long as it is called before the lost pages
+//!   are touched.
+//! - The kernel zeroes the bytes past a file's new end on its last page without any fault:
+//!   a window that ends on that page reads zeros and is reported only once a lost page was
+//!   touched (the first fault records the file's length) or by
+//!   [`Buffer::verify_intact`](crate::Buffer::verify_intact).
+//! - Another library that installs its own `SIGBUS` handler after npyflow's (Python's
+//!   `faulthandler.enable()`, for one) displaces it. npyflow puts its handler back in front,
+//!   chaining to the other one, each time it maps a file and whenever [`restore_handler`]
+//!   is called (the Python package calls it when a pass starts). A file read after another
+//!   handler was installed, and before either, is not guarded.
+//! - The memory behind a map is the file's: npyflow never writes to it and treats it as
+//!   immutable. What a truncation does to windows already handed out (a NumPy view of a
+//!   row, say) cannot be undone: they read zeros from then on.
+//! - `.npy` and `.npz` files are guarded; the cache files of `Dataset::cache(Some(path))`,
+//!   npyflow's own, are mapped without the guard.
+//! - Off Linux no handler is installed: on other Unix systems
+//!   [`Buffer::verify_intact`](crate::Buffer::verify_intact) still compares the file's
+//!   length with the map; Windows refuses to truncate a file while it is mapped.
+
+use std::fs::File;
+use std::io;
+use std::ops::Range;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{fence, AtomicPtr, AtomicU64, AtomicUsize, Ordering};
+
+use crate::buffer::{BufferKind, BufferOwner};
+use crate::error::{Error, Result};
+
+/// How many maps can be guarded at once; a map made while this many are live is not
+/// guarded (see the module's docs).
+pub const MAX_GUARDED_MAPS: usize = 4096;
+
+/// Slot states, in the low two bits of [`Slot::state`]; the bits above count the slot's
+/// uses, so that a reader can tell a slot that was freed and taken again while it looked.
+const FREE: usize = 0;
+const BUSY: usize = 1;
+const LIVE: usize = 2;
+const TAG: usize = 3;
+
+/// One registered map. Every field is an atomic so that the signal handler can read it.
+struct Slot {
+    state: AtomicUsize,
+    /// The first address of the map.
+    start: AtomicUsize,
+    /// The length of the map, rounded up to whole pages.
+    len: AtomicUsize,
+    /// The mapped file's [`FileId`], for the handler to learn the file's length.
+    path: AtomicPtr<u8>,
+    dev: AtomicU64,
+    ino: AtomicU64,
+    /// The offset in the map from which its data is lost; `usize::MAX` while it is intact.
+    lost_from: AtomicUsize,
+}
+
+impl Slot {
+    const fn new() -> Slot {
+        Slot {
+            state: AtomicUsize::new(FREE),
+            start: AtomicUsize::new(0),
+            len: AtomicUsize::new(0),
+            path: AtomicPtr::new(std::ptr::null_mut()),
+            dev: AtomicU64::new(0),
+            ino: AtomicU64::new(0),
+            lost_from: AtomicUsize::new(0),
+        }
+    }
+}
+
+/// How the handler finds a mapped file's length without holding the file open (a map per
+/// file of a dataset of thousands of shards must not cost a file descriptor each): its
+/// absolute path, a NUL-terminated string that the map's owner keeps alive while the map is
+/// registered (null: unknown), and its device and inode numbers, which tell the mapped file
+/// from another one put at the path since.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(not(target_os = "linux"), allow(dead_code))] // No handler reads it there.
+struct FileId {
+    path: *mut u8,
+    dev: u64,
+    ino: u64,
+}
+
+#[cfg_attr(not(target_os = "linux"), allow(dead_code))]
+impl FileId {
+    const NONE: FileId = FileId {
+        path: std::ptr::null_mut(),
+        dev: 0,
+        ino: 0,
+    };
+}
+
+/// A map found by [`Table::find`], as it was when it was read.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(not(target_os = "linux"), allow(dead_code))]
+struct Found {
+    index: usize,
+    state: usize,
+    start: usize,
+    len: usize,
+    file: FileId,
+}
+
+/// A fixed-size, lock-free table of maps: registration and removal use compare-and-swap,
+/// lookups (from the signal handler) only loads.
+struct Table<const N: usize> {
+    slots: [Slot; N],
+    /// Where the next registration starts looking for a free slot.
+    hint: AtomicUsize,
+}
+
+impl<const N: usize> Table<N> {
+    const fn new() -> Self {
+        Table {
+            slots: [const { Slot::new() }; N],
+            hint: AtomicUsize::new(0),
+        }
+    }
+
+    /// Registers the map `start..start + len` of `file`; `None` when the table is full.
+    #[cfg_attr(not(target_os = "linux"), allow(dead_code))] // Nothing is registered there.
+    fn register(&self, start: usize, len: usize, file: FileId) -> Option<usize> {
+        let first = self.hint.load(Ordering::Relaxed);
+        for k in 0..N {
+            let index = (first + k) % N;
+            let slot = &self.slots[index];
+            let state = slot.state.load(Ordering::Relaxed);
+            if state & TAG != FREE {
+                continue;
+            }
+            let uses = (state >> 2).wrapping_add(1);
+            if slot
+                .state
+                .compare_exchange(
+                    state,
+                    uses << 2 | BUSY,
+                    Ordering::Acquire,
+                    Ordering::Relaxed,
+                )
+                .is_err()
+            {
+                continue;
+            }
+            slot.start.store(start, Ordering::Relaxed);
+            slot.len.store(len, Ordering::Relaxed);
+            slot.path.store(file.path, Ordering::Relaxed);
+            slot.dev.store(file.dev, Ordering::Relaxed);
+            slot.ino.store(file.ino, Ordering::Relaxed);
+            slot.lost_from.store(usize::MAX, Ordering::Relaxed);
+            slot.state.store(uses << 2 | LIVE, Ordering::Release);
+            self.hint.store((index + 1) % N, Ordering::Relaxed);
+            return Some(index);
+        }
+        None
+    }
+
+    /// Removes the map registered at `index`.
+    fn unregister(&self, index: usize) {
+        let slot = &self.slots[index];
+        let state = slot.state.load(Ordering::Relaxed);
+        debug_assert_eq!(state & TAG, LIVE, "unregistering a slot that is not live");
+        let busy = state & !TAG | BUSY;
+        slot.state.store(busy, Ordering::Relaxed);
+        // The fields are cleared after the state says BUSY (a reader that sees them cleared
+        // sees BUSY when it looks again).
+        fence(Ordering::Release);
+        slot.start.store(0, Ordering::Relaxed);
+        slot.len.store(0, Ordering::Relaxed);
+        slot.path.store(std::ptr::null_mut(), Ordering::Relaxed);
+        slot.state.store(state & !TAG | FREE, Ordering::Release);
+    }
+
+    /// The live map that holds `addr`. Only loads: safe in a signal handler.
+    #[cfg_attr(not(target_os = "linux"), allow(dead_code))]
+    fn find(&self, addr: usize) -> Option<Found> {
+        for (index, slot) in self.slots.iter().enumerate() {
+            let state = slot.state.load(Ordering::Acquire);
+            if state & TAG != LIVE {
+                continue;
+            }
+            let start = slot.start.load(Ordering::Relaxed);
+            let len = slot.len.load(Ordering::Relaxed);
+            let file = FileId {
+                path: slot.path.load(Ordering::Relaxed),
+                dev: slot.dev.load(Ordering::Relaxed),
+                ino: slot.ino.load(Ordering::Relaxed),
+            };
+            // The fields belong to `state` only if the slot did not change while they were
+            // read (a sequence lock's check).
+            fence(Ordering::Acquire);
+            if slot.state.load(Ordering::Relaxed) != state {
+                continue;
+            }
+            if addr >= start && addr - start < len {
+                return Some(Found {
+                    index,
+                    state,
+                    start,
+                    len,
+                    file,
+                });
+            }
+        }
+        None
+    }
+
+    /// Whether the slot still holds the map `found` describes.
+    #[cfg_attr(not(target_os = "linux"), allow(dead_code))]
+    fn still(&self, found: &Found) -> bool {
+        self.slots[found.index].state.load(Ordering::Acquire) == found.state
+    }
+
+    /// Records that the data of the map at `index` is lost from offset `from` on.
+    fn mark_lost(&self, index: usize, from: usize) {
+        self.slots[index]
+            .lost_from
+            .fetch_min(from, Ordering::AcqRel);
+    }
+
+    /// The offset from which the data of the map at `index` is lost (`usize::MAX`: none).
+    fn lost_from(&self, index: usize) -> usize {
+        self.slots[index].lost_from.load(Ordering::Acquire)
+    }
+
+    /// How many maps are registered.
+    fn live(&self) -> usize {
+        self.slots
+            .iter()
+            .filter(|s| s.state.load(Ordering::Relaxed) & TAG == LIVE)
+            .count()
+    }
+}
+
+/// Every map npyflow guards.
+static TABLE: Table<MAX_GUARDED_MAPS> = Table::new();
+
+/// How many maps are guarded now (at most [`MAX_GUARDED_MAPS`]).
+pub fn guarded_maps() -> usize {
+    TABLE.live()
+}
+
+/// Puts npyflow's `SIGBUS` handler back in front when other code installed its own since
+/// (npyflow's then chains to it); does nothing before npyflow has mapped a file. One system
+/// call.
+///
+/// npyflow calls it each time it maps a file. A front that runs code which may install
+/// handlers (Python's `faulthandler.enable()`) calls it before it reads: the Python package
+/// does when a pass starts.
+pub fn restore_handler() {
+    #[cfg(target_os = "linux")]
+    handler::restore();
+}
+
+/// A read-only map of a whole file, registered with the `SIGBUS` guard while it lives.
+pub(crate) struct MappedFile {
+    map: memmap2::Mmap,
+    /// The path the file was opened with, for errors.
+    path: PathBuf,
+    /// The file's absolute path, NUL-terminated, where [`FileId::path`] points; and the
+    /// file's device and inode numbers. `None` off Unix, or for a path with a NUL.
+    #[cfg_attr(not(unix), allow(dead_code))]
+    id: Option<(std::ffi::CString, u64, u64)>,
+    /// The table slot; `None` when the map is not guarded (table full, or not Linux).
+    slot: Option<usize>,
+}
+
+impl MappedFile {
+    /// Maps `file` (opened from `path`, which errors name) read-only and guards the map.
+    pub(crate) fn map(file: &File, path: &Path) -> io::Result<MappedFile> {
+        // SAFETY: the map is read-only and private to this process; npyflow never writes
+        // to files it maps and treats them as immutable while mapped. memmap2 requires
+        // that the file is not changed while mapped: if another process truncates it
+        // anyway, the pages past the new end are replaced by zero pages in the SIGBUS
+        // handler below (the bytes behind our slices change from file data to zeros, which
+        // is plain data to every reader) and the map is marked so that readers report an
+        // error. Tested by `truncated_file_reads_as_an_error` here and by
+        // tests/mapped_faults.rs.
+        let map = unsafe { memmap2::Mmap::map(file)? };
+        let mut mapped = MappedFile {
+            map,
+            path: path.to_owned(),
+            id: file_id(file, path),
+            slot: None,
+        };
+        mapped.slot = register(&mapped);
+        Ok(mapped)
+    }
+
+    /// The mapped file's length now, when it is still at its path.
+    fn current_len(&self) -> Option<u64> {
+        #[cfg(unix)]
+        {
+            use std::os::unix::ffi::OsStrExt;
+            use std::os::unix::fs::MetadataExt;
+            let (c_path, dev, ino) = self.id.as_ref()?;
+            let at = Path::new(std::ffi::OsStr::from_bytes(c_path.as_bytes()));
+            let m = std::fs::metadata(at).ok()?;
+            (m.dev() == *dev && m.ino() == *ino).then_some(m.len())
+        }
+        #[cfg(not(unix))]
+        {
+            None
+        }
+    }
+
+    fn lost_error(&self) -> Error {
+        let mapped = self.map.len();
+        let message = match self.current_len() {
+            Some(len) if len < mapped as u64 => format!(
+                "the file was truncated while memory-mapped (from {mapped} to {len} bytes); \
+                 elements read from it since may be zeros"
+            ),
+            _ => "part of the file was lost while memory-mapped (it was truncated, or could \
+                  not be read); elements read from it since may be zeros"
+                .to_string(),
+        };
+        Error::io(
+            &self.path,
+            io::Error::new(io::ErrorKind::UnexpectedEof, message),
+        )
+    }
+}
+
+impl Drop for MappedFile {
+    fn drop(&mut self) {
+        // Before the map goes (its fields drop after this).
+        if let Some(index) = self.slot {
+            TABLE.unregister(index);
+        }
+    }
+}
+
+impl BufferOwner for MappedFile {
+    fn bytes(&self) -> &[u8] {
+        &self.map
+    }
+
+    fn kind(&self) -> BufferKind {
+        BufferKind::Mapped
+    }
+
+    fn check_intact(&self, range: Range<usize>) -> Result<()> {
+        let Some(index) = self.slot else {
+            return Ok(());
+        };
+        if range.end > range.start && range.end <= self.map.len() {
+            // Touch the window's last byte, so that a window reaching past the file's new
+            // end faults now, in the guard, rather than later in whoever reads it.
+            // SAFETY: `range.end - 1` is inside the map, which lives as long as `self`; the
+            // map is registered (`slot`), so if its page is lost the handler maps a zero
+            // page over it and the read completes.
+            unsafe { std::ptr::read_volatile(self.map.as_ptr().add(range.end - 1)) };
+        }
+        if range.end <= TABLE.lost_from(index) {
+            Ok(())
+        } else {
+            Err(self.lost_error())
+        }
+    }
+
+    fn verify_intact(&self, range: Range<usize>) -> Result<()> {
+        match self.current_len() {
+            Some(len) if len < range.end as u64 => {
+                if let Some(index) = self.slot {
+                    TABLE.mark_lost(index, len as usize);
+                }
+                Err(self.lost_error())
+            }
+            _ => self.check_intact(range),
+        }
+    }
+}
+
+/// The absolute path (NUL-terminated), device and inode numbers of `file`, opened at `path`.
+#[cfg(unix)]
+fn file_id(file: &File, path: &Path) -> Option<(std::ffi::CString, u64, u64)> {
+    use std::os::unix::ffi::OsStrExt;
+    use std::os::unix::fs::MetadataExt;
+    let m = file.metadata().ok()?;
+    let absolute = std::path::absolute(path).ok()?;
+    let c_path = std::ffi::CString::new(absolute.as_os_str().as_bytes()).ok()?;
+    Some((c_path, m.dev(), m.ino()))
+}
+
+#[cfg(not(unix))]
+fn file_id(_file: &File, _path: &Path) -> Option<(std::ffi::CString, u64, u64)> {
+    None
+}
+
+#[cfg(target_os = "linux")]
+fn register(mapped: &MappedFile) -> Option<usize> {
+    if mapped.map.is_empty() || !handler::ensure_installed() {
+        return None;
+    }
+    let page = handler::page_size();
+    let len = mapped.map.len().div_ceil(page) * page;
+    let file = match &mapped.id {
+        Some((c_path, dev, ino)) => FileId {
+            // The string lives in `mapped.id` until `mapped` is dropped, which unregisters
+            // the map first; the handler only reads it.
+            path: c_path.as_ptr().cast_mut().cast(),
+            dev: *dev,
+            ino: *ino,
+        },
+        None => FileId::NONE,
+    };
+    TABLE.register(mapped.map.as_ptr() as usize, len, file)
+}
+
+#[cfg(not(target_os = "linux"))]
+fn register(_mapped: &MappedFile) -> Option<usize> {
+    None
+}
+
+/// The `SIGBUS` handler and its installation.
+#[cfg(target_os = "linux")]
+mod handler {
+    use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+    use std::sync::Mutex;
+
+    use libc::{c_int, c_void, siginfo_t};
+
+    use super::TABLE;
+
+    /// The handler in place before npyflow's (`SIG_DFL`, `SIG_IGN` or a function).
+    static PREVIOUS: AtomicUsize = AtomicUsize::new(libc::SIG_DFL);
+    /// Whether npyflow's handler was ever installed.
+    static INSTALLED: AtomicBool = AtomicBool::new(false);
+    /// The thread (its id) that is calling the previous handler from npyflow's; 0: none.
+    static CHAINING: AtomicUsize = AtomicUsize::new(0);
+    static PAGE: AtomicUsize = AtomicUsize::new(0);
+    static INSTALL: Mutex<()> = Mutex::new(());
+
+    pub(super) fn page_size() -> usize {
+        PAGE.load(Ordering::Relaxed)
+    }
+
+    fn ours() -> usize {
+        on_sigbus as extern "C" fn(c_int, *mut siginfo_t, *mut c_void) as usize
+    }
+
+    /// Installs the handler, or puts it back in front if another one displaced it. False
+    /// when it cannot be installed (then maps are not guarded).
+    pub(super) fn ensure_installed() -> bool {
+        let _lock = INSTALL
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if PAGE.load(Ordering::Relaxed) == 0 {
+            // SAFETY: sysconf has no preconditions.
+            let page = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
+            let Ok(page) = usize::try_from(page) else {
+                return false;
+            };
+            if !page.is_power_of_two() {
+                return false;
+            }
+            PAGE.store(page, Ordering::Relaxed);
+        }
+        // SAFETY: all-zero bytes are a valid `sigaction` (no handler, empty mask, no flags).
+        let mut current: libc::sigaction = unsafe { std::mem::zeroed() };
+        // SAFETY: a null new action only reads the current one into `current`.
+        if unsafe { libc::sigaction(libc::SIGBUS, std::ptr::null(), &mut current) } != 0 {
+            return false;
+        }
+        if current.sa_sigaction == ours() {
+            return true;
+        }
+        // Displaced (or never installed): what is there now becomes the one chained to.
+        PREVIOUS.store(current.sa_sigaction, Ordering::Release);
+        // SAFETY: as above.
+        let mut action: libc::sigaction = unsafe { std::mem::zeroed() };
+        action.sa_sigaction = ours();
+        // On the alternate stack when the thread has one (Rust's threads do), as the
+        // handlers chained to expect.
+        action.sa_flags = libc::SA_SIGINFO | libc::SA_ONSTACK;
+        let mut replaced: libc::sigaction = unsafe { std::mem::zeroed() };
+        // SAFETY: `action` is initialised (its mask emptied below) and `on_sigbus` has the
+        // signature SA_SIGINFO asks for.
+        unsafe {
+            libc::sigemptyset(&mut action.sa_mask);
+            if libc::sigaction(libc::SIGBUS, &action, &mut replaced) != 0 {
+                return false;
+            }
+        }
+        if replaced.sa_sigaction != current.sa_sigaction && replaced.sa_sigaction != ours() {
+            // Someone installed theirs between the two calls.
+            PREVIOUS.store(replaced.sa_sigaction, Ordering::Release);
+        }
+        INSTALLED.store(true, Ordering::Relaxed);
+        true
+    }
+
+    /// [`ensure_installed`] once npyflow's handler has been installed.
+    pub(super) fn restore() {
+        if INSTALLED.load(Ordering::Relaxed) {
+            ensure_installed();
+        }
+    }
+
+    /// The handler. Async-signal-safe: atomics, `stat`, `mmap`, `sigaction`, `sigpending`,
+    /// `gettid` and `raise` only; no allocation, no lock.
+    extern "C" fn on_sigbus(signal: c_int, info: *mut siginfo_t, context: *mut c_void) {
+        // SAFETY: the kernel passes a valid siginfo (or, when called by hand, null, which
+        // `repair` and `chain` check); errno is this thread's, saved and put back so the
+        // interrupted code never sees our system calls' errors.
+        unsafe {
+            let errno = *libc::__errno_location();
+            if !repair(info) {
+                chain(signal, info, context);
+            }
+            *libc::__errno_location() = errno;
+        }
+    }
+
+    /// Maps zero pages over the lost part of a registered map that `info`'s fault hit.
+    /// False when the fault is not in one (or cannot be repaired).
+    ///
+    /// # Safety
+    /// `info` is null or points to the siginfo of the signal being handled.
+    unsafe fn repair(info: *mut siginfo_t) -> bool {
+        if info.is_null() {
+            return false;
+        }
+        // SAFETY: `info` is valid (the caller's contract).
+        let (code, addr) = unsafe { ((*info).si_code, (*info).si_addr() as usize) };
+        // A page the file no longer backs (truncation) or could not read: not a bad
+        // alignment, and not a signal sent with kill.
+        if code != libc::BUS_ADRERR && code != libc::BUS_OBJERR {
+            return false;
+        }
+        let Some(found) = TABLE.find(addr) else {
+            return false;
+        };
+        let page = page_size();
+        let fault = (addr - found.start) & !(page - 1);
+        // Without the file's length: the faulting page alone, lost from its start.
+        let (mut lost, mut zero_from, mut zero_to) = (fault, fault, fault + page);
+        // SAFETY: all-zero bytes are a valid `stat`; stat only writes into it. The path is
+        // null or the NUL-terminated string the map's owner keeps while it is registered.
+        let mut st: libc::stat = unsafe { std::mem::zeroed() };
+        let file = found.file;
+        if !file.path.is_null()
+            && unsafe { libc::stat(file.path.cast_const().cast(), &mut st) } == 0
+            && st.st_dev as u64 == file.dev
+            && st.st_ino as u64 == file.ino
+        {
+            let size = usize::try_from(st.st_size).unwrap_or(0);
+            if size <= fault {
+                // Truncated: everything from the new end on is lost; its whole pages (from
+                // the fault's, or below) to the end of the map get zero pages at once.
+                lost = size;
+                zero_from = size.div_ceil(page) * page;
+                zero_to = found.len;
+            }
+        }
+        if !TABLE.still(&found) {
+            return false;
+        }
+        // Marked before the zeros appear, so no reader sees zeros from an intact map.
+        TABLE.mark_lost(found.index, lost);
+        // SAFETY: the range lies inside a registered map (whole pages, page-aligned), which
+        // is ours and live: MAP_FIXED replaces those pages of it and nothing else, and the
+        // map's owner unmaps the whole range, these pages included, when it is dropped.
+        let p = unsafe {
+            libc::mmap(
+                (found.start + zero_from) as *mut c_void,
+                zero_to - zero_from,
+                libc::PROT_READ,
+                libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_FIXED,
+                -1,
+                0,
+            )
+        };
+        p != libc::MAP_FAILED
+    }
+
+    /// Hands a signal that is not npyflow's to the handler installed before, or to the
+    /// default action.
+    ///
+    /// # Safety
+    /// Called from `on_sigbus` only, with its arguments.
+    unsafe fn chain(signal: c_int, info: *mut siginfo_t, context: *mut c_void) {
+        // SAFETY: `info` is null or valid.
+        let sent = info.is_null() || unsafe { (*info).si_code } <= 0;
+        let previous = PREVIOUS.load(Ordering::Acquire);
+        if previous == libc::SIG_IGN && sent {
+            return;
+        }
+        // SAFETY: gettid has no preconditions and cannot fail.
+        let me = unsafe { libc::syscall(libc::SYS_gettid) } as usize;
+        // Back here from the handler this thread is calling: handlers that chain to each
+        // other in a cycle (two copies of npyflow in one process, each putting its own in
+        // front of the other's) would call each other until the stack overflows.
+        let cycle = CHAINING.load(Ordering::Acquire) == me;
+        if cycle || previous == libc::SIG_DFL || previous == libc::SIG_IGN || previous == ours() {
+            // SAFETY: sigaction and raise are async-signal-safe. A fault comes back when the
+            // access runs again, and gets the default action (a synchronous fault cannot be
+            // ignored); a sent signal is raised again, and delivered once this handler
+            // returns.
+            unsafe {
+                set_default();
+                if sent {
+                    libc::raise(libc::SIGBUS);
+                }
+            }
+            return;
+        }
+        let marked = CHAINING
+            .compare_exchange(0, me, Ordering::AcqRel, Ordering::Relaxed)
+            .is_ok();
+        // SAFETY: `previous` is the handler the system had for SIGBUS: a function that
+        // takes (signal) or, with SA_SIGINFO, (signal, info, context); passing all three
+        // suits both, as the kernel itself does.
+        unsafe {
+            let handler: extern "C" fn(c_int, *mut siginfo_t, *mut c_void) =
+                std::mem::transmute(previous);
+            handler(signal, info, context);
+        }
+        if marked {
+            CHAINING.store(0, Ordering::Release);
+        }
+        // A handler that raises the signal again after putting back the one it displaced,
+        // which is this one (Python's faulthandler does), would bring it back here, and so
+        // on forever: the default action ends that.
+        // SAFETY: both only query the signal state.
+        if unsafe { pending_sigbus() && installed() == ours() } {
+            // SAFETY: async-signal-safe.
+            unsafe { set_default() };
+        }
+    }
+
+    /// # Safety
+    /// Async-signal-safe; changes the process's SIGBUS action to the default.
+    unsafe fn set_default() {
+        // SAFETY: all-zero bytes are a valid `sigaction`; SIG_DFL is 0.
+        unsafe {
+            let mut action: libc::sigaction = std::mem::zeroed();
+            action.sa_sigaction = libc::SIG_DFL;
+            libc::sigemptyset(&mut action.sa_mask);
+            libc::sigaction(libc::SIGBUS, &action, std::ptr::null_mut());
+        }
+    }
+
+    /// # Safety
+    /// Async-signal-safe.
+    unsafe fn installed() -> usize {
+        // SAFETY: a null new action only reads the current one.
+        unsafe {
+            let mut current: libc::sigaction = std::mem::zeroed();
+            libc::sigaction(libc::SIGBUS, std::ptr::null(), &mut current);
+            current.sa_sigaction
+        }
+    }
+
+    /// # Safety
+    /// Async-signal-safe.
+    unsafe fn pending_sigbus() -> bool {
+        // SAFETY: sigpending fills the set; sigismember reads it.
+        unsafe {
+            let mut set: libc::sigset_t = std::mem::zeroed();
+            libc::sigemptyset(&mut set);
+            libc::sigpending(&mut set) == 0 && libc::sigismember(&set, libc::SIGBUS) == 1
+        }
+    }
+
+    #[cfg(test)]
+    pub(super) fn is_installed() -> bool {
+        // SAFETY: only reads the current action.
+        unsafe { installed() == ours() }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::buffer::Buffer;
+
+    fn id(ino: u64) -> FileId {
+        FileId {
+            ino,
+            ..FileId::NONE
+        }
+    }
+
+    #[test]
+    fn the_table_registers_finds_and_removes() {
+        let t: Table<3> = Table::new();
+        let a = t.register(0x1000, 0x2000, id(5)).unwrap();
+        let b = t.register(0x8000, 0x1000, id(6)).unwrap();
+        assert_ne!(a, b);
+        assert_eq!(t.live(), 2);
+        let found = t.find(0x2fff).unwrap();
+        assert_eq!(
+            (found.index, found.start, found.len, found.file),
+            (a, 0x1000, 0x2000, id(5))
+        );
+        assert_eq!(t.find(0x8000).unwrap().index, b);
+        assert_eq!(t.find(0x3000), None, "one past the end of a");
+        assert_eq!(t.find(0xfff), None);
+        assert_eq!(t.lost_from(a), usize::MAX);
+        t.mark_lost(a, 0x1800);
+        t.mark_lost(a, 0x1900); // the lowest stays
+        assert_eq!(t.lost_from(a), 0x1800);
+        assert!(t.still(&found));
+        t.unregister(a);
+        assert!(!t.still(&found));
+        assert_eq!(t.find(0x1000), None);
+        assert_eq!(t.live(), 1);
+        // With the other slots taken, a's is taken again: intact, and with a new state.
+        t.register(0x20000, 0x1000, id(8)).unwrap();
+        let c = t.register(0x1000, 0x1000, id(7)).unwrap();
+        assert_eq!(c, a);
+        assert_eq!(t.lost_from(c), usize::MAX);
+        let again = t.find(0x1000).unwrap();
+        assert_eq!(again.index, a);
+        assert_ne!(again.state, found.state);
+        assert!(!t.still(&found));
+    }
+
+    #[test]
+    fn a_full_table_refuses_and_frees() {
+        let t: Table<2> = Table::new();
+        let a = t.register(0x1000, 0x1000, id(1)).unwrap();
+        t.register(0x2000, 0x1000, id(2)).unwrap();
+        assert_eq!(t.register(0x3000, 0x1000, id(3)), None);
+        t.unregister(a);
+        assert!(t.register(0x3000, 0x1000, id(3)).is_some());
+        assert_eq!(t.find(0x3000).unwrap().file, id(3));
+    }
+
+    #[test]
+    fn registration_from_many_threads_never_shares_a_slot() {
+        let t: Table<64> = Table::new();
+        let got: Vec<usize> = std::thread::scope(|s| {
+            let handles: Vec<_> = (0..8)
+                .map(|k| {
+                    let t = &t;
+                    s.spawn(move || {
+                        (0..8)
+                            .map(|i| {
+                                t.register((k * 8 + i + 1) * 0x1000, 0x1000, FileId::NONE)
+                                    .unwrap()
+                            })
+                            .collect::<Vec<_>>()
+                    })
+                })
+                .collect();
+            handles
+                .into_iter()
+                .flat_map(|h| h.join().unwrap())
+                .collect()
+        });
+        let mut sorted = got.clone();
+        sorted.sort_unstable();
+        sorted.dedup();
+        assert_eq!(sorted.len(), 64);
+        assert_eq!(t.register(0x100000, 0x1000, FileId::NONE), None);
+        for addr in 1..=64 {
+            assert_eq!(t.find(addr * 0x1000 + 5).unwrap().start, addr * 0x1000);
+        }
+    }
+
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn maps_are_guarded_while_they_live() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("m.bin");
+        std::fs::write(&path, vec![7u8; 10_000]).unwrap();
+        let file = File::open(&path).unwrap();
+        let map = MappedFile::map(&file, &path).unwrap();
+        assert!(handler::is_installed());
+        assert!(map.slot.is_some());
+        let index = map.slot.unwrap();
+        let found = TABLE.find(map.map.as_ptr() as usize + 9_999).unwrap();
+        assert_eq!(found.index, index);
+        drop(map);
+        assert!(!TABLE.still(&found), "dropping the map unregisters it");
+    }
+
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn truncated_file_reads_as_an_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("t.bin");
+        let page = handler::page_size().max(4096);
+        std::fs::write(&path, vec![1u8; 8 * page]).unwrap();
+        let file = File::open(&path).unwrap();
+        let buf = Buffer::from_owner(MappedFile::map(&file, &path).unwrap());
+        let head = buf.slice(0..page).unwrap();
+        let tail = buf.slice(5 * page..6 * page).unwrap();
+        assert!(tail.check_intact().is_ok());
+        std::fs::OpenOptions::new()
+            .write(true)
+            .open(&path)
+            .unwrap()
+            .set_len(2 * page as u64 + 10)
+            .unwrap();
+        // Reading a lost page completes, with zeros, and the window reports it.
+        assert_eq!(tail.as_slice()[0], 0);
+        let e = tail.check_intact().unwrap_err().to_string();
+        assert!(e.starts_with(&path.display().to_string()), "{e}");
+        assert!(e.contains("truncated while memory-mapped"), "{e}");
+        // The handler learnt the new length: the zeroed tail of the last page counts as lost
+        // too, the bytes before it do not.
+        assert!(buf
+            .slice(2 * page..2 * page + 10)
+            .unwrap()
+            .check_intact()
+            .is_ok());
+        assert!(buf
+            .slice(2 * page..2 * page + 11)
+            .unwrap()
+            .check_intact()
+            .is_err());
+        assert_eq!(head.as_slice(), &vec![1u8; page][..]);
+        assert!(head.check_intact().is_ok() && head.verify_intact().is_ok());
+    }
+
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn verify_finds_a_truncation_before_any_fault() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("v.bin");
+        std::fs::write(&path, vec![3u8; 3 * 4096]).unwrap();
+        let file = File::open(&path).unwrap();
+        let buf = Buffer::from_owner(MappedFile::map(&file, &path).unwrap());
+        std::fs::OpenOptions::new()
+            .write(true)
+            .open(&path)
+            .unwrap()
+            .set_len(100)
+            .unwrap();
+        // Bytes 100.. of the first page read as zeros without a fault: only stat knows.
+        let first_page = buf.slice(0..4096).unwrap();
+        let e = first_page.verify_intact().unwrap_err().to_string();
+        assert!(e.contains("from 12288 to 100 bytes"), "{e}");
+        // Recorded: the cheap check knows from now on.
+        assert!(first_page.check_intact().is_err());
+        assert!(buf.slice(0..100).unwrap().check_intact().is_ok());
+    }
+}

@@ -1,0 +1,390 @@
+//! A file truncated while npyflow has it memory-mapped: reads past the new end are errors
+//! naming the file, never a SIGBUS that kills the process; reads before it still work; and
+//! a SIGBUS that is not about npyflow's maps still gets the default action.
+#![cfg(target_os = "linux")]
+
+use std::fs::OpenOptions;
+use std::os::unix::process::ExitStatusExt;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use npyflow::format::npy::{is_mapped, read_npy, write_npy};
+use npyflow::format::npz::{NpzArchive, NpzWriter};
+use npyflow::format::zip::Compression;
+use npyflow::ops;
+use npyflow::{DType, Dataset, Element, Error, Tensor};
+
+/// Row bytes: one page per row, so that a truncation loses whole rows' pages.
+const ROW: usize = 512;
+const ROWS: usize = 64;
+/// Rows 0..KEPT stay whole after [`truncate`].
+const KEPT: usize = 10;
+
+/// A `.npy` of `ROWS` rows of `ROW` float64s, row `i` all `i + 1` (never 0, so zeros read
+/// from a lost page show).
+fn write_rows(dir: &Path, name: &str) -> PathBuf {
+    let path = dir.join(name);
+    let data: Vec<f64> = (0..ROWS * ROW).map(|k| (k / ROW + 1) as f64).collect();
+    write_npy(&path, &Tensor::from_vec(data, &[ROWS, ROW]).unwrap()).unwrap();
+    path
+}
+
+/// Cuts the file of [`write_rows`] after row `KEPT - 1`, as another process would.
+fn truncate(path: &Path) {
+    let t = npyflow::format::npy::NpyFile::open(path).unwrap();
+    let end = t.data_offset() + (KEPT * ROW * 8) as u64;
+    OpenOptions::new()
+        .write(true)
+        .open(path)
+        .unwrap()
+        .set_len(end)
+        .unwrap();
+}
+
+fn assert_names_truncation(e: &Error, path: &Path) {
+    let msg = e.to_string();
+    assert!(msg.contains(&path.display().to_string()), "{msg}");
+    assert!(msg.contains("truncated while memory-mapped"), "{msg}");
+    assert!(msg.contains("may be zeros"), "{msg}");
+}
+
+/// Every value of a row of [`write_rows`] is the row's number + 1.
+fn assert_row(t: &Tensor, i: usize) {
+    let v = t.view::<f64>().unwrap();
+    assert!(
+        v.iter().all(|&x| x == (i + 1) as f64),
+        "row {i}: {:?}",
+        &v[..4]
+    );
+}
+
+#[test]
+fn rows_past_the_new_end_are_errors_and_rows_before_it_are_read() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = write_rows(dir.path(), "data.npy");
+    let ds = Dataset::from_npy(&path).unwrap();
+    let early = ds.get(3).unwrap().into_tensor().unwrap();
+    truncate(&path);
+    // Past the end: an error naming the file, and the process is still here.
+    for i in [KEPT, KEPT + 1, ROWS - 1, 30] {
+        let e = ds.get(i as u64).unwrap_err();
+        assert_names_truncation(&e, &path);
+    }
+    // Before it: still the file's data, including the last whole row.
+    for i in [0, 3, KEPT - 1] {
+        assert_row(&ds.get(i as u64).unwrap().into_tensor().unwrap(), i);
+    }
+    assert_row(&early, 3);
+}
+
+#[test]
+fn a_batched_pipeline_reports_the_lost_batches_and_goes_on() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = write_rows(dir.path(), "batches.npy");
+    let ds = Dataset::from_npy(&path).unwrap().batch(5, false).unwrap();
+    truncate(&path);
+    let results: Vec<_> = ds.iter().collect();
+    assert_eq!(results.len(), ROWS / 5 + 1);
+    for (b, r) in results.iter().enumerate() {
+        if (b + 1) * 5 <= KEPT {
+            let t = r.as_ref().unwrap().clone().into_tensor().unwrap();
+            for k in 0..5 {
+                assert_row(&t.row(k).unwrap(), b * 5 + k);
+            }
+        } else {
+            assert_names_truncation(r.as_ref().unwrap_err(), &path);
+        }
+    }
+}
+
+#[test]
+fn gathered_batches_never_hold_zeros_from_lost_pages() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = write_rows(dir.path(), "shuffled.npy");
+    // A global shuffle of a random-access source gathers each batch's rows by copying them.
+    let ds = Dataset::from_npy(&path)
+        .unwrap()
+        .global_shuffle(Some(7), false)
+        .unwrap()
+        .batch(8, false)
+        .unwrap();
+    let before: Vec<Tensor> = ds
+        .iter()
+        .map(|b| b.unwrap().into_tensor().unwrap())
+        .collect();
+    truncate(&path);
+    let mut errors = 0;
+    for (b, r) in ds.iter().enumerate() {
+        match r {
+            Ok(e) => {
+                let t = e.into_tensor().unwrap();
+                assert_eq!(t, before[b], "batch {b} read after the truncation");
+            }
+            Err(e) => {
+                assert_names_truncation(&e, &path);
+                errors += 1;
+            }
+        }
+    }
+    // Every batch of 8 shuffled rows out of 64 has a lost row but one in a million.
+    assert!(errors >= 7, "{errors} errors");
+}
+
+#[test]
+fn ops_on_worker_threads_over_a_truncated_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = write_rows(dir.path(), "ops.npy");
+    let ds = Dataset::from_npy(&path)
+        .unwrap()
+        .map_op_parallel(ops::cast(DType::Float32), 2, true)
+        .unwrap()
+        .prefetch(4)
+        .unwrap();
+    truncate(&path);
+    let mut oks = 0;
+    for (i, r) in ds.iter().enumerate() {
+        match r {
+            Ok(e) => {
+                let t = e.into_tensor().unwrap();
+                assert!(t
+                    .view::<f32>()
+                    .unwrap()
+                    .iter()
+                    .all(|&x| x == (i + 1) as f32));
+                oks += 1;
+            }
+            Err(e) => {
+                assert!(i >= KEPT, "row {i}: {e}");
+                assert_names_truncation(&e, &path);
+            }
+        }
+    }
+    assert_eq!(oks, KEPT);
+}
+
+#[test]
+fn a_tensor_read_directly_checks_its_windows() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = write_rows(dir.path(), "tensor.npy");
+    let t = read_npy(&path).unwrap();
+    assert!(is_mapped(&t));
+    assert!(t.check_intact().is_ok() && t.verify_intact().is_ok());
+    truncate(&path);
+    // Before any lost page is touched, only the file system knows.
+    assert_names_truncation(&t.verify_intact().unwrap_err(), &path);
+    assert!(t.slice_rows(0..KEPT).unwrap().verify_intact().is_ok());
+    assert_names_truncation(&t.row(KEPT).unwrap_err(), &path);
+    assert_names_truncation(&t.slice_rows(KEPT - 1..KEPT + 1).unwrap_err(), &path);
+    assert_names_truncation(&t.cast(DType::Float32).unwrap_err(), &path);
+    assert_names_truncation(&Tensor::stack(std::slice::from_ref(&t)).unwrap_err(), &path);
+    assert_names_truncation(&t.check_intact().unwrap_err(), &path);
+    assert_row(&t.row(KEPT - 1).unwrap(), KEPT - 1);
+}
+
+#[test]
+fn bytes_zeroed_on_the_last_page_count_as_lost() {
+    // Rows of 8 bytes: a truncation in the middle of a page leaves rows past the new end on
+    // the file's last page, which read as zeros without any fault.
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("small.npy");
+    let n = 4096;
+    write_npy(
+        &path,
+        &Tensor::from_vec((1..=n as i64).collect::<Vec<_>>(), &[n]).unwrap(),
+    )
+    .unwrap();
+    let ds = Dataset::from_npy(&path).unwrap();
+    let t = read_npy(&path).unwrap();
+    let offset = npyflow::format::npy::NpyFile::open(&path)
+        .unwrap()
+        .data_offset();
+    OpenOptions::new()
+        .write(true)
+        .open(&path)
+        .unwrap()
+        .set_len(offset + 100 * 8)
+        .unwrap();
+    // The row right after the new end: zeros, no fault yet; the file system knows.
+    assert_names_truncation(&t.row(100).unwrap().verify_intact().unwrap_err(), &path);
+    // Once a lost page was touched, the cheap check knows too, for the other map as well.
+    assert!(ds.get(n as u64 - 1).is_err());
+    assert_names_truncation(&ds.get(100).unwrap_err(), &path);
+    let last = ds.get(99).unwrap().into_tensor().unwrap();
+    assert_eq!(last.view::<i64>().unwrap(), &[100]);
+}
+
+#[test]
+fn npz_members_mapped_from_a_truncated_archive() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("data.npz");
+    let rows: Vec<f64> = (0..ROWS * ROW).map(|k| (k / ROW + 1) as f64).collect();
+    let mut w = NpzWriter::create(&path).unwrap();
+    w.add(
+        "x",
+        &Tensor::from_vec(rows, &[ROWS, ROW]).unwrap(),
+        Compression::Stored,
+    )
+    .unwrap();
+    w.finish().unwrap();
+    let ds = Dataset::from_npz(&path, None).unwrap();
+    let x = NpzArchive::open(&path).unwrap().load("x").unwrap();
+    assert!(is_mapped(&x));
+    OpenOptions::new()
+        .write(true)
+        .open(&path)
+        .unwrap()
+        .set_len(32 * (ROW * 8) as u64)
+        .unwrap();
+    let get = |i: u64| -> Result<Tensor, Error> {
+        match ds.get(i)? {
+            Element::Dict(d) => d["x"].clone().into_tensor(),
+            other => panic!("{other:?}"),
+        }
+    };
+    assert_row(&get(2).unwrap(), 2);
+    assert_names_truncation(&get(ROWS as u64 - 1).unwrap_err(), &path);
+    assert_names_truncation(&x.row(40).unwrap_err(), &path);
+}
+
+/// The body of the child processes of [`a_sigbus_not_about_npyflows_maps_still_kills`]:
+/// nothing unless `NPYFLOW_SIGBUS_CHILD` names what to do. `...-default` children take
+/// away the handler Rust's runtime installs (for stack overflows; it gives a SIGBUS that is
+/// not one back to the default action) before npyflow installs its own, so that npyflow's
+/// chains to the default action directly.
+#[test]
+fn sigbus_child() {
+    let Ok(what) = std::env::var("NPYFLOW_SIGBUS_CHILD") else {
+        return;
+    };
+    let what = match what.strip_suffix("-default") {
+        Some(what) => {
+            // SAFETY: resets the SIGBUS action before any thread of this test uses it.
+            unsafe { libc::signal(libc::SIGBUS, libc::SIG_DFL) };
+            what.to_string()
+        }
+        None => what,
+    };
+    let dir = tempfile::tempdir().unwrap();
+    // npyflow's handler is installed with its first map.
+    let path = write_rows(dir.path(), "guarded.npy");
+    let guarded = read_npy(&path).unwrap();
+    match what.as_str() {
+        "guarded" => {
+            truncate(&path);
+            assert!(guarded.row(ROWS - 1).is_err());
+            println!("survived");
+        }
+        "foreign" => {
+            // A map npyflow did not make: truncating its file and reading must crash as it
+            // always did.
+            let other = write_rows(dir.path(), "foreign.npy");
+            let file = std::fs::File::open(&other).unwrap();
+            // SAFETY: the map is read-only; this test truncates its file on purpose and
+            // expects the process to die of SIGBUS when reading it.
+            let map = unsafe { memmap2::Mmap::map(&file).unwrap() };
+            OpenOptions::new()
+                .write(true)
+                .open(&other)
+                .unwrap()
+                .set_len(100)
+                .unwrap();
+            let last = std::hint::black_box(map[map.len() - 1]);
+            println!("read {last} from a lost page");
+        }
+        "cycle" => {
+            // A handler installed after npyflow's that chains to it, and npyflow's put back
+            // in front of it (at its next map): each calls the other for a foreign fault.
+            // SAFETY: `chaining` has the SA_SIGINFO signature; all-zero bytes are a valid
+            // sigaction.
+            unsafe {
+                let mut action: libc::sigaction = std::mem::zeroed();
+                action.sa_sigaction = chaining as *const () as usize;
+                action.sa_flags = libc::SA_SIGINFO;
+                let mut old: libc::sigaction = std::mem::zeroed();
+                libc::sigaction(libc::SIGBUS, &action, &mut old);
+                CHAINED_TO.store(old.sa_sigaction, std::sync::atomic::Ordering::SeqCst);
+            }
+            let _again = read_npy(&path).unwrap();
+            let other = write_rows(dir.path(), "foreign.npy");
+            let file = std::fs::File::open(&other).unwrap();
+            // SAFETY: as for "foreign".
+            let map = unsafe { memmap2::Mmap::map(&file).unwrap() };
+            OpenOptions::new()
+                .write(true)
+                .open(&other)
+                .unwrap()
+                .set_len(100)
+                .unwrap();
+            let last = std::hint::black_box(map[map.len() - 1]);
+            println!("read {last} from a lost page");
+        }
+        "sent" => {
+            // SAFETY: raise has no preconditions; the signal is meant to kill the process.
+            unsafe { libc::raise(libc::SIGBUS) };
+            println!("still alive after a SIGBUS");
+        }
+        "sent-twice" => {
+            // Under Rust's own handler, as without npyflow: the first SIGBUS sent is not a
+            // stack overflow, so the handler puts back the default action, which the second
+            // gets.
+            // SAFETY: as above.
+            unsafe { libc::raise(libc::SIGBUS) };
+            println!("survived the first");
+            // SAFETY: as above.
+            unsafe { libc::raise(libc::SIGBUS) };
+            println!("still alive after two");
+        }
+        other => panic!("unknown child {other}"),
+    }
+}
+
+/// The handler of the "cycle" child's third party: it calls the one it displaced.
+static CHAINED_TO: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
+extern "C" fn chaining(signal: i32, info: *mut libc::siginfo_t, context: *mut libc::c_void) {
+    let previous = CHAINED_TO.load(std::sync::atomic::Ordering::SeqCst);
+    if previous > 1 {
+        // SAFETY: `previous` is the SA_SIGINFO handler this one displaced (npyflow's).
+        unsafe {
+            let f: extern "C" fn(i32, *mut libc::siginfo_t, *mut libc::c_void) =
+                std::mem::transmute(previous);
+            f(signal, info, context);
+        }
+    }
+}
+
+fn run_child(what: &str) -> std::process::Output {
+    Command::new(std::env::current_exe().unwrap())
+        .args(["--exact", "sigbus_child", "--nocapture", "--test-threads=1"])
+        .env("NPYFLOW_SIGBUS_CHILD", what)
+        .output()
+        .unwrap()
+}
+
+#[test]
+fn a_sigbus_not_about_npyflows_maps_still_kills() {
+    let guarded = run_child("guarded");
+    assert!(
+        guarded.status.success(),
+        "{guarded:?}: the guarded truncation should be survived"
+    );
+    assert!(String::from_utf8_lossy(&guarded.stdout).contains("survived"));
+    for what in [
+        "foreign",
+        "foreign-default",
+        "sent-default",
+        "sent-twice",
+        "cycle",
+    ] {
+        let out = run_child(what);
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert_eq!(
+            out.status.signal(),
+            Some(libc::SIGBUS),
+            "{what}: {:?}\n{stdout}",
+            out.status,
+        );
+        assert!(!stdout.contains("alive") && !stdout.contains("from a lost page"));
+        assert_eq!(stdout.contains("survived the first"), what == "sent-twice");
+    }
+}
