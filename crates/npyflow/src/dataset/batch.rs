@@ -137,6 +137,8 @@ fn stack_pooled(ts: &[&Tensor], ops: &[&Op], pool: &BufferPool) -> Result<Tensor
         } else {
             apply_elementwise_into(ops, t, dtype, slot)?;
         }
+        // A row of a file truncated under its map may have been read as zeros.
+        t.check_intact()?;
     }
     Tensor::new(dtype, &shape, out.freeze())
 }

@@ -10,7 +10,8 @@ use super::{require, restore, BoxIter, Cardinality, Dataset, ElementIter, Node};
 use crate::buffer::Buffer;
 use crate::element::{Element, ElementSpec};
 use crate::error::{Error, Result, ResultExt};
-use crate::format::npy::{map_file, read_npy_bytes, write_npy_to, WriteOptions};
+use crate::format::mapguard::MappedFile;
+use crate::format::npy::{read_npy_bytes, write_npy_to, WriteOptions};
 use crate::tensor::Tensor;
 
 /// What a cache file starts with, padded to 64 bytes with the rest of its first block.
@@ -234,7 +235,8 @@ fn pad_to_align(w: &mut impl Write, written: &mut usize) -> std::io::Result<()> 
 /// made again. A file that is not a cache, or holds another pipeline's elements, is an error.
 fn read_cache(path: &Path, spec: &ElementSpec) -> Result<Option<Vec<Element>>> {
     let file = File::open(path).map_err(|e| Error::io(path, e))?;
-    let map = map_file(&file).map_err(|e| Error::io(path, e))?;
+    // Guarded like a data file: a cache truncated under a pass is an error, not a crash.
+    let map = MappedFile::map(&file, path).map_err(|e| Error::io(path, e))?;
     let bytes = Buffer::from_owner(map);
     let data = bytes.as_slice();
     if data.len() < MAGIC.len() || &data[..MAGIC.len()] != MAGIC {

@@ -217,6 +217,8 @@ pub(crate) fn gather_rows(t: &Tensor, indices: &[u64], pool: &BufferPool) -> Res
         let i = i as usize;
         dst[at * row..(at + 1) * row].copy_from_slice(&src[i * row..(i + 1) * row]);
     }
+    // A file truncated under its map: what was copied may be zeros, so it is an error.
+    t.check_intact()?;
     Tensor::new(t.dtype(), &shape, out.freeze())
 }
 

@@ -208,20 +208,6 @@ impl NpyFile {
     }
 }
 
-/// Maps a whole file read-only, without the truncation guard of
-/// [`MappedFile`](crate::format::mapguard): for npyflow's own cache files. Data files are
-/// mapped with `MappedFile::map`.
-pub(crate) fn map_file(file: &File) -> std::io::Result<memmap2::Mmap> {
-    // SAFETY: the map is read-only and private to this process. memmap2 requires that the
-    // file is not modified while mapped: npyflow never writes to files it maps, and a cache
-    // file is written whole, under a temporary name, before it is mapped. If another process
-    // truncates it anyway, touching the lost pages raises SIGBUS (this map is not guarded).
-    // Mapping is what makes opening a large array O(1) in time and anonymous memory
-    // (see BENCHMARKS.md, "open 1 GiB"); the file cache tests of tests/dataset_tfdata.rs
-    // cover it.
-    unsafe { memmap2::Mmap::map(file) }
-}
-
 /// Reads a `.npy` file as a tensor, memory-mapped when the data can be used in place.
 ///
 /// Unlike `np.load`, the result is always C order and native byte order: Fortran-order or
