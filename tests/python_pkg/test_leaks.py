@@ -60,6 +60,7 @@ def test_dropped_iterators_leave_nothing(tmp_path):
             it.get_state()
         del it
     gc.collect()
-    assert settle(t0) == t0
+    # At most as many as before (threads other tests left behind may end meanwhile).
+    assert settle(t0) <= t0
     assert fds() == f0
     assert rss() - m0 < 64 << 20

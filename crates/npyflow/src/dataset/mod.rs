@@ -309,8 +309,13 @@ impl parallel::Jobs<u64> for PassJobs {
 
 impl PassIter {
     fn handed_out(&mut self, k: u64) {
-        self.above.insert(k);
-        while self.above.remove(&self.low) {
+        if k != self.low {
+            self.above.insert(k);
+            return;
+        }
+        // In order (always, when one thread reads or order is kept): no set to touch.
+        self.low += 1;
+        while !self.above.is_empty() && self.above.remove(&self.low) {
             self.low += 1;
         }
     }
@@ -422,7 +427,10 @@ impl Dataset {
                 len: usize::try_from(ra.len()).unwrap_or(usize::MAX),
             });
         }
-        ra.get(index)
+        let e = ra.get(index)?;
+        // As the iterator does: a window onto a truncated file is an error, not zeros.
+        e.tensors().iter().try_for_each(|t| t.check_intact())?;
+        Ok(e)
     }
 
     /// A new pass over the elements. Each item is an element or the error that took its
@@ -827,8 +835,19 @@ impl Iterator for DatasetIter {
             }
         }
         let item = self.inner.as_mut()?.next();
-        if item.is_none() {
-            self.done = true;
+        match item {
+            None => self.done = true,
+            // An element that is a window onto a file truncated under its map would be read
+            // as zeros: it is an error instead (one byte read and one atomic load a tensor).
+            Some(Ok(e)) => {
+                return Some(
+                    e.tensors()
+                        .iter()
+                        .try_for_each(|t| t.check_intact())
+                        .map(|()| e),
+                )
+            }
+            Some(Err(_)) => {}
         }
         item
     }

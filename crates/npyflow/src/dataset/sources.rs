@@ -91,12 +91,13 @@ impl Pass for Slices {
         self.rows
     }
     fn get(&self, index: u64) -> Result<Element> {
-        self.element.map_tensors(&mut |t| t.row(index as usize))
+        self.element
+            .map_tensors(&mut |t| t.row_view(index as usize))
     }
     fn get_range(&self, start: u64, end: u64) -> Option<Result<Element>> {
         Some(
             self.element
-                .map_tensors(&mut |t| t.slice_rows(start as usize..end as usize)),
+                .map_tensors(&mut |t| t.rows_view(start as usize..end as usize)),
         )
     }
     fn gather(&self, indices: &[u64], pool: &BufferPool) -> Option<Result<Element>> {
@@ -262,7 +263,7 @@ impl Pass for ShardedRows {
         // The last part whose start is at or before index.
         let part = self.starts.partition_point(|&s| s <= index) - 1;
         let row = (index - self.starts[part]) as usize;
-        Ok(self.parts[part].row(row)?.into())
+        Ok(self.parts[part].row_view(row)?.into())
     }
     fn get_range(&self, start: u64, end: u64) -> Option<Result<Element>> {
         // A slice when the rows lie in one file; stacked otherwise.
@@ -270,7 +271,7 @@ impl Pass for ShardedRows {
         let (first, next) = (self.starts[part], self.starts[part + 1]);
         (end <= next).then(|| {
             let range = (start - first) as usize..(end - first) as usize;
-            Ok(self.parts[part].slice_rows(range)?.into())
+            Ok(self.parts[part].rows_view(range)?.into())
         })
     }
     fn gather(&self, indices: &[u64], pool: &BufferPool) -> Option<Result<Element>> {

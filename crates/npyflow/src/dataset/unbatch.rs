@@ -77,7 +77,7 @@ impl Rows {
         let end = (self.next + n).min(self.len);
         let range = self.next..end;
         self.next = end;
-        Some(e.map_tensors(&mut |t| t.slice_rows(range.clone())))
+        Some(e.map_tensors(&mut |t| t.rows_view(range.clone())))
     }
 }
 
@@ -117,7 +117,7 @@ impl ElementIter for UnbatchIter {
     fn next(&mut self) -> Option<Result<Element>> {
         loop {
             if let Some(batch) = self.rows.take(1) {
-                return Some(batch.and_then(|b| b.map_tensors(&mut |t| t.row(0))));
+                return Some(batch.and_then(|b| b.map_tensors(&mut |t| t.row_view(0))));
             }
             match self.input.next()? {
                 Ok(e) => {
