@@ -246,6 +246,24 @@ fn npz_members_mapped_from_a_truncated_archive() {
     assert_names_truncation(&x.row(40).unwrap_err(), &path);
 }
 
+/// Maps a file as npyflow does not (plain memmap2), truncates it and reads its lost last
+/// page: the process must die of SIGBUS, as it always did.
+fn read_a_lost_page_of_a_foreign_map(dir: &Path) {
+    let other = write_rows(dir, "foreign.npy");
+    let file = std::fs::File::open(&other).unwrap();
+    // SAFETY: the map is read-only; this test truncates its file on purpose and expects
+    // the process to die of SIGBUS when reading it.
+    let map = unsafe { memmap2::Mmap::map(&file).unwrap() };
+    OpenOptions::new()
+        .write(true)
+        .open(&other)
+        .unwrap()
+        .set_len(100)
+        .unwrap();
+    let last = std::hint::black_box(map[map.len() - 1]);
+    println!("read {last} from a lost page");
+}
+
 /// The body of the child processes of [`a_sigbus_not_about_npyflows_maps_still_kills`]:
 /// nothing unless `NPYFLOW_SIGBUS_CHILD` names what to do. `...-default` children take
 /// away the handler Rust's runtime installs (for stack overflows; it gives a SIGBUS that is
@@ -277,19 +295,7 @@ fn sigbus_child() {
         "foreign" => {
             // A map npyflow did not make: truncating its file and reading must crash as it
             // always did.
-            let other = write_rows(dir.path(), "foreign.npy");
-            let file = std::fs::File::open(&other).unwrap();
-            // SAFETY: the map is read-only; this test truncates its file on purpose and
-            // expects the process to die of SIGBUS when reading it.
-            let map = unsafe { memmap2::Mmap::map(&file).unwrap() };
-            OpenOptions::new()
-                .write(true)
-                .open(&other)
-                .unwrap()
-                .set_len(100)
-                .unwrap();
-            let last = std::hint::black_box(map[map.len() - 1]);
-            println!("read {last} from a lost page");
+            read_a_lost_page_of_a_foreign_map(dir.path());
         }
         "cycle" => {
             // A handler installed after npyflow's that chains to it, and npyflow's put back
@@ -305,18 +311,7 @@ fn sigbus_child() {
                 CHAINED_TO.store(old.sa_sigaction, std::sync::atomic::Ordering::SeqCst);
             }
             let _again = read_npy(&path).unwrap();
-            let other = write_rows(dir.path(), "foreign.npy");
-            let file = std::fs::File::open(&other).unwrap();
-            // SAFETY: as for "foreign".
-            let map = unsafe { memmap2::Mmap::map(&file).unwrap() };
-            OpenOptions::new()
-                .write(true)
-                .open(&other)
-                .unwrap()
-                .set_len(100)
-                .unwrap();
-            let last = std::hint::black_box(map[map.len() - 1]);
-            println!("read {last} from a lost page");
+            read_a_lost_page_of_a_foreign_map(dir.path());
         }
         "sent" => {
             // SAFETY: raise has no preconditions; the signal is meant to kill the process.
