@@ -72,39 +72,44 @@ fn reopen(input: &Dataset, start: Option<State>) -> Result<BoxIter> {
     input.open_from(Some(start))
 }
 
-/// A first pass, recording what it gives for a memory cache.
-struct Fill {
+/// Where a first pass keeps what it gives: in memory or in a file.
+trait Keeper: Send {
+    /// Keeps an element. An error stops the keeping (and stands in the element's place).
+    fn keep(&mut self, e: &Element) -> Result<()>;
+    /// The pass met an error: what was kept is not the data.
+    fn abandon(&mut self);
+    /// The pass ended: what was kept becomes the cache.
+    fn finish(&mut self, input_start: &Option<State>) -> Result<()>;
+}
+
+/// A cache's first pass: the input's elements, kept as they go by.
+struct Fill<K> {
     input: BoxIter,
-    recorded: Option<Vec<Element>>,
-    done: Arc<Mutex<Option<Complete>>>,
+    keeper: K,
     given: u64,
     input_start: Option<State>,
 }
 
-impl ElementIter for Fill {
+impl<K: Keeper> ElementIter for Fill<K> {
     fn next(&mut self) -> Option<Result<Element>> {
         match self.input.next() {
             Some(Ok(e)) => {
                 self.given += 1;
-                if let Some(r) = self.recorded.as_mut() {
-                    r.push(e.clone());
+                if let Err(err) = self.keeper.keep(&e) {
+                    self.keeper.abandon();
+                    return Some(Err(err.context("cache")));
                 }
                 Some(Ok(e))
             }
             Some(Err(e)) => {
-                // A pass with an error in it is not the data: do not keep it.
                 self.given += 1;
-                self.recorded = None;
+                self.keeper.abandon();
                 Some(Err(e))
             }
-            None => {
-                if let Some(r) = self.recorded.take() {
-                    let mut slot = self.done.lock().unwrap_or_else(PoisonError::into_inner);
-                    let start = self.input_start.clone();
-                    slot.get_or_insert_with(|| (Arc::new(r), start));
-                }
-                None
-            }
+            None => match self.keeper.finish(&self.input_start) {
+                Ok(()) => None,
+                Err(err) => Some(Err(err.context("cache"))),
+            },
         }
     }
     fn save(&self) -> Result<State> {
@@ -112,6 +117,31 @@ impl ElementIter for Fill {
             .flag(false)
             .num(self.given)
             .kid_opt(self.input_start.clone()))
+    }
+}
+
+/// Keeps a first pass in memory, for the node's later passes.
+struct InMemory {
+    recorded: Option<Vec<Element>>,
+    done: Arc<Mutex<Option<Complete>>>,
+}
+
+impl Keeper for InMemory {
+    fn keep(&mut self, e: &Element) -> Result<()> {
+        if let Some(r) = self.recorded.as_mut() {
+            r.push(e.clone());
+        }
+        Ok(())
+    }
+    fn abandon(&mut self) {
+        self.recorded = None;
+    }
+    fn finish(&mut self, input_start: &Option<State>) -> Result<()> {
+        if let Some(r) = self.recorded.take() {
+            let mut slot = self.done.lock().unwrap_or_else(PoisonError::into_inner);
+            slot.get_or_insert_with(|| (Arc::new(r), input_start.clone()));
+        }
+        Ok(())
     }
 }
 
@@ -123,11 +153,13 @@ impl MemoryCache {
             .clone()
     }
 
-    fn fill(&self, input: BoxIter, input_start: Option<State>) -> Fill {
+    fn fill(&self, input: BoxIter, input_start: Option<State>) -> Fill<InMemory> {
         Fill {
             input,
-            recorded: Some(Vec::new()),
-            done: Arc::clone(&self.done),
+            keeper: InMemory {
+                recorded: Some(Vec::new()),
+                done: Arc::clone(&self.done),
+            },
             given: 0,
             input_start,
         }
@@ -392,10 +424,12 @@ impl Node for FileCache {
         };
         let start = start.or_else(|| start_of(&input));
         let writer = CacheWriter::create(&self.path).map_err(|e| Error::io(&self.path, e))?;
-        let mut it = FileFill {
+        let mut it = Fill {
             input,
-            writer: Some(writer),
-            path: self.path.clone(),
+            keeper: InFile {
+                writer: Some(writer),
+                path: self.path.clone(),
+            },
             given: 0,
             input_start: start,
         };
@@ -442,49 +476,28 @@ impl FileCache {
     }
 }
 
-/// A first pass, writing what it gives to a cache file.
-struct FileFill {
-    input: BoxIter,
+/// Keeps a first pass in a cache file, written under a temporary name.
+struct InFile {
     writer: Option<CacheWriter>,
     path: PathBuf,
-    given: u64,
-    input_start: Option<State>,
 }
 
-impl ElementIter for FileFill {
-    fn next(&mut self) -> Option<Result<Element>> {
-        match self.input.next() {
-            Some(Ok(e)) => {
-                self.given += 1;
-                if let Some(w) = self.writer.as_mut() {
-                    if let Err(err) = w.add(&e) {
-                        self.writer = None;
-                        return Some(Err(err.context("cache")));
-                    }
-                }
-                Some(Ok(e))
-            }
-            Some(Err(e)) => {
-                self.given += 1;
-                self.writer = None;
-                Some(Err(e))
-            }
-            None => {
-                if let Some(w) = self.writer.take() {
-                    // Another pass may have completed first; either file is the same data.
-                    if let Err(err) = w.finish(&self.path) {
-                        return Some(Err(err.context("cache")));
-                    }
-                }
-                None
-            }
+impl Keeper for InFile {
+    fn keep(&mut self, e: &Element) -> Result<()> {
+        match self.writer.as_mut() {
+            Some(w) => w.add(e),
+            None => Ok(()),
         }
     }
-    fn save(&self) -> Result<State> {
-        Ok(State::new("Cache")
-            .flag(false)
-            .num(self.given)
-            .kid_opt(self.input_start.clone()))
+    fn abandon(&mut self) {
+        self.writer = None;
+    }
+    fn finish(&mut self, _input_start: &Option<State>) -> Result<()> {
+        // Another pass may have completed first; either file is the same data.
+        match self.writer.take() {
+            Some(w) => w.finish(&self.path),
+            None => Ok(()),
+        }
     }
 }
 
