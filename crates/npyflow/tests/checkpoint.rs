@@ -420,3 +420,41 @@ fn a_busy_pipeline_restores_at_every_point() {
         assert_eq!(rest, full[at..], "restored at {at}");
     }
 }
+
+#[test]
+fn a_file_cache_restores_in_its_first_pass_and_after() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("cache.bin");
+    let build = || {
+        Dataset::range(0, 30, 1)
+            .unwrap()
+            .shuffle(8, None, true)
+            .unwrap()
+            .cache(Some(&path))
+            .unwrap()
+    };
+    // Saved inside the first pass (the file is not written yet), restored in a new pipeline:
+    // the rest follows, and the file, written at the end, holds the whole pass.
+    let ds = build();
+    let mut it = ds.iter();
+    let head: Vec<String> = it.by_ref().take(11).map(show).collect();
+    let state = it.get_state().unwrap();
+    drop(it);
+    assert!(!path.exists());
+    let again = build();
+    let mut resumed = again.iter();
+    resumed.set_state(&state).unwrap();
+    let rest: Vec<String> = resumed.map(show).collect();
+    assert_eq!(head.len() + rest.len(), 30);
+    assert!(path.exists());
+    let replayed: Vec<String> = build().iter().map(show).collect();
+    assert_eq!(replayed, [head, rest].concat());
+    // Saved while replaying the file, restored where the file is: the replay goes on.
+    let ds = build();
+    let mut it = ds.iter();
+    let _ = it.by_ref().take(20).count();
+    let state = it.get_state().unwrap();
+    let mut resumed = build().iter();
+    resumed.set_state(&state).unwrap();
+    assert_eq!(resumed.map(show).collect::<Vec<_>>(), replayed[20..]);
+}
