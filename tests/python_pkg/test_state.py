@@ -113,3 +113,13 @@ def test_distributed_batch_splits_an_epoch_among_workers():
     assert sorted(seen) == list(range(n))
     with pytest.raises(ValueError, match="worker_index"):
         npyflow.Dataset.range(n).distributed_batch(batch, num_workers=2, worker_index=2)
+
+
+def test_an_ended_iterator_saves_an_ended_state():
+    ds = npyflow.Dataset.range(5).prefetch(1)
+    it = iter(ds)
+    assert [int(v) for v in it] == [0, 1, 2, 3, 4]
+    state = it.get_state()
+    again = iter(ds)
+    again.set_state(state)
+    assert list(again) == []

@@ -188,10 +188,9 @@ impl DatasetIterator {
         };
         raise_pending(py)?;
         match item {
-            None => {
-                *state = State::Done;
-                Ok(None)
-            }
+            // The pass stays (ended), so that its state can still be taken: a checkpoint at
+            // the end of an epoch restores as an ended iterator.
+            None => Ok(None),
             Some(Err(e)) => Err(to_pyerr(py, e)),
             Some(Ok(e)) => element_to_py(py, e, Scalars::Numpy).map(Some),
         }
@@ -207,11 +206,7 @@ impl DatasetIterator {
                 Reply::State(s) => s,
                 _ => return Err(PyRuntimeError::new_err("the pass answered out of turn")),
             },
-            State::Done => {
-                return Err(PyRuntimeError::new_err(
-                    "the iterator has ended; its state is that of a finished pass",
-                ))
-            }
+            State::Done => return Err(PyRuntimeError::new_err("the iterator has been closed")),
         };
         let bytes = saved.map_err(|e| to_pyerr(py, e))?;
         Ok(PyBytes::new(py, &bytes))
@@ -228,11 +223,7 @@ impl DatasetIterator {
                 Reply::Restored(r) => r,
                 _ => return Err(PyRuntimeError::new_err("the pass answered out of turn")),
             },
-            State::Done => {
-                return Err(PyRuntimeError::new_err(
-                    "the iterator has ended: make a new one to restore into",
-                ))
-            }
+            State::Done => return Err(PyRuntimeError::new_err("the iterator has been closed")),
         };
         raise_pending(py)?;
         restored.map_err(|e| to_pyerr(py, e))
