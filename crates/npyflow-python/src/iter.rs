@@ -134,7 +134,8 @@ enum State {
 }
 
 /// An iterator over a dataset's elements, as NumPy arrays (NumPy scalars for 0-d tensors),
-/// tuples and dicts.
+/// tuples and dicts. `get_state()` saves its position as bytes, and `set_state(bytes)` on a
+/// new iterator of the same pipeline (in a restarted program too) continues from it.
 #[pyclass(frozen, module = "npyflow._npyflow", name = "DatasetIterator")]
 pub struct DatasetIterator {
     state: Mutex<State>,
