@@ -1263,7 +1263,6 @@ fn memory_cache_with_errors_restores_in_its_replay() {
 }
 
 #[test]
-#[ignore = "bug: a replay state restores from this process's own cache, filled with other seeds, not the saved pass"]
 fn a_replay_state_restores_into_a_rebuilt_pipeline_that_filled_its_own_cache() {
     let build = || {
         stream(12)
@@ -1288,7 +1287,6 @@ fn a_replay_state_restores_into_a_rebuilt_pipeline_that_filled_its_own_cache() {
 }
 
 #[test]
-#[ignore = "bug: a forged first-pass cache position over an endless input reads (and caches) forever: unbounded memory, then abort"]
 fn a_forged_cache_position_over_an_endless_input_does_not_hang() {
     let build = || Dataset::counter(0, 1).cache(None::<&str>).unwrap().take(20);
     let ds = build();

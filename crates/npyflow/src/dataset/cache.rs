@@ -49,14 +49,32 @@ impl ElementIter for Replay {
         Ok(State::new("Cache")
             .flag(true)
             .num(self.next as u64)
-            .kid_opt(self.input_start.clone()))
+            .kid_opt(self.input_start.clone())
+            .kid_opt(None))
     }
 }
 
-/// A cache's saved state: whether it was replaying, its position, and its input's state at
-/// the start of the first pass.
-fn read_cache_state(from: Option<State>) -> Result<Option<(bool, u64, Option<State>)>> {
-    restore(from, "Cache", |r| Ok((r.flag()?, r.num()?, r.kid_opt()?)))
+/// A cache's saved state.
+struct Saved {
+    /// Replaying a complete cache (or in the first pass).
+    replaying: bool,
+    /// Elements given.
+    position: u64,
+    /// The input's state when the first pass began.
+    start: Option<State>,
+    /// In the first pass: the input's state now.
+    current: Option<State>,
+}
+
+fn read_cache_state(from: Option<State>) -> Result<Option<Saved>> {
+    restore(from, "Cache", |r| {
+        Ok(Saved {
+            replaying: r.flag()?,
+            position: r.num()?,
+            start: r.kid_opt()?,
+            current: r.kid_opt()?,
+        })
+    })
 }
 
 /// Where a cache pass starts: its input's state now, to save with the cache's.
@@ -78,6 +96,8 @@ trait Keeper: Send {
     fn keep(&mut self, e: &Element) -> Result<()>;
     /// The pass met an error: what was kept is not the data.
     fn abandon(&mut self);
+    /// Puts `first`, the elements given before this pass was restored, before what was kept.
+    fn prepend(&mut self, first: Vec<Element>);
     /// The pass ended: what was kept becomes the cache.
     fn finish(&mut self, input_start: &Option<State>) -> Result<()>;
 }
@@ -88,6 +108,30 @@ struct Fill<K> {
     keeper: K,
     given: u64,
     input_start: Option<State>,
+    /// Elements given before this pass was restored: not kept here, but read again from the
+    /// start when the pass ends (so a restore costs nothing until then).
+    prefix: u64,
+    /// The input, to read the prefix again.
+    source: Dataset,
+}
+
+impl<K: Keeper> Fill<K> {
+    /// The first `prefix` elements of the pass, read again from the input's start.
+    fn read_prefix(&self) -> Result<Vec<Element>> {
+        let mut input = reopen(&self.source, self.input_start.clone())?;
+        let mut out = Vec::with_capacity(usize::try_from(self.prefix).unwrap_or(0).min(1 << 16));
+        for _ in 0..self.prefix {
+            match input.next() {
+                Some(item) => out.push(item?),
+                None => {
+                    return Err(Error::Pipeline(
+                        "cache: the input ended before the restored position".into(),
+                    ))
+                }
+            }
+        }
+        Ok(out)
+    }
 }
 
 impl<K: Keeper> ElementIter for Fill<K> {
@@ -106,17 +150,28 @@ impl<K: Keeper> ElementIter for Fill<K> {
                 self.keeper.abandon();
                 Some(Err(e))
             }
-            None => match self.keeper.finish(&self.input_start) {
-                Ok(()) => None,
-                Err(err) => Some(Err(err.context("cache"))),
-            },
+            None => {
+                if self.prefix > 0 {
+                    match self.read_prefix() {
+                        Ok(first) => self.keeper.prepend(first),
+                        // Not the data after all: nothing is kept, the next pass reads it.
+                        Err(_) => self.keeper.abandon(),
+                    }
+                    self.prefix = 0;
+                }
+                match self.keeper.finish(&self.input_start) {
+                    Ok(()) => None,
+                    Err(err) => Some(Err(err.context("cache"))),
+                }
+            }
         }
     }
     fn save(&self) -> Result<State> {
         Ok(State::new("Cache")
             .flag(false)
             .num(self.given)
-            .kid_opt(self.input_start.clone()))
+            .kid_opt(self.input_start.clone())
+            .kid_opt(self.input.save().ok()))
     }
 }
 
@@ -135,6 +190,12 @@ impl Keeper for InMemory {
     }
     fn abandon(&mut self) {
         self.recorded = None;
+    }
+    fn prepend(&mut self, mut first: Vec<Element>) {
+        if let Some(r) = self.recorded.as_mut() {
+            first.append(r);
+            *r = first;
+        }
     }
     fn finish(&mut self, input_start: &Option<State>) -> Result<()> {
         if let Some(r) = self.recorded.take() {
@@ -162,7 +223,33 @@ impl MemoryCache {
             },
             given: 0,
             input_start,
+            prefix: 0,
+            source: self.input.clone(),
         }
+    }
+
+    /// The elements of the first pass that began at `start`: this node's cache when that
+    /// is the pass it holds, else the pass read again (a restore in a process whose cache
+    /// came from another pass, or that has none), which then becomes the cache.
+    fn pass_from(&self, start: Option<State>) -> Result<Arc<Vec<Element>>> {
+        if let Some((all, made_from)) = self.complete() {
+            if made_from.is_some() && made_from == start {
+                return Ok(all);
+            }
+        }
+        if self.input.cardinality() == Cardinality::Infinite {
+            return Err(super::state::mismatch(
+                "the cache of an endless input is never complete, so it cannot be replaying",
+            ));
+        }
+        let mut fill = self.fill(reopen(&self.input, start.clone())?, start.clone());
+        let mut all = Vec::new();
+        while let Some(item) = fill.next() {
+            all.push(item?);
+        }
+        let all = Arc::new(all);
+        *self.done.lock().unwrap_or_else(PoisonError::into_inner) = Some((Arc::clone(&all), start));
+        Ok(all)
     }
 }
 
@@ -180,53 +267,37 @@ impl Node for MemoryCache {
         self.input.cardinality()
     }
     fn open(&self, from: Option<State>) -> Result<BoxIter> {
-        match read_cache_state(from)? {
-            None => {
-                if let Some((elements, input_start)) = self.complete() {
-                    return Ok(Box::new(Replay {
-                        elements,
-                        next: 0,
-                        input_start,
-                    }));
-                }
-                let input = self.input.open()?;
-                let start = start_of(&input);
-                Ok(Box::new(self.fill(input, start)))
-            }
-            // Restored inside the first pass: read the input again up to the position, so the
-            // cache still holds the whole pass at its end.
-            Some((false, given, start)) => {
-                let input = reopen(&self.input, start.clone())?;
-                let mut fill = self.fill(input, start);
-                while fill.given < given {
-                    if fill.next().is_none() {
-                        break;
-                    }
-                }
-                Ok(Box::new(fill))
-            }
-            Some((true, next, start)) => {
-                let elements = match self.complete() {
-                    Some((all, _)) => all,
-                    None => {
-                        // This process has no cache yet: make it from the first pass again.
-                        let mut fill =
-                            self.fill(reopen(&self.input, start.clone())?, start.clone());
-                        while let Some(item) = fill.next() {
-                            item?;
-                        }
-                        self.complete().map(|(all, _)| all).ok_or_else(|| {
-                            Error::Pipeline("cache: the input could not be read again".into())
-                        })?
-                    }
-                };
-                Ok(Box::new(Replay {
+        let Some(saved) = read_cache_state(from)? else {
+            if let Some((elements, input_start)) = self.complete() {
+                return Ok(Box::new(Replay {
                     elements,
-                    next: usize::try_from(next).unwrap_or(usize::MAX),
-                    input_start: start,
-                }))
+                    next: 0,
+                    input_start,
+                }));
             }
+            let input = self.input.open()?;
+            let start = start_of(&input);
+            return Ok(Box::new(self.fill(input, start)));
+        };
+        if saved.replaying {
+            return Ok(Box::new(Replay {
+                elements: self.pass_from(saved.start.clone())?,
+                next: usize::try_from(saved.position).unwrap_or(usize::MAX),
+                input_start: saved.start,
+            }));
         }
+        // Restored inside the first pass: the input goes on from where it was; the elements
+        // given before are read again from the start when the pass ends, to complete the
+        // cache.
+        let Some(current) = saved.current else {
+            return Err(super::state::mismatch(
+                "the cache's input could not be saved, so its pass cannot go on",
+            ));
+        };
+        let mut fill = self.fill(self.input.open_from(Some(current))?, saved.start);
+        fill.given = saved.position;
+        fill.prefix = saved.position;
+        Ok(Box::new(fill))
     }
 }
 
@@ -406,7 +477,7 @@ impl Node for FileCache {
     }
     fn open(&self, from: Option<State>) -> Result<BoxIter> {
         let (replaying, position, start) = match read_cache_state(from)? {
-            Some((r, p, s)) => (Some(r), p, s),
+            Some(saved) => (Some(saved.replaying), saved.position, saved.start),
             None => (None, 0, None),
         };
         if replaying != Some(false) {
@@ -416,6 +487,16 @@ impl Node for FileCache {
                     next: usize::try_from(position).unwrap_or(usize::MAX),
                     input_start: start,
                 }));
+            }
+        }
+        if replaying.is_some() {
+            // A position past the input's end is not a position of this pipeline.
+            if let Cardinality::Finite(n) = self.input.cardinality() {
+                if position > n {
+                    return Err(super::state::mismatch(format!(
+                        "the cache was at element {position} of an input of {n}"
+                    )));
+                }
             }
         }
         let input = match replaying {
@@ -432,9 +513,12 @@ impl Node for FileCache {
             },
             given: 0,
             input_start: start,
+            prefix: 0,
+            source: self.input.clone(),
         };
         match replaying {
-            // Restored inside the first pass: write the elements before the position again.
+            // Restored inside the first pass: write the elements before the position again
+            // (a file is written in order).
             Some(false) => {
                 while it.given < position {
                     if it.next().is_none() {
@@ -490,6 +574,11 @@ impl Keeper for InFile {
         }
     }
     fn abandon(&mut self) {
+        self.writer = None;
+    }
+    fn prepend(&mut self, _first: Vec<Element>) {
+        // A file is written in order: a restored file pass writes its first elements again
+        // when it opens (see FileCache::open), and never has a prefix.
         self.writer = None;
     }
     fn finish(&mut self, _input_start: &Option<State>) -> Result<()> {

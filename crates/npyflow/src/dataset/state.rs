@@ -42,7 +42,7 @@ pub(crate) fn mismatch(what: impl std::fmt::Display) -> Error {
 }
 
 /// One iterator's saved state. Built with the chaining methods, read with [`State::reader`].
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub(crate) struct State {
     tag: String,
     nums: Vec<u64>,
