@@ -381,6 +381,29 @@ impl Buffer {
         self.owner.check_intact(self.offset..self.offset + self.len)
     }
 
+    /// [`check_intact`](Self::check_intact) for many buffers, one check an owner: the bytes
+    /// up to the furthest end read from each owner (a map is lost from a point on, so its
+    /// furthest window tells for all the others). For the rows of a batch, which come from a
+    /// few files.
+    pub(crate) fn check_all_intact<'a>(
+        buffers: impl IntoIterator<Item = &'a Buffer>,
+    ) -> Result<()> {
+        // (owner, furthest end); a batch's rows come from a handful of owners.
+        let mut owners: smallvec::SmallVec<[(&Arc<dyn BufferOwner>, usize); 8]> =
+            smallvec::SmallVec::new();
+        for b in buffers {
+            let end = b.offset + b.len;
+            match owners.iter_mut().find(|(o, _)| Arc::ptr_eq(o, &b.owner)) {
+                Some((_, e)) => *e = (*e).max(end),
+                None => owners.push((&b.owner, end)),
+            }
+        }
+        for (owner, end) in owners {
+            owner.check_intact(end.saturating_sub(1)..end)?;
+        }
+        Ok(())
+    }
+
     /// As [`check_intact`](Self::check_intact), and for a memory-mapped file also compares
     /// the file's current length with the window (a system call): finds a truncation that
     /// no read has run into yet, or that only zeroed the end of the file's last page.
