@@ -18,6 +18,31 @@ fn show(item: npyflow::Result<Element>) -> String {
     }
 }
 
+/// Saves an iterator of `build()`'s pipeline after each of `points` elements and restores it
+/// into a pipeline built again: the rest must be what the saved iterator goes on to give.
+/// A map function that fails on the elements equal to 2 modulo 4.
+fn fail_at_2_mod_4(e: Element) -> npyflow::Result<Element> {
+    let v = scalar_i64(e.clone())?;
+    if v % 4 == 2 {
+        Err(Error::InvalidArgument(format!("bad {v}")))
+    } else {
+        Ok(e)
+    }
+}
+
+fn check_at<const N: usize>(build: &dyn Fn() -> Dataset, points: [usize; N]) {
+    let ds = build();
+    for at in points {
+        let mut it = ds.iter();
+        let _ = it.by_ref().take(at).count();
+        let state = it.get_state().unwrap();
+        let rest: Vec<String> = it.map(show).collect();
+        let mut resumed = build().iter();
+        resumed.set_state(&state).unwrap();
+        assert_eq!(resumed.map(show).collect::<Vec<_>>(), rest, "at {at}");
+    }
+}
+
 fn val(e: &Element) -> i64 {
     e.clone()
         .into_tensor()
@@ -169,16 +194,7 @@ fn zip_of_a_stream_and_random_access_restores() {
         Dataset::zip(vec![a, b]).unwrap()
     };
     // seed None: the continued run is compared with the restored one only.
-    let ds = build();
-    for at in [0, 1, 5, 16, 17, 18] {
-        let mut it = ds.iter();
-        let _ = it.by_ref().take(at).count();
-        let state = it.get_state().unwrap();
-        let rest: Vec<String> = it.map(show).collect();
-        let mut resumed = build().iter();
-        resumed.set_state(&state).unwrap();
-        assert_eq!(resumed.map(show).collect::<Vec<_>>(), rest, "at {at}");
-    }
+    check_at(&build, [0, 1, 5, 16, 17, 18]);
 }
 
 #[test]
@@ -237,14 +253,7 @@ fn take_while_restores() {
 fn ignore_errors_restores() {
     let build = || {
         stream(30)
-            .map(|e| {
-                let v = scalar_i64(e.clone())?;
-                if v % 4 == 2 {
-                    Err(Error::InvalidArgument(format!("bad {v}")))
-                } else {
-                    Ok(e)
-                }
-            })
+            .map(fail_at_2_mod_4)
             .unwrap()
             .ignore_errors(false)
     };
@@ -318,16 +327,7 @@ fn enumerate_after_an_unseeded_shuffle_restores() {
             .enumerate(3)
             .repeat(Some(2))
     };
-    let ds = build();
-    for at in [0, 3, 24, 25, 26, 40, 50, 51] {
-        let mut it = ds.iter();
-        let _ = it.by_ref().take(at).count();
-        let state = it.get_state().unwrap();
-        let rest: Vec<String> = it.map(show).collect();
-        let mut resumed = build().iter();
-        resumed.set_state(&state).unwrap();
-        assert_eq!(resumed.map(show).collect::<Vec<_>>(), rest, "at {at}");
-    }
+    check_at(&build, [0, 3, 24, 25, 26, 40, 50, 51]);
 }
 
 #[test]
@@ -361,16 +361,7 @@ fn memory_cache_then_repeat_restores() {
             .unwrap()
             .repeat(Some(3))
     };
-    let ds = build();
-    for at in [0, 4, 9, 10, 13, 18, 22, 27, 28] {
-        let mut it = ds.iter();
-        let _ = it.by_ref().take(at).count();
-        let state = it.get_state().unwrap();
-        let rest: Vec<String> = it.map(show).collect();
-        let mut resumed = build().iter();
-        resumed.set_state(&state).unwrap();
-        assert_eq!(resumed.map(show).collect::<Vec<_>>(), rest, "at {at}");
-    }
+    check_at(&build, [0, 4, 9, 10, 13, 18, 22, 27, 28]);
 }
 
 #[test]
@@ -1245,14 +1236,7 @@ fn forged_positions_in_unbounded_inputs_do_not_hang() {
 fn memory_cache_with_errors_restores_in_its_replay() {
     let build = || {
         stream(10)
-            .map(|e| {
-                let v = scalar_i64(e.clone())?;
-                if v % 4 == 2 {
-                    Err(Error::InvalidArgument(format!("bad {v}")))
-                } else {
-                    Ok(e)
-                }
-            })
+            .map(fail_at_2_mod_4)
             .unwrap()
             .cache(None::<&str>)
             .unwrap()
