@@ -71,7 +71,7 @@ def main():
               {p: median(r, "rows_per_s") for p, r in theirs.items()}, flush=True)
 
     # Scaling of a CPU-heavy map (crates/npyflow/benches/scaling.rs: a gamma curve on every
-    # pixel of 20,000 images, map_parallel with 1, 2, ... threads).
+    # pixel of 20,000 images, map with Parallelism::threads(n), n = 1, 2, ... threads).
     out = subprocess.run(["cargo", "bench", "-q", "--locked", "-p", "npyflow", "--bench", "scaling"],
                          cwd=ROOT, capture_output=True, text=True, check=True).stdout
     scaling = {r["threads"]: r["rows_per_s"] for r in map(json.loads, out.strip().splitlines())}
@@ -126,7 +126,7 @@ def main():
             names[w], fig(r), fig(np_r), r / np_r, tf_cell, tf_ratio,
             median(ours, "first_batch_ms"), median(ours, "rss_anon_peak_mib")))
     lines.append("")
-    lines.append("A CPU-heavy map (`map_parallel` of a gamma curve on every pixel, then `batch(256)`, over 20,000 images; "
+    lines.append("A CPU-heavy map (`map` with `Parallelism::threads(n)` of a gamma curve on every pixel, then `batch(256)`, over 20,000 images; "
                  "`cargo bench -p npyflow --bench scaling`): " + ", ".join(
                      "%.0fk rows/s on %d thread%s" % (r / 1e3, t, "" if t == 1 else "s") for t, r in sorted(scaling.items()))
                  + "; %.2fx from 1 to 2 threads." % (scaling[2] / scaling[1]))

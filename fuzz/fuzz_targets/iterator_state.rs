@@ -5,6 +5,7 @@
 
 #![no_main]
 
+use npyflow::dataset::{InterleaveOptions, Parallelism, ShuffleOptions};
 use libfuzzer_sys::fuzz_target;
 use npyflow::{Dataset, Element, Tensor};
 use std::sync::OnceLock;
@@ -20,22 +21,22 @@ fn pipeline() -> Dataset {
     let base = Dataset::range(0, 120, 1).unwrap();
     let streamed = base
         .filter(|e| Ok(e.tensors()[0].as_bytes()[0] % 7 != 0))
-        .shuffle(5, Some(2), true)
+        .shuffle(5, ShuffleOptions::new().seed(2))
         .unwrap()
-        .map_parallel(|e| add(e, 3), 2, true)
+        .map(|e| add(e, 3), Parallelism::threads(2))
         .unwrap()
-        .interleave(|e| Ok(Dataset::from_tensors(e).repeat(Some(2))), 2, 1)
+        .interleave(|e| Ok(Dataset::from_tensors(e).repeat(Some(2))), InterleaveOptions::new().cycle_length(2))
         .unwrap()
         .window(3, Some(2), 1, false)
         .unwrap()
-        .flat_map(|w| w.into_dataset()?.batch(3, false))
+        .flat_map(|w| w.into_dataset()?.batch(3, ()))
         .unwrap()
         .unbatch()
         .unwrap();
     let shuffled = base
-        .global_shuffle(Some(4), true)
+        .global_shuffle(ShuffleOptions::new().seed(4))
         .unwrap()
-        .batch(3, false)
+        .batch(3, ())
         .unwrap()
         .unbatch()
         .unwrap();

@@ -7,7 +7,9 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
 use indicatif::{ProgressBar, ProgressStyle};
-use npyflow::dataset::{Cardinality, Dataset, PipelineStats, Rng};
+use npyflow::dataset::{
+    Cardinality, Dataset, InterleaveOptions, Parallelism, PipelineStats, Rng, ShuffleOptions,
+};
 use npyflow::format::header::NpyHeader;
 use npyflow::{ops, DType, Element, ElementSpec, PartialShape, Tensor, TensorSpec, AUTOTUNE};
 
@@ -137,9 +139,12 @@ fn w1(n: usize, threads: i64) -> Result<Workload> {
         build: Box::new(move || {
             Ok(
                 Dataset::from_tensor_slices(Element::tuple([x.clone(), y.clone()]))?
-                    .map_op_parallel(ops::cast(DType::Float32).component(0), threads, true)?
-                    .map_op(ops::scale(1.0 / 255.0).component(0))?
-                    .batch(256, false)?
+                    .map(
+                        ops::cast(DType::Float32).component(0),
+                        parallelism(threads)?,
+                    )?
+                    .map(ops::scale(1.0 / 255.0).component(0), ())?
+                    .batch(256, ())?
                     .prefetch(AUTOTUNE)?,
             )
         }),
@@ -161,7 +166,7 @@ fn w2(data: &Path, threads: i64) -> Result<Workload> {
         name: "w2".into(),
         describe: format!(
             "W2, a 1 GiB .npy shuffled: zip(from_npy(x), from_npy(y)).global_shuffle(seed=0)\
-             .batch(1024, num_parallel_calls={}).prefetch(AUTOTUNE), x {n} x 256 float32 \
+             .batch(1024, BatchOptions::new().drop_remainder(num_parallel_calls={})).prefetch(AUTOTUNE), x {n} x 256 float32 \
              (page cache warm)",
             show_threads(threads)
         ),
@@ -169,8 +174,8 @@ fn w2(data: &Path, threads: i64) -> Result<Workload> {
             let x = Dataset::from_npy(&px)?;
             let y = Dataset::from_npy(&py)?;
             Ok(Dataset::zip(vec![x, y])?
-                .global_shuffle(Some(0), true)?
-                .batch_parallel(1024, false, threads, true)?
+                .global_shuffle(ShuffleOptions::new().seed(0))?
+                .batch(1024, parallelism(threads)?)?
                 .prefetch(AUTOTUNE)?)
         }),
     })
@@ -188,7 +193,7 @@ fn w3(data: &Path, threads: i64) -> Result<Workload> {
         name: "w3".into(),
         describe: format!(
             "W3, 32 shard files: list_files().interleave(from_npy, cycle_length=4)\
-             .map(scale(2)).batch(1024, num_parallel_calls={}).prefetch(AUTOTUNE), \
+             .map(scale(2)).batch(1024, BatchOptions::new().drop_remainder(num_parallel_calls={})).prefetch(AUTOTUNE), \
              32 x 32768 x 256 float32 (page cache warm)",
             show_threads(threads)
         ),
@@ -198,7 +203,7 @@ fn w3(data: &Path, threads: i64) -> Result<Workload> {
                 dtype: DType::Float32,
                 shape: PartialShape::known(&[256]),
             });
-            let rows = files.interleave_with_spec(
+            let rows = files.interleave(
                 |path| {
                     let t = path.into_tensor()?;
                     let end = t
@@ -209,17 +214,20 @@ fn w3(data: &Path, threads: i64) -> Result<Workload> {
                     let p = String::from_utf8_lossy(&t.as_bytes()[..end]).into_owned();
                     Dataset::from_npy(p)
                 },
-                row,
-                4,
-                1,
-                None,
+                InterleaveOptions::new().cycle_length(4).output_spec(row),
             )?;
             Ok(rows
-                .map_op(ops::scale(2.0))?
-                .batch_parallel(1024, false, threads, true)?
+                .map(ops::scale(2.0), ())?
+                .batch(1024, parallelism(threads)?)?
                 .prefetch(AUTOTUNE)?)
         }),
     })
+}
+
+/// `--threads` (a count or AUTOTUNE) as the core's parallelism.
+fn parallelism(threads: i64) -> Result<Parallelism> {
+    Ok(Parallelism::from_tf("--threads", Some(threads), None)?
+        .unwrap_or_else(Parallelism::autotune))
 }
 
 fn show_threads(threads: i64) -> String {

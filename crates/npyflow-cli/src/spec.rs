@@ -5,7 +5,7 @@
 //! name; nothing here decides how a pipeline runs.
 
 use anyhow::{anyhow, bail, Context, Result};
-use npyflow::dataset::Dataset;
+use npyflow::dataset::{BatchOptions, Dataset, MapOptions, ShuffleOptions};
 use npyflow::ops::{self, Op};
 use npyflow::{DType, AUTOTUNE};
 
@@ -403,32 +403,25 @@ fn apply_one(ds: &Dataset, c: &Call) -> Result<Dataset> {
         "batch" => c.check_params(params, PARALLEL)?,
         _ => c.check_params(params, &[])?,
     }
-    let parallel = |c: &Call| -> Result<Option<(i64, bool)>> {
-        match c.arg(usize::MAX, "num_parallel_calls") {
-            None => Ok(None),
-            Some(v) => {
-                let det = c
-                    .arg(usize::MAX, "deterministic")
-                    .map_or(Ok(true), Value::boolean)?;
-                Ok(Some((v.int()?, det)))
-            }
-        }
+    // tf.data's keywords, read as given; the core checks them.
+    let parallel = |c: &Call| -> Result<(Option<i64>, Option<bool>)> {
+        let n = c.arg(usize::MAX, "num_parallel_calls").map(Value::int);
+        let det = c.arg(usize::MAX, "deterministic").map(Value::boolean);
+        Ok((n.transpose()?, det.transpose()?))
     };
     Ok(match c.name.as_str() {
         "map" => {
             if c.args.is_empty() {
                 bail!("map() needs at least one op, like map(cast(float32))");
             }
+            let (n, det) = parallel(c)?;
+            let options = MapOptions::from_tf(n, det)?;
             let mut out = ds.clone();
             for (k, a) in c.args.iter().enumerate() {
                 let Value::Call(inner) = a else {
                     bail!("map(): argument {k} is not an op call");
                 };
-                let op = op(inner)?;
-                out = match parallel(c)? {
-                    Some((n, det)) => out.map_op_parallel(op, n, det)?,
-                    None => out.map_op(op)?,
-                };
+                out = out.map(op(inner)?, options.clone())?;
             }
             out
         }
@@ -438,10 +431,8 @@ fn apply_one(ds: &Dataset, c: &Call) -> Result<Dataset> {
                 .arg(1, "drop_remainder")
                 .map_or(Ok(false), Value::boolean)?;
             let size = usize::try_from(size).map_err(|_| anyhow!("batch_size must be positive"))?;
-            match parallel(c)? {
-                Some((n, det)) => ds.batch_parallel(size, drop, n, det)?,
-                None => ds.batch(size, drop)?,
-            }
+            let (n, det) = parallel(c)?;
+            ds.batch(size, BatchOptions::from_tf(drop, n, det)?)?
         }
         "shuffle" => {
             let n = c.need(0, "buffer_size")?.int()?;
@@ -449,13 +440,20 @@ fn apply_one(ds: &Dataset, c: &Call) -> Result<Dataset> {
                 .arg(2, "reshuffle_each_iteration")
                 .map_or(Ok(true), Value::boolean)?;
             let n = usize::try_from(n).map_err(|_| anyhow!("buffer_size must be positive"))?;
-            ds.shuffle(n, c.seed(1)?, re)?
+            let options = ShuffleOptions {
+                seed: c.seed(1)?,
+                reshuffle_each_iteration: re,
+            };
+            ds.shuffle(n, options)?
         }
         "global_shuffle" => {
             let re = c
                 .arg(1, "reshuffle_each_iteration")
                 .map_or(Ok(true), Value::boolean)?;
-            ds.global_shuffle(c.seed(0)?, re)?
+            ds.global_shuffle(ShuffleOptions {
+                seed: c.seed(0)?,
+                reshuffle_each_iteration: re,
+            })?
         }
         "prefetch" => ds.prefetch(c.arg(0, "buffer_size").map_or(Ok(AUTOTUNE), Value::int)?)?,
         "take" => ds.take(c.need(0, "count")?.int()?),

@@ -5,7 +5,9 @@
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use npyflow::dataset::BucketOptions;
+use npyflow::dataset::{
+    BatchOptions, BucketOptions, InterleaveOptions, MapOptions, ShuffleOptions,
+};
 use npyflow::{Dataset, Element, PartialShape, Tensor};
 use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::prelude::*;
@@ -115,14 +117,6 @@ fn int_scalar(py: Python<'_>, value: i64) -> PyResult<Bound<'_, PyAny>> {
     tensor_to_array(py, Tensor::scalar(value))
 }
 
-/// `num_parallel_calls` and `deterministic` as Python gives them: `None` runs on one thread.
-fn parallel_of(
-    num_parallel_calls: Option<i64>,
-    deterministic: Option<bool>,
-) -> Option<(i64, bool)> {
-    num_parallel_calls.map(|n| (n, deterministic.unwrap_or(true)))
-}
-
 fn shapes_from_py(shapes: Option<Vec<Bound<'_, PyAny>>>) -> PyResult<Option<Vec<PartialShape>>> {
     shapes
         .map(|v| v.iter().map(|s| shape_from_py(s, true)).collect())
@@ -194,19 +188,11 @@ impl CoreDataset {
                 py_to_element(py, &out, true)
             })
         };
-        let parallel = parallel_of(num_parallel_calls, deterministic);
-        let result = match (signature, parallel) {
-            (Some(sig), None) => {
-                let spec = spec_from_py(py, &sig)?;
-                Ok(self.inner.map_with_spec(run, spec))
-            }
-            (Some(sig), Some((n, det))) => {
-                let spec = spec_from_py(py, &sig)?;
-                self.inner.map_parallel_with_spec(run, spec, n, det)
-            }
-            (None, None) => self.inner.map(run),
-            (None, Some((n, det))) => self.inner.map_parallel(run, n, det),
-        };
+        let mut options = core(py, MapOptions::from_tf(num_parallel_calls, deterministic))?;
+        if let Some(sig) = signature {
+            options = options.output_spec(spec_from_py(py, &sig)?);
+        }
+        let result = self.inner.map(run, options);
         let hint = "; give output_signature= to declare it instead";
         trace
             .finish(py, "map", hint, result)
@@ -221,6 +207,7 @@ impl CoreDataset {
         deterministic: Option<bool>,
     ) -> PyResult<CoreDataset> {
         // The core's ops: consecutive ones fuse into one pass, and into a following batch.
+        let options = core(py, MapOptions::from_tf(num_parallel_calls, deterministic))?;
         let mut ds = self.inner.clone();
         for (kind, params, component) in ops {
             let op = match kind.as_str() {
@@ -266,10 +253,7 @@ impl CoreDataset {
                     }
                 },
             };
-            let next = match parallel_of(num_parallel_calls, deterministic) {
-                Some((n, det)) => ds.map_op_parallel(op, n, det),
-                None => ds.map_op(op),
-            };
+            let next = ds.map(op, options.clone());
             ds = core(py, next)?;
         }
         Ok(CoreDataset { inner: ds })
@@ -303,26 +287,39 @@ impl CoreDataset {
         let uf = UserFn::new(f);
         let trace = Trace::start();
         let tracer = trace.clone();
-        let result = self.inner.flat_map(move |e| {
-            tracer.run(|py| {
-                let out = uf.call(py, e)?;
-                returned_dataset(py, &out, "flat_map")
-            })
-        });
+        let result = self.inner.flat_map(
+            move |e| {
+                tracer.run(|py| {
+                    let out = uf.call(py, e)?;
+                    returned_dataset(py, &out, "flat_map")
+                })
+            },
+            None,
+        );
         trace
             .finish(py, "flat_map", "", result)
             .map(|inner| CoreDataset { inner })
     }
 
-    #[pyo3(signature = (f, cycle_length, block_length, num_parallel_calls=None))]
+    #[pyo3(signature = (f, cycle_length, block_length, num_parallel_calls=None, deterministic=None))]
     fn interleave(
         &self,
         py: Python<'_>,
         f: Py<PyAny>,
-        cycle_length: i64,
-        block_length: i64,
+        cycle_length: Option<i64>,
+        block_length: Option<i64>,
         num_parallel_calls: Option<i64>,
+        deterministic: Option<bool>,
     ) -> PyResult<CoreDataset> {
+        let options = core(
+            py,
+            InterleaveOptions::from_tf(
+                cycle_length,
+                block_length,
+                num_parallel_calls,
+                deterministic,
+            ),
+        )?;
         let uf = UserFn::new(f);
         let trace = Trace::start();
         let tracer = trace.clone();
@@ -332,12 +329,7 @@ impl CoreDataset {
                 returned_dataset(py, &out, "interleave")
             })
         };
-        let result = match num_parallel_calls {
-            Some(n) => self
-                .inner
-                .interleave_parallel(run, cycle_length, block_length, n),
-            None => self.inner.interleave(run, cycle_length, block_length),
-        };
+        let result = self.inner.interleave(run, options);
         trace
             .finish(py, "interleave", "", result)
             .map(|inner| CoreDataset { inner })
@@ -353,11 +345,11 @@ impl CoreDataset {
         deterministic: Option<bool>,
     ) -> PyResult<CoreDataset> {
         let n = non_negative("batch", "batch_size", batch_size)? as usize;
-        let ds = match parallel_of(num_parallel_calls, deterministic) {
-            Some((p, det)) => self.inner.batch_parallel(n, drop_remainder, p, det),
-            None => self.inner.batch(n, drop_remainder),
-        };
-        wrap(py, ds)
+        let options = core(
+            py,
+            BatchOptions::from_tf(drop_remainder, num_parallel_calls, deterministic),
+        )?;
+        wrap(py, self.inner.batch(n, options))
     }
 
     #[pyo3(signature = (batch_size, padded_shapes, padding_values, drop_remainder))]
@@ -407,8 +399,13 @@ impl CoreDataset {
         let n = positive("shuffle", "buffer_size", buffer_size)?;
         wrap(
             py,
-            self.inner
-                .shuffle(n as usize, seed.map(|s| s as u64), reshuffle_each_iteration),
+            self.inner.shuffle(
+                n as usize,
+                ShuffleOptions {
+                    seed: seed.map(|s| s as u64),
+                    reshuffle_each_iteration,
+                },
+            ),
         )
     }
 
@@ -421,8 +418,10 @@ impl CoreDataset {
     ) -> PyResult<CoreDataset> {
         wrap(
             py,
-            self.inner
-                .global_shuffle(seed.map(|s| s as u64), reshuffle_each_iteration),
+            self.inner.global_shuffle(ShuffleOptions {
+                seed: seed.map(|s| s as u64),
+                reshuffle_each_iteration,
+            }),
         )
     }
 

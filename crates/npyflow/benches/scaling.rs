@@ -1,4 +1,4 @@
-//! How a CPU-heavy map scales with threads: the same pipeline, `map_parallel` with 1, 2, ...
+//! How a CPU-heavy map scales with threads: the same pipeline, `map` with `Parallelism::threads(n)` for n = 1, 2, ...
 //! threads (up to the cores), each run three times.
 //!
 //!     cargo bench -p npyflow --bench scaling
@@ -7,6 +7,7 @@
 //! `x^2.2`, computed with `powf`), so its cost is compute, not memory traffic. Prints one
 //! JSON object per line: `threads`, `rows_per_s` (the median of the runs).
 
+use npyflow::dataset::Parallelism;
 use std::time::Instant;
 
 use npyflow::dataset::{cores, Dataset, Rng};
@@ -38,8 +39,8 @@ fn main() {
         let mut rates: Vec<f64> = (0..3)
             .map(|_| {
                 let ds = src
-                    .map_parallel(gamma, t as i64, true)
-                    .and_then(|d| d.batch(256, false))
+                    .map(gamma, Parallelism::threads(t))
+                    .and_then(|d| d.batch(256, ()))
                     .expect("pipeline");
                 let start = Instant::now();
                 let rows: usize = ds

@@ -20,7 +20,7 @@ fn main() -> npyflow::Result<()> {
     for element in &dataset {
         println!("{}", element?);
     }
-    let batched_dataset = dataset.batch(2, false)?;
+    let batched_dataset = dataset.batch(2, ())?;
     for batch in &batched_dataset {
         println!("{}", batch?);
     }

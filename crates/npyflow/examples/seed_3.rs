@@ -30,8 +30,8 @@ fn main() -> npyflow::Result<()> {
             .scale(1.0 / 255.0, 0.0)?
             .into())
     };
-    let preprocessed_dataset = dataset.map(preprocess_image)?;
-    let batched_dataset = preprocessed_dataset.batch(2, false)?;
+    let preprocessed_dataset = dataset.map(preprocess_image, ())?;
+    let batched_dataset = preprocessed_dataset.batch(2, ())?;
     for batch in &batched_dataset {
         println!("{}", PartialShape::known(batch?.into_tensor()?.shape()));
     }

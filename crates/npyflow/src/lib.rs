@@ -14,8 +14,8 @@
 //! let dataset = Dataset::from_tensor_slices(images)?
 //!     .map(|image: Element| {
 //!         Ok(image.into_tensor()?.cast(DType::Float32)?.scale(1.0 / 255.0, 0.0)?.into())
-//!     })?
-//!     .batch(2, false)?;
+//!     }, ())?
+//!     .batch(2, ())?;
 //! for batch in &dataset {
 //!     assert_eq!(batch?.into_tensor()?.shape(), &[2, 3, 3, 3]);
 //! }
@@ -34,7 +34,7 @@
 //!
 //! ```
 //! use npyflow::Dataset;
-//! let ds = Dataset::range(0, 1000, 1)?.global_shuffle(None, true)?.batch(10, false)?;
+//! let ds = Dataset::range(0, 1000, 1)?.global_shuffle(())?.batch(10, ())?;
 //! let mut it = ds.iter();
 //! it.nth(41);
 //! let state = it.get_state()?;            // 42 batches read

@@ -2,7 +2,7 @@
 //! and seeded random flips and crops, run in Rust without a user callback.
 //!
 //! An [`Op`] applies to every tensor of an element, or to one component
-//! ([`Op::component`], [`Op::key`]). [`Dataset::map_op`](crate::Dataset::map_op) runs it;
+//! ([`Op::component`], [`Op::key`]). [`Dataset::map`](crate::Dataset::map) runs it;
 //! consecutive ops are fused into one pass, and the elementwise ones (cast, scale,
 //! normalize) are written straight into batch buffers when a `batch` follows.
 //!
@@ -12,8 +12,8 @@
 //! let x = Tensor::from_vec(vec![0u8, 51, 255, 102], &[2, 2])?;
 //! let y = Tensor::from_vec(vec![1i64, 0], &[2])?;
 //! let ds = Dataset::from_tensor_slices(Element::tuple([x, y]))?
-//!     .map_op(ops::cast(DType::Float32).component(0))?
-//!     .map_op(ops::scale(1.0 / 255.0).component(0))?;
+//!     .map(ops::cast(DType::Float32).component(0), ())?
+//!     .map(ops::scale(1.0 / 255.0).component(0), ())?;
 //! assert_eq!(ds.to_vec()?[0].to_string(), "([0.  0.2], 1)");
 //! # Ok::<(), npyflow::Error>(())
 //! ```

@@ -3,6 +3,7 @@
 //! after that point, in a pipeline built again from scratch (as a restarted program would,
 //! with new seeds where none were given: the state carries them).
 
+use npyflow::dataset::{BatchOptions, InterleaveOptions, Parallelism, ShuffleOptions};
 use std::time::Duration;
 
 use npyflow::{ops, DType, Dataset, Element, Error, Tensor};
@@ -96,22 +97,30 @@ fn build(n: i64, steps: &[Step]) -> (Dataset, bool) {
                     Some((t, det)) => {
                         let det = det || !last;
                         ordered &= det;
-                        ds.map_parallel(f, t, det).unwrap()
+                        ds.map(f, Parallelism::threads(t as usize).deterministic(det))
+                            .unwrap()
                     }
-                    None => ds.map(f).unwrap(),
+                    None => ds.map(f, ()).unwrap(),
                 }
             }
             Step::MapOp(t) => {
                 let op = ops::cast(DType::Int32);
                 match t {
-                    Some(t) => ds.map_op_parallel(op, t, true).unwrap(),
-                    None => ds.map_op(op).unwrap(),
+                    Some(t) => ds.map(op, Parallelism::threads(t as usize)).unwrap(),
+                    None => ds.map(op, ()).unwrap(),
                 }
             }
             Step::Batch(b, d, t, unbatch) => {
                 let batched = match t {
-                    Some(t) => ds.batch_parallel(b, d, t, true).unwrap(),
-                    None => ds.batch(b, d).unwrap(),
+                    Some(t) => ds
+                        .batch(
+                            b,
+                            BatchOptions::new()
+                                .drop_remainder(d)
+                                .parallel(Parallelism::threads(t as usize)),
+                        )
+                        .unwrap(),
+                    None => ds.batch(b, BatchOptions::new().drop_remainder(d)).unwrap(),
                 };
                 if unbatch {
                     batched.unbatch().unwrap()
@@ -119,10 +128,21 @@ fn build(n: i64, steps: &[Step]) -> (Dataset, bool) {
                     batched
                 }
             }
-            Step::Shuffle(seed, reshuffle, _) if ds.is_random_access() => {
-                ds.global_shuffle(seed, reshuffle).unwrap()
-            }
-            Step::Shuffle(seed, reshuffle, buffer) => ds.shuffle(buffer, seed, reshuffle).unwrap(),
+            Step::Shuffle(seed, reshuffle, _) if ds.is_random_access() => ds
+                .global_shuffle(ShuffleOptions {
+                    seed,
+                    reshuffle_each_iteration: reshuffle,
+                })
+                .unwrap(),
+            Step::Shuffle(seed, reshuffle, buffer) => ds
+                .shuffle(
+                    buffer,
+                    ShuffleOptions {
+                        seed,
+                        reshuffle_each_iteration: reshuffle,
+                    },
+                )
+                .unwrap(),
             Step::Filter => ds.filter(|e| Ok(first_byte(e) % 3 != 0)),
             Step::Interleave(c, b, parallel) => {
                 let f = |e: Element| {
@@ -130,9 +150,22 @@ fn build(n: i64, steps: &[Step]) -> (Dataset, bool) {
                     Dataset::from_tensors(e).concatenate(&Dataset::from_tensors(twice))
                 };
                 if parallel {
-                    ds.interleave_parallel(f, c, b, c).unwrap()
+                    ds.interleave(
+                        f,
+                        InterleaveOptions::new()
+                            .cycle_length(c as usize)
+                            .block_length(b as usize)
+                            .parallel(Parallelism::threads(c as usize)),
+                    )
+                    .unwrap()
                 } else {
-                    ds.interleave(f, c, b).unwrap()
+                    ds.interleave(
+                        f,
+                        InterleaveOptions::new()
+                            .cycle_length(c as usize)
+                            .block_length(b as usize),
+                    )
+                    .unwrap()
                 }
             }
             Step::Prefetch(k) => ds.prefetch(k).unwrap(),
@@ -142,7 +175,7 @@ fn build(n: i64, steps: &[Step]) -> (Dataset, bool) {
             Step::Shard(n, i) => ds.shard(n, i).unwrap(),
             Step::Cache => ds.cache(None::<&str>).unwrap(),
             Step::Sample(seed) => {
-                let other = ds.map(|e| add(e, 1000)).unwrap();
+                let other = ds.map(|e| add(e, 1000), ()).unwrap();
                 Dataset::sample_from_datasets(vec![ds, other], Some(vec![0.3, 0.7]), seed, false)
                     .unwrap()
             }
@@ -199,11 +232,11 @@ fn restoring_a_random_access_pipeline_keeps_the_state_small() {
     let x = Tensor::from_vec((0..1_000_000i64).collect(), &[1_000_000]).unwrap();
     let ds = Dataset::from_tensor_slices(x)
         .unwrap()
-        .global_shuffle(None, true)
+        .global_shuffle(())
         .unwrap()
-        .map_parallel(|e| add(e, 1), 4, true)
+        .map(|e| add(e, 1), Parallelism::threads(4))
         .unwrap()
-        .batch(64, true)
+        .batch(64, BatchOptions::new().drop_remainder(true))
         .unwrap()
         .prefetch(2)
         .unwrap();
@@ -223,7 +256,7 @@ fn a_buffer_shuffle_state_is_bounded_by_its_buffer() {
     let ds = Dataset::range(0, 100_000, 1)
         .unwrap()
         .filter(|_| Ok(true))
-        .shuffle(10, Some(3), true)
+        .shuffle(10, ShuffleOptions::new().seed(3))
         .unwrap();
     let mut it = ds.iter();
     let _ = it.by_ref().take(50_000).count();
@@ -234,13 +267,13 @@ fn a_buffer_shuffle_state_is_bounded_by_its_buffer() {
 
 #[test]
 fn states_from_other_pipelines_are_refused() {
-    let a = Dataset::range(0, 10, 1).unwrap().batch(2, false).unwrap();
-    let b = Dataset::range(0, 10, 1).unwrap().batch(3, false).unwrap();
+    let a = Dataset::range(0, 10, 1).unwrap().batch(2, ()).unwrap();
+    let b = Dataset::range(0, 10, 1).unwrap().batch(3, ()).unwrap();
     let c = Dataset::range(0, 10, 1)
         .unwrap()
-        .shuffle(4, Some(1), true)
+        .shuffle(4, ShuffleOptions::new().seed(1))
         .unwrap()
-        .batch(2, false)
+        .batch(2, ())
         .unwrap();
     let mut it = a.iter();
     it.next();
@@ -271,7 +304,7 @@ fn restored_epochs_move_the_counters_on() {
     let ds = || {
         Dataset::range(0, 50, 1)
             .unwrap()
-            .global_shuffle(Some(11), true)
+            .global_shuffle(ShuffleOptions::new().seed(11))
             .unwrap()
     };
     let first = ds();
@@ -316,11 +349,11 @@ fn generators_restore_by_counting() {
 #[test]
 fn random_ops_draw_from_seed_epoch_and_index() {
     let build = |threads: Option<i64>| {
-        let ds = Dataset::range(0, 64, 1).unwrap().batch(4, false).unwrap();
+        let ds = Dataset::range(0, 64, 1).unwrap().batch(4, ()).unwrap();
         let flip = ops::random_flip(0, 5);
         match threads {
-            Some(t) => ds.map_op_parallel(flip, t, true).unwrap(),
-            None => ds.map_op(flip).unwrap(),
+            Some(t) => ds.map(flip, Parallelism::threads(t as usize)).unwrap(),
+            None => ds.map(flip, ()).unwrap(),
         }
     };
     let passes = |ds: &Dataset| -> Vec<Vec<String>> {
@@ -352,22 +385,25 @@ fn busy_pipeline() -> Dataset {
     let base = Dataset::range(0, 200, 1).unwrap();
     let streamed = base
         .filter(|e| Ok(first_byte(e) % 7 != 0))
-        .shuffle(5, Some(2), true)
+        .shuffle(5, ShuffleOptions::new().seed(2))
         .unwrap()
-        .map_parallel(|e| add(e, 3), 3, true)
+        .map(|e| add(e, 3), Parallelism::threads(3))
         .unwrap()
-        .interleave(|e| Ok(Dataset::from_tensors(e).repeat(Some(2))), 2, 1)
+        .interleave(
+            |e| Ok(Dataset::from_tensors(e).repeat(Some(2))),
+            InterleaveOptions::new().cycle_length(2),
+        )
         .unwrap()
         .scan(Tensor::scalar(0i64).into(), |s, e| Ok((add(s, 1)?, e)))
         .unwrap()
         .window(3, Some(2), 1, false)
         .unwrap()
-        .flat_map(|w| w.into_dataset()?.batch(3, false))
+        .flat_map(|w| w.into_dataset()?.batch(3, ()), None)
         .unwrap();
     let shuffled = base
-        .global_shuffle(Some(4), true)
+        .global_shuffle(ShuffleOptions::new().seed(4))
         .unwrap()
-        .batch(3, false)
+        .batch(3, ())
         .unwrap();
     Dataset::sample_from_datasets(vec![streamed, shuffled], None, Some(1), false)
         .unwrap()
@@ -428,7 +464,7 @@ fn a_file_cache_restores_in_its_first_pass_and_after() {
     let build = || {
         Dataset::range(0, 30, 1)
             .unwrap()
-            .shuffle(8, None, true)
+            .shuffle(8, ())
             .unwrap()
             .cache(Some(&path))
             .unwrap()

@@ -2,6 +2,7 @@
 //! each epoch, shards partition, unbatch undoes batch, counted output agrees with
 //! cardinality, and reading by index agrees with reading in order.
 
+use npyflow::dataset::{BatchOptions, ShuffleOptions};
 use npyflow::dataset::{Cardinality, Dataset};
 use npyflow::{Element, Tensor};
 use proptest::prelude::*;
@@ -61,16 +62,19 @@ fn apply(ds: &Dataset, op: &Op) -> Dataset {
         Op::Take(n) => ds.take(n),
         Op::Skip(n) => ds.skip(n),
         Op::Repeat(n) => ds.repeat(Some(n)),
-        Op::Batch(b, d) => ds.batch(b, d).unwrap(),
+        Op::Batch(b, d) => ds.batch(b, BatchOptions::new().drop_remainder(d)).unwrap(),
         Op::Shard(n, i) => ds.shard(n, i).unwrap(),
         Op::Window(size, shift, stride, d) => ds
             .window(size, Some(shift), stride, d)
             .unwrap()
-            .flat_map(|w| Ok(w.into_dataset()?.take(1)))
+            .flat_map(|w| Ok(w.into_dataset()?.take(1)), None)
             .unwrap(),
-        Op::Enumerate => ds.enumerate(0).map(|e| Ok(e.get(1)?.clone())).unwrap(),
-        Op::Map => ds.map(Ok).unwrap(),
-        Op::Shuffle(b, s) => ds.shuffle(b, Some(s), true).unwrap(),
+        Op::Enumerate => ds
+            .enumerate(0)
+            .map(|e: Element| Ok(e.get(1)?.clone()), ())
+            .unwrap(),
+        Op::Map => ds.map(Ok, ()).unwrap(),
+        Op::Shuffle(b, s) => ds.shuffle(b, ShuffleOptions::new().seed(s)).unwrap(),
         Op::Prefetch(n) => ds.prefetch(n).unwrap(),
         Op::Cache => ds.cache(None::<&str>).unwrap(),
     }
@@ -87,7 +91,7 @@ proptest! {
 
     #[test]
     fn shuffle_permutes_each_epoch_apart(n in 0u64..60, buffer in 1usize..80, seed: u64, epochs in 1u64..4) {
-        let ds = range(n).shuffle(buffer, Some(seed), true).unwrap().repeat(Some(epochs));
+        let ds = range(n).shuffle(buffer, ShuffleOptions::new().seed(seed)).unwrap().repeat(Some(epochs));
         let out = ints(&ds);
         prop_assert_eq!(out.len() as u64, n * epochs);
         for chunk in out.chunks(n.max(1) as usize) {
@@ -114,10 +118,10 @@ proptest! {
         let x = Tensor::from_vec((0..(rows * cols) as i32).collect(), &[rows, cols]).unwrap();
         let y = Tensor::from_vec((0..rows as i64).collect(), &[rows]).unwrap();
         let ds = Dataset::from_tensor_slices(Element::tuple([x, y])).unwrap();
-        let back = ds.batch(batch, false).unwrap().unbatch().unwrap();
+        let back = ds.batch(batch, ()).unwrap().unbatch().unwrap();
         prop_assert_eq!(back.to_vec().unwrap(), ds.to_vec().unwrap());
-        let rebatched = ds.batch(batch, false).unwrap().rebatch(&[batch + 1], false).unwrap();
-        let direct = ds.batch(batch + 1, false).unwrap();
+        let rebatched = ds.batch(batch, ()).unwrap().rebatch(&[batch + 1], false).unwrap();
+        let direct = ds.batch(batch + 1, ()).unwrap();
         prop_assert_eq!(rebatched.to_vec().unwrap(), direct.to_vec().unwrap());
     }
 
@@ -142,7 +146,7 @@ proptest! {
 
     #[test]
     fn take_skip_repeat_batch_counts(n in 0u64..50, t in -1i64..60, s in -1i64..60, r in 0u64..4, b in 1usize..7, d: bool) {
-        let ds = range(n).skip(s).take(t).repeat(Some(r)).batch(b, d).unwrap();
+        let ds = range(n).skip(s).take(t).repeat(Some(r)).batch(b, BatchOptions::new().drop_remainder(d)).unwrap();
         let Cardinality::Finite(c) = ds.cardinality() else {
             return Err(TestCaseError::fail("should be finite"));
         };
@@ -154,7 +158,7 @@ proptest! {
 fn infinite_pipelines_say_so() {
     let ds = range(3)
         .repeat(None)
-        .batch(2, false)
+        .batch(2, ())
         .unwrap()
         .shard(2, 1)
         .unwrap();

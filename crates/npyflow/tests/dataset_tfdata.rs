@@ -2,6 +2,8 @@
 //! docstrings and kernel tests, tensorflow/python/data), and tf.data's argument checks and
 //! error behaviour.
 
+use npyflow::dataset::MapOptions;
+use npyflow::dataset::{BatchOptions, InterleaveOptions, Parallelism, ShuffleOptions};
 use npyflow::dataset::{BucketOptions, Cardinality, Dataset, AUTOTUNE};
 use npyflow::format::npy::write_npy;
 use npyflow::{DType, Element, ElementSpec, Error, PartialShape, Tensor, TensorSpec};
@@ -230,7 +232,7 @@ fn counter_is_endless() {
 fn zip_and_concatenate() {
     let a = Dataset::range(1, 4, 1).unwrap();
     let b = Dataset::range(4, 7, 1).unwrap();
-    let c = Dataset::range(7, 13, 1).unwrap().batch(2, false).unwrap();
+    let c = Dataset::range(7, 13, 1).unwrap().batch(2, ()).unwrap();
     let z = Dataset::zip(vec![a.clone(), b.clone(), c]).unwrap();
     assert_eq!(
         strs(&z),
@@ -358,10 +360,13 @@ fn map_filter_flat_map_interleave() {
         strs(
             &Dataset::range(1, 6, 1)
                 .unwrap()
-                .map(|x| {
-                    let v = x.into_tensor()?.to_i64_scalar("x")?;
-                    Ok(Tensor::scalar(v * 2).into())
-                })
+                .map(
+                    |x: Element| {
+                        let v = x.into_tensor()?.to_i64_scalar("x")?;
+                        Ok(Tensor::scalar(v * 2).into())
+                    },
+                    ()
+                )
                 .unwrap()
         ),
         ["2", "4", "6", "8", "10"]
@@ -374,26 +379,35 @@ fn map_filter_flat_map_interleave() {
     let m = Tensor::from_vec((1..10i64).collect(), &[3, 3]).unwrap();
     let fm = Dataset::from_tensor_slices(m)
         .unwrap()
-        .flat_map(Dataset::from_tensor_slices)
+        .flat_map(Dataset::from_tensor_slices, None)
         .unwrap();
     assert_eq!(strs(&fm).concat(), "123456789");
     // interleave with block_length 1: round robin, refilled as inputs end.
     let il = Dataset::range(1, 4, 1)
         .unwrap()
-        .interleave(|x| Ok(Dataset::from_tensors(x).repeat(Some(2))), 2, 1)
+        .interleave(
+            |x| Ok(Dataset::from_tensors(x).repeat(Some(2))),
+            InterleaveOptions::new().cycle_length(2),
+        )
         .unwrap();
     assert_eq!(strs(&il).concat(), "121233");
     let auto = Dataset::range(1, 4, 1)
         .unwrap()
-        .interleave(|x| Ok(Dataset::from_tensors(x)), AUTOTUNE, 1)
+        .interleave(|x| Ok(Dataset::from_tensors(x)), InterleaveOptions::new())
         .unwrap();
     assert_eq!(strs(&auto).len(), 3);
     is_invalid(
-        range(3).interleave(|x| Ok(Dataset::from_tensors(x)), 0, 1),
+        range(3).interleave(
+            |x| Ok(Dataset::from_tensors(x)),
+            InterleaveOptions::new().cycle_length(0),
+        ),
         "cycle_length",
     );
     is_invalid(
-        range(3).interleave(|x| Ok(Dataset::from_tensors(x)), 2, 0),
+        range(3).interleave(
+            |x| Ok(Dataset::from_tensors(x)),
+            InterleaveOptions::new().cycle_length(2).block_length(0),
+        ),
         "block_length",
     );
 }
@@ -401,37 +415,45 @@ fn map_filter_flat_map_interleave() {
 #[test]
 fn map_specs_follow_the_function() {
     // fill([x], x) has a shape that follows the value: the traced spec leaves it unknown.
-    let ds = Dataset::range(1, 5, 1).unwrap().map(fill).unwrap();
+    let ds = Dataset::range(1, 5, 1).unwrap().map(fill, ()).unwrap();
     assert_eq!(
         ds.element_spec().to_string(),
         "TensorSpec(shape=(None,), dtype=int64)"
     );
     let cast = range(3)
-        .map(|x| Ok(x.into_tensor()?.cast(DType::Float32)?.into()))
+        .map(
+            |x: Element| Ok(x.into_tensor()?.cast(DType::Float32)?.into()),
+            (),
+        )
         .unwrap();
     assert_eq!(
         cast.element_spec().to_string(),
         "TensorSpec(shape=(), dtype=float32)"
     );
-    // A function that fails on placeholders is refused, pointing to map_with_spec.
+    // A function that fails on placeholders is refused, pointing to MapOptions::output_spec.
     is_invalid(
-        range(3).map(|x| {
-            if int(&x) < 5 {
-                Err(Error::msg("too small"))
-            } else {
-                Ok(x)
-            }
-        }),
-        "the _with_spec form of map",
+        range(3).map(
+            |x| {
+                if int(&x) < 5 {
+                    Err(Error::msg("too small"))
+                } else {
+                    Ok(x)
+                }
+            },
+            (),
+        ),
+        "the output_spec of its options",
     );
     // An element that breaks the declared spec is an error at its place.
-    let declared = range(3).map_with_spec(
-        |x| Ok(Tensor::zeros(DType::Int8, &[int(&x) as usize])?.into()),
-        ElementSpec::Tensor(TensorSpec {
-            dtype: DType::Int8,
-            shape: PartialShape::known(&[1]),
-        }),
-    );
+    let declared = range(3)
+        .map(
+            |x: Element| Ok(Tensor::zeros(DType::Int8, &[int(&x) as usize])?.into()),
+            MapOptions::new().output_spec(ElementSpec::Tensor(TensorSpec {
+                dtype: DType::Int8,
+                shape: PartialShape::known(&[1]),
+            })),
+        )
+        .unwrap();
     let out = strs(&declared);
     assert!(out[0].contains("does not fit the spec"), "{out:?}");
     assert_eq!(out[1], "[0]");
@@ -440,13 +462,16 @@ fn map_specs_follow_the_function() {
 #[test]
 fn errors_arrive_at_their_element_and_iteration_goes_on() {
     let ds = range(5)
-        .map(|x| {
-            if int(&x) == 2 {
-                Err(Error::msg("bad element"))
-            } else {
-                Ok(x)
-            }
-        })
+        .map(
+            |x| {
+                if int(&x) == 2 {
+                    Err(Error::msg("bad element"))
+                } else {
+                    Ok(x)
+                }
+            },
+            (),
+        )
         .unwrap();
     let out = strs(&ds);
     assert_eq!(out.len(), 5);
@@ -459,12 +484,15 @@ fn errors_arrive_at_their_element_and_iteration_goes_on() {
     assert_eq!(strs(&ds.ignore_errors(false)), ["0", "1", "3", "4"]);
     // A panic is an error too.
     let panicky = range(5)
-        .map(|x| {
-            if int(&x) == 3 {
-                panic!("boom");
-            }
-            Ok(x)
-        })
+        .map(
+            |x| {
+                if int(&x) == 3 {
+                    panic!("boom");
+                }
+                Ok(x)
+            },
+            (),
+        )
         .unwrap();
     let out = strs(&panicky);
     assert!(out[3].contains("panicked: boom"), "{out:?}");
@@ -472,15 +500,18 @@ fn errors_arrive_at_their_element_and_iteration_goes_on() {
     // In a batch, the error takes the whole batch's place (a difference from tf.data, which
     // would go on with [3 4] and [5]).
     let batched = range(6)
-        .map(|x| {
-            if int(&x) == 2 {
-                Err(Error::msg("bad"))
-            } else {
-                Ok(x)
-            }
-        })
+        .map(
+            |x| {
+                if int(&x) == 2 {
+                    Err(Error::msg("bad"))
+                } else {
+                    Ok(x)
+                }
+            },
+            (),
+        )
         .unwrap()
-        .batch(2, false)
+        .batch(2, ())
         .unwrap();
     let out = strs(&batched);
     assert_eq!(out[0], "[0 1]");
@@ -497,7 +528,7 @@ fn errors_arrive_at_their_element_and_iteration_goes_on() {
             }
         })))
     });
-    let out = strs(&seq.batch(2, false).unwrap());
+    let out = strs(&seq.batch(2, ()).unwrap());
     assert_eq!(out[0], "[0 1]");
     assert!(out[1].starts_with("ERR"));
     assert_eq!(out[2..], ["[4 5]"]);
@@ -506,27 +537,35 @@ fn errors_arrive_at_their_element_and_iteration_goes_on() {
 #[test]
 fn batch_and_padded_batch() {
     assert_eq!(
-        strs(&range(8).batch(3, false).unwrap()),
+        strs(&range(8).batch(3, ()).unwrap()),
         ["[0 1 2]", "[3 4 5]", "[6 7]"]
     );
     assert_eq!(
-        strs(&range(8).batch(3, true).unwrap()),
+        strs(
+            &range(8)
+                .batch(3, BatchOptions::new().drop_remainder(true))
+                .unwrap()
+        ),
         ["[0 1 2]", "[3 4 5]"]
     );
     assert_eq!(
-        range(8).batch(3, true).unwrap().element_spec().to_string(),
+        range(8)
+            .batch(3, BatchOptions::new().drop_remainder(true))
+            .unwrap()
+            .element_spec()
+            .to_string(),
         "TensorSpec(shape=(3,), dtype=int64)"
     );
     assert_eq!(
-        range(8).batch(3, false).unwrap().element_spec().to_string(),
+        range(8).batch(3, ()).unwrap().element_spec().to_string(),
         "TensorSpec(shape=(None,), dtype=int64)"
     );
     is_invalid(
-        range(8).batch(0, false),
+        range(8).batch(0, ()),
         "batch_size must be greater than zero",
     );
 
-    let a = Dataset::range(1, 5, 1).unwrap().map(fill).unwrap();
+    let a = Dataset::range(1, 5, 1).unwrap().map(fill, ()).unwrap();
     assert_eq!(
         strs(&a.padded_batch(2, None, None, false).unwrap()),
         ["[[1 0]\n [2 2]]", "[[3 3 3 0]\n [4 4 4 4]]"]
@@ -562,7 +601,7 @@ fn batch_and_padded_batch() {
         "must be a int64 scalar",
     );
     // Batching elements of different shapes without padding is an error naming them.
-    let out = strs(&a.batch(2, false).unwrap());
+    let out = strs(&a.batch(2, ()).unwrap());
     assert!(out[0].contains("different shapes"), "{out:?}");
 }
 
@@ -581,7 +620,7 @@ fn unbatch_and_rebatch() {
     let ragged = Dataset::from_tensors(Element::tuple([i64s(&[1, 2]), i64s(&[1])]));
     assert!(strs(&ragged.unbatch().unwrap())[0].contains("different first dimensions"));
 
-    let b = range(8).batch(4, false).unwrap();
+    let b = range(8).batch(4, ()).unwrap();
     assert_eq!(
         strs(&b.rebatch(&[2], false).unwrap()),
         ["[0 1]", "[2 3]", "[4 5]", "[6 7]"]
@@ -589,7 +628,7 @@ fn unbatch_and_rebatch() {
     assert_eq!(
         strs(
             &range(16)
-                .batch(4, false)
+                .batch(4, ())
                 .unwrap()
                 .rebatch(&[2, 1, 1], false)
                 .unwrap()
@@ -597,13 +636,7 @@ fn unbatch_and_rebatch() {
         ["[0 1]", "[2]", "[3]", "[4 5]", "[6]", "[7]"]
     );
     assert_eq!(
-        strs(
-            &range(7)
-                .batch(4, false)
-                .unwrap()
-                .rebatch(&[3], true)
-                .unwrap()
-        ),
+        strs(&range(7).batch(4, ()).unwrap().rebatch(&[3], true).unwrap()),
         ["[0 1 2]", "[3 4 5]"]
     );
     is_invalid(b.rebatch(&[0], false), "greater than zero");
@@ -611,17 +644,26 @@ fn unbatch_and_rebatch() {
 
 #[test]
 fn shuffle_repeat_take_skip_shard_enumerate() {
-    let s = range(10).shuffle(10, Some(42), true).unwrap();
+    let s = range(10)
+        .shuffle(10, ShuffleOptions::new().seed(42))
+        .unwrap();
     let first = strs(&s);
     let second = strs(&s);
     assert_ne!(first, second, "reshuffled each iteration");
-    let fixed = range(10).shuffle(10, Some(42), false).unwrap();
+    let fixed = range(10)
+        .shuffle(
+            10,
+            ShuffleOptions::new()
+                .seed(42)
+                .reshuffle_each_iteration(false),
+        )
+        .unwrap();
     assert_eq!(strs(&fixed), strs(&fixed));
     assert_eq!(
-        strs(&range(5).shuffle(1, Some(3), true).unwrap()),
+        strs(&range(5).shuffle(1, ShuffleOptions::new().seed(3)).unwrap()),
         strs(&range(5))
     );
-    is_invalid(range(3).shuffle(0, None, true), "buffer_size");
+    is_invalid(range(3).shuffle(0, ()), "buffer_size");
 
     assert_eq!(strs(&range(3).repeat(Some(2))).concat(), "012012");
     assert_eq!(
@@ -651,10 +693,13 @@ fn shuffle_repeat_take_skip_shard_enumerate() {
 fn window_as_documented() {
     let batches = |ds: Dataset| {
         strs(
-            &ds.flat_map(|w| {
-                let d = w.into_dataset()?;
-                d.batch(10, false)
-            })
+            &ds.flat_map(
+                |w| {
+                    let d = w.into_dataset()?;
+                    d.batch(10, ())
+                },
+                None,
+            )
             .unwrap(),
         )
     };
@@ -743,7 +788,7 @@ fn group_by_window_and_buckets() {
     let g = range(10)
         .group_by_window(
             |x| Ok(int(x) % 2),
-            |_, w| w.batch(5, false),
+            |_, w| w.batch(5, ()),
             Some(5),
             None::<fn(i64) -> npyflow::Result<u64>>,
         )
@@ -753,7 +798,7 @@ fn group_by_window_and_buckets() {
     let g = range(7)
         .group_by_window(
             |x| Ok(2 - int(x) % 3),
-            |_, w| w.batch(10, false),
+            |_, w| w.batch(10, ()),
             Some(3),
             None::<fn(i64) -> npyflow::Result<u64>>,
         )
@@ -762,7 +807,7 @@ fn group_by_window_and_buckets() {
     let per_key = range(6)
         .group_by_window(
             |x| Ok(int(x) % 2),
-            |_, w| w.batch(10, false),
+            |_, w| w.batch(10, ()),
             None,
             Some(|k: i64| Ok(if k == 0 { 1 } else { 3 })),
         )
@@ -879,7 +924,7 @@ fn cache_keeps_only_complete_passes() {
 
 #[test]
 fn prefetch_changes_nothing_but_timing() {
-    let ds = range(100).map(Ok).unwrap();
+    let ds = range(100).map(Ok, ()).unwrap();
     assert_eq!(strs(&ds.prefetch(AUTOTUNE).unwrap()), strs(&ds));
     assert_eq!(strs(&ds.prefetch(0).unwrap()), strs(&ds));
     is_invalid(ds.prefetch(-2), "buffer_size");
@@ -898,12 +943,18 @@ fn cardinality_rules() {
     assert_eq!(inf.cardinality(), Infinite);
     assert_eq!(inf.take(5).cardinality(), Finite(5));
     assert_eq!(inf.skip(5).cardinality(), Infinite);
-    assert_eq!(inf.batch(2, false).unwrap().cardinality(), Infinite);
+    assert_eq!(inf.batch(2, ()).unwrap().cardinality(), Infinite);
     assert_eq!(range(3).filter(|_| Ok(true)).cardinality(), Unknown);
     assert_eq!(range(3).filter(|_| Ok(true)).take(2).cardinality(), Unknown);
     assert_eq!(range(10).repeat(Some(3)).cardinality(), Finite(30));
-    assert_eq!(range(10).batch(4, false).unwrap().cardinality(), Finite(3));
-    assert_eq!(range(10).batch(4, true).unwrap().cardinality(), Finite(2));
+    assert_eq!(range(10).batch(4, ()).unwrap().cardinality(), Finite(3));
+    assert_eq!(
+        range(10)
+            .batch(4, BatchOptions::new().drop_remainder(true))
+            .unwrap()
+            .cardinality(),
+        Finite(2)
+    );
     assert_eq!(range(10).shard(3, 0).unwrap().cardinality(), Finite(4));
     assert_eq!(range(10).shard(3, 2).unwrap().cardinality(), Finite(3));
     assert_eq!(
@@ -938,14 +989,19 @@ fn cardinality_rules() {
 #[test]
 fn huge_arguments_are_bounded_or_refused_never_an_abort() {
     // Sizes are used as limits, never to allocate up front.
-    assert_eq!(strs(&range(3).batch(1 << 40, false).unwrap()), ["[0 1 2]"]);
+    assert_eq!(strs(&range(3).batch(1 << 40, ()).unwrap()), ["[0 1 2]"]);
     assert_eq!(
-        strs(&range(3).shuffle(1 << 40, Some(1), true).unwrap()).len(),
+        strs(
+            &range(3)
+                .shuffle(1 << 40, ShuffleOptions::new().seed(1))
+                .unwrap()
+        )
+        .len(),
         3
     );
     assert_eq!(strs(&range(3).prefetch(1 << 40).unwrap()).len(), 3);
     assert_eq!(
-        strs(&range(3).map_parallel(Ok, 1 << 40, true).unwrap()).len(),
+        strs(&range(3).map(Ok, Parallelism::threads(1 << 40)).unwrap()).len(),
         3
     );
     let w = range(5)
@@ -956,7 +1012,10 @@ fn huge_arguments_are_bounded_or_refused_never_an_abort() {
     let w = range(5).window(2, Some(u64::MAX), u64::MAX, false).unwrap();
     assert_eq!(w.to_vec().unwrap().len(), 1);
     is_invalid(
-        range(3).interleave(|x| Ok(Dataset::from_tensors(x)), 1 << 40, 1),
+        range(3).interleave(
+            |x| Ok(Dataset::from_tensors(x)),
+            InterleaveOptions::new().cycle_length(1 << 40),
+        ),
         "cycle_length",
     );
 }
@@ -975,12 +1034,18 @@ fn review_regressions() {
         true,
     )
     .unwrap();
-    assert_eq!(strs(&ds.batch(3, false).unwrap()), ["[0]"]);
-    assert_eq!(strs(&ds.map_parallel(Ok, 2, false).unwrap()), ["0"]);
+    assert_eq!(strs(&ds.batch(3, ()).unwrap()), ["[0]"]);
+    assert_eq!(
+        strs(
+            &ds.map(Ok, Parallelism::threads(2).deterministic(false))
+                .unwrap()
+        ),
+        ["0"]
+    );
 
     // A global shuffle under a counted repeat reshuffles each repetition.
     let rep = range(50)
-        .global_shuffle(Some(3), true)
+        .global_shuffle(ShuffleOptions::new().seed(3))
         .unwrap()
         .repeat(Some(2));
     let v: Vec<i64> = rep.to_vec().unwrap().iter().map(int).collect();
@@ -994,18 +1059,21 @@ fn review_regressions() {
 
     // An error keeps its position in windows.
     let bad = range(6)
-        .map(|x| {
-            if int(&x) == 2 {
-                Err(Error::msg("bad"))
-            } else {
-                Ok(x)
-            }
-        })
+        .map(
+            |x| {
+                if int(&x) == 2 {
+                    Err(Error::msg("bad"))
+                } else {
+                    Ok(x)
+                }
+            },
+            (),
+        )
         .unwrap();
     let w = bad
         .window(3, Some(3), 1, false)
         .unwrap()
-        .flat_map(|w| w.into_dataset()?.batch(3, false))
+        .flat_map(|w| w.into_dataset()?.batch(3, ()), None)
         .unwrap();
     let out = strs(&w);
     assert!(out[0].starts_with("ERR"), "{out:?}");
@@ -1030,9 +1098,13 @@ fn review_regressions() {
     .unwrap();
     let sh = Dataset::from_npy_files(&paths)
         .unwrap()
-        .global_shuffle(Some(1), false)
+        .global_shuffle(
+            ShuffleOptions::new()
+                .seed(1)
+                .reshuffle_each_iteration(false),
+        )
         .unwrap()
-        .batch(3, false)
+        .batch(3, ())
         .unwrap();
     assert_eq!(sh.to_vec().unwrap().len(), 1);
 
@@ -1050,10 +1122,10 @@ fn review_regressions() {
         ),
         "1 padded shapes for 2 tensors",
     );
-    let huge = range(2).map_op(npyflow::ops::one_hot(1 << 62)).unwrap();
+    let huge = range(2).map(npyflow::ops::one_hot(1 << 62), ()).unwrap();
     assert!(strs(&huge)[0].starts_with("ERR"));
     assert!(range(2)
-        .map_op(npyflow::ops::reshape(&[1 << 40, 1 << 40]))
+        .map(npyflow::ops::reshape(&[1 << 40, 1 << 40]), ())
         .is_err());
 
     // A panic under a prefetch is an error, not a quiet end.

@@ -6,6 +6,7 @@
 
 #![cfg(target_os = "linux")]
 
+use npyflow::dataset::{InterleaveOptions, Parallelism, ShuffleOptions};
 use std::time::{Duration, Instant};
 
 use npyflow::format::npy::write_npy;
@@ -68,15 +69,15 @@ fn passes_leak_nothing_and_stop_promptly() {
     let build = move || -> Dataset {
         let rows = Dataset::from_npy(&p).unwrap();
         let shuffled = rows
-            .global_shuffle(Some(1), true)
+            .global_shuffle(ShuffleOptions::new().seed(1))
             .unwrap()
-            .map_parallel(Ok, 2, true)
+            .map(Ok, Parallelism::threads(2))
             .unwrap();
         let streamed = rows
             .filter(|_| Ok(true))
-            .map_parallel(Ok, 2, false)
+            .map(Ok, Parallelism::threads(2).deterministic(false))
             .unwrap()
-            .batch_parallel(4, false, 2, true)
+            .batch(4, Parallelism::threads(2))
             .unwrap()
             .unbatch()
             .unwrap();
@@ -84,7 +85,12 @@ fn passes_leak_nothing_and_stop_promptly() {
             Dataset::from_tensor_slices(Tensor::from_vec(vec![0i64, 1, 2], &[3]).unwrap()).unwrap();
         let p2 = p.clone();
         let interleaved = files
-            .interleave_parallel(move |_| Dataset::from_npy(&p2), 2, 1, 2)
+            .interleave(
+                move |_| Dataset::from_npy(&p2),
+                InterleaveOptions::new()
+                    .cycle_length(2)
+                    .parallel(Parallelism::threads(2)),
+            )
             .unwrap();
         Dataset::sample_from_datasets(vec![shuffled, streamed, interleaved], None, Some(3), false)
             .unwrap()
@@ -135,7 +141,7 @@ fn passes_leak_nothing_and_stop_promptly() {
     let busy = Dataset::range(0, 1_000_000, 1)
         .unwrap()
         .filter(|_| Ok(true))
-        .map_parallel(slow_add, 8, true)
+        .map(slow_add, Parallelism::threads(8))
         .unwrap()
         .prefetch(4)
         .unwrap();

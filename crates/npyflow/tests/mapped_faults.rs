@@ -3,6 +3,7 @@
 //! a SIGBUS that is not about npyflow's maps still gets the default action.
 #![cfg(target_os = "linux")]
 
+use npyflow::dataset::{Parallelism, ShuffleOptions};
 use std::fs::OpenOptions;
 use std::os::unix::process::ExitStatusExt;
 use std::path::{Path, PathBuf};
@@ -81,7 +82,7 @@ fn rows_past_the_new_end_are_errors_and_rows_before_it_are_read() {
 fn a_batched_pipeline_reports_the_lost_batches_and_goes_on() {
     let dir = tempfile::tempdir().unwrap();
     let path = write_rows(dir.path(), "batches.npy");
-    let ds = Dataset::from_npy(&path).unwrap().batch(5, false).unwrap();
+    let ds = Dataset::from_npy(&path).unwrap().batch(5, ()).unwrap();
     truncate(&path);
     let results: Vec<_> = ds.iter().collect();
     assert_eq!(results.len(), ROWS / 5 + 1);
@@ -104,9 +105,13 @@ fn gathered_batches_never_hold_zeros_from_lost_pages() {
     // A global shuffle of a random-access source gathers each batch's rows by copying them.
     let ds = Dataset::from_npy(&path)
         .unwrap()
-        .global_shuffle(Some(7), false)
+        .global_shuffle(
+            ShuffleOptions::new()
+                .seed(7)
+                .reshuffle_each_iteration(false),
+        )
         .unwrap()
-        .batch(8, false)
+        .batch(8, ())
         .unwrap();
     let before: Vec<Tensor> = ds
         .iter()
@@ -136,7 +141,7 @@ fn ops_on_worker_threads_over_a_truncated_file() {
     let path = write_rows(dir.path(), "ops.npy");
     let ds = Dataset::from_npy(&path)
         .unwrap()
-        .map_op_parallel(ops::cast(DType::Float32), 2, true)
+        .map(ops::cast(DType::Float32), Parallelism::threads(2))
         .unwrap()
         .prefetch(4)
         .unwrap();

@@ -2,6 +2,7 @@
 //! and take their part with `distributed_batch` (or `shard`) read every element exactly once
 //! per epoch between them, and with `distributed_batch` all get the same number of batches.
 
+use npyflow::dataset::{Parallelism, ShuffleOptions};
 use npyflow::{Dataset, Element};
 use proptest::prelude::*;
 
@@ -24,8 +25,8 @@ proptest! {
         let pipelines: Vec<Dataset> = (0..workers)
             .map(|i| {
                 Dataset::range(0, n, 1).unwrap()
-                    .global_shuffle(Some(seed), true).unwrap()
-                    .map_parallel(Ok, threads, true).unwrap()
+                    .global_shuffle(ShuffleOptions::new().seed(seed)).unwrap()
+                    .map(Ok, Parallelism::threads(threads as usize)).unwrap()
                     .distributed_batch(batch, workers, i).unwrap()
             })
             .collect();
@@ -66,7 +67,7 @@ proptest! {
         let mut seen = Vec::new();
         for i in 0..workers {
             let ds = Dataset::range(0, n, 1).unwrap()
-                .global_shuffle(Some(seed), false).unwrap()
+                .global_shuffle(ShuffleOptions::new().seed(seed).reshuffle_each_iteration(false)).unwrap()
                 .shard(workers, i).unwrap();
             let part: Vec<i64> = ds.to_vec().unwrap().iter().map(|e| values(e)[0]).collect();
             // shard's rule (tf.data's): counts differ by at most one.

@@ -2,6 +2,7 @@
 //! random pipelines of checkpoint.rs do not make, errors in the stream, and the iterator's
 //! own bookkeeping (saving twice, continuing after a save, restoring into a used iterator).
 
+use npyflow::dataset::{BatchOptions, InterleaveOptions, Parallelism, ShuffleOptions};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -102,11 +103,14 @@ fn check_everywhere(build: &dyn Fn() -> Dataset, sorted: bool) -> Vec<String> {
 fn padded_batch_restores() {
     let build = || {
         stream(23)
-            .map(|e| {
-                let v = scalar_i64(e)?;
-                let n = (v % 4) as usize;
-                Ok(Tensor::from_vec(vec![v; n], &[n])?.into())
-            })
+            .map(
+                |e| {
+                    let v = scalar_i64(e)?;
+                    let n = (v % 4) as usize;
+                    Ok(Tensor::from_vec(vec![v; n], &[n])?.into())
+                },
+                (),
+            )
             .unwrap()
             .padded_batch(3, None, None, false)
             .unwrap()
@@ -118,7 +122,7 @@ fn padded_batch_restores() {
 fn rebatch_restores() {
     let build = || {
         stream(31)
-            .batch(4, false)
+            .batch(4, ())
             .unwrap()
             .rebatch(&[3, 2, 5], false)
             .unwrap()
@@ -127,7 +131,7 @@ fn rebatch_restores() {
     let ra = || {
         Dataset::range(0, 31, 1)
             .unwrap()
-            .batch(4, false)
+            .batch(4, ())
             .unwrap()
             .rebatch(&[3, 2], true)
             .unwrap()
@@ -139,11 +143,14 @@ fn rebatch_restores() {
 fn bucket_by_sequence_length_restores() {
     let build = || {
         stream(40)
-            .map(|e| {
-                let v = scalar_i64(e)?;
-                let n = (v * 7 % 9) as usize;
-                Ok(Tensor::from_vec(vec![v; n], &[n])?.into())
-            })
+            .map(
+                |e| {
+                    let v = scalar_i64(e)?;
+                    let n = (v * 7 % 9) as usize;
+                    Ok(Tensor::from_vec(vec![v; n], &[n])?.into())
+                },
+                (),
+            )
             .unwrap()
             .bucket_by_sequence_length(
                 |e| Ok(e.tensors()[0].shape()[0] as i64),
@@ -162,7 +169,7 @@ fn group_by_window_restores() {
         stream(37)
             .group_by_window(
                 |e| Ok(val(e) % 3),
-                |_, w| w.batch(4, false),
+                |_, w| w.batch(4, ()),
                 Some(4),
                 None::<fn(i64) -> npyflow::Result<u64>>,
             )
@@ -177,7 +184,7 @@ fn window_then_flat_map_restores() {
         stream(20)
             .window(4, Some(3), 1, false)
             .unwrap()
-            .flat_map(|w| w.into_dataset()?.batch(2, false))
+            .flat_map(|w| w.into_dataset()?.batch(2, ()), None)
             .unwrap()
     };
     check_everywhere(&build, false);
@@ -186,10 +193,10 @@ fn window_then_flat_map_restores() {
 #[test]
 fn zip_of_a_stream_and_random_access_restores() {
     let build = || {
-        let a = stream(17).shuffle(4, None, true).unwrap();
+        let a = stream(17).shuffle(4, ()).unwrap();
         let b = Dataset::range(100, 130, 1)
             .unwrap()
-            .global_shuffle(None, true)
+            .global_shuffle(())
             .unwrap();
         Dataset::zip(vec![a, b]).unwrap()
     };
@@ -204,7 +211,7 @@ fn concatenate_restores_in_both_parts_and_at_the_boundary() {
             .concatenate(
                 &Dataset::range(10, 16, 1)
                     .unwrap()
-                    .shuffle(3, Some(5), true)
+                    .shuffle(3, ShuffleOptions::new().seed(5))
                     .unwrap(),
             )
             .unwrap()
@@ -226,13 +233,13 @@ fn choose_from_datasets_restores() {
     let build = || {
         let choice = Dataset::range(0, 30, 1)
             .unwrap()
-            .map(|e| Ok(Tensor::scalar(scalar_i64(e)? * 7 % 3).into()))
+            .map(|e| Ok(Tensor::scalar(scalar_i64(e)? * 7 % 3).into()), ())
             .unwrap();
         Dataset::choose_from_datasets(
             vec![
                 stream(8),
                 Dataset::range(100, 110, 1).unwrap(),
-                stream(5).map(|e| add(e, 200)).unwrap(),
+                stream(5).map(|e| add(e, 200), ()).unwrap(),
             ],
             &choice,
             false,
@@ -253,7 +260,7 @@ fn take_while_restores() {
 fn ignore_errors_restores() {
     let build = || {
         stream(30)
-            .map(fail_at_2_mod_4)
+            .map(fail_at_2_mod_4, ())
             .unwrap()
             .ignore_errors(false)
     };
@@ -273,22 +280,22 @@ fn errors_in_the_stream_restore_at_the_same_places() {
             add(e, 1)
         }
     };
-    let seq = move || stream(30).map(f).unwrap();
+    let seq = move || stream(30).map(f, ()).unwrap();
     let full = check_everywhere(&seq, false);
     assert!(full.iter().any(|s| s.starts_with("error")));
-    let par = move || stream(30).map_parallel(f, 3, true).unwrap();
+    let par = move || stream(30).map(f, Parallelism::threads(3)).unwrap();
     assert_eq!(check_everywhere(&par, false), full);
     let ra = move || {
         Dataset::range(0, 30, 1)
             .unwrap()
-            .map_parallel(f, 3, true)
+            .map(f, Parallelism::threads(3))
             .unwrap()
     };
     let ra_full = check_everywhere(&ra, false);
     assert_eq!(ra_full, full);
-    let batched = move || stream(30).map(f).unwrap().batch(4, false).unwrap();
+    let batched = move || stream(30).map(f, ()).unwrap().batch(4, ()).unwrap();
     check_everywhere(&batched, false);
-    let prefetched = move || stream(30).map(f).unwrap().prefetch(3).unwrap();
+    let prefetched = move || stream(30).map(f, ()).unwrap().prefetch(3).unwrap();
     assert_eq!(check_everywhere(&prefetched, false), full);
 }
 
@@ -309,7 +316,7 @@ fn scan_restores() {
 fn unique_restores() {
     let build = || {
         stream(40)
-            .map(|e| Ok(Tensor::scalar(scalar_i64(e)? * 7 % 11).into()))
+            .map(|e| Ok(Tensor::scalar(scalar_i64(e)? * 7 % 11).into()), ())
             .unwrap()
             .unique()
             .unwrap()
@@ -322,7 +329,7 @@ fn unique_restores() {
 fn enumerate_after_an_unseeded_shuffle_restores() {
     let build = || {
         stream(25)
-            .shuffle(6, None, true)
+            .shuffle(6, ())
             .unwrap()
             .enumerate(3)
             .repeat(Some(2))
@@ -334,7 +341,7 @@ fn enumerate_after_an_unseeded_shuffle_restores() {
 fn endless_repeat_with_take_restores() {
     let build = || {
         stream(7)
-            .shuffle(3, Some(9), true)
+            .shuffle(3, ShuffleOptions::new().seed(9))
             .unwrap()
             .repeat(None)
             .take(30)
@@ -343,7 +350,7 @@ fn endless_repeat_with_take_restores() {
     let ra = || {
         Dataset::range(0, 7, 1)
             .unwrap()
-            .global_shuffle(Some(2), true)
+            .global_shuffle(ShuffleOptions::new().seed(2))
             .unwrap()
             .repeat(None)
             .take(30)
@@ -355,7 +362,7 @@ fn endless_repeat_with_take_restores() {
 fn memory_cache_then_repeat_restores() {
     let build = || {
         stream(9)
-            .shuffle(4, None, true)
+            .shuffle(4, ())
             .unwrap()
             .cache(None::<&str>)
             .unwrap()
@@ -379,9 +386,9 @@ fn generator_with_map_parallel_and_batch_restores() {
                 )
             },
         )
-        .map_parallel(|e| add(e, 1), 3, true)
+        .map(|e| add(e, 1), Parallelism::threads(3))
         .unwrap()
-        .batch(3, false)
+        .batch(3, ())
         .unwrap()
     };
     check_everywhere(&make, false);
@@ -399,35 +406,36 @@ fn nested_interleave_restores() {
                         .interleave(
                             move |x| {
                                 let x = scalar_i64(x)?;
-                                Dataset::range(0, 2, 1)?.map(move |y| {
-                                    Ok(Tensor::scalar(v * 100 + x * 10 + scalar_i64(y)?).into())
-                                })
+                                Dataset::range(0, 2, 1)?.map(
+                                    move |y| {
+                                        Ok(Tensor::scalar(v * 100 + x * 10 + scalar_i64(y)?).into())
+                                    },
+                                    (),
+                                )
                             },
-                            2,
-                            1,
+                            InterleaveOptions::new().cycle_length(2),
                         )
                 },
-                2,
-                2,
+                InterleaveOptions::new().cycle_length(2).block_length(2),
             )
             .unwrap()
     };
     check_everywhere(&build, false);
     let par = || {
         stream(6)
-            .interleave_parallel(
+            .interleave(
                 |e| {
                     let v = scalar_i64(e)?;
-                    Dataset::range(0, v + 1, 1)?.interleave_parallel(
+                    Dataset::range(0, v + 1, 1)?.interleave(
                         move |x| Ok(Dataset::from_tensors(add(x, v * 10)?).repeat(Some(2))),
-                        2,
-                        1,
-                        2,
+                        InterleaveOptions::new()
+                            .cycle_length(2)
+                            .parallel(Parallelism::threads(2)),
                     )
                 },
-                3,
-                1,
-                3,
+                InterleaveOptions::new()
+                    .cycle_length(3)
+                    .parallel(Parallelism::threads(3)),
             )
             .unwrap()
     };
@@ -459,17 +467,16 @@ fn unordered_parallel_map_then_batch_keeps_the_multiset() {
             } else {
                 stream(60)
             };
-            base.map_parallel(
-                |e| {
+            base.map(
+                |e: Element| {
                     let v = scalar_i64(e.clone())?;
                     std::thread::sleep(Duration::from_micros((v % 5) as u64 * 300));
                     add(e, 1000)
                 },
-                4,
-                false,
+                Parallelism::threads(4).deterministic(false),
             )
             .unwrap()
-            .batch(4, false)
+            .batch(4, ())
             .unwrap()
         };
         let all: Vec<i64> = (1000..1060).collect();
@@ -500,15 +507,14 @@ fn unordered_parallel_map_then_batch_keeps_the_multiset() {
 fn saving_twice_and_continuing_changes_nothing() {
     let build = || {
         stream(50)
-            .shuffle(5, Some(1), true)
+            .shuffle(5, ShuffleOptions::new().seed(1))
             .unwrap()
-            .map_parallel(
+            .map(
                 |e| {
                     std::thread::sleep(Duration::from_micros(200));
                     add(e, 1)
                 },
-                4,
-                true,
+                Parallelism::threads(4),
             )
             .unwrap()
             .prefetch(4)
@@ -546,11 +552,11 @@ fn saving_twice_and_continuing_changes_nothing() {
 fn restoring_into_a_used_iterator() {
     let build = || {
         stream(30)
-            .shuffle(4, Some(3), true)
+            .shuffle(4, ShuffleOptions::new().seed(3))
             .unwrap()
-            .map_parallel(|e| add(e, 1), 3, true)
+            .map(|e| add(e, 1), Parallelism::threads(3))
             .unwrap()
-            .batch(2, false)
+            .batch(2, ())
             .unwrap()
             .prefetch(2)
             .unwrap()
@@ -571,7 +577,7 @@ fn restoring_into_a_used_iterator() {
 
 #[test]
 fn a_state_after_the_end_restores_an_ended_iterator() {
-    let build = || stream(5).shuffle(2, Some(4), true).unwrap();
+    let build = || stream(5).shuffle(2, ShuffleOptions::new().seed(4)).unwrap();
     let ds = build();
     let mut it = ds.iter();
     let _ = it.by_ref().count();
@@ -585,8 +591,8 @@ fn a_state_after_the_end_restores_an_ended_iterator() {
 
 #[test]
 fn refused_states_leave_a_used_iterator_where_it_was() {
-    let a = || stream(20).shuffle(4, None, true).unwrap();
-    let b = Dataset::range(0, 20, 1).unwrap().batch(3, false).unwrap();
+    let a = || stream(20).shuffle(4, ()).unwrap();
+    let b = Dataset::range(0, 20, 1).unwrap().batch(3, ()).unwrap();
     let mut other = b.iter();
     other.next();
     let foreign = other.get_state().unwrap();
@@ -610,7 +616,7 @@ fn refusal_keeps_the_seeds_of_an_unseeded_pipeline() {
     let build = || {
         Dataset::range(0, 20, 1)
             .unwrap()
-            .global_shuffle(None, true)
+            .global_shuffle(())
             .unwrap()
     };
     let ds = build();
@@ -638,13 +644,12 @@ fn refusal_keeps_the_seeds_of_an_unseeded_pipeline() {
 fn get_state_while_slow_workers_are_busy() {
     let build = || {
         stream(40)
-            .map_parallel(
+            .map(
                 |e| {
                     std::thread::sleep(Duration::from_millis(3));
                     add(e, 1)
                 },
-                8,
-                true,
+                Parallelism::threads(8),
             )
             .unwrap()
             .prefetch(6)
@@ -675,9 +680,9 @@ fn distributed_batch_with_parallel_map_and_prefetch_restores() {
         let build = move || {
             Dataset::range(0, 50, 1)
                 .unwrap()
-                .global_shuffle(Some(8), true)
+                .global_shuffle(ShuffleOptions::new().seed(8))
                 .unwrap()
-                .map_parallel(|e| add(e, 1), 4, true)
+                .map(|e| add(e, 1), Parallelism::threads(4))
                 .unwrap()
                 .distributed_batch(4, 3, worker)
                 .unwrap()
@@ -746,8 +751,7 @@ fn shuffled_list_files_then_interleave_restores() {
                     }
                     Dataset::from_npy(path)
                 },
-                2,
-                1,
+                InterleaveOptions::new().cycle_length(2),
             )
             .unwrap()
             .repeat(Some(2))
@@ -774,18 +778,21 @@ fn forge_targets() -> Vec<Target> {
     vec![
         ("padded_batch", || {
             stream(23)
-                .map(|e| {
-                    let v = scalar_i64(e)?;
-                    let n = (v % 4) as usize;
-                    Ok(Tensor::from_vec(vec![v; n], &[n])?.into())
-                })
+                .map(
+                    |e| {
+                        let v = scalar_i64(e)?;
+                        let n = (v % 4) as usize;
+                        Ok(Tensor::from_vec(vec![v; n], &[n])?.into())
+                    },
+                    (),
+                )
                 .unwrap()
                 .padded_batch(3, None, None, false)
                 .unwrap()
         }),
         ("rebatch", || {
             stream(31)
-                .batch(4, false)
+                .batch(4, ())
                 .unwrap()
                 .rebatch(&[3, 2, 5], false)
                 .unwrap()
@@ -794,7 +801,7 @@ fn forge_targets() -> Vec<Target> {
             stream(37)
                 .group_by_window(
                     |e| Ok(val(e) % 3),
-                    |_, w| w.batch(4, false),
+                    |_, w| w.batch(4, ()),
                     Some(4),
                     None::<fn(i64) -> npyflow::Result<u64>>,
                 )
@@ -802,7 +809,7 @@ fn forge_targets() -> Vec<Target> {
         }),
         ("unique+scan", || {
             stream(40)
-                .map(|e| Ok(Tensor::scalar(scalar_i64(e)? * 7 % 11).into()))
+                .map(|e| Ok(Tensor::scalar(scalar_i64(e)? * 7 % 11).into()), ())
                 .unwrap()
                 .unique()
                 .unwrap()
@@ -814,7 +821,7 @@ fn forge_targets() -> Vec<Target> {
         }),
         ("cache+repeat", || {
             stream(9)
-                .shuffle(4, Some(2), true)
+                .shuffle(4, ShuffleOptions::new().seed(2))
                 .unwrap()
                 .cache(None::<&str>)
                 .unwrap()
@@ -823,9 +830,9 @@ fn forge_targets() -> Vec<Target> {
         ("global shuffle, distributed batch, prefetch", || {
             Dataset::range(0, 50, 1)
                 .unwrap()
-                .global_shuffle(Some(8), true)
+                .global_shuffle(ShuffleOptions::new().seed(8))
                 .unwrap()
-                .map_parallel(|e| add(e, 1), 4, true)
+                .map(|e| add(e, 1), Parallelism::threads(4))
                 .unwrap()
                 .distributed_batch(4, 3, 1)
                 .unwrap()
@@ -837,23 +844,36 @@ fn forge_targets() -> Vec<Target> {
             let a = Dataset::range(0, 40, 1).unwrap().skip(3).take(30);
             let b = Dataset::range(0, 40, 1)
                 .unwrap()
-                .global_shuffle(Some(1), false)
+                .global_shuffle(
+                    ShuffleOptions::new()
+                        .seed(1)
+                        .reshuffle_each_iteration(false),
+                )
                 .unwrap()
                 .shard(2, 1)
                 .unwrap();
-            Dataset::zip(vec![a, b]).unwrap().batch(3, true).unwrap()
+            Dataset::zip(vec![a, b])
+                .unwrap()
+                .batch(3, BatchOptions::new().drop_remainder(true))
+                .unwrap()
         }),
         ("interleave_parallel", || {
             stream(12)
-                .interleave_parallel(|e| Ok(Dataset::from_tensors(e).repeat(Some(3))), 3, 2, 3)
+                .interleave(
+                    |e| Ok(Dataset::from_tensors(e).repeat(Some(3))),
+                    InterleaveOptions::new()
+                        .cycle_length(3)
+                        .block_length(2)
+                        .parallel(Parallelism::threads(3)),
+                )
                 .unwrap()
-                .batch_parallel(2, false, 2, true)
+                .batch(2, Parallelism::threads(2))
                 .unwrap()
         }),
         ("choose+concatenate", || {
             let choice = Dataset::range(0, 30, 1)
                 .unwrap()
-                .map(|e| Ok(Tensor::scalar(scalar_i64(e)? % 2).into()))
+                .map(|e| Ok(Tensor::scalar(scalar_i64(e)? % 2).into()), ())
                 .unwrap();
             Dataset::choose_from_datasets(
                 vec![
@@ -969,11 +989,11 @@ fn check_later_passes(build: &dyn Fn() -> Dataset, passes: usize, pass: usize, a
 
 #[test]
 fn passes_after_a_restored_one_continue_the_epochs() {
-    let seq = || stream(12).shuffle(4, None, true).unwrap();
+    let seq = || stream(12).shuffle(4, ()).unwrap();
     let ra = || {
         Dataset::range(0, 12, 1)
             .unwrap()
-            .global_shuffle(None, true)
+            .global_shuffle(())
             .unwrap()
     };
     let sample = || {
@@ -987,9 +1007,9 @@ fn passes_after_a_restored_one_continue_the_epochs() {
     };
     let flips = || {
         stream(24)
-            .batch(3, false)
+            .batch(3, ())
             .unwrap()
-            .map_op_parallel(npyflow::ops::random_flip(0, 5), 2, true)
+            .map(npyflow::ops::random_flip(0, 5), Parallelism::threads(2))
             .unwrap()
     };
     let builders: [(&str, &dyn Fn() -> Dataset); 4] = [
@@ -1011,21 +1031,21 @@ fn one_random_dataset_used_twice_restores() {
     let zip = || {
         let s = Dataset::range(0, 15, 1)
             .unwrap()
-            .global_shuffle(None, true)
+            .global_shuffle(())
             .unwrap();
         Dataset::zip(vec![s.clone(), s]).unwrap()
     };
     let cat = || {
-        let s = stream(8).shuffle(3, None, true).unwrap();
+        let s = stream(8).shuffle(3, ()).unwrap();
         s.concatenate(&s).unwrap().repeat(Some(2))
     };
     let sample = || {
         let s = Dataset::range(0, 10, 1)
             .unwrap()
-            .global_shuffle(None, true)
+            .global_shuffle(())
             .unwrap();
         Dataset::sample_from_datasets(
-            vec![s.clone(), s.map(|e| add(e, 100)).unwrap()],
+            vec![s.clone(), s.map(|e| add(e, 100), ()).unwrap()],
             None,
             None,
             true,
@@ -1056,7 +1076,7 @@ fn sample_stopping_on_an_empty_dataset_restores() {
             vec![
                 stream(5),
                 Dataset::range(100, 120, 1).unwrap(),
-                stream(9).map(|e| add(e, 50)).unwrap(),
+                stream(9).map(|e| add(e, 50), ()).unwrap(),
             ],
             Some(vec![0.2, 0.5, 0.3]),
             Some(4),
@@ -1102,9 +1122,18 @@ fn errors_in_predicates_and_interleave_functions_restore() {
                 Ok(Dataset::from_tensors(e).repeat(Some(2)))
             };
             if parallel {
-                stream(14).interleave_parallel(f, 3, 1, 3).unwrap()
+                stream(14)
+                    .interleave(
+                        f,
+                        InterleaveOptions::new()
+                            .cycle_length(3)
+                            .parallel(Parallelism::threads(3)),
+                    )
+                    .unwrap()
             } else {
-                stream(14).interleave(f, 3, 1).unwrap()
+                stream(14)
+                    .interleave(f, InterleaveOptions::new().cycle_length(3))
+                    .unwrap()
             }
         };
         let full = check_everywhere(&il, false);
@@ -1125,9 +1154,9 @@ fn random_access_errors_in_batches_restore() {
     let a = move || {
         Dataset::range(0, 40, 1)
             .unwrap()
-            .map_parallel(f, 3, true)
+            .map(f, Parallelism::threads(3))
             .unwrap()
-            .batch(4, true)
+            .batch(4, BatchOptions::new().drop_remainder(true))
             .unwrap()
             .prefetch(AUTOTUNE)
             .unwrap()
@@ -1137,9 +1166,9 @@ fn random_access_errors_in_batches_restore() {
     let b = move || {
         Dataset::range(0, 40, 1)
             .unwrap()
-            .global_shuffle(Some(3), true)
+            .global_shuffle(ShuffleOptions::new().seed(3))
             .unwrap()
-            .map(f)
+            .map(f, ())
             .unwrap()
             .distributed_batch(3, 2, 0)
             .unwrap()
@@ -1153,7 +1182,7 @@ fn random_access_errors_in_batches_restore() {
 fn an_iterator_with_stats_restores() {
     let build = || {
         stream(20)
-            .map_parallel(|e| add(e, 1), 2, true)
+            .map(|e| add(e, 1), Parallelism::threads(2))
             .unwrap()
             .prefetch(2)
             .unwrap()
@@ -1236,7 +1265,7 @@ fn forged_positions_in_unbounded_inputs_do_not_hang() {
 fn memory_cache_with_errors_restores_in_its_replay() {
     let build = || {
         stream(10)
-            .map(fail_at_2_mod_4)
+            .map(fail_at_2_mod_4, ())
             .unwrap()
             .cache(None::<&str>)
             .unwrap()
@@ -1250,7 +1279,7 @@ fn memory_cache_with_errors_restores_in_its_replay() {
 fn a_replay_state_restores_into_a_rebuilt_pipeline_that_filled_its_own_cache() {
     let build = || {
         stream(12)
-            .shuffle(5, None, true)
+            .shuffle(5, ())
             .unwrap()
             .cache(None::<&str>)
             .unwrap()

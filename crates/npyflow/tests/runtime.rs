@@ -3,6 +3,7 @@
 //! and global shuffles permute each epoch (tests/threads.rs: dropping an iterator stops
 //! its threads).
 
+use npyflow::dataset::{BatchOptions, InterleaveOptions, Parallelism, ShuffleOptions};
 use std::time::Duration;
 
 use npyflow::dataset::Dataset;
@@ -30,13 +31,17 @@ fn normalize_closure(e: Element) -> npyflow::Result<Element> {
 fn fused_batches_equal_closure_batches() {
     let (x, y) = images(37);
     let src = Dataset::from_tensor_slices(Element::tuple([x, y])).unwrap();
-    let closure = src.map(normalize_closure).unwrap().batch(8, false).unwrap();
+    let closure = src
+        .map(normalize_closure, ())
+        .unwrap()
+        .batch(8, ())
+        .unwrap();
     let fused = src
-        .map_op(ops::cast(DType::Float32).component(0))
+        .map(ops::cast(DType::Float32).component(0), ())
         .unwrap()
-        .map_op(ops::scale(1.0 / 255.0).component(0))
+        .map(ops::scale(1.0 / 255.0).component(0), ())
         .unwrap()
-        .batch(8, false)
+        .batch(8, ())
         .unwrap();
     assert_eq!(fused.element_spec(), closure.element_spec());
     assert_eq!(fused.to_vec().unwrap(), closure.to_vec().unwrap());
@@ -46,11 +51,11 @@ fn fused_batches_equal_closure_batches() {
     let stream =
         Dataset::from_generator(spec, move || Ok(Box::new(rows.clone().into_iter().map(Ok))));
     let fused_stream = stream
-        .map_op(ops::cast(DType::Float32).component(0))
+        .map(ops::cast(DType::Float32).component(0), ())
         .unwrap()
-        .map_op(ops::scale(1.0 / 255.0).component(0))
+        .map(ops::scale(1.0 / 255.0).component(0), ())
         .unwrap()
-        .batch(8, false)
+        .batch(8, ())
         .unwrap();
     assert_eq!(fused_stream.to_vec().unwrap(), closure.to_vec().unwrap());
 }
@@ -60,7 +65,7 @@ fn consecutive_rows_are_slices_not_copies() {
     let (x, y) = images(10);
     let ds = Dataset::from_tensor_slices(Element::tuple([x.clone(), y]))
         .unwrap()
-        .batch(4, false)
+        .batch(4, ())
         .unwrap();
     let first = ds.iter().next().unwrap().unwrap();
     let bx = first.get(0).unwrap().as_tensor().unwrap();
@@ -73,9 +78,9 @@ fn kept_batches_stay_valid_while_buffers_are_reused() {
     let (x, y) = images(64);
     let ds = Dataset::from_tensor_slices(Element::tuple([x, y]))
         .unwrap()
-        .map_op(ops::cast(DType::Float32).component(0))
+        .map(ops::cast(DType::Float32).component(0), ())
         .unwrap()
-        .batch(4, false)
+        .batch(4, ())
         .unwrap();
     let expected: Vec<String> = ds.iter().map(|b| b.unwrap().to_string()).collect();
     // Keep every batch while iterating, then check them all: none was overwritten.
@@ -88,7 +93,7 @@ fn kept_batches_stay_valid_while_buffers_are_reused() {
 fn global_shuffle_permutes_each_epoch() {
     let ds = Dataset::range(0, 1000, 1)
         .unwrap()
-        .global_shuffle(Some(5), true)
+        .global_shuffle(ShuffleOptions::new().seed(5))
         .unwrap();
     let epoch = |ds: &Dataset| -> Vec<i64> {
         ds.iter()
@@ -111,17 +116,21 @@ fn global_shuffle_permutes_each_epoch() {
     }
     let again = Dataset::range(0, 1000, 1)
         .unwrap()
-        .global_shuffle(Some(5), true)
+        .global_shuffle(ShuffleOptions::new().seed(5))
         .unwrap();
     assert_eq!(epoch(&again), a, "the seed fixes the orders");
     let fixed = Dataset::range(0, 100, 1)
         .unwrap()
-        .global_shuffle(Some(5), false)
+        .global_shuffle(
+            ShuffleOptions::new()
+                .seed(5)
+                .reshuffle_each_iteration(false),
+        )
         .unwrap();
     assert_eq!(epoch(&fixed), epoch(&fixed));
     let stream = Dataset::range(0, 10, 1).unwrap().filter(|_| Ok(true));
     assert!(matches!(
-        stream.global_shuffle(None, true),
+        stream.global_shuffle(()),
         Err(Error::InvalidArgument(_))
     ));
     // Sharded after a shared shuffle: disjoint parts covering every element.
@@ -129,7 +138,11 @@ fn global_shuffle_permutes_each_epoch() {
     for i in 0..3 {
         let part = Dataset::range(0, 100, 1)
             .unwrap()
-            .global_shuffle(Some(9), false)
+            .global_shuffle(
+                ShuffleOptions::new()
+                    .seed(9)
+                    .reshuffle_each_iteration(false),
+            )
             .unwrap()
             .shard(3, i)
             .unwrap();
@@ -151,14 +164,14 @@ fn errors_keep_their_place_in_parallel() {
         }
     };
     let seq: Vec<String> = ds
-        .map(f)
+        .map(f, ())
         .unwrap()
         .iter()
         .map(|r| r.map(|e| e.to_string()).unwrap_or_else(|e| e.to_string()))
         .collect();
     for threads in [1, 2, 3, 8] {
         let par: Vec<String> = ds
-            .map_parallel(f, threads, true)
+            .map(f, Parallelism::threads(threads))
             .unwrap()
             .iter()
             .map(|r| r.map(|e| e.to_string()).unwrap_or_else(|e| e.to_string()))
@@ -166,7 +179,7 @@ fn errors_keep_their_place_in_parallel() {
         assert_eq!(par, seq, "{threads} threads");
     }
     assert!(matches!(
-        ds.map_parallel(f, 0, true),
+        ds.map(f, Parallelism::threads(0)),
         Err(Error::InvalidArgument(_))
     ));
 }
@@ -213,38 +226,63 @@ fn build(n: i64, steps: &[Step], parallel: bool) -> Dataset {
                     Ok(e)
                 };
                 if parallel {
-                    ds.map_parallel(f, t, true).unwrap()
+                    ds.map(f, Parallelism::threads(t as usize)).unwrap()
                 } else {
-                    ds.map(f).unwrap()
+                    ds.map(f, ()).unwrap()
                 }
             }
             Step::MapOp(t) => {
                 let op = ops::cast(DType::Int32);
                 if parallel {
-                    ds.map_op_parallel(op, t, true).unwrap()
+                    ds.map(op, Parallelism::threads(t as usize)).unwrap()
                 } else {
-                    ds.map_op(op).unwrap()
+                    ds.map(op, ()).unwrap()
                 }
             }
             Step::Batch(b, d, t) if !batched => {
                 batched = true;
                 match (parallel, t) {
-                    (true, Some(t)) => ds.batch_parallel(b, d, t, true).unwrap(),
-                    _ => ds.batch(b, d).unwrap(),
+                    (true, Some(t)) => ds
+                        .batch(
+                            b,
+                            BatchOptions::new()
+                                .drop_remainder(d)
+                                .parallel(Parallelism::threads(t as usize)),
+                        )
+                        .unwrap(),
+                    _ => ds.batch(b, BatchOptions::new().drop_remainder(d)).unwrap(),
                 }
             }
             Step::Batch(..) => ds,
-            Step::Shuffle(seed) if ds.is_random_access() => {
-                ds.global_shuffle(Some(seed), false).unwrap()
-            }
-            Step::Shuffle(seed) => ds.shuffle(7, Some(seed), false).unwrap(),
+            Step::Shuffle(seed) if ds.is_random_access() => ds
+                .global_shuffle(
+                    ShuffleOptions::new()
+                        .seed(seed)
+                        .reshuffle_each_iteration(false),
+                )
+                .unwrap(),
+            Step::Shuffle(seed) => ds
+                .shuffle(
+                    7,
+                    ShuffleOptions::new()
+                        .seed(seed)
+                        .reshuffle_each_iteration(false),
+                )
+                .unwrap(),
             Step::Filter => ds.filter(|e| Ok(e.tensors()[0].as_bytes()[0] % 3 != 0)),
             Step::Interleave(c) => {
                 let f = |e: Element| Ok(Dataset::from_tensors(e).repeat(Some(2)));
                 if parallel {
-                    ds.interleave_parallel(f, c, 1, c).unwrap()
+                    ds.interleave(
+                        f,
+                        InterleaveOptions::new()
+                            .cycle_length(c as usize)
+                            .parallel(Parallelism::threads(c as usize)),
+                    )
+                    .unwrap()
                 } else {
-                    ds.interleave(f, c, 1).unwrap()
+                    ds.interleave(f, InterleaveOptions::new().cycle_length(c as usize))
+                        .unwrap()
                 }
             }
             // Without a thread (0), prefetch still ends random access, as with one.
@@ -278,7 +316,7 @@ proptest! {
         };
         let stream = ds.filter(|_| Ok(true));
         for d in [ds.clone(), stream] {
-            let mut got: Vec<i64> = d.map_parallel(f, threads, false).unwrap().iter()
+            let mut got: Vec<i64> = d.map(f, Parallelism::threads(threads as usize).deterministic(false)).unwrap().iter()
                 .map(|e| e.unwrap().into_tensor().unwrap().to_i64_scalar("x").unwrap())
                 .collect();
             got.sort_unstable();

@@ -17,6 +17,7 @@
 //! - [`STRICTER_THAN_TF`]: invalid-argument cases that tf.data accepts when building and
 //!   npyflow refuses.
 
+use npyflow::dataset::{BatchOptions, InterleaveOptions, ShuffleOptions};
 use std::collections::{HashMap, HashSet};
 use std::sync::mpsc;
 use std::time::Duration;
@@ -158,7 +159,7 @@ fn no_size_func() -> Option<fn(i64) -> Result<u64>> {
 }
 
 fn batched(size: usize) -> impl Fn(Element) -> Result<Dataset> + Send + Sync + 'static {
-    move |w| w.into_dataset()?.batch(size, false)
+    move |w| w.into_dataset()?.batch(size, ())
 }
 
 // ------------------------------------------------------------------ pipelines, by id
@@ -287,13 +288,13 @@ fn sample_from_datasets() -> Result<Dataset> {
     )
 }
 fn batch() -> Result<Dataset> {
-    r(0, 8).batch(3, false)
+    r(0, 8).batch(3, ())
 }
 fn batch_drop_remainder() -> Result<Dataset> {
-    r(0, 8).batch(3, true)
+    r(0, 8).batch(3, BatchOptions::new().drop_remainder(true))
 }
 fn batch_tuple() -> Result<Dataset> {
-    Dataset::zip(vec![r(0, 5), r(0, 5).map(times10)?])?.batch(2, false)
+    Dataset::zip(vec![r(0, 5), r(0, 5).map(times10, ())?])?.batch(2, ())
 }
 fn batch_dict_float() -> Result<Dataset> {
     Dataset::from_tensor_slices(Element::dict([
@@ -303,19 +304,19 @@ fn batch_dict_float() -> Result<Dataset> {
         ),
         ("i", Tensor::from_vec((0..5i32).collect(), &[5])?),
     ]))?
-    .batch(2, true)
+    .batch(2, BatchOptions::new().drop_remainder(true))
 }
 fn batch_rows() -> Result<Dataset> {
-    Dataset::from_tensor_slices(i64_matrix(4, 3))?.batch(3, false)
+    Dataset::from_tensor_slices(i64_matrix(4, 3))?.batch(3, ())
 }
 fn batch_bytes() -> Result<Dataset> {
-    Dataset::from_tensor_slices(bytes(&["ab", "cd", "ef"]))?.batch(2, false)
+    Dataset::from_tensor_slices(bytes(&["ab", "cd", "ef"]))?.batch(2, ())
 }
 fn padded_batch_default() -> Result<Dataset> {
-    r(1, 5).map(fill_x)?.padded_batch(2, None, None, false)
+    r(1, 5).map(fill_x, ())?.padded_batch(2, None, None, false)
 }
 fn padded_batch_shapes_values() -> Result<Dataset> {
-    r(1, 5).map(fill_x)?.padded_batch(
+    r(1, 5).map(fill_x, ())?.padded_batch(
         2,
         Some(vec![PartialShape::known(&[5])]),
         Some(vec![Tensor::scalar(-1i64)]),
@@ -324,10 +325,13 @@ fn padded_batch_shapes_values() -> Result<Dataset> {
 }
 fn padded_batch_2d_drop() -> Result<Dataset> {
     r(1, 6)
-        .map(|x| {
-            let n = int(&x)?;
-            fill_shape(&[n as usize, 2], n)
-        })?
+        .map(
+            |x| {
+                let n = int(&x)?;
+                fill_shape(&[n as usize, 2], n)
+            },
+            (),
+        )?
         .padded_batch(
             2,
             Some(vec![PartialShape::new(&[None, Some(3)])]),
@@ -337,13 +341,16 @@ fn padded_batch_2d_drop() -> Result<Dataset> {
 }
 fn padded_batch_tuple() -> Result<Dataset> {
     r(1, 4)
-        .map(|x| {
-            let n = int(&x)?;
-            Ok(Element::Tuple(vec![
-                fill_x(x)?,
-                Tensor::scalar(n as f32).into(),
-            ]))
-        })?
+        .map(
+            |x| {
+                let n = int(&x)?;
+                Ok(Element::Tuple(vec![
+                    fill_x(x)?,
+                    Tensor::scalar(n as f32).into(),
+                ]))
+            },
+            (),
+        )?
         .padded_batch(
             2,
             Some(vec![PartialShape::new(&[None]), PartialShape::known(&[])]),
@@ -352,10 +359,12 @@ fn padded_batch_tuple() -> Result<Dataset> {
         )
 }
 fn unbatch() -> Result<Dataset> {
-    r(0, 7).batch(3, false)?.unbatch()
+    r(0, 7).batch(3, ())?.unbatch()
 }
 fn unbatch_known_size() -> Result<Dataset> {
-    r(0, 8).batch(4, true)?.unbatch()
+    r(0, 8)
+        .batch(4, BatchOptions::new().drop_remainder(true))?
+        .unbatch()
 }
 fn unbatch_tuple() -> Result<Dataset> {
     Dataset::from_tensors(Element::tuple([
@@ -365,16 +374,18 @@ fn unbatch_tuple() -> Result<Dataset> {
     .unbatch()
 }
 fn rebatch_scalar() -> Result<Dataset> {
-    r(0, 8).batch(4, false)?.rebatch(&[3], false)
+    r(0, 8).batch(4, ())?.rebatch(&[3], false)
 }
 fn rebatch_list() -> Result<Dataset> {
-    r(0, 10).batch(4, false)?.rebatch(&[2, 1, 1], false)
+    r(0, 10).batch(4, ())?.rebatch(&[2, 1, 1], false)
 }
 fn rebatch_drop_remainder() -> Result<Dataset> {
-    r(0, 7).batch(4, false)?.rebatch(&[3], true)
+    r(0, 7).batch(4, ())?.rebatch(&[3], true)
 }
 fn rebatch_known_input() -> Result<Dataset> {
-    r(0, 8).batch(4, true)?.rebatch(&[2], false)
+    r(0, 8)
+        .batch(4, BatchOptions::new().drop_remainder(true))?
+        .rebatch(&[2], false)
 }
 fn repeat_2() -> Result<Dataset> {
     Ok(r(0, 3).repeat(Some(2)))
@@ -425,7 +436,7 @@ fn shard_3_1() -> Result<Dataset> {
     r(0, 10).shard(3, 1)
 }
 fn shard_of_batches() -> Result<Dataset> {
-    r(0, 10).batch(3, false)?.shard(2, 1)
+    r(0, 10).batch(3, ())?.shard(2, 1)
 }
 fn shard_unknown() -> Result<Dataset> {
     r(0, 10).filter(|x| Ok(int(x)? > 2)).shard(2, 0)
@@ -434,13 +445,15 @@ fn enumerate_start() -> Result<Dataset> {
     Ok(Dataset::from_tensor_slices(Tensor::from_vec(vec![10i32, 20, 30], &[3])?)?.enumerate(5))
 }
 fn shuffle() -> Result<Dataset> {
-    r(0, 10).shuffle(4, Some(1), true)
+    r(0, 10).shuffle(4, ShuffleOptions::new().seed(1))
 }
 fn prefetch() -> Result<Dataset> {
     r(0, 5).prefetch(2)
 }
 fn cache() -> Result<Dataset> {
-    r(0, 5).map(|x| Ok(sc(int(&x)? * 2)))?.cache(None::<&str>)
+    r(0, 5)
+        .map(|x| Ok(sc(int(&x)? * 2)), ())?
+        .cache(None::<&str>)
 }
 
 fn endless() -> Dataset {
@@ -453,13 +466,15 @@ fn cardinality_concatenate_unknown_then_infinite() -> Result<Dataset> {
     r(0, 4).filter(even).concatenate(&r(0, 2).repeat(None))
 }
 fn cardinality_batch_infinite() -> Result<Dataset> {
-    endless().batch(2, false)
+    endless().batch(2, ())
 }
 fn cardinality_unbatch_infinite() -> Result<Dataset> {
-    endless().batch(2, true)?.unbatch()
+    endless()
+        .batch(2, BatchOptions::new().drop_remainder(true))?
+        .unbatch()
 }
 fn cardinality_rebatch_infinite() -> Result<Dataset> {
-    endless().batch(2, false)?.rebatch(&[3], false)
+    endless().batch(2, ())?.rebatch(&[3], false)
 }
 fn cardinality_shard_infinite() -> Result<Dataset> {
     endless().shard(2, 1)
@@ -468,10 +483,13 @@ fn cardinality_filter_infinite() -> Result<Dataset> {
     Ok(endless().filter(|x| Ok(int(x)? > 0)))
 }
 fn cardinality_flat_map_infinite() -> Result<Dataset> {
-    endless().flat_map(|x| Ok(Dataset::from_tensors(x)))
+    endless().flat_map(|x| Ok(Dataset::from_tensors(x)), None)
 }
 fn cardinality_interleave_infinite() -> Result<Dataset> {
-    endless().interleave(|x| Ok(Dataset::from_tensors(x)), 2, 1)
+    endless().interleave(
+        |x| Ok(Dataset::from_tensors(x)),
+        InterleaveOptions::new().cycle_length(2),
+    )
 }
 fn cardinality_take_while_infinite() -> Result<Dataset> {
     Ok(endless().take_while(|x| Ok(int(x)? < 5)))
@@ -491,7 +509,7 @@ fn cardinality_window_infinite() -> Result<Dataset> {
 fn cardinality_group_by_window_infinite() -> Result<Dataset> {
     endless().group_by_window(
         |x| Ok(int(x)? % 2),
-        |_, w| w.batch(2, false),
+        |_, w| w.batch(2, ()),
         Some(2),
         no_size_func(),
     )
@@ -506,7 +524,7 @@ fn cardinality_take_minus_1_infinite() -> Result<Dataset> {
     Ok(endless().take(-1))
 }
 fn cardinality_shuffle_infinite() -> Result<Dataset> {
-    endless().shuffle(4, Some(1), true)
+    endless().shuffle(4, ShuffleOptions::new().seed(1))
 }
 fn cardinality_repeat_count_of_unknown() -> Result<Dataset> {
     Ok(r(0, 6).filter(even).repeat(Some(2)))
@@ -531,34 +549,49 @@ fn choose_endless_choices_stop_on_empty() -> Result<Dataset> {
 }
 
 fn window_default_shift() -> Result<Dataset> {
-    r(0, 7).window(3, None, 1, false)?.flat_map(batched(3))
+    r(0, 7)
+        .window(3, None, 1, false)?
+        .flat_map(batched(3), None)
 }
 fn window_shift_drop() -> Result<Dataset> {
-    r(0, 7).window(3, Some(2), 1, true)?.flat_map(batched(3))
+    r(0, 7)
+        .window(3, Some(2), 1, true)?
+        .flat_map(batched(3), None)
 }
 fn window_stride_drop() -> Result<Dataset> {
-    r(0, 10).window(3, Some(1), 2, true)?.flat_map(batched(3))
+    r(0, 10)
+        .window(3, Some(1), 2, true)?
+        .flat_map(batched(3), None)
 }
 fn window_stride_keep_remainder() -> Result<Dataset> {
-    r(0, 10).window(3, Some(2), 3, false)?.flat_map(batched(3))
+    r(0, 10)
+        .window(3, Some(2), 3, false)?
+        .flat_map(batched(3), None)
 }
 fn window_shift_beyond_size() -> Result<Dataset> {
-    r(0, 10).window(2, Some(5), 1, false)?.flat_map(batched(2))
+    r(0, 10)
+        .window(2, Some(5), 1, false)?
+        .flat_map(batched(2), None)
 }
 fn window_shift_beyond_size_uneven() -> Result<Dataset> {
-    r(0, 9).window(2, Some(4), 1, false)?.flat_map(batched(2))
+    r(0, 9)
+        .window(2, Some(4), 1, false)?
+        .flat_map(batched(2), None)
 }
 fn window_tuple() -> Result<Dataset> {
-    Dataset::zip(vec![r(0, 5), r(0, 5).map(times10)?])?
+    Dataset::zip(vec![r(0, 5), r(0, 5).map(times10, ())?])?
         .window(2, None, 1, false)?
-        .flat_map(|w| {
-            let parts = w
-                .into_tuple()?
-                .into_iter()
-                .map(|p| p.into_dataset()?.batch(2, false))
-                .collect::<Result<Vec<_>>>()?;
-            Dataset::zip(parts)
-        })
+        .flat_map(
+            |w| {
+                let parts = w
+                    .into_tuple()?
+                    .into_iter()
+                    .map(|p| p.into_dataset()?.batch(2, ()))
+                    .collect::<Result<Vec<_>>>()?;
+                Dataset::zip(parts)
+            },
+            None,
+        )
 }
 fn window_spec_cardinality() -> Result<Dataset> {
     r(0, 7).window(3, Some(2), 1, false)
@@ -571,60 +604,78 @@ fn window_spec_dict() -> Result<Dataset> {
 }
 
 fn map_shape_change() -> Result<Dataset> {
-    r(0, 3).map(|x| fill_shape(&[2, 3], int(&x)?))
+    r(0, 3).map(|x| fill_shape(&[2, 3], int(&x)?), ())
 }
 fn map_to_tuple() -> Result<Dataset> {
-    r(0, 3).map(|x| {
-        let n = int(&x)?;
-        Ok(Element::Tuple(vec![
-            sc(n),
-            Tensor::scalar(n as f32 * 0.5).into(),
-        ]))
-    })
+    r(0, 3).map(
+        |x| {
+            let n = int(&x)?;
+            Ok(Element::Tuple(vec![
+                sc(n),
+                Tensor::scalar(n as f32 * 0.5).into(),
+            ]))
+        },
+        (),
+    )
 }
 fn map_to_dict() -> Result<Dataset> {
-    r(0, 3).map(|x| {
-        let n = int(&x)?;
-        Ok(Element::dict([
-            ("sq", Tensor::scalar(n * n)),
-            ("neg", Tensor::scalar(-(n as i32))),
-        ]))
-    })
+    r(0, 3).map(
+        |x| {
+            let n = int(&x)?;
+            Ok(Element::dict([
+                ("sq", Tensor::scalar(n * n)),
+                ("neg", Tensor::scalar(-(n as i32))),
+            ]))
+        },
+        (),
+    )
 }
 fn map_value_shape() -> Result<Dataset> {
-    r(1, 4).map(fill_x)
+    r(1, 4).map(fill_x, ())
 }
 fn map_reshape() -> Result<Dataset> {
-    r(1, 4).map(|x| {
-        let n = int(&x)?;
-        Ok(Tensor::from_vec((0..2 * n).collect(), &[n as usize, 2])?.into())
-    })
+    r(1, 4).map(
+        |x| {
+            let n = int(&x)?;
+            Ok(Tensor::from_vec((0..2 * n).collect(), &[n as usize, 2])?.into())
+        },
+        (),
+    )
 }
 fn map_value_shape_not_seen_at_trace() -> Result<Dataset> {
-    r(0, 6).map(|x| {
-        let n = int(&x)?;
-        fill_shape(&[(n / 4 + 1) as usize], n)
-    })
+    r(0, 6).map(
+        |x| {
+            let n = int(&x)?;
+            fill_shape(&[(n / 4 + 1) as usize], n)
+        },
+        (),
+    )
 }
 fn map_cast_scale() -> Result<Dataset> {
-    Dataset::from_tensor_slices(Tensor::from_vec(vec![0u8, 51, 255], &[3])?)?.map(|x| {
-        Ok(x.into_tensor()?
-            .cast(DType::Float32)?
-            .scale(1.0 / 255.0, 0.0)?
-            .into())
-    })
+    Dataset::from_tensor_slices(Tensor::from_vec(vec![0u8, 51, 255], &[3])?)?.map(
+        |x: Element| {
+            Ok(x.into_tensor()?
+                .cast(DType::Float32)?
+                .scale(1.0 / 255.0, 0.0)?
+                .into())
+        },
+        (),
+    )
 }
 fn filter() -> Result<Dataset> {
     Ok(r(0, 10).filter(|x| Ok(int(x)? % 3 == 0)))
 }
 fn flat_map() -> Result<Dataset> {
-    Dataset::from_tensor_slices(i64_matrix(3, 3))?.flat_map(Dataset::from_tensor_slices)
+    Dataset::from_tensor_slices(i64_matrix(3, 3))?.flat_map(Dataset::from_tensor_slices, None)
 }
 fn flat_map_uneven() -> Result<Dataset> {
-    r(0, 4).flat_map(|x| Dataset::range(0, int(&x)?, 1))
+    r(0, 4).flat_map(|x| Dataset::range(0, int(&x)?, 1), None)
 }
 fn interleave_2_4() -> Result<Dataset> {
-    r(1, 6).interleave(|x| Ok(Dataset::from_tensors(x).repeat(Some(6))), 2, 4)
+    r(1, 6).interleave(
+        |x| Ok(Dataset::from_tensors(x).repeat(Some(6))),
+        InterleaveOptions::new().cycle_length(2).block_length(4),
+    )
 }
 fn interleave_3_1_uneven() -> Result<Dataset> {
     r(1, 6).interleave(
@@ -632,8 +683,7 @@ fn interleave_3_1_uneven() -> Result<Dataset> {
             let n = int(&x)?;
             Dataset::range(10 * n, 10 * n + n, 1)
         },
-        3,
-        1,
+        InterleaveOptions::new().cycle_length(3),
     )
 }
 fn interleave_cycle_beyond_inputs() -> Result<Dataset> {
@@ -642,8 +692,7 @@ fn interleave_cycle_beyond_inputs() -> Result<Dataset> {
             let n = int(&x)?;
             Dataset::range(10 * n, 10 * n + 3, 1)
         },
-        10,
-        2,
+        InterleaveOptions::new().cycle_length(10).block_length(2),
     )
 }
 fn interleave_with_empty_inputs() -> Result<Dataset> {
@@ -652,8 +701,7 @@ fn interleave_with_empty_inputs() -> Result<Dataset> {
             let n = int(&x)?;
             Dataset::range(10 * n, 10 * n + n % 3, 1)
         },
-        2,
-        2,
+        InterleaveOptions::new().cycle_length(2).block_length(2),
     )
 }
 fn scan_running_sum() -> Result<Dataset> {
@@ -700,21 +748,24 @@ fn reduce_tuple() -> Result<Dataset> {
 }
 fn ignore_errors() -> Result<Dataset> {
     Ok(r(0, 5)
-        .map(|x| {
-            let table = [1i64, 2, 3];
-            let i = int(&x)?;
-            table
-                .get(i as usize)
-                .map(|&v| sc(v))
-                .ok_or_else(|| Error::msg(format!("index {i} out of range")))
-        })?
+        .map(
+            |x| {
+                let table = [1i64, 2, 3];
+                let i = int(&x)?;
+                table
+                    .get(i as usize)
+                    .map(|&v| sc(v))
+                    .ok_or_else(|| Error::msg(format!("index {i} out of range")))
+            },
+            (),
+        )?
         .ignore_errors(false))
 }
 
 fn group_by_window() -> Result<Dataset> {
     r(0, 10).group_by_window(
         |x| Ok(int(x)? % 2),
-        |_, w| w.batch(5, false),
+        |_, w| w.batch(5, ()),
         Some(5),
         no_size_func(),
     )
@@ -722,7 +773,7 @@ fn group_by_window() -> Result<Dataset> {
 fn group_by_window_leftovers() -> Result<Dataset> {
     r(0, 7).group_by_window(
         |x| Ok(2 - int(x)? % 3),
-        |_, w| w.batch(10, false),
+        |_, w| w.batch(10, ()),
         Some(3),
         no_size_func(),
     )
@@ -730,7 +781,7 @@ fn group_by_window_leftovers() -> Result<Dataset> {
 fn group_by_window_size_func() -> Result<Dataset> {
     r(0, 12).group_by_window(
         |x| Ok(int(x)? % 3),
-        |_, w| w.batch(10, false),
+        |_, w| w.batch(10, ()),
         None,
         Some(|k: i64| Ok(k as u64 + 1)),
     )
@@ -738,7 +789,7 @@ fn group_by_window_size_func() -> Result<Dataset> {
 fn group_by_window_reduce_uses_key() -> Result<Dataset> {
     r(0, 8).group_by_window(
         |x| Ok(int(x)? % 2),
-        |k, w| w.map(move |x| Ok(sc(int(&x)? * 100 + k))),
+        |k, w| w.map(move |x| Ok(sc(int(&x)? * 100 + k)), ()),
         Some(3),
         no_size_func(),
     )
@@ -746,7 +797,7 @@ fn group_by_window_reduce_uses_key() -> Result<Dataset> {
 fn group_by_window_batch_drop_remainder() -> Result<Dataset> {
     r(0, 10).group_by_window(
         |x| Ok(int(x)? % 2),
-        |_, w| w.batch(2, true),
+        |_, w| w.batch(2, BatchOptions::new().drop_remainder(true)),
         Some(5),
         no_size_func(),
     )
@@ -757,10 +808,13 @@ const LENGTHS: [usize; 8] = [1, 2, 1, 5, 2, 6, 3, 1];
 /// Element `i`: `LENGTHS[i]` copies of `i + 1`.
 fn seqs() -> Dataset {
     r(0, LENGTHS.len() as i64)
-        .map(|i| {
-            let i = int(&i)?;
-            fill_shape(&[LENGTHS[i as usize]], i + 1)
-        })
+        .map(
+            |i| {
+                let i = int(&i)?;
+                fill_shape(&[LENGTHS[i as usize]], i + 1)
+            },
+            (),
+        )
         .unwrap()
 }
 
@@ -809,7 +863,7 @@ fn bucket_padded_shapes() -> Result<Dataset> {
 }
 fn bucket_no_padding() -> Result<Dataset> {
     Dataset::from_tensor_slices(i64s(&[1, 1, 4, 4, 1, 4, 1]))?
-        .map(fill_x)?
+        .map(fill_x, ())?
         .bucket_by_sequence_length(
             seq_len,
             &[3],
@@ -1065,9 +1119,9 @@ fn ok<T>(r: Result<T>) -> Result<()> {
 
 /// Each builds what tf.data refuses at build time (or, for [`STRICTER_THAN_TF`], accepts).
 const INVALID: &[(&str, Refused)] = &[
-    ("batch_size_0", || ok(r(0, 5).batch(0, false))),
+    ("batch_size_0", || ok(r(0, 5).batch(0, ()))),
     ("padded_batch_size_0", || {
-        ok(r(1, 3).map(fill_x)?.padded_batch(0, None, None, false))
+        ok(r(1, 3).map(fill_x, ())?.padded_batch(0, None, None, false))
     }),
     ("shard_index_equals_num_shards", || ok(r(0, 5).shard(3, 3))),
     ("shard_num_shards_0", || ok(r(0, 5).shard(0, 0))),
@@ -1076,7 +1130,7 @@ const INVALID: &[(&str, Refused)] = &[
         ok(r(0, 5).window(2, Some(0), 1, false))
     }),
     ("window_stride_0", || ok(r(0, 5).window(2, None, 0, false))),
-    ("shuffle_buffer_0", || ok(r(0, 5).shuffle(0, None, true))),
+    ("shuffle_buffer_0", || ok(r(0, 5).shuffle(0, ()))),
     ("range_step_0", || ok(Dataset::range(0, 5, 0))),
     ("slices_different_sizes", || {
         ok(Dataset::from_tensor_slices(Element::tuple([
@@ -1089,7 +1143,7 @@ const INVALID: &[(&str, Refused)] = &[
     }),
     ("unbatch_scalars", || ok(r(0, 3).unbatch())),
     ("rebatch_size_0", || {
-        ok(r(0, 8).batch(4, false)?.rebatch(&[0], false))
+        ok(r(0, 8).batch(4, ())?.rebatch(&[0], false))
     }),
     ("concatenate_structures", || {
         ok(r(0, 3).concatenate(&Dataset::zip(vec![r(0, 3), r(0, 3)])?))
@@ -1099,15 +1153,21 @@ const INVALID: &[(&str, Refused)] = &[
         ok(r(0, 3).concatenate(&f))
     }),
     ("interleave_cycle_length_0", || {
-        ok(r(0, 3).interleave(|x| Dataset::range(0, int(&x)?, 1), 0, 1))
+        ok(r(0, 3).interleave(
+            |x| Dataset::range(0, int(&x)?, 1),
+            InterleaveOptions::new().cycle_length(0),
+        ))
     }),
     ("interleave_block_length_0", || {
-        ok(r(0, 3).interleave(|x| Dataset::range(0, int(&x)?, 1), 1, 0))
+        ok(r(0, 3).interleave(
+            |x| Dataset::range(0, int(&x)?, 1),
+            InterleaveOptions::new().cycle_length(1).block_length(0),
+        ))
     }),
     ("group_by_window_both_sizes", || {
         ok(r(0, 3).group_by_window(
             |x| Ok(int(x)? % 2),
-            |_, w| w.batch(2, false),
+            |_, w| w.batch(2, ()),
             Some(2),
             Some(|_: i64| Ok(2u64)),
         ))
@@ -1115,7 +1175,7 @@ const INVALID: &[(&str, Refused)] = &[
     ("group_by_window_no_size", || {
         ok(r(0, 3).group_by_window(
             |x| Ok(int(x)? % 2),
-            |_, w| w.batch(2, false),
+            |_, w| w.batch(2, ()),
             None,
             no_size_func(),
         ))
@@ -1136,7 +1196,7 @@ const INVALID: &[(&str, Refused)] = &[
     }),
     ("padding_value_wrong_dtype", || {
         ok(r(1, 3)
-            .map(fill_x)?
+            .map(fill_x, ())?
             .padded_batch(2, None, Some(vec![Tensor::scalar(1f32)]), false))
     }),
     ("choose_float_choices", || {

@@ -1,6 +1,7 @@
 //! Dropping an iterator stops its threads, and many iterators leave none behind. Alone in
 //! its own test binary, so no other test's threads are counted.
 
+use npyflow::dataset::Parallelism;
 use std::time::{Duration, Instant};
 
 use npyflow::dataset::Dataset;
@@ -30,20 +31,19 @@ fn settle(want: usize) -> usize {
 #[test]
 fn dropped_iterators_leave_no_threads() {
     let slow = Dataset::counter(0, 1)
-        .map_parallel(
+        .map(
             |e| {
                 std::thread::sleep(Duration::from_millis(2));
                 Ok(e)
             },
-            4,
-            true,
+            Parallelism::threads(4),
         )
         .unwrap()
         .prefetch(4)
         .unwrap();
     let batches = Dataset::range(0, 10_000, 1)
         .unwrap()
-        .batch_parallel(16, false, 3, true)
+        .batch(16, Parallelism::threads(3))
         .unwrap()
         .prefetch(-1)
         .unwrap();

@@ -3,12 +3,10 @@
 use std::sync::Arc;
 
 use super::map::{apply_elementwise_pooled, ops_for, POOLED_BATCHES};
-use super::parallel::{panic_error, read_parallel_state, threads_for, Jobs, Lanes, ParallelIter};
+use super::options::{BatchOptions, Parallelism};
+use super::parallel::{panic_error, read_parallel_state, Jobs, Lanes, ParallelIter};
 use super::state::State;
-use super::{
-    combine_parallelism, require, restore, BoxIter, Cardinality, Dataset, ElementIter, Node, Pass,
-    PassRef, AUTOTUNE,
-};
+use super::{require, restore, BoxIter, Cardinality, Dataset, ElementIter, Node, Pass, PassRef};
 use crate::buffer::{Buffer, BufferPool};
 use crate::element::{Element, ElementSpec, PartialShape, TensorSpec};
 use crate::error::{Error, Result};
@@ -26,7 +24,7 @@ enum Assemble {
 }
 
 /// Makes batches: stacks rows into pooled buffers, applying fused elementwise ops (from a
-/// `map_op` just before the batch) as each row is written.
+/// op `map` just before the batch) as each row is written.
 struct Assembler {
     assemble: Assemble,
     fused: Vec<Op>,
@@ -186,25 +184,25 @@ struct Batch {
     assemble: Assemble,
     spec: ElementSpec,
     /// Threads and whether their output keeps its order, when assembly runs in parallel.
-    parallel: Option<(usize, bool)>,
+    parallel: Option<Parallelism>,
 }
 
 impl Batch {
     /// The dataset rows are read from, and the elementwise ops fused into assembly: a
-    /// `map_op` chain just before a plain batch is run by the batch itself.
+    /// chain of op maps just before a plain batch is run by the batch itself.
     /// Also the parallelism the fused map asked for.
-    fn source(&self) -> (Dataset, Vec<Op>, Option<(usize, bool)>) {
+    fn source(&self) -> (Dataset, Vec<Op>, Option<Parallelism>) {
         if let (Assemble::Stack, Some(m)) = (&self.assemble, self.input.node().op_map()) {
             if m.ops.iter().all(Op::is_elementwise) {
-                let parallel = combine_parallelism(self.parallel, m.parallel);
+                let parallel = Parallelism::combine(self.parallel, m.parallel);
                 return (m.input.clone(), m.ops.clone(), parallel);
             }
         }
         (self.input.clone(), Vec::new(), self.parallel)
     }
 
-    fn assembler(&self, fused: Vec<Op>, parallel: Option<(usize, bool)>) -> Arc<Assembler> {
-        let in_flight = parallel.map_or(1, |(t, _)| 2 * t);
+    fn assembler(&self, fused: Vec<Op>, parallel: Option<Parallelism>) -> Arc<Assembler> {
+        let in_flight = parallel.map_or(1, |p| 2 * p.num_threads());
         Arc::new(Assembler {
             assemble: self.assemble.clone(),
             fused,
@@ -330,7 +328,7 @@ impl Node for Batch {
         let (size, drop) = (self.batch_size, self.drop_remainder);
         let asm = self.assembler(fused, parallel);
         match parallel {
-            Some((threads, deterministic)) => {
+            Some(p) => {
                 // Rows are taken in order under the engine's lock; stacking runs in parallel.
                 let (jobs_state, pending) = match from {
                     Some(s) => {
@@ -349,7 +347,7 @@ impl Node for Batch {
                     "batch",
                     jobs,
                     work,
-                    Lanes::new(threads, deterministic),
+                    Lanes::new(p.num_threads(), p.is_deterministic()),
                     pending,
                     panic_error,
                 )?))
@@ -390,7 +388,7 @@ struct BatchPass {
     asm: Arc<Assembler>,
     size: u64,
     len: u64,
-    parallel: Option<(usize, bool)>,
+    parallel: Option<Parallelism>,
 }
 
 impl Pass for BatchPass {
@@ -402,16 +400,9 @@ impl Pass for BatchPass {
         let end = start.saturating_add(self.size).min(self.inner.len());
         self.asm.range(&*self.inner, start, end)
     }
-    fn parallelism(&self) -> Option<(usize, bool)> {
-        combine_parallelism(self.parallel, self.inner.parallelism())
+    fn parallelism(&self) -> Option<Parallelism> {
+        Parallelism::combine(self.parallel, self.inner.parallelism())
     }
-}
-
-/// tf.data's check of `num_parallel_calls`: positive, or [`AUTOTUNE`].
-pub(crate) fn check_parallel_calls(op: &str, n: i64) -> Result<()> {
-    require(n > 0 || n == AUTOTUNE, || {
-        format!("{op}: num_parallel_calls must be positive or AUTOTUNE (-1), got {n}")
-    })
 }
 
 /// The batches of one worker of several in data-parallel training (see
@@ -478,7 +469,7 @@ impl Node for DistributedBatch {
             asm: Arc::new(Assembler {
                 assemble: Assemble::Stack,
                 fused: Vec::new(),
-                pool: BufferPool::new(parallel.map_or(1, |(t, _)| 2 * t) + POOLED_BATCHES),
+                pool: BufferPool::new(parallel.map_or(1, |p| 2 * p.num_threads()) + POOLED_BATCHES),
             }),
             spec: self.input.element_spec().clone(),
         }))
@@ -504,7 +495,7 @@ impl Pass for DistributedPass {
         }
         self.asm.range(&*self.inner, start, end)
     }
-    fn parallelism(&self) -> Option<(usize, bool)> {
+    fn parallelism(&self) -> Option<Parallelism> {
         self.inner.parallelism()
     }
 }
@@ -605,10 +596,16 @@ impl Dataset {
         }))
     }
 
-    /// tf.data's `batch(batch_size, drop_remainder)`: `batch_size` consecutive elements
-    /// stacked along a new first axis; the last batch is smaller, or dropped with
-    /// `drop_remainder`. Elements of one batch must have the same shapes (see
-    /// [`padded_batch`](Dataset::padded_batch)). A `batch_size` of 0 is refused.
+    /// tf.data's `batch(batch_size, drop_remainder, num_parallel_calls, deterministic)`:
+    /// `batch_size` consecutive elements stacked along a new first axis; the last batch is
+    /// smaller, or dropped with [`BatchOptions::drop_remainder`]. Elements of one batch must
+    /// have the same shapes (see [`padded_batch`](Dataset::padded_batch)). A `batch_size` of
+    /// 0 is refused.
+    ///
+    /// `options` ([`BatchOptions`]; `()` for the defaults, or a [`Parallelism`]) assemble
+    /// batches on several threads: over a random-access input each thread makes whole
+    /// batches by index, with no lock; over a stream, rows are taken in order under a lock
+    /// and stacked in parallel. Deterministic parallel output is the one-thread output.
     ///
     /// An error from the input takes the place of the batch it falls in, and the batch's other
     /// elements are dropped with it. tf.data drops only those gathered before the error and
@@ -616,15 +613,22 @@ impl Dataset {
     /// *i* made of the same elements however the pass runs.
     ///
     /// ```
+    /// use npyflow::dataset::BatchOptions;
     /// use npyflow::Dataset;
-    /// let ds = Dataset::range(0, 8, 1)?.batch(3, false)?;
+    /// let ds = Dataset::range(0, 8, 1)?.batch(3, ())?;
     /// let got: Vec<String> = ds.to_vec()?.iter().map(|e| e.to_string()).collect();
     /// assert_eq!(got, ["[0 1 2]", "[3 4 5]", "[6 7]"]);
-    /// assert_eq!(Dataset::range(0, 8, 1)?.batch(3, true)?.to_vec()?.len(), 2);
+    /// let dropped = Dataset::range(0, 8, 1)?.batch(3, BatchOptions::new().drop_remainder(true))?;
+    /// assert_eq!(dropped.to_vec()?.len(), 2);
     /// # Ok::<(), npyflow::Error>(())
     /// ```
-    pub fn batch(&self, batch_size: usize, drop_remainder: bool) -> Result<Dataset> {
+    pub fn batch(&self, batch_size: usize, options: impl Into<BatchOptions>) -> Result<Dataset> {
+        let BatchOptions {
+            drop_remainder,
+            parallelism,
+        } = options.into();
         check_batch_size("batch", batch_size)?;
+        Parallelism::check(parallelism, "batch")?;
         require(!self.element_spec().has_dataset(), || {
             "batch: elements holding datasets cannot be batched".to_string()
         })?;
@@ -637,33 +641,7 @@ impl Dataset {
             drop_remainder,
             assemble: Assemble::Stack,
             spec,
-            parallel: None,
-        }))
-    }
-
-    /// tf.data's `batch(batch_size, drop_remainder, num_parallel_calls, deterministic)`:
-    /// [`batch`](Dataset::batch) with batches assembled by `num_parallel_calls` threads
-    /// ([`AUTOTUNE`]: one per core). With `deterministic` the batches come in order, the same
-    /// as [`batch`](Dataset::batch) gives; otherwise as they are finished.
-    ///
-    /// Over a random-access input each thread makes whole batches by index, with no lock;
-    /// over a stream, rows are taken in order under a lock and stacked in parallel.
-    pub fn batch_parallel(
-        &self,
-        batch_size: usize,
-        drop_remainder: bool,
-        num_parallel_calls: i64,
-        deterministic: bool,
-    ) -> Result<Dataset> {
-        check_parallel_calls("batch", num_parallel_calls)?;
-        let plain = self.batch(batch_size, drop_remainder)?;
-        Ok(Dataset::from_node(Batch {
-            input: self.clone(),
-            batch_size,
-            drop_remainder,
-            assemble: Assemble::Stack,
-            spec: plain.element_spec().clone(),
-            parallel: Some((threads_for(num_parallel_calls), deterministic)),
+            parallel: parallelism,
         }))
     }
 
@@ -681,13 +659,13 @@ impl Dataset {
     /// structures mirroring the element.
     ///
     /// ```
-    /// use npyflow::{Dataset, Tensor};
+    /// use npyflow::{Dataset, Element, Tensor};
     /// // tf.data's documented example: range(1, 5).map(lambda x: fill([x], x)).padded_batch(2)
     /// let ds = Dataset::range(1, 5, 1)?
-    ///     .map(|x| {
+    ///     .map(|x: Element| {
     ///         let n = x.into_tensor()?.to_i64_scalar("x")?;
     ///         Ok(Tensor::from_vec(vec![n; n as usize], &[n as usize])?.into())
-    ///     })?
+    ///     }, ())?
     ///     .padded_batch(2, None, None, false)?;
     /// let got: Vec<String> = ds.to_vec()?.iter().map(|e| e.to_string()).collect();
     /// assert_eq!(got, ["[[1 0]\n [2 2]]", "[[3 3 3 0]\n [4 4 4 4]]"]);

@@ -2,14 +2,11 @@
 
 use std::sync::Arc;
 
-use super::batch::check_parallel_calls;
 use super::map::trace;
-use super::parallel::MAX_THREADS;
+use super::options::InterleaveOptions;
 use super::prefetch::prefetched;
 use super::state::State;
-use super::{
-    call_user, require, restore, BoxIter, Cardinality, Dataset, ElementIter, Node, AUTOTUNE,
-};
+use super::{call_user, restore, BoxIter, Cardinality, Dataset, ElementIter, Node};
 use crate::element::{Element, ElementSpec};
 use crate::error::Result;
 
@@ -189,206 +186,115 @@ impl ElementIter for InterleaveIter {
     }
 }
 
-/// The most datasets an interleave keeps open (tf.data has no limit; npyflow reserves a slot
-/// for each).
-const MAX_CYCLE: i64 = 1 << 16;
-
 /// How far each open dataset of a parallel interleave is read ahead: two blocks, at most
 /// 1,024 elements.
 fn read_ahead(block: usize) -> usize {
     block.saturating_mul(2).min(1024)
 }
 
-/// A parallel interleave runs a thread per open dataset: at most `MAX_THREADS` of them.
-fn check_parallel_cycle(cycle: usize) -> Result<()> {
-    require(cycle <= MAX_THREADS, || {
-        format!(
-            "interleave: a parallel interleave runs a thread per open dataset, and \
-             cycle_length {cycle} is more than npyflow's {MAX_THREADS}"
-        )
-    })
-}
-
-/// tf.data's checks of interleave's arguments, and the cycle length AUTOTUNE stands for.
-fn interleave_args(cycle_length: i64, block_length: i64) -> Result<(usize, usize)> {
-    require(cycle_length > 0 || cycle_length == AUTOTUNE, || {
-        format!("interleave: cycle_length must be positive or AUTOTUNE, got {cycle_length}")
-    })?;
-    require(block_length > 0, || {
-        format!("interleave: block_length must be positive, got {block_length}")
-    })?;
-    require(cycle_length <= MAX_CYCLE, || {
-        format!("interleave: cycle_length {cycle_length} is more than npyflow's {MAX_CYCLE}")
-    })?;
-    let cycle = if cycle_length == AUTOTUNE {
-        std::thread::available_parallelism().map_or(1, |n| n.get())
-    } else {
-        cycle_length as usize
-    };
-    Ok((cycle, block_length as usize))
-}
-
 impl Dataset {
     /// tf.data's `flat_map`: `f` maps each element to a dataset, and the elements of those
     /// datasets follow one another in order. The output spec is traced as for
-    /// [`map`](Dataset::map).
+    /// [`map`](Dataset::map), unless `output_spec` declares the spec of the datasets `f`
+    /// makes (for functions that cannot run on placeholders: they open files named by the
+    /// element, say); a dataset of another spec is then an error where it is read.
     ///
     /// ```
     /// use npyflow::{Dataset, Tensor};
     /// let rows = Tensor::from_vec(vec![1i64, 2, 3, 4, 5, 6, 7, 8, 9], &[3, 3])?;
-    /// let ds = Dataset::from_tensor_slices(rows)?.flat_map(|row| Dataset::from_tensor_slices(row))?;
+    /// let ds = Dataset::from_tensor_slices(rows)?.flat_map(|row| Dataset::from_tensor_slices(row), None)?;
     /// assert_eq!(ds.to_vec()?.len(), 9);
     /// # Ok::<(), npyflow::Error>(())
     /// ```
     pub fn flat_map(
         &self,
         f: impl Fn(Element) -> Result<Dataset> + Send + Sync + 'static,
+        output_spec: Option<ElementSpec>,
     ) -> Result<Dataset> {
-        self.interleave_impl("flat_map", f, 1, 1, None)
+        self.interleave_node("flat_map", Arc::new(f), 1, 1, None, output_spec)
     }
 
-    /// tf.data's `interleave(f, cycle_length, block_length)`: `cycle_length` of the datasets
-    /// `f` makes are read at once, `block_length` elements from each in turn; when one ends,
-    /// the next input element's dataset takes its place. `cycle_length` [`AUTOTUNE`] (-1)
-    /// means the number of CPU cores, as in tf.data; other values must be positive, and so
-    /// must `block_length`.
+    /// tf.data's `interleave(f, cycle_length, block_length, num_parallel_calls)`:
+    /// `cycle_length` of the datasets `f` makes are read at once, `block_length` elements
+    /// from each in turn; when one ends, the next input element's dataset takes its place.
+    ///
+    /// `options` ([`InterleaveOptions`], `()` for the defaults) set the lengths (a cycle of
+    /// one dataset per core and blocks of one element by default, as tf.data's `AUTOTUNE`
+    /// and 1), the spec of the datasets `f` makes when it cannot be traced (see
+    /// [`flat_map`](Dataset::flat_map)), and a [`Parallelism`](super::Parallelism) that reads each open dataset
+    /// ahead on its own thread (`2 * block_length` elements at most), so that slow inputs
+    /// (files, decoding) overlap. The elements and their order are the same either way.
+    ///
+    /// Differs from tf.data: a parallel interleave has one thread per open dataset whatever
+    /// the count asked for, and its output is always in the deterministic order.
     ///
     /// ```
-    /// use npyflow::{Dataset, Tensor};
+    /// use npyflow::dataset::{InterleaveOptions, Parallelism};
+    /// use npyflow::Dataset;
     /// // tf.data's documented example.
-    /// let ds = Dataset::range(1, 6, 1)?.interleave(
-    ///     |x| Ok(Dataset::from_tensors(x).repeat(Some(6))), 2, 4)?;
+    /// let lengths = InterleaveOptions::new().cycle_length(2).block_length(4);
+    /// let ds = Dataset::range(1, 6, 1)?
+    ///     .interleave(|x| Ok(Dataset::from_tensors(x).repeat(Some(6))), lengths.clone())?;
     /// let got: Vec<String> = ds.to_vec()?.iter().map(|e| e.to_string()).collect();
     /// assert_eq!(got.concat(), "111122221122333344443344555555");
+    /// let parallel = Dataset::range(1, 6, 1)?.interleave(
+    ///     |x| Ok(Dataset::from_tensors(x).repeat(Some(6))),
+    ///     lengths.parallel(Parallelism::autotune()),
+    /// )?;
+    /// assert_eq!(parallel.to_vec()?, ds.to_vec()?);
     /// # Ok::<(), npyflow::Error>(())
     /// ```
     pub fn interleave(
         &self,
         f: impl Fn(Element) -> Result<Dataset> + Send + Sync + 'static,
-        cycle_length: i64,
-        block_length: i64,
+        options: impl Into<InterleaveOptions>,
     ) -> Result<Dataset> {
-        let (cycle, block) = interleave_args(cycle_length, block_length)?;
-        self.interleave_impl("interleave", f, cycle, block, None)
-    }
-
-    /// tf.data's `interleave(f, cycle_length, block_length, num_parallel_calls)`: the same
-    /// elements in the same order as [`interleave`](Dataset::interleave), with each of the
-    /// `cycle_length` open datasets read ahead by its own thread (`2 * block_length` elements
-    /// at most), so slow inputs (files, decoding) overlap.
-    ///
-    /// Differs from tf.data: the output is always in the deterministic order, and the number
-    /// of threads is the cycle length (`num_parallel_calls` only switches the parallel mode
-    /// on, and must be positive or AUTOTUNE).
-    pub fn interleave_parallel(
-        &self,
-        f: impl Fn(Element) -> Result<Dataset> + Send + Sync + 'static,
-        cycle_length: i64,
-        block_length: i64,
-        num_parallel_calls: i64,
-    ) -> Result<Dataset> {
-        check_parallel_calls("interleave", num_parallel_calls)?;
-        let (cycle, block) = interleave_args(cycle_length, block_length)?;
-        check_parallel_cycle(cycle)?;
-        self.interleave_impl("interleave", f, cycle, block, Some(read_ahead(block)))
-    }
-
-    fn interleave_impl(
-        &self,
-        op: &'static str,
-        f: impl Fn(Element) -> Result<Dataset> + Send + Sync + 'static,
-        cycle_length: usize,
-        block_length: usize,
-        prefetch: Option<usize>,
-    ) -> Result<Dataset> {
-        let traced = trace(op, self.element_spec(), &f, |d: &Dataset| {
-            d.element_spec().clone()
-        })?;
-        Ok(self.interleave_node(op, f, cycle_length, block_length, prefetch, traced))
+        let options = options.into();
+        let (cycle, block) = options.lengths()?;
+        let prefetch = options.parallelism.map(|_| read_ahead(block));
+        self.interleave_node(
+            "interleave",
+            Arc::new(f),
+            cycle,
+            block,
+            prefetch,
+            options.output_spec,
+        )
     }
 
     fn interleave_node(
         &self,
         op: &'static str,
-        f: impl Fn(Element) -> Result<Dataset> + Send + Sync + 'static,
+        f: DatasetFn,
         cycle_length: usize,
         block_length: usize,
         prefetch: Option<usize>,
-        traced: ElementSpec,
-    ) -> Dataset {
-        Dataset::from_node(Interleave {
+        output_spec: Option<ElementSpec>,
+    ) -> Result<Dataset> {
+        let (f, spec) = match output_spec {
+            Some(spec) => (checked(f, spec.clone()), spec),
+            None => {
+                let spec = trace(op, self.element_spec(), &*f, |d: &Dataset| {
+                    d.element_spec().clone()
+                })?;
+                (f, spec)
+            }
+        };
+        Ok(Dataset::from_node(Interleave {
             input: self.clone(),
-            f: Arc::new(f),
+            f,
             cycle_length,
             block_length,
-            spec: traced,
+            spec,
             op,
             prefetch,
-        })
-    }
-
-    /// [`flat_map`](Dataset::flat_map) with the spec of the datasets `f` makes declared
-    /// rather than traced, for functions that cannot run on placeholders (they open files
-    /// named by the element, say). A dataset of another spec is an error when it is read.
-    pub fn flat_map_with_spec(
-        &self,
-        f: impl Fn(Element) -> Result<Dataset> + Send + Sync + 'static,
-        spec: ElementSpec,
-    ) -> Dataset {
-        self.interleave_node("flat_map", checked(f, spec.clone()), 1, 1, None, spec)
-    }
-
-    /// [`interleave`](Dataset::interleave), or with `num_parallel_calls`
-    /// [`interleave_parallel`](Dataset::interleave_parallel), with the spec of the datasets
-    /// `f` makes declared rather than traced.
-    ///
-    /// ```
-    /// use npyflow::{Dataset, DType, ElementSpec, PartialShape, Tensor, TensorSpec};
-    /// # let dir = tempfile::tempdir().unwrap();
-    /// # for i in 0..3 {
-    /// #     let t = Tensor::from_vec(vec![i as f32; 8], &[4, 2]).unwrap();
-    /// #     npyflow::format::npy::write_npy(dir.path().join(format!("part-{i}.npy")), &t).unwrap();
-    /// # }
-    /// let rows = ElementSpec::Tensor(TensorSpec { dtype: DType::Float32, shape: PartialShape::known(&[2]) });
-    /// let pattern = format!("{}/part-*.npy", dir.path().display());
-    /// let ds = Dataset::list_files(&pattern, false, None)?.interleave_with_spec(
-    ///     |path| {
-    ///         let t = path.into_tensor()?;
-    ///         let name = String::from_utf8_lossy(t.as_bytes()).trim_end_matches('\0').to_string();
-    ///         Dataset::from_npy(name)
-    ///     },
-    ///     rows, 2, 1, None)?;
-    /// assert_eq!(ds.to_vec()?.len(), 12);
-    /// # Ok::<(), npyflow::Error>(())
-    /// ```
-    pub fn interleave_with_spec(
-        &self,
-        f: impl Fn(Element) -> Result<Dataset> + Send + Sync + 'static,
-        spec: ElementSpec,
-        cycle_length: i64,
-        block_length: i64,
-        num_parallel_calls: Option<i64>,
-    ) -> Result<Dataset> {
-        let (cycle, block) = interleave_args(cycle_length, block_length)?;
-        let prefetch = match num_parallel_calls {
-            Some(n) => {
-                check_parallel_calls("interleave", n)?;
-                check_parallel_cycle(cycle)?;
-                Some(read_ahead(block))
-            }
-            None => None,
-        };
-        let f = checked(f, spec.clone());
-        Ok(self.interleave_node("interleave", f, cycle, block, prefetch, spec))
+        }))
     }
 }
 
 /// `f`, with the datasets it makes checked against the declared `spec`.
-fn checked(
-    f: impl Fn(Element) -> Result<Dataset> + Send + Sync + 'static,
-    spec: ElementSpec,
-) -> impl Fn(Element) -> Result<Dataset> + Send + Sync + 'static {
-    move |e| {
+fn checked(f: DatasetFn, spec: ElementSpec) -> DatasetFn {
+    Arc::new(move |e| {
         let d = f(e)?;
         if spec.most_specific_compatible(d.element_spec()).is_none() {
             return Err(crate::Error::Pipeline(format!(
@@ -397,5 +303,5 @@ fn checked(
             )));
         }
         Ok(d)
-    }
+    })
 }

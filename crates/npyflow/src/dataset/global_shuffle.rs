@@ -4,6 +4,7 @@
 use std::sync::atomic::AtomicU64;
 use std::sync::Arc;
 
+use super::options::{Parallelism, ShuffleOptions};
 use super::rng::{mix, Rng};
 use super::state::{draw, Seed};
 use super::{require, Cardinality, Dataset, Node, Pass, PassRef};
@@ -105,7 +106,7 @@ impl Pass for ShufflePass {
         let mapped: Vec<u64> = indices.iter().map(|&i| self.perm.apply(i)).collect();
         self.inner.gather(&mapped, pool)
     }
-    fn parallelism(&self) -> Option<(usize, bool)> {
+    fn parallelism(&self) -> Option<Parallelism> {
         self.inner.parallelism()
     }
 }
@@ -124,17 +125,18 @@ impl Dataset {
     ///
     /// ```
     /// use npyflow::Dataset;
-    /// let ds = Dataset::range(0, 10, 1)?.global_shuffle(Some(0), true)?;
+    /// use npyflow::dataset::ShuffleOptions;
+    /// let ds = Dataset::range(0, 10, 1)?.global_shuffle(ShuffleOptions::new().seed(0))?;
     /// let mut v: Vec<String> = ds.to_vec()?.iter().map(|e| e.to_string()).collect();
     /// v.sort_by_key(|s| s.parse::<i64>().unwrap());
     /// assert_eq!(v.concat(), "0123456789");
     /// # Ok::<(), npyflow::Error>(())
     /// ```
-    pub fn global_shuffle(
-        &self,
-        seed: Option<u64>,
-        reshuffle_each_iteration: bool,
-    ) -> Result<Dataset> {
+    pub fn global_shuffle(&self, options: impl Into<ShuffleOptions>) -> Result<Dataset> {
+        let ShuffleOptions {
+            seed,
+            reshuffle_each_iteration,
+        } = options.into();
         require(self.is_random_access(), || {
             format!(
                 "global_shuffle needs a random-access dataset, and a {} dataset is not one; \

@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use super::map::{trace, Elements};
+use super::options::BatchOptions;
 use super::state::State;
 use super::{call_user, require, restore, BoxIter, Cardinality, Dataset, ElementIter, Node};
 use crate::element::{Element, ElementSpec, PartialShape, TensorSpec};
@@ -239,7 +240,7 @@ impl Dataset {
     /// // tf.data's documented example: even and odd numbers, in windows of 5.
     /// let ds = Dataset::range(0, 10, 1)?.group_by_window(
     ///     |x| Ok(x.as_tensor().unwrap().to_i64_scalar("x")? % 2),
-    ///     |_key, window| window.batch(5, false),
+    ///     |_key, window| window.batch(5, ()),
     ///     Some(5),
     ///     None::<fn(i64) -> npyflow::Result<u64>>,
     /// )?;
@@ -306,15 +307,15 @@ impl Dataset {
     /// [`padded_batch`](Dataset::padded_batch) does unless `options.no_padding`.
     ///
     /// ```
-    /// use npyflow::{Dataset, Tensor};
-    /// use npyflow::dataset::BucketOptions;
+    /// use npyflow::{Dataset, DType, Element, ElementSpec, PartialShape, Tensor, TensorSpec};
+    /// use npyflow::dataset::{BucketOptions, MapOptions};
     /// let lengths = [1usize, 2, 1, 5, 2, 6];
+    /// let rows = ElementSpec::Tensor(TensorSpec { dtype: DType::Int64, shape: PartialShape::new(&[None]) });
     /// let ds = Dataset::range(0, 6, 1)?
-    ///     .map_with_spec(move |i| {
+    ///     .map(move |i: Element| {
     ///         let n = lengths[i.into_tensor()?.to_i64_scalar("i")? as usize];
     ///         Ok(Tensor::from_vec(vec![n as i64; n], &[n])?.into())
-    ///     }, npyflow::ElementSpec::Tensor(npyflow::TensorSpec {
-    ///         dtype: npyflow::DType::Int64, shape: npyflow::PartialShape::new(&[None]) }))
+    ///     }, MapOptions::new().output_spec(rows))?
     ///     .bucket_by_sequence_length(
     ///         |e| Ok(e.as_tensor().unwrap().shape()[0] as i64), &[3], &[2, 2], BucketOptions::default())?;
     /// let got: Vec<String> = ds.to_vec()?.iter().map(|e| e.to_string()).collect();
@@ -394,7 +395,10 @@ impl Dataset {
         let reduce = move |bucket: i64, window: Dataset| -> Result<Dataset> {
             let batch = sizes[bucket as usize];
             if opts.no_padding {
-                return window.batch(batch, opts.drop_remainder);
+                return window.batch(
+                    batch,
+                    BatchOptions::new().drop_remainder(opts.drop_remainder),
+                );
             }
             let mut shapes = opts.padded_shapes.clone();
             if opts.pad_to_bucket_boundary {

@@ -3,12 +3,11 @@
 use std::sync::atomic::AtomicU64;
 use std::sync::Arc;
 
-use super::batch::check_parallel_calls;
-use super::parallel::{panic_error, read_parallel_state, threads_for, Jobs, Lanes, ParallelIter};
+use super::options::{MapOptions, Parallelism};
+use super::parallel::{panic_error, read_parallel_state, Jobs, Lanes, ParallelIter};
 use super::state::{draw, next_epoch, resumed, Seed, State};
 use super::{
-    call_user, combine_parallelism, restore, BoxIter, Cardinality, Dataset, ElementIter, Node,
-    Pass, PassRef,
+    call_user, require, restore, BoxIter, Cardinality, Dataset, ElementIter, Node, Pass, PassRef,
 };
 use crate::buffer::BufferPool;
 use crate::element::{Element, ElementSpec};
@@ -112,7 +111,7 @@ pub(crate) fn trace<T>(
             Error::InvalidArgument(format!(
                 "{op}: the function failed on a placeholder element of {input} (all zeros or \
                  all ones), which is how npyflow finds its output spec; declare the spec \
-                 instead (the _with_spec form of {op}): {e}"
+                 instead (the output_spec of its options): {e}"
             ))
         })?;
         Ok(spec_of(&out))
@@ -141,7 +140,7 @@ struct Map {
     f: MapFn,
     spec: ElementSpec,
     /// Threads, and whether output keeps its order, for a parallel map.
-    parallel: Option<(usize, bool)>,
+    parallel: Option<Parallelism>,
 }
 
 impl Map {
@@ -153,7 +152,7 @@ impl Map {
             Err(Error::Pipeline(format!(
                 "map: element {index}: the function returned {}, which does not fit the spec \
                  {spec}; a function whose output shape depends on the data declares its spec \
-                 with map_with_spec",
+                 with MapOptions::output_spec",
                 out.spec()
             )))
         }
@@ -176,7 +175,7 @@ impl Node for Map {
     fn open(&self, from: Option<State>) -> Result<BoxIter> {
         let f = Arc::clone(&self.f);
         let spec = self.spec.clone();
-        if let Some((threads, deterministic)) = self.parallel {
+        if let Some(p) = self.parallel {
             // Elements are taken (and numbered) in order; the function runs in parallel.
             let (source, pending) = match from {
                 Some(s) => {
@@ -198,7 +197,7 @@ impl Node for Map {
                 "map",
                 jobs,
                 work,
-                Lanes::new(threads, deterministic),
+                Lanes::new(p.num_threads(), p.is_deterministic()),
                 pending,
                 panic_error,
             )?;
@@ -269,7 +268,7 @@ struct MapPass {
     inner: PassRef,
     f: MapFn,
     spec: ElementSpec,
-    parallel: Option<(usize, bool)>,
+    parallel: Option<Parallelism>,
 }
 
 impl Pass for MapPass {
@@ -280,8 +279,8 @@ impl Pass for MapPass {
         let e = self.inner.get(index)?;
         Map::apply(&self.f, &self.spec, index, e)
     }
-    fn parallelism(&self) -> Option<(usize, bool)> {
-        combine_parallelism(self.parallel, self.inner.parallelism())
+    fn parallelism(&self) -> Option<Parallelism> {
+        Parallelism::combine(self.parallel, self.inner.parallelism())
     }
 }
 
@@ -291,7 +290,7 @@ pub(crate) struct OpMap {
     pub(crate) ops: Vec<Op>,
     spec: ElementSpec,
     /// Threads, and whether output keeps its order, for a parallel map.
-    pub(crate) parallel: Option<(usize, bool)>,
+    pub(crate) parallel: Option<Parallelism>,
     /// Random ops draw anew each pass: the pass's epoch comes from this counter. (The seeds
     /// are the ops'; this one is unused, there for the state's bookkeeping.)
     epoch: AtomicU64,
@@ -395,7 +394,7 @@ struct OpMapPass {
     epoch: u64,
     ops: Vec<Op>,
     pool: BufferPool,
-    parallel: Option<(usize, bool)>,
+    parallel: Option<Parallelism>,
 }
 
 impl Pass for OpMapPass {
@@ -422,8 +421,8 @@ impl Pass for OpMapPass {
         let batch = self.inner.gather(indices, pool)?;
         Some(batch.and_then(|b| apply_elementwise_pooled(b, &self.ops, pool)))
     }
-    fn parallelism(&self) -> Option<(usize, bool)> {
-        combine_parallelism(self.parallel, self.inner.parallelism())
+    fn parallelism(&self) -> Option<Parallelism> {
+        Parallelism::combine(self.parallel, self.inner.parallelism())
     }
 }
 
@@ -485,28 +484,122 @@ pub(crate) fn apply_elementwise_pooled(
     }
 }
 
+/// What [`Dataset::map`] applies: a closure over [`Element`]s, or a built-in [`Op`].
+///
+/// Implemented for every `Fn(Element) -> Result<Element>` closure and for [`Op`]. Because
+/// `map` takes both, Rust cannot guess a closure's parameter type from `map` alone: write it
+/// (`|x: Element| ...`).
+pub trait MapFunction<Kind>: Send + Sync + 'static {
+    /// The function as `map` stores it.
+    #[doc(hidden)]
+    fn into_mapper(self) -> Mapper;
+}
+
+/// What a [`MapFunction`] becomes inside `map` (not used directly).
+#[doc(hidden)]
+pub enum Mapper {
+    /// A user function.
+    Function(MapFn),
+    /// A built-in op.
+    Op(Op),
+}
+
+/// The [`MapFunction`] kind of closures.
+#[doc(hidden)]
+pub enum ClosureKind {}
+/// The [`MapFunction`] kind of built-in ops.
+#[doc(hidden)]
+pub enum OpKindMarker {}
+
+impl<F> MapFunction<ClosureKind> for F
+where
+    F: Fn(Element) -> Result<Element> + Send + Sync + 'static,
+{
+    fn into_mapper(self) -> Mapper {
+        Mapper::Function(Arc::new(self))
+    }
+}
+
+impl MapFunction<OpKindMarker> for Op {
+    fn into_mapper(self) -> Mapper {
+        Mapper::Op(self)
+    }
+}
+
 impl Dataset {
-    /// tf.data's `map` with a built-in [`Op`] instead of a function: it runs
-    /// in Rust, its output spec is exact, and consecutive `map_op`s fuse into one pass (a
-    /// following `batch` writes elementwise results straight into the batch buffer).
-    pub fn map_op(&self, op: Op) -> Result<Dataset> {
-        self.map_op_impl(op, None)
-    }
-
-    /// [`map_op`](Dataset::map_op) run by `num_parallel_calls` threads ([`AUTOTUNE`](crate::AUTOTUNE): one per
-    /// core). On a random-access pipeline the elements (or the batches of a following
-    /// `batch`) are made in parallel by index; `deterministic` keeps their order.
-    pub fn map_op_parallel(
+    /// tf.data's `map(f, num_parallel_calls, deterministic)`: `f` applied to every element.
+    ///
+    /// `f` is a closure over [`Element`]s or a built-in [`Op`] (cast, scale,
+    /// normalize, ...). Ops run in Rust with an exact output spec, and consecutive op maps
+    /// fuse into one pass (a following `batch` writes their results straight into its batch
+    /// buffer).
+    ///
+    /// A closure's output spec is found by calling it on three placeholder elements of the
+    /// input spec (of zeros, ones and sevens), as tf.data traces a function; so it runs three
+    /// times when the dataset is made, and one that fails on zeros is refused here, with a
+    /// message pointing to [`MapOptions::output_spec`], which declares the spec instead. An
+    /// element that does not fit the spec is an error at its position. An error or panic in
+    /// `f` at element *i* is the *i*-th item, and the pass goes on.
+    ///
+    /// `options` ([`MapOptions`]; `()` for the defaults, or a [`Parallelism`]) run `f` on
+    /// several threads: over a random-access pipeline the elements (or the batches of a
+    /// following `batch`) are made in parallel by index. With
+    /// [`deterministic`](Parallelism::deterministic) (the default) the output is exactly the
+    /// one-thread output whatever the number of threads; without it, an element that is
+    /// ready may overtake a slower one.
+    ///
+    /// Differs from tf.data: tuple elements are not unpacked into arguments (the closure
+    /// takes the [`Element`] and destructures it).
+    ///
+    /// ```
+    /// use npyflow::dataset::Parallelism;
+    /// use npyflow::{ops, Dataset, DType, Element, Tensor};
+    /// // The seed's third example: cast to float32 and divide by 255.
+    /// let images = Tensor::from_vec(vec![255u8; 10 * 3 * 3 * 3], &[10, 3, 3, 3])?;
+    /// let ds = Dataset::from_tensor_slices(images)?;
+    /// let by_closure = ds
+    ///     .map(|x: Element| Ok(x.into_tensor()?.cast(DType::Float32)?.scale(1.0 / 255.0, 0.0)?.into()), ())?
+    ///     .batch(2, ())?;
+    /// let by_ops = ds
+    ///     .map(ops::cast(DType::Float32), ())?
+    ///     .map(ops::scale(1.0 / 255.0), Parallelism::autotune())?
+    ///     .batch(2, ())?;
+    /// assert_eq!(by_closure.to_vec()?, by_ops.to_vec()?);
+    /// # Ok::<(), npyflow::Error>(())
+    /// ```
+    pub fn map<Kind>(
         &self,
-        op: Op,
-        num_parallel_calls: i64,
-        deterministic: bool,
+        f: impl MapFunction<Kind>,
+        options: impl Into<MapOptions>,
     ) -> Result<Dataset> {
-        check_parallel_calls("map", num_parallel_calls)?;
-        self.map_op_impl(op, Some((threads_for(num_parallel_calls), deterministic)))
+        let MapOptions {
+            parallelism,
+            output_spec,
+        } = options.into();
+        Parallelism::check(parallelism, "map")?;
+        match f.into_mapper() {
+            Mapper::Op(op) => {
+                require(output_spec.is_none(), || {
+                    format!("map: {op} knows its output spec; do not declare one")
+                })?;
+                self.map_op(op, parallelism)
+            }
+            Mapper::Function(f) => {
+                let spec = match output_spec {
+                    Some(spec) => spec,
+                    None => trace("map", self.element_spec(), &*f, Element::spec)?,
+                };
+                Ok(Dataset::from_node(Map {
+                    input: self.clone(),
+                    f,
+                    spec,
+                    parallel: parallelism,
+                }))
+            }
+        }
     }
 
-    fn map_op_impl(&self, op: Op, parallel: Option<(usize, bool)>) -> Result<Dataset> {
+    fn map_op(&self, op: Op, parallel: Option<Parallelism>) -> Result<Dataset> {
         let spec = op.element_spec(self.element_spec())?;
         let (input, mut ops, before) = match self.node.op_map() {
             Some(m) => (m.input.clone(), m.ops.clone(), m.parallel),
@@ -517,100 +610,9 @@ impl Dataset {
             input,
             ops,
             spec,
-            parallel: combine_parallelism(before, parallel),
+            parallel: Parallelism::combine(before, parallel),
             epoch: AtomicU64::new(0),
             seed: Seed::new(Some(0)),
-        }))
-    }
-
-    /// tf.data's `map`: `f` applied to every element.
-    ///
-    /// The output spec is found by calling `f` on three placeholder elements of the input
-    /// spec (of zeros, ones and sevens), as tf.data traces a function; so `f` runs three times when the
-    /// dataset is made, and an `f` that fails on zeros is refused here with a message pointing to
-    /// [`map_with_spec`](Dataset::map_with_spec). An element that does not fit the found spec
-    /// is an error at its position. An error or panic in `f` at element *i* is the *i*-th
-    /// item, and the pass goes on.
-    ///
-    /// Differs from tf.data: tuple elements are not unpacked into arguments (the closure
-    /// takes the [`Element`] and destructures it), and there is no `num_parallel_calls` here
-    /// (the runtime adds it).
-    ///
-    /// ```
-    /// use npyflow::{Dataset, DType, Tensor};
-    /// // The seed's third example: cast to float32 and divide by 255.
-    /// let images = Tensor::from_vec(vec![255u8; 10 * 3 * 3 * 3], &[10, 3, 3, 3])?;
-    /// let ds = Dataset::from_tensor_slices(images)?
-    ///     .map(|x| Ok(x.into_tensor()?.cast(DType::Float32)?.scale(1.0 / 255.0, 0.0)?.into()))?
-    ///     .batch(2, false)?;
-    /// for batch in ds.iter() {
-    ///     assert_eq!(batch?.into_tensor()?.shape(), &[2, 3, 3, 3]);
-    /// }
-    /// # Ok::<(), npyflow::Error>(())
-    /// ```
-    pub fn map(
-        &self,
-        f: impl Fn(Element) -> Result<Element> + Send + Sync + 'static,
-    ) -> Result<Dataset> {
-        let spec = trace("map", self.element_spec(), &f, Element::spec)?;
-        Ok(self.map_with_spec(f, spec))
-    }
-
-    /// [`map`](Dataset::map) with the output spec declared rather than traced: `f` does not
-    /// run until the dataset is iterated. Elements that do not fit `spec` are errors at
-    /// their positions.
-    pub fn map_with_spec(
-        &self,
-        f: impl Fn(Element) -> Result<Element> + Send + Sync + 'static,
-        spec: ElementSpec,
-    ) -> Dataset {
-        Dataset::from_node(Map {
-            input: self.clone(),
-            f: Arc::new(f),
-            spec,
-            parallel: None,
-        })
-    }
-
-    /// tf.data's `map(f, num_parallel_calls, deterministic)`: [`map`](Dataset::map) with `f`
-    /// run by `num_parallel_calls` threads ([`AUTOTUNE`](crate::AUTOTUNE): one per core; at
-    /// most 256). With
-    /// `deterministic` the output is exactly [`map`](Dataset::map)'s, whatever the number of
-    /// threads; without it, an element that is ready may overtake a slower one.
-    ///
-    /// ```
-    /// use npyflow::{Dataset, AUTOTUNE};
-    /// let ds = Dataset::range(0, 100, 1)?;
-    /// let par = ds.map_parallel(Ok, AUTOTUNE, true)?;
-    /// assert_eq!(par.to_vec()?, ds.to_vec()?);
-    /// # Ok::<(), npyflow::Error>(())
-    /// ```
-    pub fn map_parallel(
-        &self,
-        f: impl Fn(Element) -> Result<Element> + Send + Sync + 'static,
-        num_parallel_calls: i64,
-        deterministic: bool,
-    ) -> Result<Dataset> {
-        check_parallel_calls("map", num_parallel_calls)?;
-        let spec = trace("map", self.element_spec(), &f, Element::spec)?;
-        self.map_parallel_with_spec(f, spec, num_parallel_calls, deterministic)
-    }
-
-    /// [`map_parallel`](Dataset::map_parallel) with the output spec declared rather than
-    /// traced, as [`map_with_spec`](Dataset::map_with_spec).
-    pub fn map_parallel_with_spec(
-        &self,
-        f: impl Fn(Element) -> Result<Element> + Send + Sync + 'static,
-        spec: ElementSpec,
-        num_parallel_calls: i64,
-        deterministic: bool,
-    ) -> Result<Dataset> {
-        check_parallel_calls("map", num_parallel_calls)?;
-        Ok(Dataset::from_node(Map {
-            input: self.clone(),
-            f: Arc::new(f),
-            spec,
-            parallel: Some((threads_for(num_parallel_calls), deterministic)),
         }))
     }
 }

@@ -14,7 +14,7 @@
 //! let ds = Dataset::from_tensor_slices(x)?;
 //! let rows: Vec<String> = ds.iter().map(|e| e.map(|e| e.to_string())).collect::<Result<_, _>>()?;
 //! assert_eq!(rows, ["[1 2]", "[3 4]", "[5 6]"]);
-//! let batches = ds.batch(2, false)?.to_vec()?;
+//! let batches = ds.batch(2, ())?.to_vec()?;
 //! assert_eq!(batches[1].to_string(), "[[5 6]]");
 //! # Ok::<(), npyflow::Error>(())
 //! ```
@@ -33,7 +33,7 @@
 //!   [`map`](Dataset::map) is found by calling the function on three placeholder elements
 //!   of the input spec (of zeros, ones and sevens), as tf.data traces a Python function; elements that do not fit the
 //!   found spec are errors. A function whose output shape depends on the values declares its
-//!   spec with [`map_with_spec`](Dataset::map_with_spec).
+//!   spec with [`MapOptions::output_spec`].
 //! - Arrays are never copied into the pipeline: slices of an in-memory tensor or of a
 //!   memory-mapped `.npy` file share its memory, and there is no 2 GB limit.
 
@@ -45,6 +45,7 @@ mod flat_map;
 mod global_shuffle;
 mod group;
 mod map;
+mod options;
 mod parallel;
 mod prefetch;
 mod repeat;
@@ -66,6 +67,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 pub use group::BucketOptions;
+pub use options::{
+    BatchOptions, InterleaveOptions, MapOptions, Parallelism, ShuffleOptions, AUTOTUNE,
+};
 pub use rng::Rng;
 pub use stats::{PipelineStats, StageStats};
 
@@ -74,9 +78,6 @@ use crate::element::{Element, ElementSpec};
 use crate::error::{Error, Result};
 use crate::tensor::Tensor;
 use state::{read_draws, save_draws, with_draws, Draw, Seed, State, StateReader};
-
-/// tf.data's `AUTOTUNE` (`-1`): let the runtime choose a parallelism or buffer size.
-pub const AUTOTUNE: i64 = -1;
 
 /// The number of threads [`AUTOTUNE`] gives a parallel step: the cores this process may use.
 pub fn cores() -> usize {
@@ -177,7 +178,7 @@ pub(crate) trait Pass: Send + Sync {
     }
     /// The threads (and whether order is kept) that a node of this pass asked for: a pass
     /// with parallelism is read by that many workers, element *k* by one of them.
-    fn parallelism(&self) -> Option<(usize, bool)> {
+    fn parallelism(&self) -> Option<Parallelism> {
         None
     }
 }
@@ -220,18 +221,6 @@ pub(crate) fn gather_rows(t: &Tensor, indices: &[u64], pool: &BufferPool) -> Res
     // A file truncated under its map: what was copied may be zeros, so it is an error.
     t.check_intact()?;
     Tensor::new(t.dtype(), &shape, out.freeze())
-}
-
-/// The parallelism of a pass over another: the most threads either asks for, in order unless
-/// one of them gave order up.
-pub(crate) fn combine_parallelism(
-    own: Option<(usize, bool)>,
-    inner: Option<(usize, bool)>,
-) -> Option<(usize, bool)> {
-    match (own, inner) {
-        (Some((a, da)), Some((b, db))) => Some((a.max(b), da && db)),
-        (one, None) | (None, one) => one,
-    }
 }
 
 /// A pass over a node's elements.
@@ -494,7 +483,7 @@ impl Dataset {
             pass = Arc::new(stats::CountedPass::new(pass, stats, stage));
         }
         let engine = match pass.parallelism() {
-            Some((threads, deterministic)) if threads >= 1 => {
+            Some(p) => {
                 // Element k of the pass by any worker: no lock but a counter.
                 let jobs = Box::new(PassJobs {
                     next: low,
@@ -511,7 +500,7 @@ impl Dataset {
                     self.node.name(),
                     jobs,
                     work,
-                    parallel::Lanes::new(threads, deterministic),
+                    parallel::Lanes::new(p.num_threads(), p.is_deterministic()),
                     Vec::new(),
                     |what| (u64::MAX, parallel::panic_error(what)),
                 )?)
@@ -540,8 +529,8 @@ impl Dataset {
     /// fills (read them during or after the pass).
     ///
     /// ```
-    /// use npyflow::Dataset;
-    /// let ds = Dataset::range(0, 100, 1)?.map(Ok)?.batch(10, false)?;
+    /// use npyflow::{Dataset, Element};
+    /// let ds = Dataset::range(0, 100, 1)?.map(|x: Element| Ok(x), ())?.batch(10, ())?;
     /// let (it, stats) = ds.iter_with_stats();
     /// assert_eq!(it.count(), 10);
     /// let stages = stats.stages();
@@ -733,8 +722,9 @@ impl DatasetIter {
     /// save every buffer, including those a position would describe.
     ///
     /// ```
+    /// use npyflow::dataset::ShuffleOptions;
     /// use npyflow::Dataset;
-    /// let ds = Dataset::range(0, 10, 1)?.shuffle(4, Some(7), true)?.batch(3, false)?;
+    /// let ds = Dataset::range(0, 10, 1)?.shuffle(4, ShuffleOptions::new().seed(7))?.batch(3, ())?;
     /// let mut it = ds.iter();
     /// let first = it.next().unwrap()?;
     /// let state = it.get_state()?;

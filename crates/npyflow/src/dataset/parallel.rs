@@ -18,24 +18,12 @@ use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 use std::thread::JoinHandle;
 
 use super::state::State;
-use super::{ElementIter, AUTOTUNE};
+use super::ElementIter;
 use crate::element::Element;
 use crate::error::{Error, Result};
 
 /// The most threads one parallel step starts, whatever `num_parallel_calls` asks.
 pub(crate) const MAX_THREADS: usize = 256;
-
-/// The number of threads `num_parallel_calls` asks for: [`AUTOTUNE`] means one per core;
-/// at most [`MAX_THREADS`].
-pub(crate) fn threads_for(num_parallel_calls: i64) -> usize {
-    if num_parallel_calls == AUTOTUNE {
-        cores().min(MAX_THREADS)
-    } else {
-        usize::try_from(num_parallel_calls.max(1))
-            .unwrap_or(MAX_THREADS)
-            .min(MAX_THREADS)
-    }
-}
 
 /// The cores this process may use.
 pub(crate) fn cores() -> usize {

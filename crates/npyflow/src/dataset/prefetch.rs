@@ -2,11 +2,10 @@
 
 use std::sync::Arc;
 
+use super::options::Parallelism;
 use super::parallel::{panic_error, read_parallel_state, Jobs, Lanes, ParallelIter};
 use super::state::State;
-use super::{
-    combine_parallelism, require, BoxIter, Cardinality, Dataset, Node, Pass, PassRef, AUTOTUNE,
-};
+use super::{require, BoxIter, Cardinality, Dataset, Node, Pass, PassRef, AUTOTUNE};
 use crate::buffer::BufferPool;
 use crate::element::{Element, ElementSpec};
 use crate::error::Result;
@@ -142,8 +141,8 @@ impl Pass for PrefetchPass {
     fn gather(&self, indices: &[u64], pool: &BufferPool) -> Option<Result<Element>> {
         self.inner.gather(indices, pool)
     }
-    fn parallelism(&self) -> Option<(usize, bool)> {
-        combine_parallelism(Some((1, true)), self.inner.parallelism())
+    fn parallelism(&self) -> Option<Parallelism> {
+        Parallelism::combine(Some(Parallelism::threads(1)), self.inner.parallelism())
     }
 }
 

@@ -2,6 +2,7 @@
 
 use std::sync::{Arc, Mutex, PoisonError};
 
+use super::options::Parallelism;
 use super::state::{observe, shifted, with_draws, Draw, State};
 use super::{restore, BoxIter, Cardinality, Dataset, ElementIter, Node, Pass, PassRef};
 use crate::buffer::BufferPool;
@@ -134,7 +135,7 @@ impl Pass for RepeatPass {
         let mapped: Vec<u64> = indices.iter().map(|&i| i % n).collect();
         pass.gather(&mapped, pool)
     }
-    fn parallelism(&self) -> Option<(usize, bool)> {
+    fn parallelism(&self) -> Option<Parallelism> {
         self.passes
             .lock()
             .unwrap_or_else(PoisonError::into_inner)

@@ -2,6 +2,7 @@
 
 use std::sync::atomic::AtomicU64;
 
+use super::options::ShuffleOptions;
 use super::rng::Rng;
 use super::state::{next_epoch, resumed, Seed, State};
 use super::{require, restore, BoxIter, Cardinality, Dataset, ElementIter, Node};
@@ -123,7 +124,8 @@ impl Dataset {
     /// input element. A buffer as large as the dataset gives a uniform permutation; a
     /// buffer of 1 changes nothing. `buffer_size` must be positive.
     ///
-    /// `seed` fixes the order (a fresh seed is drawn when `None`). With
+    /// `options` ([`ShuffleOptions`], `()` for the defaults): a `seed` fixes the order (a
+    /// fresh seed is drawn when `None`). With
     /// `reshuffle_each_iteration`, each pass (each epoch of a following `repeat`) has a new
     /// order, in a sequence that the seed fixes; without it, every pass has the first pass's
     /// order. As in tf.data, `shuffle(..).repeat(..)` keeps epochs apart, while
@@ -134,7 +136,8 @@ impl Dataset {
     ///
     /// ```
     /// use npyflow::Dataset;
-    /// let ds = Dataset::range(0, 10, 1)?.shuffle(10, Some(42), true)?;
+    /// use npyflow::dataset::ShuffleOptions;
+    /// let ds = Dataset::range(0, 10, 1)?.shuffle(10, ShuffleOptions::new().seed(42))?;
     /// let mut first: Vec<String> = ds.to_vec()?.iter().map(|e| e.to_string()).collect();
     /// first.sort_by_key(|s| s.parse::<i64>().unwrap());
     /// assert_eq!(first, ["0", "1", "2", "3", "4", "5", "6", "7", "8", "9"]);
@@ -143,9 +146,12 @@ impl Dataset {
     pub fn shuffle(
         &self,
         buffer_size: usize,
-        seed: Option<u64>,
-        reshuffle_each_iteration: bool,
+        options: impl Into<ShuffleOptions>,
     ) -> Result<Dataset> {
+        let ShuffleOptions {
+            seed,
+            reshuffle_each_iteration,
+        } = options.into();
         require(buffer_size > 0, || {
             format!("shuffle: buffer_size must be greater than zero, got {buffer_size}")
         })?;

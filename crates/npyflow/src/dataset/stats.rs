@@ -13,6 +13,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
+use super::options::Parallelism;
 use super::state::State;
 use super::{BoxIter, ElementIter, Pass, PassRef};
 use crate::buffer::BufferPool;
@@ -278,7 +279,7 @@ impl Pass for CountedPass {
     fn gather(&self, indices: &[u64], pool: &BufferPool) -> Option<Result<Element>> {
         self.run(|| self.inner.gather(indices, pool))
     }
-    fn parallelism(&self) -> Option<(usize, bool)> {
+    fn parallelism(&self) -> Option<Parallelism> {
         self.inner.parallelism()
     }
 }

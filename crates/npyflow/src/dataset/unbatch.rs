@@ -239,7 +239,7 @@ impl Dataset {
     ///
     /// ```
     /// use npyflow::Dataset;
-    /// let ds = Dataset::range(0, 5, 1)?.batch(2, false)?.unbatch()?;
+    /// let ds = Dataset::range(0, 5, 1)?.batch(2, ())?.unbatch()?;
     /// assert_eq!(ds.to_vec()?.len(), 5);
     /// # Ok::<(), npyflow::Error>(())
     /// ```
@@ -259,7 +259,7 @@ impl Dataset {
     ///
     /// ```
     /// use npyflow::Dataset;
-    /// let ds = Dataset::range(0, 8, 1)?.batch(4, false)?.rebatch(&[3], false)?;
+    /// let ds = Dataset::range(0, 8, 1)?.batch(4, ())?.rebatch(&[3], false)?;
     /// let got: Vec<String> = ds.to_vec()?.iter().map(|e| e.to_string()).collect();
     /// assert_eq!(got, ["[0 1 2]", "[3 4 5]", "[6 7]"]);
     /// # Ok::<(), npyflow::Error>(())

@@ -258,7 +258,7 @@ impl Dataset {
     /// // tf.data's documented example: range(7).window(3, shift=2, stride=1)
     /// let ds = Dataset::range(0, 7, 1)?
     ///     .window(3, Some(2), 1, false)?
-    ///     .flat_map(|w| w.into_dataset()?.batch(3, false))?;
+    ///     .flat_map(|w| w.into_dataset()?.batch(3, ()), None)?;
     /// let got: Vec<String> = ds.to_vec()?.iter().map(|e| e.to_string()).collect();
     /// assert_eq!(got, ["[0 1 2]", "[2 3 4]", "[4 5 6]", "[6]"]);
     /// # Ok::<(), npyflow::Error>(())

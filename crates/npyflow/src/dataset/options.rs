@@ -1,0 +1,465 @@
+//! The options of transformations that take more than their one essential argument:
+//! [`Parallelism`], [`MapOptions`], [`BatchOptions`], [`InterleaveOptions`],
+//! [`ShuffleOptions`].
+//!
+//! Each options type has defaults ([`Default`], and `()` converts into them), builder
+//! methods, and a `from_tf` constructor that reads tf.data's keyword arguments
+//! (`num_parallel_calls`, `deterministic`, `cycle_length`, ...) with tf.data's checks. The
+//! command line and the Python package call `from_tf`, so those checks live here alone.
+//!
+//! ```
+//! use npyflow::dataset::{BatchOptions, Parallelism};
+//! use npyflow::{Dataset, Element};
+//!
+//! let ds = Dataset::range(0, 10, 1)?
+//!     .map(|x: Element| Ok(x), Parallelism::autotune())? // one thread per core, in order
+//!     .batch(4, BatchOptions::new().drop_remainder(true))?;
+//! assert_eq!(ds.len()?, 2);
+//! # Ok::<(), npyflow::Error>(())
+//! ```
+
+use super::parallel::{cores, MAX_THREADS};
+use super::require;
+use crate::element::ElementSpec;
+use crate::error::Result;
+
+/// tf.data's `AUTOTUNE` (`-1`): let the runtime choose a parallelism or buffer size.
+pub const AUTOTUNE: i64 = -1;
+
+/// How many threads a parallel stage runs, and whether its output keeps its input's order.
+///
+/// tf.data spells this as two keywords, `num_parallel_calls` and `deterministic`;
+/// [`Parallelism::from_tf`] reads them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct Parallelism {
+    /// `None`: [`AUTOTUNE`].
+    threads: Option<usize>,
+    deterministic: bool,
+}
+
+impl Parallelism {
+    /// `threads` threads (at most 256), output in order. Zero threads are refused by the
+    /// transformation given them.
+    pub fn threads(threads: usize) -> Parallelism {
+        Parallelism {
+            threads: Some(threads),
+            deterministic: true,
+        }
+    }
+
+    /// As many threads as this process may use cores (tf.data's `AUTOTUNE`), output in order.
+    pub fn autotune() -> Parallelism {
+        Parallelism {
+            threads: None,
+            deterministic: true,
+        }
+    }
+
+    /// The same, with the output in the input's order (`true`, the default) or in the order
+    /// results are finished (`false`: a fast element may overtake a slow one).
+    pub fn deterministic(self, deterministic: bool) -> Parallelism {
+        Parallelism {
+            deterministic,
+            ..self
+        }
+    }
+
+    /// tf.data's `num_parallel_calls` and `deterministic` keywords: `None` (the default) runs
+    /// the stage on the thread that reads it; a positive count or [`AUTOTUNE`] runs it in
+    /// parallel; anything else is refused, naming `op`. `deterministic` `None` means `true`,
+    /// as in tf.data when `tf.data.Options.deterministic` is not set.
+    pub fn from_tf(
+        op: &str,
+        num_parallel_calls: Option<i64>,
+        deterministic: Option<bool>,
+    ) -> Result<Option<Parallelism>> {
+        let Some(n) = num_parallel_calls else {
+            return Ok(None);
+        };
+        require(n > 0 || n == AUTOTUNE, || {
+            format!("{op}: num_parallel_calls must be positive or AUTOTUNE (-1), got {n}")
+        })?;
+        let p = if n == AUTOTUNE {
+            Parallelism::autotune()
+        } else {
+            Parallelism::threads(usize::try_from(n).unwrap_or(MAX_THREADS))
+        };
+        Ok(Some(p.deterministic(deterministic.unwrap_or(true))))
+    }
+
+    /// The number of threads: the one asked for, or for [`AUTOTUNE`] the cores this process
+    /// may use; never more than 256.
+    pub fn num_threads(&self) -> usize {
+        self.threads.unwrap_or_else(cores).min(MAX_THREADS)
+    }
+
+    /// Whether the output keeps the input's order.
+    pub fn is_deterministic(&self) -> bool {
+        self.deterministic
+    }
+
+    /// Whether the number of threads is left to the runtime.
+    pub fn is_autotune(&self) -> bool {
+        self.threads.is_none()
+    }
+
+    /// The parallelism of a pass made of two stages: the more threads of the two, in order
+    /// unless one of them gave order up.
+    pub(crate) fn combine(a: Option<Parallelism>, b: Option<Parallelism>) -> Option<Parallelism> {
+        match (a, b) {
+            (Some(a), Some(b)) => Some(
+                Parallelism::threads(a.num_threads().max(b.num_threads()))
+                    .deterministic(a.deterministic && b.deterministic),
+            ),
+            (one, None) | (None, one) => one,
+        }
+    }
+
+    /// Refuses zero threads, naming `op`.
+    pub(crate) fn check(parallelism: Option<Parallelism>, op: &str) -> Result<()> {
+        require(parallelism.is_none_or(|p| p.threads != Some(0)), || {
+            format!("{op}: the number of threads must be positive, got 0")
+        })
+    }
+}
+
+/// The options of [`Dataset::map`](super::Dataset::map).
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct MapOptions {
+    /// Run the function on this many threads (tf.data's `num_parallel_calls` and
+    /// `deterministic`); `None`: on the thread that reads the dataset.
+    pub parallelism: Option<Parallelism>,
+    /// The spec of what the function returns, declared instead of found by calling the
+    /// function on placeholder elements (for a function whose output shape depends on the
+    /// values, or that cannot run on zeros). Built-in ops know their spec and refuse one.
+    pub output_spec: Option<ElementSpec>,
+}
+
+impl MapOptions {
+    /// The defaults: one thread, traced output spec.
+    pub fn new() -> MapOptions {
+        MapOptions::default()
+    }
+
+    /// With the function run in parallel.
+    pub fn parallel(self, parallelism: Parallelism) -> MapOptions {
+        MapOptions {
+            parallelism: Some(parallelism),
+            ..self
+        }
+    }
+
+    /// With the output spec declared.
+    pub fn output_spec(self, spec: ElementSpec) -> MapOptions {
+        MapOptions {
+            output_spec: Some(spec),
+            ..self
+        }
+    }
+
+    /// tf.data's `map(num_parallel_calls=, deterministic=)`.
+    pub fn from_tf(
+        num_parallel_calls: Option<i64>,
+        deterministic: Option<bool>,
+    ) -> Result<MapOptions> {
+        Ok(MapOptions {
+            parallelism: Parallelism::from_tf("map", num_parallel_calls, deterministic)?,
+            output_spec: None,
+        })
+    }
+}
+
+impl From<()> for MapOptions {
+    fn from((): ()) -> MapOptions {
+        MapOptions::default()
+    }
+}
+
+impl From<Parallelism> for MapOptions {
+    fn from(parallelism: Parallelism) -> MapOptions {
+        MapOptions::new().parallel(parallelism)
+    }
+}
+
+/// The options of [`Dataset::batch`](super::Dataset::batch).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct BatchOptions {
+    /// Drop a last batch that would be smaller than the batch size (so every batch, and the
+    /// spec, has the batch size as its first dimension).
+    pub drop_remainder: bool,
+    /// Assemble batches on this many threads; `None`: on the thread that reads the dataset.
+    pub parallelism: Option<Parallelism>,
+}
+
+impl BatchOptions {
+    /// The defaults: keep a smaller last batch, one thread.
+    pub fn new() -> BatchOptions {
+        BatchOptions::default()
+    }
+
+    /// With a smaller last batch dropped (`true`) or kept.
+    pub fn drop_remainder(self, drop_remainder: bool) -> BatchOptions {
+        BatchOptions {
+            drop_remainder,
+            ..self
+        }
+    }
+
+    /// With batches assembled in parallel.
+    pub fn parallel(self, parallelism: Parallelism) -> BatchOptions {
+        BatchOptions {
+            parallelism: Some(parallelism),
+            ..self
+        }
+    }
+
+    /// tf.data's `batch(drop_remainder=, num_parallel_calls=, deterministic=)`.
+    pub fn from_tf(
+        drop_remainder: bool,
+        num_parallel_calls: Option<i64>,
+        deterministic: Option<bool>,
+    ) -> Result<BatchOptions> {
+        Ok(BatchOptions {
+            drop_remainder,
+            parallelism: Parallelism::from_tf("batch", num_parallel_calls, deterministic)?,
+        })
+    }
+}
+
+impl From<()> for BatchOptions {
+    fn from((): ()) -> BatchOptions {
+        BatchOptions::default()
+    }
+}
+
+impl From<Parallelism> for BatchOptions {
+    fn from(parallelism: Parallelism) -> BatchOptions {
+        BatchOptions::new().parallel(parallelism)
+    }
+}
+
+/// The most datasets an interleave keeps open at once.
+pub(crate) const MAX_CYCLE: usize = 1 << 16;
+
+/// The options of [`Dataset::interleave`](super::Dataset::interleave).
+#[derive(Clone, Debug, PartialEq)]
+pub struct InterleaveOptions {
+    /// How many datasets are read at once; `None` (the default, tf.data's `AUTOTUNE`): as
+    /// many as this process may use cores.
+    pub cycle_length: Option<usize>,
+    /// How many consecutive elements are taken from each dataset in turn (default 1).
+    pub block_length: usize,
+    /// Read each open dataset ahead on a thread of its own. Differs from tf.data: there is
+    /// one thread per open dataset whatever the count asked for, and the output is always in
+    /// the deterministic order.
+    pub parallelism: Option<Parallelism>,
+    /// The spec of the datasets the function makes, declared instead of found by calling
+    /// the function on placeholder elements (for functions that open files named by the
+    /// element, say). A dataset of another spec is an error where it is read.
+    pub output_spec: Option<ElementSpec>,
+}
+
+impl Default for InterleaveOptions {
+    fn default() -> InterleaveOptions {
+        InterleaveOptions {
+            cycle_length: None,
+            block_length: 1,
+            parallelism: None,
+            output_spec: None,
+        }
+    }
+}
+
+impl InterleaveOptions {
+    /// The defaults: a cycle of one dataset per core, blocks of one element, one thread.
+    pub fn new() -> InterleaveOptions {
+        InterleaveOptions::default()
+    }
+
+    /// With `cycle_length` datasets open at once.
+    pub fn cycle_length(self, cycle_length: usize) -> InterleaveOptions {
+        InterleaveOptions {
+            cycle_length: Some(cycle_length),
+            ..self
+        }
+    }
+
+    /// With blocks of `block_length` elements.
+    pub fn block_length(self, block_length: usize) -> InterleaveOptions {
+        InterleaveOptions {
+            block_length,
+            ..self
+        }
+    }
+
+    /// With each open dataset read ahead on its own thread.
+    pub fn parallel(self, parallelism: Parallelism) -> InterleaveOptions {
+        InterleaveOptions {
+            parallelism: Some(parallelism),
+            ..self
+        }
+    }
+
+    /// With the spec of the datasets the function makes declared.
+    pub fn output_spec(self, spec: ElementSpec) -> InterleaveOptions {
+        InterleaveOptions {
+            output_spec: Some(spec),
+            ..self
+        }
+    }
+
+    /// tf.data's `interleave(cycle_length=, block_length=, num_parallel_calls=,
+    /// deterministic=)`, with its checks: `cycle_length` positive or [`AUTOTUNE`] (`None`
+    /// is AUTOTUNE), `block_length` positive (`None` is 1).
+    pub fn from_tf(
+        cycle_length: Option<i64>,
+        block_length: Option<i64>,
+        num_parallel_calls: Option<i64>,
+        deterministic: Option<bool>,
+    ) -> Result<InterleaveOptions> {
+        let cycle_length = cycle_length.unwrap_or(AUTOTUNE);
+        let block_length = block_length.unwrap_or(1);
+        require(cycle_length > 0 || cycle_length == AUTOTUNE, || {
+            format!("interleave: cycle_length must be positive or AUTOTUNE, got {cycle_length}")
+        })?;
+        require(block_length > 0, || {
+            format!("interleave: block_length must be positive, got {block_length}")
+        })?;
+        Ok(InterleaveOptions {
+            cycle_length: (cycle_length != AUTOTUNE)
+                .then(|| usize::try_from(cycle_length).unwrap_or(usize::MAX)),
+            block_length: usize::try_from(block_length).unwrap_or(usize::MAX),
+            parallelism: Parallelism::from_tf("interleave", num_parallel_calls, deterministic)?,
+            output_spec: None,
+        })
+    }
+
+    /// The cycle and block lengths, checked: both positive, the cycle at most
+    /// [`MAX_CYCLE`], and at most 256 when each open dataset has a thread.
+    pub(crate) fn lengths(&self) -> Result<(usize, usize)> {
+        let cycle = self.cycle_length.unwrap_or_else(cores);
+        require(cycle > 0, || {
+            "interleave: cycle_length must be positive, got 0".to_string()
+        })?;
+        require(self.block_length > 0, || {
+            "interleave: block_length must be positive, got 0".to_string()
+        })?;
+        require(cycle <= MAX_CYCLE, || {
+            format!("interleave: cycle_length {cycle} is more than npyflow's {MAX_CYCLE}")
+        })?;
+        Parallelism::check(self.parallelism, "interleave")?;
+        require(self.parallelism.is_none() || cycle <= MAX_THREADS, || {
+            format!(
+                "interleave: a parallel interleave runs a thread per open dataset, and \
+                 cycle_length {cycle} is more than npyflow's {MAX_THREADS}"
+            )
+        })?;
+        Ok((cycle, self.block_length))
+    }
+}
+
+impl From<()> for InterleaveOptions {
+    fn from((): ()) -> InterleaveOptions {
+        InterleaveOptions::default()
+    }
+}
+
+/// The options of [`Dataset::shuffle`](super::Dataset::shuffle) and
+/// [`Dataset::global_shuffle`](super::Dataset::global_shuffle).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ShuffleOptions {
+    /// The seed of the orders; `None` (the default) draws one when the dataset is made. A
+    /// saved iterator state records it, so a restored pipeline continues the same order
+    /// either way.
+    pub seed: Option<u64>,
+    /// Another order each pass (the default), or the same order every pass.
+    pub reshuffle_each_iteration: bool,
+}
+
+impl Default for ShuffleOptions {
+    fn default() -> ShuffleOptions {
+        ShuffleOptions {
+            seed: None,
+            reshuffle_each_iteration: true,
+        }
+    }
+}
+
+impl ShuffleOptions {
+    /// The defaults: a drawn seed, a new order each pass.
+    pub fn new() -> ShuffleOptions {
+        ShuffleOptions::default()
+    }
+
+    /// With the orders drawn from `seed`.
+    pub fn seed(self, seed: u64) -> ShuffleOptions {
+        ShuffleOptions {
+            seed: Some(seed),
+            ..self
+        }
+    }
+
+    /// With a new order each pass (`true`) or the same one.
+    pub fn reshuffle_each_iteration(self, reshuffle: bool) -> ShuffleOptions {
+        ShuffleOptions {
+            reshuffle_each_iteration: reshuffle,
+            ..self
+        }
+    }
+}
+
+impl From<()> for ShuffleOptions {
+    fn from((): ()) -> ShuffleOptions {
+        ShuffleOptions::default()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tf_keywords_are_checked_here() {
+        assert_eq!(
+            Parallelism::from_tf("map", None, Some(false)).unwrap(),
+            None
+        );
+        let p = Parallelism::from_tf("map", Some(3), Some(false))
+            .unwrap()
+            .unwrap();
+        assert_eq!((p.num_threads(), p.is_deterministic()), (3, false));
+        assert!(Parallelism::from_tf("map", Some(AUTOTUNE), None)
+            .unwrap()
+            .unwrap()
+            .is_autotune());
+        for bad in [0, -2, i64::MIN] {
+            let e = Parallelism::from_tf("batch", Some(bad), None).unwrap_err();
+            assert!(e.to_string().contains("batch: num_parallel_calls"), "{e}");
+        }
+        assert_eq!(Parallelism::threads(100_000).num_threads(), MAX_THREADS);
+        let e = InterleaveOptions::from_tf(Some(0), None, None, None).unwrap_err();
+        assert!(e.to_string().contains("cycle_length"), "{e}");
+        let e = InterleaveOptions::from_tf(None, Some(0), None, None).unwrap_err();
+        assert!(e.to_string().contains("block_length"), "{e}");
+        let o = InterleaveOptions::from_tf(None, None, None, None).unwrap();
+        assert_eq!(o, InterleaveOptions::default());
+        let too_many = InterleaveOptions::new()
+            .cycle_length(MAX_THREADS + 1)
+            .parallel(Parallelism::autotune());
+        assert!(too_many.lengths().is_err());
+        assert!(too_many
+            .parallel(Parallelism::threads(0))
+            .lengths()
+            .is_err());
+    }
+
+    #[test]
+    fn combining_keeps_the_most_threads_and_gives_order_up_once() {
+        let a = Some(Parallelism::threads(2));
+        let b = Some(Parallelism::threads(5).deterministic(false));
+        let c = Parallelism::combine(a, b).unwrap();
+        assert_eq!((c.num_threads(), c.is_deterministic()), (5, false));
+        assert_eq!(Parallelism::combine(None, a), a);
+        assert_eq!(Parallelism::combine(None, None), None);
+    }
+}
