@@ -43,8 +43,8 @@ class CoreDataset:
     def map_ops(
         self,
         ops: Sequence[Tuple[str, tuple, Optional[Union[int, str]]]],
-        num_parallel_calls: Optional[int] = None,
-        deterministic: Optional[bool] = None,
+        num_parallel_calls: Optional[int],
+        deterministic: Optional[bool],
     ) -> CoreDataset: ...
     def filter(self, f: Callable[..., Any]) -> CoreDataset: ...
     def take_while(self, f: Callable[..., Any]) -> CoreDataset: ...
