@@ -1,4 +1,9 @@
-"""The Python layer's checks and conversions of arguments."""
+"""The argument checks and conversions that only the Python layer makes.
+
+The native module refuses most bad arguments itself (ints that are not ints, sizes that are
+not positive, a ``num_parallel_calls`` that is neither positive nor AUTOTUNE, ...); these are
+the checks it does not make, or makes with another exception type than tf.data's.
+"""
 
 from __future__ import annotations
 
@@ -8,7 +13,6 @@ from typing import Any, Optional, Protocol, Sequence, Union
 
 import numpy as np
 
-from ._constants import AUTOTUNE
 from ._specs import ElementSpec, structure_dtypes
 
 #: A file name: a str or an ``os.PathLike`` (``pathlib.Path``).
@@ -34,16 +38,16 @@ def as_path(p: PathLike) -> str:
     return os.fspath(p)
 
 
-def check_parallel(num_parallel_calls: Optional[int], deterministic: Optional[bool]) -> None:
-    if num_parallel_calls is not None:
-        if isinstance(num_parallel_calls, bool) or not isinstance(
-            num_parallel_calls, (int, np.integer)
-        ):
-            raise TypeError(f"num_parallel_calls must be an int or AUTOTUNE, got {num_parallel_calls!r}")
-        if num_parallel_calls != AUTOTUNE and num_parallel_calls <= 0:
-            raise ValueError(
-                f"num_parallel_calls must be positive or AUTOTUNE (-1), got {num_parallel_calls}"
-            )
+def check_parallel_calls(num_parallel_calls: Optional[int]) -> None:
+    """Refuses a bool for ``num_parallel_calls``, which the native module would take as 1.
+    The native module refuses other non-ints (TypeError) and values that are neither positive
+    nor AUTOTUNE (ValueError) itself."""
+    if isinstance(num_parallel_calls, bool):
+        raise TypeError(f"num_parallel_calls must be an int or AUTOTUNE, got {num_parallel_calls!r}")
+
+
+def check_deterministic(deterministic: Optional[bool]) -> None:
+    """``deterministic`` of ``interleave``, which the native ``interleave`` does not take."""
     if deterministic is not None and not isinstance(deterministic, (bool, np.bool_)):
         raise TypeError(f"deterministic must be None or a bool, got {deterministic!r}")
 

@@ -36,11 +36,9 @@ def _savez(
     path = as_path(file)
     if not path.endswith(".npz"):
         path += ".npz"
-    named = [(f"arr_{i}", a) for i, a in enumerate(args)]
-    for k, v in kwds.items():
-        if k in dict(named):
-            raise ValueError(f"Cannot use un-named variables and keyword {k}")
-        named.append((k, v))
+    # A keyword named like a positional array's member (arr_0, ...) is refused by the
+    # native module (ValueError, nothing written).
+    named = [(f"arr_{i}", a) for i, a in enumerate(args)] + list(kwds.items())
     _npyflow.savez(path, named, compressed)
 
 

@@ -14,7 +14,8 @@ from ._args import (
     as_index,
     as_path,
     as_seed,
-    check_parallel,
+    check_deterministic,
+    check_parallel_calls,
     require_compatible,
 )
 from ._constants import AUTOTUNE
@@ -64,7 +65,7 @@ class DatasetTransformations:
         so they gain from threads only where they release it (NumPy's larger operations do);
         ops run in Rust without it.
         """
-        check_parallel(num_parallel_calls, deterministic)
+        check_parallel_calls(num_parallel_calls)
         threaded = num_parallel_calls is not None
         if isinstance(map_func, ops.Op):
             if output_signature is not None:
@@ -96,7 +97,8 @@ class DatasetTransformations:
     ) -> Dataset:
         """The datasets ``map_func`` returns, ``cycle_length`` at a time (AUTOTUNE: the number
         of CPUs), ``block_length`` elements from each in turn."""
-        check_parallel(num_parallel_calls, deterministic)
+        check_parallel_calls(num_parallel_calls)
+        check_deterministic(deterministic)
         cycle = AUTOTUNE if cycle_length is None else as_index(cycle_length, "cycle_length")
         block = 1 if block_length is None else as_index(block_length, "block_length")
         return self._derive(
@@ -114,7 +116,7 @@ class DatasetTransformations:
     ) -> Dataset:
         """``batch_size`` consecutive elements stacked on a new first axis; the last batch is
         smaller unless ``drop_remainder``."""
-        check_parallel(num_parallel_calls, deterministic)
+        check_parallel_calls(num_parallel_calls)
         return self._derive(
             self._ds.batch(
                 as_index(batch_size, "batch_size"),
