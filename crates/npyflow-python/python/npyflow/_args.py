@@ -39,10 +39,11 @@ def as_path(p: PathLike) -> str:
 
 
 def check_parallel_calls(num_parallel_calls: Optional[int]) -> None:
-    """Refuses a bool for ``num_parallel_calls``, which the native module would take as 1.
-    The native module refuses other non-ints (TypeError) and values that are neither positive
-    nor AUTOTUNE (ValueError) itself."""
-    if isinstance(num_parallel_calls, bool):
+    """Refuses a bool for ``num_parallel_calls``, which the native module would take as 1
+    (a NumPy bool too, where NumPy still lets it be an index). The native module refuses
+    other non-ints (TypeError) and values that are neither positive nor AUTOTUNE
+    (ValueError) itself."""
+    if isinstance(num_parallel_calls, (bool, np.bool_)):
         raise TypeError(f"num_parallel_calls must be an int or AUTOTUNE, got {num_parallel_calls!r}")
 
 

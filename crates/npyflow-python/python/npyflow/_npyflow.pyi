@@ -113,8 +113,8 @@ def _register(
     tensor_spec: type,
     dataset_spec: type,
     dataset_class: type,
-    to_array: Callable[[Any], np.ndarray],
-    native_copy: Callable[[np.ndarray], np.ndarray],
+    to_array: Callable[[Any], np.ndarray[Any, Any]],
+    native_copy: Callable[[np.ndarray[Any, Any]], np.ndarray[Any, Any]],
     bool_scalar: type,
 ) -> None: ...
 def _shutting_down() -> None: ...
