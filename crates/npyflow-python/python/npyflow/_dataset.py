@@ -28,6 +28,7 @@ class Dataset(DatasetTransformations):
     iterated; every ``for`` loop is a new pass.
     """
 
+    __module__ = "npyflow"  # where users find it (and pickles look for it)
     __slots__ = ("_ds", "_threaded")
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:

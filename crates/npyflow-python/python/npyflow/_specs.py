@@ -48,6 +48,7 @@ class TensorSpec:
     is unknown; ``dtype`` is a NumPy dtype.
     """
 
+    __module__ = "npyflow"  # where users find it (and pickles look for it)
     __slots__ = ("_shape", "_dtype", "_name")
 
     def __init__(
@@ -103,6 +104,7 @@ class TensorSpec:
 class DatasetSpec:
     """The spec of an element that is itself a dataset (a window), like ``tf.data.DatasetSpec``."""
 
+    __module__ = "npyflow"  # where users find it (and pickles look for it)
     __slots__ = ("_element_spec",)
 
     def __init__(self, element_spec: ElementSpec) -> None:
