@@ -192,3 +192,39 @@ def test_stop_iteration_in_a_function_does_not_end_the_loop_silently():
         next(it)
     assert isinstance(info.value.__cause__, StopIteration)
     assert next(it) == 2
+
+
+def _interleave(**kw):
+    return tfd.Dataset.range(2).interleave(lambda x: tfd.Dataset.range(1), **kw)
+
+
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda **kw: tfd.Dataset.range(4).map(lambda v: v, **kw),
+        lambda **kw: tfd.Dataset.range(4).map(tfd.ops.cast("float32"), **kw),
+        lambda **kw: tfd.Dataset.range(4).batch(2, **kw),
+        _interleave,
+    ],
+    ids=["map", "map_op", "batch", "interleave"],
+)
+def test_parallelism_arguments_are_checked_alike_by_every_transformation(make):
+    for n in (1, 3, tfd.AUTOTUNE, np.int64(2)):
+        make(num_parallel_calls=n, deterministic=False)
+    for n in (0, -2):
+        with pytest.raises(ValueError, match=r"num_parallel_calls must be positive or AUTOTUNE \(-1\)"):
+            make(num_parallel_calls=n)
+    for n in (True, "4", 2.0, np.bool_(True)):
+        with pytest.raises(TypeError):
+            make(num_parallel_calls=n)
+    for d in ("yes", 1):
+        with pytest.raises(TypeError):
+            make(num_parallel_calls=2, deterministic=d)
+
+
+def test_savez_refuses_a_keyword_named_like_a_positional_array_and_writes_nothing(tmp_path):
+    path = tmp_path / "a.npz"
+    path.write_bytes(b"kept")
+    with pytest.raises(ValueError, match="arr_0"):
+        tfd.savez(path, np.zeros(2), arr_0=np.ones(2))
+    assert path.read_bytes() == b"kept"

@@ -11,9 +11,12 @@ normalize) into a following ``batch``, whose buffers they write directly.
 
 from __future__ import annotations
 
-from typing import Optional, Union
+from typing import TYPE_CHECKING, Any, NoReturn, Optional, Sequence, Tuple, Union
 
 import numpy as np
+
+if TYPE_CHECKING:
+    import numpy.typing as npt
 
 __all__ = [
     "Op",
@@ -35,7 +38,7 @@ class Op:
 
     __slots__ = ("_kind", "_params", "_component")
 
-    def __init__(self, kind: str, params: tuple, component: Component = None):
+    def __init__(self, kind: str, params: Tuple[Any, ...], component: Component = None) -> None:
         if component is not None and not isinstance(component, (int, str)):
             raise TypeError(
                 f"component must be a tuple index (int) or a dict key (str), got {component!r}"
@@ -46,10 +49,10 @@ class Op:
         self._params = params
         self._component = component
 
-    def _spec(self):
+    def _spec(self) -> Tuple[str, Tuple[Any, ...], Component]:
         return (self._kind, self._params, self._component)
 
-    def __call__(self, *args):
+    def __call__(self, *args: Any) -> NoReturn:
         raise TypeError(f"{self!r} is run by Dataset.map, not called")
 
     def __repr__(self) -> str:
@@ -59,7 +62,7 @@ class Op:
         return f"ops.{self._kind}({params})"
 
 
-def cast(dtype, component: Component = None) -> Op:
+def cast(dtype: npt.DTypeLike, component: Component = None) -> Op:
     """``x.astype(dtype)`` for numeric tensors (NumPy's unsafe casting: integers wrap,
     floats truncate toward zero; NaN and out-of-range floats saturate into integers)."""
     return Op("cast", (np.dtype(dtype),), component)
@@ -71,12 +74,12 @@ def scale(factor: float, offset: float = 0.0, component: Component = None) -> Op
     return Op("scale", (float(factor), float(offset)), component)
 
 
-def normalize(mean, std, component: Component = None) -> Op:
+def normalize(mean: npt.ArrayLike, std: npt.ArrayLike, component: Component = None) -> Op:
     """``(x - mean) / std`` per channel of the last axis (one value: every element), for float
     tensors."""
-    mean = tuple(float(m) for m in np.atleast_1d(mean))
-    std = tuple(float(s) for s in np.atleast_1d(std))
-    return Op("normalize", (mean, std), component)
+    means = tuple(float(m) for m in np.atleast_1d(mean))
+    stds = tuple(float(s) for s in np.atleast_1d(std))
+    return Op("normalize", (means, stds), component)
 
 
 def one_hot(depth: int, component: Component = None) -> Op:
@@ -85,12 +88,12 @@ def one_hot(depth: int, component: Component = None) -> Op:
     return Op("one_hot", (int(depth),), component)
 
 
-def reshape(shape, component: Component = None) -> Op:
+def reshape(shape: Sequence[int], component: Component = None) -> Op:
     """Each tensor (of one element, not the batch) in another shape; one dimension may be -1."""
     return Op("reshape", (tuple(int(d) for d in shape),), component)
 
 
-def transpose(perm, component: Component = None) -> Op:
+def transpose(perm: Sequence[int], component: Component = None) -> Op:
     """Each tensor's axes permuted: output axis i is input axis ``perm[i]``."""
     return Op("transpose", (tuple(int(p) for p in perm),), component)
 
@@ -101,7 +104,7 @@ def random_flip(axis: int, seed: int = 0, component: Component = None) -> Op:
     return Op("random_flip", (int(axis), int(seed)), component)
 
 
-def random_crop(size, seed: int = 0, component: Component = None) -> Op:
+def random_crop(size: Sequence[int], seed: int = 0, component: Component = None) -> Op:
     """A window of ``size`` (one length per axis) at an offset drawn from ``seed`` and each
     element's position."""
     return Op("random_crop", (tuple(int(d) for d in size), int(seed)), component)

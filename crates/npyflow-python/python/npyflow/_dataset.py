@@ -1,0 +1,362 @@
+"""``npyflow.Dataset``: its sources and what a dataset is (its transformations are in
+``_transformations``), and the conversions of values the native module calls back."""
+
+from __future__ import annotations
+
+import atexit
+import os
+import warnings
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Optional, Sequence, Union
+
+import numpy as np
+
+from . import _npyflow, ops
+from ._args import PathLike, as_index, as_path, as_seed, require_compatible
+from ._constants import INFINITE_CARDINALITY, UNKNOWN_CARDINALITY
+from ._specs import DatasetSpec, ElementSpec, TensorSpec, signature_from_types
+from ._transformations import DatasetTransformations
+
+if TYPE_CHECKING:
+    import numpy.typing as npt
+
+
+class Dataset(DatasetTransformations):
+    """A lazy pipeline of elements, like ``tf.data.Dataset``.
+
+    Make one with a source (``from_tensor_slices``, ``range``, ``from_npy``, ...) and chain
+    transformations (``map``, ``shuffle``, ``batch``, ...). Nothing runs until it is
+    iterated; every ``for`` loop is a new pass.
+    """
+
+    __module__ = "npyflow"  # where users find it (and pickles look for it)
+    __slots__ = ("_ds", "_threaded")
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        raise TypeError(
+            "make a Dataset with a source such as Dataset.from_tensor_slices or Dataset.range"
+        )
+
+    @classmethod
+    def _from_core(cls, core: _npyflow.CoreDataset, threaded: bool = False) -> Dataset:
+        ds = object.__new__(cls)
+        ds._ds = core
+        ds._threaded = threaded
+        return ds
+
+    def _derive(self, core: _npyflow.CoreDataset, threaded: bool = False) -> Dataset:
+        return Dataset._from_core(core, self._threaded or threaded)
+
+    # ---- sources -------------------------------------------------------------------
+
+    @staticmethod
+    def from_tensor_slices(tensors: Any, name: Optional[str] = None) -> Dataset:
+        """One element per row of ``tensors`` (an array, or a tuple or dict of arrays sharing
+        their first dimension). Rows share the arrays' memory: nothing is copied."""
+        return Dataset._from_core(_npyflow.from_tensor_slices(tensors))
+
+    @staticmethod
+    def from_tensors(tensors: Any, name: Optional[str] = None) -> Dataset:
+        """A dataset of one element, ``tensors`` itself."""
+        return Dataset._from_core(_npyflow.from_tensors(tensors))
+
+    @staticmethod
+    def range(*args: int, output_type: npt.DTypeLike = np.int64, name: Optional[str] = None) -> Dataset:
+        """``range(stop)``, ``range(start, stop)`` or ``range(start, stop, step)``: int64
+        scalars (or ``output_type``), as Python's ``range``."""
+        if not 1 <= len(args) <= 3:
+            raise TypeError(f"range takes 1 to 3 positional arguments ({len(args)} given)")
+        ints = [as_index(a, "range argument") for a in args]
+        start, stop, step = (0, ints[0], 1) if len(ints) == 1 else (ints + [1])[:3]
+        ds = Dataset._from_core(_npyflow.range(start, stop, step))
+        if np.dtype(output_type) != np.int64:
+            ds = ds.map(ops.cast(output_type))
+        return ds
+
+    @staticmethod
+    def counter(
+        start: int = 0, step: int = 1, dtype: npt.DTypeLike = np.int64, name: Optional[str] = None
+    ) -> Dataset:
+        """``start, start + step, ...`` without end, as int64 scalars (or ``dtype``)."""
+        ds = Dataset._from_core(_npyflow.counter(as_index(start, "start"), as_index(step, "step")))
+        if np.dtype(dtype) != np.int64:
+            ds = ds.map(ops.cast(dtype))
+        return ds
+
+    @staticmethod
+    def zip(*args: Any, datasets: Any = None, name: Optional[str] = None) -> Dataset:
+        """Elements of several datasets side by side, ending with the shortest:
+        ``zip(a, b)``, ``zip((a, b))``, ``zip({"x": a, "y": b})`` or nested structures."""
+        if datasets is not None and args:
+            raise TypeError("give the datasets either as arguments or as datasets=, not both")
+        if datasets is None:
+            if not args:
+                raise TypeError("zip needs at least one dataset")
+            datasets = args[0] if len(args) == 1 else args
+
+        def build(s: Any) -> Dataset:
+            if isinstance(s, Dataset):
+                return s
+            if isinstance(s, (tuple, list)):
+                parts = [build(x) for x in s]
+                return Dataset._from_core(
+                    _npyflow.zip([p._ds for p in parts]), any(p._threaded for p in parts)
+                )
+            if isinstance(s, dict):
+                named = {k: build(v) for k, v in s.items()}
+                for k in named:
+                    if not isinstance(k, str):
+                        raise TypeError(f"zip: dict keys must be str, got {k!r}")
+                return Dataset._from_core(
+                    _npyflow.zip_dict([(k, p._ds) for k, p in named.items()]),
+                    any(p._threaded for p in named.values()),
+                )
+            raise TypeError(
+                f"The argument to `Dataset.zip()` must be a (nested) structure of `Dataset` objects, got {s!r}"
+            )
+
+        return build(datasets)
+
+    @staticmethod
+    def from_generator(
+        generator: Callable[..., Any],
+        output_types: Any = None,
+        output_shapes: Any = None,
+        args: Optional[Sequence[Any]] = None,
+        output_signature: ElementSpec = None,
+        name: Optional[str] = None,
+    ) -> Dataset:
+        """Elements from ``generator(*args)``, called anew for each pass. ``output_signature``
+        (TensorSpecs in the element's structure) declares the elements; yielded values are
+        cast to its dtypes, and one that does not fit it is an error at its place."""
+        if not callable(generator):
+            raise TypeError("`generator` must be a Python callable.")
+        if output_signature is None:
+            if output_types is None:
+                raise TypeError("from_generator needs output_signature (or output_types)")
+            warnings.warn(
+                "output_types and output_shapes are deprecated in tf.data; use output_signature",
+                DeprecationWarning,
+                stacklevel=2,
+            )
+            output_signature = signature_from_types(output_types, output_shapes)
+        elif output_types is not None or output_shapes is not None:
+            raise TypeError("give output_signature, or output_types and output_shapes, not both")
+        call_args = tuple(args) if args is not None else ()
+        return Dataset._from_core(
+            _npyflow.from_generator(generator, call_args, output_signature, _generator_value)
+        )
+
+    @staticmethod
+    def list_files(
+        file_pattern: Union[PathLike, bytes, Iterable[Union[PathLike, bytes]]],
+        shuffle: Optional[bool] = None,
+        seed: Optional[int] = None,
+        name: Optional[str] = None,
+    ) -> Dataset:
+        """The paths matching a glob pattern (or any of a list of them), as bytes scalars,
+        sorted; shuffled on each pass unless ``shuffle=False``."""
+        shuffled = True if shuffle is None else bool(shuffle)
+        given = [file_pattern] if isinstance(file_pattern, (str, bytes, os.PathLike)) else list(file_pattern)
+        patterns = [os.fsdecode(p) for p in given]
+        if len(patterns) == 1:
+            return Dataset._from_core(_npyflow.list_files(patterns[0], shuffled, as_seed(seed)))
+        parts = [Dataset._from_core(_npyflow.list_files(p, False, None)) for p in patterns]
+        ds = parts[0]
+        for p in parts[1:]:
+            ds = ds.concatenate(p)
+        if shuffled:
+            ds = ds.shuffle(max(len(ds), 1), seed=seed)
+        return ds
+
+    @staticmethod
+    def sample_from_datasets(
+        datasets: Iterable[Dataset],
+        weights: Optional[Sequence[float]] = None,
+        seed: Optional[int] = None,
+        stop_on_empty_dataset: bool = False,
+        rerandomize_each_iteration: Optional[bool] = None,
+    ) -> Dataset:
+        """Elements drawn at random from ``datasets``, with probabilities proportional to
+        ``weights`` (equal when None). Each pass draws a new sequence."""
+        inputs = list(datasets)
+        if inputs:
+            require_compatible("sample_from_datasets", inputs)
+        if isinstance(weights, Dataset):
+            raise TypeError("weights must be a list of numbers; a Dataset of weights is not supported")
+        probabilities = None
+        if weights is not None:
+            probabilities = [float(w) for w in np.asarray(weights, dtype=np.float64).ravel()]
+        return Dataset._from_core(
+            _npyflow.sample_from_datasets(
+                [d._ds for d in inputs], probabilities, as_seed(seed), bool(stop_on_empty_dataset)
+            ),
+            any(d._threaded for d in inputs),
+        )
+
+    @staticmethod
+    def choose_from_datasets(
+        datasets: Iterable[Dataset], choice_dataset: Dataset, stop_on_empty_dataset: bool = True
+    ) -> Dataset:
+        """Element *i* from ``datasets[choice_dataset[i]]`` (choices are int64 scalars)."""
+        inputs = list(datasets)
+        if inputs:
+            require_compatible("choose_from_datasets", inputs)
+        return Dataset._from_core(
+            _npyflow.choose_from_datasets(
+                [d._ds for d in inputs], choice_dataset._ds, bool(stop_on_empty_dataset)
+            ),
+            any(d._threaded for d in inputs) or choice_dataset._threaded,
+        )
+
+    @staticmethod
+    def from_npy(path: Union[PathLike, Iterable[PathLike]]) -> Dataset:
+        """The rows of a ``.npy`` file, or of several read as one array, memory-mapped: no
+        copy is made of data that is native-endian, C-order and aligned.
+
+        A file truncated by another process while it is mapped does not crash Python (as a
+        SIGBUS would): rows past its new end raise ``OSError`` naming the file ("the file
+        was truncated while memory-mapped ..."). Rows handed out before the truncation are
+        views of the map and read zeros from its lost part."""
+        paths = [path] if isinstance(path, (str, bytes, os.PathLike)) else list(path)
+        return Dataset._from_core(_npyflow.from_npy([as_path(p) for p in paths]))
+
+    @staticmethod
+    def from_npz(path: PathLike, keys: Optional[Union[str, Iterable[str]]] = None) -> Dataset:
+        """The rows of members of an ``.npz`` archive as dicts keyed by member name (every
+        member, in archive order, when ``keys`` is None)."""
+        if isinstance(keys, str):
+            keys = [keys]
+        return Dataset._from_core(_npyflow.from_npz(as_path(path), None if keys is None else list(keys)))
+
+    # ---- what a dataset is ---------------------------------------------------------
+
+    @property
+    def element_spec(self) -> ElementSpec:
+        """The structure, dtypes and shapes of the elements: TensorSpecs in tuples and dicts."""
+        return self._ds.element_spec
+
+    def cardinality(self) -> int:
+        """The number of elements; ``INFINITE_CARDINALITY`` (-1) or ``UNKNOWN_CARDINALITY``
+        (-2) where tf.data says so."""
+        return self._ds.cardinality()
+
+    def __len__(self) -> int:
+        n = self.cardinality()
+        if n == INFINITE_CARDINALITY:
+            raise TypeError("The dataset is infinite.")
+        if n == UNKNOWN_CARDINALITY:
+            raise TypeError("The dataset length is unknown.")
+        return n
+
+    def __bool__(self) -> bool:
+        return True
+
+    def __iter__(self) -> _npyflow.DatasetIterator:
+        """A new pass, yielding NumPy arrays (NumPy scalars for 0-d tensors) in the element's
+        tuples and dicts."""
+        return self._ds.iter(self._threaded)
+
+    def as_numpy_iterator(self) -> _npyflow.DatasetIterator:
+        """The same as iterating: elements as NumPy values."""
+        return self._ds.iter(self._threaded)
+
+    def __repr__(self) -> str:
+        return f"<{self._ds.name}Dataset element_spec={self.element_spec!r}>"
+
+    def apply(self, transformation_func: Callable[[Dataset], Dataset]) -> Dataset:
+        """``transformation_func(self)``, to keep a chain reading left to right."""
+        out = transformation_func(self)
+        if not isinstance(out, Dataset):
+            raise TypeError(f"`transformation_func` must return a Dataset, got {type(out).__name__}")
+        return out
+
+    def reduce(self, initial_state: Any, reduce_func: Callable[[Any, Any], Any]) -> Any:
+        """Every element folded into a state: ``reduce_func(state, element)`` returns the new
+        state. The result is NumPy values."""
+        return self._ds.reduce(initial_state, reduce_func)
+
+
+# ---- values the native module hands back to be converted ---------------------------
+
+
+def _is_python_value(value: Any) -> bool:
+    """Whether ``value`` is a Python number or string, or a (nested) list of them: what tf
+    converts with its own dtypes (int32, float32, string) rather than NumPy's."""
+    while isinstance(value, (list, tuple)) and len(value) > 0:
+        value = value[0]
+    return isinstance(value, (bool, int, float, complex, str, bytes)) and not isinstance(
+        value, np.generic
+    )
+
+
+def _to_array(value: Any) -> np.ndarray[Any, Any]:
+    """A leaf of an element as an array, with tf's conversion rules for Python values."""
+    if isinstance(value, np.ndarray):
+        return value
+    if isinstance(value, np.generic):
+        return np.asarray(value)
+    if isinstance(value, Dataset):
+        raise TypeError("a Dataset cannot be a tensor here")
+    arr = np.asarray(value)
+    if arr.dtype == object:
+        raise TypeError(
+            f"cannot convert {type(value).__name__} {value!r:.80} to a tensor: it is not a "
+            "number, a string, or a rectangular sequence of them"
+        )
+    if _is_python_value(value):
+        if arr.dtype.kind == "i":
+            info = np.iinfo(np.int32)
+            if arr.size == 0 or (arr.min() >= info.min and arr.max() <= info.max):
+                arr = arr.astype(np.int32)
+        elif arr.dtype.kind == "f":
+            arr = arr.astype(np.float32)
+        elif arr.dtype.kind == "U":
+            arr = np.char.encode(arr, "utf-8")
+    return arr
+
+
+def _native_copy(arr: np.ndarray[Any, Any]) -> np.ndarray[Any, Any]:
+    """One copy of ``arr`` in C order and the machine's byte order."""
+    return np.array(arr, dtype=arr.dtype.newbyteorder("="), order="C", copy=True)
+
+
+def _generator_value(value: Any, signature: ElementSpec) -> Any:
+    """A value a generator yielded, checked against ``output_signature`` and cast to its
+    dtypes, as tf.data's ``from_generator`` does. Arrays the generator could still change
+    are copied."""
+    if isinstance(signature, TensorSpec):
+        try:
+            if signature.dtype.kind == "S" and isinstance(value, str):
+                value = value.encode("utf-8")
+            arr = np.asarray(value, dtype=signature.dtype)
+        except (TypeError, ValueError) as e:
+            raise TypeError(
+                "`generator` yielded an element that could not be converted to the expected "
+                f"type. The expected type was {signature.dtype}, but the yielded element was "
+                f"{value!r:.100}."
+            ) from e
+        if arr is value and arr.flags.writeable:
+            arr = arr.copy()
+        return arr
+    if isinstance(signature, DatasetSpec):
+        if not isinstance(value, Dataset):
+            raise TypeError(f"`generator` yielded {value!r:.100} where a Dataset was expected.")
+        return value
+    mismatch = TypeError(
+        "`generator` yielded an element that did not match the expected structure. The "
+        f"expected structure was {signature!r}, but the yielded element was {value!r:.100}."
+    )
+    if isinstance(signature, (tuple, list)):
+        if not isinstance(value, (tuple, list)) or len(value) != len(signature):
+            raise mismatch
+        return tuple(_generator_value(v, s) for v, s in zip(value, signature))
+    if isinstance(signature, dict):
+        if not isinstance(value, dict) or set(value) != set(signature):
+            raise mismatch
+        return {k: _generator_value(value[k], s) for k, s in signature.items()}
+    raise TypeError(f"output_signature must hold TensorSpecs, got {signature!r}")
+
+
+_npyflow._register(TensorSpec, DatasetSpec, Dataset, _to_array, _native_copy, np.bool_)
+# npyflow's threads that end while Python shuts down must not wait for the GIL.
+atexit.register(_npyflow._shutting_down)

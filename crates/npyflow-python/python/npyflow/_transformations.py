@@ -1,0 +1,319 @@
+"""tf.data's transformations: the methods of ``npyflow.Dataset`` that make a new dataset
+from one. Each normalizes tf.data's arguments and calls the native dataset, which checks
+them and builds the core's pipeline."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, Callable, Optional, Sequence, Union
+
+import numpy as np
+
+from . import ops
+from ._args import (
+    PathLike,
+    as_index,
+    as_path,
+    as_seed,
+    check_deterministic,
+    check_parallel_calls,
+    require_compatible,
+)
+from ._constants import AUTOTUNE
+from ._specs import ElementSpec, padding
+
+if TYPE_CHECKING:
+    from ._dataset import Dataset
+    from ._npyflow import CoreDataset
+
+
+class DatasetTransformations:
+    """The transformations of :class:`npyflow.Dataset` (a base class of it, not used
+    alone)."""
+
+    __slots__ = ()
+
+    if TYPE_CHECKING:
+        _ds: CoreDataset
+        _threaded: bool
+
+        @property
+        def element_spec(self) -> ElementSpec: ...
+
+        def _derive(self, core: CoreDataset, threaded: bool = False) -> Dataset: ...
+
+    def map(
+        self,
+        map_func: Union[Callable[..., Any], ops.Op],
+        num_parallel_calls: Optional[int] = None,
+        deterministic: Optional[bool] = None,
+        name: Optional[str] = None,
+        *,
+        output_signature: ElementSpec = None,
+    ) -> Dataset:
+        """``map_func`` applied to every element. A tuple element's parts are its positional
+        arguments; tensors arrive as NumPy arrays (0-d arrays for scalars). A list returned is
+        taken as a tuple, as in tf.data. ``map_func`` may also be an op of ``npyflow.ops``,
+        which runs in Rust without the GIL.
+
+        The output structure is found by calling ``map_func`` on placeholder elements (of
+        zeros, ones and sevens) when the dataset is made; give ``output_signature``
+        (TensorSpecs, as for ``from_generator``) to declare it instead.
+
+        With ``num_parallel_calls`` (a positive int or ``AUTOTUNE``: one thread per core)
+        elements are mapped on that many threads; with ``deterministic`` (the default) the
+        output is the same as on one thread. Python functions hold the GIL while they run,
+        so they gain from threads only where they release it (NumPy's larger operations do);
+        ops run in Rust without it.
+        """
+        check_parallel_calls(num_parallel_calls)
+        threaded = num_parallel_calls is not None
+        if isinstance(map_func, ops.Op):
+            if output_signature is not None:
+                raise TypeError("output_signature is for Python functions, not ops")
+            core = self._ds.map_ops([map_func._spec()], num_parallel_calls, deterministic)
+            return self._derive(core, threaded)
+        if not callable(map_func):
+            raise TypeError(f"map_func must be callable, got {map_func!r}")
+        return self._derive(
+            self._ds.map(map_func, output_signature, num_parallel_calls, deterministic), threaded
+        )
+
+    def filter(self, predicate: Callable[..., Any], name: Optional[str] = None) -> Dataset:
+        """The elements for which ``predicate`` returns True (a bool scalar)."""
+        return self._derive(self._ds.filter(predicate))
+
+    def flat_map(self, map_func: Callable[..., Dataset], name: Optional[str] = None) -> Dataset:
+        """The elements of the datasets ``map_func`` returns for each element, in order."""
+        return self._derive(self._ds.flat_map(map_func))
+
+    def interleave(
+        self,
+        map_func: Callable[..., Dataset],
+        cycle_length: Optional[int] = None,
+        block_length: Optional[int] = None,
+        num_parallel_calls: Optional[int] = None,
+        deterministic: Optional[bool] = None,
+        name: Optional[str] = None,
+    ) -> Dataset:
+        """The datasets ``map_func`` returns, ``cycle_length`` at a time (AUTOTUNE: the number
+        of CPUs), ``block_length`` elements from each in turn."""
+        check_parallel_calls(num_parallel_calls)
+        check_deterministic(deterministic)
+        cycle = AUTOTUNE if cycle_length is None else as_index(cycle_length, "cycle_length")
+        block = 1 if block_length is None else as_index(block_length, "block_length")
+        return self._derive(
+            self._ds.interleave(map_func, cycle, block, num_parallel_calls),
+            num_parallel_calls is not None,
+        )
+
+    def batch(
+        self,
+        batch_size: int,
+        drop_remainder: bool = False,
+        num_parallel_calls: Optional[int] = None,
+        deterministic: Optional[bool] = None,
+        name: Optional[str] = None,
+    ) -> Dataset:
+        """``batch_size`` consecutive elements stacked on a new first axis; the last batch is
+        smaller unless ``drop_remainder``."""
+        check_parallel_calls(num_parallel_calls)
+        return self._derive(
+            self._ds.batch(
+                as_index(batch_size, "batch_size"),
+                bool(drop_remainder),
+                num_parallel_calls,
+                deterministic,
+            ),
+            num_parallel_calls is not None,
+        )
+
+    def padded_batch(
+        self,
+        batch_size: int,
+        padded_shapes: Any = None,
+        padding_values: Any = None,
+        drop_remainder: bool = False,
+        name: Optional[str] = None,
+    ) -> Dataset:
+        """Like ``batch``, each tensor first padded at the end of its axes: to
+        ``padded_shapes`` (None or -1 dimensions: to the longest in the batch), with
+        ``padding_values`` (zeros and empty strings by default). Both mirror the element's
+        structure; one padding value may be given for every tensor."""
+        shapes, values = padding(self.element_spec, padded_shapes, padding_values)
+        return self._derive(
+            self._ds.padded_batch(as_index(batch_size, "batch_size"), shapes, values, bool(drop_remainder))
+        )
+
+    def unbatch(self, name: Optional[str] = None) -> Dataset:
+        """Each element split along its first axis into rows (which share its memory)."""
+        return self._derive(self._ds.unbatch())
+
+    def rebatch(
+        self,
+        batch_size: Union[int, Sequence[int]],
+        drop_remainder: bool = False,
+        name: Optional[str] = None,
+    ) -> Dataset:
+        """The rows of a batched dataset regrouped into batches of ``batch_size`` (an int, or
+        a list of sizes used in turn)."""
+        sizes = [batch_size] if isinstance(batch_size, (int, np.integer)) else list(batch_size)
+        return self._derive(self._ds.rebatch([as_index(s, "batch_size") for s in sizes], bool(drop_remainder)))
+
+    def shuffle(
+        self,
+        buffer_size: int,
+        seed: Optional[int] = None,
+        reshuffle_each_iteration: Optional[bool] = None,
+        name: Optional[str] = None,
+    ) -> Dataset:
+        """Elements drawn at random from a buffer of the next ``buffer_size``; a new order on
+        each pass unless ``reshuffle_each_iteration=False``."""
+        reshuffle = True if reshuffle_each_iteration is None else bool(reshuffle_each_iteration)
+        return self._derive(self._ds.shuffle(as_index(buffer_size, "buffer_size"), as_seed(seed), reshuffle))
+
+    def global_shuffle(self, seed: Optional[int] = None, reshuffle_each_iteration: bool = True) -> Dataset:
+        """A uniform shuffle of a random-access dataset (array slices, ``.npy`` rows, and maps,
+        takes, shards and zips of them) with no buffer: a seeded permutation of the indices,
+        a new one each pass unless ``reshuffle_each_iteration=False``. Not in tf.data, whose
+        ``shuffle`` needs a buffer as large as the data for the same result; other datasets
+        raise ValueError (use ``shuffle``)."""
+        return self._derive(self._ds.global_shuffle(as_seed(seed), bool(reshuffle_each_iteration)))
+
+    def repeat(self, count: Optional[int] = None, name: Optional[str] = None) -> Dataset:
+        """The dataset ``count`` times, or forever when ``count`` is None or -1."""
+        return self._derive(self._ds.repeat(None if count is None else as_index(count, "count")))
+
+    def take(self, count: int, name: Optional[str] = None) -> Dataset:
+        """The first ``count`` elements (all of them when ``count`` is -1)."""
+        return self._derive(self._ds.take(as_index(count, "count")))
+
+    def skip(self, count: int, name: Optional[str] = None) -> Dataset:
+        """All but the first ``count`` elements (none when ``count`` is -1)."""
+        return self._derive(self._ds.skip(as_index(count, "count")))
+
+    def distributed_batch(
+        self, batch_size: int, num_workers: int, worker_index: int
+    ) -> Dataset:
+        """The batches of worker ``worker_index`` of ``num_workers`` in data-parallel
+        training, from a random-access dataset every worker builds alike (the same
+        ``global_shuffle`` seed): together the workers read every element exactly once per
+        epoch, and each gets the same number of batches. Steps of ``num_workers *
+        batch_size`` elements give each worker ``batch_size``; the last, smaller step is split
+        as evenly as it can be (sizes differ by at most one; a worker's last batch has no rows
+        when fewer elements remain than workers). Not in tf.data."""
+        return self._derive(
+            self._ds.distributed_batch(
+                as_index(batch_size, "batch_size"),
+                as_index(num_workers, "num_workers"),
+                as_index(worker_index, "worker_index"),
+            )
+        )
+
+    def shard(self, num_shards: int, index: int, name: Optional[str] = None) -> Dataset:
+        """The elements whose position is ``index`` modulo ``num_shards``."""
+        return self._derive(self._ds.shard(as_index(num_shards, "num_shards"), as_index(index, "index")))
+
+    def enumerate(self, start: int = 0, name: Optional[str] = None) -> Dataset:
+        """``(i, element)`` pairs, ``i`` an int64 counting from ``start``."""
+        return self._derive(self._ds.enumerate(as_index(start, "start")))
+
+    def window(
+        self,
+        size: int,
+        shift: Optional[int] = None,
+        stride: int = 1,
+        drop_remainder: bool = False,
+        name: Optional[str] = None,
+    ) -> Dataset:
+        """Windows of ``size`` elements, every ``shift`` (default ``size``) elements, taking
+        every ``stride``-th; each window is a dataset (flat_map it to batches)."""
+        return self._derive(
+            self._ds.window(
+                as_index(size, "size"),
+                None if shift is None else as_index(shift, "shift"),
+                as_index(stride, "stride"),
+                bool(drop_remainder),
+            )
+        )
+
+    def scan(
+        self, initial_state: Any, scan_func: Callable[[Any, Any], Any], name: Optional[str] = None
+    ) -> Dataset:
+        """``scan_func(state, element)`` returns ``(new_state, output_element)``; the outputs
+        are the elements. The state keeps the initial state's structure and dtypes."""
+        return self._derive(self._ds.scan(initial_state, scan_func))
+
+    def take_while(self, predicate: Callable[..., Any], name: Optional[str] = None) -> Dataset:
+        """Elements up to (not including) the first for which ``predicate`` is False."""
+        return self._derive(self._ds.take_while(predicate))
+
+    def unique(self, name: Optional[str] = None) -> Dataset:
+        """Each distinct element once (integer or string scalars)."""
+        return self._derive(self._ds.unique())
+
+    def group_by_window(
+        self,
+        key_func: Callable[..., Any],
+        reduce_func: Callable[[Any, Dataset], Dataset],
+        window_size: Optional[int] = None,
+        window_size_func: Optional[Callable[[Any], Any]] = None,
+        name: Optional[str] = None,
+    ) -> Dataset:
+        """Elements grouped by ``key_func`` (an int64); each full group of ``window_size`` (or
+        ``window_size_func(key)``) becomes ``reduce_func(key, window_dataset)``."""
+        return self._derive(
+            self._ds.group_by_window(
+                key_func,
+                reduce_func,
+                None if window_size is None else as_index(window_size, "window_size"),
+                window_size_func,
+            )
+        )
+
+    def bucket_by_sequence_length(
+        self,
+        element_length_func: Callable[..., Any],
+        bucket_boundaries: Sequence[int],
+        bucket_batch_sizes: Sequence[int],
+        padded_shapes: Any = None,
+        padding_values: Any = None,
+        pad_to_bucket_boundary: bool = False,
+        no_padding: bool = False,
+        drop_remainder: bool = False,
+        name: Optional[str] = None,
+    ) -> Dataset:
+        """Elements batched (and padded) with others of similar length, one batch size per
+        bucket between ``bucket_boundaries``."""
+        shapes, values = padding(self.element_spec, padded_shapes, padding_values)
+        return self._derive(
+            self._ds.bucket_by_sequence_length(
+                element_length_func,
+                [as_index(b, "bucket_boundaries") for b in bucket_boundaries],
+                [as_index(b, "bucket_batch_sizes") for b in bucket_batch_sizes],
+                shapes,
+                values,
+                bool(pad_to_bucket_boundary),
+                bool(no_padding),
+                bool(drop_remainder),
+            )
+        )
+
+    def cache(self, filename: PathLike = "", name: Optional[str] = None) -> Dataset:
+        """The first complete pass, kept in memory (``filename=""``) or in a file, and
+        replayed by later passes."""
+        path = as_path(filename)
+        return self._derive(self._ds.cache(path if path else None))
+
+    def prefetch(self, buffer_size: int, name: Optional[str] = None) -> Dataset:
+        """Elements made ahead on a background thread, up to ``buffer_size`` (AUTOTUNE: npyflow
+        chooses)."""
+        return self._derive(self._ds.prefetch(as_index(buffer_size, "buffer_size")), threaded=True)
+
+    def ignore_errors(self, log_warning: bool = False, name: Optional[str] = None) -> Dataset:
+        """The elements that are not errors."""
+        return self._derive(self._ds.ignore_errors(bool(log_warning)))
+
+    def concatenate(self, dataset: Dataset, name: Optional[str] = None) -> Dataset:
+        """This dataset's elements, then ``dataset``'s."""
+        require_compatible("concatenate", [self, dataset])
+        return self._derive(self._ds.concatenate(dataset._ds), dataset._threaded)
