@@ -19,7 +19,7 @@ use pyo3::types::{PyBool, PyDict, PyList, PyString, PyTuple};
 use crate::errors::to_pyerr;
 
 /// The Python objects of the pure-Python layer that the extension needs, handed over by
-/// `npyflow/__init__.py` when it is imported.
+/// `npyflow/_dataset.py` when it is imported.
 pub struct Registry {
     tensor_spec: Py<PyAny>,
     dataset_spec: Py<PyAny>,
@@ -32,7 +32,7 @@ pub struct Registry {
 static REGISTRY: PyOnceLock<Registry> = PyOnceLock::new();
 
 /// Hands the extension the classes and helpers of the Python layer. Called once, by
-/// `npyflow/__init__.py`.
+/// `npyflow/_dataset.py`.
 #[pyfunction]
 #[pyo3(name = "_register")]
 pub fn register(

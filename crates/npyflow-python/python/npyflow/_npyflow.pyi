@@ -52,9 +52,10 @@ class CoreDataset:
     def interleave(
         self,
         f: Callable[..., Any],
-        cycle_length: int,
-        block_length: int,
+        cycle_length: Optional[int],
+        block_length: Optional[int],
         num_parallel_calls: Optional[int] = None,
+        deterministic: Optional[bool] = None,
     ) -> CoreDataset: ...
     def batch(
         self,

@@ -18,7 +18,6 @@ from ._args import (
     check_parallel_calls,
     require_compatible,
 )
-from ._constants import AUTOTUNE
 from ._specs import ElementSpec, padding
 
 if TYPE_CHECKING:
@@ -99,10 +98,10 @@ class DatasetTransformations:
         of CPUs), ``block_length`` elements from each in turn."""
         check_parallel_calls(num_parallel_calls)
         check_deterministic(deterministic)
-        cycle = AUTOTUNE if cycle_length is None else as_index(cycle_length, "cycle_length")
-        block = 1 if block_length is None else as_index(block_length, "block_length")
+        cycle = None if cycle_length is None else as_index(cycle_length, "cycle_length")
+        block = None if block_length is None else as_index(block_length, "block_length")
         return self._derive(
-            self._ds.interleave(map_func, cycle, block, num_parallel_calls),
+            self._ds.interleave(map_func, cycle, block, num_parallel_calls, deterministic),
             num_parallel_calls is not None,
         )
 
