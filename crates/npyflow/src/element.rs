@@ -9,7 +9,7 @@ use std::fmt;
 use indexmap::IndexMap;
 use smallvec::SmallVec;
 
-use crate::dataset::Dataset;
+use crate::dataset::plumbing::Dataset;
 use crate::dtype::DType;
 use crate::error::{Error, Result};
 use crate::tensor::Tensor;

@@ -100,6 +100,7 @@ pub mod error;
 pub mod format;
 pub mod ops;
 mod print;
+mod rng;
 pub mod tensor;
 pub mod tensor_ops;
 

@@ -21,10 +21,10 @@
 use std::fmt;
 
 use crate::buffer::BufferMut;
-use crate::dataset::Rng;
 use crate::dtype::DType;
 use crate::element::{Element, ElementSpec, PartialShape, TensorSpec};
 use crate::error::{Error, Result};
+use crate::rng::Rng;
 use crate::tensor::Tensor;
 use crate::tensor_ops::{affine_in_place, cast_bytes};
 
@@ -874,7 +874,7 @@ mod tests {
 
     #[test]
     fn float32_scaling_in_float32_gives_the_same_bits() {
-        let mut rng = crate::dataset::Rng::keyed(1, &[]);
+        let mut rng = crate::rng::Rng::keyed(1, &[]);
         let vals: Vec<f32> = (0..20_000)
             .map(|_| f32::from_bits(rng.next_u64() as u32))
             .filter(|v| v.is_finite())

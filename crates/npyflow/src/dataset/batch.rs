@@ -2,11 +2,14 @@
 
 use std::sync::Arc;
 
-use super::map::{apply_elementwise_pooled, ops_for, POOLED_BATCHES};
+use super::fusion::{apply_elementwise_pooled, ops_for, POOLED_BATCHES};
+use super::map::op_chain;
 use super::options::{BatchOptions, Parallelism};
-use super::parallel::{panic_error, read_parallel_state, Jobs, Lanes, ParallelIter};
+use super::plumbing::{
+    require, restore, BoxIter, Cardinality, Dataset, ElementIter, Node, Pass, PassRef,
+};
+use super::runtime::parallel::{panic_error, read_parallel_state, Jobs, Lanes, ParallelIter};
 use super::state::State;
-use super::{require, restore, BoxIter, Cardinality, Dataset, ElementIter, Node, Pass, PassRef};
 use crate::buffer::{Buffer, BufferPool};
 use crate::element::{Element, ElementSpec, PartialShape, TensorSpec};
 use crate::error::{Error, Result};
@@ -192,10 +195,10 @@ impl Batch {
     /// chain of op maps just before a plain batch is run by the batch itself.
     /// Also the parallelism the fused map asked for.
     fn source(&self) -> (Dataset, Vec<Op>, Option<Parallelism>) {
-        if let (Assemble::Stack, Some(m)) = (&self.assemble, self.input.node().op_map()) {
-            if m.ops.iter().all(Op::is_elementwise) {
-                let parallel = Parallelism::combine(self.parallel, m.parallel);
-                return (m.input.clone(), m.ops.clone(), parallel);
+        if let (Assemble::Stack, Some(chain)) = (&self.assemble, op_chain(&self.input)) {
+            if chain.is_elementwise() {
+                let parallel = Parallelism::combine(self.parallel, chain.parallel);
+                return (chain.input.clone(), chain.ops.clone(), parallel);
             }
         }
         (self.input.clone(), Vec::new(), self.parallel)

@@ -5,8 +5,8 @@ use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, PoisonError};
 
+use super::plumbing::{require, restore, BoxIter, Cardinality, Dataset, ElementIter, Node};
 use super::state::State;
-use super::{require, restore, BoxIter, Cardinality, Dataset, ElementIter, Node};
 use crate::buffer::Buffer;
 use crate::element::{Element, ElementSpec};
 use crate::error::{Error, Result, ResultExt};

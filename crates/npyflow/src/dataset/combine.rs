@@ -7,15 +7,15 @@ use indexmap::IndexMap;
 
 use std::sync::Arc;
 
-use super::rng::Rng;
-use super::state::{next_epoch, resumed, Seed, State};
-use super::{
+use super::plumbing::{
     require, restore, BoxIter, Cardinality, Dataset, ElementIter, Ended, Node, Pass, PassRef,
 };
+use super::state::{next_epoch, resumed, Seed, State};
 use crate::buffer::BufferPool;
 use crate::dtype::DType;
 use crate::element::{Element, ElementSpec};
 use crate::error::{Error, Result};
+use crate::rng::Rng;
 
 /// Zips into a tuple, or into a dict when `keys` is set.
 struct Zip {

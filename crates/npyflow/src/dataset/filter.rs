@@ -2,8 +2,8 @@
 
 use std::sync::Arc;
 
+use super::plumbing::{call_user, restore, BoxIter, Cardinality, Dataset, ElementIter, Node};
 use super::state::State;
-use super::{call_user, restore, BoxIter, Cardinality, Dataset, ElementIter, Node};
 use crate::element::{Element, ElementSpec};
 use crate::error::Result;
 

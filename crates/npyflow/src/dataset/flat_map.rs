@@ -4,9 +4,9 @@ use std::sync::Arc;
 
 use super::map::trace;
 use super::options::InterleaveOptions;
+use super::plumbing::{call_user, restore, BoxIter, Cardinality, Dataset, ElementIter, Node};
 use super::prefetch::prefetched;
 use super::state::State;
-use super::{call_user, restore, BoxIter, Cardinality, Dataset, ElementIter, Node};
 use crate::element::{Element, ElementSpec};
 use crate::error::Result;
 

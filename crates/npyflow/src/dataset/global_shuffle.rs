@@ -5,12 +5,12 @@ use std::sync::atomic::AtomicU64;
 use std::sync::Arc;
 
 use super::options::{Parallelism, ShuffleOptions};
-use super::rng::{mix, Rng};
+use super::plumbing::{require, Cardinality, Dataset, Node, Pass, PassRef};
 use super::state::{draw, Seed};
-use super::{require, Cardinality, Dataset, Node, Pass, PassRef};
 use crate::buffer::BufferPool;
 use crate::element::{Element, ElementSpec};
 use crate::error::Result;
+use crate::rng::{mix, Rng};
 
 const ROUNDS: usize = 6;
 

@@ -5,10 +5,13 @@ use std::collections::btree_map::Entry;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use super::map::{trace, Elements};
+use super::elements::Elements;
+use super::map::trace;
 use super::options::BatchOptions;
+use super::plumbing::{
+    call_user, require, restore, BoxIter, Cardinality, Dataset, ElementIter, Node,
+};
 use super::state::State;
-use super::{call_user, require, restore, BoxIter, Cardinality, Dataset, ElementIter, Node};
 use crate::element::{Element, ElementSpec, PartialShape, TensorSpec};
 use crate::error::{Error, Result};
 use crate::tensor::Tensor;

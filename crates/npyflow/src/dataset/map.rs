@@ -3,55 +3,19 @@
 use std::sync::atomic::AtomicU64;
 use std::sync::Arc;
 
+use super::elements::Elements;
+use super::fusion::{apply_elementwise_pooled, OpChain, POOLED_BATCHES};
 use super::options::{MapOptions, Parallelism};
-use super::parallel::{panic_error, read_parallel_state, Jobs, Lanes, ParallelIter};
-use super::state::{draw, next_epoch, resumed, Seed, State};
-use super::{
+use super::plumbing::{
     call_user, require, restore, BoxIter, Cardinality, Dataset, ElementIter, Node, Pass, PassRef,
 };
+use super::runtime::parallel::{panic_error, read_parallel_state, Jobs, Lanes, ParallelIter};
+use super::state::{draw, next_epoch, resumed, Seed, State};
 use crate::buffer::BufferPool;
 use crate::element::{Element, ElementSpec};
 use crate::error::{Error, Result};
-use crate::ops::{apply_elementwise_into, Component, Op, OpKind};
+use crate::ops::Op;
 use crate::tensor::Tensor;
-
-/// A dataset of given elements: a window, a group, or (empty) what tracing hands a function
-/// that takes a dataset.
-#[derive(Clone)]
-pub(crate) struct Elements {
-    pub(crate) elements: Arc<Vec<Element>>,
-    pub(crate) spec: ElementSpec,
-}
-
-impl Node for Elements {
-    fn elements(&self) -> Option<(&[Element], &ElementSpec)> {
-        Some((&self.elements, &self.spec))
-    }
-    fn name(&self) -> &'static str {
-        "Elements"
-    }
-    fn spec(&self) -> &ElementSpec {
-        &self.spec
-    }
-    fn cardinality(&self) -> Cardinality {
-        Cardinality::Finite(self.elements.len() as u64)
-    }
-    fn is_random_access(&self) -> bool {
-        true
-    }
-    fn pass(&self) -> Option<PassRef> {
-        Some(Arc::new(self.clone()))
-    }
-}
-
-impl Pass for Elements {
-    fn len(&self) -> u64 {
-        self.elements.len() as u64
-    }
-    fn get(&self, index: u64) -> Result<Element> {
-        Ok(self.elements[index as usize].clone())
-    }
-}
 
 /// An element of `spec` whose numbers are all `value` (0 or 1; strings and times are
 /// zeros), with each unknown dimension set to `fill` (an unknown rank becomes a scalar) and
@@ -285,16 +249,21 @@ impl Pass for MapPass {
 }
 
 /// A chain of built-in ops, applied in one pass per element.
-pub(crate) struct OpMap {
-    pub(crate) input: Dataset,
-    pub(crate) ops: Vec<Op>,
+struct OpMap {
+    /// The input, the ops and their threads.
+    chain: OpChain,
     spec: ElementSpec,
-    /// Threads, and whether output keeps its order, for a parallel map.
-    pub(crate) parallel: Option<Parallelism>,
     /// Random ops draw anew each pass: the pass's epoch comes from this counter. (The seeds
     /// are the ops'; this one is unused, there for the state's bookkeeping.)
     epoch: AtomicU64,
     seed: Seed,
+}
+
+/// The chain of built-in ops `dataset` applies to its input, when it is an op map: what a
+/// following `batch` can run itself (see [`super::fusion`]).
+pub(crate) fn op_chain(dataset: &Dataset) -> Option<&OpChain> {
+    let map = dataset.node().as_any().downcast_ref::<OpMap>()?;
+    Some(&map.chain)
 }
 
 impl OpMap {
@@ -306,7 +275,7 @@ impl OpMap {
     }
 
     fn is_random(&self) -> bool {
-        self.ops.iter().any(Op::is_random)
+        self.chain.ops.iter().any(Op::is_random)
     }
 }
 
@@ -315,7 +284,7 @@ impl Node for OpMap {
         self.is_random().then_some((&self.seed, &self.epoch))
     }
     fn inputs(&self) -> Vec<&Dataset> {
-        vec![&self.input]
+        vec![&self.chain.input]
     }
     fn name(&self) -> &'static str {
         "Map"
@@ -324,7 +293,7 @@ impl Node for OpMap {
         &self.spec
     }
     fn cardinality(&self) -> Cardinality {
-        self.input.cardinality()
+        self.chain.input.cardinality()
     }
     fn open(&self, from: Option<State>) -> Result<BoxIter> {
         let saved = restore(from, "OpMap", |r| Ok((r.num()?, r.num()?, r.kid()?)))?;
@@ -336,32 +305,29 @@ impl Node for OpMap {
             None => (0, next_epoch(&self.epoch, self.is_random()), None),
         };
         Ok(Box::new(OpMapIter {
-            input: self.input.open_from(input)?,
+            input: self.chain.input.open_from(input)?,
             index,
             epoch,
-            ops: self.ops.clone(),
+            ops: self.chain.ops.clone(),
         }))
     }
     fn is_random_access(&self) -> bool {
-        self.input.is_random_access()
+        self.chain.input.is_random_access()
     }
     fn pass(&self) -> Option<PassRef> {
-        let inner = self.input.pass()?;
+        let inner = self.chain.input.pass()?;
         let (_, epoch) = draw(&self.seed, &self.epoch, self.is_random());
         Some(Arc::new(OpMapPass {
             inner,
             epoch,
-            ops: self.ops.clone(),
+            ops: self.chain.ops.clone(),
             pool: BufferPool::new(POOLED_BATCHES),
-            parallel: self.parallel,
+            parallel: self.chain.parallel,
         }))
-    }
-    fn op_map(&self) -> Option<&OpMap> {
-        Some(self)
     }
 }
 
-/// Idle batch buffers a pass keeps for reuse.
+/// A sequential pass of an op map.
 struct OpMapIter {
     input: BoxIter,
     index: u64,
@@ -386,8 +352,6 @@ impl ElementIter for OpMapIter {
             .kid(self.input.save()?))
     }
 }
-
-pub(crate) const POOLED_BATCHES: usize = 4;
 
 struct OpMapPass {
     inner: PassRef,
@@ -423,64 +387,6 @@ impl Pass for OpMapPass {
     }
     fn parallelism(&self) -> Option<Parallelism> {
         Parallelism::combine(self.parallel, self.inner.parallelism())
-    }
-}
-
-/// The ops that apply to top-level part `part` (`None`: the element is a single tensor).
-pub(crate) fn ops_for(ops: &[Op], part: Option<Component>) -> Vec<&Op> {
-    ops.iter()
-        .filter(|op| *op.target() == Component::All || Some(op.target()) == part.as_ref())
-        .collect()
-}
-
-/// Elementwise `ops` applied to every targeted tensor of `e`, each result written once into
-/// a buffer from `pool`.
-pub(crate) fn apply_elementwise_pooled(
-    e: Element,
-    ops: &[Op],
-    pool: &BufferPool,
-) -> Result<Element> {
-    let run = |part: Element, ops: Vec<&Op>| -> Result<Element> {
-        if ops.is_empty() {
-            return Ok(part);
-        }
-        part.map_tensors(&mut |t| {
-            let mut dtype = t.dtype();
-            for op in &ops {
-                if let OpKind::Cast(d) = op.kind() {
-                    dtype = *d;
-                }
-            }
-            let mut out = pool.take(t.size() * dtype.itemsize())?;
-            apply_elementwise_into(&ops, t, dtype, out.as_mut_slice())?;
-            Tensor::new(dtype, t.shape(), out.freeze())
-        })
-    };
-    match e {
-        Element::Tuple(items) => Ok(Element::Tuple(
-            items
-                .into_iter()
-                .enumerate()
-                .map(|(i, p)| run(p, ops_for(ops, Some(Component::Index(i)))))
-                .collect::<Result<_>>()?,
-        )),
-        Element::Dict(items) => Ok(Element::Dict(
-            items
-                .into_iter()
-                .map(|(k, p)| {
-                    let these = ops_for(ops, Some(Component::Key(k.clone())));
-                    Ok((k, run(p, these)?))
-                })
-                .collect::<Result<_>>()?,
-        )),
-        other => {
-            if let Some(op) = ops.iter().find(|op| *op.target() != Component::All) {
-                return Err(Error::Pipeline(format!(
-                    "{op}: the element has no such component"
-                )));
-            }
-            run(other, ops.iter().collect())
-        }
     }
 }
 
@@ -601,16 +507,18 @@ impl Dataset {
 
     fn map_op(&self, op: Op, parallel: Option<Parallelism>) -> Result<Dataset> {
         let spec = op.element_spec(self.element_spec())?;
-        let (input, mut ops, before) = match self.node.op_map() {
-            Some(m) => (m.input.clone(), m.ops.clone(), m.parallel),
+        let (input, mut ops, before) = match op_chain(self) {
+            Some(c) => (c.input.clone(), c.ops.clone(), c.parallel),
             None => (self.clone(), Vec::new(), None),
         };
         ops.push(op);
         Ok(Dataset::from_node(OpMap {
-            input,
-            ops,
+            chain: OpChain {
+                input,
+                ops,
+                parallel: Parallelism::combine(before, parallel),
+            },
             spec,
-            parallel: Parallelism::combine(before, parallel),
             epoch: AtomicU64::new(0),
             seed: Seed::new(Some(0)),
         }))

@@ -3,9 +3,10 @@
 use std::sync::Arc;
 
 use super::options::Parallelism;
-use super::parallel::{panic_error, read_parallel_state, Jobs, Lanes, ParallelIter};
+use super::options::AUTOTUNE;
+use super::plumbing::{require, BoxIter, Cardinality, Dataset, Node, Pass, PassRef};
+use super::runtime::parallel::{panic_error, read_parallel_state, Jobs, Lanes, ParallelIter};
 use super::state::State;
-use super::{require, BoxIter, Cardinality, Dataset, Node, Pass, PassRef, AUTOTUNE};
 use crate::buffer::BufferPool;
 use crate::element::{Element, ElementSpec};
 use crate::error::Result;

@@ -3,8 +3,8 @@
 use std::sync::{Arc, Mutex, PoisonError};
 
 use super::options::Parallelism;
+use super::plumbing::{restore, BoxIter, Cardinality, Dataset, ElementIter, Node, Pass, PassRef};
 use super::state::{observe, shifted, with_draws, Draw, State};
-use super::{restore, BoxIter, Cardinality, Dataset, ElementIter, Node, Pass, PassRef};
 use crate::buffer::BufferPool;
 use crate::element::{Element, ElementSpec};
 use crate::error::{Error, Result};

@@ -3,11 +3,11 @@
 use std::sync::atomic::AtomicU64;
 
 use super::options::ShuffleOptions;
-use super::rng::Rng;
+use super::plumbing::{require, restore, BoxIter, Cardinality, Dataset, ElementIter, Node};
 use super::state::{next_epoch, resumed, Seed, State};
-use super::{require, restore, BoxIter, Cardinality, Dataset, ElementIter, Node};
 use crate::element::{Element, ElementSpec};
 use crate::error::Result;
+use crate::rng::Rng;
 
 struct Shuffle {
     input: Dataset,

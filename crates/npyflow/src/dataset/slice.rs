@@ -3,8 +3,10 @@
 
 use std::sync::Arc;
 
+use super::plumbing::{
+    require, restore, BoxIter, Cardinality, Dataset, ElementIter, Node, Pass, PassRef,
+};
 use super::state::State;
-use super::{require, restore, BoxIter, Cardinality, Dataset, ElementIter, Node, Pass, PassRef};
 use crate::buffer::BufferPool;
 use crate::dtype::DType;
 use crate::element::{Element, ElementSpec, PartialShape, TensorSpec};

@@ -5,12 +5,10 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::AtomicU64;
 use std::sync::Arc;
 
-use super::rng::Rng;
-use super::state::{next_epoch, resumed, Seed, State};
-use super::{
-    call_user, gather_rows, require, restore, BoxIter, Cardinality, Dataset, ElementIter, Node,
-    Pass, PassRef,
+use super::plumbing::{
+    call_user, require, restore, BoxIter, Cardinality, Dataset, ElementIter, Node, Pass, PassRef,
 };
+use super::state::{next_epoch, resumed, Seed, State};
 use crate::buffer::Buffer;
 use crate::buffer::BufferPool;
 use crate::dtype::DType;
@@ -18,7 +16,46 @@ use crate::element::{Element, ElementSpec, PartialShape, TensorSpec};
 use crate::error::{Error, Result, ResultExt};
 use crate::format::npy::read_npy;
 use crate::format::npz::NpzArchive;
+use crate::rng::Rng;
 use crate::tensor::Tensor;
+
+/// How many rows ahead [`gather_rows`] touches.
+const PREFETCH_AHEAD: usize = 16;
+
+/// The rows `indices` of `t` stacked into a buffer from `pool`, copied in the order of
+/// their place in `t` (so reads sweep forward through memory, as a sorted gather does) and
+/// written to their places in the batch.
+pub(crate) fn gather_rows(t: &Tensor, indices: &[u64], pool: &BufferPool) -> Result<Tensor> {
+    let rows = t.rows().unwrap_or(0);
+    let row = t.nbytes().checked_div(rows).unwrap_or(0);
+    let mut shape = t.shape().to_vec();
+    shape[0] = indices.len();
+    let mut out = pool.take(row * indices.len())?;
+    let dst = out.as_mut_slice();
+    let src = t.as_bytes();
+    let mut order: Vec<(u64, usize)> = indices.iter().copied().zip(0..).collect();
+    order.sort_unstable();
+    if let Some(&(last, _)) = order.last() {
+        if last >= rows as u64 {
+            return Err(Error::OutOfRange {
+                index: usize::try_from(last).unwrap_or(usize::MAX),
+                len: rows,
+            });
+        }
+    }
+    for (k, &(i, at)) in order.iter().enumerate() {
+        // Touch a row a few ahead, so its first cache line and its page's translation are on
+        // their way while this row is copied (a load the copy does not wait for).
+        if let Some(&(ahead, _)) = order.get(k + PREFETCH_AHEAD) {
+            std::hint::black_box(src.get(ahead as usize * row).copied());
+        }
+        let i = i as usize;
+        dst[at * row..(at + 1) * row].copy_from_slice(&src[i * row..(i + 1) * row]);
+    }
+    // A file truncated under its map: what was copied may be zeros, so it is an error.
+    t.check_intact()?;
+    Tensor::new(t.dtype(), &shape, out.freeze())
+}
 
 /// The rows of an element whose tensors share their first dimension.
 #[derive(Clone)]

@@ -1,7 +1,7 @@
 //! `unbatch` and `rebatch`: batches split into rows, and rows regrouped.
 
+use super::plumbing::{require, restore, BoxIter, Cardinality, Dataset, ElementIter, Node};
 use super::state::{State, StateReader};
-use super::{require, restore, BoxIter, Cardinality, Dataset, ElementIter, Node};
 use crate::element::{Element, ElementSpec};
 use crate::error::Result;
 use crate::tensor::Tensor;

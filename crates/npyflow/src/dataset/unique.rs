@@ -2,8 +2,8 @@
 
 use std::collections::HashSet;
 
+use super::plumbing::{require, restore, BoxIter, Cardinality, Dataset, ElementIter, Node};
 use super::state::State;
-use super::{require, restore, BoxIter, Cardinality, Dataset, ElementIter, Node};
 use crate::element::{Element, ElementSpec};
 use crate::error::Result;
 use crate::tensor::Tensor;

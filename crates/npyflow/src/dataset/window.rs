@@ -3,9 +3,9 @@
 use std::collections::VecDeque;
 use std::sync::Arc;
 
-use super::map::Elements;
+use super::elements::Elements;
+use super::plumbing::{require, restore, BoxIter, Cardinality, Dataset, ElementIter, Node};
 use super::state::State;
-use super::{require, restore, BoxIter, Cardinality, Dataset, ElementIter, Node};
 use crate::element::{Element, ElementSpec};
 use crate::error::{Error, Result};
 

@@ -17,18 +17,10 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 use std::thread::JoinHandle;
 
-use super::state::State;
-use super::ElementIter;
+use crate::dataset::plumbing::ElementIter;
+use crate::dataset::state::tree::State;
 use crate::element::Element;
 use crate::error::{Error, Result};
-
-/// The most threads one parallel step starts, whatever `num_parallel_calls` asks.
-pub(crate) const MAX_THREADS: usize = 256;
-
-/// The cores this process may use.
-pub(crate) fn cores() -> usize {
-    std::thread::available_parallelism().map_or(1, |n| n.get())
-}
 
 /// Where jobs come from: called under a lock, in order; `None` when there are no more.
 /// Where jobs come from: the input, taken under the engine's lock.

@@ -7,18 +7,10 @@
 //! is its busy time less theirs. Time spent on worker threads is summed over the threads,
 //! so a stage can be busy longer than the pass took.
 
-use std::cell::RefCell;
 use std::fmt;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
-use std::time::{Duration, Instant};
-
-use super::options::Parallelism;
-use super::state::State;
-use super::{BoxIter, ElementIter, Pass, PassRef};
-use crate::buffer::BufferPool;
-use crate::element::Element;
-use crate::error::Result;
+use std::time::Duration;
 
 /// The figures of one stage.
 #[derive(Clone, Debug, Default, PartialEq)]
@@ -39,10 +31,10 @@ pub struct StageStats {
 
 /// One stage's counters, updated without a lock by whichever thread runs it.
 #[derive(Default)]
-struct Counters {
-    elements: AtomicU64,
-    bytes: AtomicU64,
-    busy_ns: AtomicU64,
+pub(crate) struct Counters {
+    pub(crate) elements: AtomicU64,
+    pub(crate) bytes: AtomicU64,
+    pub(crate) busy_ns: AtomicU64,
 }
 
 struct Stage {
@@ -59,58 +51,28 @@ pub struct PipelineStats {
     stages: Arc<Mutex<Vec<Stage>>>,
 }
 
-thread_local! {
-    /// The collector and the stage being opened or run on this thread, if any.
-    static CURRENT: RefCell<Option<(PipelineStats, Option<usize>)>> = const { RefCell::new(None) };
-}
-
-/// Runs `f` with `(stats, stage)` as this thread's current collector and stage.
-pub(crate) fn within<T>(stats: &PipelineStats, stage: Option<usize>, f: impl FnOnce() -> T) -> T {
-    let saved = CURRENT.with(|c| c.replace(Some((stats.clone(), stage))));
-    let out = f();
-    CURRENT.with(|c| *c.borrow_mut() = saved);
-    out
-}
-
-/// The collector of this thread, and a new stage for a node named `name` under the current
-/// one, if statistics are being collected.
-pub(crate) fn new_stage(name: &'static str) -> Option<(PipelineStats, usize)> {
-    let (stats, parent) = CURRENT.with(|c| c.borrow().clone())?;
-    let mut stages = stats.stages.lock().unwrap_or_else(PoisonError::into_inner);
-    // A node opened again under the same stage (each epoch of a repeat, each dataset an
-    // interleave makes) counts into the stage it had: the list stays as small as the pipeline.
-    if let Some(id) = stages
-        .iter()
-        .position(|s| s.parent == parent && s.name == name)
-    {
-        drop(stages);
-        return Some((stats, id));
-    }
-    stages.push(Stage {
-        name,
-        parent,
-        counters: Arc::default(),
-    });
-    let id = stages.len() - 1;
-    drop(stages);
-    Some((stats, id))
-}
-
-fn bytes_of(e: &Element) -> u64 {
-    e.tensors().iter().map(|t| t.nbytes() as u64).sum()
-}
-
-fn record(c: &Counters, started: Instant, out: Option<&Result<Element>>) {
-    let ns = u64::try_from(started.elapsed().as_nanos()).unwrap_or(u64::MAX);
-    c.busy_ns.fetch_add(ns, Ordering::Relaxed);
-    if let Some(Ok(e)) = out {
-        c.elements.fetch_add(1, Ordering::Relaxed);
-        c.bytes.fetch_add(bytes_of(e), Ordering::Relaxed);
-    }
-}
-
 impl PipelineStats {
-    fn counters(&self, stage: usize) -> Arc<Counters> {
+    /// The stage of a node named `name` opened under stage `parent`: a new one, or the one it
+    /// had (a node opened again under the same stage, each epoch of a repeat or each dataset
+    /// an interleave makes, counts into its stage, so the list stays as small as the
+    /// pipeline).
+    pub(crate) fn stage_for(&self, name: &'static str, parent: Option<usize>) -> usize {
+        let mut stages = self.stages.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(id) = stages
+            .iter()
+            .position(|s| s.parent == parent && s.name == name)
+        {
+            return id;
+        }
+        stages.push(Stage {
+            name,
+            parent,
+            counters: Arc::default(),
+        });
+        stages.len() - 1
+    }
+
+    pub(crate) fn counters(&self, stage: usize) -> Arc<Counters> {
         let stages = self.stages.lock().unwrap_or_else(PoisonError::into_inner);
         Arc::clone(&stages[stage].counters)
     }
@@ -200,86 +162,5 @@ impl fmt::Display for PipelineStats {
             )?;
         }
         Ok(())
-    }
-}
-
-/// An iterator that counts what it hands up.
-pub(crate) struct Counted {
-    inner: BoxIter,
-    stats: PipelineStats,
-    stage: usize,
-    counters: Arc<Counters>,
-}
-
-impl Counted {
-    pub(crate) fn new(inner: BoxIter, stats: PipelineStats, stage: usize) -> Counted {
-        let counters = stats.counters(stage);
-        Counted {
-            inner,
-            stats,
-            stage,
-            counters,
-        }
-    }
-}
-
-impl ElementIter for Counted {
-    fn next(&mut self) -> Option<Result<Element>> {
-        let started = Instant::now();
-        let inner = &mut self.inner;
-        let out = within(&self.stats, Some(self.stage), || inner.next());
-        record(&self.counters, started, out.as_ref());
-        out
-    }
-    fn save(&self) -> Result<State> {
-        self.inner.save()
-    }
-}
-
-/// A random-access pass that counts what it hands up.
-pub(crate) struct CountedPass {
-    inner: PassRef,
-    stats: PipelineStats,
-    stage: usize,
-    counters: Arc<Counters>,
-}
-
-impl CountedPass {
-    pub(crate) fn new(inner: PassRef, stats: PipelineStats, stage: usize) -> CountedPass {
-        let counters = stats.counters(stage);
-        CountedPass {
-            inner,
-            stats,
-            stage,
-            counters,
-        }
-    }
-
-    fn run(&self, f: impl FnOnce() -> Option<Result<Element>>) -> Option<Result<Element>> {
-        let started = Instant::now();
-        let out = within(&self.stats, Some(self.stage), f);
-        if out.is_some() {
-            record(&self.counters, started, out.as_ref());
-        }
-        out
-    }
-}
-
-impl Pass for CountedPass {
-    fn len(&self) -> u64 {
-        self.inner.len()
-    }
-    fn get(&self, index: u64) -> Result<Element> {
-        self.run(|| Some(self.inner.get(index)))
-            .unwrap_or_else(|| unreachable!("get always answers"))
-    }
-    fn get_range(&self, start: u64, end: u64) -> Option<Result<Element>> {
-        self.run(|| self.inner.get_range(start, end))
-    }
-    fn gather(&self, indices: &[u64], pool: &BufferPool) -> Option<Result<Element>> {
-        self.run(|| self.inner.gather(indices, pool))
-    }
-    fn parallelism(&self) -> Option<Parallelism> {
-        self.inner.parallelism()
     }
 }

@@ -1,0 +1,45 @@
+//! A dataset of elements held in memory: a window's or a group's, or (empty) what tracing
+//! hands a function that takes a dataset.
+
+use std::sync::Arc;
+
+use super::plumbing::{Cardinality, Node, Pass, PassRef};
+use crate::element::{Element, ElementSpec};
+use crate::error::Result;
+
+/// Elements held in memory, with their spec.
+#[derive(Clone)]
+pub(crate) struct Elements {
+    pub(crate) elements: Arc<Vec<Element>>,
+    pub(crate) spec: ElementSpec,
+}
+
+impl Node for Elements {
+    fn elements(&self) -> Option<(&[Element], &ElementSpec)> {
+        Some((&self.elements, &self.spec))
+    }
+    fn name(&self) -> &'static str {
+        "Elements"
+    }
+    fn spec(&self) -> &ElementSpec {
+        &self.spec
+    }
+    fn cardinality(&self) -> Cardinality {
+        Cardinality::Finite(self.elements.len() as u64)
+    }
+    fn is_random_access(&self) -> bool {
+        true
+    }
+    fn pass(&self) -> Option<PassRef> {
+        Some(Arc::new(self.clone()))
+    }
+}
+
+impl Pass for Elements {
+    fn len(&self) -> u64 {
+        self.elements.len() as u64
+    }
+    fn get(&self, index: u64) -> Result<Element> {
+        Ok(self.elements[index as usize].clone())
+    }
+}

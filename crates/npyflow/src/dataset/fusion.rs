@@ -1,0 +1,95 @@
+//! Fusion of built-in ops into batching, as a narrow interface between `map` and `batch`.
+//!
+//! An op `map` is an [`OpChain`]: its input and the ops it applies, consecutive op maps
+//! being one chain. The [`Dataset`] handle of such a map carries its chain, and a `batch`
+//! right after it reads the chain there ([`Dataset::op_chain`]): when every op is
+//! elementwise (cast, scale, normalize), the batch reads the chain's input itself and writes
+//! each op's result straight into its batch buffer, so no element is made on its own. No
+//! node knows about any other kind of node for this.
+
+use super::options::Parallelism;
+use super::plumbing::Dataset;
+use crate::buffer::BufferPool;
+use crate::element::Element;
+use crate::error::{Error, Result};
+use crate::ops::{apply_elementwise_into, Component, Op, OpKind};
+use crate::tensor::Tensor;
+
+/// Idle batch buffers a pass keeps for reuse.
+pub(crate) const POOLED_BATCHES: usize = 4;
+
+/// A chain of built-in ops over an input dataset.
+pub(crate) struct OpChain {
+    /// What the ops read.
+    pub(crate) input: Dataset,
+    /// The ops, applied in order.
+    pub(crate) ops: Vec<Op>,
+    /// The threads the maps of the chain asked for.
+    pub(crate) parallel: Option<Parallelism>,
+}
+
+impl OpChain {
+    /// Whether every op is elementwise, so a batch can apply them to its rows as it writes
+    /// them.
+    pub(crate) fn is_elementwise(&self) -> bool {
+        self.ops.iter().all(Op::is_elementwise)
+    }
+}
+
+/// The ops that apply to top-level part `part` (`None`: the element is a single tensor).
+pub(crate) fn ops_for(ops: &[Op], part: Option<Component>) -> Vec<&Op> {
+    ops.iter()
+        .filter(|op| *op.target() == Component::All || Some(op.target()) == part.as_ref())
+        .collect()
+}
+
+/// Elementwise `ops` applied to every targeted tensor of `e`, each result written once into
+/// a buffer from `pool`.
+pub(crate) fn apply_elementwise_pooled(
+    e: Element,
+    ops: &[Op],
+    pool: &BufferPool,
+) -> Result<Element> {
+    let run = |part: Element, ops: Vec<&Op>| -> Result<Element> {
+        if ops.is_empty() {
+            return Ok(part);
+        }
+        part.map_tensors(&mut |t| {
+            let mut dtype = t.dtype();
+            for op in &ops {
+                if let OpKind::Cast(d) = op.kind() {
+                    dtype = *d;
+                }
+            }
+            let mut out = pool.take(t.size() * dtype.itemsize())?;
+            apply_elementwise_into(&ops, t, dtype, out.as_mut_slice())?;
+            Tensor::new(dtype, t.shape(), out.freeze())
+        })
+    };
+    match e {
+        Element::Tuple(items) => Ok(Element::Tuple(
+            items
+                .into_iter()
+                .enumerate()
+                .map(|(i, p)| run(p, ops_for(ops, Some(Component::Index(i)))))
+                .collect::<Result<_>>()?,
+        )),
+        Element::Dict(items) => Ok(Element::Dict(
+            items
+                .into_iter()
+                .map(|(k, p)| {
+                    let these = ops_for(ops, Some(Component::Key(k.clone())));
+                    Ok((k, run(p, these)?))
+                })
+                .collect::<Result<_>>()?,
+        )),
+        other => {
+            if let Some(op) = ops.iter().find(|op| *op.target() != Component::All) {
+                return Err(Error::Pipeline(format!(
+                    "{op}: the element has no such component"
+                )));
+            }
+            run(other, ops.iter().collect())
+        }
+    }
+}

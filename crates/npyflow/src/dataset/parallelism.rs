@@ -1,0 +1,117 @@
+//! [`Parallelism`]: how many threads a parallel stage runs, and whether its output keeps its
+//! input's order; and [`AUTOTUNE`].
+
+use crate::error::{Error, Result};
+
+/// The most threads one parallel step starts, whatever `num_parallel_calls` asks.
+pub(crate) const MAX_THREADS: usize = 256;
+
+/// The cores this process may use.
+pub(crate) fn cores() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get())
+}
+
+/// tf.data's `AUTOTUNE` (`-1`): let the runtime choose a parallelism or buffer size.
+pub const AUTOTUNE: i64 = -1;
+
+/// How many threads a parallel stage runs, and whether its output keeps its input's order.
+///
+/// tf.data spells this as two keywords, `num_parallel_calls` and `deterministic`;
+/// [`Parallelism::from_tf`] reads them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct Parallelism {
+    /// `None`: [`AUTOTUNE`].
+    threads: Option<usize>,
+    deterministic: bool,
+}
+
+impl Parallelism {
+    /// `threads` threads (at most 256), output in order. Zero threads are refused by the
+    /// transformation given them.
+    pub fn threads(threads: usize) -> Parallelism {
+        Parallelism {
+            threads: Some(threads),
+            deterministic: true,
+        }
+    }
+
+    /// As many threads as this process may use cores (tf.data's `AUTOTUNE`), output in order.
+    pub fn autotune() -> Parallelism {
+        Parallelism {
+            threads: None,
+            deterministic: true,
+        }
+    }
+
+    /// The same, with the output in the input's order (`true`, the default) or in the order
+    /// results are finished (`false`: a fast element may overtake a slow one).
+    pub fn deterministic(self, deterministic: bool) -> Parallelism {
+        Parallelism {
+            deterministic,
+            ..self
+        }
+    }
+
+    /// tf.data's `num_parallel_calls` and `deterministic` keywords: `None` (the default) runs
+    /// the stage on the thread that reads it; a positive count or [`AUTOTUNE`] runs it in
+    /// parallel; anything else is refused, naming `op`. `deterministic` `None` means `true`,
+    /// as in tf.data when `tf.data.Options.deterministic` is not set.
+    pub fn from_tf(
+        op: &str,
+        num_parallel_calls: Option<i64>,
+        deterministic: Option<bool>,
+    ) -> Result<Option<Parallelism>> {
+        let Some(n) = num_parallel_calls else {
+            return Ok(None);
+        };
+        if n <= 0 && n != AUTOTUNE {
+            return Err(Error::InvalidArgument(format!(
+                "{op}: num_parallel_calls must be positive or AUTOTUNE (-1), got {n}"
+            )));
+        }
+        let p = if n == AUTOTUNE {
+            Parallelism::autotune()
+        } else {
+            Parallelism::threads(usize::try_from(n).unwrap_or(MAX_THREADS))
+        };
+        Ok(Some(p.deterministic(deterministic.unwrap_or(true))))
+    }
+
+    /// The number of threads: the one asked for, or for [`AUTOTUNE`] the cores this process
+    /// may use; never more than 256.
+    pub fn num_threads(&self) -> usize {
+        self.threads.unwrap_or_else(cores).min(MAX_THREADS)
+    }
+
+    /// Whether the output keeps the input's order.
+    pub fn is_deterministic(&self) -> bool {
+        self.deterministic
+    }
+
+    /// Whether the number of threads is left to the runtime.
+    pub fn is_autotune(&self) -> bool {
+        self.threads.is_none()
+    }
+
+    /// The parallelism of a pass made of two stages: the more threads of the two, in order
+    /// unless one of them gave order up.
+    pub(crate) fn combine(a: Option<Parallelism>, b: Option<Parallelism>) -> Option<Parallelism> {
+        match (a, b) {
+            (Some(a), Some(b)) => Some(
+                Parallelism::threads(a.num_threads().max(b.num_threads()))
+                    .deterministic(a.deterministic && b.deterministic),
+            ),
+            (one, None) | (None, one) => one,
+        }
+    }
+
+    /// Refuses zero threads, naming `op`.
+    pub(crate) fn check(parallelism: Option<Parallelism>, op: &str) -> Result<()> {
+        if parallelism.is_some_and(|p| p.threads == Some(0)) {
+            return Err(Error::InvalidArgument(format!(
+                "{op}: the number of threads must be positive, got 0"
+            )));
+        }
+        Ok(())
+    }
+}

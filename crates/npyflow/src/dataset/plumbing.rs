@@ -1,0 +1,243 @@
+//! The plumbing every transformation is built on: the [`Dataset`] handle, the [`Node`] a
+//! transformation or source implements, the [`Pass`] of a random-access node, the
+//! [`ElementIter`] of a sequential pass, and the helpers they share. This module imports no
+//! transformation; each of them imports it. (`crate::element` and this module know each
+//! other: an element can hold a dataset, as tf.data's `DatasetSpec` lets it.)
+//!
+//! A node answers what it is (name, spec, cardinality, inputs) and opens passes:
+//! - random-access nodes (sources over arrays, and maps, batches, takes, shards of them)
+//!   return a [`Pass`] from [`Node::pass`]: elements by index, fixed for that pass. The
+//!   runtime reads it in order, by one thread or by workers, and its state is a position.
+//! - other nodes return an [`ElementIter`] from [`Node::open`]: the elements in order, and
+//!   [`ElementIter::save`] for what the pass holds.
+
+use std::any::Any;
+use std::collections::HashSet;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::atomic::AtomicU64;
+use std::sync::Arc;
+
+use super::parallelism::Parallelism;
+use super::state::random::Seed;
+use super::state::tree::{State, StateReader};
+use crate::buffer::BufferPool;
+use crate::element::{Element, ElementSpec};
+use crate::error::{Error, Result};
+
+/// How many elements a dataset has, as `Dataset.cardinality()` tells it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Cardinality {
+    /// Exactly this many.
+    Finite(u64),
+    /// It never ends (`tf.data.INFINITE_CARDINALITY`, -1).
+    Infinite,
+    /// It cannot be known without iterating (`tf.data.UNKNOWN_CARDINALITY`, -2).
+    Unknown,
+}
+
+impl Cardinality {
+    /// The number tf.data's `cardinality()` returns: the count, -1 for infinite, -2 for
+    /// unknown.
+    pub fn as_i64(self) -> i64 {
+        match self {
+            Cardinality::Finite(n) => i64::try_from(n).unwrap_or(i64::MAX),
+            Cardinality::Infinite => -1,
+            Cardinality::Unknown => -2,
+        }
+    }
+
+    /// Applies `f` to a finite count; infinite and unknown stay as they are.
+    pub(crate) fn map(self, f: impl FnOnce(u64) -> u64) -> Cardinality {
+        match self {
+            Cardinality::Finite(n) => Cardinality::Finite(f(n)),
+            other => other,
+        }
+    }
+}
+
+/// A node as [`Any`], so that an optimisation can ask what kind of node its input is (the
+/// fusion of op maps into a batch does) without a method on every node for it.
+pub(crate) trait AsAny {
+    /// The node as [`Any`].
+    fn as_any(&self) -> &dyn Any;
+}
+
+impl<T: Any> AsAny for T {
+    fn as_any(&self) -> &dyn Any {
+        self
+    }
+}
+
+/// One node of a pipeline: a source or a transformation over its input datasets.
+pub(crate) trait Node: AsAny + Send + Sync + 'static {
+    /// The tf.data name of the operation, for errors and `Debug`.
+    fn name(&self) -> &'static str;
+    /// What every element is.
+    fn spec(&self) -> &ElementSpec;
+    /// How many elements there are.
+    fn cardinality(&self) -> Cardinality;
+    /// A pass over the elements: a fresh one, or one that continues from a state an
+    /// iterator of this node saved. Random-access nodes need not implement it: their passes
+    /// read [`Pass::get`] in order.
+    fn open(&self, _from: Option<State>) -> Result<BoxIter> {
+        Err(Error::Pipeline(format!(
+            "{} has no sequential iterator",
+            self.name()
+        )))
+    }
+    /// Whether [`Node::pass`] gives a pass (without making one).
+    fn is_random_access(&self) -> bool {
+        false
+    }
+    /// A new random-access pass, for nodes that are random-access: its length and any
+    /// element by index, without reading the ones before it. Per-pass randomness (a global
+    /// shuffle's permutation) is drawn here.
+    fn pass(&self) -> Option<PassRef> {
+        None
+    }
+    /// The datasets this node reads (none for a source).
+    fn inputs(&self) -> Vec<&Dataset> {
+        Vec::new()
+    }
+    /// A random node's seed and epoch counter, which an iterator's state records.
+    fn random(&self) -> Option<(&Seed, &AtomicU64)> {
+        None
+    }
+    /// The elements of a dataset held in memory (a window's), with their spec.
+    fn elements(&self) -> Option<(&[Element], &ElementSpec)> {
+        None
+    }
+}
+
+/// One pass over a random-access node: its elements by index, fixed for the pass.
+pub(crate) trait Pass: Send + Sync {
+    /// The number of elements.
+    fn len(&self) -> u64;
+    /// Element `index` (`index < len()`).
+    fn get(&self, index: u64) -> Result<Element>;
+    /// Elements `start..end` as one batch, where the pass can make it more cheaply than by
+    /// stacking them (a slice of a contiguous source). `None`: stack them.
+    fn get_range(&self, _start: u64, _end: u64) -> Option<Result<Element>> {
+        None
+    }
+    /// Elements `indices` as one batch, copied straight into buffers from `pool` where the
+    /// pass can do it without making each element first (rows of arrays). `None`: stack them.
+    fn gather(&self, _indices: &[u64], _pool: &BufferPool) -> Option<Result<Element>> {
+        None
+    }
+    /// The threads (and whether order is kept) that a node of this pass asked for: a pass
+    /// with parallelism is read by that many workers, element *k* by one of them.
+    fn parallelism(&self) -> Option<Parallelism> {
+        None
+    }
+}
+
+pub(crate) type PassRef = Arc<dyn Pass>;
+
+/// A pass over a node's elements.
+pub(crate) trait ElementIter: Send {
+    /// The next element, an error at this position, or `None` at the end.
+    fn next(&mut self) -> Option<Result<Element>>;
+    /// What the pass has done, for [`Node::open`] to continue from: positions, seeds, and
+    /// the elements it holds that its input will not give again.
+    fn save(&self) -> Result<State>;
+}
+
+pub(crate) type BoxIter = Box<dyn ElementIter>;
+
+/// A pass that has ended, or never had elements.
+pub(crate) struct Ended;
+
+impl ElementIter for Ended {
+    fn next(&mut self) -> Option<Result<Element>> {
+        None
+    }
+    fn save(&self) -> Result<State> {
+        Ok(State::new("Ended"))
+    }
+}
+
+/// Reads a node's saved state with `f`, checking its tag and that all of it was used; `None`
+/// (a fresh pass) gives `None`.
+pub(crate) fn restore<T>(
+    from: Option<State>,
+    tag: &str,
+    f: impl FnOnce(&mut StateReader) -> Result<T>,
+) -> Result<Option<T>> {
+    let Some(s) = from else { return Ok(None) };
+    let mut r = s.reader(tag)?;
+    let out = f(&mut r)?;
+    r.finish()?;
+    Ok(Some(out))
+}
+
+/// A dataset: a lazy description of a pipeline of elements, like `tf.data.Dataset`.
+///
+/// Cloning is O(1) and shares the description; every [`iter`](Dataset::iter) is a new,
+/// independent pass. The methods are grouped by the tf.data method they match; each says
+/// where it differs.
+#[derive(Clone)]
+pub struct Dataset {
+    node: Arc<dyn Node>,
+}
+
+impl Dataset {
+    pub(crate) fn from_node(node: impl Node) -> Dataset {
+        Dataset {
+            node: Arc::new(node),
+        }
+    }
+
+    /// Whether two handles share one node (the same dataset object).
+    pub(crate) fn same_node(&self, other: &Dataset) -> bool {
+        Arc::ptr_eq(&self.node, &other.node)
+    }
+
+    /// The node behind the dataset.
+    pub(crate) fn node(&self) -> &dyn Node {
+        &*self.node
+    }
+
+    /// Calls `f` on every node of the pipeline, inputs before the nodes that read them, each
+    /// once (a dataset used twice is one node). Datasets that functions make while the
+    /// pipeline runs (an interleave's) are not part of it.
+    pub(crate) fn walk(&self, f: &mut dyn FnMut(&dyn Node)) {
+        fn visit(d: &Dataset, seen: &mut HashSet<usize>, f: &mut dyn FnMut(&dyn Node)) {
+            if !seen.insert(Arc::as_ptr(&d.node) as *const () as usize) {
+                return;
+            }
+            for input in d.node.inputs() {
+                visit(input, seen, f);
+            }
+            f(d.node());
+        }
+        visit(self, &mut HashSet::new(), f);
+    }
+}
+
+/// Runs a user function for element `index` of operation `op`: a returned error gets the
+/// place as context, and a panic becomes an error instead of unwinding through the pipeline.
+pub(crate) fn call_user<T>(op: &str, index: u64, f: impl FnOnce() -> Result<T>) -> Result<T> {
+    match catch_unwind(AssertUnwindSafe(f)) {
+        Ok(Ok(v)) => Ok(v),
+        Ok(Err(e)) => Err(e.context(format!("{op}: element {index}"))),
+        Err(panic) => {
+            let what = panic
+                .downcast_ref::<&str>()
+                .map(|s| s.to_string())
+                .or_else(|| panic.downcast_ref::<String>().cloned())
+                .unwrap_or_else(|| "a panic".to_string());
+            Err(Error::Function(format!("the function panicked: {what}"))
+                .context(format!("{op}: element {index}")))
+        }
+    }
+}
+
+/// An argument check: `Err(InvalidArgument)` with `message` unless `ok`.
+pub(crate) fn require(ok: bool, message: impl FnOnce() -> String) -> Result<()> {
+    if ok {
+        Ok(())
+    } else {
+        Err(Error::InvalidArgument(message()))
+    }
+}

@@ -1,0 +1,246 @@
+//! [`DatasetIter`]: one pass over a dataset, and its state as bytes.
+
+use std::fmt;
+use std::sync::atomic::Ordering;
+
+use super::stats::PipelineStats;
+use crate::dataset::context::StageGuard;
+use crate::dataset::plumbing::{BoxIter, Dataset};
+use crate::dataset::state::codec::{from_bytes, to_bytes};
+use crate::dataset::state::tree::{mismatch, State};
+use crate::element::Element;
+use crate::error::Result;
+
+/// One pass over a dataset. It opens the pipeline at the first `next()`, so an error in
+/// opening (a missing file) is its first item.
+pub struct DatasetIter {
+    dataset: Dataset,
+    inner: Option<BoxIter>,
+    done: bool,
+    stats: Option<PipelineStats>,
+}
+
+impl DatasetIter {
+    /// A pass over `dataset` that has not started; with `stats`, its stages are counted.
+    pub(crate) fn new(dataset: Dataset, stats: Option<PipelineStats>) -> DatasetIter {
+        DatasetIter {
+            dataset,
+            inner: None,
+            done: false,
+            stats,
+        }
+    }
+
+    fn open_inner(&self, from: Option<State>) -> Result<BoxIter> {
+        let _stage = self
+            .stats
+            .as_ref()
+            .map(|stats| StageGuard::enter(stats, None));
+        self.dataset.open_from(from)
+    }
+
+    /// The iterator's state: a compact byte string from which
+    /// [`set_state`](DatasetIter::set_state), on a new iterator of the same pipeline (in this
+    /// process or another, built by the same code), continues exactly where this one is.
+    ///
+    /// What it holds, per transformation:
+    /// - random-access stages (sources, `map`, `batch`, `global_shuffle`, `shard`, `take`,
+    ///   `skip`, `zip`, `repeat(count)`, ... read by index, in parallel or not): the next
+    ///   position and the seeds and epochs of the pass; its size does not grow with the data.
+    /// - `shuffle`: its buffer and generator; results computed ahead by parallel `map`,
+    ///   `batch` or `interleave` over a sequential input, and `prefetch`'s buffer: those
+    ///   results (workers pause while the state is taken).
+    /// - `interleave`: each open dataset's input element and state.
+    /// - `cache` in its first pass: the position; restoring it reads the input again up to
+    ///   there to fill the cache. `unique`: the elements seen. `from_generator`: the count of
+    ///   elements given; restoring calls the generator again and skips them.
+    ///
+    /// A pass that has not started is started (so its seeds and epochs are fixed). Elements
+    /// holding datasets (a `window`'s) cannot be saved while held.
+    ///
+    /// tf.data has no byte-string state for iterators; its checkpoints (`tf.train.Checkpoint`)
+    /// save every buffer, including those a position would describe.
+    ///
+    /// ```
+    /// use npyflow::dataset::ShuffleOptions;
+    /// use npyflow::Dataset;
+    /// let ds = Dataset::range(0, 10, 1)?.shuffle(4, ShuffleOptions::new().seed(7))?.batch(3, ())?;
+    /// let mut it = ds.iter();
+    /// let first = it.next().unwrap()?;
+    /// let state = it.get_state()?;
+    /// let rest: Vec<String> = it.map(|e| e.unwrap().to_string()).collect();
+    ///
+    /// let mut resumed = ds.iter();
+    /// resumed.set_state(&state)?;
+    /// let again: Vec<String> = resumed.map(|e| e.unwrap().to_string()).collect();
+    /// assert_eq!(rest, again);
+    /// # let _ = first;
+    /// # Ok::<(), npyflow::Error>(())
+    /// ```
+    pub fn get_state(&mut self) -> Result<Vec<u8>> {
+        if !self.done && self.inner.is_none() {
+            match self.open_inner(None) {
+                Ok(it) => self.inner = Some(it),
+                Err(e) => {
+                    self.done = true;
+                    return Err(e);
+                }
+            }
+        }
+        let inner = match (&self.inner, self.done) {
+            (Some(it), false) => Some(it.save()?),
+            _ => None,
+        };
+        let mut random = 0u64;
+        self.dataset
+            .walk(&mut |n| random += u64::from(n.random().is_some()));
+        let s = State::new("Iterator").flag(self.done).num(random);
+        let s = self.dataset.save_randomness(s).kid_opt(inner);
+        Ok(to_bytes(&s, self.dataset.fingerprint()))
+    }
+
+    /// Continues from `state`, a [`get_state`](DatasetIter::get_state) of an iterator over
+    /// this pipeline: the next elements are those that iterator would have given next.
+    /// A state from a pipeline of another structure, or damaged bytes, is refused with
+    /// [`Error::InvalidArgument`] and the iterator is left as it was.
+    ///
+    /// The seeds come from the state, so a pipeline rebuilt with `seed: None` (which draws a
+    /// new seed) still continues the saved order. Random nodes' epoch counters move past the
+    /// restored epochs, so later passes over the same dataset get new orders.
+    pub fn set_state(&mut self, state: &[u8]) -> Result<()> {
+        let s = from_bytes(state, self.dataset.fingerprint())?;
+        let mut r = s.reader("Iterator")?;
+        let done = r.flag()?;
+        let n = r.usize()?;
+        let mut random = Vec::with_capacity(n.min(1024));
+        for _ in 0..n {
+            random.push((r.num()?, r.num()?));
+        }
+        let inner = r.kid_opt()?;
+        r.finish()?;
+        let previous = {
+            let mut s = State::new("Randomness");
+            s = self.dataset.save_randomness(s);
+            s
+        };
+        self.dataset.restore_randomness(&random)?;
+        let opened = match (done, inner) {
+            (true, _) => Ok(None),
+            (false, Some(inner)) => self.open_inner(Some(inner)).map(Some),
+            (false, None) => Err(mismatch("the state has no pass to continue")),
+        };
+        let opened = match opened {
+            Ok(o) => o,
+            Err(e) => {
+                // Refused: the pipeline's seeds and counters go back to what they were.
+                let mut r = previous.reader("Randomness")?;
+                let mut back = Vec::new();
+                while let (Ok(a), Ok(b)) = (r.num(), r.num()) {
+                    back.push((a, b));
+                }
+                self.dataset.restore_randomness(&back)?;
+                return Err(e);
+            }
+        };
+        self.inner = opened;
+        self.done = done;
+        Ok(())
+    }
+}
+
+impl Iterator for DatasetIter {
+    type Item = Result<Element>;
+
+    fn next(&mut self) -> Option<Result<Element>> {
+        if self.done {
+            return None;
+        }
+        if self.inner.is_none() {
+            match self.open_inner(None) {
+                Ok(it) => self.inner = Some(it),
+                Err(e) => {
+                    self.done = true;
+                    return Some(Err(e));
+                }
+            }
+        }
+        let item = self.inner.as_mut()?.next();
+        match item {
+            None => self.done = true,
+            // An element that is a window onto a file truncated under its map would be read
+            // as zeros: it is an error instead (one byte read and one atomic load a tensor).
+            Some(Ok(e)) => {
+                return Some(
+                    e.tensors()
+                        .iter()
+                        .try_for_each(|t| t.check_intact())
+                        .map(|()| e),
+                )
+            }
+            Some(Err(_)) => {}
+        }
+        item
+    }
+}
+
+impl fmt::Debug for DatasetIter {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "DatasetIter({:?})", self.dataset)
+    }
+}
+
+impl Dataset {
+    /// A hash of the pipeline's structure (each node's operation, element spec and
+    /// cardinality), stamped
+    /// on saved iterator states so that a state is only restored into its own pipeline.
+    pub(crate) fn fingerprint(&self) -> u64 {
+        let mut text = String::new();
+        self.walk(&mut |n| {
+            text.push_str(n.name());
+            text.push('|');
+            text.push_str(&n.spec().to_string());
+            text.push('|');
+            text.push_str(&n.cardinality().as_i64().to_string());
+            text.push(';');
+        });
+        let h = crc32fast::hash(text.as_bytes());
+        (u64::from(h) << 32) | (text.len() as u64 & 0xffff_ffff)
+    }
+
+    /// The seeds and epoch counters of the pipeline's random nodes, in walk order.
+    fn save_randomness(&self, mut s: State) -> State {
+        self.walk(&mut |n| {
+            if let Some((seed, epoch)) = n.random() {
+                s = std::mem::take(&mut s)
+                    .num(seed.get())
+                    .num(epoch.load(Ordering::Relaxed));
+            }
+        });
+        s
+    }
+
+    /// Sets the random nodes' seeds and counters from a state: the passes this pipeline opens
+    /// later draw what the saved one's would have.
+    fn restore_randomness(&self, saved: &[(u64, u64)]) -> Result<()> {
+        let mut count = 0;
+        self.walk(&mut |n| count += usize::from(n.random().is_some()));
+        if count != saved.len() {
+            return Err(mismatch(format!(
+                "it has {} random nodes, and this pipeline {count}",
+                saved.len()
+            )));
+        }
+        let mut nodes = 0;
+        self.walk(&mut |n| {
+            if let Some((seed, epoch)) = n.random() {
+                if let Some(&(s, e)) = saved.get(nodes) {
+                    seed.adopt(s);
+                    epoch.store(e, Ordering::Relaxed);
+                }
+                nodes += 1;
+            }
+        });
+        debug_assert_eq!(nodes, count);
+        Ok(())
+    }
+}
