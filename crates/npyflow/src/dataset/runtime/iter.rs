@@ -102,7 +102,7 @@ impl DatasetIter {
     /// Continues from `state`, a [`get_state`](DatasetIter::get_state) of an iterator over
     /// this pipeline: the next elements are those that iterator would have given next.
     /// A state from a pipeline of another structure, or damaged bytes, is refused with
-    /// [`Error::InvalidArgument`] and the iterator is left as it was.
+    /// [`Error::InvalidArgument`](crate::Error::InvalidArgument) and the iterator is left as it was.
     ///
     /// The seeds come from the state, so a pipeline rebuilt with `seed: None` (which draws a
     /// new seed) still continues the saved order. Random nodes' epoch counters move past the
