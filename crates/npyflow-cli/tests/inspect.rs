@@ -5,7 +5,7 @@ use std::process::{Command, Output};
 
 use npyflow::format::npy::{write_npy, write_npy_with, WriteOptions};
 use npyflow::format::npz::NpzWriter;
-use npyflow::format::zip::Compression;
+use npyflow::format::npz::Compression;
 use npyflow::{ByteOrder, Tensor};
 
 fn inspect(args: &[&str], paths: &[&Path]) -> Output {

@@ -209,7 +209,7 @@ impl NpyHeader {
 /// Reads the magic and version from the first bytes of a file and returns the version and
 /// the length of the header text that follows the prelude. `prelude` must hold at least
 /// [`Version::prelude_len`] bytes, or the file is too short.
-pub fn parse_prelude(prelude: &[u8]) -> Result<(Version, usize)> {
+pub(crate) fn parse_prelude(prelude: &[u8]) -> Result<(Version, usize)> {
     if prelude.len() < 8 || &prelude[..6] != MAGIC {
         if prelude.len() < 6 && MAGIC.starts_with(prelude) {
             return Err(Error::Header(format!(
@@ -249,7 +249,7 @@ pub fn parse_prelude(prelude: &[u8]) -> Result<(Version, usize)> {
 }
 
 /// Parses the header text (the bytes after the prelude) of a file of `version`.
-pub fn parse_header_text(bytes: &[u8], version: Version) -> Result<NpyHeader> {
+pub(crate) fn parse_header_text(bytes: &[u8], version: Version) -> Result<NpyHeader> {
     // Latin-1 maps each byte to the code point of the same value; 3.0 is UTF-8.
     let text: String = match version {
         Version::V1 | Version::V2 => bytes.iter().map(|&b| b as char).collect(),
@@ -278,7 +278,7 @@ pub fn parse_header(bytes: &[u8], max_header_size: usize) -> Result<(NpyHeader, 
 }
 
 /// Refuses a header longer than `max_header_size`, as NumPy does.
-pub fn check_header_len(header_len: usize, max_header_size: usize) -> Result<()> {
+pub(crate) fn check_header_len(header_len: usize, max_header_size: usize) -> Result<()> {
     if header_len > max_header_size {
         return Err(Error::Header(format!(
             "the header is {header_len} bytes, more than the limit of {max_header_size} \

@@ -16,7 +16,7 @@ use std::io::{self, Seek, SeekFrom, Write};
 use flate2::{Decompress, FlushDecompress, Status};
 
 use crate::error::{Error, Result};
-use crate::format::source::ReadAt;
+use crate::source::ReadAt;
 
 const LOCAL_SIG: u32 = 0x0403_4b50;
 const CENTRAL_SIG: u32 = 0x0201_4b50;
