@@ -385,9 +385,7 @@ impl Buffer {
     /// up to the furthest end read from each owner (a map is lost from a point on, so its
     /// furthest window tells for all the others). For the rows of a batch, which come from a
     /// few files.
-    pub fn check_all_intact<'a>(
-        buffers: impl IntoIterator<Item = &'a Buffer>,
-    ) -> Result<()> {
+    pub fn check_all_intact<'a>(buffers: impl IntoIterator<Item = &'a Buffer>) -> Result<()> {
         // (owner, furthest end); a batch's rows come from a handful of owners.
         let mut owners: smallvec::SmallVec<[(&Arc<dyn BufferOwner>, usize); 8]> =
             smallvec::SmallVec::new();

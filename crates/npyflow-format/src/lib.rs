@@ -104,6 +104,8 @@ pub use dtype::{ByteOrder, DType, DateUnit, TimeUnit};
 pub use error::{Error, Result, ResultExt};
 pub use header::{NpyHeader, Version};
 pub use kind::FileKind;
-pub use npy::{read_npy, read_npy_bytes, write_npy, write_npy_with, NpyFile, ReadOptions, WriteOptions};
+pub use npy::{
+    read_npy, read_npy_bytes, write_npy, write_npy_with, NpyFile, ReadOptions, WriteOptions,
+};
 pub use npz::{Compression, NpzArchive, NpzEntry, NpzMember, NpzWriter};
 pub use tensor::{NativeType, Shape, Tensor};

@@ -17,9 +17,9 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use crate::buffer::{Buffer, BufferKind, BufferMut};
+use crate::convert::{into_c_native, reverse_axes, swap_in_place};
 use crate::dtype::ByteOrder;
 use crate::error::{Error, Result, ResultExt};
-use crate::convert::{into_c_native, reverse_axes, swap_in_place};
 use crate::header::{self, NpyHeader, Version, DEFAULT_MAX_HEADER_SIZE};
 use crate::mapguard::MappedFile;
 use crate::source::{ReadAt, SizedFile};

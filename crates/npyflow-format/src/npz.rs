@@ -35,9 +35,9 @@ use crate::npy::{
 use crate::source::{ReadAt, SizedFile};
 use crate::zip::{read_directory, EntryReader, ZipEntry, ZipWriter};
 
+use crate::tensor::Tensor;
 /// How a member's bytes are kept in an archive.
 pub use crate::zip::Compression;
-use crate::tensor::Tensor;
 
 /// An array member of an `.npz` archive, its header read and checked.
 #[derive(Clone, Debug)]

@@ -250,12 +250,7 @@ pub fn cast_bytes(from: DType, src: &[u8], to: DType, dst: &mut [u8]) -> Result<
 
 /// `x * mul[c] + add[c]` in place over float elements, computed in float64 and rounded once
 /// to `dtype`; `c` runs over the last axis's `mul.len()` channels (one channel: a scalar).
-pub fn affine_in_place(
-    dtype: DType,
-    buf: &mut [u8],
-    mul: &[f64],
-    add: &[f64],
-) -> Result<()> {
+pub fn affine_in_place(dtype: DType, buf: &mut [u8], mul: &[f64], add: &[f64]) -> Result<()> {
     fn apply<T: Copy>(
         data: &mut [T],
         mul: &[f64],

@@ -8,8 +8,8 @@ use std::fs::OpenOptions;
 use std::path::{Path, PathBuf};
 
 use npyflow::format::npy::{is_mapped, read_npy, write_npy};
-use npyflow::format::npz::{NpzArchive, NpzWriter};
 use npyflow::format::npz::Compression;
+use npyflow::format::npz::{NpzArchive, NpzWriter};
 use npyflow::ops;
 use npyflow::{DType, Dataset, Element, Error, Tensor};
 

@@ -14,8 +14,8 @@ use crate::common;
 
 use npyflow_format::header::Version;
 use npyflow_format::npy::{write_npy_with, WriteOptions};
-use npyflow_format::npz::NpzWriter;
 use npyflow_format::npz::Compression;
+use npyflow_format::npz::NpzWriter;
 
 fn python() -> Option<String> {
     let py = std::env::var("NPYFLOW_PYTHON").unwrap_or_else(|_| "python3".into());

@@ -179,7 +179,12 @@ extern "C" fn chaining(signal: i32, info: *mut libc::siginfo_t, context: *mut li
 
 fn run_child(what: &str) -> std::process::Output {
     Command::new(std::env::current_exe().unwrap())
-        .args(["--exact", "mapped_faults::sigbus_child", "--nocapture", "--test-threads=1"])
+        .args([
+            "--exact",
+            "mapped_faults::sigbus_child",
+            "--nocapture",
+            "--test-threads=1",
+        ])
         .env("NPYFLOW_SIGBUS_CHILD", what)
         .output()
         .unwrap()
