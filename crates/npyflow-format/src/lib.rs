@@ -109,3 +109,8 @@ pub use npy::{
 };
 pub use npz::{Compression, NpzArchive, NpzEntry, NpzMember, NpzWriter};
 pub use tensor::{NativeType, Shape, Tensor};
+
+/// The README's example, run as a doctest.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;

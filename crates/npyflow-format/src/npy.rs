@@ -223,7 +223,7 @@ impl NpyFile {
 /// to 1000 bytes); elements read from it since may be zeros`. Check a tensor you read
 /// yourself with [`Tensor::check_intact`]. Details and limits (Linux only; at most
 /// [`MAX_GUARDED_MAPS`](crate::guard::MAX_GUARDED_MAPS) maps at once) are in
-/// [`mapguard`](crate::mapguard).
+/// [`guard`](crate::guard).
 pub fn read_npy(path: impl AsRef<Path>) -> Result<Tensor> {
     NpyFile::open(path)?.load()
 }
