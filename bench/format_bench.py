@@ -5,7 +5,7 @@
 
 Makes (once) in DIR, default bench-data/format: .npy files of 16 MiB, 256 MiB and 1 GiB for
 the open time, W2's 1 GiB float32 array (1,048,576 x 256) for the row read, and a deflated
-.npz of a 64 MiB uint8 array. Then runs `cargo bench -p npyflow --bench format` and the same
+.npz of a 64 MiB uint8 array. Then runs `cargo bench -p npyflow-format --bench format` and the same
 operations in NumPy, and prints a markdown table of figures and ratios. --update writes the
 table into BENCHMARKS.md.
 """
@@ -92,7 +92,7 @@ def main():
     make_data(args.data)
     for name in os.listdir(args.data):
         warm(os.path.join(args.data, name))
-    res = subprocess.run(["cargo", "bench", "-q", "-p", "npyflow", "--bench", "format", "--", os.path.abspath(args.data)],
+    res = subprocess.run(["cargo", "bench", "-q", "-p", "npyflow-format", "--bench", "format", "--", os.path.abspath(args.data)],
                          cwd=ROOT, check=True, capture_output=True, text=True)
     ours = [json.loads(l) for l in res.stdout.splitlines() if l.startswith("{")]
     theirs = numpy_side(args.data)

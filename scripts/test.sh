@@ -16,7 +16,7 @@ cargo fmt --all -- --check
 echo "== cargo clippy"
 cargo clippy --workspace --all-targets --locked -- -D warnings
 echo "== cargo doc"
-RUSTDOCFLAGS="-D warnings" cargo doc --no-deps --locked -p npyflow
+RUSTDOCFLAGS="-D warnings" cargo doc --no-deps --locked -p npyflow -p npyflow-format
 
 # The NumPy round trips must run here, not skip.
 export NPYFLOW_REQUIRE_NUMPY=1

@@ -3,7 +3,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use npyflow::format::header::parse_header;
+use npyflow_format::header::parse_header;
 
 fuzz_target!(|data: &[u8]| {
     if let Ok((h, offset)) = parse_header(data, 10_000) {

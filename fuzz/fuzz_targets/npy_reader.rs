@@ -3,8 +3,8 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use npyflow::format::npy::read_npy_bytes;
-use npyflow::Buffer;
+use npyflow_format::npy::read_npy_bytes;
+use npyflow_format::Buffer;
 
 fuzz_target!(|data: &[u8]| {
     if let Ok(t) = read_npy_bytes(&Buffer::from_vec(data.to_vec())) {

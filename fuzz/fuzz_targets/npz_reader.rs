@@ -3,9 +3,9 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use npyflow::format::npy::ReadOptions;
-use npyflow::format::npz::NpzArchive;
-use npyflow::Buffer;
+use npyflow_format::npy::ReadOptions;
+use npyflow_format::npz::NpzArchive;
+use npyflow_format::Buffer;
 
 fuzz_target!(|data: &[u8]| {
     let options = ReadOptions::default();

@@ -3,8 +3,8 @@
 use std::path::PathBuf;
 
 use npyflow::format::npy::{write_npy, write_npy_with, WriteOptions};
+use npyflow::format::npz::Compression;
 use npyflow::format::npz::NpzWriter;
-use npyflow::format::zip::Compression;
 use npyflow::{ByteOrder, Tensor};
 
 /// A deterministic pseudo-random byte stream (xorshift), so the sample is the same each run.

@@ -4,8 +4,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 use npyflow::format::npy::{write_npy, write_npy_with, WriteOptions};
+use npyflow::format::npz::Compression;
 use npyflow::format::npz::NpzWriter;
-use npyflow::format::zip::Compression;
 use npyflow::{ByteOrder, Tensor};
 
 fn inspect(args: &[&str], paths: &[&Path]) -> Output {

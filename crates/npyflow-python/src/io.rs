@@ -4,8 +4,8 @@
 use std::path::PathBuf;
 
 use npyflow::format::npy::{read_npy, write_npy};
+use npyflow::format::npz::Compression;
 use npyflow::format::npz::{NpzArchive, NpzWriter};
-use npyflow::format::zip::Compression;
 use npyflow::format::FileKind;
 use npyflow::Tensor;
 use pyo3::prelude::*;

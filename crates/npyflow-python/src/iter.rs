@@ -145,7 +145,7 @@ impl DatasetIterator {
     pub fn new(dataset: &Dataset, threaded: bool) -> PyResult<DatasetIterator> {
         // Python code (faulthandler.enable()) may have put its SIGBUS handler in front of
         // the one that turns a truncated memory-mapped file into an error.
-        npyflow::format::mapguard::restore_handler();
+        npyflow::format::guard::restore_handler();
         let state = if threaded {
             State::Driven(Driver::start(dataset)?)
         } else {

@@ -51,8 +51,7 @@
 //!
 //! ```
 //! use npyflow::format::npy::{read_npy, write_npy};
-//! use npyflow::format::npz::{NpzArchive, NpzWriter};
-//! use npyflow::format::zip::Compression;
+//! use npyflow::format::npz::{Compression, NpzArchive, NpzWriter};
 //! use npyflow::{DType, Tensor};
 //! # let dir = tempfile::tempdir().unwrap();
 //! # let images_path = dir.path().join("images.npy");
@@ -79,6 +78,11 @@
 //! ```
 //!
 //! ## Modules
+//! The file formats and the tensor model live in the crate
+//! [`npyflow_format`], which this crate re-exports under the same paths as before
+//! (`npyflow::tensor`, `npyflow::format::npy`, ...) and depends on for everything below its
+//! dataset layer.
+//!
 //! - [`dataset`]: tf.data's `Dataset`: sources, transformations, specs, cardinality.
 //! - [`ops`]: built-in ops for `map` (cast, scale, normalize, one-hot, reshape, transpose,
 //!   random flip and crop), run in Rust and fused into batching.
@@ -92,17 +96,22 @@
 //! - [`error`]: the one error type, with the file, member or element in its message.
 #![deny(missing_docs)]
 
-pub mod buffer;
 pub mod dataset;
-pub mod dtype;
 pub mod element;
-pub mod error;
-pub mod format;
 pub mod ops;
-mod print;
 mod rng;
-pub mod tensor;
-pub mod tensor_ops;
+
+pub use npyflow_format::{buffer, dtype, error, tensor, tensor_ops};
+
+/// NumPy's file formats: `.npy` (one array) and `.npz` (a zip of `.npy` files), from
+/// [`npyflow_format`].
+///
+/// Reading is strict and cheap: opening a file reads its header only, every size is checked
+/// against the file before anything is mapped or allocated, and data that is native-endian,
+/// in C order and aligned is memory-mapped rather than copied.
+pub mod format {
+    pub use npyflow_format::{guard, header, npy, npz, stats, FileKind};
+}
 
 pub use buffer::{Buffer, BufferKind, BufferMut, BufferOwner, BufferPool};
 pub use dataset::{Cardinality, Dataset, DatasetIter, AUTOTUNE};

@@ -144,8 +144,8 @@ fn npy_rows_are_mapped_and_shards_read_as_one() {
 
 #[test]
 fn npz_members_as_dicts() {
+    use npyflow::format::npz::Compression;
     use npyflow::format::npz::NpzWriter;
-    use npyflow::format::zip::Compression;
     let dir = tempfile::tempdir().unwrap();
     let p = dir.path().join("d.npz");
     let mut w = NpzWriter::create(&p).unwrap();

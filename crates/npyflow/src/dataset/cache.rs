@@ -7,10 +7,9 @@ use std::sync::{Arc, Mutex, PoisonError};
 
 use super::plumbing::{require, restore, BoxIter, Cardinality, Dataset, ElementIter, Node};
 use super::state::State;
-use crate::buffer::Buffer;
 use crate::element::{Element, ElementSpec};
 use crate::error::{Error, Result, ResultExt};
-use crate::format::mapguard::MappedFile;
+use crate::format::guard::map_file;
 use crate::format::npy::{read_npy_bytes, write_npy_to, WriteOptions};
 use crate::tensor::Tensor;
 
@@ -339,8 +338,7 @@ fn pad_to_align(w: &mut impl Write, written: &mut usize) -> std::io::Result<()> 
 fn read_cache(path: &Path, spec: &ElementSpec) -> Result<Option<Vec<Element>>> {
     let file = File::open(path).map_err(|e| Error::io(path, e))?;
     // Guarded like a data file: a cache truncated under a pass is an error, not a crash.
-    let map = MappedFile::map(&file, path).map_err(|e| Error::io(path, e))?;
-    let bytes = Buffer::from_owner(map);
+    let bytes = map_file(&file, path).map_err(|e| Error::io(path, e))?;
     let data = bytes.as_slice();
     if data.len() < MAGIC.len() || &data[..MAGIC.len()] != MAGIC {
         return Err(Error::Data("not an npyflow cache file".into()).context(path.display()));

@@ -1,12 +1,14 @@
-//! Reading NumPy-written files against a manifest of what NumPy says they hold (written by
-//! tests/numpy/make_matrix.py and tests/fixtures/make_fixtures.py).
+//! Helpers shared by the test modules: reading NumPy-written files against a manifest of
+//! what NumPy says they hold (written by tests/numpy/make_matrix.py and
+//! tests/fixtures/make_fixtures.py), and a minimal zip writer for archives npyflow's own
+//! writer would not make.
 
 use std::path::Path;
 
-use npyflow::format::header::{NpyHeader, Version};
-use npyflow::format::npy::NpyFile;
-use npyflow::format::npz::NpzArchive;
-use npyflow::Tensor;
+use npyflow_format::header::{NpyHeader, Version};
+use npyflow_format::npy::NpyFile;
+use npyflow_format::npz::NpzArchive;
+use npyflow_format::Tensor;
 
 /// One array of a manifest.
 pub struct Entry {
@@ -86,4 +88,55 @@ pub fn read_and_compare(dir: &Path, e: &Entry) -> Result<(NpyHeader, Version, Te
     } else {
         Err(format!("{} {:?}: {}", e.file, e.name, diffs.join("; ")))
     }
+}
+
+/// A zip archive of `members` (name, bytes), each stored (not compressed), with no data
+/// descriptors or zip64 records: the smallest archive `np.load` reads, made byte by byte so
+/// that a member can hold anything (a `.npy` npyflow would refuse to write, for one).
+pub fn stored_zip(members: &[(&str, &[u8])]) -> Vec<u8> {
+    fn u16le(out: &mut Vec<u8>, v: usize) {
+        out.extend(u16::try_from(v).unwrap().to_le_bytes());
+    }
+    fn u32le(out: &mut Vec<u8>, v: u64) {
+        out.extend(u32::try_from(v).unwrap().to_le_bytes());
+    }
+    let mut out = Vec::new();
+    let mut central = Vec::new();
+    for (name, data) in members {
+        let crc = crc32fast::hash(data);
+        let offset = out.len() as u64;
+        // Local header: signature, version 2.0, no flags, stored, no time, crc, sizes.
+        out.extend(b"PK\x03\x04");
+        u16le(&mut out, 20);
+        out.extend([0; 8]);
+        u32le(&mut out, crc.into());
+        u32le(&mut out, data.len() as u64);
+        u32le(&mut out, data.len() as u64);
+        u16le(&mut out, name.len());
+        u16le(&mut out, 0);
+        out.extend(name.as_bytes());
+        out.extend(*data);
+        // Its central directory record.
+        central.extend(b"PK\x01\x02");
+        u16le(&mut central, 20);
+        u16le(&mut central, 20);
+        central.extend([0; 8]);
+        u32le(&mut central, crc.into());
+        u32le(&mut central, data.len() as u64);
+        u32le(&mut central, data.len() as u64);
+        u16le(&mut central, name.len());
+        central.extend([0; 12]); // extra, comment, disk, internal and external attributes
+        u32le(&mut central, offset);
+        central.extend(name.as_bytes());
+    }
+    let dir_offset = out.len() as u64;
+    out.extend(&central);
+    out.extend(b"PK\x05\x06");
+    out.extend([0; 4]); // this disk, the directory's disk
+    u16le(&mut out, members.len());
+    u16le(&mut out, members.len());
+    u32le(&mut out, central.len() as u64);
+    u32le(&mut out, dir_offset);
+    u16le(&mut out, 0);
+    out
 }

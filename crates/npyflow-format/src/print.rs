@@ -371,7 +371,7 @@ impl fmt::Display for Tensor {
     /// parts, and times as counts with their unit.
     ///
     /// ```
-    /// use npyflow::Tensor;
+    /// use npyflow_format::Tensor;
     /// let t = Tensor::from_vec(vec![1i64, 2, 3, 4], &[2, 2]).unwrap();
     /// assert_eq!(t.to_string(), "[[1 2]\n [3 4]]");
     /// assert_eq!(Tensor::scalar(0.5f64).to_string(), "0.5");

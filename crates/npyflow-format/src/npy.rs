@@ -1,8 +1,8 @@
 //! Reading and writing `.npy` files.
 //!
 //! ```
-//! use npyflow::format::npy::{read_npy, write_npy};
-//! use npyflow::Tensor;
+//! use npyflow_format::npy::{read_npy, write_npy};
+//! use npyflow_format::Tensor;
 //! # let dir = tempfile::tempdir().unwrap();
 //! let path = dir.path().join("x.npy");
 //! let t = Tensor::from_vec((0..12).map(|i| i as f32).collect(), &[3, 4]).unwrap();
@@ -17,12 +17,12 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use crate::buffer::{Buffer, BufferKind, BufferMut};
+use crate::convert::{into_c_native, reverse_axes, swap_in_place};
 use crate::dtype::ByteOrder;
 use crate::error::{Error, Result, ResultExt};
-use crate::format::convert::{into_c_native, reverse_axes, swap_in_place};
-use crate::format::header::{self, NpyHeader, Version, DEFAULT_MAX_HEADER_SIZE};
-use crate::format::mapguard::MappedFile;
-use crate::format::source::{ReadAt, SizedFile};
+use crate::header::{self, NpyHeader, Version, DEFAULT_MAX_HEADER_SIZE};
+use crate::mapguard::MappedFile;
+use crate::source::{ReadAt, SizedFile};
 use crate::tensor::Tensor;
 
 /// How files are read.
@@ -107,7 +107,7 @@ pub(crate) fn tensor_from_raw_copy(h: &NpyHeader, raw: &[u8]) -> Result<Tensor> 
 /// An open `.npy` file whose header has been read and checked, and whose data has not.
 ///
 /// ```
-/// # use npyflow::{Tensor, format::npy::{write_npy, NpyFile}};
+/// # use npyflow_format::{Tensor, npy::{write_npy, NpyFile}};
 /// # let dir = tempfile::tempdir().unwrap();
 /// # let path = dir.path().join("x.npy");
 /// # write_npy(&path, &Tensor::from_vec(vec![0u8; 6], &[2, 3]).unwrap()).unwrap();
@@ -222,8 +222,8 @@ impl NpyFile {
 /// an error naming the file: `x.npy: the file was truncated while memory-mapped (from 4128
 /// to 1000 bytes); elements read from it since may be zeros`. Check a tensor you read
 /// yourself with [`Tensor::check_intact`]. Details and limits (Linux only; at most
-/// [`MAX_GUARDED_MAPS`](crate::format::mapguard::MAX_GUARDED_MAPS) maps at once) are in
-/// [`mapguard`](crate::format::mapguard).
+/// [`MAX_GUARDED_MAPS`](crate::guard::MAX_GUARDED_MAPS) maps at once) are in
+/// [`guard`](crate::guard).
 pub fn read_npy(path: impl AsRef<Path>) -> Result<Tensor> {
     NpyFile::open(path)?.load()
 }

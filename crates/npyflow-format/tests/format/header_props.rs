@@ -2,9 +2,30 @@
 //! header it writes it reads back; and every spelling NumPy accepts for a header (key order,
 //! quotes, spacing, trailing comma) parses to the same header.
 
-use npyflow::format::header::{parse_header, parse_header_text, NpyHeader, Version};
-use npyflow::{ByteOrder, DType, DateUnit, TimeUnit};
+use npyflow_format::header::{parse_header, NpyHeader, Version, MAGIC};
+use npyflow_format::{ByteOrder, DType, DateUnit, TimeUnit};
 use proptest::prelude::*;
+
+/// Parses `text` as the header text (the bytes after the prelude) of a file of `version`:
+/// the text behind a prelude that claims exactly its length, and no size limit.
+fn parse_header_text(text: &[u8], version: Version) -> npyflow_format::Result<NpyHeader> {
+    let mut bytes = MAGIC.to_vec();
+    match version {
+        Version::V1 => {
+            bytes.extend([1, 0]);
+            bytes.extend(u16::try_from(text.len()).unwrap().to_le_bytes());
+        }
+        Version::V2 | Version::V3 => {
+            bytes.extend([if version == Version::V2 { 2 } else { 3 }, 0]);
+            bytes.extend(u32::try_from(text.len()).unwrap().to_le_bytes());
+        }
+    }
+    let start = bytes.len();
+    bytes.extend_from_slice(text);
+    let (header, end) = parse_header(&bytes, usize::MAX)?;
+    assert_eq!(end - start, text.len());
+    Ok(header)
+}
 
 fn dtype() -> impl Strategy<Value = DType> {
     prop_oneof![

@@ -10,12 +10,12 @@ use std::collections::BTreeMap;
 use std::path::Path;
 use std::process::Command;
 
-mod common;
+use crate::common;
 
-use npyflow::format::header::Version;
-use npyflow::format::npy::{write_npy_with, WriteOptions};
-use npyflow::format::npz::NpzWriter;
-use npyflow::format::zip::Compression;
+use npyflow_format::header::Version;
+use npyflow_format::npy::{write_npy_with, WriteOptions};
+use npyflow_format::npz::Compression;
+use npyflow_format::npz::NpzWriter;
 
 fn python() -> Option<String> {
     let py = std::env::var("NPYFLOW_PYTHON").unwrap_or_else(|_| "python3".into());
@@ -66,7 +66,7 @@ fn numpy_files_read_exactly_and_write_back_byte_for_byte() {
     let manifest = common::load_manifest(&theirs);
     assert!(manifest.len() > 1000, "the matrix is complete");
 
-    let mut archives: BTreeMap<String, Vec<(String, npyflow::Tensor, WriteOptions)>> =
+    let mut archives: BTreeMap<String, Vec<(String, npyflow_format::Tensor, WriteOptions)>> =
         BTreeMap::new();
     let mut failures = Vec::new();
     for m in &manifest {

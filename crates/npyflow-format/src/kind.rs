@@ -1,23 +1,10 @@
-//! NumPy's file formats: `.npy` (one array) and `.npz` (a zip of `.npy` files).
-//!
-//! Reading is strict and cheap: opening a file reads its header only, every size is checked
-//! against the file before anything is mapped or allocated, and data that is native-endian,
-//! in C order and aligned is memory-mapped rather than copied.
-
-pub mod header;
-pub mod mapguard;
-pub mod npy;
-pub mod source;
-
-mod convert;
-pub mod npz;
-pub mod stats;
-pub mod zip;
+//! What kind of file a path holds: [`FileKind`].
 
 use std::io::Read;
 use std::path::Path;
 
 use crate::error::{Error, Result};
+use crate::header;
 
 /// What kind of file a path holds, told by its first bytes (not its name), as `np.load` does.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -32,7 +19,7 @@ impl FileKind {
     /// Reads the first bytes of `path` and tells which format it is in.
     ///
     /// ```
-    /// # use npyflow::{Tensor, format::{FileKind, npy::write_npy}};
+    /// # use npyflow_format::{Tensor, FileKind, npy::write_npy};
     /// # let dir = tempfile::tempdir().unwrap();
     /// # let path = dir.path().join("x.dat");
     /// write_npy(&path, &Tensor::scalar(1u8)).unwrap();

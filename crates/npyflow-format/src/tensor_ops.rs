@@ -222,7 +222,7 @@ fn read_elems<T: bytemuck::Pod>(bytes: &[u8]) -> std::borrow::Cow<'_, [T]> {
 
 /// Converts `src` (elements of `from`) into `dst` (elements of `to`) as
 /// [`Tensor::cast`] does. `dst` must hold exactly as many elements; both numeric.
-pub(crate) fn cast_bytes(from: DType, src: &[u8], to: DType, dst: &mut [u8]) -> Result<()> {
+pub fn cast_bytes(from: DType, src: &[u8], to: DType, dst: &mut [u8]) -> Result<()> {
     if !is_numeric(from) || !is_numeric(to) {
         return Err(Error::InvalidArgument(format!(
             "cannot cast {from} to {to}: only bool, integer, float and complex tensors cast"
@@ -250,12 +250,7 @@ pub(crate) fn cast_bytes(from: DType, src: &[u8], to: DType, dst: &mut [u8]) -> 
 
 /// `x * mul[c] + add[c]` in place over float elements, computed in float64 and rounded once
 /// to `dtype`; `c` runs over the last axis's `mul.len()` channels (one channel: a scalar).
-pub(crate) fn affine_in_place(
-    dtype: DType,
-    buf: &mut [u8],
-    mul: &[f64],
-    add: &[f64],
-) -> Result<()> {
+pub fn affine_in_place(dtype: DType, buf: &mut [u8], mul: &[f64], add: &[f64]) -> Result<()> {
     fn apply<T: Copy>(
         data: &mut [T],
         mul: &[f64],
@@ -307,7 +302,7 @@ pub(crate) fn affine_in_place(
 
 /// An error naming the first tensor whose dtype or shape differs from the first one's: they
 /// cannot be stacked into a batch.
-pub(crate) fn check_stackable<'a>(mut tensors: impl Iterator<Item = &'a Tensor>) -> Result<()> {
+pub fn check_stackable<'a>(mut tensors: impl Iterator<Item = &'a Tensor>) -> Result<()> {
     let Some(first) = tensors.next() else {
         return Ok(());
     };
@@ -338,7 +333,7 @@ impl Tensor {
     /// (bool, integers, floats, complex) can be cast.
     ///
     /// ```
-    /// use npyflow::{DType, Tensor};
+    /// use npyflow_format::{DType, Tensor};
     /// let t = Tensor::from_vec(vec![0u8, 128, 255], &[3]).unwrap();
     /// let f = t.cast(DType::Float32).unwrap();
     /// assert_eq!(f.view::<f32>().unwrap(), &[0.0, 128.0, 255.0]);
@@ -365,7 +360,7 @@ impl Tensor {
     /// / 255` does.
     ///
     /// ```
-    /// use npyflow::{DType, Tensor};
+    /// use npyflow_format::{DType, Tensor};
     /// let t = Tensor::from_vec(vec![0f32, 51.0, 255.0], &[3]).unwrap();
     /// let s = t.scale(1.0 / 255.0, 0.0).unwrap();
     /// assert_eq!(s.view::<f32>().unwrap(), &[0.0, 0.2, 1.0]);
@@ -450,12 +445,12 @@ impl Tensor {
     /// Stacks tensors of one dtype and shape along a new first axis, like `np.stack`.
     ///
     /// ```
-    /// use npyflow::Tensor;
+    /// use npyflow_format::Tensor;
     /// let rows = [Tensor::from_vec(vec![1i64, 2], &[2])?, Tensor::from_vec(vec![3i64, 4], &[2])?];
     /// let b = Tensor::stack(&rows)?;
     /// assert_eq!(b.shape(), &[2, 2]);
     /// assert_eq!(b.view::<i64>()?, &[1, 2, 3, 4]);
-    /// # Ok::<(), npyflow::Error>(())
+    /// # Ok::<(), npyflow_format::Error>(())
     /// ```
     pub fn stack(tensors: &[Tensor]) -> Result<Tensor> {
         let Some(first) = tensors.first() else {

@@ -14,7 +14,7 @@
 
 use crate::dtype::{ByteOrder, DType};
 use crate::error::{Error, Result};
-use crate::format::header::NpyHeader;
+use crate::header::NpyHeader;
 
 /// How many leading elements [`Stats::head`] holds.
 pub const HEAD_LEN: usize = 8;
@@ -50,9 +50,9 @@ pub struct Stats {
 /// Accumulates [`Stats`] over an array's raw data fed in file order.
 ///
 /// ```
-/// use npyflow::format::header::NpyHeader;
-/// use npyflow::format::stats::{Scalar, StatsAccumulator};
-/// use npyflow::DType;
+/// use npyflow_format::header::NpyHeader;
+/// use npyflow_format::stats::{Scalar, StatsAccumulator};
+/// use npyflow_format::DType;
 /// let h = NpyHeader::new(DType::Int16, &[4]);
 /// let mut acc = StatsAccumulator::new(&h);
 /// let data: Vec<u8> = [3i16, -1, 7, 2].iter().flat_map(|v| v.to_ne_bytes()).collect();

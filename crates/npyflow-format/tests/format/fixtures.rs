@@ -2,7 +2,7 @@
 //! tests/fixtures/make_fixtures.py), so that reading NumPy's files is tested even where
 //! Python and NumPy are not installed.
 
-mod common;
+use crate::common;
 
 use std::path::PathBuf;
 

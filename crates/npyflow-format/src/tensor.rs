@@ -72,7 +72,7 @@ pub(crate) fn checked_nbytes(dtype: DType, shape: &[usize]) -> Result<usize> {
 /// the vector, and a tensor read from a `.npy` file is a window onto the mapped file.
 ///
 /// ```
-/// use npyflow::{DType, Tensor};
+/// use npyflow_format::{DType, Tensor};
 /// let t = Tensor::from_vec(vec![1i64, 2, 3, 4, 5, 6], &[3, 2]).unwrap();
 /// assert_eq!(t.dtype(), DType::Int64);
 /// let row = t.row(1).unwrap(); // [3, 4], sharing t's memory
@@ -237,7 +237,7 @@ impl Tensor {
     /// [`Tensor::row`] without the truncation check, which reads the row's last byte: for
     /// the pipeline's sources, which check what they copy, and what they hand out at the
     /// iterator (a read here would be a cache miss under the lock that orders the rows).
-    pub(crate) fn row_view(&self, index: usize) -> Result<Tensor> {
+    pub fn row_view(&self, index: usize) -> Result<Tensor> {
         let rows = self.need_axis("index")?;
         if index >= rows {
             return Err(Error::OutOfRange { index, len: rows });
@@ -261,7 +261,7 @@ impl Tensor {
     }
 
     /// [`Tensor::slice_rows`] without the truncation check (see [`Tensor::row_view`]).
-    pub(crate) fn rows_view(&self, range: Range<usize>) -> Result<Tensor> {
+    pub fn rows_view(&self, range: Range<usize>) -> Result<Tensor> {
         let rows = self.need_axis("slice")?;
         if range.start > range.end || range.end > rows {
             return Err(Error::InvalidArgument(format!(

@@ -1,7 +1,7 @@
 //! The format benchmark's npyflow side. Run through `bench/format_bench.py`, which makes the
 //! files with NumPy, runs NumPy on them in the same run, and prints the ratios.
 //!
-//!     cargo bench -p npyflow --bench format -- DATA_DIR
+//!     cargo bench -p npyflow-format --bench format -- DATA_DIR
 //!
 //! Prints one JSON object per line:
 //! - `open`: median time to open and map each `open_*.npy` (header read, data mapped), ms;
@@ -14,8 +14,8 @@ use std::hint::black_box;
 use std::path::Path;
 use std::time::Instant;
 
-use npyflow::format::npy::{is_mapped, read_npy};
-use npyflow::format::npz::NpzArchive;
+use npyflow_format::npy::{is_mapped, read_npy};
+use npyflow_format::npz::NpzArchive;
 
 fn median_ms(reps: usize, mut f: impl FnMut()) -> f64 {
     let mut times: Vec<f64> = (0..reps)

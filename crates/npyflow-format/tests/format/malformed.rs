@@ -2,11 +2,12 @@
 //! refused with an error, never a panic; and the limits NumPy tests (header size, files past
 //! 4 GiB, empty archives) behave as in NumPy.
 
-use npyflow::format::header::NpyHeader;
-use npyflow::format::npy::{read_npy, read_npy_bytes, NpyFile, ReadOptions};
-use npyflow::format::npz::{NpzArchive, NpzWriter};
-use npyflow::format::zip::Compression;
-use npyflow::{Buffer, DType, Tensor};
+use npyflow_format::header::NpyHeader;
+use npyflow_format::npy::{read_npy, read_npy_bytes, NpyFile, ReadOptions};
+use npyflow_format::npz::{NpzArchive, NpzWriter};
+use npyflow_format::{Buffer, DType, Tensor};
+
+use crate::common;
 
 fn refuse(bytes: &[u8]) -> String {
     read_npy_bytes(&Buffer::from_vec(bytes.to_vec()))
@@ -90,19 +91,8 @@ fn huge_header_needs_a_raised_limit() {
 
     // The same file as a member of an archive.
     let npz = dir.path().join("huge.npz");
-    let mut w = std::io::Cursor::new(Vec::new());
-    let mut zip = npyflow::format::zip::ZipWriter::new(&mut w);
     let member = std::fs::read(&p).unwrap();
-    zip.add(
-        "arr.npy",
-        Compression::Stored,
-        member.len() as u64,
-        None,
-        |o| o.write_all(&member),
-    )
-    .unwrap();
-    zip.finish().unwrap();
-    std::fs::write(&npz, w.into_inner()).unwrap();
+    std::fs::write(&npz, common::stored_zip(&[("arr.npy", &member)])).unwrap();
     let a = NpzArchive::open(&npz).unwrap();
     assert!(a
         .load("arr")
@@ -155,7 +145,7 @@ fn files_past_4_gib_open_in_place() {
     }
     let t = read_npy(&p).unwrap();
     assert_eq!(t.nbytes(), n);
-    assert!(npyflow::format::npy::is_mapped(&t));
+    assert!(npyflow_format::npy::is_mapped(&t));
     let last = t.slice_rows(n - 1..n).unwrap();
     assert_eq!(last.as_bytes(), &[0]);
 }

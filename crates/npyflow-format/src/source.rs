@@ -4,7 +4,7 @@ use std::fs::File;
 use std::io;
 
 /// Something that can read bytes at a given offset without moving a cursor.
-pub trait ReadAt {
+pub(crate) trait ReadAt {
     /// The total length in bytes.
     fn size(&self) -> u64;
     /// Fills `buf` from `offset`, or fails (an unexpected end is an error).
@@ -28,20 +28,20 @@ impl ReadAt for [u8] {
 }
 
 /// A file with its length taken once, when it was opened.
-pub struct SizedFile {
+pub(crate) struct SizedFile {
     file: File,
     len: u64,
 }
 
 impl SizedFile {
     /// Wraps an open file.
-    pub fn new(file: File) -> io::Result<SizedFile> {
+    pub(crate) fn new(file: File) -> io::Result<SizedFile> {
         let len = file.metadata()?.len();
         Ok(SizedFile { file, len })
     }
 
     /// The file.
-    pub fn file(&self) -> &File {
+    pub(crate) fn file(&self) -> &File {
         &self.file
     }
 }

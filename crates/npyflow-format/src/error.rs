@@ -1,4 +1,11 @@
-//! The one error type of the crate.
+//! The one error type of the npyflow family.
+//!
+//! [`Error`] is defined here, in the lowest crate, and shared by every crate above it
+//! (`npyflow` re-exports it as `npyflow::Error`), as arrow-rs keeps its `ArrowError` in a
+//! low crate: an error from reading a file and one from a pipeline over it are the same
+//! type, so `?` needs no conversion anywhere in the family. Some variants
+//! ([`Error::Function`], [`Error::Pipeline`], [`Error::Foreign`]) are only made by the
+//! layers above this crate.
 //!
 //! Every fallible function returns [`Result<T>`]. Errors carry enough context to act on:
 //! the file, the npz member, the element index or the argument at fault. Context is added
@@ -89,7 +96,7 @@ impl Error {
     /// Wraps this error with a description of where it happened.
     ///
     /// ```
-    /// use npyflow::Error;
+    /// use npyflow_format::Error;
     /// let e = Error::Header("missing key 'shape'".into()).context("data/x.npy");
     /// assert_eq!(e.to_string(), "data/x.npy: header: missing key 'shape'");
     /// ```
@@ -104,7 +111,7 @@ impl Error {
     /// returns to fail on one element.
     ///
     /// ```
-    /// use npyflow::Error;
+    /// use npyflow_format::Error;
     /// assert_eq!(Error::msg("label out of range").to_string(), "label out of range");
     /// ```
     pub fn msg(message: impl fmt::Display) -> Error {
@@ -114,7 +121,7 @@ impl Error {
     /// Wraps an error from outside npyflow (see [`Error::Foreign`]).
     ///
     /// ```
-    /// use npyflow::Error;
+    /// use npyflow_format::Error;
     /// #[derive(Debug)]
     /// struct Interrupted;
     /// impl std::fmt::Display for Interrupted {
@@ -141,7 +148,14 @@ impl Error {
         }
     }
 
-    pub(crate) fn io(path: impl Into<PathBuf>, source: io::Error) -> Error {
+    /// An [`Error::Io`]: `source` happened while reading or writing `path`.
+    ///
+    /// ```
+    /// use npyflow_format::Error;
+    /// let e = Error::io("data/x.npy", std::io::ErrorKind::NotFound.into());
+    /// assert!(e.to_string().starts_with("data/x.npy: "));
+    /// ```
+    pub fn io(path: impl Into<PathBuf>, source: io::Error) -> Error {
         Error::Io {
             path: path.into(),
             source,
@@ -150,7 +164,13 @@ impl Error {
 }
 
 /// Adds [`Error::context`] to results.
-pub(crate) trait ResultExt<T> {
+///
+/// ```
+/// use npyflow_format::{Error, Result, ResultExt};
+/// let r: Result<()> = Err(Error::Data("too short".into()));
+/// assert_eq!(r.context("x.npy").unwrap_err().to_string(), "x.npy: data: too short");
+/// ```
+pub trait ResultExt<T> {
     /// Wraps the error, if any, with a description of where it happened.
     fn context(self, context: impl fmt::Display) -> Result<T>;
     /// Like [`ResultExt::context`], but builds the description only on error.

@@ -1,9 +1,9 @@
 //! Reading and writing `.npz` files: zip archives of `.npy` members.
 //!
 //! ```
-//! use npyflow::format::npz::{NpzArchive, NpzWriter};
-//! use npyflow::format::zip::Compression;
-//! use npyflow::Tensor;
+//! use npyflow_format::npz::{NpzArchive, NpzWriter};
+//! use npyflow_format::npz::Compression;
+//! use npyflow_format::Tensor;
 //! # let dir = tempfile::tempdir().unwrap();
 //! let path = dir.path().join("data.npz");
 //! let x = Tensor::from_vec(vec![1.5f32; 12], &[4, 3]).unwrap();
@@ -26,15 +26,18 @@ use std::sync::{Arc, OnceLock};
 
 use crate::buffer::{Buffer, BufferMut};
 use crate::error::{Error, Result, ResultExt};
-use crate::format::header::{parse_prelude, NpyHeader, Version, MAGIC};
-use crate::format::mapguard::MappedFile;
-use crate::format::npy::{
+use crate::header::{parse_prelude, NpyHeader, Version, MAGIC};
+use crate::mapguard::MappedFile;
+use crate::npy::{
     check_data_len, npy_header_for, read_header_at, tensor_from_raw, tensor_from_raw_copy,
     write_npy_to, ReadOptions, WriteOptions,
 };
-use crate::format::source::{ReadAt, SizedFile};
-use crate::format::zip::{read_directory, Compression, EntryReader, ZipEntry, ZipWriter};
+use crate::source::{ReadAt, SizedFile};
+use crate::zip::{read_directory, EntryReader, ZipEntry, ZipWriter};
+
 use crate::tensor::Tensor;
+/// How a member's bytes are kept in an archive.
+pub use crate::zip::Compression;
 
 /// An array member of an `.npz` archive, its header read and checked.
 #[derive(Clone, Debug)]
@@ -267,14 +270,33 @@ impl NpzArchive {
 
     /// A reader of the raw data (file order and byte order, header skipped) of `member`,
     /// for streaming through a large array without loading it.
-    pub fn data_reader<'a>(
-        &'a self,
-        member: &'a NpzMember,
-    ) -> Result<EntryReader<'a, impl ReadAt>> {
+    pub fn data_reader<'a>(&'a self, member: &'a NpzMember) -> Result<MemberReader<'a>> {
         let mut reader = EntryReader::new(&self.file, &member.entry, true);
         let mut skip = vec![0u8; member.data_start as usize];
         reader.read_exact(&mut skip)?;
-        Ok(reader)
+        Ok(MemberReader(reader))
+    }
+}
+
+/// A stream of one member's array data, from [`NpzArchive::data_reader`]: its bytes in file
+/// order and byte order, inflated if the member is deflated, its CRC-32 checked at the end.
+pub struct MemberReader<'a>(EntryReader<'a, Source>);
+
+impl MemberReader<'_> {
+    /// Bytes of the member produced so far (its `.npy` header included).
+    pub fn position(&self) -> u64 {
+        self.0.position()
+    }
+
+    /// Fills `out` completely, or fails if the member ends first.
+    pub fn read_exact(&mut self, out: &mut [u8]) -> Result<()> {
+        self.0.read_exact(out)
+    }
+
+    /// Reads up to `out.len()` bytes; 0 means the member is finished (and its checksum
+    /// checked).
+    pub fn read(&mut self, out: &mut [u8]) -> Result<usize> {
+        self.0.read(out)
     }
 }
 
@@ -321,7 +343,7 @@ fn classify(file: &Source, e: ZipEntry, options: &ReadOptions) -> NpzEntry {
             return Ok(None);
         }
         let (version, header_len) = parse_prelude(&prelude[..n])?;
-        crate::format::header::check_header_len(header_len, options.max_header_size)?;
+        crate::header::check_header_len(header_len, options.max_header_size)?;
         // Inflate just the header, then parse it from memory.
         let start = version.prelude_len();
         if (start + header_len) as u64 > e.size {
@@ -461,7 +483,7 @@ impl Write for WriteAdapter<'_> {
 mod tests {
     use super::*;
     use crate::dtype::{ByteOrder, DType};
-    use crate::format::npy::is_mapped;
+    use crate::npy::is_mapped;
 
     #[test]
     fn stored_members_are_mapped_and_deflated_inflated() {

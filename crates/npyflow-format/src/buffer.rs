@@ -97,7 +97,7 @@ impl<T: bytemuck::Pod + Send + Sync> BufferOwner for PodVec<T> {
 }
 
 /// A bare map, as memmap2 makes it: not guarded against its file being truncated (npyflow's
-/// own maps are; see [`format::mapguard`](crate::format::mapguard)).
+/// own maps are; see [`guard`](crate::guard)).
 impl BufferOwner for memmap2::Mmap {
     fn bytes(&self) -> &[u8] {
         self
@@ -165,7 +165,7 @@ impl BufferMut {
 /// keeps is simply not returned until they drop it.
 ///
 /// ```
-/// use npyflow::buffer::BufferPool;
+/// use npyflow_format::buffer::BufferPool;
 /// let pool = BufferPool::new(2);
 /// let mut b = pool.take(1024).unwrap();
 /// b.as_mut_slice()[0] = 7;
@@ -267,7 +267,7 @@ impl BufferPool {
 /// Shared, immutable, cheaply cloned and sliced bytes.
 ///
 /// ```
-/// use npyflow::Buffer;
+/// use npyflow_format::Buffer;
 /// let b = Buffer::from_vec(vec![1u16, 2, 3]);
 /// assert_eq!(b.len(), 6);
 /// let tail = b.slice(2..6).unwrap(); // no copy: the same allocation
@@ -351,7 +351,7 @@ impl Buffer {
     /// a fresh batch as writable memory without a copy.
     ///
     /// ```
-    /// use npyflow::Buffer;
+    /// use npyflow_format::Buffer;
     /// let mut b = Buffer::from_vec(vec![1u8, 2, 3]);
     /// b.get_mut().unwrap()[0] = 9;
     /// assert_eq!(b.as_slice(), &[9, 2, 3]);
@@ -376,7 +376,7 @@ impl Buffer {
     /// Cheap (one load from the window, one atomic load), for calling on every element or
     /// batch read from a file: after copying out of a window, call it to know whether what
     /// was copied is the file's data. Memory that is not a map of a file is always intact.
-    /// How truncation is detected, and its limits: [`format::mapguard`](crate::format::mapguard).
+    /// How truncation is detected, and its limits: [`guard`](crate::guard).
     pub fn check_intact(&self) -> Result<()> {
         self.owner.check_intact(self.offset..self.offset + self.len)
     }
@@ -385,9 +385,7 @@ impl Buffer {
     /// up to the furthest end read from each owner (a map is lost from a point on, so its
     /// furthest window tells for all the others). For the rows of a batch, which come from a
     /// few files.
-    pub(crate) fn check_all_intact<'a>(
-        buffers: impl IntoIterator<Item = &'a Buffer>,
-    ) -> Result<()> {
+    pub fn check_all_intact<'a>(buffers: impl IntoIterator<Item = &'a Buffer>) -> Result<()> {
         // (owner, furthest end); a batch's rows come from a handful of owners.
         let mut owners: smallvec::SmallVec<[(&Arc<dyn BufferOwner>, usize); 8]> =
             smallvec::SmallVec::new();

@@ -3,10 +3,10 @@
 
 use std::path::PathBuf;
 
-use npyflow::format::header::{parse_header, DEFAULT_MAX_HEADER_SIZE};
-use npyflow::format::npy::ReadOptions;
-use npyflow::format::npz::{NpzArchive, NpzEntry};
-use npyflow::{Buffer, ByteOrder, DType};
+use npyflow_format::header::{parse_header, DEFAULT_MAX_HEADER_SIZE};
+use npyflow_format::npy::ReadOptions;
+use npyflow_format::npz::{NpzArchive, NpzEntry};
+use npyflow_format::{Buffer, ByteOrder, DType};
 
 fn case(name: &str) -> Vec<u8> {
     let p = PathBuf::from(env!("CARGO_MANIFEST_DIR"))

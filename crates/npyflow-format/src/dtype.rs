@@ -196,7 +196,7 @@ impl DType {
     /// Bytes per element.
     ///
     /// ```
-    /// use npyflow::DType;
+    /// use npyflow_format::DType;
     /// assert_eq!(DType::Complex64.itemsize(), 8);
     /// assert_eq!(DType::Unicode(5).itemsize(), 20);
     /// ```
@@ -272,7 +272,7 @@ impl DType {
     /// `"<M8[ns]"`. Single-byte types get `|` whatever the order.
     ///
     /// ```
-    /// use npyflow::{ByteOrder, DType};
+    /// use npyflow_format::{ByteOrder, DType};
     /// assert_eq!(DType::Float32.descr(ByteOrder::Big), ">f4");
     /// assert_eq!(DType::Bool.descr(ByteOrder::Little), "|b1");
     /// assert_eq!(DType::Bytes(3).descr(ByteOrder::Little), "|S3");
@@ -302,7 +302,7 @@ impl DType {
     /// the dtypes npyflow does not support: structured, void and long double.
     ///
     /// ```
-    /// use npyflow::{ByteOrder, DType};
+    /// use npyflow_format::{ByteOrder, DType};
     /// assert_eq!(DType::parse_descr(">i8").unwrap(), (DType::Int64, ByteOrder::Big));
     /// assert!(DType::parse_descr("|O").unwrap_err().to_string().contains("pickle"));
     /// ```
