@@ -6,7 +6,8 @@ use super::fusion::{apply_elementwise_pooled, ops_for, POOLED_BATCHES};
 use super::map::op_chain;
 use super::options::{BatchOptions, Parallelism};
 use super::plumbing::{
-    require, restore, BoxIter, Cardinality, Dataset, ElementIter, Node, Pass, PassRef,
+    describe_node, require, restore, BoxIter, Cardinality, Dataset, ElementIter, Node, Pass,
+    PassRef,
 };
 use super::runtime::parallel::{panic_error, read_parallel_state, Jobs, Lanes, ParallelIter};
 use super::state::State;
@@ -307,17 +308,12 @@ fn take_rows(input: &mut Fused, size: usize, drop: bool) -> Option<Result<Vec<El
 }
 
 impl Node for Batch {
-    fn inputs(&self) -> Vec<&Dataset> {
-        vec![&self.input]
-    }
+    describe_node! { input: input; spec: spec; }
     fn name(&self) -> &'static str {
         match self.assemble {
             Assemble::Stack => "Batch",
             Assemble::Pad(_) => "PaddedBatch",
         }
-    }
-    fn spec(&self) -> &ElementSpec {
-        &self.spec
     }
     fn cardinality(&self) -> Cardinality {
         let b = self.batch_size as u64;
@@ -448,15 +444,7 @@ impl Split {
 }
 
 impl Node for DistributedBatch {
-    fn inputs(&self) -> Vec<&Dataset> {
-        vec![&self.input]
-    }
-    fn name(&self) -> &'static str {
-        "DistributedBatch"
-    }
-    fn spec(&self) -> &ElementSpec {
-        &self.spec
-    }
+    describe_node! { name: "DistributedBatch"; input: input; spec: spec; }
     fn cardinality(&self) -> Cardinality {
         self.input.cardinality().map(|n| self.split.steps(n))
     }

@@ -5,7 +5,9 @@ use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, PoisonError};
 
-use super::plumbing::{require, restore, BoxIter, Cardinality, Dataset, ElementIter, Node};
+use super::plumbing::{
+    describe_node, require, restore, BoxIter, Cardinality, Dataset, ElementIter, Node,
+};
 use super::state::State;
 use crate::element::{Element, ElementSpec};
 use crate::error::{Error, Result, ResultExt};
@@ -253,18 +255,7 @@ impl MemoryCache {
 }
 
 impl Node for MemoryCache {
-    fn inputs(&self) -> Vec<&Dataset> {
-        vec![&self.input]
-    }
-    fn name(&self) -> &'static str {
-        "Cache"
-    }
-    fn spec(&self) -> &ElementSpec {
-        self.input.element_spec()
-    }
-    fn cardinality(&self) -> Cardinality {
-        self.input.cardinality()
-    }
+    describe_node! { name: "Cache"; input: input; }
     fn open(&self, from: Option<State>) -> Result<BoxIter> {
         let Some(saved) = read_cache_state(from)? else {
             if let Some((elements, input_start)) = self.complete() {
@@ -461,18 +452,7 @@ impl CacheWriter {
 }
 
 impl Node for FileCache {
-    fn inputs(&self) -> Vec<&Dataset> {
-        vec![&self.input]
-    }
-    fn name(&self) -> &'static str {
-        "Cache"
-    }
-    fn spec(&self) -> &ElementSpec {
-        self.input.element_spec()
-    }
-    fn cardinality(&self) -> Cardinality {
-        self.input.cardinality()
-    }
+    describe_node! { name: "Cache"; input: input; }
     fn open(&self, from: Option<State>) -> Result<BoxIter> {
         let (replaying, position, start) = match read_cache_state(from)? {
             Some(saved) => (Some(saved.replaying), saved.position, saved.start),

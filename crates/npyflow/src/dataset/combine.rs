@@ -8,7 +8,8 @@ use indexmap::IndexMap;
 use std::sync::Arc;
 
 use super::plumbing::{
-    require, restore, BoxIter, Cardinality, Dataset, ElementIter, Ended, Node, Pass, PassRef,
+    describe_node, require, restore, BoxIter, Cardinality, Dataset, ElementIter, Ended, Node, Pass,
+    PassRef,
 };
 use super::state::{next_epoch, resumed, Seed, State};
 use crate::buffer::BufferPool;
@@ -33,14 +34,9 @@ fn assemble(keys: Option<&[String]>, parts: Vec<Element>) -> Element {
 }
 
 impl Node for Zip {
+    describe_node! { name: "Zip"; spec: spec; }
     fn inputs(&self) -> Vec<&Dataset> {
         self.inputs.iter().collect()
-    }
-    fn name(&self) -> &'static str {
-        "Zip"
-    }
-    fn spec(&self) -> &ElementSpec {
-        &self.spec
     }
     fn cardinality(&self) -> Cardinality {
         // tf.data: unknown if any input is unknown, else the smallest finite one, else infinite.
@@ -162,14 +158,9 @@ struct Concatenate {
 }
 
 impl Node for Concatenate {
+    describe_node! { name: "Concatenate"; spec: spec; }
     fn inputs(&self) -> Vec<&Dataset> {
         vec![&self.first, &self.second]
-    }
-    fn name(&self) -> &'static str {
-        "Concatenate"
-    }
-    fn spec(&self) -> &ElementSpec {
-        &self.spec
     }
     fn cardinality(&self) -> Cardinality {
         // tf.data's rule: an endless part makes the whole endless (whatever the other is).
@@ -281,17 +272,12 @@ struct Sample {
 }
 
 impl Node for Sample {
+    describe_node! { name: "DirectedInterleave"; spec: spec; }
     fn random(&self) -> Option<(&Seed, &AtomicU64)> {
         Some((&self.seed, &self.epoch))
     }
     fn inputs(&self) -> Vec<&Dataset> {
         self.inputs.iter().collect()
-    }
-    fn name(&self) -> &'static str {
-        "DirectedInterleave"
-    }
-    fn spec(&self) -> &ElementSpec {
-        &self.spec
     }
     fn cardinality(&self) -> Cardinality {
         sample_cardinality(&self.inputs, self.stop_on_empty)
@@ -437,14 +423,9 @@ struct Choose {
 }
 
 impl Node for Choose {
+    describe_node! { name: "DirectedInterleave"; spec: spec; }
     fn inputs(&self) -> Vec<&Dataset> {
         self.inputs.iter().chain([&self.choice]).collect()
-    }
-    fn name(&self) -> &'static str {
-        "DirectedInterleave"
-    }
-    fn spec(&self) -> &ElementSpec {
-        &self.spec
     }
     fn cardinality(&self) -> Cardinality {
         // Exact when every input is endless: one element per choice. Otherwise an input may

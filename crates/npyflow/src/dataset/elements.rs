@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use super::plumbing::{Cardinality, Node, Pass, PassRef};
+use super::plumbing::{describe_node, Cardinality, Node, Pass, PassRef};
 use crate::element::{Element, ElementSpec};
 use crate::error::Result;
 
@@ -15,14 +15,9 @@ pub(crate) struct Elements {
 }
 
 impl Node for Elements {
+    describe_node! { name: "Elements"; spec: spec; }
     fn elements(&self) -> Option<(&[Element], &ElementSpec)> {
         Some((&self.elements, &self.spec))
-    }
-    fn name(&self) -> &'static str {
-        "Elements"
-    }
-    fn spec(&self) -> &ElementSpec {
-        &self.spec
     }
     fn cardinality(&self) -> Cardinality {
         Cardinality::Finite(self.elements.len() as u64)

@@ -2,9 +2,11 @@
 
 use std::sync::Arc;
 
-use super::plumbing::{call_user, restore, BoxIter, Cardinality, Dataset, ElementIter, Node};
+use super::plumbing::{
+    call_user, describe_node, restore, BoxIter, Cardinality, Dataset, ElementIter, Node,
+};
 use super::state::State;
-use crate::element::{Element, ElementSpec};
+use crate::element::Element;
 use crate::error::Result;
 
 type Predicate = Arc<dyn Fn(&Element) -> Result<bool> + Send + Sync>;
@@ -18,18 +20,13 @@ struct Filter {
 }
 
 impl Node for Filter {
-    fn inputs(&self) -> Vec<&Dataset> {
-        vec![&self.input]
-    }
+    describe_node! { input: input; }
     fn name(&self) -> &'static str {
         if self.stop_at_first {
             "TakeWhile"
         } else {
             "Filter"
         }
-    }
-    fn spec(&self) -> &ElementSpec {
-        self.input.element_spec()
     }
     fn cardinality(&self) -> Cardinality {
         Cardinality::Unknown
@@ -100,15 +97,7 @@ struct IgnoreErrors {
 }
 
 impl Node for IgnoreErrors {
-    fn inputs(&self) -> Vec<&Dataset> {
-        vec![&self.input]
-    }
-    fn name(&self) -> &'static str {
-        "IgnoreErrors"
-    }
-    fn spec(&self) -> &ElementSpec {
-        self.input.element_spec()
-    }
+    describe_node! { name: "IgnoreErrors"; input: input; }
     fn cardinality(&self) -> Cardinality {
         Cardinality::Unknown
     }

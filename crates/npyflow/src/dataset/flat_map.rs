@@ -4,7 +4,9 @@ use std::sync::Arc;
 
 use super::map::trace;
 use super::options::InterleaveOptions;
-use super::plumbing::{call_user, restore, BoxIter, Cardinality, Dataset, ElementIter, Node};
+use super::plumbing::{
+    call_user, describe_node, restore, BoxIter, Cardinality, Dataset, ElementIter, Node,
+};
 use super::prefetch::prefetched;
 use super::state::State;
 use crate::element::{Element, ElementSpec};
@@ -25,18 +27,13 @@ struct Interleave {
 }
 
 impl Node for Interleave {
-    fn inputs(&self) -> Vec<&Dataset> {
-        vec![&self.input]
-    }
+    describe_node! { input: input; spec: spec; }
     fn name(&self) -> &'static str {
         if self.op == "flat_map" {
             "FlatMap"
         } else {
             "Interleave"
         }
-    }
-    fn spec(&self) -> &ElementSpec {
-        &self.spec
     }
     fn cardinality(&self) -> Cardinality {
         Cardinality::Unknown

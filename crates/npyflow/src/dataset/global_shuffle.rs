@@ -5,10 +5,10 @@ use std::sync::atomic::AtomicU64;
 use std::sync::Arc;
 
 use super::options::{Parallelism, ShuffleOptions};
-use super::plumbing::{require, Cardinality, Dataset, Node, Pass, PassRef};
+use super::plumbing::{describe_node, require, Dataset, Node, Pass, PassRef};
 use super::state::{draw, Seed};
 use crate::buffer::BufferPool;
-use crate::element::{Element, ElementSpec};
+use crate::element::Element;
 use crate::error::Result;
 use crate::rng::{mix, Rng};
 
@@ -64,20 +64,9 @@ struct GlobalShuffle {
 }
 
 impl Node for GlobalShuffle {
+    describe_node! { name: "GlobalShuffle"; input: input; }
     fn random(&self) -> Option<(&Seed, &AtomicU64)> {
         Some((&self.seed, &self.epoch))
-    }
-    fn inputs(&self) -> Vec<&Dataset> {
-        vec![&self.input]
-    }
-    fn name(&self) -> &'static str {
-        "GlobalShuffle"
-    }
-    fn spec(&self) -> &ElementSpec {
-        self.input.element_spec()
-    }
-    fn cardinality(&self) -> Cardinality {
-        self.input.cardinality()
     }
     fn is_random_access(&self) -> bool {
         true

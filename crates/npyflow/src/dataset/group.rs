@@ -9,7 +9,7 @@ use super::elements::Elements;
 use super::map::trace;
 use super::options::BatchOptions;
 use super::plumbing::{
-    call_user, require, restore, BoxIter, Cardinality, Dataset, ElementIter, Node,
+    call_user, describe_node, require, restore, BoxIter, Cardinality, Dataset, ElementIter, Node,
 };
 use super::state::State;
 use crate::element::{Element, ElementSpec, PartialShape, TensorSpec};
@@ -36,15 +36,7 @@ fn window_dataset(spec: &ElementSpec, elements: Vec<Element>) -> Dataset {
 }
 
 impl Node for GroupByWindow {
-    fn inputs(&self) -> Vec<&Dataset> {
-        vec![&self.input]
-    }
-    fn name(&self) -> &'static str {
-        "GroupByWindow"
-    }
-    fn spec(&self) -> &ElementSpec {
-        &self.spec
-    }
+    describe_node! { name: "GroupByWindow"; input: input; spec: spec; }
     fn cardinality(&self) -> Cardinality {
         match self.input.cardinality() {
             Cardinality::Infinite => Cardinality::Infinite,

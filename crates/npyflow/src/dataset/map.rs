@@ -7,7 +7,7 @@ use super::elements::Elements;
 use super::fusion::{apply_elementwise_pooled, OpChain, POOLED_BATCHES};
 use super::options::{MapOptions, Parallelism};
 use super::plumbing::{
-    call_user, require, restore, BoxIter, Cardinality, Dataset, ElementIter, Node, Pass, PassRef,
+    call_user, describe_node, require, restore, BoxIter, Dataset, ElementIter, Node, Pass, PassRef,
 };
 use super::runtime::parallel::{panic_error, read_parallel_state, Jobs, Lanes, ParallelIter};
 use super::state::{draw, next_epoch, resumed, Seed, State};
@@ -124,18 +124,7 @@ impl Map {
 }
 
 impl Node for Map {
-    fn inputs(&self) -> Vec<&Dataset> {
-        vec![&self.input]
-    }
-    fn name(&self) -> &'static str {
-        "Map"
-    }
-    fn spec(&self) -> &ElementSpec {
-        &self.spec
-    }
-    fn cardinality(&self) -> Cardinality {
-        self.input.cardinality()
-    }
+    describe_node! { name: "Map"; input: input; spec: spec; }
     fn open(&self, from: Option<State>) -> Result<BoxIter> {
         let f = Arc::clone(&self.f);
         let spec = self.spec.clone();
@@ -280,20 +269,12 @@ impl OpMap {
 }
 
 impl Node for OpMap {
+    describe_node! { name: "Map"; spec: spec; }
     fn random(&self) -> Option<(&Seed, &AtomicU64)> {
         self.is_random().then_some((&self.seed, &self.epoch))
     }
-    fn inputs(&self) -> Vec<&Dataset> {
-        vec![&self.chain.input]
-    }
-    fn name(&self) -> &'static str {
-        "Map"
-    }
-    fn spec(&self) -> &ElementSpec {
-        &self.spec
-    }
-    fn cardinality(&self) -> Cardinality {
-        self.chain.input.cardinality()
+    fn input(&self) -> Option<&Dataset> {
+        Some(&self.chain.input)
     }
     fn open(&self, from: Option<State>) -> Result<BoxIter> {
         let saved = restore(from, "OpMap", |r| Ok((r.num()?, r.num()?, r.kid()?)))?;

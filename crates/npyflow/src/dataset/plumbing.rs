@@ -55,6 +55,10 @@ impl Cardinality {
     }
 }
 
+/// What a node without input that forgot to declare its spec would yield: nothing (a
+/// debug build stops at it instead).
+static NO_SPEC: ElementSpec = ElementSpec::Tuple(Vec::new());
+
 /// A node as [`Any`], so that an optimisation can ask what kind of node its input is (the
 /// fusion of op maps into a batch does) without a method on every node for it.
 pub(crate) trait AsAny {
@@ -68,14 +72,55 @@ impl<T: Any> AsAny for T {
     }
 }
 
+/// Writes the parts of a [`Node`] impl that say what the node is, from its fields: its
+/// tf.data name, its one input, and its own spec (without `spec`, the input's is used).
+///
+/// ```ignore
+/// impl Node for Shuffle {
+///     describe_node! { name: "Shuffle"; input: input; }
+///     fn open(&self, from: Option<State>) -> Result<BoxIter> { ... }
+/// }
+/// ```
+macro_rules! describe_node {
+    ($(name: $name:literal;)? $(input: $input:ident;)? $(spec: $spec:ident;)?) => {
+        $(
+            fn name(&self) -> &'static str {
+                $name
+            }
+        )?
+        $(
+            fn input(&self) -> Option<&$crate::dataset::plumbing::Dataset> {
+                Some(&self.$input)
+            }
+        )?
+        $(
+            fn spec(&self) -> &$crate::element::ElementSpec {
+                &self.$spec
+            }
+        )?
+    };
+}
+pub(crate) use describe_node;
+
 /// One node of a pipeline: a source or a transformation over its input datasets.
 pub(crate) trait Node: AsAny + Send + Sync + 'static {
     /// The tf.data name of the operation, for errors and `Debug`.
     fn name(&self) -> &'static str;
-    /// What every element is.
-    fn spec(&self) -> &ElementSpec;
-    /// How many elements there are.
-    fn cardinality(&self) -> Cardinality;
+    /// The one dataset a transformation reads, when it reads one: the defaults of
+    /// [`Node::inputs`], [`Node::spec`] and [`Node::cardinality`] come from it.
+    fn input(&self) -> Option<&Dataset> {
+        None
+    }
+    /// What every element is: by default, what the input's are. A source declares its own.
+    fn spec(&self) -> &ElementSpec {
+        debug_assert!(self.input().is_some(), "{} declares its spec", self.name());
+        self.input().map_or(&NO_SPEC, |input| input.element_spec())
+    }
+    /// How many elements there are: by default, as many as the input has.
+    fn cardinality(&self) -> Cardinality {
+        self.input()
+            .map_or(Cardinality::Unknown, |input| input.cardinality())
+    }
     /// A pass over the elements: a fresh one, or one that continues from a state an
     /// iterator of this node saved. Random-access nodes need not implement it: their passes
     /// read [`Pass::get`] in order.
@@ -95,9 +140,9 @@ pub(crate) trait Node: AsAny + Send + Sync + 'static {
     fn pass(&self) -> Option<PassRef> {
         None
     }
-    /// The datasets this node reads (none for a source).
+    /// The datasets this node reads (none for a source): by default its one input.
     fn inputs(&self) -> Vec<&Dataset> {
-        Vec::new()
+        self.input().into_iter().collect()
     }
     /// A random node's seed and epoch counter, which an iterator's state records.
     fn random(&self) -> Option<(&Seed, &AtomicU64)> {

@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use super::options::Parallelism;
 use super::options::AUTOTUNE;
-use super::plumbing::{require, BoxIter, Cardinality, Dataset, Node, Pass, PassRef};
+use super::plumbing::{describe_node, require, BoxIter, Dataset, Node, Pass, PassRef};
 use super::runtime::parallel::{panic_error, read_parallel_state, Jobs, Lanes, ParallelIter};
 use super::state::State;
 use crate::buffer::BufferPool;
@@ -93,18 +93,7 @@ struct Prefetch {
 }
 
 impl Node for Prefetch {
-    fn inputs(&self) -> Vec<&Dataset> {
-        vec![&self.input]
-    }
-    fn name(&self) -> &'static str {
-        "Prefetch"
-    }
-    fn spec(&self) -> &ElementSpec {
-        self.input.element_spec()
-    }
-    fn cardinality(&self) -> Cardinality {
-        self.input.cardinality()
-    }
+    describe_node! { name: "Prefetch"; input: input; }
     fn open(&self, from: Option<State>) -> Result<BoxIter> {
         if self.buffer_size == 0 {
             return self.input.open_from(from);

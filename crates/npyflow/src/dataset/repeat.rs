@@ -3,10 +3,12 @@
 use std::sync::{Arc, Mutex, PoisonError};
 
 use super::options::Parallelism;
-use super::plumbing::{restore, BoxIter, Cardinality, Dataset, ElementIter, Node, Pass, PassRef};
+use super::plumbing::{
+    describe_node, restore, BoxIter, Cardinality, Dataset, ElementIter, Node, Pass, PassRef,
+};
 use super::state::{observe, shifted, with_draws, Draw, State};
 use crate::buffer::BufferPool;
-use crate::element::{Element, ElementSpec};
+use crate::element::Element;
 use crate::error::{Error, Result};
 
 struct Repeat {
@@ -16,15 +18,7 @@ struct Repeat {
 }
 
 impl Node for Repeat {
-    fn inputs(&self) -> Vec<&Dataset> {
-        vec![&self.input]
-    }
-    fn name(&self) -> &'static str {
-        "Repeat"
-    }
-    fn spec(&self) -> &ElementSpec {
-        self.input.element_spec()
-    }
+    describe_node! { name: "Repeat"; input: input; }
     fn cardinality(&self) -> Cardinality {
         match (self.input.cardinality(), self.count) {
             (_, Some(0)) | (Cardinality::Finite(0), _) => Cardinality::Finite(0),

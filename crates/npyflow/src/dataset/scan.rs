@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use super::plumbing::{call_user, restore, BoxIter, Cardinality, Dataset, ElementIter, Node};
+use super::plumbing::{call_user, describe_node, restore, BoxIter, Dataset, ElementIter, Node};
 use super::state::State;
 use crate::element::{Element, ElementSpec};
 use crate::error::{Error, Result};
@@ -17,18 +17,7 @@ struct Scan {
 }
 
 impl Node for Scan {
-    fn inputs(&self) -> Vec<&Dataset> {
-        vec![&self.input]
-    }
-    fn name(&self) -> &'static str {
-        "Scan"
-    }
-    fn spec(&self) -> &ElementSpec {
-        &self.spec
-    }
-    fn cardinality(&self) -> Cardinality {
-        self.input.cardinality()
-    }
+    describe_node! { name: "Scan"; input: input; spec: spec; }
     fn open(&self, from: Option<State>) -> Result<BoxIter> {
         let saved = restore(from, "Scan", |r| Ok((r.num()?, r.element()?, r.kid()?)))?;
         let (index, state, input) = match saved {

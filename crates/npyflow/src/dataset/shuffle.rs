@@ -3,9 +3,9 @@
 use std::sync::atomic::AtomicU64;
 
 use super::options::ShuffleOptions;
-use super::plumbing::{require, restore, BoxIter, Cardinality, Dataset, ElementIter, Node};
+use super::plumbing::{describe_node, require, restore, BoxIter, Dataset, ElementIter, Node};
 use super::state::{next_epoch, resumed, Seed, State};
-use crate::element::{Element, ElementSpec};
+use crate::element::Element;
 use crate::error::Result;
 use crate::rng::Rng;
 
@@ -18,20 +18,9 @@ struct Shuffle {
 }
 
 impl Node for Shuffle {
+    describe_node! { name: "Shuffle"; input: input; }
     fn random(&self) -> Option<(&Seed, &AtomicU64)> {
         Some((&self.seed, &self.epoch))
-    }
-    fn inputs(&self) -> Vec<&Dataset> {
-        vec![&self.input]
-    }
-    fn name(&self) -> &'static str {
-        "Shuffle"
-    }
-    fn spec(&self) -> &ElementSpec {
-        self.input.element_spec()
-    }
-    fn cardinality(&self) -> Cardinality {
-        self.input.cardinality()
     }
     fn open(&self, from: Option<State>) -> Result<BoxIter> {
         let saved = restore(from, "Shuffle", |r| {

@@ -4,7 +4,8 @@
 use std::sync::Arc;
 
 use super::plumbing::{
-    require, restore, BoxIter, Cardinality, Dataset, ElementIter, Node, Pass, PassRef,
+    describe_node, require, restore, BoxIter, Cardinality, Dataset, ElementIter, Node, Pass,
+    PassRef,
 };
 use super::state::State;
 use crate::buffer::BufferPool;
@@ -30,14 +31,9 @@ impl Stride {
 }
 
 impl Node for Stride {
-    fn inputs(&self) -> Vec<&Dataset> {
-        vec![&self.input]
-    }
+    describe_node! { input: input; }
     fn name(&self) -> &'static str {
         self.name
-    }
-    fn spec(&self) -> &ElementSpec {
-        self.input.element_spec()
     }
     fn cardinality(&self) -> Cardinality {
         match self.input.cardinality() {
@@ -148,18 +144,7 @@ struct Enumerate {
 }
 
 impl Node for Enumerate {
-    fn inputs(&self) -> Vec<&Dataset> {
-        vec![&self.input]
-    }
-    fn name(&self) -> &'static str {
-        "Enumerate"
-    }
-    fn spec(&self) -> &ElementSpec {
-        &self.spec
-    }
-    fn cardinality(&self) -> Cardinality {
-        self.input.cardinality()
-    }
+    describe_node! { name: "Enumerate"; input: input; spec: spec; }
     fn open(&self, from: Option<State>) -> Result<BoxIter> {
         let (index, input) = restore(from, "Enumerate", |r| Ok((r.num()?, r.kid()?)))?
             .map_or((0, None), |(i, s)| (i, Some(s)));

@@ -6,7 +6,8 @@ use std::sync::atomic::AtomicU64;
 use std::sync::Arc;
 
 use super::plumbing::{
-    call_user, require, restore, BoxIter, Cardinality, Dataset, ElementIter, Node, Pass, PassRef,
+    call_user, describe_node, require, restore, BoxIter, Cardinality, Dataset, ElementIter, Node,
+    Pass, PassRef,
 };
 use super::state::{next_epoch, resumed, Seed, State};
 use crate::buffer::Buffer;
@@ -106,12 +107,7 @@ impl Slices {
 }
 
 impl Node for Slices {
-    fn name(&self) -> &'static str {
-        "TensorSlice"
-    }
-    fn spec(&self) -> &ElementSpec {
-        &self.spec
-    }
+    describe_node! { name: "TensorSlice"; spec: spec; }
     fn cardinality(&self) -> Cardinality {
         Cardinality::Finite(self.rows)
     }
@@ -153,12 +149,7 @@ struct Tensors {
 }
 
 impl Node for Tensors {
-    fn name(&self) -> &'static str {
-        "Tensor"
-    }
-    fn spec(&self) -> &ElementSpec {
-        &self.spec
-    }
+    describe_node! { name: "Tensor"; spec: spec; }
     fn cardinality(&self) -> Cardinality {
         Cardinality::Finite(1)
     }
@@ -195,12 +186,7 @@ struct Range {
 }
 
 impl Node for Range {
-    fn name(&self) -> &'static str {
-        "Range"
-    }
-    fn spec(&self) -> &ElementSpec {
-        &self.spec
-    }
+    describe_node! { name: "Range"; spec: spec; }
     fn cardinality(&self) -> Cardinality {
         Cardinality::Finite(self.len)
     }
@@ -230,12 +216,7 @@ struct Counter {
 }
 
 impl Node for Counter {
-    fn name(&self) -> &'static str {
-        "Counter"
-    }
-    fn spec(&self) -> &ElementSpec {
-        &self.spec
-    }
+    describe_node! { name: "Counter"; spec: spec; }
     fn cardinality(&self) -> Cardinality {
         Cardinality::Infinite
     }
@@ -275,12 +256,7 @@ struct ShardedRows {
 }
 
 impl Node for ShardedRows {
-    fn name(&self) -> &'static str {
-        "NpyRows"
-    }
-    fn spec(&self) -> &ElementSpec {
-        &self.spec
-    }
+    describe_node! { name: "NpyRows"; spec: spec; }
     fn cardinality(&self) -> Cardinality {
         Cardinality::Finite(*self.starts.last().unwrap_or(&0))
     }
@@ -362,14 +338,9 @@ struct ListFiles {
 }
 
 impl Node for ListFiles {
+    describe_node! { name: "ListFiles"; spec: spec; }
     fn random(&self) -> Option<(&Seed, &AtomicU64)> {
         Some((&self.seed, &self.epoch))
-    }
-    fn name(&self) -> &'static str {
-        "ListFiles"
-    }
-    fn spec(&self) -> &ElementSpec {
-        &self.spec
     }
     fn cardinality(&self) -> Cardinality {
         Cardinality::Finite(self.files.len() as u64)
@@ -430,12 +401,7 @@ struct Generator {
 }
 
 impl Node for Generator {
-    fn name(&self) -> &'static str {
-        "Generator"
-    }
-    fn spec(&self) -> &ElementSpec {
-        &self.spec
-    }
+    describe_node! { name: "Generator"; spec: spec; }
     fn cardinality(&self) -> Cardinality {
         Cardinality::Unknown
     }

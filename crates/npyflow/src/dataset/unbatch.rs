@@ -1,6 +1,8 @@
 //! `unbatch` and `rebatch`: batches split into rows, and rows regrouped.
 
-use super::plumbing::{require, restore, BoxIter, Cardinality, Dataset, ElementIter, Node};
+use super::plumbing::{
+    describe_node, require, restore, BoxIter, Cardinality, Dataset, ElementIter, Node,
+};
 use super::state::{State, StateReader};
 use crate::element::{Element, ElementSpec};
 use crate::error::Result;
@@ -82,15 +84,7 @@ impl Rows {
 }
 
 impl Node for Unbatch {
-    fn inputs(&self) -> Vec<&Dataset> {
-        vec![&self.input]
-    }
-    fn name(&self) -> &'static str {
-        "Unbatch"
-    }
-    fn spec(&self) -> &ElementSpec {
-        &self.spec
-    }
+    describe_node! { name: "Unbatch"; input: input; spec: spec; }
     fn cardinality(&self) -> Cardinality {
         match self.known_rows {
             Some(r) => self.input.cardinality().map(|n| n * r),
@@ -145,15 +139,7 @@ struct Rebatch {
 }
 
 impl Node for Rebatch {
-    fn inputs(&self) -> Vec<&Dataset> {
-        vec![&self.input]
-    }
-    fn name(&self) -> &'static str {
-        "Rebatch"
-    }
-    fn spec(&self) -> &ElementSpec {
-        &self.spec
-    }
+    describe_node! { name: "Rebatch"; input: input; spec: spec; }
     fn cardinality(&self) -> Cardinality {
         match self.input.cardinality() {
             Cardinality::Infinite => Cardinality::Infinite,

@@ -2,7 +2,9 @@
 
 use std::collections::HashSet;
 
-use super::plumbing::{require, restore, BoxIter, Cardinality, Dataset, ElementIter, Node};
+use super::plumbing::{
+    describe_node, require, restore, BoxIter, Cardinality, Dataset, ElementIter, Node,
+};
 use super::state::State;
 use crate::element::{Element, ElementSpec};
 use crate::error::Result;
@@ -13,15 +15,7 @@ struct Unique {
 }
 
 impl Node for Unique {
-    fn inputs(&self) -> Vec<&Dataset> {
-        vec![&self.input]
-    }
-    fn name(&self) -> &'static str {
-        "Unique"
-    }
-    fn spec(&self) -> &ElementSpec {
-        self.input.element_spec()
-    }
+    describe_node! { name: "Unique"; input: input; }
     fn cardinality(&self) -> Cardinality {
         match self.input.cardinality() {
             Cardinality::Finite(0) => Cardinality::Finite(0),

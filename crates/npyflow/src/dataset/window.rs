@@ -4,7 +4,9 @@ use std::collections::VecDeque;
 use std::sync::Arc;
 
 use super::elements::Elements;
-use super::plumbing::{require, restore, BoxIter, Cardinality, Dataset, ElementIter, Node};
+use super::plumbing::{
+    describe_node, require, restore, BoxIter, Cardinality, Dataset, ElementIter, Node,
+};
 use super::state::State;
 use crate::element::{Element, ElementSpec};
 use crate::error::{Error, Result};
@@ -98,15 +100,7 @@ fn window_spec(spec: &ElementSpec) -> ElementSpec {
 }
 
 impl Node for Window {
-    fn inputs(&self) -> Vec<&Dataset> {
-        vec![&self.input]
-    }
-    fn name(&self) -> &'static str {
-        "Window"
-    }
-    fn spec(&self) -> &ElementSpec {
-        &self.spec
-    }
+    describe_node! { name: "Window"; input: input; spec: spec; }
     fn cardinality(&self) -> Cardinality {
         self.input.cardinality().map(|n| self.count(n))
     }
