@@ -1,5 +1,7 @@
 //! The `npyflow` command.
 
+#![deny(unsafe_code)]
+
 mod bench;
 mod inspect;
 mod sample;

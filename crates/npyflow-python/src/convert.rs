@@ -77,6 +77,7 @@ struct NumpyMemory {
 // npyflow only reads it. `Py` itself is Send and Sync, and its last reference may be dropped
 // on any thread (PyO3 defers the decrement to a thread attached to Python).
 unsafe impl Send for NumpyMemory {}
+// SAFETY: as for Send: the data is only read, through shared references.
 unsafe impl Sync for NumpyMemory {}
 
 impl BufferOwner for NumpyMemory {

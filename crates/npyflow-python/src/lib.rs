@@ -5,12 +5,17 @@
 //! memory, and Python functions run where the core calls them, with Python attached only
 //! while they run. The pure-Python layer (`python/npyflow`) gives the API its tf.data shape.
 
+// The one place NumPy's memory is read without a copy (`convert`) and the interpreter's
+// state is checked (`gil`) needs `unsafe`; every block says why it is sound.
+#![warn(clippy::undocumented_unsafe_blocks)]
+
 mod convert;
 mod dataset;
 mod errors;
 mod gil;
 mod io;
 mod iter;
+mod sources;
 
 use pyo3::prelude::*;
 
@@ -24,18 +29,18 @@ fn npyflow_module(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(convert::register, m)?)?;
     m.add_function(wrap_pyfunction!(gil::shutting_down, m)?)?;
     for f in [
-        wrap_pyfunction!(dataset::from_tensor_slices, m)?,
-        wrap_pyfunction!(dataset::from_tensors, m)?,
-        wrap_pyfunction!(dataset::range, m)?,
-        wrap_pyfunction!(dataset::counter, m)?,
-        wrap_pyfunction!(dataset::zip, m)?,
-        wrap_pyfunction!(dataset::zip_dict, m)?,
-        wrap_pyfunction!(dataset::from_generator, m)?,
-        wrap_pyfunction!(dataset::list_files, m)?,
-        wrap_pyfunction!(dataset::sample_from_datasets, m)?,
-        wrap_pyfunction!(dataset::choose_from_datasets, m)?,
-        wrap_pyfunction!(dataset::from_npy, m)?,
-        wrap_pyfunction!(dataset::from_npz, m)?,
+        wrap_pyfunction!(sources::from_tensor_slices, m)?,
+        wrap_pyfunction!(sources::from_tensors, m)?,
+        wrap_pyfunction!(sources::range, m)?,
+        wrap_pyfunction!(sources::counter, m)?,
+        wrap_pyfunction!(sources::zip, m)?,
+        wrap_pyfunction!(sources::zip_dict, m)?,
+        wrap_pyfunction!(sources::from_generator, m)?,
+        wrap_pyfunction!(sources::list_files, m)?,
+        wrap_pyfunction!(sources::sample_from_datasets, m)?,
+        wrap_pyfunction!(sources::choose_from_datasets, m)?,
+        wrap_pyfunction!(sources::from_npy, m)?,
+        wrap_pyfunction!(sources::from_npz, m)?,
         wrap_pyfunction!(io::load, m)?,
         wrap_pyfunction!(io::save, m)?,
         wrap_pyfunction!(io::savez, m)?,

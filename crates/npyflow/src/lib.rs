@@ -95,6 +95,7 @@
 //! - [`format`](mod@format): reading and writing `.npy` and `.npz`, and streaming statistics.
 //! - [`error`]: the one error type, with the file, member or element in its message.
 #![deny(missing_docs)]
+#![deny(unsafe_code)]
 
 pub mod dataset;
 pub mod element;

@@ -18,6 +18,11 @@ use crate::ops::{apply_elementwise_into, Component, Op, OpKind};
 use crate::tensor::Tensor;
 use crate::tensor_ops::check_stackable;
 
+/// How many batches a pass with `parallel` workers may have in the making at once.
+fn in_flight(parallel: Option<Parallelism>) -> usize {
+    parallel.map_or(1, |p| 2 * p.num_threads())
+}
+
 /// How one batch is made from its elements.
 #[derive(Clone)]
 enum Assemble {
@@ -29,13 +34,22 @@ enum Assemble {
 
 /// Makes batches: stacks rows into pooled buffers, applying fused elementwise ops (from a
 /// op `map` just before the batch) as each row is written.
-struct Assembler {
+pub(super) struct Assembler {
     assemble: Assemble,
     fused: Vec<Op>,
     pool: BufferPool,
 }
 
 impl Assembler {
+    /// An assembler that stacks rows, for a pass with `parallel` workers.
+    pub(super) fn stacking(parallel: Option<Parallelism>) -> Assembler {
+        Assembler {
+            assemble: Assemble::Stack,
+            fused: Vec::new(),
+            pool: BufferPool::new(in_flight(parallel) + POOLED_BATCHES),
+        }
+    }
+
     fn rows(&self, rows: &[Element]) -> Result<Element> {
         match &self.assemble {
             Assemble::Stack => self.stack(rows),
@@ -88,7 +102,7 @@ impl Assembler {
 
     /// Batch `start..end` of a pass: a slice of a contiguous source when it can be (with
     /// any fused ops applied to the whole batch at once), rows stacked otherwise.
-    fn range(&self, pass: &dyn Pass, start: u64, end: u64) -> Result<Element> {
+    pub(super) fn range(&self, pass: &dyn Pass, start: u64, end: u64) -> Result<Element> {
         if matches!(self.assemble, Assemble::Stack) {
             if let Some(batch) = pass.get_range(start, end) {
                 let batch = batch?;
@@ -206,11 +220,10 @@ impl Batch {
     }
 
     fn assembler(&self, fused: Vec<Op>, parallel: Option<Parallelism>) -> Arc<Assembler> {
-        let in_flight = parallel.map_or(1, |p| 2 * p.num_threads());
         Arc::new(Assembler {
             assemble: self.assemble.clone(),
             fused,
-            pool: BufferPool::new(in_flight + POOLED_BATCHES),
+            pool: BufferPool::new(in_flight(parallel) + POOLED_BATCHES),
         })
     }
 }
@@ -404,189 +417,13 @@ impl Pass for BatchPass {
     }
 }
 
-/// The batches of one worker of several in data-parallel training (see
-/// [`Dataset::distributed_batch`]).
-struct DistributedBatch {
-    input: Dataset,
-    split: Split,
-    spec: ElementSpec,
-}
-
-/// How [`DistributedBatch`] splits elements among workers.
-#[derive(Clone, Copy)]
-struct Split {
-    batch_size: u64,
-    workers: u64,
-    worker: u64,
-}
-
-impl Split {
-    /// Global steps for `n` elements: each gives every worker one batch.
-    fn steps(&self, n: u64) -> u64 {
-        n.div_ceil(self.batch_size.saturating_mul(self.workers))
-    }
-
-    /// The input positions of this worker's batch at `step`, for `n` elements.
-    fn span(&self, n: u64, step: u64) -> (u64, u64) {
-        let per_step = self.batch_size.saturating_mul(self.workers);
-        let base = step.saturating_mul(per_step);
-        let left = n.saturating_sub(base);
-        if left >= per_step {
-            let start = base + self.worker * self.batch_size;
-            return (start, start + self.batch_size);
-        }
-        // The last step: what is left, split as evenly as can be (sizes differ by at most
-        // one, and a worker gets none only when fewer are left than there are workers).
-        let cut =
-            |k: u64| base + (u128::from(left) * u128::from(k) / u128::from(self.workers)) as u64;
-        (cut(self.worker), cut(self.worker + 1))
-    }
-}
-
-impl Node for DistributedBatch {
-    describe_node! { name: "DistributedBatch"; input: input; spec: spec; }
-    fn cardinality(&self) -> Cardinality {
-        self.input.cardinality().map(|n| self.split.steps(n))
-    }
-    fn is_random_access(&self) -> bool {
-        true
-    }
-    fn pass(&self) -> Option<PassRef> {
-        let inner = self.input.pass()?;
-        let parallel = inner.parallelism();
-        Some(Arc::new(DistributedPass {
-            split: self.split,
-            inner,
-            asm: Arc::new(Assembler {
-                assemble: Assemble::Stack,
-                fused: Vec::new(),
-                pool: BufferPool::new(parallel.map_or(1, |p| 2 * p.num_threads()) + POOLED_BATCHES),
-            }),
-            spec: self.input.element_spec().clone(),
-        }))
-    }
-}
-
-struct DistributedPass {
-    inner: PassRef,
-    split: Split,
-    asm: Arc<Assembler>,
-    /// The input's element spec, for an empty batch.
-    spec: ElementSpec,
-}
-
-impl Pass for DistributedPass {
-    fn len(&self) -> u64 {
-        self.split.steps(self.inner.len())
-    }
-    fn get(&self, index: u64) -> Result<Element> {
-        let (start, end) = self.split.span(self.inner.len(), index);
-        if start == end {
-            return empty_batch(&self.spec);
-        }
-        self.asm.range(&*self.inner, start, end)
-    }
-    fn parallelism(&self) -> Option<Parallelism> {
-        self.inner.parallelism()
-    }
-}
-
-/// A batch of no rows of `spec` (dimensions not known are 0).
-fn empty_batch(spec: &ElementSpec) -> Result<Element> {
-    Ok(match spec {
-        ElementSpec::Tensor(s) => {
-            let mut dims = vec![0];
-            dims.extend(s.shape.dims().unwrap_or(&[]).iter().map(|d| d.unwrap_or(0)));
-            Element::Tensor(Tensor::zeros(s.dtype, &dims)?)
-        }
-        ElementSpec::Tuple(items) => {
-            Element::Tuple(items.iter().map(empty_batch).collect::<Result<_>>()?)
-        }
-        ElementSpec::Dict(items) => Element::Dict(
-            items
-                .iter()
-                .map(|(k, s)| Ok((k.clone(), empty_batch(s)?)))
-                .collect::<Result<_>>()?,
-        ),
-        ElementSpec::Dataset(_) => {
-            return Err(Error::Pipeline(
-                "distributed_batch: elements holding datasets cannot be batched".into(),
-            ))
-        }
-    })
-}
-
-fn check_batch_size(op: &str, batch_size: usize) -> Result<()> {
+pub(super) fn check_batch_size(op: &str, batch_size: usize) -> Result<()> {
     require(batch_size > 0, || {
         format!("{op}: batch_size must be greater than zero, got {batch_size}")
     })
 }
 
 impl Dataset {
-    /// The batches of worker `worker_index` of `num_workers` in data-parallel training, from
-    /// a random-access dataset that every worker builds alike (with the same
-    /// [`global_shuffle`](Dataset::global_shuffle) seed): together the workers read every
-    /// element exactly once per epoch, and every worker gets the same number of batches, so
-    /// no worker waits at the last step for a batch that never comes.
-    ///
-    /// The rule: the elements are taken in global steps of `num_workers × batch_size`; in
-    /// each full step worker *i* gets positions `i × batch_size ..` of it. The last step has
-    /// the remainder *r* (fewer than a full step): it is split as evenly as it can be, worker
-    /// *i* getting positions `⌊r·i/W⌋ .. ⌊r·(i+1)/W⌋` of it, so the last batches differ in
-    /// size by at most one. When fewer elements remain than there are workers, some workers'
-    /// last batch has no rows: it is still a batch (of shape `[0, ...]`), so the count of
-    /// steps stays equal.
-    ///
-    /// Not in tf.data, where `shard(n, i).batch(b)` gives workers batch counts that can
-    /// differ by one, and `drop_remainder` loses elements to keep them equal. The batch
-    /// spec's first dimension is unknown (the last batches are smaller).
-    ///
-    /// ```
-    /// use npyflow::Dataset;
-    /// // 10 elements, 2 workers, batches of 3: steps of 6, then 4 left (2 each).
-    /// let ds = Dataset::range(0, 10, 1)?;
-    /// let w0: Vec<String> = ds.distributed_batch(3, 2, 0)?.to_vec()?.iter().map(|e| e.to_string()).collect();
-    /// let w1: Vec<String> = ds.distributed_batch(3, 2, 1)?.to_vec()?.iter().map(|e| e.to_string()).collect();
-    /// assert_eq!(w0, ["[0 1 2]", "[6 7]"]);
-    /// assert_eq!(w1, ["[3 4 5]", "[8 9]"]);
-    /// # Ok::<(), npyflow::Error>(())
-    /// ```
-    pub fn distributed_batch(
-        &self,
-        batch_size: usize,
-        num_workers: u64,
-        worker_index: u64,
-    ) -> Result<Dataset> {
-        check_batch_size("distributed_batch", batch_size)?;
-        require(num_workers > 0, || {
-            format!("distributed_batch: num_workers must be positive, got {num_workers}")
-        })?;
-        require(worker_index < num_workers, || {
-            format!(
-                "distributed_batch: worker_index must be in [0, {num_workers}), got {worker_index}"
-            )
-        })?;
-        require(self.is_random_access(), || {
-            format!(
-                "distributed_batch needs a random-access dataset (its last step is split by the \
-                 count of elements), and a {} dataset is not one",
-                self.node().name()
-            )
-        })?;
-        require(!self.element_spec().has_dataset(), || {
-            "distributed_batch: elements holding datasets cannot be batched".to_string()
-        })?;
-        Ok(Dataset::from_node(DistributedBatch {
-            input: self.clone(),
-            split: Split {
-                batch_size: batch_size as u64,
-                workers: num_workers,
-                worker: worker_index,
-            },
-            spec: self.element_spec().batched(None),
-        }))
-    }
-
     /// tf.data's `batch(batch_size, drop_remainder, num_parallel_calls, deterministic)`:
     /// `batch_size` consecutive elements stacked along a new first axis; the last batch is
     /// smaller, or dropped with [`BatchOptions::drop_remainder`]. Elements of one batch must

@@ -41,6 +41,7 @@ mod batch;
 mod cache;
 mod combine;
 pub(crate) mod context;
+mod distributed;
 mod elements;
 mod filter;
 mod flat_map;

@@ -1,0 +1,166 @@
+//! What the ops do to one tensor: one-hot, reshape targets, transposes, flips and crops,
+//! and the random stream of an element.
+
+use crate::buffer::BufferMut;
+use crate::dtype::DType;
+use crate::error::{Error, Result};
+use crate::rng::Rng;
+use crate::tensor::Tensor;
+
+pub(super) fn is_numeric(d: DType) -> bool {
+    matches!(d.kind(), 'b' | 'i' | 'u' | 'f' | 'c')
+}
+
+/// A reshape target with its -1 filled in for `size` elements.
+pub(super) fn resolve_shape(target: &[i64], size: usize) -> Result<Vec<usize>, String> {
+    let known = target
+        .iter()
+        .filter(|&&d| d >= 0)
+        .try_fold(1usize, |acc, &d| acc.checked_mul(usize::try_from(d).ok()?))
+        .ok_or_else(|| format!("the shape {target:?} has more elements than can be addressed"))?;
+    let mut out: Vec<usize> = Vec::with_capacity(target.len());
+    for &d in target {
+        if d == -1 {
+            if known == 0 || size % known != 0 {
+                return Err(format!("cannot reshape {size} elements to {target:?}"));
+            }
+            out.push(size / known);
+        } else {
+            out.push(d as usize);
+        }
+    }
+    if out.iter().try_fold(1usize, |a, &d| a.checked_mul(d)) != Some(size) {
+        return Err(format!("cannot reshape {size} elements to {target:?}"));
+    }
+    Ok(out)
+}
+
+pub(super) fn one_hot_tensor(t: &Tensor, depth: usize, dtype: DType) -> Result<Tensor> {
+    let ids = t.cast(DType::Int64)?;
+    let ids = ids.view::<i64>()?;
+    let mut shape = t.shape().to_vec();
+    shape.push(depth);
+    let n = ids.len().checked_mul(depth).ok_or_else(|| {
+        Error::Pipeline(format!(
+            "one_hot: {} ids of depth {depth} are too many",
+            ids.len()
+        ))
+    })?;
+    let mut out = Vec::new();
+    out.try_reserve_exact(n).map_err(|_| Error::Alloc {
+        bytes: n.saturating_mul(4),
+    })?;
+    out.resize(n, 0f32);
+    for (row, &id) in out.chunks_exact_mut(depth).zip(ids) {
+        if let Ok(k) = usize::try_from(id) {
+            if k < depth {
+                row[k] = 1.0;
+            }
+        }
+    }
+    Tensor::from_vec(out, &shape)?.cast(dtype)
+}
+
+pub(super) fn strides(shape: &[usize]) -> Vec<usize> {
+    let mut s = vec![1; shape.len()];
+    for i in (0..shape.len().saturating_sub(1)).rev() {
+        s[i] = s[i + 1] * shape[i + 1];
+    }
+    s
+}
+
+/// Copies elements of `t` to a new tensor of `shape`, element `k` of the output taken from
+/// flat source index `source(k_index)`.
+pub(super) fn gather_tensor(
+    t: &Tensor,
+    shape: &[usize],
+    source: impl Fn(&[usize]) -> usize,
+) -> Result<Tensor> {
+    let item = t.dtype().itemsize();
+    let n: usize = shape.iter().product();
+    let mut out = BufferMut::zeroed(n * item)?;
+    let dst = out.as_mut_slice();
+    let src = t.as_bytes();
+    let mut idx = vec![0usize; shape.len()];
+    for k in 0..n {
+        let s = source(&idx);
+        dst[k * item..(k + 1) * item].copy_from_slice(&src[s * item..(s + 1) * item]);
+        for a in (0..idx.len()).rev() {
+            idx[a] += 1;
+            if idx[a] < shape[a] {
+                break;
+            }
+            idx[a] = 0;
+        }
+    }
+    Tensor::new(t.dtype(), shape, out.freeze())
+}
+
+pub(super) fn transpose_tensor(t: &Tensor, perm: &[usize]) -> Result<Tensor> {
+    if perm.len() != t.ndim() {
+        return Err(Error::Pipeline(format!(
+            "{} axes permuted, the tensor has {}",
+            perm.len(),
+            t.ndim()
+        )));
+    }
+    let shape: Vec<usize> = perm.iter().map(|&p| t.shape()[p]).collect();
+    let st = strides(t.shape());
+    gather_tensor(t, &shape, |idx| {
+        idx.iter().zip(perm).map(|(&i, &p)| i * st[p]).sum()
+    })
+}
+
+pub(super) fn flip_tensor(t: &Tensor, axis: usize) -> Result<Tensor> {
+    if axis >= t.ndim() {
+        return Err(Error::Pipeline(format!(
+            "axis {axis} of a rank-{} tensor",
+            t.ndim()
+        )));
+    }
+    let st = strides(t.shape());
+    let n = t.shape()[axis];
+    gather_tensor(t, t.shape(), |idx| {
+        idx.iter()
+            .enumerate()
+            .map(|(a, &i)| {
+                if a == axis {
+                    (n - 1 - i) * st[a]
+                } else {
+                    i * st[a]
+                }
+            })
+            .sum()
+    })
+}
+
+/// The random stream of element `index` in pass `epoch` (the first pass keyed by the index
+/// alone).
+pub(super) fn draws(seed: u64, index: u64, epoch: u64) -> Rng {
+    if epoch == 0 {
+        Rng::keyed(seed, &[index])
+    } else {
+        Rng::keyed(seed, &[index, epoch])
+    }
+}
+
+pub(super) fn crop_tensor(t: &Tensor, size: &[usize], mut rng: Rng) -> Result<Tensor> {
+    if size.len() != t.ndim() || size.iter().zip(t.shape()).any(|(s, d)| s > d) {
+        return Err(Error::Pipeline(format!(
+            "cannot crop a tensor of shape {:?} to {size:?}",
+            t.shape()
+        )));
+    }
+    let offsets: Vec<usize> = size
+        .iter()
+        .zip(t.shape())
+        .map(|(&s, &d)| rng.below((d - s + 1) as u64) as usize)
+        .collect();
+    let st = strides(t.shape());
+    gather_tensor(t, size, |idx| {
+        idx.iter()
+            .enumerate()
+            .map(|(a, &i)| (i + offsets[a]) * st[a])
+            .sum()
+    })
+}
