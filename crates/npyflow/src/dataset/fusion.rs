@@ -93,3 +93,70 @@ pub(crate) fn apply_elementwise_pooled(
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::map::op_chain;
+    use crate::dataset::Parallelism;
+    use crate::dtype::DType;
+    use crate::element::Element;
+    use crate::ops;
+    use crate::tensor::Tensor;
+    use crate::Dataset;
+
+    fn source() -> Dataset {
+        let x = Tensor::from_vec((0..24u8).collect(), &[6, 4]).unwrap();
+        Dataset::from_tensor_slices(x).unwrap()
+    }
+
+    #[test]
+    fn consecutive_op_maps_are_one_chain_over_the_source() {
+        let src = source();
+        let ds = src
+            .map(ops::cast(DType::Float32), ())
+            .unwrap()
+            .map(ops::scale(0.5), Parallelism::threads(2))
+            .unwrap();
+        let chain = op_chain(&ds).expect("an op map carries its chain");
+        assert_eq!(chain.ops.len(), 2);
+        assert!(
+            chain.input.same_node(&src),
+            "the chain reads the source itself"
+        );
+        assert!(chain.is_elementwise());
+        assert_eq!(chain.parallel.map(|p| p.num_threads()), Some(2));
+    }
+
+    #[test]
+    fn closures_and_other_nodes_are_not_chains() {
+        let src = source();
+        assert!(op_chain(&src).is_none());
+        assert!(op_chain(&src.map(|x: Element| Ok(x), ()).unwrap()).is_none());
+        let flipped = src.map(ops::random_flip(0, 1), ()).unwrap();
+        assert!(!op_chain(&flipped).unwrap().is_elementwise());
+    }
+
+    #[test]
+    fn a_fused_batch_equals_batching_the_mapped_elements() {
+        let mapped = source()
+            .map(ops::cast(DType::Float32), ())
+            .unwrap()
+            .map(ops::scale(0.5), ())
+            .unwrap();
+        let fused = mapped.batch(4, ()).unwrap().to_vec().unwrap();
+        // The same map through a closure in between, which no batch can fuse.
+        let unfused = mapped
+            .map(|x: Element| Ok(x), ())
+            .unwrap()
+            .batch(4, ())
+            .unwrap()
+            .to_vec()
+            .unwrap();
+        assert_eq!(fused, unfused);
+        // As NumPy prints `np.arange(16, dtype=np.float32).reshape(4, 4) * 0.5`.
+        assert_eq!(
+            fused[0].to_string(),
+            "[[0.  0.5 1.  1.5]\n [2.  2.5 3.  3.5]\n [4.  4.5 5.  5.5]\n [6.  6.5 7.  7.5]]"
+        );
+    }
+}

@@ -36,6 +36,17 @@
 //!   spec with [`MapOptions::output_spec`].
 //! - Arrays are never copied into the pipeline: slices of an in-memory tensor or of a
 //!   memory-mapped `.npy` file share its memory, and there is no 2 GB limit.
+//! - tf.data's keyword arguments are options values: [`map`](Dataset::map),
+//!   [`batch`](Dataset::batch) and [`interleave`](Dataset::interleave) take a
+//!   [`MapOptions`], [`BatchOptions`] or [`InterleaveOptions`] (`()` for the defaults, or a
+//!   [`Parallelism`] alone); [`shuffle`](Dataset::shuffle) and
+//!   [`global_shuffle`](Dataset::global_shuffle) take [`ShuffleOptions`]. Each has a
+//!   `from_tf` that reads tf.data's keywords with tf.data's checks. `map` takes closures and
+//!   built-in [`ops`](crate::ops) alike, so a closure writes its parameter's type
+//!   (`|x: Element| ...`).
+//!
+//! How this module is built (nodes, passes, the runtime, state, fusion, and where a new
+//! transformation goes) is described in `src/dataset/DESIGN.md`.
 
 mod batch;
 mod cache;
