@@ -2,7 +2,7 @@
 
 use flate2::{Decompress, FlushDecompress, Status};
 
-use super::{
+use super::format::{
     u16_at, u32_at, u64_at, zerr, BadEntry, Compression, ZipEntry, CENTRAL_LEN, CENTRAL_SIG,
     EOCD_LEN, EOCD_SIG, LOCAL_LEN, LOCAL_SIG, MAX_DEFLATE_RATIO, ZIP64_EOCD_SIG, ZIP64_EXTRA_ID,
     ZIP64_LOCATOR_SIG,
