@@ -15,6 +15,9 @@ echo "== cargo fmt"
 cargo fmt --all -- --check
 echo "== cargo clippy"
 cargo clippy --workspace --all-targets --locked -- -D warnings
+echo "== import cycles (issue 12; element<->plumbing is documented: an Element can hold a Dataset)"
+python3 scripts/import_cycles.py --allow dataset::plumbing,element \
+    crates/npyflow-format/src crates/npyflow/src crates/npyflow-cli/src crates/npyflow-python/src
 echo "== cargo doc"
 RUSTDOCFLAGS="-D warnings" cargo doc --no-deps --locked -p npyflow -p npyflow-format
 

@@ -2,7 +2,7 @@
 //! and `shape`, each of the kind NumPy writes, checked in that order.
 
 use super::parse::Value;
-use super::{NpyHeader, MAX_DIMS};
+use super::types::{NpyHeader, MAX_DIMS};
 use crate::dtype::{ByteOrder, DType};
 use crate::error::{Error, Result};
 use crate::tensor::checked_nbytes;

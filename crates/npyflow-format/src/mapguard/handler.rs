@@ -6,7 +6,7 @@ use std::sync::Mutex;
 
 use libc::{c_int, c_void, siginfo_t};
 
-use super::TABLE;
+use super::table::TABLE;
 
 /// The handler in place before npyflow's (`SIG_DFL`, `SIG_IGN` or a function).
 static PREVIOUS: AtomicUsize = AtomicUsize::new(libc::SIG_DFL);

@@ -2,7 +2,7 @@
 
 use flate2::{Decompress, FlushDecompress, Status};
 
-use super::{
+use super::format::{
     u16_at, u32_at, u64_at, zerr, BadEntry, Compression, ZipEntry, CENTRAL_LEN, CENTRAL_SIG,
     EOCD_LEN, EOCD_SIG, LOCAL_LEN, LOCAL_SIG, MAX_DEFLATE_RATIO, ZIP64_EOCD_SIG, ZIP64_EXTRA_ID,
     ZIP64_LOCATOR_SIG,
@@ -84,6 +84,44 @@ fn apply_zip64(
 
 /// Finds the central directory: returns (entry count, offset, size, end of the directory).
 fn find_central_directory(src: &(impl ReadAt + ?Sized)) -> Result<(u64, u64, u64, u64)> {
+    let end = find_end_record(src)?;
+    let mut place = end.place;
+    let mut cd_end_limit = end.offset;
+    let needs_zip64 = place.entries == u16::MAX as u64
+        || place.size == u32::MAX as u64
+        || place.offset == u32::MAX as u64;
+    if let Some((zip64_place, z_offset)) = read_zip64_end(src, end.offset, needs_zip64)? {
+        place = zip64_place;
+        cd_end_limit = z_offset;
+    }
+    if end.disk != 0 || end.cd_disk != 0 {
+        return Err(zerr("multi-disk archives are not supported"));
+    }
+    let cd_end = directory_end(place, cd_end_limit)?;
+    Ok((place.entries, place.offset, place.size, cd_end))
+}
+
+/// Where the central directory is, as an end record (or its zip64 form) says.
+#[derive(Clone, Copy)]
+struct DirectoryPlace {
+    entries: u64,
+    size: u64,
+    offset: u64,
+}
+
+/// The end-of-central-directory record, as read.
+struct EndRecord {
+    /// Where the record starts in the archive.
+    offset: u64,
+    disk: u16,
+    cd_disk: u16,
+    /// The directory's place, in the record's 16- and 32-bit fields.
+    place: DirectoryPlace,
+}
+
+/// The end-of-central-directory record: the last one in the file's tail whose comment length
+/// reaches exactly to the end of the file.
+fn find_end_record(src: &(impl ReadAt + ?Sized)) -> Result<EndRecord> {
     let len = src.size();
     if len < EOCD_LEN as u64 {
         return Err(zerr(format!(
@@ -104,16 +142,26 @@ fn find_central_directory(src: &(impl ReadAt + ?Sized)) -> Result<(u64, u64, u64
             zerr("no end-of-central-directory record: not a zip archive, or truncated")
         })?;
     let eocd = &tail[pos..pos + EOCD_LEN];
-    let eocd_offset = tail_start + pos as u64;
-    let (disk, cd_disk) = (u16_at(eocd, 4), u16_at(eocd, 6));
-    let (mut entries, mut cd_size, mut cd_offset) = (
-        u16_at(eocd, 10) as u64,
-        u32_at(eocd, 12) as u64,
-        u32_at(eocd, 16) as u64,
-    );
-    let mut cd_end_limit = eocd_offset;
-    let needs_zip64 =
-        entries == u16::MAX as u64 || cd_size == u32::MAX as u64 || cd_offset == u32::MAX as u64;
+    Ok(EndRecord {
+        offset: tail_start + pos as u64,
+        disk: u16_at(eocd, 4),
+        cd_disk: u16_at(eocd, 6),
+        place: DirectoryPlace {
+            entries: u16_at(eocd, 10) as u64,
+            size: u32_at(eocd, 12) as u64,
+            offset: u32_at(eocd, 16) as u64,
+        },
+    })
+}
+
+/// The directory's place in the zip64 end record that a locator just before the end record
+/// (at `eocd_offset`) points at, and the zip64 record's offset; `None` without a locator,
+/// which is an error when the end record `needs_zip64` values.
+fn read_zip64_end(
+    src: &(impl ReadAt + ?Sized),
+    eocd_offset: u64,
+    needs_zip64: bool,
+) -> Result<Option<(DirectoryPlace, u64)>> {
     if eocd_offset >= 20 {
         let loc = read_at(src, eocd_offset - 20, 20, "zip64 locator")?;
         if u32_at(&loc, 0) == ZIP64_LOCATOR_SIG {
@@ -130,30 +178,37 @@ fn find_central_directory(src: &(impl ReadAt + ?Sized)) -> Result<(u64, u64, u64
             if u32_at(&rec, 16) != 0 || u32_at(&rec, 20) != 0 {
                 return Err(zerr("multi-disk archives are not supported"));
             }
-            entries = u64_at(&rec, 32);
-            cd_size = u64_at(&rec, 40);
-            cd_offset = u64_at(&rec, 48);
-            cd_end_limit = z_offset;
-        } else if needs_zip64 {
-            return Err(zerr(
-                "the end record asks for zip64 values, but there is no zip64 locator",
-            ));
+            let place = DirectoryPlace {
+                entries: u64_at(&rec, 32),
+                size: u64_at(&rec, 40),
+                offset: u64_at(&rec, 48),
+            };
+            return Ok(Some((place, z_offset)));
         }
-    } else if needs_zip64 {
+    }
+    if needs_zip64 {
         return Err(zerr(
             "the end record asks for zip64 values, but there is no zip64 locator",
         ));
     }
-    if disk != 0 || cd_disk != 0 {
-        return Err(zerr("multi-disk archives are not supported"));
-    }
+    Ok(None)
+}
+
+/// The end of the directory at `place`, which must end by `limit` (the end record that
+/// follows it) and be large enough for the entries it claims.
+fn directory_end(place: DirectoryPlace, limit: u64) -> Result<u64> {
+    let DirectoryPlace {
+        entries,
+        size: cd_size,
+        offset: cd_offset,
+    } = place;
     let cd_end = cd_offset
         .checked_add(cd_size)
-        .filter(|&e| e <= cd_end_limit)
+        .filter(|&e| e <= limit)
         .ok_or_else(|| {
             zerr(format!(
                 "the central directory ({cd_size} bytes at offset {cd_offset}) runs past the \
-                 end record at {cd_end_limit}"
+                 end record at {limit}"
             ))
         })?;
     if entries > cd_size / CENTRAL_LEN as u64 {
@@ -161,7 +216,7 @@ fn find_central_directory(src: &(impl ReadAt + ?Sized)) -> Result<(u64, u64, u64
             "the archive claims {entries} members, more than its {cd_size}-byte directory can hold"
         )));
     }
-    Ok((entries, cd_offset, cd_size, cd_end))
+    Ok(cd_end)
 }
 
 /// Reads the directory of a zip archive: the good members in archive order, and the members
@@ -347,6 +402,73 @@ struct Inflater {
     end: usize,
 }
 
+impl Inflater {
+    /// Inflates `entry`'s data into `out` (not empty) until at least one byte comes out,
+    /// reading more of its compressed bytes (`consumed` of them so far) whenever the input
+    /// runs dry. `produced`: the bytes the member gave before, for errors.
+    fn inflate<R: ReadAt + ?Sized>(
+        &mut self,
+        src: &R,
+        entry: &ZipEntry,
+        consumed: &mut u64,
+        produced: u64,
+        out: &mut [u8],
+    ) -> Result<usize> {
+        let mut n = 0;
+        while n == 0 {
+            if self.start == self.end {
+                self.refill(src, entry, consumed)?;
+            }
+            let (in_before, out_before) = (self.state.total_in(), self.state.total_out());
+            let status = self
+                .state
+                .decompress(
+                    &self.input[self.start..self.end],
+                    &mut out[n..],
+                    FlushDecompress::None,
+                )
+                .map_err(|e| Error::Data(format!("the deflated data is corrupt: {e}")))?;
+            self.start += (self.state.total_in() - in_before) as usize;
+            n += (self.state.total_out() - out_before) as usize;
+            let stalled =
+                self.state.total_in() == in_before && self.state.total_out() == out_before;
+            if n == 0 && (status == Status::StreamEnd || (stalled && self.start == self.end)) {
+                return Err(Error::Data(format!(
+                    "the deflated data ends after {produced} bytes, but the member claims {}",
+                    entry.size
+                )));
+            }
+            if stalled {
+                // Input and room for output, yet no progress: never loop on it.
+                return Err(Error::Data(
+                    "the deflated data is corrupt (the inflater makes no progress)".into(),
+                ));
+            }
+        }
+        Ok(n)
+    }
+
+    /// Fills the input with the next compressed bytes of `entry` (as many as fit; none at
+    /// its end), of which `consumed` were read before.
+    fn refill<R: ReadAt + ?Sized>(
+        &mut self,
+        src: &R,
+        entry: &ZipEntry,
+        consumed: &mut u64,
+    ) -> Result<()> {
+        let remaining = entry.compressed_size - *consumed;
+        let take = remaining.min(self.input.len() as u64) as usize;
+        if take > 0 {
+            src.read_exact_at(&mut self.input[..take], entry.data_offset + *consumed)
+                .map_err(|e| Error::Data(format!("cannot read the member: {e}")))?;
+        }
+        *consumed += take as u64;
+        self.start = 0;
+        self.end = take;
+        Ok(())
+    }
+}
+
 impl<'a, R: ReadAt + ?Sized> EntryReader<'a, R> {
     /// A reader at the start of `entry`'s bytes.
     pub fn new(src: &'a R, entry: &'a ZipEntry, verify_crc: bool) -> Self {
@@ -405,51 +527,7 @@ impl<'a, R: ReadAt + ?Sized> EntryReader<'a, R> {
                 want
             }
             Some(inf) => {
-                let mut n = 0;
-                while n == 0 {
-                    if inf.start == inf.end {
-                        let remaining = self.entry.compressed_size - self.consumed;
-                        let take = remaining.min(inf.input.len() as u64) as usize;
-                        if take > 0 {
-                            self.src
-                                .read_exact_at(
-                                    &mut inf.input[..take],
-                                    self.entry.data_offset + self.consumed,
-                                )
-                                .map_err(|e| Error::Data(format!("cannot read the member: {e}")))?;
-                        }
-                        self.consumed += take as u64;
-                        inf.start = 0;
-                        inf.end = take;
-                    }
-                    let (in_before, out_before) = (inf.state.total_in(), inf.state.total_out());
-                    let status = inf
-                        .state
-                        .decompress(
-                            &inf.input[inf.start..inf.end],
-                            &mut out[n..],
-                            FlushDecompress::None,
-                        )
-                        .map_err(|e| Error::Data(format!("the deflated data is corrupt: {e}")))?;
-                    inf.start += (inf.state.total_in() - in_before) as usize;
-                    n += (inf.state.total_out() - out_before) as usize;
-                    let stalled =
-                        inf.state.total_in() == in_before && inf.state.total_out() == out_before;
-                    if n == 0 && (status == Status::StreamEnd || (stalled && inf.start == inf.end))
-                    {
-                        return Err(Error::Data(format!(
-                            "the deflated data ends after {} bytes, but the member claims {}",
-                            self.produced, self.entry.size
-                        )));
-                    }
-                    if stalled {
-                        // Input and room for output, yet no progress: never loop on it.
-                        return Err(Error::Data(
-                            "the deflated data is corrupt (the inflater makes no progress)".into(),
-                        ));
-                    }
-                }
-                n
+                inf.inflate(self.src, self.entry, &mut self.consumed, self.produced, out)?
             }
         };
         self.crc.update(&out[..n]);

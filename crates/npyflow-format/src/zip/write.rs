@@ -3,7 +3,7 @@
 
 use std::io::{self, Seek, SeekFrom, Write};
 
-use super::{
+use super::format::{
     Compression, ALIGN_EXTRA_ID, CENTRAL_SIG, EOCD_LEN, EOCD_SIG, LOCAL_LEN, LOCAL_SIG,
     ZIP64_EOCD_SIG, ZIP64_EXTRA_ID, ZIP64_LOCATOR_SIG,
 };
