@@ -302,7 +302,7 @@ pub fn element_to_py(
 
 /// The Python `npyflow.Dataset` over a core dataset.
 pub fn wrap_dataset(py: Python<'_>, dataset: Dataset) -> PyResult<Bound<'_, PyAny>> {
-    let core = Bound::new(py, crate::dataset::CoreDataset { inner: dataset })?;
+    let core = Bound::new(py, crate::handle::CoreDataset { inner: dataset })?;
     registry(py)?
         .dataset_class
         .bind(py)
@@ -315,7 +315,7 @@ pub fn unwrap_dataset(py: Python<'_>, obj: &Bound<'_, PyAny>) -> PyResult<Option
         return Ok(None);
     }
     let core = obj.getattr("_ds")?;
-    let core = core.cast::<crate::dataset::CoreDataset>()?;
+    let core = core.cast::<crate::handle::CoreDataset>()?;
     Ok(Some(core.get().inner.clone()))
 }
 

@@ -18,13 +18,8 @@ use crate::convert::{
     tensor_to_array, truth, unwrap_dataset, wrap_dataset, Scalars,
 };
 use crate::errors::{core, with_python, Trace};
+pub use crate::handle::CoreDataset;
 use crate::iter::DatasetIterator;
-
-/// A core `npyflow::Dataset`, as the pure-Python `npyflow.Dataset` holds it.
-#[pyclass(frozen, module = "npyflow._npyflow", name = "CoreDataset")]
-pub struct CoreDataset {
-    pub inner: Dataset,
-}
 
 pub(crate) fn wrap(py: Python<'_>, result: npyflow::Result<Dataset>) -> PyResult<CoreDataset> {
     core(py, result).map(|inner| CoreDataset { inner })

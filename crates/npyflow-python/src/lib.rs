@@ -13,6 +13,7 @@ mod convert;
 mod dataset;
 mod errors;
 mod gil;
+mod handle;
 mod io;
 mod iter;
 mod sources;

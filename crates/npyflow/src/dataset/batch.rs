@@ -14,7 +14,8 @@ use super::state::State;
 use crate::buffer::{Buffer, BufferPool};
 use crate::element::{Element, ElementSpec, PartialShape, TensorSpec};
 use crate::error::{Error, Result};
-use crate::ops::{apply_elementwise_into, Component, Op, OpKind};
+use crate::ops::elementwise::apply_elementwise_into;
+use crate::ops::{Component, Op, OpKind};
 use crate::tensor::Tensor;
 use crate::tensor_ops::check_stackable;
 

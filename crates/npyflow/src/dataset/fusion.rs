@@ -12,7 +12,8 @@ use super::plumbing::Dataset;
 use crate::buffer::BufferPool;
 use crate::element::Element;
 use crate::error::{Error, Result};
-use crate::ops::{apply_elementwise_into, Component, Op, OpKind};
+use crate::ops::elementwise::apply_elementwise_into;
+use crate::ops::{Component, Op, OpKind};
 use crate::tensor::Tensor;
 
 /// Idle batch buffers a pass keeps for reuse.

@@ -18,7 +18,7 @@
 //! # Ok::<(), npyflow::Error>(())
 //! ```
 
-mod elementwise;
+pub(crate) mod elementwise;
 mod kernels;
 
 use std::fmt;
@@ -29,7 +29,7 @@ use crate::element::{Element, ElementSpec, PartialShape, TensorSpec};
 use crate::error::{Error, Result};
 use crate::tensor::Tensor;
 use crate::tensor_ops::affine_in_place;
-pub(crate) use elementwise::apply_elementwise_into;
+
 use kernels::{
     crop_tensor, draws, flip_tensor, is_numeric, one_hot_tensor, resolve_shape, transpose_tensor,
 };
@@ -493,6 +493,7 @@ impl fmt::Display for Op {
 
 #[cfg(test)]
 mod tests {
+    use super::elementwise::apply_elementwise_into;
     use super::*;
 
     #[test]
