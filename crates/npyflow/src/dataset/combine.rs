@@ -1,8 +1,6 @@
 //! Several datasets into one: `zip`, `concatenate`, `sample_from_datasets`,
 //! `choose_from_datasets`.
 
-use std::sync::atomic::AtomicU64;
-
 use indexmap::IndexMap;
 
 use std::sync::Arc;
@@ -11,7 +9,7 @@ use super::plumbing::{
     describe_node, require, restore, BoxIter, Cardinality, Dataset, ElementIter, Ended, Node, Pass,
     PassRef,
 };
-use super::state::{next_epoch, resumed, Seed, State};
+use super::state::{Randomness, State};
 use crate::buffer::BufferPool;
 use crate::dtype::DType;
 use crate::element::{Element, ElementSpec};
@@ -265,16 +263,15 @@ impl Pass for ConcatenatePass {
 struct Sample {
     inputs: Vec<Dataset>,
     weights: Vec<f64>,
-    seed: Seed,
+    random: Randomness,
     stop_on_empty: bool,
-    epoch: AtomicU64,
     spec: ElementSpec,
 }
 
 impl Node for Sample {
     describe_node! { name: "DirectedInterleave"; spec: spec; }
-    fn random(&self) -> Option<(&Seed, &AtomicU64)> {
-        Some((&self.seed, &self.epoch))
+    fn random(&self) -> Option<&Randomness> {
+        Some(&self.random)
     }
     fn inputs(&self) -> Vec<&Dataset> {
         self.inputs.iter().collect()
@@ -298,10 +295,10 @@ impl Node for Sample {
             None => {
                 // Every pass draws anew: tf.data's sample_from_datasets reshuffles each
                 // iteration.
-                let epoch = next_epoch(&self.epoch, true);
+                let epoch = self.random.next_epoch(true);
                 SampleIter {
-                    rng: Rng::keyed(self.seed.get(), &[epoch]),
-                    seed: self.seed.get(),
+                    rng: Rng::keyed(self.random.seed(), &[epoch]),
+                    seed: self.random.seed(),
                     epoch,
                     iters: self
                         .inputs
@@ -313,7 +310,7 @@ impl Node for Sample {
                 }
             }
             Some((seed, epoch, rng, weights, states)) => {
-                resumed(&self.seed, &self.epoch, seed, epoch, true);
+                self.random.resumed(seed, epoch, true);
                 SampleIter {
                     rng,
                     seed,
@@ -643,9 +640,8 @@ impl Dataset {
         Ok(Dataset::from_node(Sample {
             inputs: datasets,
             weights,
-            seed: Seed::new(seed),
+            random: Randomness::new(seed),
             stop_on_empty: stop_on_empty_dataset,
-            epoch: AtomicU64::new(0),
             spec,
         }))
     }

@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use super::plumbing::{describe_node, Cardinality, Node, Pass, PassRef};
+use super::plumbing::{describe_node, own_pass, Node, Pass};
 use crate::element::{Element, ElementSpec};
 use crate::error::Result;
 
@@ -19,15 +19,7 @@ impl Node for Elements {
     fn elements(&self) -> Option<(&[Element], &ElementSpec)> {
         Some((&self.elements, &self.spec))
     }
-    fn cardinality(&self) -> Cardinality {
-        Cardinality::Finite(self.elements.len() as u64)
-    }
-    fn is_random_access(&self) -> bool {
-        true
-    }
-    fn pass(&self) -> Option<PassRef> {
-        Some(Arc::new(self.clone()))
-    }
+    own_pass!();
 }
 
 impl Pass for Elements {

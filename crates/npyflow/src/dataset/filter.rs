@@ -131,6 +131,14 @@ impl ElementIter for IgnoreErrorsIter {
 }
 
 impl Dataset {
+    fn filtered(&self, predicate: Predicate, stop_at_first: bool) -> Dataset {
+        Dataset::from_node(Filter {
+            input: self.clone(),
+            predicate,
+            stop_at_first,
+        })
+    }
+
     /// tf.data's `filter`: the elements for which `predicate` returns `true`, in order.
     /// The cardinality becomes unknown.
     ///
@@ -148,11 +156,7 @@ impl Dataset {
         &self,
         predicate: impl Fn(&Element) -> Result<bool> + Send + Sync + 'static,
     ) -> Dataset {
-        Dataset::from_node(Filter {
-            input: self.clone(),
-            predicate: Arc::new(predicate),
-            stop_at_first: false,
-        })
+        self.filtered(Arc::new(predicate), false)
     }
 
     /// tf.data's `take_while(predicate)`: elements up to (not including) the first for which
@@ -161,11 +165,7 @@ impl Dataset {
         &self,
         predicate: impl Fn(&Element) -> Result<bool> + Send + Sync + 'static,
     ) -> Dataset {
-        Dataset::from_node(Filter {
-            input: self.clone(),
-            predicate: Arc::new(predicate),
-            stop_at_first: true,
-        })
+        self.filtered(Arc::new(predicate), true)
     }
 
     /// tf.data's `ignore_errors`: the elements, with the errors in their places dropped

@@ -1,12 +1,11 @@
 //! `global_shuffle`: a uniform permutation of a random-access dataset, drawn per epoch,
 //! with no buffer.
 
-use std::sync::atomic::AtomicU64;
 use std::sync::Arc;
 
 use super::options::{Parallelism, ShuffleOptions};
 use super::plumbing::{describe_node, require, Dataset, Node, Pass, PassRef};
-use super::state::{draw, Seed};
+use super::state::Randomness;
 use crate::buffer::BufferPool;
 use crate::element::Element;
 use crate::error::Result;
@@ -58,22 +57,21 @@ impl Permutation {
 
 struct GlobalShuffle {
     input: Dataset,
-    seed: Seed,
+    random: Randomness,
     reshuffle_each_iteration: bool,
-    epoch: AtomicU64,
 }
 
 impl Node for GlobalShuffle {
     describe_node! { name: "GlobalShuffle"; input: input; }
-    fn random(&self) -> Option<(&Seed, &AtomicU64)> {
-        Some((&self.seed, &self.epoch))
+    fn random(&self) -> Option<&Randomness> {
+        Some(&self.random)
     }
     fn is_random_access(&self) -> bool {
         true
     }
     fn pass(&self) -> Option<PassRef> {
         let inner = self.input.pass()?;
-        let (seed, epoch) = draw(&self.seed, &self.epoch, self.reshuffle_each_iteration);
+        let (seed, epoch) = self.random.draw(self.reshuffle_each_iteration);
         let perm = Permutation::new(inner.len(), seed, epoch);
         Some(Arc::new(ShufflePass { inner, perm }))
     }
@@ -135,9 +133,8 @@ impl Dataset {
         })?;
         Ok(Dataset::from_node(GlobalShuffle {
             input: self.clone(),
-            seed: Seed::new(seed),
+            random: Randomness::new(seed),
             reshuffle_each_iteration,
-            epoch: AtomicU64::new(0),
         }))
     }
 }

@@ -1,16 +1,16 @@
 //! `map`, and the tracing that finds a function's output spec.
 
-use std::sync::atomic::AtomicU64;
 use std::sync::Arc;
 
 use super::elements::Elements;
 use super::fusion::{apply_elementwise_pooled, OpChain, POOLED_BATCHES};
 use super::options::{MapOptions, Parallelism};
 use super::plumbing::{
-    call_user, describe_node, require, restore, BoxIter, Dataset, ElementIter, Node, Pass, PassRef,
+    call_user, describe_node, require, restore, BoxIter, Dataset, ElementIter, Node, Numbered,
+    Pass, PassRef,
 };
 use super::runtime::parallel::{panic_error, read_parallel_state, Jobs, Lanes, ParallelIter};
-use super::state::{draw, next_epoch, resumed, Seed, State};
+use super::state::{Randomness, State};
 use crate::buffer::BufferPool;
 use crate::element::{Element, ElementSpec};
 use crate::error::{Error, Result};
@@ -137,12 +137,7 @@ impl Node for Map {
                 }
                 None => (None, Vec::new()),
             };
-            let (index, input) = restore(source, "MapJobs", |r| Ok((r.num()?, r.kid()?)))?
-                .map_or((0, None), |(i, s)| (i, Some(s)));
-            let jobs = Box::new(MapJobs {
-                input: self.input.open_from(input)?,
-                index,
-            });
+            let jobs = Box::new(MapJobs(Numbered::open(&self.input, source, "MapJobs")?));
             let work = Arc::new(move |(i, item): (u64, Result<Element>)| {
                 item.and_then(|e| Map::apply(&f, &spec, i, e))
             });
@@ -156,11 +151,8 @@ impl Node for Map {
             )?;
             return Ok(Box::new(it));
         }
-        let (index, input) = restore(from, "Map", |r| Ok((r.num()?, r.kid()?)))?
-            .map_or((0, None), |(i, s)| (i, Some(s)));
         Ok(Box::new(MapIter {
-            input: self.input.open_from(input)?,
-            index,
+            input: Numbered::open(&self.input, from, "Map")?,
             f,
             spec,
         }))
@@ -179,41 +171,30 @@ impl Node for Map {
 }
 
 /// The elements of a map's input, numbered: the jobs of a parallel map.
-struct MapJobs {
-    input: BoxIter,
-    index: u64,
-}
+struct MapJobs(Numbered);
 
 impl Jobs<(u64, Result<Element>)> for MapJobs {
     fn next(&mut self) -> Option<(u64, Result<Element>)> {
-        let item = self.input.next()?;
-        let i = self.index;
-        self.index += 1;
-        Some((i, item))
+        self.0.next()
     }
     fn save(&self) -> Result<State> {
-        Ok(State::new("MapJobs")
-            .num(self.index)
-            .kid(self.input.save()?))
+        self.0.save("MapJobs")
     }
 }
 
 struct MapIter {
-    input: BoxIter,
-    index: u64,
+    input: Numbered,
     f: MapFn,
     spec: ElementSpec,
 }
 
 impl ElementIter for MapIter {
     fn next(&mut self) -> Option<Result<Element>> {
-        let item = self.input.next()?;
-        let i = self.index;
-        self.index += 1;
+        let (i, item) = self.input.next()?;
         Some(item.and_then(|e| Map::apply(&self.f, &self.spec, i, e)))
     }
     fn save(&self) -> Result<State> {
-        Ok(State::new("Map").num(self.index).kid(self.input.save()?))
+        self.input.save("Map")
     }
 }
 
@@ -244,8 +225,7 @@ struct OpMap {
     spec: ElementSpec,
     /// Random ops draw anew each pass: the pass's epoch comes from this counter. (The seeds
     /// are the ops'; this one is unused, there for the state's bookkeeping.)
-    epoch: AtomicU64,
-    seed: Seed,
+    random: Randomness,
 }
 
 /// The chain of built-in ops `dataset` applies to its input, when it is an op map: what a
@@ -270,8 +250,8 @@ impl OpMap {
 
 impl Node for OpMap {
     describe_node! { name: "Map"; spec: spec; }
-    fn random(&self) -> Option<(&Seed, &AtomicU64)> {
-        self.is_random().then_some((&self.seed, &self.epoch))
+    fn random(&self) -> Option<&Randomness> {
+        self.is_random().then_some(&self.random)
     }
     fn input(&self) -> Option<&Dataset> {
         Some(&self.chain.input)
@@ -280,10 +260,10 @@ impl Node for OpMap {
         let saved = restore(from, "OpMap", |r| Ok((r.num()?, r.num()?, r.kid()?)))?;
         let (index, epoch, input) = match saved {
             Some((i, epoch, s)) => {
-                resumed(&self.seed, &self.epoch, 0, epoch, true);
+                self.random.resumed(0, epoch, true);
                 (i, epoch, Some(s))
             }
-            None => (0, next_epoch(&self.epoch, self.is_random()), None),
+            None => (0, self.random.next_epoch(self.is_random()), None),
         };
         Ok(Box::new(OpMapIter {
             input: self.chain.input.open_from(input)?,
@@ -297,7 +277,7 @@ impl Node for OpMap {
     }
     fn pass(&self) -> Option<PassRef> {
         let inner = self.chain.input.pass()?;
-        let (_, epoch) = draw(&self.seed, &self.epoch, self.is_random());
+        let (_, epoch) = self.random.draw(self.is_random());
         Some(Arc::new(OpMapPass {
             inner,
             epoch,
@@ -500,8 +480,7 @@ impl Dataset {
                 parallel: Parallelism::combine(before, parallel),
             },
             spec,
-            epoch: AtomicU64::new(0),
-            seed: Seed::new(Some(0)),
+            random: Randomness::new(Some(0)),
         }))
     }
 }

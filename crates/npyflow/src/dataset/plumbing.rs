@@ -14,11 +14,10 @@
 use std::any::Any;
 use std::collections::HashSet;
 use std::panic::{catch_unwind, AssertUnwindSafe};
-use std::sync::atomic::AtomicU64;
 use std::sync::Arc;
 
 use super::parallelism::Parallelism;
-use super::state::random::Seed;
+use super::state::random::Randomness;
 use super::state::tree::{State, StateReader};
 use crate::buffer::BufferPool;
 use crate::element::{Element, ElementSpec};
@@ -102,6 +101,26 @@ macro_rules! describe_node {
 }
 pub(crate) use describe_node;
 
+/// Writes the parts of a [`Node`] impl for a node that is its own [`Pass`] (a source over
+/// data that is the same in every pass): random-access, with the pass's length as its
+/// cardinality.
+macro_rules! own_pass {
+    () => {
+        fn cardinality(&self) -> $crate::dataset::plumbing::Cardinality {
+            $crate::dataset::plumbing::Cardinality::Finite($crate::dataset::plumbing::Pass::len(
+                self,
+            ))
+        }
+        fn is_random_access(&self) -> bool {
+            true
+        }
+        fn pass(&self) -> Option<$crate::dataset::plumbing::PassRef> {
+            Some(std::sync::Arc::new(self.clone()))
+        }
+    };
+}
+pub(crate) use own_pass;
+
 /// One node of a pipeline: a source or a transformation over its input datasets.
 pub(crate) trait Node: AsAny + Send + Sync + 'static {
     /// The tf.data name of the operation, for errors and `Debug`.
@@ -145,7 +164,7 @@ pub(crate) trait Node: AsAny + Send + Sync + 'static {
         self.input().into_iter().collect()
     }
     /// A random node's seed and epoch counter, which an iterator's state records.
-    fn random(&self) -> Option<(&Seed, &AtomicU64)> {
+    fn random(&self) -> Option<&Randomness> {
         None
     }
     /// The elements of a dataset held in memory (a window's), with their spec.
@@ -199,6 +218,38 @@ impl ElementIter for Ended {
     }
     fn save(&self) -> Result<State> {
         Ok(State::new("Ended"))
+    }
+}
+
+/// A pass over an input with its elements numbered from where it was: what `map` and
+/// `enumerate` read. Its state is the next number and the input's state.
+pub(crate) struct Numbered {
+    input: BoxIter,
+    index: u64,
+}
+
+impl Numbered {
+    /// Opens `input`, fresh or from a state saved by [`Numbered::save`] under `tag`.
+    pub(crate) fn open(input: &Dataset, from: Option<State>, tag: &str) -> Result<Numbered> {
+        let (index, state) = restore(from, tag, |r| Ok((r.num()?, r.kid()?)))?
+            .map_or((0, None), |(i, s)| (i, Some(s)));
+        Ok(Numbered {
+            input: input.open_from(state)?,
+            index,
+        })
+    }
+
+    /// The next item and its number, or `None` at the end.
+    pub(crate) fn next(&mut self) -> Option<(u64, Result<Element>)> {
+        let item = self.input.next()?;
+        let i = self.index;
+        self.index += 1;
+        Some((i, item))
+    }
+
+    /// The state, under `tag`.
+    pub(crate) fn save(&self, tag: &str) -> Result<State> {
+        Ok(State::new(tag).num(self.index).kid(self.input.save()?))
     }
 }
 

@@ -1,10 +1,8 @@
 //! `shuffle`: a buffer of elements, each output drawn from it at random.
 
-use std::sync::atomic::AtomicU64;
-
 use super::options::ShuffleOptions;
 use super::plumbing::{describe_node, require, restore, BoxIter, Dataset, ElementIter, Node};
-use super::state::{next_epoch, resumed, Seed, State};
+use super::state::{Randomness, State};
 use crate::element::Element;
 use crate::error::Result;
 use crate::rng::Rng;
@@ -12,15 +10,14 @@ use crate::rng::Rng;
 struct Shuffle {
     input: Dataset,
     buffer_size: usize,
-    seed: Seed,
+    random: Randomness,
     reshuffle_each_iteration: bool,
-    epoch: AtomicU64,
 }
 
 impl Node for Shuffle {
     describe_node! { name: "Shuffle"; input: input; }
-    fn random(&self) -> Option<(&Seed, &AtomicU64)> {
-        Some((&self.seed, &self.epoch))
+    fn random(&self) -> Option<&Randomness> {
+        Some(&self.random)
     }
     fn open(&self, from: Option<State>) -> Result<BoxIter> {
         let saved = restore(from, "Shuffle", |r| {
@@ -32,13 +29,8 @@ impl Node for Shuffle {
         })?;
         let it = match saved {
             Some((seed, epoch, rng, buffer, input)) => {
-                resumed(
-                    &self.seed,
-                    &self.epoch,
-                    seed,
-                    epoch,
-                    self.reshuffle_each_iteration,
-                );
+                self.random
+                    .resumed(seed, epoch, self.reshuffle_each_iteration);
                 ShuffleIter {
                     input: input.map(|s| self.input.open_from(Some(s))).transpose()?,
                     size: self.buffer_size,
@@ -50,8 +42,8 @@ impl Node for Shuffle {
             }
             None => {
                 let (seed, epoch) = (
-                    self.seed.get(),
-                    next_epoch(&self.epoch, self.reshuffle_each_iteration),
+                    self.random.seed(),
+                    self.random.next_epoch(self.reshuffle_each_iteration),
                 );
                 ShuffleIter {
                     input: Some(self.input.open()?),
@@ -147,9 +139,8 @@ impl Dataset {
         Ok(Dataset::from_node(Shuffle {
             input: self.clone(),
             buffer_size,
-            seed: Seed::new(seed),
+            random: Randomness::new(seed),
             reshuffle_each_iteration,
-            epoch: AtomicU64::new(0),
         }))
     }
 }

@@ -4,8 +4,8 @@
 use std::sync::Arc;
 
 use super::plumbing::{
-    describe_node, require, restore, BoxIter, Cardinality, Dataset, ElementIter, Node, Pass,
-    PassRef,
+    describe_node, require, restore, BoxIter, Cardinality, Dataset, ElementIter, Node, Numbered,
+    Pass, PassRef,
 };
 use super::state::State;
 use crate::buffer::BufferPool;
@@ -146,12 +146,9 @@ struct Enumerate {
 impl Node for Enumerate {
     describe_node! { name: "Enumerate"; input: input; spec: spec; }
     fn open(&self, from: Option<State>) -> Result<BoxIter> {
-        let (index, input) = restore(from, "Enumerate", |r| Ok((r.num()?, r.kid()?)))?
-            .map_or((0, None), |(i, s)| (i, Some(s)));
         Ok(Box::new(EnumerateIter {
-            input: self.input.open_from(input)?,
+            input: Numbered::open(&self.input, from, "Enumerate")?,
             start: self.start,
-            index,
         }))
     }
     fn is_random_access(&self) -> bool {
@@ -166,22 +163,18 @@ impl Node for Enumerate {
 }
 
 struct EnumerateIter {
-    input: BoxIter,
+    input: Numbered,
     start: i64,
-    index: u64,
 }
 
 impl ElementIter for EnumerateIter {
     fn next(&mut self) -> Option<Result<Element>> {
-        let item = self.input.next()?;
-        let n = self.start.wrapping_add(self.index as i64);
-        self.index += 1;
+        let (i, item) = self.input.next()?;
+        let n = self.start.wrapping_add(i as i64);
         Some(item.map(|e| Element::Tuple(vec![Tensor::scalar(n).into(), e])))
     }
     fn save(&self) -> Result<State> {
-        Ok(State::new("Enumerate")
-            .num(self.index)
-            .kid(self.input.save()?))
+        self.input.save("Enumerate")
     }
 }
 

@@ -2,14 +2,13 @@
 //! user iterators.
 
 use std::path::{Path, PathBuf};
-use std::sync::atomic::AtomicU64;
 use std::sync::Arc;
 
 use super::plumbing::{
-    call_user, describe_node, require, restore, BoxIter, Cardinality, Dataset, ElementIter, Node,
-    Pass, PassRef,
+    call_user, describe_node, own_pass, require, restore, BoxIter, Cardinality, Dataset,
+    ElementIter, Node, Pass,
 };
-use super::state::{next_epoch, resumed, Seed, State};
+use super::state::{Randomness, State};
 use crate::buffer::Buffer;
 use crate::buffer::BufferPool;
 use crate::dtype::DType;
@@ -108,15 +107,7 @@ impl Slices {
 
 impl Node for Slices {
     describe_node! { name: "TensorSlice"; spec: spec; }
-    fn cardinality(&self) -> Cardinality {
-        Cardinality::Finite(self.rows)
-    }
-    fn is_random_access(&self) -> bool {
-        true
-    }
-    fn pass(&self) -> Option<PassRef> {
-        Some(Arc::new(self.clone()))
-    }
+    own_pass!();
 }
 
 impl Pass for Slices {
@@ -150,15 +141,7 @@ struct Tensors {
 
 impl Node for Tensors {
     describe_node! { name: "Tensor"; spec: spec; }
-    fn cardinality(&self) -> Cardinality {
-        Cardinality::Finite(1)
-    }
-    fn is_random_access(&self) -> bool {
-        true
-    }
-    fn pass(&self) -> Option<PassRef> {
-        Some(Arc::new(self.clone()))
-    }
+    own_pass!();
 }
 
 impl Pass for Tensors {
@@ -187,15 +170,7 @@ struct Range {
 
 impl Node for Range {
     describe_node! { name: "Range"; spec: spec; }
-    fn cardinality(&self) -> Cardinality {
-        Cardinality::Finite(self.len)
-    }
-    fn is_random_access(&self) -> bool {
-        true
-    }
-    fn pass(&self) -> Option<PassRef> {
-        Some(Arc::new(self.clone()))
-    }
+    own_pass!();
 }
 
 impl Pass for Range {
@@ -257,15 +232,7 @@ struct ShardedRows {
 
 impl Node for ShardedRows {
     describe_node! { name: "NpyRows"; spec: spec; }
-    fn cardinality(&self) -> Cardinality {
-        Cardinality::Finite(*self.starts.last().unwrap_or(&0))
-    }
-    fn is_random_access(&self) -> bool {
-        true
-    }
-    fn pass(&self) -> Option<PassRef> {
-        Some(Arc::new(self.clone()))
-    }
+    own_pass!();
 }
 
 impl Pass for ShardedRows {
@@ -332,15 +299,14 @@ fn bytes_scalars(strings: &[Vec<u8>]) -> Result<(Vec<Tensor>, DType)> {
 struct ListFiles {
     files: Vec<Tensor>,
     shuffle: bool,
-    seed: Seed,
-    epoch: AtomicU64,
+    random: Randomness,
     spec: ElementSpec,
 }
 
 impl Node for ListFiles {
     describe_node! { name: "ListFiles"; spec: spec; }
-    fn random(&self) -> Option<(&Seed, &AtomicU64)> {
-        Some((&self.seed, &self.epoch))
+    fn random(&self) -> Option<&Randomness> {
+        Some(&self.random)
     }
     fn cardinality(&self) -> Cardinality {
         Cardinality::Finite(self.files.len() as u64)
@@ -349,11 +315,11 @@ impl Node for ListFiles {
         let saved = restore(from, "ListFiles", |r| Ok((r.num()?, r.num()?, r.usize()?)))?;
         let (seed, epoch, next) = match saved {
             Some((seed, epoch, next)) => {
-                resumed(&self.seed, &self.epoch, seed, epoch, self.shuffle);
+                self.random.resumed(seed, epoch, self.shuffle);
                 (seed, epoch, next)
             }
             None => {
-                let (seed, epoch) = (self.seed.get(), next_epoch(&self.epoch, self.shuffle));
+                let (seed, epoch) = (self.random.seed(), self.random.next_epoch(self.shuffle));
                 (seed, epoch, 0)
             }
         };
@@ -635,8 +601,7 @@ impl Dataset {
         Ok(Dataset::from_node(ListFiles {
             files,
             shuffle,
-            seed: Seed::new(seed),
-            epoch: AtomicU64::new(0),
+            random: Randomness::new(seed),
             spec: ElementSpec::Tensor(TensorSpec {
                 dtype,
                 shape: PartialShape::known(&[]),

@@ -1,7 +1,6 @@
 //! [`DatasetIter`]: one pass over a dataset, and its state as bytes.
 
 use std::fmt;
-use std::sync::atomic::Ordering;
 
 use super::stats::PipelineStats;
 use crate::dataset::context::StageGuard;
@@ -210,10 +209,9 @@ impl Dataset {
     /// The seeds and epoch counters of the pipeline's random nodes, in walk order.
     fn save_randomness(&self, mut s: State) -> State {
         self.walk(&mut |n| {
-            if let Some((seed, epoch)) = n.random() {
-                s = std::mem::take(&mut s)
-                    .num(seed.get())
-                    .num(epoch.load(Ordering::Relaxed));
+            if let Some(random) = n.random() {
+                let (seed, epochs) = random.saved();
+                s = std::mem::take(&mut s).num(seed).num(epochs);
             }
         });
         s
@@ -232,10 +230,9 @@ impl Dataset {
         }
         let mut nodes = 0;
         self.walk(&mut |n| {
-            if let Some((seed, epoch)) = n.random() {
-                if let Some(&(s, e)) = saved.get(nodes) {
-                    seed.adopt(s);
-                    epoch.store(e, Ordering::Relaxed);
+            if let Some(random) = n.random() {
+                if let Some(&saved) = saved.get(nodes) {
+                    random.restore(saved);
                 }
                 nodes += 1;
             }

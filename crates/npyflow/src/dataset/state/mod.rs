@@ -19,5 +19,5 @@ pub(crate) mod codec;
 pub(crate) mod random;
 pub(crate) mod tree;
 
-pub(crate) use random::{draw, next_epoch, observe, resumed, shifted, with_draws, Draw, Seed};
+pub(crate) use random::{observe, shifted, with_draws, Draw, Randomness};
 pub(crate) use tree::{mismatch, State, StateReader};

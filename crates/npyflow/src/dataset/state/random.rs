@@ -2,15 +2,15 @@
 //! draws a pass makes when it is created, recorded so that a restored pass draws the same.
 //!
 //! # How to write a random node
-//! 1. Hold a [`Seed`] (`Seed::new(seed)`: given, or drawn when the dataset is built) and an
-//!    `AtomicU64` epoch counter, and return both from `Node::random`, so that an iterator's
-//!    state records them and a restore sets them back.
-//! 2. A random-access node draws its (seed, epoch) in `Node::pass` with [`draw`]: outside a
-//!    restore that is its seed and the next epoch; while a pass is restored it is the draw the
-//!    saved pass made (replayed by the runtime, see [`with_draws`]).
-//! 3. A sequential node draws in `Node::open` with [`next_epoch`] on a fresh pass, saves the
-//!    seed and epoch it used in its state, and on a restore reads them back and calls
-//!    [`resumed`], which moves the counter past the restored epoch.
+//! 1. Hold a [`Randomness`] (`Randomness::new(seed)`: the seed given, or one drawn when the
+//!    dataset is built, and a counter of epochs) and return it from `Node::random`, so that
+//!    an iterator's state records it and a restore sets it back.
+//! 2. A random-access node draws its (seed, epoch) in `Node::pass` with
+//!    [`Randomness::draw`]: outside a restore, its seed and the next epoch; while a pass is
+//!    restored, the draw the saved pass made (replayed by the runtime, see [`with_draws`]).
+//! 3. A sequential node draws in `Node::open` with [`Randomness::next_epoch`] on a fresh pass,
+//!    saves the seed and epoch it used in its state, and on a restore reads them back and
+//!    calls [`Randomness::resumed`], which moves the counter past the restored epoch.
 //! 4. Key every random stream by (seed, epoch, position) with `Rng::keyed`, never by thread,
 //!    so that the output does not depend on which thread ran first.
 
@@ -40,6 +40,55 @@ impl Seed {
     /// Takes the seed of a restored state.
     pub(crate) fn adopt(&self, seed: u64) {
         self.0.store(seed, Ordering::Relaxed);
+    }
+}
+
+/// A random node's randomness: its [`Seed`] and the counter of the passes (epochs) it has
+/// drawn, which an iterator's state records and a restore sets back.
+#[derive(Debug)]
+pub(crate) struct Randomness {
+    seed: Seed,
+    epochs: AtomicU64,
+}
+
+impl Randomness {
+    /// `seed`, or one drawn now; no epoch drawn yet.
+    pub(crate) fn new(seed: Option<u64>) -> Randomness {
+        Randomness {
+            seed: Seed::new(seed),
+            epochs: AtomicU64::new(0),
+        }
+    }
+
+    /// The seed.
+    pub(crate) fn seed(&self) -> u64 {
+        self.seed.get()
+    }
+
+    /// The (seed, epoch) of a new random-access pass: see [`draw`].
+    pub(crate) fn draw(&self, reshuffles: bool) -> (u64, u64) {
+        draw(&self.seed, &self.epochs, reshuffles)
+    }
+
+    /// The epoch of a new sequential pass: see [`next_epoch`].
+    pub(crate) fn next_epoch(&self, reshuffles: bool) -> u64 {
+        next_epoch(&self.epochs, reshuffles)
+    }
+
+    /// A sequential pass restored with `seed` and `epoch`: see [`resumed`].
+    pub(crate) fn resumed(&self, seed: u64, epoch: u64, reshuffles: bool) {
+        resumed(&self.seed, &self.epochs, seed, epoch, reshuffles);
+    }
+
+    /// The seed and the epoch counter, as an iterator's state records them.
+    pub(crate) fn saved(&self) -> (u64, u64) {
+        (self.seed.get(), self.epochs.load(Ordering::Relaxed))
+    }
+
+    /// Sets the seed and the epoch counter back to what a state recorded.
+    pub(crate) fn restore(&self, (seed, epochs): (u64, u64)) {
+        self.seed.adopt(seed);
+        self.epochs.store(epochs, Ordering::Relaxed);
     }
 }
 
