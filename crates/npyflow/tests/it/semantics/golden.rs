@@ -12,7 +12,7 @@
 //!   purpose, with its answer and why.
 //! - [`DISAGREES`]: cases where npyflow's elements, cardinality or spec differ from tf.data's.
 //!   They are skipped by `pipelines_match_tfdata` and run by the ignored test
-//!   `disagreements_with_tfdata` (`cargo test --test tfdata_golden -- --ignored`), which
+//!   `disagreements_with_tfdata` (`cargo test -p npyflow --test it -- --ignored semantics::golden`), which
 //!   fails while any of them still disagrees and says which ones now agree.
 //! - [`STRICTER_THAN_TF`]: invalid-argument cases that tf.data accepts when building and
 //!   npyflow refuses.
@@ -28,7 +28,7 @@ use npyflow::{
 };
 use serde_json::Value;
 
-const GOLDEN: &str = include_str!("../../../tests/tfdata_golden/golden.json");
+const GOLDEN: &str = include_str!("../../../../../tests/tfdata_golden/golden.json");
 
 type Build = fn() -> Result<Dataset>;
 
