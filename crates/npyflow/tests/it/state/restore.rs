@@ -34,18 +34,25 @@ fn check_at(
     points: impl IntoIterator<Item = usize>,
 ) {
     for at in points {
-        let mut it = ds.iter();
-        let _ = it.by_ref().take(at).count();
-        let state = it.get_state().unwrap();
-        let rest: Vec<String> = it.map(show).collect();
-        let mut resumed = build().iter();
-        resumed.set_state(&state).unwrap();
-        assert_eq!(
-            resumed.map(show).collect::<Vec<_>>(),
-            rest,
-            "{name} at {at}"
-        );
+        let (_, state, rest) = save_after(ds, at);
+        assert_eq!(restored(build, &state), rest, "{name} at {at}");
     }
+}
+
+/// A pass of `ds` saved after `at` elements: the elements before, the state, and the
+/// elements the saved iterator goes on to give.
+fn save_after(ds: &Dataset, at: usize) -> (Vec<String>, Vec<u8>, Vec<String>) {
+    let mut it = ds.iter();
+    let head: Vec<String> = it.by_ref().take(at).map(show).collect();
+    let state = it.get_state().unwrap();
+    (head, state, it.map(show).collect())
+}
+
+/// What a new pipeline of `build`, restored from `state`, gives.
+fn restored(build: &dyn Fn() -> Dataset, state: &[u8]) -> Vec<String> {
+    let mut r = build().iter();
+    r.set_state(state).unwrap();
+    r.map(show).collect()
 }
 
 /// Elements `0..n` as a sequential (not random-access) stream.
@@ -59,21 +66,18 @@ fn stream(n: i64) -> Dataset {
 fn check_everywhere(build: &dyn Fn() -> Dataset) -> Vec<String> {
     let full: Vec<String> = build().iter().map(show).collect();
     for at in 0..=full.len() + 1 {
-        let ds = build();
-        let mut it = ds.iter();
-        let head: Vec<String> = it.by_ref().take(at).map(show).collect();
-        let state = it.get_state().unwrap();
-        let rest: Vec<String> = it.map(show).collect();
+        let (head, state, rest) = save_after(&build(), at);
         assert_eq!(
-            [head.clone(), rest.clone()].concat(),
+            [head, rest.clone()].concat(),
             full,
             "continued after {at}"
         );
-        let again = build();
-        let mut resumed = again.iter();
-        resumed.set_state(&state).unwrap();
-        let restored: Vec<String> = resumed.map(show).collect();
-        assert_eq!(restored, rest, "restored after {at} of {}", full.len());
+        assert_eq!(
+            restored(build, &state),
+            rest,
+            "restored after {at} of {}",
+            full.len()
+        );
     }
     full
 }
@@ -481,21 +485,14 @@ fn unordered_parallel_map_then_batch_keeps_the_multiset() {
         };
         let all: Vec<i64> = (1000..1060).collect();
         for at in [0, 1, 3, 7, 14, 15, 16] {
-            let ds = build();
-            let mut it = ds.iter();
-            let head: Vec<String> = it.by_ref().take(at).map(show).collect();
-            let state = it.get_state().unwrap();
-            let rest: Vec<String> = it.map(show).collect();
+            let (head, state, rest) = save_after(&build(), at);
             assert_eq!(
                 flat_sorted(&[head.clone(), rest].concat()),
                 all,
                 "continued at {at}"
             );
-            let mut resumed = build().iter();
-            resumed.set_state(&state).unwrap();
-            let restored: Vec<String> = resumed.map(show).collect();
             assert_eq!(
-                flat_sorted(&[head, restored].concat()),
+                flat_sorted(&[head, restored(&build, &state)].concat()),
                 all,
                 "random access {random_access}, restored at {at}"
             );
@@ -537,13 +534,7 @@ fn saving_twice_and_continuing_changes_nothing() {
     assert_eq!(got, full);
     for (k, (a, b)) in states.iter().enumerate().step_by(7) {
         for s in [a, b] {
-            let mut r = build().iter();
-            r.set_state(s).unwrap();
-            assert_eq!(
-                r.map(show).collect::<Vec<_>>(),
-                full[k.min(full.len())..],
-                "at {k}"
-            );
+            assert_eq!(restored(&build, s), full[k.min(full.len())..], "at {k}");
         }
     }
 }
@@ -604,9 +595,7 @@ fn refused_states_leave_a_used_iterator_where_it_was() {
     assert!(matches!(err, Error::InvalidArgument(_)), "{err}");
     let rest: Vec<String> = it.map(show).collect();
     assert_eq!(head.len() + rest.len(), 20);
-    let mut r = a().iter();
-    r.set_state(&state).unwrap();
-    assert_eq!(r.map(show).collect::<Vec<_>>(), rest);
+    assert_eq!(restored(&a, &state), rest);
 }
 
 #[test]
@@ -668,9 +657,7 @@ fn get_state_while_slow_workers_are_busy() {
     }
     assert_eq!(got, full);
     for (k, s) in states {
-        let mut r = build().iter();
-        r.set_state(&s).unwrap();
-        assert_eq!(r.map(show).collect::<Vec<_>>(), full[k..], "at {k}");
+        assert_eq!(restored(&build, &s), full[k..], "at {k}");
     }
 }
 
@@ -701,13 +688,8 @@ fn restored_generator_is_called_again_once() {
             },
         )
     };
-    let ds = make();
-    let mut it = ds.iter();
-    let _ = it.by_ref().take(2).count();
-    let state = it.get_state().unwrap();
-    let mut r = make().iter();
-    r.set_state(&state).unwrap();
-    assert_eq!(r.map(show).collect::<Vec<_>>(), ["2", "3", "4", "5"]);
+    let (_, state, _) = save_after(&make(), 2);
+    assert_eq!(restored(&make, &state), ["2", "3", "4", "5"]);
 }
 
 #[test]
@@ -1221,10 +1203,7 @@ fn a_replay_state_restores_into_a_rebuilt_pipeline_that_filled_its_own_cache() {
     };
     let ds = build();
     let first: Vec<String> = ds.iter().map(show).collect();
-    let mut it = ds.iter(); // the replay
-    let _ = it.by_ref().take(3).count();
-    let state = it.get_state().unwrap();
-    let rest: Vec<String> = it.map(show).collect();
+    let (_, state, rest) = save_after(&ds, 3); // in the replay
     assert_eq!(rest, first[3..]);
     // Another program: its own (unseeded) pipeline, read once, then restored.
     let again = build();
