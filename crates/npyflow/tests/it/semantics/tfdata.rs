@@ -504,9 +504,7 @@ fn errors_arrive_at_their_element_and_iteration_goes_on() {
     assert_eq!(out[4], "4");
     // In a batch, the error takes the whole batch's place (a difference from tf.data, which
     // would go on with [3 4] and [5]).
-    let batched = range_failing_at_2(6, "bad")
-        .batch(2, ())
-        .unwrap();
+    let batched = range_failing_at_2(6, "bad").batch(2, ()).unwrap();
     let out = strs(&batched);
     assert_eq!(out[0], "[0 1]");
     assert!(out[1].starts_with("ERR"));

@@ -1,5 +1,5 @@
 //! Review of iterator state (get_state / set_state): transformations and combinations the
-//! random pipelines of checkpoint.rs do not make, errors in the stream, and the iterator's
+//! random pipelines of random_pipelines.rs do not make, errors in the stream, and the iterator's
 //! own bookkeeping (saving twice, continuing after a save, restoring into a used iterator).
 
 use npyflow::dataset::{BatchOptions, InterleaveOptions, Parallelism, ShuffleOptions};
@@ -67,11 +67,7 @@ fn check_everywhere(build: &dyn Fn() -> Dataset) -> Vec<String> {
     let full: Vec<String> = build().iter().map(show).collect();
     for at in 0..=full.len() + 1 {
         let (head, state, rest) = save_after(&build(), at);
-        assert_eq!(
-            [head, rest.clone()].concat(),
-            full,
-            "continued after {at}"
-        );
+        assert_eq!([head, rest.clone()].concat(), full, "continued after {at}");
         assert_eq!(
             restored(build, &state),
             rest,
@@ -338,7 +334,12 @@ fn enumerate_after_an_unseeded_shuffle_restores() {
             .enumerate(3)
             .repeat(Some(2))
     };
-    check_at("enumerate", &build(), &build, [0, 3, 24, 25, 26, 40, 50, 51]);
+    check_at(
+        "enumerate",
+        &build(),
+        &build,
+        [0, 3, 24, 25, 26, 40, 50, 51],
+    );
 }
 
 #[test]
@@ -727,7 +728,12 @@ fn shuffled_list_files_then_interleave_restores() {
     };
     let ds = build();
     assert_eq!(ds.iter().count(), 40);
-    check_at("list_files", &ds, &build, [0, 1, 4, 9, 19, 20, 21, 30, 40, 41]);
+    check_at(
+        "list_files",
+        &ds,
+        &build,
+        [0, 1, 4, 9, 19, 20, 21, 30, 40, 41],
+    );
 }
 
 /// Pipelines whose states the forging test damages.
