@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Writes golden.json: what real tf.data produces for a set of small pipelines.
 
-Each case has a string id; crates/npyflow/tests/tfdata_golden.rs builds the same pipeline
+Each case has a string id; crates/npyflow/tests/it/semantics/golden.rs builds the same pipeline
 with npyflow's Rust API (one function per id) and compares, for every id:
 
 - the elements, each printed as NumPy prints it (`str(array)`; tuples as "(a, b)", dicts as

@@ -54,7 +54,7 @@ impl MappedFile {
         // handler below (the bytes behind our slices change from file data to zeros, which
         // is plain data to every reader) and the map is marked so that readers report an
         // error. Tested by `truncated_file_reads_as_an_error` here and by
-        // tests/mapped_faults.rs.
+        // tests/format/mapped_faults.rs.
         let map = unsafe { memmap2::Mmap::map(file)? };
         let mut mapped = MappedFile {
             map,

@@ -1,7 +1,7 @@
 //! A file truncated while npyflow has it memory-mapped, read as a tensor: reads past the
 //! new end are errors naming the file, never a SIGBUS that kills the process; reads before
 //! it still work; and a SIGBUS that is not about npyflow's maps still gets the default
-//! action. (The dataset layer's half is npyflow's tests/mapped_faults.rs.)
+//! action. (The dataset layer's half is npyflow's tests/it/faults.rs.)
 #![cfg(target_os = "linux")]
 
 use std::fs::OpenOptions;

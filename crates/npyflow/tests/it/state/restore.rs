@@ -1,5 +1,5 @@
 //! Review of iterator state (get_state / set_state): transformations and combinations the
-//! random pipelines of checkpoint.rs do not make, errors in the stream, and the iterator's
+//! random pipelines of random_pipelines.rs do not make, errors in the stream, and the iterator's
 //! own bookkeeping (saving twice, continuing after a save, restoring into a used iterator).
 
 use npyflow::dataset::{BatchOptions, InterleaveOptions, Parallelism, ShuffleOptions};
@@ -8,19 +8,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use npyflow::dataset::BucketOptions;
+
+use crate::common::{add, scalar_i64, show, val};
 use npyflow::{
     DType, Dataset, Element, ElementSpec, Error, PartialShape, Tensor, TensorSpec, AUTOTUNE,
 };
 
-fn show(item: npyflow::Result<Element>) -> String {
-    match item {
-        Ok(e) => e.to_string(),
-        Err(e) => format!("error: {e}"),
-    }
-}
-
-/// Saves an iterator of `build()`'s pipeline after each of `points` elements and restores it
-/// into a pipeline built again: the rest must be what the saved iterator goes on to give.
 /// A map function that fails on the elements equal to 2 modulo 4.
 fn fail_at_2_mod_4(e: Element) -> npyflow::Result<Element> {
     let v = scalar_i64(e.clone())?;
@@ -31,36 +24,35 @@ fn fail_at_2_mod_4(e: Element) -> npyflow::Result<Element> {
     }
 }
 
-fn check_at<const N: usize>(build: &dyn Fn() -> Dataset, points: [usize; N]) {
-    let ds = build();
+/// Saves an iterator of `ds` (a pipeline of `build()`) after each of `points` elements, a
+/// new pass each, and restores it into a pipeline built again: the rest must be what the
+/// saved iterator goes on to give. `name` is in the failure's message.
+fn check_at(
+    name: &str,
+    ds: &Dataset,
+    build: &dyn Fn() -> Dataset,
+    points: impl IntoIterator<Item = usize>,
+) {
     for at in points {
-        let mut it = ds.iter();
-        let _ = it.by_ref().take(at).count();
-        let state = it.get_state().unwrap();
-        let rest: Vec<String> = it.map(show).collect();
-        let mut resumed = build().iter();
-        resumed.set_state(&state).unwrap();
-        assert_eq!(resumed.map(show).collect::<Vec<_>>(), rest, "at {at}");
+        let (_, state, rest) = save_after(ds, at);
+        assert_eq!(restored(build, &state), rest, "{name} at {at}");
     }
 }
 
-fn val(e: &Element) -> i64 {
-    e.clone()
-        .into_tensor()
-        .unwrap()
-        .cast(DType::Int64)
-        .unwrap()
-        .to_i64_scalar("x")
-        .unwrap()
+/// A pass of `ds` saved after `at` elements: the elements before, the state, and the
+/// elements the saved iterator goes on to give.
+fn save_after(ds: &Dataset, at: usize) -> (Vec<String>, Vec<u8>, Vec<String>) {
+    let mut it = ds.iter();
+    let head: Vec<String> = it.by_ref().take(at).map(show).collect();
+    let state = it.get_state().unwrap();
+    (head, state, it.map(show).collect())
 }
 
-fn scalar_i64(e: Element) -> npyflow::Result<i64> {
-    e.into_tensor()?.cast(DType::Int64)?.to_i64_scalar("x")
-}
-
-fn add(e: Element, k: i64) -> npyflow::Result<Element> {
-    let v = scalar_i64(e)?;
-    Ok(Tensor::scalar(v + k).into())
+/// What a new pipeline of `build`, restored from `state`, gives.
+fn restored(build: &dyn Fn() -> Dataset, state: &[u8]) -> Vec<String> {
+    let mut r = build().iter();
+    r.set_state(state).unwrap();
+    r.map(show).collect()
 }
 
 /// Elements `0..n` as a sequential (not random-access) stream.
@@ -70,64 +62,82 @@ fn stream(n: i64) -> Dataset {
 
 /// Saves at every point `0..=len + 1` of `build()`'s pass (and past its end): the same
 /// iterator continues unchanged after the save, and a new pipeline restored from the state
-/// gives exactly the rest. With `sorted`, the rests are compared as multisets.
-fn check_everywhere(build: &dyn Fn() -> Dataset, sorted: bool) -> Vec<String> {
+/// gives exactly the rest. Returns the uninterrupted pass.
+fn check_everywhere(build: &dyn Fn() -> Dataset) -> Vec<String> {
     let full: Vec<String> = build().iter().map(show).collect();
     for at in 0..=full.len() + 1 {
-        let ds = build();
-        let mut it = ds.iter();
-        let head: Vec<String> = it.by_ref().take(at).map(show).collect();
-        let state = it.get_state().unwrap();
-        let mut rest: Vec<String> = it.map(show).collect();
-        if !sorted {
-            assert_eq!(
-                [head.clone(), rest.clone()].concat(),
-                full,
-                "continued after {at}"
-            );
-        }
-        let again = build();
-        let mut resumed = again.iter();
-        resumed.set_state(&state).unwrap();
-        let mut restored: Vec<String> = resumed.map(show).collect();
-        if sorted {
-            rest.sort();
-            restored.sort();
-        }
-        assert_eq!(restored, rest, "restored after {at} of {}", full.len());
+        let (head, state, rest) = save_after(&build(), at);
+        assert_eq!([head, rest.clone()].concat(), full, "continued after {at}");
+        assert_eq!(
+            restored(build, &state),
+            rest,
+            "restored after {at} of {}",
+            full.len()
+        );
     }
     full
 }
 
+/// Rows of 0 to 3 elements, padded in batches of 3.
+fn ragged_padded_batch() -> Dataset {
+    stream(23)
+        .map(
+            |e| {
+                let v = scalar_i64(e)?;
+                let n = (v % 4) as usize;
+                Ok(Tensor::from_vec(vec![v; n], &[n])?.into())
+            },
+            (),
+        )
+        .unwrap()
+        .padded_batch(3, None, None, false)
+        .unwrap()
+}
+
+/// Batches of 4 rebatched to sizes 3, 2, 5 in turn.
+fn stream_rebatch() -> Dataset {
+    stream(31)
+        .batch(4, ())
+        .unwrap()
+        .rebatch(&[3, 2, 5], false)
+        .unwrap()
+}
+
+/// Windows of 4 by value modulo 3.
+fn group_by_window_mod_3() -> Dataset {
+    stream(37)
+        .group_by_window(
+            |e| Ok(val(e) % 3),
+            |_, w| w.batch(4, ()),
+            Some(4),
+            None::<fn(i64) -> npyflow::Result<u64>>,
+        )
+        .unwrap()
+}
+
+/// A global shuffle, a parallel map and one of 3 workers' batches, prefetched, twice.
+fn distributed_worker(worker: u64) -> Dataset {
+    Dataset::range(0, 50, 1)
+        .unwrap()
+        .global_shuffle(ShuffleOptions::new().seed(8))
+        .unwrap()
+        .map(|e| add(e, 1), Parallelism::threads(4))
+        .unwrap()
+        .distributed_batch(4, 3, worker)
+        .unwrap()
+        .prefetch(3)
+        .unwrap()
+        .repeat(Some(2))
+}
+
 #[test]
 fn padded_batch_restores() {
-    let build = || {
-        stream(23)
-            .map(
-                |e| {
-                    let v = scalar_i64(e)?;
-                    let n = (v % 4) as usize;
-                    Ok(Tensor::from_vec(vec![v; n], &[n])?.into())
-                },
-                (),
-            )
-            .unwrap()
-            .padded_batch(3, None, None, false)
-            .unwrap()
-    };
-    check_everywhere(&build, false);
+    check_everywhere(&ragged_padded_batch);
 }
 
 #[test]
 fn rebatch_restores() {
-    let build = || {
-        stream(31)
-            .batch(4, ())
-            .unwrap()
-            .rebatch(&[3, 2, 5], false)
-            .unwrap()
-    };
-    check_everywhere(&build, false);
+    check_everywhere(&stream_rebatch);
     let ra = || {
         Dataset::range(0, 31, 1)
             .unwrap()
@@ -136,7 +146,7 @@ fn rebatch_restores() {
             .rebatch(&[3, 2], true)
             .unwrap()
     };
-    check_everywhere(&ra, false);
+    check_everywhere(&ra);
 }
 
 #[test]
@@ -160,22 +170,12 @@ fn bucket_by_sequence_length_restores() {
             )
             .unwrap()
     };
-    check_everywhere(&build, false);
+    check_everywhere(&build);
 }
 
 #[test]
 fn group_by_window_restores() {
-    let build = || {
-        stream(37)
-            .group_by_window(
-                |e| Ok(val(e) % 3),
-                |_, w| w.batch(4, ()),
-                Some(4),
-                None::<fn(i64) -> npyflow::Result<u64>>,
-            )
-            .unwrap()
-    };
-    check_everywhere(&build, false);
+    check_everywhere(&group_by_window_mod_3);
 }
 
 #[test]
@@ -187,7 +187,7 @@ fn window_then_flat_map_restores() {
             .flat_map(|w| w.into_dataset()?.batch(2, ()), None)
             .unwrap()
     };
-    check_everywhere(&build, false);
+    check_everywhere(&build);
 }
 
 #[test]
@@ -201,7 +201,7 @@ fn zip_of_a_stream_and_random_access_restores() {
         Dataset::zip(vec![a, b]).unwrap()
     };
     // seed None: the continued run is compared with the restored one only.
-    check_at(&build, [0, 1, 5, 16, 17, 18]);
+    check_at("zip", &build(), &build, [0, 1, 5, 16, 17, 18]);
 }
 
 #[test]
@@ -216,7 +216,7 @@ fn concatenate_restores_in_both_parts_and_at_the_boundary() {
             )
             .unwrap()
     };
-    check_everywhere(&build, false);
+    check_everywhere(&build);
     let ra = || {
         Dataset::range(0, 5, 1)
             .unwrap()
@@ -225,7 +225,7 @@ fn concatenate_restores_in_both_parts_and_at_the_boundary() {
             .concatenate(&Dataset::range(50, 53, 1).unwrap())
             .unwrap()
     };
-    check_everywhere(&ra, false);
+    check_everywhere(&ra);
 }
 
 #[test]
@@ -246,13 +246,13 @@ fn choose_from_datasets_restores() {
         )
         .unwrap()
     };
-    check_everywhere(&build, false);
+    check_everywhere(&build);
 }
 
 #[test]
 fn take_while_restores() {
     let build = || stream(30).take_while(|e| Ok(val(e) < 12));
-    let full = check_everywhere(&build, false);
+    let full = check_everywhere(&build);
     assert_eq!(full.len(), 12);
 }
 
@@ -264,7 +264,7 @@ fn ignore_errors_restores() {
             .unwrap()
             .ignore_errors(false)
     };
-    let full = check_everywhere(&build, false);
+    let full = check_everywhere(&build);
     assert_eq!(full.len(), 23);
 }
 
@@ -281,22 +281,22 @@ fn errors_in_the_stream_restore_at_the_same_places() {
         }
     };
     let seq = move || stream(30).map(f, ()).unwrap();
-    let full = check_everywhere(&seq, false);
+    let full = check_everywhere(&seq);
     assert!(full.iter().any(|s| s.starts_with("error")));
     let par = move || stream(30).map(f, Parallelism::threads(3)).unwrap();
-    assert_eq!(check_everywhere(&par, false), full);
+    assert_eq!(check_everywhere(&par), full);
     let ra = move || {
         Dataset::range(0, 30, 1)
             .unwrap()
             .map(f, Parallelism::threads(3))
             .unwrap()
     };
-    let ra_full = check_everywhere(&ra, false);
+    let ra_full = check_everywhere(&ra);
     assert_eq!(ra_full, full);
     let batched = move || stream(30).map(f, ()).unwrap().batch(4, ()).unwrap();
-    check_everywhere(&batched, false);
+    check_everywhere(&batched);
     let prefetched = move || stream(30).map(f, ()).unwrap().prefetch(3).unwrap();
-    assert_eq!(check_everywhere(&prefetched, false), full);
+    assert_eq!(check_everywhere(&prefetched), full);
 }
 
 #[test]
@@ -309,7 +309,7 @@ fn scan_restores() {
             })
             .unwrap()
     };
-    check_everywhere(&build, false);
+    check_everywhere(&build);
 }
 
 #[test]
@@ -321,7 +321,7 @@ fn unique_restores() {
             .unique()
             .unwrap()
     };
-    let full = check_everywhere(&build, false);
+    let full = check_everywhere(&build);
     assert_eq!(full.len(), 11);
 }
 
@@ -334,7 +334,12 @@ fn enumerate_after_an_unseeded_shuffle_restores() {
             .enumerate(3)
             .repeat(Some(2))
     };
-    check_at(&build, [0, 3, 24, 25, 26, 40, 50, 51]);
+    check_at(
+        "enumerate",
+        &build(),
+        &build,
+        [0, 3, 24, 25, 26, 40, 50, 51],
+    );
 }
 
 #[test]
@@ -346,7 +351,7 @@ fn endless_repeat_with_take_restores() {
             .repeat(None)
             .take(30)
     };
-    check_everywhere(&build, false);
+    check_everywhere(&build);
     let ra = || {
         Dataset::range(0, 7, 1)
             .unwrap()
@@ -355,7 +360,7 @@ fn endless_repeat_with_take_restores() {
             .repeat(None)
             .take(30)
     };
-    check_everywhere(&ra, false);
+    check_everywhere(&ra);
 }
 
 #[test]
@@ -368,7 +373,7 @@ fn memory_cache_then_repeat_restores() {
             .unwrap()
             .repeat(Some(3))
     };
-    check_at(&build, [0, 4, 9, 10, 13, 18, 22, 27, 28]);
+    check_at("cache", &build(), &build, [0, 4, 9, 10, 13, 18, 22, 27, 28]);
 }
 
 #[test]
@@ -391,7 +396,7 @@ fn generator_with_map_parallel_and_batch_restores() {
         .batch(3, ())
         .unwrap()
     };
-    check_everywhere(&make, false);
+    check_everywhere(&make);
 }
 
 #[test]
@@ -420,7 +425,7 @@ fn nested_interleave_restores() {
             )
             .unwrap()
     };
-    check_everywhere(&build, false);
+    check_everywhere(&build);
     let par = || {
         stream(6)
             .interleave(
@@ -439,7 +444,7 @@ fn nested_interleave_restores() {
             )
             .unwrap()
     };
-    check_everywhere(&par, false);
+    check_everywhere(&par);
 }
 
 /// The elements of a pass of batches, unbatched, sorted.
@@ -481,21 +486,14 @@ fn unordered_parallel_map_then_batch_keeps_the_multiset() {
         };
         let all: Vec<i64> = (1000..1060).collect();
         for at in [0, 1, 3, 7, 14, 15, 16] {
-            let ds = build();
-            let mut it = ds.iter();
-            let head: Vec<String> = it.by_ref().take(at).map(show).collect();
-            let state = it.get_state().unwrap();
-            let rest: Vec<String> = it.map(show).collect();
+            let (head, state, rest) = save_after(&build(), at);
             assert_eq!(
                 flat_sorted(&[head.clone(), rest].concat()),
                 all,
                 "continued at {at}"
             );
-            let mut resumed = build().iter();
-            resumed.set_state(&state).unwrap();
-            let restored: Vec<String> = resumed.map(show).collect();
             assert_eq!(
-                flat_sorted(&[head, restored].concat()),
+                flat_sorted(&[head, restored(&build, &state)].concat()),
                 all,
                 "random access {random_access}, restored at {at}"
             );
@@ -537,13 +535,7 @@ fn saving_twice_and_continuing_changes_nothing() {
     assert_eq!(got, full);
     for (k, (a, b)) in states.iter().enumerate().step_by(7) {
         for s in [a, b] {
-            let mut r = build().iter();
-            r.set_state(s).unwrap();
-            assert_eq!(
-                r.map(show).collect::<Vec<_>>(),
-                full[k.min(full.len())..],
-                "at {k}"
-            );
+            assert_eq!(restored(&build, s), full[k.min(full.len())..], "at {k}");
         }
     }
 }
@@ -604,9 +596,7 @@ fn refused_states_leave_a_used_iterator_where_it_was() {
     assert!(matches!(err, Error::InvalidArgument(_)), "{err}");
     let rest: Vec<String> = it.map(show).collect();
     assert_eq!(head.len() + rest.len(), 20);
-    let mut r = a().iter();
-    r.set_state(&state).unwrap();
-    assert_eq!(r.map(show).collect::<Vec<_>>(), rest);
+    assert_eq!(restored(&a, &state), rest);
 }
 
 #[test]
@@ -668,29 +658,14 @@ fn get_state_while_slow_workers_are_busy() {
     }
     assert_eq!(got, full);
     for (k, s) in states {
-        let mut r = build().iter();
-        r.set_state(&s).unwrap();
-        assert_eq!(r.map(show).collect::<Vec<_>>(), full[k..], "at {k}");
+        assert_eq!(restored(&build, &s), full[k..], "at {k}");
     }
 }
 
 #[test]
 fn distributed_batch_with_parallel_map_and_prefetch_restores() {
     for worker in 0..3 {
-        let build = move || {
-            Dataset::range(0, 50, 1)
-                .unwrap()
-                .global_shuffle(ShuffleOptions::new().seed(8))
-                .unwrap()
-                .map(|e| add(e, 1), Parallelism::threads(4))
-                .unwrap()
-                .distributed_batch(4, 3, worker)
-                .unwrap()
-                .prefetch(3)
-                .unwrap()
-                .repeat(Some(2))
-        };
-        check_everywhere(&build, false);
+        check_everywhere(&move || distributed_worker(worker));
     }
 }
 
@@ -714,13 +689,8 @@ fn restored_generator_is_called_again_once() {
             },
         )
     };
-    let ds = make();
-    let mut it = ds.iter();
-    let _ = it.by_ref().take(2).count();
-    let state = it.get_state().unwrap();
-    let mut r = make().iter();
-    r.set_state(&state).unwrap();
-    assert_eq!(r.map(show).collect::<Vec<_>>(), ["2", "3", "4", "5"]);
+    let (_, state, _) = save_after(&make(), 2);
+    assert_eq!(restored(&make, &state), ["2", "3", "4", "5"]);
 }
 
 #[test]
@@ -757,17 +727,13 @@ fn shuffled_list_files_then_interleave_restores() {
             .repeat(Some(2))
     };
     let ds = build();
-    let full: Vec<String> = ds.iter().map(show).collect();
-    assert_eq!(full.len(), 40);
-    for at in [0, 1, 4, 9, 19, 20, 21, 30, 40, 41] {
-        let mut it = ds.iter();
-        let _ = it.by_ref().take(at).count();
-        let state = it.get_state().unwrap();
-        let rest: Vec<String> = it.map(show).collect();
-        let mut r = build().iter();
-        r.set_state(&state).unwrap();
-        assert_eq!(r.map(show).collect::<Vec<_>>(), rest, "at {at}");
-    }
+    assert_eq!(ds.iter().count(), 40);
+    check_at(
+        "list_files",
+        &ds,
+        &build,
+        [0, 1, 4, 9, 19, 20, 21, 30, 40, 41],
+    );
 }
 
 /// Pipelines whose states the forging test damages.
@@ -776,37 +742,9 @@ type Target = (&'static str, fn() -> Dataset);
 
 fn forge_targets() -> Vec<Target> {
     vec![
-        ("padded_batch", || {
-            stream(23)
-                .map(
-                    |e| {
-                        let v = scalar_i64(e)?;
-                        let n = (v % 4) as usize;
-                        Ok(Tensor::from_vec(vec![v; n], &[n])?.into())
-                    },
-                    (),
-                )
-                .unwrap()
-                .padded_batch(3, None, None, false)
-                .unwrap()
-        }),
-        ("rebatch", || {
-            stream(31)
-                .batch(4, ())
-                .unwrap()
-                .rebatch(&[3, 2, 5], false)
-                .unwrap()
-        }),
-        ("group_by_window", || {
-            stream(37)
-                .group_by_window(
-                    |e| Ok(val(e) % 3),
-                    |_, w| w.batch(4, ()),
-                    Some(4),
-                    None::<fn(i64) -> npyflow::Result<u64>>,
-                )
-                .unwrap()
-        }),
+        ("padded_batch", ragged_padded_batch),
+        ("rebatch", stream_rebatch),
+        ("group_by_window", group_by_window_mod_3),
         ("unique+scan", || {
             stream(40)
                 .map(|e| Ok(Tensor::scalar(scalar_i64(e)? * 7 % 11).into()), ())
@@ -828,17 +766,7 @@ fn forge_targets() -> Vec<Target> {
                 .repeat(Some(3))
         }),
         ("global shuffle, distributed batch, prefetch", || {
-            Dataset::range(0, 50, 1)
-                .unwrap()
-                .global_shuffle(ShuffleOptions::new().seed(8))
-                .unwrap()
-                .map(|e| add(e, 1), Parallelism::threads(4))
-                .unwrap()
-                .distributed_batch(4, 3, 1)
-                .unwrap()
-                .prefetch(3)
-                .unwrap()
-                .repeat(Some(2))
+            distributed_worker(1)
         }),
         ("ra zip, take, skip, shard", || {
             let a = Dataset::range(0, 40, 1).unwrap().skip(3).take(30);
@@ -888,14 +816,31 @@ fn forge_targets() -> Vec<Target> {
     ]
 }
 
-/// Runs `f` on another thread; false if it does not finish within `secs`.
-fn finishes_within(
+/// Writes the checksum of a state whose bytes were changed (its last 4 bytes, a CRC-32 of
+/// the rest), so that the change reaches the decoder.
+fn reseal(forged: &mut [u8]) {
+    let n = forged.len() - 4;
+    let crc = crc32fast::hash(&forged[..n]).to_le_bytes();
+    forged[n..].copy_from_slice(&crc);
+}
+
+/// Restores `forged` into a new pipeline of `build` and, if it is taken, reads up to `read`
+/// elements, on another thread: None if that does not finish within `secs`, else whether it
+/// panicked.
+fn restore_forged(
     secs: u64,
-    f: impl FnOnce() + Send + 'static,
+    build: fn() -> Dataset,
+    forged: Vec<u8>,
+    read: usize,
 ) -> Option<std::thread::Result<()>> {
     let (tx, rx) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
-        let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(f));
+        let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(move || {
+            let mut again = build().iter();
+            if again.set_state(&forged).is_ok() {
+                let _ = again.take(read).count();
+            }
+        }));
         let _ = tx.send(r);
     });
     rx.recv_timeout(Duration::from_secs(secs)).ok()
@@ -926,15 +871,8 @@ fn forged_states_of_many_pipelines_never_panic_or_hang() {
                     3 => forged[k].wrapping_add(1),
                     _ => forged[k].wrapping_sub(1),
                 };
-                let n = forged.len() - 4;
-                let crc = crc32fast::hash(&forged[..n]).to_le_bytes();
-                forged[n..].copy_from_slice(&crc);
-                let outcome = finishes_within(20, move || {
-                    let mut again = build().iter();
-                    if again.set_state(&forged).is_ok() {
-                        let _ = again.take(200).count();
-                    }
-                });
+                reseal(&mut forged);
+                let outcome = restore_forged(20, build, forged, 200);
                 match outcome {
                     None => problems.push(format!("{name}: at {at}, byte {k} ({round}): hangs")),
                     Some(Err(p)) => {
@@ -1057,15 +995,7 @@ fn one_random_dataset_used_twice_restores() {
     for (name, build) in builders {
         let ds = build();
         let n = ds.iter().count();
-        for at in 0..=n {
-            let mut it = ds.iter();
-            let _ = it.by_ref().take(at).count();
-            let state = it.get_state().unwrap();
-            let rest: Vec<String> = it.map(show).collect();
-            let mut r = build().iter();
-            r.set_state(&state).unwrap();
-            assert_eq!(r.map(show).collect::<Vec<_>>(), rest, "{name} at {at}");
-        }
+        check_at(name, &ds, build, 0..=n);
     }
 }
 
@@ -1084,7 +1014,7 @@ fn sample_stopping_on_an_empty_dataset_restores() {
         )
         .unwrap()
     };
-    check_everywhere(&build, false);
+    check_everywhere(&build);
 }
 
 #[test]
@@ -1099,7 +1029,7 @@ fn errors_in_predicates_and_interleave_functions_restore() {
             }
         })
     };
-    let full = check_everywhere(&filt, false);
+    let full = check_everywhere(&filt);
     assert!(full.iter().any(|s| s.contains("pred")));
     let tw = || {
         stream(30).take_while(|e| {
@@ -1111,7 +1041,7 @@ fn errors_in_predicates_and_interleave_functions_restore() {
             }
         })
     };
-    check_everywhere(&tw, false);
+    check_everywhere(&tw);
     for parallel in [false, true] {
         let il = move || {
             let f = |e: Element| {
@@ -1136,7 +1066,7 @@ fn errors_in_predicates_and_interleave_functions_restore() {
                     .unwrap()
             }
         };
-        let full = check_everywhere(&il, false);
+        let full = check_everywhere(&il);
         assert!(full.iter().any(|s| s.contains("open")), "{full:?}");
     }
 }
@@ -1161,7 +1091,7 @@ fn random_access_errors_in_batches_restore() {
             .prefetch(AUTOTUNE)
             .unwrap()
     };
-    let full = check_everywhere(&a, false);
+    let full = check_everywhere(&a);
     assert!(full.iter().any(|s| s.contains("bad")));
     let b = move || {
         Dataset::range(0, 40, 1)
@@ -1175,7 +1105,7 @@ fn random_access_errors_in_batches_restore() {
             .prefetch(2)
             .unwrap()
     };
-    check_everywhere(&b, false);
+    check_everywhere(&b);
 }
 
 #[test]
@@ -1239,15 +1169,8 @@ fn forged_positions_in_unbounded_inputs_do_not_hang() {
             for v in [0xffu8, 0x7f] {
                 let mut forged = state.clone();
                 forged[k] = v;
-                let n = forged.len() - 4;
-                let crc = crc32fast::hash(&forged[..n]).to_le_bytes();
-                forged[n..].copy_from_slice(&crc);
-                match finishes_within(20, move || {
-                    let mut again = build().iter();
-                    if again.set_state(&forged).is_ok() {
-                        let _ = again.take(100).count();
-                    }
-                }) {
+                reseal(&mut forged);
+                match restore_forged(20, build, forged, 100) {
                     None => problems.push(format!("{name}: byte {k} = {v:#x}: hangs")),
                     Some(Err(_)) => problems.push(format!("{name}: byte {k} = {v:#x}: panics")),
                     Some(Ok(())) => {}
@@ -1271,7 +1194,7 @@ fn memory_cache_with_errors_restores_in_its_replay() {
             .unwrap()
             .repeat(Some(2))
     };
-    let full = check_everywhere(&build, false);
+    let full = check_everywhere(&build);
     assert!(full.iter().any(|s| s.contains("bad")));
 }
 
@@ -1286,10 +1209,7 @@ fn a_replay_state_restores_into_a_rebuilt_pipeline_that_filled_its_own_cache() {
     };
     let ds = build();
     let first: Vec<String> = ds.iter().map(show).collect();
-    let mut it = ds.iter(); // the replay
-    let _ = it.by_ref().take(3).count();
-    let state = it.get_state().unwrap();
-    let rest: Vec<String> = it.map(show).collect();
+    let (_, state, rest) = save_after(&ds, 3); // in the replay
     assert_eq!(rest, first[3..]);
     // Another program: its own (unseeded) pipeline, read once, then restored.
     let again = build();
@@ -1315,15 +1235,8 @@ fn a_forged_cache_position_over_an_endless_input_does_not_hang() {
     for pos in places {
         let mut forged = state.clone();
         forged[pos + 7] = 0x7f;
-        let n = forged.len() - 4;
-        let crc = crc32fast::hash(&forged[..n]).to_le_bytes();
-        forged[n..].copy_from_slice(&crc);
-        let outcome = finishes_within(5, move || {
-            let mut again = build().iter();
-            if again.set_state(&forged).is_ok() {
-                let _ = again.take(100).count();
-            }
-        });
+        reseal(&mut forged);
+        let outcome = restore_forged(5, build, forged, 100);
         assert!(
             outcome.is_some(),
             "byte {pos}: set_state did not return within 5 s"

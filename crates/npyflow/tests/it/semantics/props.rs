@@ -7,17 +7,7 @@ use npyflow::dataset::{Cardinality, Dataset};
 use npyflow::{Element, Tensor};
 use proptest::prelude::*;
 
-fn ints(ds: &Dataset) -> Vec<i64> {
-    ds.iter()
-        .map(|e| {
-            e.unwrap()
-                .into_tensor()
-                .unwrap()
-                .to_i64_scalar("x")
-                .unwrap()
-        })
-        .collect()
-}
+use crate::common::ints;
 
 fn range(n: u64) -> Dataset {
     Dataset::range(0, n as i64, 1).unwrap()
@@ -87,7 +77,7 @@ fn build(n: u64, ops: &[Op]) -> Dataset {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
+    #![proptest_config(crate::common::proptest_config(256))]
 
     #[test]
     fn shuffle_permutes_each_epoch_apart(n in 0u64..60, buffer in 1usize..80, seed: u64, epochs in 1u64..4) {

@@ -21,6 +21,22 @@ fn range(n: i64) -> Dataset {
     Dataset::range(0, n, 1).unwrap()
 }
 
+/// `0..n` with the element 2 an error saying `msg`.
+fn range_failing_at_2(n: i64, msg: &'static str) -> Dataset {
+    range(n)
+        .map(
+            move |x| {
+                if int(&x) == 2 {
+                    Err(Error::msg(msg))
+                } else {
+                    Ok(x)
+                }
+            },
+            (),
+        )
+        .unwrap()
+}
+
 fn i64s(v: &[i64]) -> Tensor {
     Tensor::from_vec(v.to_vec(), &[v.len()]).unwrap()
 }
@@ -461,18 +477,7 @@ fn map_specs_follow_the_function() {
 
 #[test]
 fn errors_arrive_at_their_element_and_iteration_goes_on() {
-    let ds = range(5)
-        .map(
-            |x| {
-                if int(&x) == 2 {
-                    Err(Error::msg("bad element"))
-                } else {
-                    Ok(x)
-                }
-            },
-            (),
-        )
-        .unwrap();
+    let ds = range_failing_at_2(5, "bad element");
     let out = strs(&ds);
     assert_eq!(out.len(), 5);
     assert_eq!(out[1], "1");
@@ -499,20 +504,7 @@ fn errors_arrive_at_their_element_and_iteration_goes_on() {
     assert_eq!(out[4], "4");
     // In a batch, the error takes the whole batch's place (a difference from tf.data, which
     // would go on with [3 4] and [5]).
-    let batched = range(6)
-        .map(
-            |x| {
-                if int(&x) == 2 {
-                    Err(Error::msg("bad"))
-                } else {
-                    Ok(x)
-                }
-            },
-            (),
-        )
-        .unwrap()
-        .batch(2, ())
-        .unwrap();
+    let batched = range_failing_at_2(6, "bad").batch(2, ()).unwrap();
     let out = strs(&batched);
     assert_eq!(out[0], "[0 1]");
     assert!(out[1].starts_with("ERR"));
@@ -1058,18 +1050,7 @@ fn review_regressions() {
     }
 
     // An error keeps its position in windows.
-    let bad = range(6)
-        .map(
-            |x| {
-                if int(&x) == 2 {
-                    Err(Error::msg("bad"))
-                } else {
-                    Ok(x)
-                }
-            },
-            (),
-        )
-        .unwrap();
+    let bad = range_failing_at_2(6, "bad");
     let w = bad
         .window(3, Some(3), 1, false)
         .unwrap()

@@ -1,5 +1,6 @@
-//! Dropping an iterator stops its threads, and many iterators leave none behind. Alone in
-//! its own test binary, so no other test's threads are counted.
+//! Dropping an iterator stops its threads, and many iterators leave none behind. In the
+//! `process` binary, one test at a time, so no other test's threads are counted (see
+//! main.rs).
 
 use npyflow::dataset::Parallelism;
 use std::time::{Duration, Instant};
@@ -30,6 +31,7 @@ fn settle(want: usize) -> usize {
 
 #[test]
 fn dropped_iterators_leave_no_threads() {
+    let _alone = crate::whole_process();
     let slow = Dataset::counter(0, 1)
         .map(
             |e| {

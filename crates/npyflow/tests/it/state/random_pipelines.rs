@@ -9,6 +9,8 @@ use std::time::Duration;
 use npyflow::{ops, DType, Dataset, Element, Error, Tensor};
 use proptest::prelude::*;
 
+use crate::common::{add, show};
+
 #[derive(Clone, Debug)]
 enum Step {
     /// A closure map: sequential, or with threads and order kept or not.
@@ -66,16 +68,6 @@ fn first_byte(e: &Element) -> u8 {
         .first()
         .and_then(|t| t.as_bytes().first().copied())
         .unwrap_or(0)
-}
-
-/// Adds `k` to every tensor of an integer element (int64 or int32).
-fn add(e: Element, k: i64) -> npyflow::Result<Element> {
-    e.map_tensors(&mut |t| {
-        let dtype = t.dtype();
-        let wide = t.cast(DType::Int64)?;
-        let v: Vec<i64> = wide.view::<i64>()?.to_vec();
-        Tensor::from_vec(v.into_iter().map(|x| x + k).collect(), t.shape())?.cast(dtype)
-    })
 }
 
 /// Builds the pipeline; whether its order is fixed (no step gives order up).
@@ -189,15 +181,8 @@ fn build(n: i64, steps: &[Step]) -> (Dataset, bool) {
     (ds, ordered)
 }
 
-fn show(item: npyflow::Result<Element>) -> String {
-    match item {
-        Ok(e) => e.to_string(),
-        Err(e) => format!("error: {e}"),
-    }
-}
-
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 160, ..ProptestConfig::default() })]
+    #![proptest_config(crate::common::proptest_config(160))]
 
     #[test]
     fn restoring_anywhere_continues_the_run(
@@ -412,7 +397,7 @@ fn busy_pipeline() -> Dataset {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 400, ..ProptestConfig::default() })]
+    #![proptest_config(crate::common::proptest_config(400))]
 
     /// Damaged states that still pass the checksum (as a forger could make them) are
     /// refused or restored, never a panic, and a restored pass reads without one.

@@ -11,7 +11,7 @@ fn values(batch: &Element) -> Vec<i64> {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 200, ..ProptestConfig::default() })]
+    #![proptest_config(crate::common::proptest_config(200))]
 
     #[test]
     fn workers_share_one_permutation_and_take_equal_steps(

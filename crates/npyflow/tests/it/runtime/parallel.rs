@@ -1,6 +1,6 @@
 //! The runtime: parallel output equals sequential output for any number of threads, fused
 //! and pooled batches equal plain ones, slices are not copies, kept batches stay valid,
-//! and global shuffles permute each epoch (tests/threads.rs: dropping an iterator stops
+//! and global shuffles permute each epoch (tests/process/threads.rs: dropping an iterator stops
 //! its threads).
 
 use npyflow::dataset::{BatchOptions, InterleaveOptions, Parallelism, ShuffleOptions};
@@ -9,6 +9,8 @@ use std::time::Duration;
 use npyflow::dataset::Dataset;
 use npyflow::{ops, DType, Element, Error, Tensor};
 use proptest::prelude::*;
+
+use crate::common::ints;
 
 fn images(n: usize) -> (Tensor, Tensor) {
     let x = Tensor::from_vec(
@@ -27,6 +29,16 @@ fn normalize_closure(e: Element) -> npyflow::Result<Element> {
     Ok(Element::tuple([Element::from(x), parts.remove(0)]))
 }
 
+/// [`normalize_closure`] as two ops (cast, scale) that batch fuses, then batches of 8.
+fn cast_scale_batch(ds: &Dataset) -> Dataset {
+    ds.map(ops::cast(DType::Float32).component(0), ())
+        .unwrap()
+        .map(ops::scale(1.0 / 255.0).component(0), ())
+        .unwrap()
+        .batch(8, ())
+        .unwrap()
+}
+
 #[test]
 fn fused_batches_equal_closure_batches() {
     let (x, y) = images(37);
@@ -36,13 +48,7 @@ fn fused_batches_equal_closure_batches() {
         .unwrap()
         .batch(8, ())
         .unwrap();
-    let fused = src
-        .map(ops::cast(DType::Float32).component(0), ())
-        .unwrap()
-        .map(ops::scale(1.0 / 255.0).component(0), ())
-        .unwrap()
-        .batch(8, ())
-        .unwrap();
+    let fused = cast_scale_batch(&src);
     assert_eq!(fused.element_spec(), closure.element_spec());
     assert_eq!(fused.to_vec().unwrap(), closure.to_vec().unwrap());
     // Through a stream (a generator is not random-access) the fused path is the same.
@@ -50,13 +56,7 @@ fn fused_batches_equal_closure_batches() {
     let rows = src.to_vec().unwrap();
     let stream =
         Dataset::from_generator(spec, move || Ok(Box::new(rows.clone().into_iter().map(Ok))));
-    let fused_stream = stream
-        .map(ops::cast(DType::Float32).component(0), ())
-        .unwrap()
-        .map(ops::scale(1.0 / 255.0).component(0), ())
-        .unwrap()
-        .batch(8, ())
-        .unwrap();
+    let fused_stream = cast_scale_batch(&stream);
     assert_eq!(fused_stream.to_vec().unwrap(), closure.to_vec().unwrap());
 }
 
@@ -95,17 +95,7 @@ fn global_shuffle_permutes_each_epoch() {
         .unwrap()
         .global_shuffle(ShuffleOptions::new().seed(5))
         .unwrap();
-    let epoch = |ds: &Dataset| -> Vec<i64> {
-        ds.iter()
-            .map(|e| {
-                e.unwrap()
-                    .into_tensor()
-                    .unwrap()
-                    .to_i64_scalar("x")
-                    .unwrap()
-            })
-            .collect()
-    };
+    let epoch = ints;
     let a = epoch(&ds);
     let b = epoch(&ds);
     assert_ne!(a, b, "a new order each epoch");
@@ -294,7 +284,7 @@ fn build(n: i64, steps: &[Step], parallel: bool) -> Dataset {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 64, ..ProptestConfig::default() })]
+    #![proptest_config(crate::common::proptest_config(64))]
 
     #[test]
     fn parallel_output_equals_sequential(n in 0i64..60, steps in prop::collection::vec(step(), 0..5)) {

@@ -12,7 +12,7 @@
 //!   purpose, with its answer and why.
 //! - [`DISAGREES`]: cases where npyflow's elements, cardinality or spec differ from tf.data's.
 //!   They are skipped by `pipelines_match_tfdata` and run by the ignored test
-//!   `disagreements_with_tfdata` (`cargo test --test tfdata_golden -- --ignored`), which
+//!   `disagreements_with_tfdata` (`cargo test -p npyflow --test it -- --ignored semantics::golden`), which
 //!   fails while any of them still disagrees and says which ones now agree.
 //! - [`STRICTER_THAN_TF`]: invalid-argument cases that tf.data accepts when building and
 //!   npyflow refuses.
@@ -28,7 +28,7 @@ use npyflow::{
 };
 use serde_json::Value;
 
-const GOLDEN: &str = include_str!("../../../tests/tfdata_golden/golden.json");
+const GOLDEN: &str = include_str!("../../../../../tests/tfdata_golden/golden.json");
 
 type Build = fn() -> Result<Dataset>;
 
@@ -548,35 +548,35 @@ fn choose_endless_choices_stop_on_empty() -> Result<Dataset> {
     Dataset::choose_from_datasets(vec![r(0, 2), r(10, 12)], &r(0, 2).repeat(None), true)
 }
 
+/// `range(n).window(size, shift, stride, drop)`, each window batched whole.
+fn windows_batched(
+    n: i64,
+    size: usize,
+    shift: Option<u64>,
+    stride: u64,
+    drop: bool,
+) -> Result<Dataset> {
+    r(0, n)
+        .window(size as u64, shift, stride, drop)?
+        .flat_map(batched(size), None)
+}
 fn window_default_shift() -> Result<Dataset> {
-    r(0, 7)
-        .window(3, None, 1, false)?
-        .flat_map(batched(3), None)
+    windows_batched(7, 3, None, 1, false)
 }
 fn window_shift_drop() -> Result<Dataset> {
-    r(0, 7)
-        .window(3, Some(2), 1, true)?
-        .flat_map(batched(3), None)
+    windows_batched(7, 3, Some(2), 1, true)
 }
 fn window_stride_drop() -> Result<Dataset> {
-    r(0, 10)
-        .window(3, Some(1), 2, true)?
-        .flat_map(batched(3), None)
+    windows_batched(10, 3, Some(1), 2, true)
 }
 fn window_stride_keep_remainder() -> Result<Dataset> {
-    r(0, 10)
-        .window(3, Some(2), 3, false)?
-        .flat_map(batched(3), None)
+    windows_batched(10, 3, Some(2), 3, false)
 }
 fn window_shift_beyond_size() -> Result<Dataset> {
-    r(0, 10)
-        .window(2, Some(5), 1, false)?
-        .flat_map(batched(2), None)
+    windows_batched(10, 2, Some(5), 1, false)
 }
 fn window_shift_beyond_size_uneven() -> Result<Dataset> {
-    r(0, 9)
-        .window(2, Some(4), 1, false)?
-        .flat_map(batched(2), None)
+    windows_batched(9, 2, Some(4), 1, false)
 }
 fn window_tuple() -> Result<Dataset> {
     Dataset::zip(vec![r(0, 5), r(0, 5).map(times10, ())?])?

@@ -1,0 +1,58 @@
+//! Helpers shared by the subjects' modules.
+
+use npyflow::{DType, Dataset, Element, Tensor};
+use proptest::test_runner::{Config, FileFailurePersistence};
+
+/// A proptest configuration of `cases` cases whose failures are recorded next to the test's
+/// source file, in `<module file stem>.proptest-regressions` (proptest's default would put
+/// them in tests/proptest-regressions/, because tests/it has a main.rs).
+pub fn proptest_config(cases: u32) -> Config {
+    Config {
+        cases,
+        failure_persistence: Some(Box::new(FileFailurePersistence::WithSource(
+            "proptest-regressions",
+        ))),
+        ..Config::default()
+    }
+}
+
+/// An element as its text, or an error as `error: ...`.
+pub fn show(item: npyflow::Result<Element>) -> String {
+    match item {
+        Ok(e) => e.to_string(),
+        Err(e) => format!("error: {e}"),
+    }
+}
+
+/// A scalar integer element's value (any integer dtype).
+pub fn scalar_i64(e: Element) -> npyflow::Result<i64> {
+    e.into_tensor()?.cast(DType::Int64)?.to_i64_scalar("x")
+}
+
+/// [`scalar_i64`] of an element that must be one.
+pub fn val(e: &Element) -> i64 {
+    scalar_i64(e.clone()).unwrap()
+}
+
+/// The values of one pass over a dataset of int64 scalars.
+pub fn ints(ds: &Dataset) -> Vec<i64> {
+    ds.iter()
+        .map(|e| {
+            e.unwrap()
+                .into_tensor()
+                .unwrap()
+                .to_i64_scalar("x")
+                .unwrap()
+        })
+        .collect()
+}
+
+/// Adds `k` to every tensor of an integer element, keeping each tensor's dtype.
+pub fn add(e: Element, k: i64) -> npyflow::Result<Element> {
+    e.map_tensors(&mut |t| {
+        let dtype = t.dtype();
+        let wide = t.cast(DType::Int64)?;
+        let v: Vec<i64> = wide.view::<i64>()?.to_vec();
+        Tensor::from_vec(v.into_iter().map(|x| x + k).collect(), t.shape())?.cast(dtype)
+    })
+}

@@ -1,0 +1,5 @@
+//! The runtime: parallel and fused execution give what sequential execution gives, and
+//! workers of a multi-host job read every element once between them.
+
+mod multihost;
+mod parallel;
