@@ -286,33 +286,42 @@ impl From<Dataset> for Element {
     }
 }
 
+/// `items` as Python writes a tuple: `(a, b)`, and `(a,)` for one item.
+fn write_tuple(f: &mut fmt::Formatter<'_>, items: &[impl fmt::Display]) -> fmt::Result {
+    f.write_str("(")?;
+    for (i, item) in items.iter().enumerate() {
+        if i > 0 {
+            f.write_str(", ")?;
+        }
+        write!(f, "{item}")?;
+    }
+    if items.len() == 1 {
+        f.write_str(",")?;
+    }
+    f.write_str(")")
+}
+
+/// `items` as Python writes a dict: `{'k': v, ...}`.
+fn write_dict(
+    f: &mut fmt::Formatter<'_>,
+    items: &IndexMap<String, impl fmt::Display>,
+) -> fmt::Result {
+    f.write_str("{")?;
+    for (i, (k, item)) in items.iter().enumerate() {
+        if i > 0 {
+            f.write_str(", ")?;
+        }
+        write!(f, "'{k}': {item}")?;
+    }
+    f.write_str("}")
+}
+
 impl fmt::Display for Element {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Element::Tensor(t) => write!(f, "{t}"),
-            Element::Tuple(items) => {
-                f.write_str("(")?;
-                for (i, e) in items.iter().enumerate() {
-                    if i > 0 {
-                        f.write_str(", ")?;
-                    }
-                    write!(f, "{e}")?;
-                }
-                if items.len() == 1 {
-                    f.write_str(",")?;
-                }
-                f.write_str(")")
-            }
-            Element::Dict(items) => {
-                f.write_str("{")?;
-                for (i, (k, e)) in items.iter().enumerate() {
-                    if i > 0 {
-                        f.write_str(", ")?;
-                    }
-                    write!(f, "'{k}': {e}")?;
-                }
-                f.write_str("}")
-            }
+            Element::Tuple(items) => write_tuple(f, items),
+            Element::Dict(items) => write_dict(f, items),
             Element::Dataset(d) => write!(f, "{d:?}"),
         }
     }
@@ -594,29 +603,8 @@ impl fmt::Display for ElementSpec {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             ElementSpec::Tensor(s) => write!(f, "{s}"),
-            ElementSpec::Tuple(items) => {
-                f.write_str("(")?;
-                for (i, s) in items.iter().enumerate() {
-                    if i > 0 {
-                        f.write_str(", ")?;
-                    }
-                    write!(f, "{s}")?;
-                }
-                if items.len() == 1 {
-                    f.write_str(",")?;
-                }
-                f.write_str(")")
-            }
-            ElementSpec::Dict(items) => {
-                f.write_str("{")?;
-                for (i, (k, s)) in items.iter().enumerate() {
-                    if i > 0 {
-                        f.write_str(", ")?;
-                    }
-                    write!(f, "'{k}': {s}")?;
-                }
-                f.write_str("}")
-            }
+            ElementSpec::Tuple(items) => write_tuple(f, items),
+            ElementSpec::Dict(items) => write_dict(f, items),
             ElementSpec::Dataset(s) => write!(f, "DatasetSpec({s})"),
         }
     }

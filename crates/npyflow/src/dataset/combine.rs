@@ -269,10 +269,7 @@ struct Sample {
 }
 
 impl Node for Sample {
-    describe_node! { name: "DirectedInterleave"; spec: spec; }
-    fn random(&self) -> Option<&Randomness> {
-        Some(&self.random)
-    }
+    describe_node! { name: "DirectedInterleave"; spec: spec; random: random; }
     fn inputs(&self) -> Vec<&Dataset> {
         self.inputs.iter().collect()
     }

@@ -62,10 +62,7 @@ struct GlobalShuffle {
 }
 
 impl Node for GlobalShuffle {
-    describe_node! { name: "GlobalShuffle"; input: input; }
-    fn random(&self) -> Option<&Randomness> {
-        Some(&self.random)
-    }
+    describe_node! { name: "GlobalShuffle"; input: input; random: random; }
     fn is_random_access(&self) -> bool {
         true
     }

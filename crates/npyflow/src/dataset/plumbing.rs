@@ -72,16 +72,17 @@ impl<T: Any> AsAny for T {
 }
 
 /// Writes the parts of a [`Node`] impl that say what the node is, from its fields: its
-/// tf.data name, its one input, and its own spec (without `spec`, the input's is used).
+/// tf.data name, its one input, its own spec (without `spec`, the input's is used), and
+/// the [`Randomness`] of a random node.
 ///
-/// ```ignore
+/// ```text
 /// impl Node for Shuffle {
-///     describe_node! { name: "Shuffle"; input: input; }
+///     describe_node! { name: "Shuffle"; input: input; random: random; }
 ///     fn open(&self, from: Option<State>) -> Result<BoxIter> { ... }
 /// }
 /// ```
 macro_rules! describe_node {
-    ($(name: $name:literal;)? $(input: $input:ident;)? $(spec: $spec:ident;)?) => {
+    ($(name: $name:literal;)? $(input: $input:ident;)? $(spec: $spec:ident;)? $(random: $random:ident;)?) => {
         $(
             fn name(&self) -> &'static str {
                 $name
@@ -95,6 +96,11 @@ macro_rules! describe_node {
         $(
             fn spec(&self) -> &$crate::element::ElementSpec {
                 &self.$spec
+            }
+        )?
+        $(
+            fn random(&self) -> Option<&$crate::dataset::state::random::Randomness> {
+                Some(&self.$random)
             }
         )?
     };

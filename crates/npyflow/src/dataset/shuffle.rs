@@ -15,10 +15,7 @@ struct Shuffle {
 }
 
 impl Node for Shuffle {
-    describe_node! { name: "Shuffle"; input: input; }
-    fn random(&self) -> Option<&Randomness> {
-        Some(&self.random)
-    }
+    describe_node! { name: "Shuffle"; input: input; random: random; }
     fn open(&self, from: Option<State>) -> Result<BoxIter> {
         let saved = restore(from, "Shuffle", |r| {
             let seed = r.num()?;

@@ -304,10 +304,7 @@ struct ListFiles {
 }
 
 impl Node for ListFiles {
-    describe_node! { name: "ListFiles"; spec: spec; }
-    fn random(&self) -> Option<&Randomness> {
-        Some(&self.random)
-    }
+    describe_node! { name: "ListFiles"; spec: spec; random: random; }
     fn cardinality(&self) -> Cardinality {
         Cardinality::Finite(self.files.len() as u64)
     }
