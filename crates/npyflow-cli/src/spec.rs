@@ -5,7 +5,7 @@
 //! name; nothing here decides how a pipeline runs.
 
 use anyhow::{anyhow, bail, Context, Result};
-use npyflow::dataset::{BatchOptions, Dataset, MapOptions, ShuffleOptions};
+use npyflow::dataset::{positive_from_tf, BatchOptions, Dataset, MapOptions, ShuffleOptions};
 use npyflow::ops::{self, Op};
 use npyflow::{DType, AUTOTUNE};
 
@@ -430,7 +430,7 @@ fn apply_one(ds: &Dataset, c: &Call) -> Result<Dataset> {
             let drop = c
                 .arg(1, "drop_remainder")
                 .map_or(Ok(false), Value::boolean)?;
-            let size = usize::try_from(size).map_err(|_| anyhow!("batch_size must be positive"))?;
+            let size = positive_from_tf("batch", "batch_size", size)? as usize;
             let (n, det) = parallel(c)?;
             ds.batch(size, BatchOptions::from_tf(drop, n, det)?)?
         }
@@ -439,7 +439,7 @@ fn apply_one(ds: &Dataset, c: &Call) -> Result<Dataset> {
             let re = c
                 .arg(2, "reshuffle_each_iteration")
                 .map_or(Ok(true), Value::boolean)?;
-            let n = usize::try_from(n).map_err(|_| anyhow!("buffer_size must be positive"))?;
+            let n = positive_from_tf("shuffle", "buffer_size", n)? as usize;
             let options = ShuffleOptions {
                 seed: c.seed(1)?,
                 reshuffle_each_iteration: re,

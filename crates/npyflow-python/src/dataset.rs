@@ -6,7 +6,8 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use npyflow::dataset::{
-    BatchOptions, BucketOptions, InterleaveOptions, MapOptions, ShuffleOptions,
+    count_from_tf, positive_from_tf, BatchOptions, BucketOptions, InterleaveOptions, MapOptions,
+    ShuffleOptions,
 };
 use npyflow::{Dataset, Element, PartialShape, Tensor};
 use pyo3::exceptions::{PyTypeError, PyValueError};
@@ -25,22 +26,14 @@ pub(crate) fn wrap(py: Python<'_>, result: npyflow::Result<Dataset>) -> PyResult
     core(py, result).map(|inner| CoreDataset { inner })
 }
 
-/// `value` as a count that must not be negative.
+/// `value` as a count that must not be negative (the core's check, as a ValueError).
 fn non_negative(op: &str, name: &str, value: i64) -> PyResult<u64> {
-    u64::try_from(value).map_err(|_| {
-        PyValueError::new_err(format!("{op}: {name} must not be negative, got {value}"))
-    })
+    count_from_tf(op, name, value).map_err(|e| PyValueError::new_err(e.to_string()))
 }
 
-/// `value` as a size that must be positive.
+/// `value` as a size that must be positive (the core's check, as a ValueError).
 fn positive(op: &str, name: &str, value: i64) -> PyResult<u64> {
-    if value > 0 {
-        Ok(value as u64)
-    } else {
-        Err(PyValueError::new_err(format!(
-            "{op}: {name} must be greater than zero, got {value}"
-        )))
-    }
+    positive_from_tf(op, name, value).map_err(|e| PyValueError::new_err(e.to_string()))
 }
 
 /// A Python callable a transformation runs.

@@ -80,7 +80,8 @@ use std::fmt;
 pub use group::BucketOptions;
 pub use map::MapFunction;
 pub use options::{
-    BatchOptions, InterleaveOptions, MapOptions, Parallelism, ShuffleOptions, AUTOTUNE,
+    count_from_tf, positive_from_tf, BatchOptions, InterleaveOptions, MapOptions, Parallelism,
+    ShuffleOptions, AUTOTUNE,
 };
 pub use plumbing::{Cardinality, Dataset};
 pub use runtime::iter::DatasetIter;

@@ -22,7 +22,25 @@ use super::parallelism::{cores, MAX_THREADS};
 pub use super::parallelism::{Parallelism, AUTOTUNE};
 use super::plumbing::require;
 use crate::element::ElementSpec;
-use crate::error::Result;
+use crate::error::{Error, Result};
+
+/// tf.data's integer argument `name` of `op` (a `count`, a `start`, an `index`, ...) as a
+/// number that must not be negative: what the fronts, which read Python's or the command
+/// line's integers, call before the core's unsigned arguments.
+pub fn count_from_tf(op: &str, name: &str, value: i64) -> Result<u64> {
+    u64::try_from(value).map_err(|_| {
+        Error::InvalidArgument(format!("{op}: {name} must not be negative, got {value}"))
+    })
+}
+
+/// tf.data's integer argument `name` of `op` (a `batch_size`, a `buffer_size`, ...) as a
+/// number that must be positive.
+pub fn positive_from_tf(op: &str, name: &str, value: i64) -> Result<u64> {
+    require(value > 0, || {
+        format!("{op}: {name} must be greater than zero, got {value}")
+    })?;
+    Ok(value.unsigned_abs())
+}
 
 /// The options of [`Dataset::map`](super::Dataset::map).
 #[derive(Clone, Debug, Default, PartialEq)]
@@ -352,6 +370,25 @@ mod tests {
             .parallel(Parallelism::threads(0))
             .lengths()
             .is_err());
+    }
+
+    #[test]
+    fn integer_arguments_are_checked_here() {
+        assert_eq!(count_from_tf("skip", "count", 0).unwrap(), 0);
+        assert_eq!(positive_from_tf("batch", "batch_size", 7).unwrap(), 7);
+        let e = count_from_tf("shard", "index", -1).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "invalid argument: shard: index must not be negative, got -1"
+        );
+        for bad in [0, -3, i64::MIN] {
+            let e = positive_from_tf("shuffle", "buffer_size", bad).unwrap_err();
+            assert!(
+                e.to_string()
+                    .contains("shuffle: buffer_size must be greater than zero"),
+                "{e}"
+            );
+        }
     }
 
     #[test]
