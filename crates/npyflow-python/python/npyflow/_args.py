@@ -47,12 +47,6 @@ def check_parallel_calls(num_parallel_calls: Optional[int]) -> None:
         raise TypeError(f"num_parallel_calls must be an int or AUTOTUNE, got {num_parallel_calls!r}")
 
 
-def check_deterministic(deterministic: Optional[bool]) -> None:
-    """``deterministic`` of ``interleave``, which the native ``interleave`` does not take."""
-    if deterministic is not None and not isinstance(deterministic, (bool, np.bool_)):
-        raise TypeError(f"deterministic must be None or a bool, got {deterministic!r}")
-
-
 class _HasElementSpec(Protocol):
     @property
     def element_spec(self) -> ElementSpec: ...

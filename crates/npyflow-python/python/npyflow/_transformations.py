@@ -14,7 +14,6 @@ from ._args import (
     as_index,
     as_path,
     as_seed,
-    check_deterministic,
     check_parallel_calls,
     require_compatible,
 )
@@ -97,7 +96,6 @@ class DatasetTransformations:
         """The datasets ``map_func`` returns, ``cycle_length`` at a time (AUTOTUNE: the number
         of CPUs), ``block_length`` elements from each in turn."""
         check_parallel_calls(num_parallel_calls)
-        check_deterministic(deterministic)
         cycle = None if cycle_length is None else as_index(cycle_length, "cycle_length")
         block = None if block_length is None else as_index(block_length, "block_length")
         return self._derive(
