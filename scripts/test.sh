@@ -20,6 +20,10 @@ python3 scripts/import_cycles.py --allow dataset::plumbing,element \
     crates/npyflow-format/src crates/npyflow/src crates/npyflow-cli/src crates/npyflow-python/src
 echo "== cargo doc"
 RUSTDOCFLAGS="-D warnings" cargo doc --no-deps --locked -p npyflow -p npyflow-format
+echo "== the fuzz targets build"
+# They are outside the workspace (cargo-fuzz builds them with sanitizers); checking that they
+# compile keeps them in step with the API they call.
+cargo check --manifest-path fuzz/Cargo.toml --bins --locked
 
 # The NumPy round trips must run here, not skip.
 export NPYFLOW_REQUIRE_NUMPY=1

@@ -5,8 +5,8 @@
 
 #![no_main]
 
-use npyflow::dataset::{InterleaveOptions, Parallelism, ShuffleOptions};
 use libfuzzer_sys::fuzz_target;
+use npyflow::dataset::{InterleaveOptions, Parallelism, ShuffleOptions};
 use npyflow::{Dataset, Element, Tensor};
 use std::sync::OnceLock;
 
@@ -25,11 +25,14 @@ fn pipeline() -> Dataset {
         .unwrap()
         .map(|e| add(e, 3), Parallelism::threads(2))
         .unwrap()
-        .interleave(|e| Ok(Dataset::from_tensors(e).repeat(Some(2))), InterleaveOptions::new().cycle_length(2))
+        .interleave(
+            |e| Ok(Dataset::from_tensors(e).repeat(Some(2))),
+            InterleaveOptions::new().cycle_length(2),
+        )
         .unwrap()
         .window(3, Some(2), 1, false)
         .unwrap()
-        .flat_map(|w| w.into_dataset()?.batch(3, ()))
+        .flat_map(|w| w.into_dataset()?.batch(3, ()), None)
         .unwrap()
         .unbatch()
         .unwrap();
@@ -65,7 +68,9 @@ fn states() -> &'static Vec<Vec<u8>> {
 }
 
 fuzz_target!(|data: &[u8]| {
-    let Some((&which, edits)) = data.split_first() else { return };
+    let Some((&which, edits)) = data.split_first() else {
+        return;
+    };
     let mut state = states()[usize::from(which) % states().len()].clone();
     // The mark, version and fingerprint stay; the body is edited; the checksum is mended.
     let body = 14 + 4 + 8..state.len() - 4;
