@@ -1,4 +1,4 @@
-"""Checks the files npyflow wrote in tests/numpy_interop.rs.
+"""Checks the files npyflow wrote in tests/format/interop.rs.
 
     python check_written.py NUMPY_DIR NPYFLOW_DIR
 

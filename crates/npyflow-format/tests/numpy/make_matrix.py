@@ -1,4 +1,4 @@
-"""Writes NumPy's side of the round-trip test (tests/numpy_interop.rs).
+"""Writes NumPy's side of the round-trip test (tests/format/interop.rs).
 
     python make_matrix.py OUTDIR
 
