@@ -4,9 +4,7 @@
 //! tests/format/mapped_faults.rs.)
 #![cfg(target_os = "linux")]
 
-use npyflow::dataset::{Parallelism, ShuffleOptions};
-use std::fs::OpenOptions;
-use std::path::{Path, PathBuf};
+use npyflow::dataset::Parallelism;
 
 use npyflow::format::npy::{is_mapped, read_npy, write_npy};
 use npyflow::format::npz::Compression;
@@ -14,49 +12,15 @@ use npyflow::format::npz::{NpzArchive, NpzWriter};
 use npyflow::ops;
 use npyflow::{DType, Dataset, Element, Error, Tensor};
 
-/// Row bytes: one page per row, so that a truncation loses whole rows' pages.
-const ROW: usize = 512;
-const ROWS: usize = 64;
-/// Rows 0..KEPT stay whole after [`truncate`].
-const KEPT: usize = 10;
+use crate::common::same_order;
 
-/// A `.npy` of `ROWS` rows of `ROW` float64s, row `i` all `i + 1` (never 0, so zeros read
-/// from a lost page show).
-fn write_rows(dir: &Path, name: &str) -> PathBuf {
-    let path = dir.join(name);
-    let data: Vec<f64> = (0..ROWS * ROW).map(|k| (k / ROW + 1) as f64).collect();
-    write_npy(&path, &Tensor::from_vec(data, &[ROWS, ROW]).unwrap()).unwrap();
-    path
-}
-
-/// Cuts the file of [`write_rows`] after row `KEPT - 1`, as another process would.
-fn truncate(path: &Path) {
-    let t = npyflow::format::npy::NpyFile::open(path).unwrap();
-    let end = t.data_offset() + (KEPT * ROW * 8) as u64;
-    OpenOptions::new()
-        .write(true)
-        .open(path)
-        .unwrap()
-        .set_len(end)
-        .unwrap();
-}
-
-fn assert_names_truncation(e: &Error, path: &Path) {
-    let msg = e.to_string();
-    assert!(msg.contains(&path.display().to_string()), "{msg}");
-    assert!(msg.contains("truncated while memory-mapped"), "{msg}");
-    assert!(msg.contains("may be zeros"), "{msg}");
-}
-
-/// Every value of a row of [`write_rows`] is the row's number + 1.
-fn assert_row(t: &Tensor, i: usize) {
-    let v = t.view::<f64>().unwrap();
-    assert!(
-        v.iter().all(|&x| x == (i + 1) as f64),
-        "row {i}: {:?}",
-        &v[..4]
-    );
-}
+// The file of whole-page rows and its truncation, shared with npyflow-format's
+// tests/format/mapped_faults.rs (the tensor-level half).
+#[path = "../../../npyflow-format/tests/support/truncated_rows.rs"]
+mod truncated_rows;
+use truncated_rows::{
+    assert_names_truncation, assert_row, rows, set_len, truncate, write_rows, KEPT, ROW, ROWS,
+};
 
 #[test]
 fn rows_past_the_new_end_are_errors_and_rows_before_it_are_read() {
@@ -104,11 +68,7 @@ fn gathered_batches_never_hold_zeros_from_lost_pages() {
     // A global shuffle of a random-access source gathers each batch's rows by copying them.
     let ds = Dataset::from_npy(&path)
         .unwrap()
-        .global_shuffle(
-            ShuffleOptions::new()
-                .seed(7)
-                .reshuffle_each_iteration(false),
-        )
+        .global_shuffle(same_order(7))
         .unwrap()
         .batch(8, ())
         .unwrap();
@@ -183,12 +143,7 @@ fn bytes_zeroed_on_the_last_page_count_as_lost() {
     let offset = npyflow::format::npy::NpyFile::open(&path)
         .unwrap()
         .data_offset();
-    OpenOptions::new()
-        .write(true)
-        .open(&path)
-        .unwrap()
-        .set_len(offset + 100 * 8)
-        .unwrap();
+    set_len(&path, offset + 100 * 8);
     // The row right after the new end: zeros, no fault yet; the file system knows.
     assert_names_truncation(&t.row(100).unwrap().verify_intact().unwrap_err(), &path);
     // Once a lost page was touched, the cheap check knows too, for the other map as well.
@@ -202,24 +157,13 @@ fn bytes_zeroed_on_the_last_page_count_as_lost() {
 fn npz_members_mapped_from_a_truncated_archive() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("data.npz");
-    let rows: Vec<f64> = (0..ROWS * ROW).map(|k| (k / ROW + 1) as f64).collect();
     let mut w = NpzWriter::create(&path).unwrap();
-    w.add(
-        "x",
-        &Tensor::from_vec(rows, &[ROWS, ROW]).unwrap(),
-        Compression::Stored,
-    )
-    .unwrap();
+    w.add("x", &rows(), Compression::Stored).unwrap();
     w.finish().unwrap();
     let ds = Dataset::from_npz(&path, None).unwrap();
     let x = NpzArchive::open(&path).unwrap().load("x").unwrap();
     assert!(is_mapped(&x));
-    OpenOptions::new()
-        .write(true)
-        .open(&path)
-        .unwrap()
-        .set_len(32 * (ROW * 8) as u64)
-        .unwrap();
+    set_len(&path, 32 * (ROW * 8) as u64);
     let get = |i: u64| -> Result<Tensor, Error> {
         match ds.get(i)? {
             Element::Dict(d) => d["x"].clone().into_tensor(),

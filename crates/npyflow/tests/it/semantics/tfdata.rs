@@ -8,6 +8,8 @@ use npyflow::dataset::{BucketOptions, Cardinality, Dataset, AUTOTUNE};
 use npyflow::format::npy::write_npy;
 use npyflow::{DType, Element, ElementSpec, Error, PartialShape, Tensor, TensorSpec};
 
+use crate::common::same_order;
+
 fn strs(ds: &Dataset) -> Vec<String> {
     ds.iter()
         .map(|e| {
@@ -642,14 +644,7 @@ fn shuffle_repeat_take_skip_shard_enumerate() {
     let first = strs(&s);
     let second = strs(&s);
     assert_ne!(first, second, "reshuffled each iteration");
-    let fixed = range(10)
-        .shuffle(
-            10,
-            ShuffleOptions::new()
-                .seed(42)
-                .reshuffle_each_iteration(false),
-        )
-        .unwrap();
+    let fixed = range(10).shuffle(10, same_order(42)).unwrap();
     assert_eq!(strs(&fixed), strs(&fixed));
     assert_eq!(
         strs(&range(5).shuffle(1, ShuffleOptions::new().seed(3)).unwrap()),
@@ -1079,11 +1074,7 @@ fn review_regressions() {
     .unwrap();
     let sh = Dataset::from_npy_files(&paths)
         .unwrap()
-        .global_shuffle(
-            ShuffleOptions::new()
-                .seed(1)
-                .reshuffle_each_iteration(false),
-        )
+        .global_shuffle(same_order(1))
         .unwrap()
         .batch(3, ())
         .unwrap();
