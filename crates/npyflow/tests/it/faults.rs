@@ -5,6 +5,7 @@
 #![cfg(target_os = "linux")]
 
 use npyflow::dataset::Parallelism;
+use std::path::PathBuf;
 
 use npyflow::format::npy::{is_mapped, read_npy, write_npy};
 use npyflow::format::npz::Compression;
@@ -22,11 +23,18 @@ use truncated_rows::{
     assert_names_truncation, assert_row, rows, set_len, truncate, write_rows, KEPT, ROW, ROWS,
 };
 
+/// A temporary directory holding a file of [`rows`] named `name`: the directory (kept while
+/// the test runs), the file and its dataset.
+fn rows_dataset(name: &str) -> (tempfile::TempDir, PathBuf, Dataset) {
+    let dir = tempfile::tempdir().unwrap();
+    let path = write_rows(dir.path(), name);
+    let ds = Dataset::from_npy(&path).unwrap();
+    (dir, path, ds)
+}
+
 #[test]
 fn rows_past_the_new_end_are_errors_and_rows_before_it_are_read() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = write_rows(dir.path(), "data.npy");
-    let ds = Dataset::from_npy(&path).unwrap();
+    let (_dir, path, ds) = rows_dataset("data.npy");
     let early = ds.get(3).unwrap().into_tensor().unwrap();
     truncate(&path);
     // Past the end: an error naming the file, and the process is still here.
@@ -43,9 +51,8 @@ fn rows_past_the_new_end_are_errors_and_rows_before_it_are_read() {
 
 #[test]
 fn a_batched_pipeline_reports_the_lost_batches_and_goes_on() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = write_rows(dir.path(), "batches.npy");
-    let ds = Dataset::from_npy(&path).unwrap().batch(5, ()).unwrap();
+    let (_dir, path, rows_ds) = rows_dataset("batches.npy");
+    let ds = rows_ds.batch(5, ()).unwrap();
     truncate(&path);
     let results: Vec<_> = ds.iter().collect();
     assert_eq!(results.len(), ROWS / 5 + 1);
@@ -63,11 +70,9 @@ fn a_batched_pipeline_reports_the_lost_batches_and_goes_on() {
 
 #[test]
 fn gathered_batches_never_hold_zeros_from_lost_pages() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = write_rows(dir.path(), "shuffled.npy");
+    let (_dir, path, rows_ds) = rows_dataset("shuffled.npy");
     // A global shuffle of a random-access source gathers each batch's rows by copying them.
-    let ds = Dataset::from_npy(&path)
-        .unwrap()
+    let ds = rows_ds
         .global_shuffle(same_order(7))
         .unwrap()
         .batch(8, ())
@@ -96,10 +101,8 @@ fn gathered_batches_never_hold_zeros_from_lost_pages() {
 
 #[test]
 fn ops_on_worker_threads_over_a_truncated_file() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = write_rows(dir.path(), "ops.npy");
-    let ds = Dataset::from_npy(&path)
-        .unwrap()
+    let (_dir, path, rows_ds) = rows_dataset("ops.npy");
+    let ds = rows_ds
         .map(ops::cast(DType::Float32), Parallelism::threads(2))
         .unwrap()
         .prefetch(4)
