@@ -82,3 +82,19 @@ pub fn batch_on(drop_remainder: bool, threads: Option<i64>) -> BatchOptions {
         parallelism: threads.map(|t| Parallelism::threads(t as usize)),
     }
 }
+
+/// A pass of `ds` saved after `at` elements: the elements before, the state, and the
+/// elements the saved iterator goes on to give.
+pub fn save_after(ds: &Dataset, at: usize) -> (Vec<String>, Vec<u8>, Vec<String>) {
+    let mut it = ds.iter();
+    let head: Vec<String> = it.by_ref().take(at).map(show).collect();
+    let state = it.get_state().unwrap();
+    (head, state, it.map(show).collect())
+}
+
+/// What a new pipeline of `build`, restored from `state`, gives.
+pub fn restored(build: &dyn Fn() -> Dataset, state: &[u8]) -> Vec<String> {
+    let mut r = build().iter();
+    r.set_state(state).unwrap();
+    r.map(show).collect()
+}

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use npyflow::dataset::BucketOptions;
 
-use crate::common::{add, same_order, scalar_i64, show, val};
+use crate::common::{add, restored, same_order, save_after, scalar_i64, show, val};
 use npyflow::{
     DType, Dataset, Element, ElementSpec, Error, PartialShape, Tensor, TensorSpec, AUTOTUNE,
 };
@@ -37,22 +37,6 @@ fn check_at(
         let (_, state, rest) = save_after(ds, at);
         assert_eq!(restored(build, &state), rest, "{name} at {at}");
     }
-}
-
-/// A pass of `ds` saved after `at` elements: the elements before, the state, and the
-/// elements the saved iterator goes on to give.
-fn save_after(ds: &Dataset, at: usize) -> (Vec<String>, Vec<u8>, Vec<String>) {
-    let mut it = ds.iter();
-    let head: Vec<String> = it.by_ref().take(at).map(show).collect();
-    let state = it.get_state().unwrap();
-    (head, state, it.map(show).collect())
-}
-
-/// What a new pipeline of `build`, restored from `state`, gives.
-fn restored(build: &dyn Fn() -> Dataset, state: &[u8]) -> Vec<String> {
-    let mut r = build().iter();
-    r.set_state(state).unwrap();
-    r.map(show).collect()
 }
 
 /// Elements `0..n` as a sequential (not random-access) stream.
