@@ -18,6 +18,8 @@ import time
 
 import numpy as np
 
+from benchmarks_md import update_section
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
@@ -116,16 +118,7 @@ def main():
     table = "\n".join(lines)
     print(table)
     if args.update:
-        path = os.path.join(ROOT, "BENCHMARKS.md")
-        text = open(path).read() if os.path.exists(path) else "# Benchmarks\n"
-        start, end = "<!-- format:start -->", "<!-- format:end -->"
-        block = "%s\n%s\n\nMeasured %s on %d cores with `python bench/format_bench.py --update`.\n%s" % (
-            start, table, time.strftime("%Y-%m-%d"), os.cpu_count(), end)
-        if start in text:
-            text = text[:text.index(start)] + block + text[text.index(end) + len(end):]
-        else:
-            text += "\n## The format\n\n" + block + "\n"
-        open(path, "w").write(text)
+        update_section("format", "The format", table, " with `python bench/format_bench.py --update`.")
 
 
 if __name__ == "__main__":

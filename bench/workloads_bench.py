@@ -20,6 +20,8 @@ import sys
 import tempfile
 import time
 
+from benchmarks_md import update_section
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 ANCHORS = os.path.join(ROOT, "..", "shared", "anchors", "anchors.py")
 NPYFLOW = os.path.join(ROOT, "target", "release", "npyflow")
@@ -140,16 +142,9 @@ def main():
     table = "\n".join(lines)
     print(table)
     if args.update:
-        path = os.path.join(ROOT, "BENCHMARKS.md")
-        text = open(path).read()
-        start, end = "<!-- workloads:start -->", "<!-- workloads:end -->"
-        block = "%s\n%s\n\nMeasured %s on %d cores, medians of %d runs (tf.data: one run on w2/w3), with `python bench/workloads_bench.py --update --peer-python PY`.\n%s" % (
-            start, table, time.strftime("%Y-%m-%d"), os.cpu_count(), args.repeats, end)
-        if start in text:
-            text = text[:text.index(start)] + block + text[text.index(end) + len(end):]
-        else:
-            text += "\n## The workloads\n\n" + block + "\n"
-        open(path, "w").write(text)
+        update_section("workloads", "The workloads", table,
+                       ", medians of %d runs (tf.data: one run on w2/w3), with "
+                       "`python bench/workloads_bench.py --update --peer-python PY`." % args.repeats)
 
 
 if __name__ == "__main__":

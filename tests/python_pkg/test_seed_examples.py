@@ -2,20 +2,11 @@
 TensorFlow; elements are NumPy arrays already, so `element.numpy()` is `element`, and the cast
 is NumPy's), print what they print under tf.data."""
 
-import subprocess
-import sys
-import textwrap
+from python_child import run_python
 
 
 def run(code: str) -> str:
-    out = subprocess.run(
-        [sys.executable, "-c", textwrap.dedent(code)],
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    assert out.returncode == 0, out.stderr
-    return out.stdout
+    return run_python(code, timeout=120)
 
 
 def test_example_1_scalars():

@@ -3,9 +3,6 @@ an iterator stops its threads."""
 
 import gc
 import os
-import subprocess
-import sys
-import textwrap
 import threading
 import time
 
@@ -13,6 +10,7 @@ import numpy as np
 import pytest
 
 import npyflow as tfd
+from python_child import run_python
 
 
 def npyflow_threads():
@@ -69,14 +67,7 @@ def test_other_python_threads_run_while_a_pass_waits():
 
 
 def run_interrupted(code: str) -> str:
-    out = subprocess.run(
-        [sys.executable, "-c", textwrap.dedent(code)],
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-    assert out.returncode == 0, out.stderr
-    return out.stdout
+    return run_python(code, timeout=60)
 
 
 def test_ctrl_c_interrupts_a_next_that_waits_for_a_thread():

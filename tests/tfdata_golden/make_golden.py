@@ -42,13 +42,27 @@ OUT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "golden.json")
 # ---------------------------------------------------------------- printing
 
 
+def py_tuple(parts):
+    """Strings as the parts of a tuple, spelled as Python spells one: `(a,)`, `(a, b)`."""
+    return "(" + ", ".join(parts) + ("," if len(parts) == 1 else "") + ")"
+
+
+def nested(x, leaf):
+    """A tuple or dict of tuples, dicts and leaves, spelled as npyflow spells it, with `leaf`
+    spelling each leaf."""
+    if isinstance(x, tuple):
+        return py_tuple([nested(v, leaf) for v in x])
+    if isinstance(x, dict):
+        return "{" + ", ".join(f"'{k}': {nested(v, leaf)}" for k, v in x.items()) + "}"
+    return leaf(x)
+
+
 def show(x):
     """An element as npyflow's `Element` Display prints it."""
-    if isinstance(x, tuple):
-        inner = ", ".join(show(v) for v in x)
-        return "(" + inner + ("," if len(x) == 1 else "") + ")"
-    if isinstance(x, dict):
-        return "{" + ", ".join(f"'{k}': {show(v)}" for k, v in x.items()) + "}"
+    return nested(x, show_leaf)
+
+
+def show_leaf(x):
     if isinstance(x, bytes):
         return str(x)
     if isinstance(x, np.ndarray):
@@ -64,17 +78,15 @@ def show(x):
 def shape_str(shape):
     if shape.rank is None:
         return "<unknown>"
-    dims = ["None" if d is None else str(d) for d in shape.as_list()]
-    return "(" + ", ".join(dims) + ("," if len(dims) == 1 else "") + ")"
+    return py_tuple(["None" if d is None else str(d) for d in shape.as_list()])
 
 
 def spec_str(spec):
     """An element_spec in npyflow's spelling."""
-    if isinstance(spec, tuple):
-        inner = ", ".join(spec_str(s) for s in spec)
-        return "(" + inner + ("," if len(spec) == 1 else "") + ")"
-    if isinstance(spec, dict):
-        return "{" + ", ".join(f"'{k}': {spec_str(s)}" for k, s in spec.items()) + "}"
+    return nested(spec, spec_leaf)
+
+
+def spec_leaf(spec):
     if isinstance(spec, tf.data.DatasetSpec):
         return "DatasetSpec(" + spec_str(spec.element_spec) + ")"
     if isinstance(spec, tf.TensorSpec):

@@ -262,6 +262,18 @@ impl Call {
             .ok_or_else(|| anyhow!("{}() needs its argument {key}", self.name))
     }
 
+    /// Argument `i` or keyword `key`, True or False; `default` when not given.
+    fn flag(&self, i: usize, key: &str, default: bool) -> Result<bool> {
+        self.arg(i, key).map_or(Ok(default), Value::boolean)
+    }
+
+    /// Argument `i` or keyword `key`, which must be given: a size, a positive integer (the
+    /// core's check, which names the call and the argument).
+    fn size(&self, i: usize, key: &str) -> Result<usize> {
+        let n = self.need(i, key)?.int()?;
+        Ok(positive_from_tf(&self.name, key, n)? as usize)
+    }
+
     fn check_keys(&self, allowed: &[&str]) -> Result<()> {
         for (i, (k, _)) in self.kwargs.iter().enumerate() {
             if !allowed.contains(&k.as_str()) {
@@ -426,20 +438,14 @@ fn apply_one(ds: &Dataset, c: &Call) -> Result<Dataset> {
             out
         }
         "batch" => {
-            let size = c.need(0, "batch_size")?.int()?;
-            let drop = c
-                .arg(1, "drop_remainder")
-                .map_or(Ok(false), Value::boolean)?;
-            let size = positive_from_tf("batch", "batch_size", size)? as usize;
+            let size = c.size(0, "batch_size")?;
+            let drop = c.flag(1, "drop_remainder", false)?;
             let (n, det) = parallel(c)?;
             ds.batch(size, BatchOptions::from_tf(drop, n, det)?)?
         }
         "shuffle" => {
-            let n = c.need(0, "buffer_size")?.int()?;
-            let re = c
-                .arg(2, "reshuffle_each_iteration")
-                .map_or(Ok(true), Value::boolean)?;
-            let n = positive_from_tf("shuffle", "buffer_size", n)? as usize;
+            let n = c.size(0, "buffer_size")?;
+            let re = c.flag(2, "reshuffle_each_iteration", true)?;
             let options = ShuffleOptions {
                 seed: c.seed(1)?,
                 reshuffle_each_iteration: re,
@@ -447,9 +453,7 @@ fn apply_one(ds: &Dataset, c: &Call) -> Result<Dataset> {
             ds.shuffle(n, options)?
         }
         "global_shuffle" => {
-            let re = c
-                .arg(1, "reshuffle_each_iteration")
-                .map_or(Ok(true), Value::boolean)?;
+            let re = c.flag(1, "reshuffle_each_iteration", true)?;
             ds.global_shuffle(ShuffleOptions {
                 seed: c.seed(0)?,
                 reshuffle_each_iteration: re,
@@ -473,8 +477,7 @@ fn apply_one(ds: &Dataset, c: &Call) -> Result<Dataset> {
         "unbatch" => ds.unbatch()?,
         "rebatch" => ds.rebatch(
             &[c.need(0, "batch_size")?.count()?],
-            c.arg(1, "drop_remainder")
-                .map_or(Ok(false), Value::boolean)?,
+            c.flag(1, "drop_remainder", false)?,
         )?,
         "cache" => ds.cache(c.arg(0, "filename").map(|v| match v {
             Value::Str(s) | Value::Word(s) => s.clone(),

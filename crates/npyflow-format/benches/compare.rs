@@ -14,7 +14,9 @@ use std::fs::File;
 use std::hint::black_box;
 use std::io::{BufReader, Read};
 use std::path::Path;
-use std::time::Instant;
+
+mod common;
+use common::{median_ms, open_mapped};
 
 use ndarray::{Array2, ArrayView2};
 use ndarray_npy::{NpzReader, ReadNpyExt, ViewNpyExt};
@@ -29,19 +31,9 @@ const COLS: usize = 256;
 const NPZ_ROWS: usize = 65_536;
 const MEMBERS: usize = 2_000;
 
-fn median_ms(reps: usize, mut f: impl FnMut()) -> f64 {
-    let mut times: Vec<f64> = (0..reps)
-        .map(|_| {
-            let t = Instant::now();
-            f();
-            t.elapsed().as_secs_f64() * 1e3
-        })
-        .collect();
-    times.sort_by(f64::total_cmp);
-    times[reps / 2]
-}
-
-fn report(what: &str, who: &str, ms: f64) {
+/// Prints the median time of `reps` calls of `f`: `who` doing `what`.
+fn measure(what: &str, who: &str, reps: usize, f: impl FnMut()) {
+    let ms = median_ms(reps, f);
     println!("{what:<44} {who:<40} {ms:>10.3} ms");
 }
 
@@ -92,49 +84,52 @@ fn npy(dir: &Path) {
     let reps = 5;
 
     // Open: what a reader has in hand before any data is read.
-    report(
+    measure(
         "npy 256 MiB: open",
         "npyflow-format read_npy (mapped)",
-        median_ms(reps, || {
-            let t = read_npy(&path).unwrap();
-            assert!(is_mapped(&t));
-            black_box(t);
-        }),
+        reps,
+        || {
+            open_mapped(&path);
+        },
     );
-    report(
+    measure(
         "npy 256 MiB: open",
         "npyz NpyFile::new (header only)",
-        median_ms(reps, || {
+        reps,
+        || {
             let f = npyz::NpyFile::new(BufReader::new(File::open(&path).unwrap())).unwrap();
             black_box(f.shape().len());
-        }),
+        },
     );
-    report(
+    measure(
         "npy 256 MiB: open",
         "ndarray-npy read_npy (reads it all)",
-        median_ms(reps, || {
+        reps,
+        || {
             let a = Array2::<f32>::read_npy(File::open(&path).unwrap()).unwrap();
             black_box(a.len());
-        }),
+        },
     );
-    report(
+    measure(
         "npy 256 MiB: open",
         "ndarray-npy view_npy (over a memmap2 map)",
-        median_ms(reps, || {
+        reps,
+        || {
             let file = File::open(&path).unwrap();
             // SAFETY: the benchmark's own file, not changed while mapped.
             let map = unsafe { memmap2::Mmap::map(&file).unwrap() };
             let v = ArrayView2::<f32>::view_npy(&map).unwrap();
             black_box(v.len());
-        }),
+        },
     );
 
     // Open, then every row one by one into a reused row buffer.
     let mut row = vec![0f32; COLS];
-    report(
+    measure(
         "npy 256 MiB: open + read every row",
         "npyflow-format Tensor::row",
-        median_ms(reps, || {
+        reps,
+        || {
             let t = read_npy(&path).unwrap();
             let mut sum = 0f64;
             for i in 0..ROWS {
@@ -142,12 +137,13 @@ fn npy(dir: &Path) {
                 sum += row[0] as f64;
             }
             check(sum);
-        }),
+        },
     );
-    report(
+    measure(
         "npy 256 MiB: open + read every row",
         "npyz NpyReader (element iterator)",
-        median_ms(reps, || {
+        reps,
+        || {
             let f = npyz::NpyFile::new(BufReader::new(File::open(&path).unwrap())).unwrap();
             let mut it = f.data::<f32>().unwrap();
             let mut sum = 0f64;
@@ -158,12 +154,13 @@ fn npy(dir: &Path) {
                 sum += row[0] as f64;
             }
             check(sum);
-        }),
+        },
     );
-    report(
+    measure(
         "npy 256 MiB: open + read every row",
         "ndarray-npy read_npy, then rows",
-        median_ms(reps, || {
+        reps,
+        || {
             let a = Array2::<f32>::read_npy(File::open(&path).unwrap()).unwrap();
             let mut sum = 0f64;
             for r in a.rows() {
@@ -171,12 +168,13 @@ fn npy(dir: &Path) {
                 sum += row[0] as f64;
             }
             check(sum);
-        }),
+        },
     );
-    report(
+    measure(
         "npy 256 MiB: open + read every row",
         "ndarray-npy view_npy (memmap2), then rows",
-        median_ms(reps, || {
+        reps,
+        || {
             let file = File::open(&path).unwrap();
             // SAFETY: as above.
             let map = unsafe { memmap2::Mmap::map(&file).unwrap() };
@@ -187,7 +185,7 @@ fn npy(dir: &Path) {
                 sum += row[0] as f64;
             }
             check(sum);
-        }),
+        },
     );
 }
 
@@ -196,36 +194,24 @@ fn npz(dir: &Path) {
     for name in ["stored.npz", "deflated.npz"] {
         let path = dir.join(name);
         let what = format!("npz 64 MiB {}: open + load x", &name[..name.len() - 4]);
-        report(
-            &what,
-            "npyflow-format NpzArchive::load",
-            median_ms(reps, || {
-                let t = NpzArchive::open(&path).unwrap().load("x").unwrap();
-                black_box(t.view::<f32>().unwrap()[1]);
-            }),
-        );
-        report(
-            &what,
-            "npyz NpyFile over zip 6",
-            median_ms(reps, || {
-                let mut z = zip::ZipArchive::new(File::open(&path).unwrap()).unwrap();
-                let member = z.by_name("x.npy").unwrap();
-                let v = npyz::NpyFile::new(member)
-                    .unwrap()
-                    .into_vec::<f32>()
-                    .unwrap();
-                black_box(v[1]);
-            }),
-        );
-        report(
-            &what,
-            "ndarray-npy NpzReader::by_name",
-            median_ms(reps, || {
-                let mut r = NpzReader::new(File::open(&path).unwrap()).unwrap();
-                let a: Array2<f32> = r.by_name("x").unwrap();
-                black_box(a[[0, 1]]);
-            }),
-        );
+        measure(&what, "npyflow-format NpzArchive::load", reps, || {
+            let t = NpzArchive::open(&path).unwrap().load("x").unwrap();
+            black_box(t.view::<f32>().unwrap()[1]);
+        });
+        measure(&what, "npyz NpyFile over zip 6", reps, || {
+            let mut z = zip::ZipArchive::new(File::open(&path).unwrap()).unwrap();
+            let member = z.by_name("x.npy").unwrap();
+            let v = npyz::NpyFile::new(member)
+                .unwrap()
+                .into_vec::<f32>()
+                .unwrap();
+            black_box(v[1]);
+        });
+        measure(&what, "ndarray-npy NpzReader::by_name", reps, || {
+            let mut r = NpzReader::new(File::open(&path).unwrap()).unwrap();
+            let a: Array2<f32> = r.by_name("x").unwrap();
+            black_box(a[[0, 1]]);
+        });
     }
 }
 
@@ -235,18 +221,20 @@ fn npz(dir: &Path) {
 fn zip_layer(dir: &Path) {
     let many = dir.join("many.npz");
     let reps = 11;
-    report(
+    measure(
         "npz of 2,000 members: open, every header",
         "npyflow-format NpzArchive::open",
-        median_ms(reps, || {
+        reps,
+        || {
             let a = NpzArchive::open(&many).unwrap();
             assert_eq!(a.members().count(), MEMBERS);
-        }),
+        },
     );
-    report(
+    measure(
         "npz of 2,000 members: open, every header",
         "zip 6 ZipArchive::new + by_index + parse",
-        median_ms(reps, || {
+        reps,
+        || {
             let mut z = zip::ZipArchive::new(File::open(&many).unwrap()).unwrap();
             let mut head = [0u8; 128];
             for i in 0..z.len() {
@@ -254,47 +242,51 @@ fn zip_layer(dir: &Path) {
                 m.read_exact(&mut head).unwrap();
                 black_box(parse_header(&head, 10_000).unwrap());
             }
-        }),
+        },
     );
-    report(
+    measure(
         "npz of 2,000 members: open (directory only)",
         "zip 6 ZipArchive::new",
-        median_ms(reps, || {
+        reps,
+        || {
             let z = zip::ZipArchive::new(File::open(&many).unwrap()).unwrap();
             assert_eq!(z.len(), MEMBERS);
-        }),
+        },
     );
 
     let stored = dir.join("stored.npz");
-    report(
+    measure(
         "npz 64 MiB stored: open + map x (no copy)",
         "npyflow-format NpzArchive::load",
-        median_ms(reps, || {
+        reps,
+        || {
             let t = NpzArchive::open(&stored).unwrap().load("x").unwrap();
             assert!(is_mapped(&t));
             black_box(t.view::<f32>().unwrap()[1]);
-        }),
+        },
     );
     let unchecked = ReadOptions {
         verify_crc: false,
         ..ReadOptions::default()
     };
-    report(
+    measure(
         "npz 64 MiB stored: open + map x (no copy)",
         "npyflow-format, verify_crc: false",
-        median_ms(reps, || {
+        reps,
+        || {
             let t = NpzArchive::open_with(&stored, &unchecked)
                 .unwrap()
                 .load("x")
                 .unwrap();
             assert!(is_mapped(&t));
             black_box(t.view::<f32>().unwrap()[1]);
-        }),
+        },
     );
-    report(
+    measure(
         "npz 64 MiB stored: open + map x (no copy)",
         "zip 6 data_start + memmap2 + parse",
-        median_ms(reps, || {
+        reps,
+        || {
             let file = File::open(&stored).unwrap();
             let start = {
                 let mut z = zip::ZipArchive::new(&file).unwrap();
@@ -308,7 +300,7 @@ fn zip_layer(dir: &Path) {
             let (h, offset) = parse_header(member, 10_000).unwrap();
             let data: &[f32] = bytemuck::cast_slice(&member[offset..offset + h.nbytes()]);
             black_box(data[1]);
-        }),
+        },
     );
 }
 

@@ -10,24 +10,14 @@
 //!   `memcpy` one by one, and in 1024-row chunks, into the same batch, GB/s;
 //! - `npz`: opening `deflated.npz` and loading member `x`, ms.
 
+mod common;
+use common::{median_ms, open_mapped};
+
 use std::hint::black_box;
 use std::path::Path;
-use std::time::Instant;
 
-use npyflow_format::npy::{is_mapped, read_npy};
+use npyflow_format::npy::read_npy;
 use npyflow_format::npz::NpzArchive;
-
-fn median_ms(reps: usize, mut f: impl FnMut()) -> f64 {
-    let mut times: Vec<f64> = (0..reps)
-        .map(|_| {
-            let t = Instant::now();
-            f();
-            t.elapsed().as_secs_f64() * 1e3
-        })
-        .collect();
-    times.sort_by(f64::total_cmp);
-    times[reps / 2]
-}
 
 fn main() {
     let dir = std::env::args()
@@ -50,9 +40,7 @@ fn main() {
     for p in &opens {
         let bytes = std::fs::metadata(p).unwrap().len();
         let ms = median_ms(51, || {
-            let t = read_npy(p).unwrap();
-            assert!(is_mapped(&t));
-            black_box(t);
+            open_mapped(p);
         });
         println!(
             "{{\"bench\": \"open\", \"file\": {:?}, \"bytes\": {bytes}, \"ms\": {ms:.4}}}",

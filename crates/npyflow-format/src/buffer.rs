@@ -147,8 +147,7 @@ impl BufferMut {
     pub fn freeze(self) -> Buffer {
         match self.pool {
             Some(pool) => Buffer::from_owner(Pooled {
-                words: self.inner.words,
-                len: self.inner.len,
+                inner: self.inner,
                 pool,
             }),
             None => Buffer::from_owner(self.inner),
@@ -189,20 +188,19 @@ struct PoolInner {
 
 /// Pooled words; given back on drop.
 struct Pooled {
-    words: Vec<u64>,
-    len: usize,
+    inner: AlignedBytes,
     pool: std::sync::Weak<PoolInner>,
 }
 
 impl BufferOwner for Pooled {
     fn bytes(&self) -> &[u8] {
-        &bytemuck::cast_slice(&self.words)[..self.len]
+        self.inner.bytes()
     }
     fn kind(&self) -> BufferKind {
-        BufferKind::Heap
+        self.inner.kind()
     }
     fn bytes_mut(&mut self) -> Option<&mut [u8]> {
-        Some(&mut bytemuck::cast_slice_mut(&mut self.words)[..self.len])
+        self.inner.bytes_mut()
     }
 }
 
@@ -214,7 +212,7 @@ impl Drop for Pooled {
                 .lock()
                 .unwrap_or_else(std::sync::PoisonError::into_inner);
             if idle.len() < pool.capacity {
-                idle.push(std::mem::take(&mut self.words));
+                idle.push(std::mem::take(&mut self.inner.words));
             }
         }
     }

@@ -219,15 +219,10 @@ impl DType {
     }
 
     /// The alignment a typed view of this dtype needs, as NumPy defines it
-    /// (a complex number aligns like its float parts, a string like its characters).
+    /// (a complex number aligns like its float parts, a string like its characters): the
+    /// [`swap_unit`](Self::swap_unit), the part every value is made of.
     pub fn alignment(self) -> usize {
-        match self {
-            DType::Complex64 => 4,
-            DType::Complex128 => 8,
-            DType::Bytes(_) => 1,
-            DType::Unicode(_) => 4,
-            other => other.itemsize(),
-        }
+        self.swap_unit()
     }
 
     /// The size of the units whose bytes are reversed to change byte order: the whole

@@ -134,9 +134,7 @@ impl NpyFile {
     /// Opens `path` and reads its header.
     pub fn open_with(path: impl AsRef<Path>, options: &ReadOptions) -> Result<NpyFile> {
         let path = path.as_ref();
-        let file = File::open(path)
-            .and_then(SizedFile::new)
-            .map_err(|e| Error::io(path, e))?;
+        let file = SizedFile::open(path)?;
         let (header, version, data_offset) =
             read_header_at(&file, 0, file.size(), options.max_header_size)
                 .context(path.display())?;

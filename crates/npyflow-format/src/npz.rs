@@ -99,9 +99,7 @@ impl NpzArchive {
     /// Opens `path`: reads the zip directory and each member's `.npy` header.
     pub fn open_with(path: impl AsRef<Path>, options: &ReadOptions) -> Result<NpzArchive> {
         let path = path.as_ref();
-        let file = File::open(path)
-            .and_then(SizedFile::new)
-            .map_err(|e| Error::io(path, e))?;
+        let file = SizedFile::open(path)?;
         Self::from_source(path, Source::File(file), options)
     }
 

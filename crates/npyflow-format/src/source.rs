@@ -2,6 +2,9 @@
 
 use std::fs::File;
 use std::io;
+use std::path::Path;
+
+use crate::error::{Error, Result};
 
 /// Something that can read bytes at a given offset without moving a cursor.
 pub(crate) trait ReadAt {
@@ -34,10 +37,14 @@ pub(crate) struct SizedFile {
 }
 
 impl SizedFile {
-    /// Wraps an open file.
-    pub(crate) fn new(file: File) -> io::Result<SizedFile> {
-        let len = file.metadata()?.len();
-        Ok(SizedFile { file, len })
+    /// Opens `path`; an error names it.
+    pub(crate) fn open(path: &Path) -> Result<SizedFile> {
+        let open = || -> io::Result<SizedFile> {
+            let file = File::open(path)?;
+            let len = file.metadata()?.len();
+            Ok(SizedFile { file, len })
+        };
+        open().map_err(|e| Error::io(path, e))
     }
 
     /// The file.

@@ -41,7 +41,11 @@ enum Num {
     Complex(f64, f64),
 }
 
-macro_rules! int_elem {
+/// Integers and floats: `to_num` into the variant given, `from_num` by `as`, which does
+/// what NumPy does: wraps integers around, truncates floats toward zero (saturating; NumPy
+/// leaves the out-of-range and NaN cases to the platform), rounds to the nearest float, and
+/// drops an imaginary part.
+macro_rules! as_elem {
     ($variant:ident: $($t:ty),*) => {$(
         impl Elem for $t {
             #[inline(always)]
@@ -49,28 +53,6 @@ macro_rules! int_elem {
             #[inline(always)]
             fn from_num(n: Num) -> Self {
                 match n {
-                    // NumPy wraps integers around; `as` does the same.
-                    Num::Int(i) => i as $t,
-                    Num::UInt(u) => u as $t,
-                    // Truncates toward zero, saturating (NumPy leaves the out-of-range and
-                    // NaN cases to the platform).
-                    Num::Float(f) | Num::Complex(f, _) => f as $t,
-                }
-            }
-        }
-    )*};
-}
-int_elem!(Int: i8, i16, i32, i64, u8, u16, u32);
-int_elem!(UInt: u64);
-
-macro_rules! float_elem {
-    ($($t:ty),*) => {$(
-        impl Elem for $t {
-            #[inline(always)]
-            fn to_num(self) -> Num { Num::Float(self as f64) }
-            #[inline(always)]
-            fn from_num(n: Num) -> Self {
-                match n {
                     Num::Int(i) => i as $t,
                     Num::UInt(u) => u as $t,
                     Num::Float(f) | Num::Complex(f, _) => f as $t,
@@ -79,7 +61,9 @@ macro_rules! float_elem {
         }
     )*};
 }
-float_elem!(f32, f64);
+as_elem!(Int: i8, i16, i32, i64, u8, u16, u32);
+as_elem!(UInt: u64);
+as_elem!(Float: f32, f64);
 
 impl Elem for f16 {
     #[inline(always)]

@@ -64,6 +64,21 @@ impl UserFn {
     }
 }
 
+/// The Python function `f` as the predicate of `op` (filter, take_while): what it returns
+/// must be a bool, as `op` takes one.
+fn predicate(
+    f: Py<PyAny>,
+    op: &'static str,
+) -> impl Fn(&Element) -> npyflow::Result<bool> + Send + Sync + 'static {
+    let uf = UserFn::new(f);
+    move |e| {
+        with_python(|py| {
+            let out = uf.call(py, e.clone())?;
+            truth(py, &out, op)
+        })
+    }
+}
+
 fn returned_dataset(py: Python<'_>, obj: &Bound<'_, PyAny>, op: &str) -> PyResult<Dataset> {
     unwrap_dataset(py, obj)?.ok_or_else(|| {
         PyTypeError::new_err(format!(
@@ -248,26 +263,14 @@ impl CoreDataset {
     }
 
     fn filter(&self, f: Py<PyAny>) -> CoreDataset {
-        let uf = UserFn::new(f);
         CoreDataset {
-            inner: self.inner.filter(move |e| {
-                with_python(|py| {
-                    let out = uf.call(py, e.clone())?;
-                    truth(py, &out, "filter")
-                })
-            }),
+            inner: self.inner.filter(predicate(f, "filter")),
         }
     }
 
     fn take_while(&self, f: Py<PyAny>) -> CoreDataset {
-        let uf = UserFn::new(f);
         CoreDataset {
-            inner: self.inner.take_while(move |e| {
-                with_python(|py| {
-                    let out = uf.call(py, e.clone())?;
-                    truth(py, &out, "take_while")
-                })
-            }),
+            inner: self.inner.take_while(predicate(f, "take_while")),
         }
     }
 

@@ -8,6 +8,11 @@ use npyflow::format::npz::Compression;
 use npyflow::format::npz::NpzWriter;
 use npyflow::{ByteOrder, Tensor};
 
+// Shared with npyflow-format's tests of malformed headers.
+#[path = "../../../npyflow-format/tests/support/raw_npy.rs"]
+mod raw_npy;
+use raw_npy::npy_bytes;
+
 fn inspect(args: &[&str], paths: &[&Path]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_npyflow"))
         .arg("inspect")
@@ -29,15 +34,8 @@ fn json_lines(out: &Output) -> Vec<serde_json::Value> {
 
 /// A .npy file with the given header text, padded as NumPy pads, and `data` after it.
 fn npy_with_header(dir: &Path, name: &str, header: &str, data: &[u8]) -> PathBuf {
-    let mut bytes = b"\x93NUMPY\x01\x00".to_vec();
-    let len = (10 + header.len() + 1).next_multiple_of(64) - 10;
-    bytes.extend_from_slice(&(len as u16).to_le_bytes());
-    bytes.extend_from_slice(header.as_bytes());
-    bytes.resize(10 + len - 1, b' ');
-    bytes.push(b'\n');
-    bytes.extend_from_slice(data);
     let p = dir.join(name);
-    std::fs::write(&p, bytes).unwrap();
+    std::fs::write(&p, npy_bytes(1, header, data)).unwrap();
     p
 }
 

@@ -100,6 +100,15 @@ pub fn stored_zip(members: &[(&str, &[u8])]) -> Vec<u8> {
     fn u32le(out: &mut Vec<u8>, v: u64) {
         out.extend(u32::try_from(v).unwrap().to_le_bytes());
     }
+    // The run of fields both records have: no flags, stored, no time (8 zero bytes), the crc,
+    // the two sizes and the name's length.
+    fn shared_fields(out: &mut Vec<u8>, crc: u32, data: &[u8], name: &str) {
+        out.extend([0; 8]);
+        u32le(out, crc.into());
+        u32le(out, data.len() as u64);
+        u32le(out, data.len() as u64);
+        u16le(out, name.len());
+    }
     let mut out = Vec::new();
     let mut central = Vec::new();
     for (name, data) in members {
@@ -108,11 +117,7 @@ pub fn stored_zip(members: &[(&str, &[u8])]) -> Vec<u8> {
         // Local header: signature, version 2.0, no flags, stored, no time, crc, sizes.
         out.extend(b"PK\x03\x04");
         u16le(&mut out, 20);
-        out.extend([0; 8]);
-        u32le(&mut out, crc.into());
-        u32le(&mut out, data.len() as u64);
-        u32le(&mut out, data.len() as u64);
-        u16le(&mut out, name.len());
+        shared_fields(&mut out, crc, data, name);
         u16le(&mut out, 0);
         out.extend(name.as_bytes());
         out.extend(*data);
@@ -120,11 +125,7 @@ pub fn stored_zip(members: &[(&str, &[u8])]) -> Vec<u8> {
         central.extend(b"PK\x01\x02");
         u16le(&mut central, 20);
         u16le(&mut central, 20);
-        central.extend([0; 8]);
-        u32le(&mut central, crc.into());
-        u32le(&mut central, data.len() as u64);
-        u32le(&mut central, data.len() as u64);
-        u16le(&mut central, name.len());
+        shared_fields(&mut central, crc, data, name);
         central.extend([0; 12]); // extra, comment, disk, internal and external attributes
         u32le(&mut central, offset);
         central.extend(name.as_bytes());

@@ -9,6 +9,10 @@ use npyflow_format::{Buffer, DType, Tensor};
 
 use crate::common;
 
+#[path = "../support/raw_npy.rs"]
+mod raw_npy;
+use raw_npy::npy_bytes;
+
 fn refuse(bytes: &[u8]) -> String {
     read_npy_bytes(&Buffer::from_vec(bytes.to_vec()))
         .err()
@@ -65,15 +69,8 @@ fn huge_header_file(dir: &std::path::Path) -> (std::path::PathBuf, Tensor) {
         "{{'descr': '<i8', 'fortran_order': False, 'shape': (2,){}}}",
         " ".repeat(12_000)
     );
-    let mut bytes = b"\x93NUMPY\x02\x00".to_vec();
-    let len = (12 + text.len() + 1).next_multiple_of(64) - 12;
-    bytes.extend_from_slice(&(len as u32).to_le_bytes());
-    bytes.extend_from_slice(text.as_bytes());
-    bytes.resize(12 + len - 1, b' ');
-    bytes.push(b'\n');
-    bytes.extend_from_slice(t.as_bytes());
     let p = dir.join("huge.npy");
-    std::fs::write(&p, bytes).unwrap();
+    std::fs::write(&p, npy_bytes(2, &text, t.as_bytes())).unwrap();
     (p, t)
 }
 

@@ -4,57 +4,18 @@
 //! action. (The dataset layer's half is npyflow's tests/it/faults.rs.)
 #![cfg(target_os = "linux")]
 
-use std::fs::OpenOptions;
 use std::os::unix::process::ExitStatusExt;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 
-use npyflow_format::npy::{is_mapped, read_npy, write_npy};
-use npyflow_format::{DType, Error, Tensor};
+use npyflow_format::npy::{is_mapped, read_npy};
+use npyflow_format::{DType, Tensor};
 
-/// Row bytes: one page per row, so that a truncation loses whole rows' pages.
-const ROW: usize = 512;
-const ROWS: usize = 64;
-/// Rows 0..KEPT stay whole after [`truncate`].
-const KEPT: usize = 10;
-
-/// A `.npy` of `ROWS` rows of `ROW` float64s, row `i` all `i + 1` (never 0, so zeros read
-/// from a lost page show).
-fn write_rows(dir: &Path, name: &str) -> PathBuf {
-    let path = dir.join(name);
-    let data: Vec<f64> = (0..ROWS * ROW).map(|k| (k / ROW + 1) as f64).collect();
-    write_npy(&path, &Tensor::from_vec(data, &[ROWS, ROW]).unwrap()).unwrap();
-    path
-}
-
-/// Cuts the file of [`write_rows`] after row `KEPT - 1`, as another process would.
-fn truncate(path: &Path) {
-    let t = npyflow_format::npy::NpyFile::open(path).unwrap();
-    let end = t.data_offset() + (KEPT * ROW * 8) as u64;
-    OpenOptions::new()
-        .write(true)
-        .open(path)
-        .unwrap()
-        .set_len(end)
-        .unwrap();
-}
-
-fn assert_names_truncation(e: &Error, path: &Path) {
-    let msg = e.to_string();
-    assert!(msg.contains(&path.display().to_string()), "{msg}");
-    assert!(msg.contains("truncated while memory-mapped"), "{msg}");
-    assert!(msg.contains("may be zeros"), "{msg}");
-}
-
-/// Every value of a row of [`write_rows`] is the row's number + 1.
-fn assert_row(t: &Tensor, i: usize) {
-    let v = t.view::<f64>().unwrap();
-    assert!(
-        v.iter().all(|&x| x == (i + 1) as f64),
-        "row {i}: {:?}",
-        &v[..4]
-    );
-}
+#[path = "../support/truncated_rows.rs"]
+mod truncated_rows;
+use truncated_rows::{
+    assert_names_truncation, assert_row, set_len, truncate, write_rows, KEPT, ROWS,
+};
 
 #[test]
 fn a_tensor_read_directly_checks_its_windows() {
@@ -83,12 +44,7 @@ fn read_a_lost_page_of_a_foreign_map(dir: &Path) {
     // SAFETY: the map is read-only; this test truncates its file on purpose and expects
     // the process to die of SIGBUS when reading it.
     let map = unsafe { memmap2::Mmap::map(&file).unwrap() };
-    OpenOptions::new()
-        .write(true)
-        .open(&other)
-        .unwrap()
-        .set_len(100)
-        .unwrap();
+    set_len(&other, 100);
     let last = std::hint::black_box(map[map.len() - 1]);
     println!("read {last} from a lost page");
 }

@@ -1,5 +1,6 @@
 //! Helpers shared by the subjects' modules.
 
+use npyflow::dataset::{BatchOptions, MapOptions, Parallelism, ShuffleOptions};
 use npyflow::{DType, Dataset, Element, Tensor};
 use proptest::test_runner::{Config, FileFailurePersistence};
 
@@ -55,4 +56,45 @@ pub fn add(e: Element, k: i64) -> npyflow::Result<Element> {
         let v: Vec<i64> = wide.view::<i64>()?.to_vec();
         Tensor::from_vec(v.into_iter().map(|x| x + k).collect(), t.shape())?.cast(dtype)
     })
+}
+
+/// A shuffle seeded with `seed` whose every pass has the same order.
+pub fn same_order(seed: u64) -> ShuffleOptions {
+    ShuffleOptions::new()
+        .seed(seed)
+        .reshuffle_each_iteration(false)
+}
+
+/// Map options: the function on `threads` worker threads, or (`None`) on the thread that
+/// reads the dataset.
+pub fn map_on(threads: Option<i64>) -> MapOptions {
+    MapOptions {
+        parallelism: threads.map(|t| Parallelism::threads(t as usize)),
+        ..MapOptions::new()
+    }
+}
+
+/// Batch options: batches assembled on `threads` worker threads, or (`None`) on the thread
+/// that reads the dataset.
+pub fn batch_on(drop_remainder: bool, threads: Option<i64>) -> BatchOptions {
+    BatchOptions {
+        drop_remainder,
+        parallelism: threads.map(|t| Parallelism::threads(t as usize)),
+    }
+}
+
+/// A pass of `ds` saved after `at` elements: the elements before, the state, and the
+/// elements the saved iterator goes on to give.
+pub fn save_after(ds: &Dataset, at: usize) -> (Vec<String>, Vec<u8>, Vec<String>) {
+    let mut it = ds.iter();
+    let head: Vec<String> = it.by_ref().take(at).map(show).collect();
+    let state = it.get_state().unwrap();
+    (head, state, it.map(show).collect())
+}
+
+/// What a new pipeline of `build`, restored from `state`, gives.
+pub fn restored(build: &dyn Fn() -> Dataset, state: &[u8]) -> Vec<String> {
+    let mut r = build().iter();
+    r.set_state(state).unwrap();
+    r.map(show).collect()
 }

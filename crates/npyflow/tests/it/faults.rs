@@ -4,9 +4,8 @@
 //! tests/format/mapped_faults.rs.)
 #![cfg(target_os = "linux")]
 
-use npyflow::dataset::{Parallelism, ShuffleOptions};
-use std::fs::OpenOptions;
-use std::path::{Path, PathBuf};
+use npyflow::dataset::Parallelism;
+use std::path::PathBuf;
 
 use npyflow::format::npy::{is_mapped, read_npy, write_npy};
 use npyflow::format::npz::Compression;
@@ -14,55 +13,28 @@ use npyflow::format::npz::{NpzArchive, NpzWriter};
 use npyflow::ops;
 use npyflow::{DType, Dataset, Element, Error, Tensor};
 
-/// Row bytes: one page per row, so that a truncation loses whole rows' pages.
-const ROW: usize = 512;
-const ROWS: usize = 64;
-/// Rows 0..KEPT stay whole after [`truncate`].
-const KEPT: usize = 10;
+use crate::common::same_order;
 
-/// A `.npy` of `ROWS` rows of `ROW` float64s, row `i` all `i + 1` (never 0, so zeros read
-/// from a lost page show).
-fn write_rows(dir: &Path, name: &str) -> PathBuf {
-    let path = dir.join(name);
-    let data: Vec<f64> = (0..ROWS * ROW).map(|k| (k / ROW + 1) as f64).collect();
-    write_npy(&path, &Tensor::from_vec(data, &[ROWS, ROW]).unwrap()).unwrap();
-    path
-}
+// The file of whole-page rows and its truncation, shared with npyflow-format's
+// tests/format/mapped_faults.rs (the tensor-level half).
+#[path = "../../../npyflow-format/tests/support/truncated_rows.rs"]
+mod truncated_rows;
+use truncated_rows::{
+    assert_names_truncation, assert_row, rows, set_len, truncate, write_rows, KEPT, ROW, ROWS,
+};
 
-/// Cuts the file of [`write_rows`] after row `KEPT - 1`, as another process would.
-fn truncate(path: &Path) {
-    let t = npyflow::format::npy::NpyFile::open(path).unwrap();
-    let end = t.data_offset() + (KEPT * ROW * 8) as u64;
-    OpenOptions::new()
-        .write(true)
-        .open(path)
-        .unwrap()
-        .set_len(end)
-        .unwrap();
-}
-
-fn assert_names_truncation(e: &Error, path: &Path) {
-    let msg = e.to_string();
-    assert!(msg.contains(&path.display().to_string()), "{msg}");
-    assert!(msg.contains("truncated while memory-mapped"), "{msg}");
-    assert!(msg.contains("may be zeros"), "{msg}");
-}
-
-/// Every value of a row of [`write_rows`] is the row's number + 1.
-fn assert_row(t: &Tensor, i: usize) {
-    let v = t.view::<f64>().unwrap();
-    assert!(
-        v.iter().all(|&x| x == (i + 1) as f64),
-        "row {i}: {:?}",
-        &v[..4]
-    );
+/// A temporary directory holding a file of [`rows`] named `name`: the directory (kept while
+/// the test runs), the file and its dataset.
+fn rows_dataset(name: &str) -> (tempfile::TempDir, PathBuf, Dataset) {
+    let dir = tempfile::tempdir().unwrap();
+    let path = write_rows(dir.path(), name);
+    let ds = Dataset::from_npy(&path).unwrap();
+    (dir, path, ds)
 }
 
 #[test]
 fn rows_past_the_new_end_are_errors_and_rows_before_it_are_read() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = write_rows(dir.path(), "data.npy");
-    let ds = Dataset::from_npy(&path).unwrap();
+    let (_dir, path, ds) = rows_dataset("data.npy");
     let early = ds.get(3).unwrap().into_tensor().unwrap();
     truncate(&path);
     // Past the end: an error naming the file, and the process is still here.
@@ -79,9 +51,8 @@ fn rows_past_the_new_end_are_errors_and_rows_before_it_are_read() {
 
 #[test]
 fn a_batched_pipeline_reports_the_lost_batches_and_goes_on() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = write_rows(dir.path(), "batches.npy");
-    let ds = Dataset::from_npy(&path).unwrap().batch(5, ()).unwrap();
+    let (_dir, path, rows_ds) = rows_dataset("batches.npy");
+    let ds = rows_ds.batch(5, ()).unwrap();
     truncate(&path);
     let results: Vec<_> = ds.iter().collect();
     assert_eq!(results.len(), ROWS / 5 + 1);
@@ -99,16 +70,10 @@ fn a_batched_pipeline_reports_the_lost_batches_and_goes_on() {
 
 #[test]
 fn gathered_batches_never_hold_zeros_from_lost_pages() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = write_rows(dir.path(), "shuffled.npy");
+    let (_dir, path, rows_ds) = rows_dataset("shuffled.npy");
     // A global shuffle of a random-access source gathers each batch's rows by copying them.
-    let ds = Dataset::from_npy(&path)
-        .unwrap()
-        .global_shuffle(
-            ShuffleOptions::new()
-                .seed(7)
-                .reshuffle_each_iteration(false),
-        )
+    let ds = rows_ds
+        .global_shuffle(same_order(7))
         .unwrap()
         .batch(8, ())
         .unwrap();
@@ -136,10 +101,8 @@ fn gathered_batches_never_hold_zeros_from_lost_pages() {
 
 #[test]
 fn ops_on_worker_threads_over_a_truncated_file() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = write_rows(dir.path(), "ops.npy");
-    let ds = Dataset::from_npy(&path)
-        .unwrap()
+    let (_dir, path, rows_ds) = rows_dataset("ops.npy");
+    let ds = rows_ds
         .map(ops::cast(DType::Float32), Parallelism::threads(2))
         .unwrap()
         .prefetch(4)
@@ -183,12 +146,7 @@ fn bytes_zeroed_on_the_last_page_count_as_lost() {
     let offset = npyflow::format::npy::NpyFile::open(&path)
         .unwrap()
         .data_offset();
-    OpenOptions::new()
-        .write(true)
-        .open(&path)
-        .unwrap()
-        .set_len(offset + 100 * 8)
-        .unwrap();
+    set_len(&path, offset + 100 * 8);
     // The row right after the new end: zeros, no fault yet; the file system knows.
     assert_names_truncation(&t.row(100).unwrap().verify_intact().unwrap_err(), &path);
     // Once a lost page was touched, the cheap check knows too, for the other map as well.
@@ -202,24 +160,13 @@ fn bytes_zeroed_on_the_last_page_count_as_lost() {
 fn npz_members_mapped_from_a_truncated_archive() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("data.npz");
-    let rows: Vec<f64> = (0..ROWS * ROW).map(|k| (k / ROW + 1) as f64).collect();
     let mut w = NpzWriter::create(&path).unwrap();
-    w.add(
-        "x",
-        &Tensor::from_vec(rows, &[ROWS, ROW]).unwrap(),
-        Compression::Stored,
-    )
-    .unwrap();
+    w.add("x", &rows(), Compression::Stored).unwrap();
     w.finish().unwrap();
     let ds = Dataset::from_npz(&path, None).unwrap();
     let x = NpzArchive::open(&path).unwrap().load("x").unwrap();
     assert!(is_mapped(&x));
-    OpenOptions::new()
-        .write(true)
-        .open(&path)
-        .unwrap()
-        .set_len(32 * (ROW * 8) as u64)
-        .unwrap();
+    set_len(&path, 32 * (ROW * 8) as u64);
     let get = |i: u64| -> Result<Tensor, Error> {
         match ds.get(i)? {
             Element::Dict(d) => d["x"].clone().into_tensor(),

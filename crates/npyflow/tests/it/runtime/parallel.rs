@@ -3,14 +3,14 @@
 //! and global shuffles permute each epoch (tests/process/threads.rs: dropping an iterator stops
 //! its threads).
 
-use npyflow::dataset::{BatchOptions, InterleaveOptions, Parallelism, ShuffleOptions};
+use npyflow::dataset::{InterleaveOptions, Parallelism, ShuffleOptions};
 use std::time::Duration;
 
 use npyflow::dataset::Dataset;
 use npyflow::{ops, DType, Element, Error, Tensor};
 use proptest::prelude::*;
 
-use crate::common::ints;
+use crate::common::{batch_on, ints, map_on, same_order};
 
 fn images(n: usize) -> (Tensor, Tensor) {
     let x = Tensor::from_vec(
@@ -111,11 +111,7 @@ fn global_shuffle_permutes_each_epoch() {
     assert_eq!(epoch(&again), a, "the seed fixes the orders");
     let fixed = Dataset::range(0, 100, 1)
         .unwrap()
-        .global_shuffle(
-            ShuffleOptions::new()
-                .seed(5)
-                .reshuffle_each_iteration(false),
-        )
+        .global_shuffle(same_order(5))
         .unwrap();
     assert_eq!(epoch(&fixed), epoch(&fixed));
     let stream = Dataset::range(0, 10, 1).unwrap().filter(|_| Ok(true));
@@ -128,11 +124,7 @@ fn global_shuffle_permutes_each_epoch() {
     for i in 0..3 {
         let part = Dataset::range(0, 100, 1)
             .unwrap()
-            .global_shuffle(
-                ShuffleOptions::new()
-                    .seed(9)
-                    .reshuffle_each_iteration(false),
-            )
+            .global_shuffle(same_order(9))
             .unwrap()
             .shard(3, i)
             .unwrap();
@@ -215,50 +207,20 @@ fn build(n: i64, steps: &[Step], parallel: bool) -> Dataset {
                     }
                     Ok(e)
                 };
-                if parallel {
-                    ds.map(f, Parallelism::threads(t as usize)).unwrap()
-                } else {
-                    ds.map(f, ()).unwrap()
-                }
+                ds.map(f, map_on(parallel.then_some(t))).unwrap()
             }
-            Step::MapOp(t) => {
-                let op = ops::cast(DType::Int32);
-                if parallel {
-                    ds.map(op, Parallelism::threads(t as usize)).unwrap()
-                } else {
-                    ds.map(op, ()).unwrap()
-                }
-            }
+            Step::MapOp(t) => ds
+                .map(ops::cast(DType::Int32), map_on(parallel.then_some(t)))
+                .unwrap(),
             Step::Batch(b, d, t) if !batched => {
                 batched = true;
-                match (parallel, t) {
-                    (true, Some(t)) => ds
-                        .batch(
-                            b,
-                            BatchOptions::new()
-                                .drop_remainder(d)
-                                .parallel(Parallelism::threads(t as usize)),
-                        )
-                        .unwrap(),
-                    _ => ds.batch(b, BatchOptions::new().drop_remainder(d)).unwrap(),
-                }
+                ds.batch(b, batch_on(d, t.filter(|_| parallel))).unwrap()
             }
             Step::Batch(..) => ds,
-            Step::Shuffle(seed) if ds.is_random_access() => ds
-                .global_shuffle(
-                    ShuffleOptions::new()
-                        .seed(seed)
-                        .reshuffle_each_iteration(false),
-                )
-                .unwrap(),
-            Step::Shuffle(seed) => ds
-                .shuffle(
-                    7,
-                    ShuffleOptions::new()
-                        .seed(seed)
-                        .reshuffle_each_iteration(false),
-                )
-                .unwrap(),
+            Step::Shuffle(seed) if ds.is_random_access() => {
+                ds.global_shuffle(same_order(seed)).unwrap()
+            }
+            Step::Shuffle(seed) => ds.shuffle(7, same_order(seed)).unwrap(),
             Step::Filter => ds.filter(|e| Ok(e.tensors()[0].as_bytes()[0] % 3 != 0)),
             Step::Interleave(c) => {
                 let f = |e: Element| Ok(Dataset::from_tensors(e).repeat(Some(2)));

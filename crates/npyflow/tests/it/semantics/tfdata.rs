@@ -8,6 +8,8 @@ use npyflow::dataset::{BucketOptions, Cardinality, Dataset, AUTOTUNE};
 use npyflow::format::npy::write_npy;
 use npyflow::{DType, Element, ElementSpec, Error, PartialShape, Tensor, TensorSpec};
 
+use crate::common::same_order;
+
 fn strs(ds: &Dataset) -> Vec<String> {
     ds.iter()
         .map(|e| {
@@ -341,24 +343,16 @@ fn sample_from_datasets_mixes_by_weight() {
     let picks2: Vec<i64> = again.take(100).to_vec().unwrap().iter().map(int).collect();
     assert_eq!(picks2, picks[..100], "a seed fixes the draws");
     // Finite inputs: every element once when not stopping on empty.
-    let all = Dataset::sample_from_datasets(
-        vec![range(5), Dataset::range(5, 10, 1).unwrap()],
-        None,
-        Some(3),
-        false,
-    )
-    .unwrap();
+    let zero_to_5_and_5_to = |end: i64, stop_on_empty: bool| {
+        let inputs = vec![range(5), Dataset::range(5, end, 1).unwrap()];
+        Dataset::sample_from_datasets(inputs, None, Some(3), stop_on_empty).unwrap()
+    };
+    let all = zero_to_5_and_5_to(10, false);
     let mut got: Vec<i64> = all.to_vec().unwrap().iter().map(int).collect();
     got.sort();
     assert_eq!(got, (0..10).collect::<Vec<_>>());
     assert_eq!(all.cardinality(), Cardinality::Finite(10));
-    let stop = Dataset::sample_from_datasets(
-        vec![range(5), Dataset::range(5, 100, 1).unwrap()],
-        None,
-        Some(3),
-        true,
-    )
-    .unwrap();
+    let stop = zero_to_5_and_5_to(100, true);
     assert!(stop.to_vec().unwrap().len() < 95);
     is_invalid(
         Dataset::sample_from_datasets(vec![range(2)], Some(vec![0.5, 0.5]), None, false),
@@ -642,14 +636,7 @@ fn shuffle_repeat_take_skip_shard_enumerate() {
     let first = strs(&s);
     let second = strs(&s);
     assert_ne!(first, second, "reshuffled each iteration");
-    let fixed = range(10)
-        .shuffle(
-            10,
-            ShuffleOptions::new()
-                .seed(42)
-                .reshuffle_each_iteration(false),
-        )
-        .unwrap();
+    let fixed = range(10).shuffle(10, same_order(42)).unwrap();
     assert_eq!(strs(&fixed), strs(&fixed));
     assert_eq!(
         strs(&range(5).shuffle(1, ShuffleOptions::new().seed(3)).unwrap()),
@@ -1079,11 +1066,7 @@ fn review_regressions() {
     .unwrap();
     let sh = Dataset::from_npy_files(&paths)
         .unwrap()
-        .global_shuffle(
-            ShuffleOptions::new()
-                .seed(1)
-                .reshuffle_each_iteration(false),
-        )
+        .global_shuffle(same_order(1))
         .unwrap()
         .batch(3, ())
         .unwrap();

@@ -9,7 +9,7 @@ use std::time::Duration;
 use npyflow::{ops, DType, Dataset, Element, Error, Tensor};
 use proptest::prelude::*;
 
-use crate::common::{add, show};
+use crate::common::{add, batch_on, map_on, restored, save_after, show};
 
 #[derive(Clone, Debug)]
 enum Step {
@@ -95,25 +95,9 @@ fn build(n: i64, steps: &[Step]) -> (Dataset, bool) {
                     None => ds.map(f, ()).unwrap(),
                 }
             }
-            Step::MapOp(t) => {
-                let op = ops::cast(DType::Int32);
-                match t {
-                    Some(t) => ds.map(op, Parallelism::threads(t as usize)).unwrap(),
-                    None => ds.map(op, ()).unwrap(),
-                }
-            }
+            Step::MapOp(t) => ds.map(ops::cast(DType::Int32), map_on(t)).unwrap(),
             Step::Batch(b, d, t, unbatch) => {
-                let batched = match t {
-                    Some(t) => ds
-                        .batch(
-                            b,
-                            BatchOptions::new()
-                                .drop_remainder(d)
-                                .parallel(Parallelism::threads(t as usize)),
-                        )
-                        .unwrap(),
-                    None => ds.batch(b, BatchOptions::new().drop_remainder(d)).unwrap(),
-                };
+                let batched = ds.batch(b, batch_on(d, t)).unwrap();
                 if unbatch {
                     batched.unbatch().unwrap()
                 } else {
@@ -321,25 +305,16 @@ fn generators_restore_by_counting() {
             },
         )
     };
-    let ds = make();
-    let mut it = ds.iter();
-    let _ = it.by_ref().take(4).count();
-    let state = it.get_state().unwrap();
-    let mut resumed = make().iter();
-    resumed.set_state(&state).unwrap();
-    let rest: Vec<String> = resumed.map(show).collect();
+    let (_, state, rest) = save_after(&make(), 4);
     assert_eq!(rest, ["16", "25", "36", "49", "64", "81"]);
+    assert_eq!(restored(&make, &state), rest);
 }
 
 #[test]
 fn random_ops_draw_from_seed_epoch_and_index() {
     let build = |threads: Option<i64>| {
         let ds = Dataset::range(0, 64, 1).unwrap().batch(4, ()).unwrap();
-        let flip = ops::random_flip(0, 5);
-        match threads {
-            Some(t) => ds.map(flip, Parallelism::threads(t as usize)).unwrap(),
-            None => ds.map(flip, ()).unwrap(),
-        }
+        ds.map(ops::random_flip(0, 5), map_on(threads)).unwrap()
     };
     let passes = |ds: &Dataset| -> Vec<Vec<String>> {
         (0..3).map(|_| ds.iter().map(show).collect()).collect()

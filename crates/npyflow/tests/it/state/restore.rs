@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use npyflow::dataset::BucketOptions;
 
-use crate::common::{add, scalar_i64, show, val};
+use crate::common::{add, restored, same_order, save_after, scalar_i64, show, val};
 use npyflow::{
     DType, Dataset, Element, ElementSpec, Error, PartialShape, Tensor, TensorSpec, AUTOTUNE,
 };
@@ -39,25 +39,22 @@ fn check_at(
     }
 }
 
-/// A pass of `ds` saved after `at` elements: the elements before, the state, and the
-/// elements the saved iterator goes on to give.
-fn save_after(ds: &Dataset, at: usize) -> (Vec<String>, Vec<u8>, Vec<String>) {
-    let mut it = ds.iter();
-    let head: Vec<String> = it.by_ref().take(at).map(show).collect();
-    let state = it.get_state().unwrap();
-    (head, state, it.map(show).collect())
-}
-
-/// What a new pipeline of `build`, restored from `state`, gives.
-fn restored(build: &dyn Fn() -> Dataset, state: &[u8]) -> Vec<String> {
-    let mut r = build().iter();
-    r.set_state(state).unwrap();
-    r.map(show).collect()
-}
-
 /// Elements `0..n` as a sequential (not random-access) stream.
 fn stream(n: i64) -> Dataset {
     Dataset::range(0, n, 1).unwrap().filter(|_| Ok(true))
+}
+
+/// Adds 1 on `threads` worker threads that each sleep `pause` first: workers still busy when
+/// the state is saved.
+fn slowly_add_1(ds: &Dataset, pause: Duration, threads: usize) -> Dataset {
+    ds.map(
+        move |e| {
+            std::thread::sleep(pause);
+            add(e, 1)
+        },
+        Parallelism::threads(threads),
+    )
+    .unwrap()
 }
 
 /// Saves at every point `0..=len + 1` of `build()`'s pass (and past its end): the same
@@ -504,17 +501,10 @@ fn unordered_parallel_map_then_batch_keeps_the_multiset() {
 #[test]
 fn saving_twice_and_continuing_changes_nothing() {
     let build = || {
-        stream(50)
+        let shuffled = stream(50)
             .shuffle(5, ShuffleOptions::new().seed(1))
-            .unwrap()
-            .map(
-                |e| {
-                    std::thread::sleep(Duration::from_micros(200));
-                    add(e, 1)
-                },
-                Parallelism::threads(4),
-            )
-            .unwrap()
+            .unwrap();
+        slowly_add_1(&shuffled, Duration::from_micros(200), 4)
             .prefetch(4)
             .unwrap()
     };
@@ -633,15 +623,7 @@ fn refusal_keeps_the_seeds_of_an_unseeded_pipeline() {
 #[test]
 fn get_state_while_slow_workers_are_busy() {
     let build = || {
-        stream(40)
-            .map(
-                |e| {
-                    std::thread::sleep(Duration::from_millis(3));
-                    add(e, 1)
-                },
-                Parallelism::threads(8),
-            )
-            .unwrap()
+        slowly_add_1(&stream(40), Duration::from_millis(3), 8)
             .prefetch(6)
             .unwrap()
     };
@@ -772,11 +754,7 @@ fn forge_targets() -> Vec<Target> {
             let a = Dataset::range(0, 40, 1).unwrap().skip(3).take(30);
             let b = Dataset::range(0, 40, 1)
                 .unwrap()
-                .global_shuffle(
-                    ShuffleOptions::new()
-                        .seed(1)
-                        .reshuffle_each_iteration(false),
-                )
+                .global_shuffle(same_order(1))
                 .unwrap()
                 .shard(2, 1)
                 .unwrap();
