@@ -88,18 +88,6 @@ impl MapOptions {
     }
 }
 
-impl From<()> for MapOptions {
-    fn from((): ()) -> MapOptions {
-        MapOptions::default()
-    }
-}
-
-impl From<Parallelism> for MapOptions {
-    fn from(parallelism: Parallelism) -> MapOptions {
-        MapOptions::new().parallel(parallelism)
-    }
-}
-
 /// The options of [`Dataset::batch`](super::Dataset::batch).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct BatchOptions {
@@ -142,18 +130,6 @@ impl BatchOptions {
             drop_remainder,
             parallelism: Parallelism::from_tf("batch", num_parallel_calls, deterministic)?,
         })
-    }
-}
-
-impl From<()> for BatchOptions {
-    fn from((): ()) -> BatchOptions {
-        BatchOptions::default()
-    }
-}
-
-impl From<Parallelism> for BatchOptions {
-    fn from(parallelism: Parallelism) -> BatchOptions {
-        BatchOptions::new().parallel(parallelism)
     }
 }
 
@@ -277,12 +253,6 @@ impl InterleaveOptions {
     }
 }
 
-impl From<()> for InterleaveOptions {
-    fn from((): ()) -> InterleaveOptions {
-        InterleaveOptions::default()
-    }
-}
-
 /// The options of [`Dataset::shuffle`](super::Dataset::shuffle) and
 /// [`Dataset::global_shuffle`](super::Dataset::global_shuffle).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -327,11 +297,30 @@ impl ShuffleOptions {
     }
 }
 
-impl From<()> for ShuffleOptions {
-    fn from((): ()) -> ShuffleOptions {
-        ShuffleOptions::default()
-    }
+/// `()` converts into an options type's defaults, so that a call without options stays
+/// short (`ds.batch(32, ())`); a [`Parallelism`] converts into the defaults run on it
+/// (`ds.map(f, Parallelism::autotune())`).
+macro_rules! defaults_from {
+    ($($options:ident),* ; parallel: $($parallel:ident),*) => {
+        $(
+            impl From<()> for $options {
+                fn from((): ()) -> $options {
+                    $options::default()
+                }
+            }
+        )*
+        $(
+            impl From<Parallelism> for $parallel {
+                fn from(parallelism: Parallelism) -> $parallel {
+                    $parallel::new().parallel(parallelism)
+                }
+            }
+        )*
+    };
 }
+
+defaults_from!(MapOptions, BatchOptions, InterleaveOptions, ShuffleOptions;
+    parallel: MapOptions, BatchOptions, InterleaveOptions);
 
 #[cfg(test)]
 mod tests {

@@ -47,20 +47,21 @@ impl Window {
 /// A window as tf.data makes it: the element's structure, with a dataset in place of each
 /// tensor (the window's values of that tensor).
 fn window_element(spec: &ElementSpec, elements: &[Element]) -> Element {
+    // The values of one part of the elements, taken out of each by `part`.
+    let parts = |part: &dyn Fn(&Element) -> Option<&Element>| -> Vec<Element> {
+        elements.iter().filter_map(|e| part(e).cloned()).collect()
+    };
     match spec {
         ElementSpec::Tuple(items) => Element::Tuple(
             items
                 .iter()
                 .enumerate()
                 .map(|(i, s)| {
-                    let parts: Vec<Element> = elements
-                        .iter()
-                        .filter_map(|e| match e {
-                            Element::Tuple(t) => t.get(i).cloned(),
-                            _ => None,
-                        })
-                        .collect();
-                    window_element(s, &parts)
+                    let values = parts(&|e| match e {
+                        Element::Tuple(t) => t.get(i),
+                        _ => None,
+                    });
+                    window_element(s, &values)
                 })
                 .collect(),
         ),
@@ -68,14 +69,11 @@ fn window_element(spec: &ElementSpec, elements: &[Element]) -> Element {
             items
                 .iter()
                 .map(|(k, s)| {
-                    let parts: Vec<Element> = elements
-                        .iter()
-                        .filter_map(|e| match e {
-                            Element::Dict(d) => d.get(k).cloned(),
-                            _ => None,
-                        })
-                        .collect();
-                    (k.clone(), window_element(s, &parts))
+                    let values = parts(&|e| match e {
+                        Element::Dict(d) => d.get(k),
+                        _ => None,
+                    });
+                    (k.clone(), window_element(s, &values))
                 })
                 .collect(),
         ),

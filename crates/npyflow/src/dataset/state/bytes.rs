@@ -111,6 +111,29 @@ fn encode_spec(spec: &ElementSpec, out: &mut Vec<u8>) {
     }
 }
 
+/// A count, then that many items read by `item` (the parts of a tuple).
+fn decode_tuple<T>(
+    c: &mut Cursor<'_>,
+    mut item: impl FnMut(&mut Cursor<'_>) -> Result<T>,
+) -> Result<Vec<T>> {
+    let n = c.count(1)?;
+    (0..n).map(|_| item(c)).collect()
+}
+
+/// A count, then that many keys, each followed by its item read by `item` (a dict).
+fn decode_dict<T>(
+    c: &mut Cursor<'_>,
+    mut item: impl FnMut(&mut Cursor<'_>) -> Result<T>,
+) -> Result<IndexMap<String, T>> {
+    let n = c.count(9)?;
+    let mut items = IndexMap::with_capacity(n);
+    for _ in 0..n {
+        let k = c.string()?;
+        items.insert(k, item(c)?);
+    }
+    Ok(items)
+}
+
 fn decode_spec(c: &mut Cursor<'_>, depth: usize) -> Result<ElementSpec> {
     if depth > MAX_DEPTH {
         return Err(Error::InvalidArgument(
@@ -136,23 +159,8 @@ fn decode_spec(c: &mut Cursor<'_>, depth: usize) -> Result<ElementSpec> {
             };
             ElementSpec::Tensor(TensorSpec { dtype, shape })
         }
-        1 => {
-            let n = c.count(1)?;
-            ElementSpec::Tuple(
-                (0..n)
-                    .map(|_| decode_spec(c, depth + 1))
-                    .collect::<Result<_>>()?,
-            )
-        }
-        2 => {
-            let n = c.count(9)?;
-            let mut items = IndexMap::with_capacity(n);
-            for _ in 0..n {
-                let k = c.string()?;
-                items.insert(k, decode_spec(c, depth + 1)?);
-            }
-            ElementSpec::Dict(items)
-        }
+        1 => ElementSpec::Tuple(decode_tuple(c, |c| decode_spec(c, depth + 1))?),
+        2 => ElementSpec::Dict(decode_dict(c, |c| decode_spec(c, depth + 1))?),
         3 => ElementSpec::Dataset(Box::new(decode_spec(c, depth + 1)?)),
         k => {
             return Err(Error::InvalidArgument(format!(
@@ -265,22 +273,12 @@ fn decode_element(c: &mut Cursor<'_>, depth: usize) -> Result<Element> {
             buf.as_mut_slice().copy_from_slice(data);
             Ok(Element::Tensor(Tensor::new(dtype, &shape, buf.freeze())?))
         }
-        1 => {
-            let n = c.count(1)?;
-            let items = (0..n)
-                .map(|_| decode_element(c, depth + 1))
-                .collect::<Result<_>>()?;
-            Ok(Element::Tuple(items))
-        }
-        2 => {
-            let n = c.count(9)?;
-            let mut items = IndexMap::with_capacity(n);
-            for _ in 0..n {
-                let k = c.string()?;
-                items.insert(k, decode_element(c, depth + 1)?);
-            }
-            Ok(Element::Dict(items))
-        }
+        1 => Ok(Element::Tuple(decode_tuple(c, |c| {
+            decode_element(c, depth + 1)
+        })?)),
+        2 => Ok(Element::Dict(decode_dict(c, |c| {
+            decode_element(c, depth + 1)
+        })?)),
         3 => {
             let spec = decode_spec(c, depth + 1)?;
             let n = c.count(1)?;
