@@ -1,14 +1,18 @@
 //! [`Parallelism`]: how many threads a parallel stage runs, and whether its output keeps its
 //! input's order; and [`AUTOTUNE`].
 
+use std::sync::OnceLock;
+
 use crate::error::{Error, Result};
 
 /// The most threads one parallel step starts, whatever `num_parallel_calls` asks.
 pub(crate) const MAX_THREADS: usize = 256;
 
-/// The cores this process may use.
+/// The cores this process may use, read once (the count comes from the scheduler's affinity
+/// and cgroup limits, which cost a few file reads to learn).
 pub(crate) fn cores() -> usize {
-    std::thread::available_parallelism().map_or(1, |n| n.get())
+    static CORES: OnceLock<usize> = OnceLock::new();
+    *CORES.get_or_init(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
 }
 
 /// tf.data's `AUTOTUNE` (`-1`): let the runtime choose a parallelism or buffer size.
