@@ -85,7 +85,9 @@ pub use options::{
 };
 pub use plumbing::{Cardinality, Dataset};
 pub use runtime::iter::DatasetIter;
+pub use runtime::report::Report;
 pub use runtime::stats::{PipelineStats, StageStats};
+pub use runtime::trace::DEFAULT_TRACE_EVENTS;
 
 use crate::element::{Element, ElementSpec};
 use crate::error::{Error, Result};
@@ -193,6 +195,41 @@ impl Dataset {
     /// ```
     pub fn iter_with_stats(&self) -> (DatasetIter, PipelineStats) {
         let stats = PipelineStats::default();
+        let it = DatasetIter::new(self.clone(), Some(stats.clone()));
+        (it, stats)
+    }
+
+    /// A new pass whose stages are counted (as by [`iter_with_stats`](Dataset::iter_with_stats))
+    /// and traced: every call of a stage that hands up an element or batch is a span on the
+    /// thread that made it, and parallel engines (parallel `map`, `batch`, `interleave`,
+    /// `prefetch`) sample their buffer's fill and running workers. The trace keeps at most
+    /// `max_events` events ([`DEFAULT_TRACE_EVENTS`] is a good cap: 32 MiB at most) and
+    /// counts those past it as dropped. Write it with [`PipelineStats::write_trace`] (the
+    /// Chrome trace-event format, which Perfetto and `chrome://tracing` open) and read the
+    /// bottleneck with [`PipelineStats::report`].
+    ///
+    /// A pass without a trace pays nothing for it. Unlike TensorBoard's input-pipeline
+    /// analyzer, which samples a running TensorFlow job through the profiler and reports
+    /// per-op device and host times, this records every call of every stage of one pass,
+    /// on each thread, with no profiler service: the file is the whole record.
+    ///
+    /// ```
+    /// use npyflow::dataset::DEFAULT_TRACE_EVENTS;
+    /// use npyflow::{Dataset, Element};
+    /// let ds = Dataset::range(0, 100, 1)?.map(|x: Element| Ok(x), ())?.batch(10, ())?;
+    /// let (it, stats) = ds.iter_with_trace(DEFAULT_TRACE_EVENTS);
+    /// assert_eq!(it.count(), 10);
+    /// let mut json = Vec::new();
+    /// stats.write_trace(&mut json)?;
+    /// let json = String::from_utf8(json).unwrap();
+    /// assert!(json.starts_with("{\"traceEvents\":["));
+    /// assert!(json.contains("\"name\":\"Batch\",\"cat\":\"stage\",\"ph\":\"X\""));
+    /// assert_eq!(stats.trace_events().1, 0, "nothing dropped");
+    /// println!("{}", stats.report());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn iter_with_trace(&self, max_events: usize) -> (DatasetIter, PipelineStats) {
+        let stats = PipelineStats::traced(max_events);
         let it = DatasetIter::new(self.clone(), Some(stats.clone()));
         (it, stats)
     }

@@ -10,3 +10,5 @@ mod faults;
 mod runtime;
 mod semantics;
 mod state;
+mod trace;
+mod trace_check;

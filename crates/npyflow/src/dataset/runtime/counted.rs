@@ -1,11 +1,12 @@
 //! Stages that count what they hand up, for [`Dataset::iter_with_stats`](crate::Dataset::iter_with_stats).
 
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use std::sync::atomic::Ordering;
 
 use super::stats::{Counters, PipelineStats};
+use super::trace::Trace;
 use crate::buffer::BufferPool;
 use crate::dataset::context::{current_stage, StageGuard};
 use crate::dataset::options::Parallelism;
@@ -18,9 +19,39 @@ fn bytes_of(e: &Element) -> u64 {
     e.tensors().iter().map(|t| t.nbytes() as u64).sum()
 }
 
-/// Counts one call of a stage that began at `started` and handed up `out`.
-fn record(c: &Counters, started: Instant, out: Option<&Result<Element>>) {
-    let ns = u64::try_from(started.elapsed().as_nanos()).unwrap_or(u64::MAX);
+/// What a counted stage updates: its counters and, when the pass is traced, the trace.
+struct Sink {
+    stage: usize,
+    counters: Arc<Counters>,
+    trace: Option<Arc<Trace>>,
+}
+
+impl Sink {
+    fn new(stats: &PipelineStats, stage: usize) -> Sink {
+        Sink {
+            stage,
+            counters: stats.counters(stage),
+            trace: stats.trace().cloned(),
+        }
+    }
+
+    /// Counts one call of the stage that began at `started` and handed up `out`.
+    fn record(&self, started: Instant, out: Option<&Result<Element>>) {
+        let ended = Instant::now();
+        if let Some(t) = &self.trace {
+            t.span(self.stage, started, ended);
+        }
+        record(
+            &self.counters,
+            ended.saturating_duration_since(started),
+            out,
+        );
+    }
+}
+
+/// Counts one call of a stage that took `took` and handed up `out`.
+fn record(c: &Counters, took: Duration, out: Option<&Result<Element>>) {
+    let ns = u64::try_from(took.as_nanos()).unwrap_or(u64::MAX);
     c.busy_ns.fetch_add(ns, Ordering::Relaxed);
     if let Some(Ok(e)) = out {
         c.elements.fetch_add(1, Ordering::Relaxed);
@@ -40,19 +71,13 @@ pub(crate) fn new_stage(name: &'static str) -> Option<(PipelineStats, usize)> {
 pub(crate) struct Counted {
     inner: BoxIter,
     stats: PipelineStats,
-    stage: usize,
-    counters: Arc<Counters>,
+    sink: Sink,
 }
 
 impl Counted {
     pub(crate) fn new(inner: BoxIter, stats: PipelineStats, stage: usize) -> Counted {
-        let counters = stats.counters(stage);
-        Counted {
-            inner,
-            stats,
-            stage,
-            counters,
-        }
+        let sink = Sink::new(&stats, stage);
+        Counted { inner, stats, sink }
     }
 }
 
@@ -60,10 +85,10 @@ impl ElementIter for Counted {
     fn next(&mut self) -> Option<Result<Element>> {
         let started = Instant::now();
         let out = {
-            let _stage = StageGuard::enter(&self.stats, Some(self.stage));
+            let _stage = StageGuard::enter(&self.stats, Some(self.sink.stage));
             self.inner.next()
         };
-        record(&self.counters, started, out.as_ref());
+        self.sink.record(started, out.as_ref());
         out
     }
     fn save(&self) -> Result<State> {
@@ -75,29 +100,23 @@ impl ElementIter for Counted {
 pub(crate) struct CountedPass {
     inner: PassRef,
     stats: PipelineStats,
-    stage: usize,
-    counters: Arc<Counters>,
+    sink: Sink,
 }
 
 impl CountedPass {
     pub(crate) fn new(inner: PassRef, stats: PipelineStats, stage: usize) -> CountedPass {
-        let counters = stats.counters(stage);
-        CountedPass {
-            inner,
-            stats,
-            stage,
-            counters,
-        }
+        let sink = Sink::new(&stats, stage);
+        CountedPass { inner, stats, sink }
     }
 
     fn run(&self, f: impl FnOnce() -> Option<Result<Element>>) -> Option<Result<Element>> {
         let started = Instant::now();
         let out = {
-            let _stage = StageGuard::enter(&self.stats, Some(self.stage));
+            let _stage = StageGuard::enter(&self.stats, Some(self.sink.stage));
             f()
         };
         if out.is_some() {
-            record(&self.counters, started, out.as_ref());
+            self.sink.record(started, out.as_ref());
         }
         out
     }

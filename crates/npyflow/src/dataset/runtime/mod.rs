@@ -5,7 +5,9 @@
 mod counted;
 pub(crate) mod iter;
 pub(crate) mod parallel;
+pub(crate) mod report;
 pub(crate) mod stats;
+pub(crate) mod trace;
 
 use std::collections::BTreeSet;
 use std::panic::{catch_unwind, AssertUnwindSafe};

@@ -17,6 +17,8 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 use std::thread::JoinHandle;
 
+use super::trace::Trace;
+use crate::dataset::context::current_stage;
 use crate::dataset::plumbing::ElementIter;
 use crate::dataset::state::tree::State;
 use crate::element::Element;
@@ -68,6 +70,21 @@ struct Shared<J, O> {
     ready: Condvar,
     room: Condvar,
     capacity: usize,
+    /// The trace of the pass and this engine's counter series in it, when traced.
+    trace: Option<(Arc<Trace>, u32)>,
+}
+
+impl<J, O> Shared<J, O> {
+    /// Samples the buffer's fill and the workers running into the trace, when traced.
+    fn sample(&self, st: &Progress<O>) {
+        if let Some((trace, series)) = &self.trace {
+            trace.count(
+                *series,
+                st.done.len(),
+                st.outstanding.saturating_sub(st.done.len()),
+            );
+        }
+    }
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -146,6 +163,11 @@ impl<J: Send + 'static, O: Send + 'static> ParallelIter<J, O> {
             ready: Condvar::new(),
             room: Condvar::new(),
             capacity: capacity.max(threads).max(p).max(1),
+            trace: current_stage().and_then(|(stats, stage)| {
+                let trace = stats.trace()?;
+                let series = trace.series(format!("{name} buffer (stage {})", stage.unwrap_or(0)));
+                Some((Arc::clone(trace), series))
+            }),
         });
         let mut it = ParallelIter {
             shared,
@@ -183,6 +205,7 @@ impl<J: Send + 'static, O: Send + 'static> ParallelIter<J, O> {
                 }
                 st.handed_out += 1;
                 st.outstanding -= 1;
+                shared.sample(&st);
                 shared.room.notify_one();
                 return Some(item);
             }
@@ -237,6 +260,7 @@ fn worker<J, O>(shared: &Shared<J, O>, work: &Work<J, O>) {
                 return;
             }
             st.outstanding += 1;
+            shared.sample(&st);
         }
         let (job, number) = {
             let mut src = lock(&shared.source);
@@ -284,6 +308,7 @@ fn worker<J, O>(shared: &Shared<J, O>, work: &Work<J, O>) {
         if !shared.deterministic {
             st.finished.push_back(number);
         }
+        shared.sample(&st);
         shared.ready.notify_all();
     }
 }

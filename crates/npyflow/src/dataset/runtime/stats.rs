@@ -8,9 +8,12 @@
 //! so a stage can be busy longer than the pass took.
 
 use std::fmt;
+use std::io::{self, Write};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
+
+use super::trace::Trace;
 
 /// The figures of one stage.
 #[derive(Clone, Debug, Default, PartialEq)]
@@ -49,9 +52,53 @@ struct Stage {
 #[derive(Clone, Default)]
 pub struct PipelineStats {
     stages: Arc<Mutex<Vec<Stage>>>,
+    trace: Option<Arc<Trace>>,
 }
 
 impl PipelineStats {
+    /// A collector that also records a trace of at most `max_events` events (see
+    /// [`Dataset::iter_with_trace`](crate::Dataset::iter_with_trace)).
+    pub(crate) fn traced(max_events: usize) -> PipelineStats {
+        PipelineStats {
+            stages: Arc::default(),
+            trace: Some(Arc::new(Trace::new(max_events))),
+        }
+    }
+
+    /// The trace being recorded, if any.
+    pub(crate) fn trace(&self) -> Option<&Arc<Trace>> {
+        self.trace.as_ref()
+    }
+
+    /// Writes the trace of the pass in the Chrome trace-event format (JSON that Perfetto
+    /// and `chrome://tracing` open): complete events (`"ph": "X"`) per call of a stage,
+    /// thread names (`"ph": "M"`) and counters (`"ph": "C"`) of parallel engines' buffers.
+    /// A collector without a trace (from [`Dataset::iter_with_stats`]) writes no events.
+    ///
+    /// [`Dataset::iter_with_stats`]: crate::Dataset::iter_with_stats
+    pub fn write_trace(&self, out: &mut dyn Write) -> io::Result<()> {
+        let empty;
+        let trace = match &self.trace {
+            Some(t) => t,
+            None => {
+                empty = Trace::new(0);
+                &empty
+            }
+        };
+        let label = |i: usize| {
+            let stages = self.stages.lock().unwrap_or_else(PoisonError::into_inner);
+            let name = stages.get(i).map_or("?", |s| s.name).to_string();
+            (name, depth_of(&stages, i))
+        };
+        trace.write(&label, out)
+    }
+
+    /// Events the trace kept, events dropped past its cap, and the cap (all 0 without a
+    /// trace).
+    pub fn trace_events(&self) -> (usize, u64, usize) {
+        self.trace.as_ref().map_or((0, 0, 0), |t| t.counts())
+    }
+
     /// The stage of a node named `name` opened under stage `parent`: a new one, or the one it
     /// had (a node opened again under the same stage, each epoch of a repeat or each dataset
     /// an interleave makes, counts into its stage, so the list stays as small as the
@@ -80,14 +127,6 @@ impl PipelineStats {
     /// The stages, merged by name and depth, from the last stage down.
     pub fn stages(&self) -> Vec<StageStats> {
         let stages = self.stages.lock().unwrap_or_else(PoisonError::into_inner);
-        let depth_of = |mut i: usize| {
-            let mut d = 0;
-            while let Some(p) = stages[i].parent {
-                d += 1;
-                i = p;
-            }
-            d
-        };
         let busy = |s: &Stage| Duration::from_nanos(s.counters.busy_ns.load(Ordering::Relaxed));
         let mut child_busy = vec![Duration::ZERO; stages.len()];
         for s in stages.iter() {
@@ -97,7 +136,7 @@ impl PipelineStats {
         }
         let mut out: Vec<StageStats> = Vec::new();
         for (i, s) in stages.iter().enumerate() {
-            let depth = depth_of(i);
+            let depth = depth_of(&stages, i);
             let (b, elements, bytes) = (
                 busy(s),
                 s.counters.elements.load(Ordering::Relaxed),
@@ -132,6 +171,16 @@ impl PipelineStats {
     pub fn bottleneck(&self) -> Option<StageStats> {
         self.stages().into_iter().max_by_key(|s| s.own)
     }
+}
+
+/// How many stages are above stage `i`.
+fn depth_of(stages: &[Stage], mut i: usize) -> usize {
+    let mut d = 0;
+    while let Some(p) = stages.get(i).and_then(|s| s.parent) {
+        d += 1;
+        i = p;
+    }
+    d
 }
 
 impl fmt::Display for PipelineStats {
