@@ -3,3 +3,7 @@
 
 mod bench;
 mod inspect;
+mod trace;
+/// The trace checker of npyflow's own tests, so that both check traces one way.
+#[path = "../../../npyflow/tests/it/trace_check.rs"]
+mod trace_check;
