@@ -16,6 +16,7 @@ mod gil;
 mod handle;
 mod io;
 mod iter;
+mod profile;
 mod sources;
 
 use pyo3::prelude::*;
@@ -45,6 +46,7 @@ fn npyflow_module(m: &Bound<'_, PyModule>) -> PyResult<()> {
         wrap_pyfunction!(io::load, m)?,
         wrap_pyfunction!(io::save, m)?,
         wrap_pyfunction!(io::savez, m)?,
+        wrap_pyfunction!(profile::profile, m)?,
     ] {
         m.add_function(f)?;
     }

@@ -33,6 +33,7 @@ from . import data, ops
 from ._constants import AUTOTUNE, INFINITE_CARDINALITY, UNKNOWN_CARDINALITY
 from ._dataset import Dataset
 from ._io import load, save, savez, savez_compressed
+from ._profile import ProfileReport, profile
 from ._specs import DatasetSpec, TensorSpec
 
 if TYPE_CHECKING:
@@ -45,10 +46,12 @@ __all__ = [
     "UNKNOWN_CARDINALITY",
     "Dataset",
     "DatasetSpec",
+    "ProfileReport",
     "TensorSpec",
     "data",
     "load",
     "ops",
+    "profile",
     "save",
     "savez",
     "savez_compressed",
