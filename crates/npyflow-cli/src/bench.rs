@@ -371,11 +371,17 @@ pub fn main(args: Args) -> Result<()> {
         (None, true) => Counting::Stats,
         (None, false) => Counting::Off,
     };
+    // Made before the run, so that a path that cannot be written fails at once.
+    let trace_file = match &args.trace {
+        Some(path) => {
+            Some(std::fs::File::create(path).with_context(|| path.display().to_string())?)
+        }
+        None => None,
+    };
     let m = run(&workload, progress, counting)?;
-    let report = match (&args.trace, &m.stats) {
-        (Some(path), Some(stats)) => {
-            let mut file =
-                std::fs::File::create(path).with_context(|| path.display().to_string())?;
+    let report = match (trace_file, &m.stats) {
+        (Some(mut file), Some(stats)) => {
+            let path = args.trace.as_deref().unwrap_or(Path::new(""));
             stats
                 .write_trace(&mut file)
                 .with_context(|| path.display().to_string())?;
@@ -419,6 +425,8 @@ pub fn main(args: Args) -> Result<()> {
         }
         if let Some(report) = &report {
             out["report"] = report.to_string().into();
+            out["trace_events"] = report.trace_events.kept.into();
+            out["trace_dropped"] = report.trace_events.dropped.into();
         }
         println!("{out}");
     } else {

@@ -55,9 +55,9 @@ pub fn profile<'py>(
     out.set_item("share", report.share)?;
     out.set_item("advice", &report.advice)?;
     out.set_item("elements", elements)?;
-    let (kept, dropped, cap) = report.trace_events;
-    out.set_item("events", kept)?;
-    out.set_item("dropped", dropped)?;
-    out.set_item("cap", cap)?;
+    let events = report.trace_events;
+    out.set_item("events", events.kept)?;
+    out.set_item("dropped", events.dropped)?;
+    out.set_item("cap", events.cap)?;
     Ok(out)
 }

@@ -50,7 +50,19 @@ fn w1_trace_holds_every_stage() {
         v["report"].as_str().unwrap().starts_with("bottleneck: "),
         "{v}"
     );
-    check_trace(&trace);
+    let checked = check_trace(&trace);
+    assert_eq!(
+        v["trace_events"].as_u64(),
+        Some((checked.spans + checked.counters) as u64)
+    );
+    assert_eq!(v["trace_dropped"], 0);
+    // A trace that cannot be written: the command fails and names the file.
+    let out = Command::new(env!("CARGO_BIN_EXE_npyflow"))
+        .args(["bench", "--n", "10", "--trace", "/nonexistent/dir/t.json"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("/nonexistent/dir/t.json"));
 }
 
 #[test]

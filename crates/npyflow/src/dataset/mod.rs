@@ -87,7 +87,7 @@ pub use plumbing::{Cardinality, Dataset};
 pub use runtime::iter::DatasetIter;
 pub use runtime::report::Report;
 pub use runtime::stats::{PipelineStats, StageStats};
-pub use runtime::trace::DEFAULT_TRACE_EVENTS;
+pub use runtime::trace::{TraceEvents, DEFAULT_TRACE_EVENTS};
 
 use crate::element::{Element, ElementSpec};
 use crate::error::{Error, Result};
@@ -224,7 +224,7 @@ impl Dataset {
     /// let json = String::from_utf8(json).unwrap();
     /// assert!(json.starts_with("{\"traceEvents\":["));
     /// assert!(json.contains("\"name\":\"Batch\",\"cat\":\"stage\",\"ph\":\"X\""));
-    /// assert_eq!(stats.trace_events().1, 0, "nothing dropped");
+    /// assert_eq!(stats.trace_events().dropped, 0, "nothing dropped");
     /// println!("{}", stats.report());
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```

@@ -3,7 +3,7 @@
 
 use std::time::{Duration, Instant};
 
-use npyflow::dataset::{PipelineStats, DEFAULT_TRACE_EVENTS};
+use npyflow::dataset::{PipelineStats, TraceEvents, DEFAULT_TRACE_EVENTS};
 use npyflow::{ops, DType, Dataset, Element, Tensor, AUTOTUNE};
 
 use crate::common::map_on;
@@ -82,7 +82,7 @@ fn w1_trace_is_well_formed_with_every_stage() {
     assert!(checked.threads.len() >= 2, "{checked:?}");
     assert!(checked.threads.values().any(|n| n == "npyflow-Prefetch"));
     assert!(checked.counters > 0, "{checked:?}");
-    assert_eq!(stats.trace_events().1, 0);
+    assert_eq!(stats.trace_events().dropped, 0);
 }
 
 #[test]
@@ -104,9 +104,9 @@ fn the_report_names_the_slow_map() {
 fn the_cap_keeps_the_trace_bounded_and_well_formed() {
     let (it, stats) = slow_map_pipeline().iter_with_trace(50);
     assert_eq!(it.count(), 15);
-    let (kept, dropped, cap) = stats.trace_events();
-    assert_eq!((kept, cap), (50, 50));
-    assert!(dropped > 0);
+    let events = stats.trace_events();
+    assert_eq!((events.kept, events.cap), (50, 50));
+    assert!(events.dropped > 0);
     let mut out = Vec::new();
     stats.write_trace(&mut out).unwrap();
     let checked = check_trace(&String::from_utf8(out).unwrap());
@@ -125,5 +125,5 @@ fn stats_without_a_trace_write_an_empty_one() {
     stats.write_trace(&mut out).unwrap();
     let checked = check_trace(&String::from_utf8(out).unwrap());
     assert_eq!(checked.spans + checked.counters, 0);
-    assert_eq!(stats.trace_events(), (0, 0, 0));
+    assert_eq!(stats.trace_events(), TraceEvents::default());
 }

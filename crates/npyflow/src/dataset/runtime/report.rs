@@ -4,6 +4,7 @@ use std::fmt;
 use std::time::Duration;
 
 use super::stats::{PipelineStats, StageStats};
+use super::trace::TraceEvents;
 
 /// Where a pass spent its time, from its statistics: see [`PipelineStats::report`].
 #[derive(Clone, Debug, PartialEq)]
@@ -16,7 +17,7 @@ pub struct Report {
     /// What to change, in words.
     pub advice: String,
     /// Events the trace kept, events dropped past its cap, and the cap (0 without a trace).
-    pub trace_events: (usize, u64, usize),
+    pub trace_events: TraceEvents,
 }
 
 /// What to change when `name` is the bottleneck.
@@ -95,7 +96,7 @@ impl fmt::Display for Report {
             )?,
             None => write!(f, "bottleneck: none ({})", self.advice)?,
         }
-        let (kept, dropped, cap) = self.trace_events;
+        let TraceEvents { kept, dropped, cap } = self.trace_events;
         if cap > 0 {
             write!(f, "\ntrace: {kept} events")?;
             if dropped > 0 {

@@ -13,7 +13,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
-use super::trace::Trace;
+use super::trace::{Trace, TraceEvents};
 
 /// The figures of one stage.
 #[derive(Clone, Debug, Default, PartialEq)]
@@ -95,8 +95,10 @@ impl PipelineStats {
 
     /// Events the trace kept, events dropped past its cap, and the cap (all 0 without a
     /// trace).
-    pub fn trace_events(&self) -> (usize, u64, usize) {
-        self.trace.as_ref().map_or((0, 0, 0), |t| t.counts())
+    pub fn trace_events(&self) -> TraceEvents {
+        self.trace
+            .as_ref()
+            .map_or_else(TraceEvents::default, |t| t.counts())
     }
 
     /// The stage of a node named `name` opened under stage `parent`: a new one, or the one it

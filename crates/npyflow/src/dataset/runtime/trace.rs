@@ -25,6 +25,18 @@ use std::time::Instant;
 /// 1,048,576 events, 32 MiB at most.
 pub const DEFAULT_TRACE_EVENTS: usize = 1 << 20;
 
+/// How many events a trace kept and dropped: see
+/// [`PipelineStats::trace_events`](crate::dataset::PipelineStats::trace_events).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct TraceEvents {
+    /// Events kept (and written).
+    pub kept: usize,
+    /// Events that came when `cap` were kept, and were dropped.
+    pub dropped: u64,
+    /// The most events the trace keeps (0: no trace).
+    pub cap: usize,
+}
+
 static NEXT_TID: AtomicU32 = AtomicU32::new(1);
 
 thread_local! {
@@ -162,12 +174,12 @@ impl Trace {
     }
 
     /// The events kept and those dropped past the cap.
-    pub(crate) fn counts(&self) -> (usize, u64, usize) {
-        (
-            self.lock().events.len(),
-            self.dropped.load(Ordering::Relaxed),
-            self.cap,
-        )
+    pub(crate) fn counts(&self) -> TraceEvents {
+        TraceEvents {
+            kept: self.lock().events.len(),
+            dropped: self.dropped.load(Ordering::Relaxed),
+            cap: self.cap,
+        }
     }
 
     /// Writes the trace as one JSON object, `{"traceEvents": [...], ...}`; `stage` gives a
@@ -255,7 +267,14 @@ mod tests {
         }
         let s = t.series("q".into());
         t.count(s, 1, 2);
-        assert_eq!(t.counts(), (3, 3, 3));
+        assert_eq!(
+            t.counts(),
+            TraceEvents {
+                kept: 3,
+                dropped: 3,
+                cap: 3
+            }
+        );
         assert!(t.lock().events.capacity() <= 3);
         let mut out = Vec::new();
         t.write(&|_| ("St\"age".into(), 0), &mut out).unwrap();
