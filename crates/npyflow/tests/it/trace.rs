@@ -3,7 +3,10 @@
 
 use std::time::{Duration, Instant};
 
-use npyflow::dataset::{PipelineStats, TraceEvents, DEFAULT_TRACE_EVENTS};
+use npyflow::dataset::{
+    InterleaveOptions, Parallelism, PipelineStats, ShuffleOptions, TraceEvents,
+    DEFAULT_TRACE_EVENTS,
+};
 use npyflow::{ops, DType, Dataset, Element, Tensor, AUTOTUNE};
 
 use crate::common::map_on;
@@ -126,4 +129,38 @@ fn stats_without_a_trace_write_an_empty_one() {
     let checked = check_trace(&String::from_utf8(out).unwrap());
     assert_eq!(checked.spans + checked.counters, 0);
     assert_eq!(stats.trace_events(), TraceEvents::default());
+}
+
+#[test]
+fn nested_datasets_and_sequential_stages_trace_well_formed() {
+    // An interleave on two threads opens a dataset per element on its workers; a filter and
+    // a shuffle are sequential stages over them; a prefetch's thread reads it all.
+    let ds = Dataset::range(0, 40, 1)
+        .unwrap()
+        .interleave(
+            |e: Element| Ok(Dataset::from_tensors(e).repeat(Some(3))),
+            InterleaveOptions::new()
+                .cycle_length(2)
+                .parallel(Parallelism::threads(2)),
+        )
+        .unwrap()
+        .filter(|e| Ok(e.tensors()[0].as_bytes()[0] % 3 != 0))
+        .shuffle(5, ShuffleOptions::new().seed(1))
+        .unwrap()
+        .batch(4, ())
+        .unwrap()
+        .prefetch(2)
+        .unwrap();
+    let (stats, json) = traced(&ds);
+    let checked = check_trace(&json);
+    for s in stats.stages() {
+        assert!(
+            checked.stages.contains(&s.name),
+            "{} in {checked:?}",
+            s.name
+        );
+    }
+    // The consumer, the prefetch's thread and the interleave's readers: tracks of their own.
+    assert!(checked.threads.len() > 2, "{checked:?}");
+    assert!(checked.counters > 0);
 }
