@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 import npyflow as tfd
+from python_child import run_python
 
 
 def check_trace(path):
@@ -110,3 +111,25 @@ def test_an_error_in_the_pass_is_raised(tmp_path):
 
     with pytest.raises(KeyError):
         tfd.profile(tfd.Dataset.range(3).map(boom, output_signature=tfd.TensorSpec((), np.int64)), tmp_path / "t.json")
+
+
+def test_ctrl_c_stops_a_profile_of_native_work():
+    # No Python function runs in this pass: the profile checks for signals itself.
+    stdout = run_python(
+        """
+        import os, signal, tempfile, threading, time
+        import npyflow as tfd
+
+        ds = tfd.Dataset.range(10**12).map(tfd.ops.cast("float32"))
+        threading.Timer(0.3, os.kill, (os.getpid(), signal.SIGINT)).start()
+        t0 = time.monotonic()
+        try:
+            tfd.profile(ds, os.path.join(tempfile.mkdtemp(), "t.json"), max_events=1000)
+            print("not interrupted")
+        except KeyboardInterrupt:
+            print("interrupted", time.monotonic() - t0 < 10)
+        os._exit(0)
+        """,
+        timeout=60,
+    )
+    assert stdout.strip() == "interrupted True"

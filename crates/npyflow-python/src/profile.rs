@@ -2,14 +2,18 @@
 //! report (see `Dataset::iter_with_trace` in the core).
 
 use std::path::PathBuf;
+use std::time::{Duration, Instant};
 
 use npyflow::dataset::DEFAULT_TRACE_EVENTS;
 use pyo3::exceptions::PyOSError;
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
 
-use crate::errors::core;
+use crate::errors::{core, with_python};
 use crate::handle::CoreDataset;
+
+/// How often a profiled pass checks for Ctrl-C.
+const SIGNAL_CHECK: Duration = Duration::from_millis(50);
 
 /// Runs a pass of `dataset` (its first `steps` elements, or all) with Python detached except
 /// inside user functions, writes its trace to `path` in the Chrome trace-event format, and
@@ -30,10 +34,18 @@ pub fn profile<'py>(
     let (counted, stats) = py.detach(move || {
         let (it, stats) = ds.iter_with_trace(cap);
         let mut n = 0u64;
-        for item in it.take(steps.map_or(usize::MAX, |s| usize::try_from(s).unwrap_or(usize::MAX)))
-        {
+        let mut checked = Instant::now();
+        let limit = steps.map_or(usize::MAX, |s| usize::try_from(s).unwrap_or(usize::MAX));
+        for item in it.take(limit) {
             if let Err(e) = item {
                 return (Err(e), stats);
+            }
+            // Ctrl-C stops the pass (checked between elements, every 50 ms at most).
+            if checked.elapsed() >= SIGNAL_CHECK {
+                checked = Instant::now();
+                if let Err(e) = with_python(|py| py.check_signals()) {
+                    return (Err(e), stats);
+                }
             }
             n += 1;
         }
