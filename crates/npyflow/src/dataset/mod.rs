@@ -194,9 +194,12 @@ impl Dataset {
     /// # Ok::<(), npyflow::Error>(())
     /// ```
     pub fn iter_with_stats(&self) -> (DatasetIter, PipelineStats) {
-        let stats = PipelineStats::default();
-        let it = DatasetIter::new(self.clone(), Some(stats.clone()));
-        (it, stats)
+        self.iter_counted(PipelineStats::default())
+    }
+
+    /// A new pass counted into `stats`, and `stats`.
+    fn iter_counted(&self, stats: PipelineStats) -> (DatasetIter, PipelineStats) {
+        (DatasetIter::new(self.clone(), Some(stats.clone())), stats)
     }
 
     /// A new pass whose stages are counted (as by [`iter_with_stats`](Dataset::iter_with_stats))
@@ -229,9 +232,7 @@ impl Dataset {
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn iter_with_trace(&self, max_events: usize) -> (DatasetIter, PipelineStats) {
-        let stats = PipelineStats::traced(max_events);
-        let it = DatasetIter::new(self.clone(), Some(stats.clone()));
-        (it, stats)
+        self.iter_counted(PipelineStats::traced(max_events))
     }
 
     /// tf.data's `apply`: `f(self)`, to keep a chain of calls reading left to right.
