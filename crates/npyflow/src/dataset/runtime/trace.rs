@@ -16,9 +16,11 @@
 
 use std::collections::BTreeMap;
 use std::io::{self, Write};
-use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Mutex, PoisonError};
 use std::time::Instant;
+
+use crate::dataset::context::thread_number;
 
 /// The cap on the events of a trace made by
 /// [`Dataset::iter_with_trace`](crate::Dataset::iter_with_trace) when none is given:
@@ -35,13 +37,6 @@ pub struct TraceEvents {
     pub dropped: u64,
     /// The most events the trace keeps (0: no trace).
     pub cap: usize,
-}
-
-static NEXT_TID: AtomicU32 = AtomicU32::new(1);
-
-thread_local! {
-    /// This thread's number in traces: small, and never reused in the process.
-    static TID: u32 = NEXT_TID.fetch_add(1, Ordering::Relaxed);
 }
 
 enum Event {
@@ -122,7 +117,7 @@ impl Trace {
     }
 
     fn push(&self, make: impl FnOnce(u32) -> Event) {
-        let tid = TID.with(|t| *t);
+        let tid = thread_number();
         let mut b = self.lock();
         if b.events.len() >= self.cap {
             drop(b);
