@@ -29,11 +29,32 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from . import data, ops
+from . import data, image, math, ops, random
 from ._constants import AUTOTUNE, INFINITE_CARDINALITY, UNKNOWN_CARDINALITY
 from ._dataset import Dataset
 from ._io import load, save, savez, savez_compressed
 from ._specs import DatasetSpec, TensorSpec
+from ._tensor import Tensor
+from ._tf._array import (
+    cast, concat, constant, convert_to_tensor, expand_dims, fill, gather, identity, one_hot,
+    ones, ones_like, rank, reshape, reverse, shape, size, squeeze, stack, tile, transpose,
+    unstack, where, zeros, zeros_like,
+)
+from ._tf._array import range_ as range
+from ._tf._dtypes import (
+    as_dtype, complex64, complex128, double, float16, float32, float64, half, int8, int16,
+    int32, int64, string, uint8, uint16, uint32, uint64,
+)
+from ._tf._dtypes import bool_ as bool
+from ._tf._functions import numpy_function, py_function
+from ._tf._math import (
+    abs, add, argmax, argmin, clip_by_value, cos, cumsum, divide, equal, exp, floor,
+    floordiv, greater, greater_equal, less, less_equal, logical_and, logical_not, logical_or,
+    maximum, minimum, multiply, negative, not_equal, pow, reduce_all, reduce_any,
+    reduce_logsumexp, reduce_max, reduce_mean, reduce_min, reduce_prod, reduce_std,
+    reduce_sum, reduce_variance, round, sign, sin, sqrt, square, subtract, tanh, truediv,
+)
+from ._tf._missing import missing as _missing
 
 if TYPE_CHECKING:
     # The type of ``iter(dataset)``, for annotations (the stubs named it here before).
@@ -45,11 +66,35 @@ __all__ = [
     "UNKNOWN_CARDINALITY",
     "Dataset",
     "DatasetSpec",
+    "Tensor",
     "TensorSpec",
     "data",
+    "image",
     "load",
+    "math",
     "ops",
+    "random",
     "save",
     "savez",
     "savez_compressed",
+    # tf's names (npyflow._tf), on NumPy values
+    "abs", "add", "argmax", "argmin", "as_dtype", "bool", "cast", "clip_by_value",
+    "complex64", "complex128", "concat", "constant", "convert_to_tensor", "cos", "cumsum",
+    "divide", "double", "equal", "exp", "expand_dims", "fill", "float16", "float32",
+    "float64", "floor", "floordiv", "gather", "greater", "greater_equal", "half",
+    "identity", "int8", "int16", "int32", "int64", "less", "less_equal", "logical_and",
+    "logical_not", "logical_or", "maximum", "minimum", "multiply", "negative", "not_equal",
+    "numpy_function", "one_hot", "ones", "ones_like", "pow", "py_function", "range", "rank",
+    "reduce_all", "reduce_any", "reduce_logsumexp", "reduce_max", "reduce_mean",
+    "reduce_min", "reduce_prod", "reduce_std", "reduce_sum", "reduce_variance", "reshape",
+    "reverse", "round", "shape", "sign", "sin", "size", "sqrt", "square", "squeeze", "stack",
+    "string", "subtract", "tanh", "tile", "transpose", "truediv", "uint8", "uint16",
+    "uint32", "uint64", "unstack", "where", "zeros", "zeros_like",
 ]
+
+
+def __getattr__(name: str) -> object:
+    """A tf name npyflow does not have: an AttributeError that says so and what to use."""
+    if name.startswith("__"):
+        raise AttributeError(f"module 'npyflow' has no attribute {name!r}")
+    raise _missing("npyflow", name)

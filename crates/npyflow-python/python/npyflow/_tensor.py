@@ -1,0 +1,125 @@
+"""The values iteration hands out: NumPy arrays and scalars that also answer ``.numpy()``.
+
+``Tensor`` is an ``np.ndarray`` subclass made as a zero-copy view of the array npyflow
+produced, so it is a NumPy array everywhere (ufuncs, indexing, ``np.*`` functions, ``.shape``
+as a tuple, ``.dtype`` a NumPy dtype) and also has tf's ``.numpy()``, which gives the plain
+ndarray (the same memory, no copy). A 0-d element is a NumPy scalar of a subclass of its
+NumPy scalar type (``np.int64``, ``np.float32``, ...): it prints, hashes and compares as the
+scalar does, and its ``.numpy()`` is the plain NumPy scalar, as TF's ``element.numpy()`` on a
+scalar tensor is.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Dict, Iterator, Optional, Type
+
+import numpy as np
+
+from . import _npyflow
+
+
+class Tensor(np.ndarray):  # type: ignore[type-arg]
+    """A NumPy array with tf's tensor method ``numpy()`` (see the module's docstring).
+
+    Results of NumPy operations on a Tensor are Tensors (NumPy keeps the subclass); reductions
+    to a scalar give plain NumPy scalars.
+    """
+
+    __module__ = "npyflow"
+
+    def numpy(self) -> Any:
+        """The value as plain NumPy: the same memory as an ``np.ndarray`` (a NumPy scalar
+        when 0-d), no copy."""
+        if self.ndim == 0:
+            return self.view(np.ndarray)[()]
+        return self.view(np.ndarray)
+
+    def __array_wrap__(self, arr: Any, context: Any = None, return_scalar: bool = False) -> Any:
+        if return_scalar:
+            return np.asarray(arr)[()]
+        return super().__array_wrap__(arr, context, return_scalar)
+
+    def __repr__(self) -> str:
+        return repr(self.view(np.ndarray))
+
+    def __reduce__(self) -> Any:
+        # Unpickled as a plain array: a Tensor is only a view with one more method.
+        return self.view(np.ndarray).__reduce__()
+
+
+_SCALAR_TYPES: Dict[Type[Any], Type[Any]] = {}
+
+
+def _scalar_type(base: Type[Any]) -> Optional[Type[Any]]:
+    """The subclass of the NumPy scalar type ``base`` with ``numpy()``, made once."""
+    sub = _SCALAR_TYPES.get(base)
+    if sub is None:
+        try:
+            sub = type(
+                f"{base.__name__}_tensor",
+                (base,),
+                {
+                    "__module__": "npyflow",
+                    "__slots__": (),
+                    "numpy": lambda self, _b=base: _b(self),
+                    "__repr__": lambda self, _b=base: repr(_b(self)),
+                    "__reduce__": lambda self, _b=base: _b(self).__reduce__(),
+                    "__doc__": f"A {base.__name__} scalar with tf's ``numpy()`` (the plain scalar).",
+                },
+            )
+        except TypeError:  # a type NumPy does not let be subclassed
+            return None
+        _SCALAR_TYPES[base] = sub
+    return sub
+
+
+def wrap(value: Any) -> Any:
+    """``value`` (an array, a NumPy scalar, or tuples and dicts of them) with ``numpy()`` on
+    every leaf. Arrays become Tensor views (no copy)."""
+    if isinstance(value, np.ndarray):
+        if type(value) is Tensor:
+            return value
+        if value.ndim == 0:
+            return wrap(value[()])
+        return value.view(Tensor)
+    if isinstance(value, np.generic):
+        if hasattr(value, "numpy"):
+            return value
+        sub = _scalar_type(type(value))
+        if sub is None:
+            return np.asarray(value).view(Tensor)
+        return sub(value)
+    if isinstance(value, tuple):
+        return tuple(wrap(v) for v in value)
+    if isinstance(value, dict):
+        return {k: wrap(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [wrap(v) for v in value]
+    return value
+
+
+class TensorIterator(Iterator[Any]):
+    """A pass over a dataset yielding Tensors (``iter(dataset)``); ``get_state`` and
+    ``set_state`` save and restore it as the native iterator's do."""
+
+    __module__ = "npyflow"
+    __slots__ = ("_it",)
+
+    def __init__(self, it: _npyflow.DatasetIterator) -> None:
+        self._it = it
+
+    def __iter__(self) -> TensorIterator:
+        return self
+
+    def __next__(self) -> Any:
+        return wrap(next(self._it))
+
+    def get_state(self) -> bytes:
+        return self._it.get_state()
+
+    def set_state(self, state: bytes) -> None:
+        self._it.set_state(state)
+
+    def get_next(self) -> Any:
+        """The next element (tf's ``iterator.get_next()``)."""
+        return next(self)
