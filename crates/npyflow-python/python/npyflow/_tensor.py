@@ -6,7 +6,9 @@ as a tuple, ``.dtype`` a NumPy dtype) and also has tf's ``.numpy()``, which give
 ndarray (the same memory, no copy). A 0-d element is a NumPy scalar of a subclass of its
 NumPy scalar type (``np.int64``, ``np.float32``, ...): it prints, hashes and compares as the
 scalar does, and its ``.numpy()`` is the plain NumPy scalar, as TF's ``element.numpy()`` on a
-scalar tensor is.
+scalar tensor is. NumPy's bools (two singletons) and datetimes cannot be subclassed: such a 0-d
+element is a 0-d Tensor (it prints and compares as the scalar; ``.numpy()`` is the scalar;
+unlike the scalar it is not hashable).
 """
 
 from __future__ import annotations
@@ -47,29 +49,33 @@ class Tensor(np.ndarray):  # type: ignore[type-arg]
         return self.view(np.ndarray).__reduce__()
 
 
-_SCALAR_TYPES: Dict[Type[Any], Type[Any]] = {}
+_SCALAR_TYPES: Dict[Type[Any], Optional[Type[Any]]] = {}
 
 
 def _scalar_type(base: Type[Any]) -> Optional[Type[Any]]:
-    """The subclass of the NumPy scalar type ``base`` with ``numpy()``, made once."""
-    sub = _SCALAR_TYPES.get(base)
-    if sub is None:
-        try:
-            sub = type(
-                f"{base.__name__}_tensor",
-                (base,),
-                {
-                    "__module__": "npyflow",
-                    "__slots__": (),
-                    "numpy": lambda self, _b=base: _b(self),
-                    "__repr__": lambda self, _b=base: repr(_b(self)),
-                    "__reduce__": lambda self, _b=base: _b(self).__reduce__(),
-                    "__doc__": f"A {base.__name__} scalar with tf's ``numpy()`` (the plain scalar).",
-                },
-            )
-        except TypeError:  # a type NumPy does not let be subclassed
-            return None
-        _SCALAR_TYPES[base] = sub
+    """The subclass of the NumPy scalar type ``base`` with ``numpy()``, made once (None for
+    a type that cannot have one)."""
+    if base in _SCALAR_TYPES:
+        return _SCALAR_TYPES[base]
+    sub: Optional[Type[Any]]
+    try:
+        sub = type(
+            f"{base.__name__}_tensor",
+            (base,),
+            {
+                "__module__": "npyflow",
+                "__slots__": (),
+                "numpy": lambda self, _b=base: _b(self),
+                "__repr__": lambda self, _b=base: repr(_b(self)),
+                "__reduce__": lambda self, _b=base: _b(self).__reduce__(),
+                "__doc__": f"A {base.__name__} scalar with tf's ``numpy()`` (the plain scalar).",
+            },
+        )
+    except TypeError:  # a type NumPy does not let be subclassed
+        sub = None
+    if sub is not None and type(sub(base())) is not sub:  # np.bool_: two singletons
+        sub = None
+    _SCALAR_TYPES[base] = sub
     return sub
 
 
