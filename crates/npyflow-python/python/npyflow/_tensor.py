@@ -79,28 +79,35 @@ def _scalar_type(base: Type[Any]) -> Optional[Type[Any]]:
     return sub
 
 
+_MISSING = object()
+
+
 def wrap(value: Any) -> Any:
     """``value`` (an array, a NumPy scalar, or tuples and dicts of them) with ``numpy()`` on
     every leaf. Arrays become Tensor views (no copy)."""
-    if isinstance(value, np.ndarray):
-        if type(value) is Tensor:
-            return value
-        if value.ndim == 0:
-            return wrap(value[()])
-        return value.view(Tensor)
-    if isinstance(value, np.generic):
-        if hasattr(value, "numpy"):
-            return value
-        sub = _scalar_type(type(value))
-        if sub is None:
-            return np.asarray(value).view(Tensor)
-        return sub(value)
-    if isinstance(value, tuple):
-        return tuple(wrap(v) for v in value)
-    if isinstance(value, dict):
+    tp = type(value)
+    if tp is np.ndarray:
+        return value.view(Tensor) if value.ndim else wrap(value[()])
+    sub = _SCALAR_TYPES.get(tp, _MISSING)
+    if sub is not _MISSING:  # a NumPy scalar type seen before (the common case first)
+        return np.asarray(value).view(Tensor) if sub is None else sub(value)
+    if tp is tuple:
+        return tuple([wrap(v) for v in value])
+    if tp is dict:
         return {k: wrap(v) for k, v in value.items()}
+    if tp is Tensor or hasattr(value, "numpy"):
+        return value
+    if isinstance(value, np.ndarray):  # another subclass
+        return wrap(value.view(np.ndarray))
+    if isinstance(value, np.generic):
+        _scalar_type(tp)
+        return wrap(value)
     if isinstance(value, list):
         return [wrap(v) for v in value]
+    if isinstance(value, tuple):
+        return tuple([wrap(v) for v in value])
+    if isinstance(value, dict):
+        return {k: wrap(v) for k, v in value.items()}
     return value
 
 
@@ -118,7 +125,15 @@ class TensorIterator(Iterator[Any]):
         return self
 
     def __next__(self) -> Any:
-        return wrap(next(self._it))
+        value = next(self._it)
+        # wrap()'s two common cases inline (a call less per element)
+        tp = type(value)
+        if tp is np.ndarray and value.ndim:
+            return value.view(Tensor)
+        sub = _SCALAR_TYPES.get(tp)
+        if sub is not None:
+            return sub(value)
+        return wrap(value)
 
     def get_state(self) -> bytes:
         return self._it.get_state()
