@@ -20,7 +20,7 @@ import numpy as np
 from . import _npyflow
 
 
-class Tensor(np.ndarray):  # type: ignore[type-arg]
+class Tensor(np.ndarray):  # type: ignore[type-arg,unused-ignore]
     """A NumPy array with tf's tensor method ``numpy()`` (see the module's docstring).
 
     Results of NumPy operations on a Tensor are Tensors (NumPy keeps the subclass); reductions
@@ -79,17 +79,14 @@ def _scalar_type(base: Type[Any]) -> Optional[Type[Any]]:
     return sub
 
 
-_MISSING = object()
-
-
 def wrap(value: Any) -> Any:
     """``value`` (an array, a NumPy scalar, or tuples and dicts of them) with ``numpy()`` on
     every leaf. Arrays become Tensor views (no copy)."""
     tp = type(value)
     if tp is np.ndarray:
         return value.view(Tensor) if value.ndim else wrap(value[()])
-    sub = _SCALAR_TYPES.get(tp, _MISSING)
-    if sub is not _MISSING:  # a NumPy scalar type seen before (the common case first)
+    if tp in _SCALAR_TYPES:  # a NumPy scalar type seen before (the common case first)
+        sub = _SCALAR_TYPES[tp]
         return np.asarray(value).view(Tensor) if sub is None else sub(value)
     if tp is tuple:
         return tuple([wrap(v) for v in value])

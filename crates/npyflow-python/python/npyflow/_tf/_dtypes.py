@@ -28,7 +28,8 @@ string: np.dtype[Any] = np.dtype("S")
 
 def as_dtype(type_value: Any) -> np.dtype[Any]:
     """``tf.as_dtype``: the NumPy dtype of ``type_value``."""
-    return np.dtype(type_value)
+    d: np.dtype[Any] = np.dtype(type_value)
+    return d
 
 
 DTYPE_NAMES = {

@@ -145,8 +145,7 @@ def convert_image_dtype(image: Any, dtype: Any, saturate: bool = False, name: Op
     if src.kind == "f" and d.kind == "f":
         return out(arr.astype(d))
     if src.kind in "iu":
-        scale = np.asarray(1.0 / np.iinfo(src).max, dtype=d)
-        return out(arr.astype(d) * scale)
+        return out(arr.astype(d) * np.asarray(1.0 / np.iinfo(src).max, dtype=d))
     scaled = arr * np.asarray(np.iinfo(d).max + 0.5, dtype=src)
     if saturate:
         info = np.iinfo(d)
