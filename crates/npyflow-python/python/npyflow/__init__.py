@@ -11,11 +11,25 @@ Write the tf.data code you know, with ``import npyflow as tfd`` in place of Tens
         print(batch.shape)  # (2, 3, 3, 3), five times
 
 Elements are NumPy arrays (NumPy scalars for 0-d tensors), in the tuples and dicts they were
-given in. Arrays are shared, not copied, both ways: a dataset made from an array reads that
+given in. Iterating yields them as ``npyflow.Tensor`` (an ``np.ndarray`` subclass, a zero-copy
+view, with tf's ``.numpy()``) and 0-d ones as NumPy scalars with ``.numpy()``;
+``as_numpy_iterator()`` yields plain NumPy. Arrays are shared, not copied, both ways: a dataset made from an array reads that
 array's memory (so changing the array changes the elements), rows of a memory-mapped ``.npy``
 file are views of the map, and an array npyflow hands out shows npyflow's memory (read-only
 when that memory is shared, writable when it is a fresh batch no one else sees). An array you
 keep stays valid after the iterator moves on.
+
+``import npyflow as tf`` runs tf.data code unchanged where it uses the names npyflow has:
+``tf.data``, ``tf.TensorSpec``, ``tf.AUTOTUNE``, the dtypes (NumPy dtypes: ``x.dtype ==
+tf.float32`` holds), array ops (``cast``, ``constant``, ``convert_to_tensor``, ``reshape``,
+``transpose``, ``reverse``, ``expand_dims``, ``squeeze``, ``concat``, ``stack``, ``one_hot``,
+``fill``, ``zeros_like``, ``ones_like``, ``where``, ...), math (``clip_by_value``,
+``maximum``, ``minimum``, ``abs``, ``sqrt``, ``exp``, the ``reduce_*`` family and
+``npyflow.math``), ``numpy_function``/``py_function``, ``npyflow.image`` and
+``npyflow.random``. They run eagerly on NumPy values (so also inside ``map`` and ``filter``),
+give TensorFlow's results and dtypes, and return Tensors. Random ops draw from npyflow's own
+seeded NumPy generators, not TensorFlow's values. A tf name npyflow lacks raises an
+AttributeError saying so and what to use instead.
 
 Differences from tf.data: functions given to ``map``, ``filter`` and the others are plain
 Python over NumPy arrays, not traced graphs; ``map`` finds its output structure by calling the
