@@ -154,7 +154,9 @@ def convert_image_dtype(image: Any, dtype: Any, saturate: bool = False, name: Op
 
 
 def _float_image(arr: np.ndarray[Any, Any]) -> np.ndarray[Any, Any]:
-    if arr.dtype.kind == "f":
+    """The image tf's adjust_* compute on: float16 and float32 as they are, anything else
+    (float64 too) converted to float32."""
+    if arr.dtype in (np.float16, np.float32):
         return arr
     return to_array(convert_image_dtype(arr, np.float32))
 
@@ -166,17 +168,22 @@ def _back(adjusted: np.ndarray[Any, Any], dtype: np.dtype[Any]) -> Any:
 
 
 def adjust_brightness(image: Any, delta: float) -> Any:
-    """Adds ``delta`` to the image as floats in [0, 1] and converts back (saturating)."""
+    """Adds ``delta`` to the image as floats in [0, 1] (float32 unless float16) and converts
+    back (saturating)."""
     arr = to_array(image)
     f = _float_image(arr)
     return _back(f + np.asarray(delta, dtype=f.dtype), arr.dtype)
 
 
 def adjust_contrast(images: Any, contrast_factor: float) -> Any:
-    """``(x - mean) * contrast_factor + mean`` per image and channel, in float32."""
+    """``(x - mean) * contrast_factor + mean`` per image and channel, in float32, converted
+    back to the image's dtype (saturating)."""
     arr = _image(images)
     f = _float_image(arr).astype(np.float32, copy=False)
-    mean = np.mean(f, axis=(-3, -2), keepdims=True, dtype=np.float32)
+    # the mean as tf's kernel makes it: an accurate sum times 1/n in float32
+    n = np.float32(f.shape[-3] * f.shape[-2])
+    total = np.sum(f, axis=(-3, -2), keepdims=True, dtype=np.float64).astype(np.float32)
+    mean = total * (np.float32(1.0) / n)
     res = (f - mean) * np.float32(contrast_factor) + mean
     return _back(res, arr.dtype)
 

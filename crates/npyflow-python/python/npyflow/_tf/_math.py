@@ -11,7 +11,8 @@ from ._convert import axes, out, pair, to_array
 
 def _unary(f: Callable[..., Any], doc: str) -> Callable[..., Any]:
     def op(x: Any, name: Optional[str] = None) -> Any:
-        return out(f(to_array(x)))
+        with np.errstate(all="ignore"):  # tf warns of nothing: NaN and inf are values
+            return out(f(to_array(x)))
 
     op.__doc__ = doc
     return op
@@ -20,7 +21,8 @@ def _unary(f: Callable[..., Any], doc: str) -> Callable[..., Any]:
 def _binary(f: Callable[..., Any], doc: str) -> Callable[..., Any]:
     def op(x: Any, y: Any, name: Optional[str] = None) -> Any:
         a, b = pair(x, y)
-        return out(f(a, b))
+        with np.errstate(all="ignore"):
+            return out(f(a, b))
 
     op.__doc__ = doc
     return op
@@ -123,11 +125,13 @@ def _count(a: Any, ax: Any) -> int:
 
 def _mean(a: Any, ax: Any, keep: bool) -> Any:
     if a.dtype.kind in "iu":
-        # tf's integer mean: the sum in the dtype, divided truncating toward zero.
-        s = np.sum(a, axis=ax, keepdims=keep, dtype=a.dtype)
+        # tf's integer mean: the sum (without overflow for the small types), divided
+        # truncating toward zero, in the input's dtype.
+        wide = np.int64 if a.dtype.kind == "i" else np.uint64
+        s = np.sum(a, axis=ax, keepdims=keep, dtype=wide)
         n = max(_count(a, ax), 1)
-        q = np.abs(s) // n if a.dtype.kind == "i" else s // n
-        return (np.sign(s) * q).astype(a.dtype) if a.dtype.kind == "i" else q.astype(a.dtype)
+        q = np.sign(s) * (np.abs(s) // n) if a.dtype.kind == "i" else s // np.uint64(n)
+        return np.asarray(q).astype(a.dtype)
     return np.mean(a, axis=ax, keepdims=keep, dtype=a.dtype)
 
 
