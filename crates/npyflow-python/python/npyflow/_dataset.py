@@ -14,7 +14,7 @@ from . import _npyflow, ops
 from ._args import PathLike, as_index, as_path, as_seed, require_compatible
 from ._constants import INFINITE_CARDINALITY, UNKNOWN_CARDINALITY
 from ._specs import DatasetSpec, ElementSpec, TensorSpec, signature_from_types
-from ._tensor import TensorIterator, wrap
+from ._tensor import wrap
 from ._transformations import DatasetTransformations
 
 if TYPE_CHECKING:
@@ -253,11 +253,11 @@ class Dataset(DatasetTransformations):
     def __bool__(self) -> bool:
         return True
 
-    def __iter__(self) -> TensorIterator:
+    def __iter__(self) -> _npyflow.DatasetIterator:
         """A new pass, yielding ``npyflow.Tensor`` arrays (zero-copy views: NumPy arrays that
         also have tf's ``.numpy()``) and, for 0-d tensors, NumPy scalars with ``.numpy()``,
         in the element's tuples and dicts."""
-        return TensorIterator(self._ds.iter(self._threaded))
+        return self._ds.iter(self._threaded, True)
 
     def as_numpy_iterator(self) -> _npyflow.DatasetIterator:
         """A new pass yielding plain NumPy values (arrays, and NumPy scalars for 0-d

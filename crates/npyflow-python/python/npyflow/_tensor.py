@@ -13,7 +13,7 @@ unlike the scalar it is not hashable).
 
 from __future__ import annotations
 
-from typing import Any, Dict, Iterator, Optional, Type
+from typing import Any, Dict, Optional, Type
 
 import numpy as np
 
@@ -108,36 +108,12 @@ def wrap(value: Any) -> Any:
     return value
 
 
-class TensorIterator(Iterator[Any]):
-    """A pass over a dataset yielding Tensors (``iter(dataset)``); ``get_state`` and
-    ``set_state`` save and restore it as the native iterator's do."""
+def _wrap_scalar(value: Any) -> Any:
+    """A NumPy scalar with ``numpy()`` (what the native iterator calls for 0-d tensors)."""
+    sub = _SCALAR_TYPES[type(value)] if type(value) in _SCALAR_TYPES else _scalar_type(type(value))
+    return np.asarray(value).view(Tensor) if sub is None else sub(value)
 
-    __module__ = "npyflow"
-    __slots__ = ("_it",)
 
-    def __init__(self, it: _npyflow.DatasetIterator) -> None:
-        self._it = it
-
-    def __iter__(self) -> TensorIterator:
-        return self
-
-    def __next__(self) -> Any:
-        value = next(self._it)
-        # wrap()'s two common cases inline (a call less per element)
-        tp = type(value)
-        if tp is np.ndarray and value.ndim:
-            return value.view(Tensor)
-        sub = _SCALAR_TYPES.get(tp)
-        if sub is not None:
-            return sub(value)
-        return wrap(value)
-
-    def get_state(self) -> bytes:
-        return self._it.get_state()
-
-    def set_state(self, state: bytes) -> None:
-        self._it.set_state(state)
-
-    def get_next(self) -> Any:
-        """The next element (tf's ``iterator.get_next()``)."""
-        return next(self)
+# Iteration (``CoreDataset.iter(threaded, tensors=True)``) makes Tensors natively: arrays as
+# instances of Tensor (no view, no Python call), 0-d tensors through _wrap_scalar.
+_npyflow._register_tensor(Tensor, _wrap_scalar)
