@@ -126,6 +126,25 @@ def test_elements_are_zero_copy_tensors_with_numpy():
     assert type(pickle.loads(pickle.dumps(rows[1]))) is np.ndarray
 
 
+def test_threaded_and_mapped_passes_yield_tensors_too():
+    x = np.arange(40, dtype=np.float32).reshape(10, 4)
+    ds = (
+        tf.data.Dataset.from_tensor_slices(x)
+        .map(lambda r: (r * 2, tf.reduce_sum(r)), num_parallel_calls=tf.AUTOTUNE)
+        .batch(3)
+        .prefetch(tf.AUTOTUNE)
+    )
+    got = list(ds)
+    assert len(got) == 4
+    for rows, sums in got:
+        assert type(rows) is tf.Tensor and type(sums) is tf.Tensor
+        assert type(rows.numpy()) is np.ndarray and np.shares_memory(rows.numpy(), rows)
+    np.testing.assert_array_equal(np.concatenate([r.numpy() for r, _ in got]), x * 2)
+    np.testing.assert_array_equal(np.concatenate([s.numpy() for _, s in got]), x.sum(axis=1))
+    # a fresh batch stays writable, as before
+    assert got[0][0].flags.writeable and got[0][0].numpy().flags.writeable
+
+
 def test_as_numpy_iterator_yields_plain_numpy():
     ds = tf.data.Dataset.from_tensor_slices((np.arange(6).reshape(3, 2), np.arange(3)))
     for a, s in ds.as_numpy_iterator():
