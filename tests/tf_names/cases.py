@@ -253,6 +253,20 @@ CASES = [
     ("convert_f32_i16", "tf.image.convert_image_dtype(img_f, tf.int16)"),
     ("brightness_u8_big", "tf.image.adjust_brightness(img_u8, 0.9)"),
     ("brightness_f64", "tf.image.adjust_brightness(img_f.astype(np.float64), -0.1)"),
+    ("crop_box", "tf.image.crop_to_bounding_box(img_u8, 1, 2, 3, 4)"),
+    ("crop_box_batch", "tf.image.crop_to_bounding_box(batch_u8, 0, 1, 4, 2)"),
+    ("pad_box", "tf.image.pad_to_bounding_box(img_u8, 1, 2, 8, 10)"),
+    ("crop_or_pad_down", "tf.image.resize_with_crop_or_pad(img_u8, 3, 4)"),
+    ("crop_or_pad_up", "tf.image.resize_with_crop_or_pad(img_f, 9, 7)"),
+    ("crop_or_pad_mixed", "tf.image.resize_with_crop_or_pad(batch_u8, 7, 3)"),
+    ("grayscale_u8", "tf.image.rgb_to_grayscale(img_u8)"),
+    ("grayscale_f", "tf.image.rgb_to_grayscale(img_f)"),
+    ("gray_to_rgb", "tf.image.grayscale_to_rgb(img_u8[..., :1])"),
+    ("gamma_f", "tf.image.adjust_gamma(img_f, 0.5, 1.2)"),
+    ("gamma_u8", "tf.image.adjust_gamma(img_u8, 2.0)"),
+    ("rot90", "tf.image.rot90(tf.constant(img_u8))"),
+    ("rot90_k3_batch", "tf.image.rot90(tf.constant(batch_u8), k=3)"),
+    ("image_transpose", "tf.image.transpose(tf.constant(img_u8))"),
     ("contrast_f64", "tf.image.adjust_contrast(img_f.astype(np.float64), 0.3)"),
 ]
 
@@ -270,6 +284,7 @@ TOL = {
     # means and standard deviations over the image
     "standardize_u8": (1e-5, 1e-5), "standardize_f": (1e-5, 1e-5),
     "standardize_batch": (1e-5, 1e-5), "standardize_const": (1e-6, 1e-6),
+    "grayscale_f": (1e-6, 1e-7), "gamma_f": (1e-6, 1e-7),
 }
 
 #: The seed's examples are recorded from /work/shared/seed; these are everyday tf.data

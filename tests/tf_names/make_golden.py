@@ -60,8 +60,15 @@ def run(code):
 def main():
     arrays = {}
     for case_id, expr in CASES:
-        env = dict(inputs(), tf=tf)
-        result = eval(expr, env)
+        try:
+            result = eval(expr, dict(inputs(), tf=tf))
+        except (AttributeError, TypeError, ValueError):
+            # Some tf.image ops take only tensors: the same inputs as tf.constant.
+            env = {k: v if k == "np" else tf.constant(v) for k, v in inputs().items()}
+            try:
+                result = eval(expr, dict(env, tf=tf))
+            except Exception as e:
+                raise RuntimeError(f"case {case_id} failed under TensorFlow: {e}") from e
         if isinstance(result, (list, tuple)):
             for i, r in enumerate(result):
                 arrays[f"{case_id}.{i}"] = as_numpy(r)

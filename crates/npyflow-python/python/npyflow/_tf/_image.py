@@ -217,3 +217,70 @@ def per_image_standardization(image: Any) -> Any:
     std = np.std(f, axis=(-3, -2, -1), keepdims=True, dtype=np.float32)
     adjusted = np.maximum(std, np.float32(1.0) / np.sqrt(n))
     return out((f - mean) / adjusted)
+
+
+def crop_to_bounding_box(image: Any, offset_height: int, offset_width: int, target_height: int, target_width: int) -> Any:
+    """The ``target_height`` x ``target_width`` window at the offsets."""
+    arr = _image(image)
+    oh, ow, th, tw = int(offset_height), int(offset_width), int(target_height), int(target_width)
+    if oh < 0 or ow < 0 or th <= 0 or tw <= 0 or oh + th > arr.shape[-3] or ow + tw > arr.shape[-2]:
+        raise ValueError("the bounding box does not fit in the image")
+    return out(arr[..., oh : oh + th, ow : ow + tw, :])
+
+
+def pad_to_bounding_box(image: Any, offset_height: int, offset_width: int, target_height: int, target_width: int) -> Any:
+    """The image placed at the offsets in a ``target_height`` x ``target_width`` image of
+    zeros."""
+    arr = _image(image)
+    h, w = arr.shape[-3], arr.shape[-2]
+    oh, ow = int(offset_height), int(offset_width)
+    after_h, after_w = int(target_height) - oh - h, int(target_width) - ow - w
+    if oh < 0 or ow < 0 or after_h < 0 or after_w < 0:
+        raise ValueError("the image does not fit in the target size at these offsets")
+    pads = [(0, 0)] * (arr.ndim - 3) + [(oh, after_h), (ow, after_w), (0, 0)]
+    return out(np.pad(arr, pads))
+
+
+def resize_with_crop_or_pad(image: Any, target_height: int, target_width: int) -> Any:
+    """Crops or zero-pads the image evenly around its centre to the target size, as tf."""
+    arr = _image(image)
+    h, w = arr.shape[-3], arr.shape[-2]
+    th, tw = int(target_height), int(target_width)
+    dh, dw = th - h, tw - w
+    cropped = to_array(crop_to_bounding_box(arr, max(-dh // 2, 0), max(-dw // 2, 0), min(th, h), min(tw, w)))
+    return pad_to_bounding_box(cropped, max(dh // 2, 0), max(dw // 2, 0), th, tw)
+
+
+def rgb_to_grayscale(images: Any, name: Optional[str] = None) -> Any:
+    """Luma (0.2989 R + 0.5870 G + 0.1140 B) in float32, converted back to the dtype."""
+    arr = _image(images)
+    f = to_array(convert_image_dtype(arr, np.float32))
+    weights = np.array([0.2989, 0.5870, 0.1140], dtype=np.float32)
+    gray = np.tensordot(f, weights, axes=([-1], [-1]))[..., np.newaxis]
+    return convert_image_dtype(gray.astype(np.float32), arr.dtype)
+
+
+def grayscale_to_rgb(images: Any, name: Optional[str] = None) -> Any:
+    arr = _image(images)
+    return out(np.concatenate([arr, arr, arr], axis=-1))
+
+
+def adjust_gamma(image: Any, gamma: float = 1, gain: float = 1) -> Any:
+    """``gain * x ** gamma`` on the image as floats in [0, 1], converted back (saturating)."""
+    arr = to_array(image)
+    f = _float_image(arr)
+    with np.errstate(all="ignore"):
+        adjusted = np.asarray(gain, dtype=f.dtype) * f ** np.asarray(gamma, dtype=f.dtype)
+    return _back(adjusted, arr.dtype)
+
+
+def rot90(image: Any, k: int = 1, name: Optional[str] = None) -> Any:
+    """The image turned ``k`` quarter turns counter-clockwise."""
+    arr = _image(image)
+    return out(np.rot90(arr, int(k), axes=(arr.ndim - 3, arr.ndim - 2)))
+
+
+def transpose(image: Any, name: Optional[str] = None) -> Any:
+    """Height and width swapped."""
+    arr = _image(image)
+    return out(np.swapaxes(arr, -3, -2))
