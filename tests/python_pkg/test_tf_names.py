@@ -93,6 +93,7 @@ def test_the_seed_examples_are_recorded():
         (npyflow.image, "sobel_edges", "npyflow.image has no tf.image.sobel_edges; use "),
         (npyflow.math, "bessel_i0", "npyflow.math has no tf.math.bessel_i0; use "),
         (npyflow.random, "stateless_uniform", "npyflow.random has no tf.random.stateless_uniform; use "),
+        (npyflow.data, "TFRecordDataset", "npyflow.data has no tf.data.TFRecordDataset; use Dataset.from_npy"),
     ],
 )
 def test_a_missing_name_says_so_and_what_to_use(module, name, says):
@@ -192,6 +193,11 @@ def test_tensors_go_back_into_datasets_and_functions():
 def test_dtypes_are_numpy_dtypes():
     assert tf.float32 == np.float32 and tf.float32 == np.dtype("float32")
     assert tf.bool == np.bool_ and tf.string.kind == "S"
+    # tf.string equals every bytes dtype (npyflow sizes them to the longest value)
+    assert np.array([b"ab", b"c"]).dtype == tf.string and np.dtype("S7") == tf.string
+    assert np.dtype("float32") != tf.string and tf.string != tf.float32
+    assert tf.TensorSpec((), tf.string).dtype.kind == "S" and tf.as_dtype(np.bytes_) == tf.string
+    assert tf.cast(np.array([b"x"]), tf.string).dtype == np.dtype("S1")
     assert tf.TensorSpec((None, 3), tf.int32).dtype == np.int32
     assert tf.AUTOTUNE == tf.data.AUTOTUNE
 

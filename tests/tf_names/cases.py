@@ -335,4 +335,22 @@ for d in ds.batch(3):
     print(d["x"].numpy().tolist(), d["y"].numpy())
     print(tf.reduce_mean(d["x"]).numpy(), tf.where(d["y"]).numpy().ravel())
 ''',
+    "pipeline_strings_and_functions": '''
+import numpy as np
+import tensorflow as tf
+
+names = tf.data.Dataset.from_tensor_slices(np.array([b"cat", b"dog", b"emu"]))
+for n in names:
+    print(n.numpy(), n.numpy().decode(), n.dtype == tf.string)
+
+def double(x):
+    return tf.numpy_function(lambda v: (v * 2).astype(np.int64), [x], tf.int64)
+
+ds = tf.data.Dataset.range(4).map(double).map(lambda x: tf.clip_by_value(x, 1, 5))
+print([int(v.numpy()) for v in ds])
+noisy = tf.data.Dataset.from_tensor_slices(np.zeros((3, 2, 2, 1), np.float32)).map(
+    lambda im: tf.image.random_flip_left_right(im + tf.random.uniform([2, 2, 1], seed=1), seed=2))
+for im in noisy.batch(3):
+    print(im.shape, im.dtype == tf.float32, bool(tf.reduce_all(im >= 0)), bool(tf.reduce_all(im < 1)))
+''',
 }

@@ -56,7 +56,7 @@ from ._tf._array import (
 )
 from ._tf._array import range_ as range
 from ._tf._dtypes import (
-    as_dtype, complex64, complex128, double, float16, float32, float64, half, int8, int16,
+    StringDType, as_dtype, complex64, complex128, double, float16, float32, float64, half, int8, int16,
     int32, int64, string, uint8, uint16, uint32, uint64,
 )
 from ._tf._dtypes import bool_ as bool
@@ -92,7 +92,7 @@ __all__ = [
     "savez",
     "savez_compressed",
     # tf's names (npyflow._tf), on NumPy values
-    "abs", "add", "argmax", "argmin", "as_dtype", "bool", "cast", "clip_by_value",
+    "StringDType", "abs", "add", "argmax", "argmin", "as_dtype", "bool", "cast", "clip_by_value",
     "complex64", "complex128", "concat", "constant", "convert_to_tensor", "cos", "cumsum",
     "divide", "double", "equal", "exp", "expand_dims", "fill", "float16", "float32",
     "float64", "floor", "floordiv", "gather", "greater", "greater_equal", "half",

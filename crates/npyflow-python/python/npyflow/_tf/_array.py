@@ -6,13 +6,15 @@ from typing import Any, Optional, Sequence
 
 import numpy as np
 
+from ._dtypes import to_numpy
+
 from ._convert import axes, is_python, out, pair, to_array
 
 
 def cast(x: Any, dtype: Any, name: Optional[str] = None) -> Any:
     """``tf.cast``: ``x`` as ``dtype`` (floats to integers truncate toward zero)."""
     arr = to_array(x)
-    d = np.dtype(dtype)
+    d = to_numpy(dtype)
     if arr.dtype.kind == "c" and d.kind != "c":
         arr = arr.real
     return out(arr.astype(d, copy=False))
@@ -100,7 +102,7 @@ def one_hot(
     if dtype is None:
         given = on_value if on_value is not None else off_value
         dtype = to_array(given).dtype if given is not None else np.float32
-    d = np.dtype(dtype)
+    d = to_numpy(dtype)
     on = np.asarray(1 if on_value is None else to_array(on_value), dtype=d)
     off = np.asarray(0 if off_value is None else to_array(off_value), dtype=d)
     hot = idx[..., np.newaxis] == np.arange(int(depth), dtype=idx.dtype if idx.dtype.kind in "iu" else np.int64)
@@ -116,19 +118,19 @@ def fill(dims: Any, value: Any, name: Optional[str] = None) -> Any:
 
 
 def zeros(shape: Any, dtype: Any = np.float32, name: Optional[str] = None) -> Any:
-    return out(np.zeros(tuple(int(s) for s in np.asarray(shape).ravel()), dtype=dtype))
+    return out(np.zeros(tuple(int(s) for s in np.asarray(shape).ravel()), dtype=to_numpy(dtype)))
 
 
 def ones(shape: Any, dtype: Any = np.float32, name: Optional[str] = None) -> Any:
-    return out(np.ones(tuple(int(s) for s in np.asarray(shape).ravel()), dtype=dtype))
+    return out(np.ones(tuple(int(s) for s in np.asarray(shape).ravel()), dtype=to_numpy(dtype)))
 
 
 def zeros_like(input: Any, dtype: Any = None, name: Optional[str] = None) -> Any:
-    return out(np.zeros_like(to_array(input), dtype=dtype))
+    return out(np.zeros_like(to_array(input), dtype=to_numpy(dtype)))
 
 
 def ones_like(input: Any, dtype: Any = None, name: Optional[str] = None) -> Any:
-    return out(np.ones_like(to_array(input), dtype=dtype))
+    return out(np.ones_like(to_array(input), dtype=to_numpy(dtype)))
 
 
 def where(condition: Any, x: Any = None, y: Any = None, name: Optional[str] = None) -> Any:
@@ -144,11 +146,11 @@ def where(condition: Any, x: Any = None, y: Any = None, name: Optional[str] = No
 
 
 def shape(input: Any, out_type: Any = np.int32, name: Optional[str] = None) -> Any:
-    return out(np.asarray(to_array(input).shape, dtype=out_type))
+    return out(np.asarray(to_array(input).shape, dtype=to_numpy(out_type)))
 
 
 def size(input: Any, out_type: Any = np.int32, name: Optional[str] = None) -> Any:
-    return out(np.asarray(to_array(input).size, dtype=out_type))
+    return out(np.asarray(to_array(input).size, dtype=to_numpy(out_type)))
 
 
 def rank(input: Any, name: Optional[str] = None) -> Any:
@@ -161,4 +163,4 @@ def range_(start: Any, limit: Any = None, delta: Any = 1, dtype: Any = None, nam
         start, limit = 0, start
     if dtype is None:
         dtype = np.result_type(*[to_array(v).dtype for v in (start, limit, delta)])
-    return out(np.arange(start, limit, delta).astype(dtype))
+    return out(np.arange(start, limit, delta).astype(to_numpy(dtype)))

@@ -8,6 +8,7 @@ from typing import Any, Optional, Tuple
 import numpy as np
 
 from .._tensor import wrap
+from ._dtypes import to_numpy
 
 
 def is_python(value: Any) -> bool:
@@ -23,15 +24,15 @@ def to_array(value: Any, dtype: Any = None) -> np.ndarray[Any, Any]:
     """``value`` as a plain ndarray (no copy for arrays), converted as tf converts it."""
     if isinstance(value, np.ndarray):
         arr = value.view(np.ndarray) if type(value) is not np.ndarray else value
-        return arr if dtype is None or arr.dtype == np.dtype(dtype) else arr.astype(dtype)
+        return arr if dtype is None or arr.dtype == to_numpy(dtype) else arr.astype(to_numpy(dtype))
     if isinstance(value, np.generic):
         arr = np.asarray(value)
-        return arr if dtype is None else arr.astype(dtype)
+        return arr if dtype is None else arr.astype(to_numpy(dtype))
     if isinstance(value, (list, tuple)) and any(isinstance(v, np.ndarray) for v in value):
         arr = np.stack([to_array(v) for v in value])
-        return arr if dtype is None else arr.astype(dtype)
+        return arr if dtype is None else arr.astype(to_numpy(dtype))
     if dtype is not None:
-        d = np.dtype(dtype)
+        d = to_numpy(dtype)
         if d.kind == "S" and is_python(value):
             return np.char.encode(np.asarray(value), "utf-8") if _has_str(value) else np.asarray(value, dtype="S")
         return np.asarray(value, dtype=d)

@@ -22,14 +22,54 @@ uint64: np.dtype[Any] = np.dtype("uint64")
 bool_: np.dtype[Any] = np.dtype("bool")
 complex64: np.dtype[Any] = np.dtype("complex64")
 complex128: np.dtype[Any] = np.dtype("complex128")
-#: tf.string: bytes, as NumPy's ``S`` dtype (npyflow's strings are fixed-width bytes arrays).
-string: np.dtype[Any] = np.dtype("S")
 
 
-def as_dtype(type_value: Any) -> np.dtype[Any]:
-    """``tf.as_dtype``: the NumPy dtype of ``type_value``."""
-    d: np.dtype[Any] = np.dtype(type_value)
-    return d
+class StringDType:
+    """``tf.string``: npyflow's strings are NumPy bytes arrays (``S1``, ``S7``, ... sized to
+    their longest value), so ``x.dtype == tf.string`` holds for any of them. npyflow's
+    functions and ``TensorSpec`` take it as NumPy's ``S``; give NumPy ``"S"`` itself."""
+
+    __slots__ = ()
+    name = "string"
+    kind = "S"
+    #: the NumPy dtype npyflow uses for it (as tf's ``DType.as_numpy_dtype``)
+    as_numpy_dtype: np.dtype[Any] = np.dtype("S")
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, StringDType):
+            return True
+        try:
+            return bool(np.dtype(other).kind == "S")  # type: ignore[call-overload]
+        except TypeError:
+            return False
+
+    def __ne__(self, other: object) -> bool:
+        return not self == other
+
+    def __hash__(self) -> int:
+        return hash(np.dtype("S"))
+
+    def __repr__(self) -> str:
+        return "tf.string"
+
+
+#: tf.string (see StringDType).
+string = StringDType()
+
+
+def to_numpy(dtype: Any) -> Any:
+    """A dtype argument as NumPy takes it (``tf.string`` as ``S``; None stays None)."""
+    if dtype is None:
+        return None
+    if isinstance(dtype, StringDType):
+        return dtype.as_numpy_dtype
+    return np.dtype(dtype)
+
+
+def as_dtype(type_value: Any) -> Any:
+    """``tf.as_dtype``: the NumPy dtype of ``type_value`` (``tf.string`` for bytes)."""
+    d = to_numpy(type_value)
+    return string if d.kind == "S" else d
 
 
 DTYPE_NAMES = {

@@ -7,6 +7,8 @@ from typing import Any, Callable, Optional
 
 import numpy as np
 
+from ._dtypes import to_numpy
+
 from .._tensor import wrap
 from ._convert import out, to_array
 
@@ -15,10 +17,10 @@ def _outputs(result: Any, Tout: Any) -> Any:
     if isinstance(Tout, (list, tuple)):
         if not isinstance(result, (list, tuple)) or len(result) != len(Tout):
             raise ValueError(f"the function returned {result!r:.80}, expected {len(Tout)} values")
-        return [out(to_array(r, None if t is None else np.dtype(t))) for r, t in zip(result, Tout)]
+        return [out(to_array(r, None if t is None else to_numpy(t))) for r, t in zip(result, Tout)]
     if Tout is None:
         return out(to_array(result)) if result is not None else None
-    return out(to_array(result, np.dtype(Tout)))
+    return out(to_array(result, to_numpy(Tout)))
 
 
 def numpy_function(func: Callable[..., Any], inp: Any, Tout: Any, stateful: bool = True, name: Optional[str] = None) -> Any:

@@ -6,6 +6,8 @@ from typing import Any, Optional, Sequence
 
 import numpy as np
 
+from ._dtypes import to_numpy
+
 from ._convert import out, to_array
 from ._random import generator
 
@@ -130,7 +132,7 @@ def convert_image_dtype(image: Any, dtype: Any, saturate: bool = False, name: Op
     """``tf.image.convert_image_dtype``: integers scale to [0, 1] floats and back (``x *
     (max + 0.5)`` truncated), as tf computes it."""
     arr = to_array(image)
-    d = np.dtype(dtype)
+    d = to_numpy(dtype)
     src = arr.dtype
     if src == d:
         return out(arr)
@@ -163,7 +165,7 @@ def _float_image(arr: np.ndarray[Any, Any]) -> np.ndarray[Any, Any]:
 
 def _back(adjusted: np.ndarray[Any, Any], dtype: np.dtype[Any]) -> Any:
     if dtype.kind == "f":
-        return out(adjusted.astype(dtype, copy=False))
+        return out(adjusted.astype(to_numpy(dtype), copy=False))
     return convert_image_dtype(adjusted, dtype, saturate=True)
 
 

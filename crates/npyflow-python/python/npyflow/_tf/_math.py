@@ -6,6 +6,8 @@ from typing import Any, Callable, Optional
 
 import numpy as np
 
+from ._dtypes import to_numpy
+
 from ._convert import axes, out, pair, to_array
 
 
@@ -179,11 +181,11 @@ reduce_logsumexp = _reduce(_logsumexp, "``tf.reduce_logsumexp``")
 
 
 def argmax(input: Any, axis: Any = None, output_type: Any = np.int64, name: Optional[str] = None) -> Any:
-    return out(np.argmax(to_array(input), axis=0 if axis is None else int(axis)).astype(output_type))
+    return out(np.argmax(to_array(input), axis=0 if axis is None else int(axis)).astype(to_numpy(output_type)))
 
 
 def argmin(input: Any, axis: Any = None, output_type: Any = np.int64, name: Optional[str] = None) -> Any:
-    return out(np.argmin(to_array(input), axis=0 if axis is None else int(axis)).astype(output_type))
+    return out(np.argmin(to_array(input), axis=0 if axis is None else int(axis)).astype(to_numpy(output_type)))
 
 
 def cumsum(x: Any, axis: int = 0, exclusive: bool = False, reverse: bool = False, name: Optional[str] = None) -> Any:

@@ -23,6 +23,10 @@ INSTEAD: Dict[str, str] = {
     "distribute": "Dataset.shard",
     "nn": "NumPy on the values (npyflow has no neural-network ops)",
     "linalg": "np.linalg",
+    "experimental": "the Dataset methods and npyflow.data names of the same purpose",
+    "TFRecordDataset": "Dataset.from_npy / from_npz (npyflow reads NumPy files)",
+    "TextLineDataset": "Dataset.from_generator over the file's lines",
+    "Options": "the transformations' own arguments (num_parallel_calls, deterministic)",
 }
 
 

@@ -14,6 +14,8 @@ from typing import Any, Dict, Optional, Tuple
 
 import numpy as np
 
+from ._dtypes import to_numpy
+
 from ._convert import out, to_array
 
 _lock = threading.Lock()
@@ -57,7 +59,7 @@ def uniform(
 ) -> Any:
     """``tf.random.uniform``: floats in ``[minval, maxval)`` (maxval 1 by default); integers
     need ``maxval``."""
-    d = np.dtype(dtype)
+    d = to_numpy(dtype)
     g = generator(seed)
     if d.kind in "iu":
         if maxval is None:
@@ -78,7 +80,7 @@ def normal(
     name: Optional[str] = None,
 ) -> Any:
     """``tf.random.normal``."""
-    d = np.dtype(dtype)
+    d = to_numpy(dtype)
     z = generator(seed).standard_normal(size=_shape(shape))
     return out((z * float(to_array(stddev)) + float(to_array(mean))).astype(d))
 
