@@ -62,6 +62,9 @@ pub fn register(
 struct TensorTypes {
     tensor_class: Py<PyType>,
     wrap_scalar: Py<PyAny>,
+    /// NumPy scalar type -> its subclass with `.numpy()` (None where there is none), filled
+    /// by `wrap_scalar`: a type found here is called directly.
+    scalar_types: Py<PyDict>,
 }
 
 static TENSOR_TYPES: PyOnceLock<TensorTypes> = PyOnceLock::new();
@@ -70,14 +73,32 @@ static TENSOR_TYPES: PyOnceLock<TensorTypes> = PyOnceLock::new();
 /// once, by `npyflow/_tensor.py`.
 #[pyfunction]
 #[pyo3(name = "_register_tensor")]
-pub fn register_tensor(py: Python<'_>, tensor_class: Py<PyType>, wrap_scalar: Py<PyAny>) {
+pub fn register_tensor(
+    py: Python<'_>,
+    tensor_class: Py<PyType>,
+    wrap_scalar: Py<PyAny>,
+    scalar_types: Py<PyDict>,
+) {
     let _ = TENSOR_TYPES.set(
         py,
         TensorTypes {
             tensor_class,
             wrap_scalar,
+            scalar_types,
         },
     );
+}
+
+/// A NumPy scalar as iteration yields it: an instance of its type's subclass with `.numpy()`.
+fn wrap_scalar<'py>(
+    py: Python<'py>,
+    types: &TensorTypes,
+    scalar: Bound<'py, PyAny>,
+) -> PyResult<Bound<'py, PyAny>> {
+    match types.scalar_types.bind(py).get_item(scalar.get_type())? {
+        Some(sub) if !sub.is_none() => sub.call1((scalar,)),
+        _ => types.wrap_scalar.bind(py).call1((scalar,)),
+    }
 }
 
 fn tensor_types(py: Python<'_>) -> PyResult<&TensorTypes> {
@@ -329,10 +350,7 @@ pub fn element_to_py(
         Element::Tensor(t) if scalars == Scalars::Tensors => {
             let types = tensor_types(py)?;
             if t.ndim() == 0 {
-                types
-                    .wrap_scalar
-                    .bind(py)
-                    .call1((tensor_to_scalar(py, &t)?,))?
+                wrap_scalar(py, types, tensor_to_scalar(py, &t)?)?
             } else {
                 tensor_to_array_of(py, t, types.tensor_class.as_ptr().cast())?
             }

@@ -116,5 +116,6 @@ def _wrap_scalar(value: Any) -> Any:
 
 
 # Iteration (``CoreDataset.iter(threaded, tensors=True)``) makes Tensors natively: arrays as
-# instances of Tensor (no view, no Python call), 0-d tensors through _wrap_scalar.
-_npyflow._register_tensor(Tensor, _wrap_scalar)
+# instances of Tensor (no view, no Python call), 0-d tensors by calling their type's subclass
+# in _SCALAR_TYPES (through _wrap_scalar the first time, which makes it).
+_npyflow._register_tensor(Tensor, _wrap_scalar, _SCALAR_TYPES)
