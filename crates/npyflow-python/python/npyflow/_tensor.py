@@ -38,9 +38,11 @@ class Tensor(np.ndarray):  # type: ignore[type-arg,unused-ignore]
         return self.view(np.ndarray)
 
     def __array_wrap__(self, arr: Any, context: Any = None, return_scalar: bool = False) -> Any:
+        # NumPy 2 asks for a scalar where a plain array would give one (reductions to 0-d);
+        # NumPy 1 passes two arguments only.
         if return_scalar:
             return np.asarray(arr)[()]
-        return super().__array_wrap__(arr, context, return_scalar)
+        return super().__array_wrap__(arr, context)
 
     def __repr__(self) -> str:
         return repr(self.view(np.ndarray))
