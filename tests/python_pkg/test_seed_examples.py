@@ -1,6 +1,7 @@
-"""The seed's three examples, written for npyflow (`import npyflow as tfd` in place of
-TensorFlow; elements are NumPy arrays already, so `element.numpy()` is `element`, and the cast
-is NumPy's), print what they print under tf.data."""
+"""The seed's three examples, written the NumPy way for npyflow (`import npyflow as tfd`,
+printing the elements themselves, the cast NumPy's), print what they print under tf.data.
+The examples exactly as the seed writes them, with only `import tensorflow as tf` replaced by
+`import npyflow as tf`, are test_tf_names.py's (against stdout recorded from TensorFlow)."""
 
 from python_child import run_python
 

@@ -16,7 +16,9 @@ def test_tuples_and_dicts_are_kept():
     assert isinstance(first, tuple) and isinstance(first[1], dict)
     assert list(first[1]) == ["label", "w"]
     np.testing.assert_array_equal(first[0], [0, 1])
-    assert first[1]["label"] == 10 and type(first[1]["label"]) is np.int64
+    # a 0-d element is an np.int64 (a subclass with tf's .numpy(), the plain scalar)
+    assert first[1]["label"] == 10 and isinstance(first[1]["label"], np.int64)
+    assert type(first[1]["label"].numpy()) is np.int64
     assert ds.element_spec == (
         TensorSpec((2,), np.int64),
         {"label": TensorSpec((), np.int64), "w": TensorSpec((), np.float32)},
@@ -151,7 +153,7 @@ def test_scan_and_reduce():
     running = ds.scan(np.int64(0), lambda s, x: (s + x, s + x))
     assert [int(v) for v in running] == [0, 1, 3, 6, 10]
     total = ds.reduce(np.int64(0), lambda s, x: s + x)
-    assert total == 10 and type(total) is np.int64
+    assert total == 10 and isinstance(total, np.int64) and type(total.numpy()) is np.int64
     pair = ds.reduce((np.int64(0), np.int64(1)), lambda s, x: (s[0] + x, s[1] * (x + 1)))
     assert pair == (10, 120)
 

@@ -157,7 +157,8 @@ def test_scalars_are_numpy_scalars_when_iterating_and_0d_arrays_in_functions():
     got = []
     ds = tfd.Dataset.range(3).map(lambda v: (got.append(type(v)) or v))
     values = list(ds)
-    assert all(type(v) is np.int64 for v in values)
+    assert all(isinstance(v, np.int64) and type(v.numpy()) is np.int64 for v in values)
+    assert all(type(v) is np.int64 for v in ds.as_numpy_iterator())
     assert got and all(t is np.ndarray for t in got)
 
 
@@ -172,11 +173,18 @@ def test_every_dtype_round_trips():
         out = np.stack(list(tfd.Dataset.from_tensor_slices(x)))
         assert out.dtype == x.dtype, dt
         np.testing.assert_array_equal(out, x)
-        scalars = list(tfd.Dataset.from_tensor_slices(x.ravel()))
+        ds = tfd.Dataset.from_tensor_slices(x.ravel())
+        scalars = list(ds.as_numpy_iterator())
         # What indexing the array gives (NumPy sizes a bytes or str scalar to its value).
         expected = [x.ravel()[i] for i in range(x.size)]
         assert [type(s) for s in scalars] == [type(e) for e in expected], dt
         assert scalars == expected, dt
+        # Iterating gives the same scalars with tf's .numpy() (a subclass of their type).
+        tensors = list(ds)
+        assert [type(s.numpy()) for s in tensors] == [type(e) for e in expected], dt
+        if np.dtype(dt).kind in "iufcSU":  # bools and datetimes are 0-d Tensors instead
+            assert all(isinstance(s, type(e)) for s, e in zip(tensors, expected)), dt
+        assert tensors == expected, dt
 
 
 def test_object_and_structured_arrays_are_refused():

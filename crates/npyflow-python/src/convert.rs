@@ -14,7 +14,7 @@ use pyo3::exceptions::{PyRuntimeError, PyTypeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
 use pyo3::type_object::PyTypeInfo;
-use pyo3::types::{PyBool, PyDict, PyList, PyString, PyTuple};
+use pyo3::types::{PyBool, PyDict, PyList, PyString, PyTuple, PyType};
 
 use crate::errors::to_pyerr;
 
@@ -55,6 +55,58 @@ pub fn register(
             bool_scalar,
         },
     );
+}
+
+/// The Python layer's `npyflow.Tensor` class and its wrapper of NumPy scalars (the subclass
+/// with `.numpy()`), for the values iteration yields. Handed over by `npyflow/_tensor.py`.
+struct TensorTypes {
+    tensor_class: Py<PyType>,
+    wrap_scalar: Py<PyAny>,
+    /// NumPy scalar type -> its subclass with `.numpy()` (None where there is none), filled
+    /// by `wrap_scalar`: a type found here is called directly.
+    scalar_types: Py<PyDict>,
+}
+
+static TENSOR_TYPES: PyOnceLock<TensorTypes> = PyOnceLock::new();
+
+/// Hands the extension `npyflow.Tensor` and the function that wraps a NumPy scalar. Called
+/// once, by `npyflow/_tensor.py`.
+#[pyfunction]
+#[pyo3(name = "_register_tensor")]
+pub fn register_tensor(
+    py: Python<'_>,
+    tensor_class: Py<PyType>,
+    wrap_scalar: Py<PyAny>,
+    scalar_types: Py<PyDict>,
+) {
+    let _ = TENSOR_TYPES.set(
+        py,
+        TensorTypes {
+            tensor_class,
+            wrap_scalar,
+            scalar_types,
+        },
+    );
+}
+
+/// A NumPy scalar as iteration yields it: an instance of its type's subclass with `.numpy()`.
+fn wrap_scalar<'py>(
+    py: Python<'py>,
+    types: &TensorTypes,
+    scalar: Bound<'py, PyAny>,
+) -> PyResult<Bound<'py, PyAny>> {
+    match types.scalar_types.bind(py).get_item(scalar.get_type())? {
+        Some(sub) if !sub.is_none() => sub.call1((scalar,)),
+        _ => types.wrap_scalar.bind(py).call1((scalar,)),
+    }
+}
+
+fn tensor_types(py: Python<'_>) -> PyResult<&TensorTypes> {
+    TENSOR_TYPES.get(py).ok_or_else(|| {
+        PyRuntimeError::new_err(
+            "npyflow._npyflow is used through the npyflow package: import npyflow",
+        )
+    })
 }
 
 pub fn registry(py: Python<'_>) -> PyResult<&Registry> {
@@ -200,7 +252,18 @@ pub fn dtype_of(descr: &Bound<'_, PyArrayDescr>) -> PyResult<(DType, bool)> {
 
 /// A NumPy array over the tensor's memory, without a copy: its base is a [`Memory`] that
 /// holds the tensor. Writable only when no one else shares the memory.
-pub fn tensor_to_array(py: Python<'_>, mut tensor: Tensor) -> PyResult<Bound<'_, PyAny>> {
+pub fn tensor_to_array(py: Python<'_>, tensor: Tensor) -> PyResult<Bound<'_, PyAny>> {
+    // SAFETY: the type object of ndarray, which NumPy's API keeps for the process.
+    let array_type = unsafe { npyffi::get_type_object(py, NpyTypes::PyArray_Type) };
+    tensor_to_array_of(py, tensor, array_type)
+}
+
+/// [`tensor_to_array`], made as an instance of `subtype` (ndarray or a subclass of it).
+fn tensor_to_array_of(
+    py: Python<'_>,
+    mut tensor: Tensor,
+    subtype: *mut pyo3::ffi::PyTypeObject,
+) -> PyResult<Bound<'_, PyAny>> {
     let descr = descr_of(py, tensor.dtype())?;
     let mut dims: Vec<npy_intp> = tensor.shape().iter().map(|&d| d as npy_intp).collect();
     let (data, writable) = match tensor.bytes_mut() {
@@ -213,11 +276,11 @@ pub fn tensor_to_array(py: Python<'_>, mut tensor: Tensor) -> PyResult<Bound<'_,
     // SAFETY: NewFromDescr steals the descr reference and, with strides NULL, reads the
     // data as C-contiguous: exactly the tensor's layout. SetBaseObject steals the reference
     // to `memory`, which keeps the data alive for the array's lifetime.
+    // `subtype` is ndarray or a subclass of it, so NewFromDescr makes an array of it.
     unsafe {
-        let array_type = npyffi::get_type_object(py, NpyTypes::PyArray_Type);
         let raw = PY_ARRAY_API.PyArray_NewFromDescr(
             py,
-            array_type,
+            subtype,
             descr.into_dtype_ptr(),
             dims.len() as c_int,
             dims.as_mut_ptr(),
@@ -267,8 +330,11 @@ fn bytemuck_copy(dst: &mut [u64], src: &[u8]) {
 pub enum Scalars {
     /// As 0-d arrays (what user functions get, as tf.data passes 0-d tensors).
     Arrays,
-    /// As NumPy scalars (what iteration yields, as tf.data's `as_numpy_iterator` does).
+    /// As NumPy scalars (what `as_numpy_iterator` yields, as tf.data's does).
     Numpy,
+    /// As iteration yields them: arrays as `npyflow.Tensor` (an ndarray subclass with tf's
+    /// `.numpy()`), 0-d tensors as NumPy scalars with `.numpy()`.
+    Tensors,
 }
 
 /// An element as Python values: arrays, tuples, dicts, and datasets for windows.
@@ -280,6 +346,14 @@ pub fn element_to_py(
     Ok(match element {
         Element::Tensor(t) if scalars == Scalars::Numpy && t.ndim() == 0 => {
             tensor_to_scalar(py, &t)?
+        }
+        Element::Tensor(t) if scalars == Scalars::Tensors => {
+            let types = tensor_types(py)?;
+            if t.ndim() == 0 {
+                wrap_scalar(py, types, tensor_to_scalar(py, &t)?)?
+            } else {
+                tensor_to_array_of(py, t, types.tensor_class.as_ptr().cast())?
+            }
         }
         Element::Tensor(t) => tensor_to_array(py, t)?,
         Element::Tuple(items) => {

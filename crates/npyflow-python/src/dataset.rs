@@ -168,9 +168,16 @@ impl CoreDataset {
     }
 
     /// A new pass. `threaded`: the pipeline runs threads (prefetch), so the pass is driven
-    /// from its own thread and a wait for it can be interrupted with Ctrl-C.
-    fn iter(&self, threaded: bool) -> PyResult<DatasetIterator> {
-        DatasetIterator::new(&self.inner, threaded)
+    /// from its own thread and a wait for it can be interrupted with Ctrl-C. `tensors`: it
+    /// yields `npyflow.Tensor` arrays and scalars with `.numpy()` rather than plain NumPy.
+    #[pyo3(signature = (threaded, tensors=false))]
+    fn iter(&self, threaded: bool, tensors: bool) -> PyResult<DatasetIterator> {
+        let scalars = if tensors {
+            Scalars::Tensors
+        } else {
+            Scalars::Numpy
+        };
+        DatasetIterator::new(&self.inner, threaded, scalars)
     }
 
     #[pyo3(signature = (f, signature=None, num_parallel_calls=None, deterministic=None))]

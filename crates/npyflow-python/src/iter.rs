@@ -134,15 +134,17 @@ enum State {
 }
 
 /// An iterator over a dataset's elements, as NumPy arrays (NumPy scalars for 0-d tensors),
-/// tuples and dicts. `get_state()` saves its position as bytes, and `set_state(bytes)` on a
+/// tuples and dicts; as `npyflow.Tensor`s and scalars with `.numpy()` when made with
+/// [`Scalars::Tensors`]. `get_state()` saves its position as bytes, and `set_state(bytes)` on a
 /// new iterator of the same pipeline (in a restarted program too) continues from it.
 #[pyclass(frozen, module = "npyflow._npyflow", name = "DatasetIterator")]
 pub struct DatasetIterator {
     state: Mutex<State>,
+    scalars: Scalars,
 }
 
 impl DatasetIterator {
-    pub fn new(dataset: &Dataset, threaded: bool) -> PyResult<DatasetIterator> {
+    pub fn new(dataset: &Dataset, threaded: bool, scalars: Scalars) -> PyResult<DatasetIterator> {
         // Python code (faulthandler.enable()) may have put its SIGBUS handler in front of
         // the one that turns a truncated memory-mapped file into an error.
         npyflow::format::guard::restore_handler();
@@ -153,6 +155,7 @@ impl DatasetIterator {
         };
         Ok(DatasetIterator {
             state: Mutex::new(state),
+            scalars,
         })
     }
 }
@@ -193,7 +196,7 @@ impl DatasetIterator {
             // the end of an epoch restores as an ended iterator.
             None => Ok(None),
             Some(Err(e)) => Err(to_pyerr(py, e)),
-            Some(Ok(e)) => element_to_py(py, e, Scalars::Numpy).map(Some),
+            Some(Ok(e)) => element_to_py(py, e, self.scalars).map(Some),
         }
     }
 

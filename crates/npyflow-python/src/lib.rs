@@ -29,6 +29,7 @@ fn npyflow_module(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<iter::DatasetIterator>()?;
     m.add_class::<convert::Memory>()?;
     m.add_function(wrap_pyfunction!(convert::register, m)?)?;
+    m.add_function(wrap_pyfunction!(convert::register_tensor, m)?)?;
     m.add_function(wrap_pyfunction!(gil::shutting_down, m)?)?;
     for f in [
         wrap_pyfunction!(sources::from_tensor_slices, m)?,

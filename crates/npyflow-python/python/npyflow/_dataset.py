@@ -14,6 +14,7 @@ from . import _npyflow, ops
 from ._args import PathLike, as_index, as_path, as_seed, require_compatible
 from ._constants import INFINITE_CARDINALITY, UNKNOWN_CARDINALITY
 from ._specs import DatasetSpec, ElementSpec, TensorSpec, signature_from_types
+from ._tensor import wrap
 from ._transformations import DatasetTransformations
 
 if TYPE_CHECKING:
@@ -235,13 +236,14 @@ class Dataset(DatasetTransformations):
         """The structure, dtypes and shapes of the elements: TensorSpecs in tuples and dicts."""
         return self._ds.element_spec
 
-    def cardinality(self) -> int:
+    def cardinality(self) -> Any:
         """The number of elements; ``INFINITE_CARDINALITY`` (-1) or ``UNKNOWN_CARDINALITY``
-        (-2) where tf.data says so."""
-        return self._ds.cardinality()
+        (-2) where tf.data says so. An ``np.int64`` (a subclass of it with tf's
+        ``.numpy()``, so ``ds.cardinality().numpy()`` works)."""
+        return wrap(np.int64(self._ds.cardinality()))
 
     def __len__(self) -> int:
-        n = self.cardinality()
+        n = self._ds.cardinality()
         if n == INFINITE_CARDINALITY:
             raise TypeError("The dataset is infinite.")
         if n == UNKNOWN_CARDINALITY:
@@ -252,12 +254,14 @@ class Dataset(DatasetTransformations):
         return True
 
     def __iter__(self) -> _npyflow.DatasetIterator:
-        """A new pass, yielding NumPy arrays (NumPy scalars for 0-d tensors) in the element's
-        tuples and dicts."""
-        return self._ds.iter(self._threaded)
+        """A new pass, yielding ``npyflow.Tensor`` arrays (zero-copy views: NumPy arrays that
+        also have tf's ``.numpy()``) and, for 0-d tensors, NumPy scalars with ``.numpy()``,
+        in the element's tuples and dicts."""
+        return self._ds.iter(self._threaded, True)
 
     def as_numpy_iterator(self) -> _npyflow.DatasetIterator:
-        """The same as iterating: elements as NumPy values."""
+        """A new pass yielding plain NumPy values (arrays, and NumPy scalars for 0-d
+        tensors)."""
         return self._ds.iter(self._threaded)
 
     def __repr__(self) -> str:
@@ -272,8 +276,8 @@ class Dataset(DatasetTransformations):
 
     def reduce(self, initial_state: Any, reduce_func: Callable[[Any, Any], Any]) -> Any:
         """Every element folded into a state: ``reduce_func(state, element)`` returns the new
-        state. The result is NumPy values."""
-        return self._ds.reduce(initial_state, reduce_func)
+        state. The result is NumPy values with tf's ``.numpy()`` (as iteration's are)."""
+        return wrap(self._ds.reduce(initial_state, reduce_func))
 
 
 # ---- values the native module hands back to be converted ---------------------------

@@ -58,7 +58,8 @@ class TensorSpec:
         name: Optional[str] = None,
     ) -> None:
         self._shape = shape_tuple(shape)
-        self._dtype: np.dtype[Any] = np.dtype(dtype)
+        # tf.string (npyflow.string) stands for NumPy's bytes dtype
+        self._dtype: np.dtype[Any] = np.dtype(getattr(dtype, "as_numpy_dtype", dtype))
         self._name = name
 
     @property

@@ -3,9 +3,12 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from ._constants import AUTOTUNE, INFINITE_CARDINALITY, UNKNOWN_CARDINALITY
 from ._dataset import Dataset
 from ._specs import DatasetSpec, TensorSpec
+from ._tf._missing import missing
 
 __all__ = [
     "AUTOTUNE",
@@ -15,3 +18,9 @@ __all__ = [
     "DatasetSpec",
     "TensorSpec",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    if name.startswith("__"):
+        raise AttributeError(name)
+    raise missing("npyflow.data", name)
