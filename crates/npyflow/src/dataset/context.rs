@@ -10,12 +10,11 @@
 //! Both live in this module's thread-local context and change only through guards: each guard
 //! puts back what was there before when it is dropped, including while a panic unwinds, so
 //! a later pass on the same thread never sees a context that is not its own. Worker threads
-//! start with an empty context. The module also numbers threads for traces
-//! ([`thread_number`]).
+//! start with an empty context. (Traces number threads with a thread-local of their own in
+//! `runtime/trace.rs`: an identity, not context.)
 
 use std::cell::RefCell;
 use std::collections::VecDeque;
-use std::sync::atomic::{AtomicU32, Ordering};
 
 use super::runtime::stats::PipelineStats;
 
@@ -48,17 +47,8 @@ struct Context {
     stage: Option<StageContext>,
 }
 
-static NEXT_THREAD: AtomicU32 = AtomicU32::new(1);
-
 thread_local! {
     static CONTEXT: RefCell<Context> = RefCell::new(Context::default());
-    /// This thread's number in traces: small, and never reused in the process.
-    static THREAD: u32 = NEXT_THREAD.fetch_add(1, Ordering::Relaxed);
-}
-
-/// This thread's number, as traces name threads: small, and never reused in the process.
-pub(crate) fn thread_number() -> u32 {
-    THREAD.with(|t| *t)
 }
 
 /// Records (or replays) the draws of the passes opened while it lives; dropping it ends the

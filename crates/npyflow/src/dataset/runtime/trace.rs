@@ -16,16 +16,27 @@
 
 use std::collections::BTreeMap;
 use std::io::{self, Write};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::sync::{Mutex, PoisonError};
 use std::time::Instant;
-
-use crate::dataset::context::thread_number;
 
 /// The cap on the events of a trace made by
 /// [`Dataset::iter_with_trace`](crate::Dataset::iter_with_trace) when none is given:
 /// 1,048,576 events, 32 MiB at most.
 pub const DEFAULT_TRACE_EVENTS: usize = 1 << 20;
+
+static NEXT_THREAD: AtomicU32 = AtomicU32::new(1);
+
+thread_local! {
+    /// This thread's number in traces: small, and never reused in the process. (An identity,
+    /// not context: the context of opening a pass lives in `dataset/context.rs`.)
+    static THREAD: u32 = NEXT_THREAD.fetch_add(1, Ordering::Relaxed);
+}
+
+/// This thread's number, as traces name threads.
+fn thread_number() -> u32 {
+    THREAD.with(|t| *t)
+}
 
 /// How many events a trace kept and dropped: see
 /// [`PipelineStats::trace_events`](crate::dataset::PipelineStats::trace_events).
