@@ -37,6 +37,10 @@ echo "== pytest"
 cargo build --locked -p npyflow-cli
 NPYFLOW_BIN="$PWD/target/debug/npyflow" .venv/bin/python -m pytest tests/python -q
 
+echo "== mypy"
+# The package's types are its inline annotations (and _npyflow.pyi for the extension).
+(cd crates/npyflow-python/python && ../../../.venv/bin/python -m mypy --strict -p npyflow)
+
 echo "== the Python package"
 # Built from this tree by its PEP 517 backend (maturin, from requirements-test.txt), in the
 # dev profile so that it reuses the debug build of the core above. `pip install

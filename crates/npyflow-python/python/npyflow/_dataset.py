@@ -16,6 +16,7 @@ from ._constants import INFINITE_CARDINALITY, UNKNOWN_CARDINALITY
 from ._specs import DatasetSpec, ElementSpec, TensorSpec, signature_from_types
 from ._tensor import wrap
 from ._transformations import DatasetTransformations
+from ._values import with_tf_dtype
 
 if TYPE_CHECKING:
     import numpy.typing as npt
@@ -283,16 +284,6 @@ class Dataset(DatasetTransformations):
 # ---- values the native module hands back to be converted ---------------------------
 
 
-def _is_python_value(value: Any) -> bool:
-    """Whether ``value`` is a Python number or string, or a (nested) list of them: what tf
-    converts with its own dtypes (int32, float32, string) rather than NumPy's."""
-    while isinstance(value, (list, tuple)) and len(value) > 0:
-        value = value[0]
-    return isinstance(value, (bool, int, float, complex, str, bytes)) and not isinstance(
-        value, np.generic
-    )
-
-
 def _to_array(value: Any) -> np.ndarray[Any, Any]:
     """A leaf of an element as an array, with tf's conversion rules for Python values."""
     if isinstance(value, np.ndarray):
@@ -307,16 +298,7 @@ def _to_array(value: Any) -> np.ndarray[Any, Any]:
             f"cannot convert {type(value).__name__} {value!r:.80} to a tensor: it is not a "
             "number, a string, or a rectangular sequence of them"
         )
-    if _is_python_value(value):
-        if arr.dtype.kind == "i":
-            info = np.iinfo(np.int32)
-            if arr.size == 0 or (arr.min() >= info.min and arr.max() <= info.max):
-                arr = arr.astype(np.int32)
-        elif arr.dtype.kind == "f":
-            arr = arr.astype(np.float32)
-        elif arr.dtype.kind == "U":
-            arr = np.char.encode(arr, "utf-8")
-    return arr
+    return with_tf_dtype(value, arr)
 
 
 def _native_copy(arr: np.ndarray[Any, Any]) -> np.ndarray[Any, Any]:

@@ -4,10 +4,13 @@ report on where the time went."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Optional
+from typing import TYPE_CHECKING, Optional
 
 from . import _npyflow
 from ._args import PathLike, as_path
+
+if TYPE_CHECKING:
+    from ._dataset import Dataset
 
 
 @dataclass(frozen=True)
@@ -41,7 +44,7 @@ class ProfileReport:
 
 
 def profile(
-    dataset, path: PathLike, steps: Optional[int] = None, *, max_events: Optional[int] = None
+    dataset: Dataset, path: PathLike, steps: Optional[int] = None, *, max_events: Optional[int] = None
 ) -> ProfileReport:
     """Iterates ``dataset`` once (its first ``steps`` elements, or all of them), writes a trace
     of that pass to ``path`` and returns a report naming the bottleneck stage.

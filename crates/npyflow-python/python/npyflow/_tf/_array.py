@@ -8,7 +8,8 @@ import numpy as np
 
 from ._dtypes import to_numpy
 
-from ._convert import axes, is_python, out, pair, to_array
+from .._values import is_python
+from ._convert import axes, out, pair, to_array
 
 
 def cast(x: Any, dtype: Any, name: Optional[str] = None) -> Any:

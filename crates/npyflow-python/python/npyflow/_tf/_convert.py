@@ -8,16 +8,8 @@ from typing import Any, Optional, Tuple
 import numpy as np
 
 from .._tensor import wrap
+from .._values import is_python, with_tf_dtype
 from ._dtypes import to_numpy
-
-
-def is_python(value: Any) -> bool:
-    """Whether ``value`` is a Python number or string, or a (nested) list or tuple of them."""
-    while isinstance(value, (list, tuple)) and len(value) > 0:
-        value = value[0]
-    return isinstance(value, (bool, int, float, complex, str, bytes)) and not isinstance(
-        value, np.generic
-    )
 
 
 def to_array(value: Any, dtype: Any = None) -> np.ndarray[Any, Any]:
@@ -39,16 +31,7 @@ def to_array(value: Any, dtype: Any = None) -> np.ndarray[Any, Any]:
     arr = np.asarray(value)
     if arr.dtype == object:
         raise TypeError(f"cannot convert {value!r:.80} to a tensor")
-    if is_python(value):
-        if arr.dtype.kind == "i":
-            info = np.iinfo(np.int32)
-            if arr.size == 0 or (arr.min() >= info.min and arr.max() <= info.max):
-                arr = arr.astype(np.int32)
-        elif arr.dtype.kind == "f":
-            arr = arr.astype(np.float32)
-        elif arr.dtype.kind == "U":
-            arr = np.char.encode(arr, "utf-8")
-    return arr
+    return with_tf_dtype(value, arr)
 
 
 def _has_str(value: Any) -> bool:
