@@ -13,6 +13,7 @@ import numpy as np
 from . import _npyflow, ops
 from ._args import PathLike, as_index, as_path, as_seed, require_compatible
 from ._constants import INFINITE_CARDINALITY, UNKNOWN_CARDINALITY
+from ._options import Options, warn_ignored
 from ._specs import DatasetSpec, ElementSpec, TensorSpec, signature_from_types
 from ._tensor import wrap
 from ._transformations import DatasetTransformations
@@ -31,7 +32,7 @@ class Dataset(DatasetTransformations):
     """
 
     __module__ = "npyflow"  # where users find it (and pickles look for it)
-    __slots__ = ("_ds", "_threaded")
+    __slots__ = ("_ds", "_threaded", "_options")
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         raise TypeError(
@@ -39,14 +40,23 @@ class Dataset(DatasetTransformations):
         )
 
     @classmethod
-    def _from_core(cls, core: _npyflow.CoreDataset, threaded: bool = False) -> Dataset:
+    def _from_core(
+        cls, core: _npyflow.CoreDataset, threaded: bool = False, options: Optional[Options] = None
+    ) -> Dataset:
         ds = object.__new__(cls)
         ds._ds = core
         ds._threaded = threaded
+        ds._options = options
         return ds
 
     def _derive(self, core: _npyflow.CoreDataset, threaded: bool = False) -> Dataset:
-        return Dataset._from_core(core, self._threaded or threaded)
+        return Dataset._from_core(core, self._threaded or threaded, self._options)
+
+    def _deterministic(self, deterministic: Optional[bool]) -> Optional[bool]:
+        """A stage's ``deterministic``: its own, else the dataset's ``Options``'."""
+        if deterministic is not None or self._options is None:
+            return deterministic
+        return self._options._deterministic()
 
     # ---- sources -------------------------------------------------------------------
 
@@ -101,7 +111,9 @@ class Dataset(DatasetTransformations):
             if isinstance(s, (tuple, list)):
                 parts = [build(x) for x in s]
                 return Dataset._from_core(
-                    _npyflow.zip([p._ds for p in parts]), any(p._threaded for p in parts)
+                    _npyflow.zip([p._ds for p in parts]),
+                    any(p._threaded for p in parts),
+                    merged_options(parts),
                 )
             if isinstance(s, dict):
                 named = {k: build(v) for k, v in s.items()}
@@ -111,6 +123,7 @@ class Dataset(DatasetTransformations):
                 return Dataset._from_core(
                     _npyflow.zip_dict([(k, p._ds) for k, p in named.items()]),
                     any(p._threaded for p in named.values()),
+                    merged_options(list(named.values())),
                 )
             raise TypeError(
                 f"The argument to `Dataset.zip()` must be a (nested) structure of `Dataset` objects, got {s!r}"
@@ -275,10 +288,48 @@ class Dataset(DatasetTransformations):
             raise TypeError(f"`transformation_func` must return a Dataset, got {type(out).__name__}")
         return out
 
+    def get_single_element(self, name: Optional[str] = None) -> Any:
+        """The dataset's one element (as iteration yields it). A dataset with no element or
+        more than one raises ValueError with tf.data's message ("Dataset was empty." /
+        "Dataset had more than one element."), where tf.data raises InvalidArgumentError;
+        npyflow reads at most two elements to tell."""
+        it = iter(self)
+        try:
+            element = next(it)
+        except StopIteration:
+            raise ValueError("Dataset was empty.") from None
+        for _ in it:
+            raise ValueError("Dataset had more than one element.")
+        return element
+
+    def options(self) -> Options:
+        """The ``Options`` set on this dataset and the datasets it was made from (merged as
+        tf.data merges them: later ``with_options`` win; a ``zip`` or ``concatenate`` merges
+        its inputs' in order). A fresh ``Options()`` when none were set."""
+        return Options().merge(self._options)
+
+    def with_options(self, options: Options, name: Optional[str] = None) -> Dataset:
+        """This dataset with ``options`` merged into its options (see ``Options`` for those
+        npyflow honours: ``deterministic``, for the parallel stages built after this call;
+        the others are kept and ignored, with one warning per process for each)."""
+        if not isinstance(options, Options):
+            raise TypeError(f"options must be a npyflow.data.Options, got {type(options).__name__}")
+        warn_ignored(options)
+        return Dataset._from_core(self._ds, self._threaded, self.options().merge(options))
+
     def reduce(self, initial_state: Any, reduce_func: Callable[[Any, Any], Any]) -> Any:
         """Every element folded into a state: ``reduce_func(state, element)`` returns the new
         state. The result is NumPy values with tf's ``.numpy()`` (as iteration's are)."""
         return wrap(self._ds.reduce(initial_state, reduce_func))
+
+
+def merged_options(datasets: Sequence[Dataset]) -> Optional[Options]:
+    """The options of a dataset made from ``datasets``: theirs, merged in order."""
+    out: Optional[Options] = None
+    for d in datasets:
+        if d._options is not None:
+            out = d._options if out is None else out.merge(d._options)
+    return out
 
 
 # ---- values the native module hands back to be converted ---------------------------

@@ -22,6 +22,7 @@ from ._specs import ElementSpec, padding
 if TYPE_CHECKING:
     from ._dataset import Dataset
     from ._npyflow import CoreDataset
+    from ._options import Options
 
 
 class DatasetTransformations:
@@ -33,11 +34,16 @@ class DatasetTransformations:
     if TYPE_CHECKING:
         _ds: CoreDataset
         _threaded: bool
+        _options: Optional[Options]
 
         @property
         def element_spec(self) -> ElementSpec: ...
 
         def _derive(self, core: CoreDataset, threaded: bool = False) -> Dataset: ...
+
+        def _deterministic(self, deterministic: Optional[bool]) -> Optional[bool]: ...
+
+        def with_options(self, options: Options, name: Optional[str] = None) -> Dataset: ...
 
     def map(
         self,
@@ -64,6 +70,7 @@ class DatasetTransformations:
         ops run in Rust without it.
         """
         check_parallel_calls(num_parallel_calls)
+        deterministic = self._deterministic(deterministic)
         threaded = num_parallel_calls is not None
         if isinstance(map_func, ops.Op):
             if output_signature is not None:
@@ -96,6 +103,7 @@ class DatasetTransformations:
         """The datasets ``map_func`` returns, ``cycle_length`` at a time (AUTOTUNE: the number
         of CPUs), ``block_length`` elements from each in turn."""
         check_parallel_calls(num_parallel_calls)
+        deterministic = self._deterministic(deterministic)
         cycle = None if cycle_length is None else as_index(cycle_length, "cycle_length")
         block = None if block_length is None else as_index(block_length, "block_length")
         return self._derive(
@@ -114,6 +122,7 @@ class DatasetTransformations:
         """``batch_size`` consecutive elements stacked on a new first axis; the last batch is
         smaller unless ``drop_remainder``."""
         check_parallel_calls(num_parallel_calls)
+        deterministic = self._deterministic(deterministic)
         return self._derive(
             self._ds.batch(
                 as_index(batch_size, "batch_size"),
@@ -140,6 +149,21 @@ class DatasetTransformations:
         return self._derive(
             self._ds.padded_batch(as_index(batch_size, "batch_size"), shapes, values, bool(drop_remainder))
         )
+
+    def ragged_batch(
+        self,
+        batch_size: int,
+        drop_remainder: bool = False,
+        row_splits_dtype: Any = None,
+        name: Optional[str] = None,
+    ) -> Dataset:
+        """``batch_size`` consecutive elements of different lengths in one batch. npyflow has
+        no ragged tensors: this is ``padded_batch(batch_size, drop_remainder=...)``, each
+        tensor padded with zeros (empty strings) at the end of its axes to the longest in its
+        batch, where tf.data gives a ``tf.RaggedTensor``. Keep the lengths in the element
+        (``map`` them to a ``(x, len(x))`` pair first) to recover the rows.
+        ``row_splits_dtype`` is accepted and ignored."""
+        return self.padded_batch(batch_size, drop_remainder=drop_remainder)
 
     def unbatch(self, name: Optional[str] = None) -> Dataset:
         """Each element split along its first axis into rows (which share its memory)."""
@@ -313,4 +337,7 @@ class DatasetTransformations:
     def concatenate(self, dataset: Dataset, name: Optional[str] = None) -> Dataset:
         """This dataset's elements, then ``dataset``'s."""
         require_compatible("concatenate", [self, dataset])
-        return self._derive(self._ds.concatenate(dataset._ds), dataset._threaded)
+        out = self._derive(self._ds.concatenate(dataset._ds), dataset._threaded)
+        if dataset._options is not None:
+            out = out.with_options(dataset._options)
+        return out

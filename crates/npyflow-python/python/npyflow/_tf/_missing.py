@@ -26,7 +26,19 @@ INSTEAD: Dict[str, str] = {
     "experimental": "the Dataset methods and npyflow.data names of the same purpose",
     "TFRecordDataset": "Dataset.from_npy / from_npz (npyflow reads NumPy files)",
     "TextLineDataset": "Dataset.from_generator over the file's lines",
-    "Options": "the transformations' own arguments (num_parallel_calls, deterministic)",
+    "snapshot": "Dataset.cache(filename), which keeps the first pass in a file",
+    "save": "Dataset.cache(filename), or npyflow.save / savez of the arrays",
+    "load": "Dataset.from_npy / from_npz of arrays saved with npyflow.save / savez",
+    "CsvDataset": "np.loadtxt then Dataset.from_tensor_slices",
+    "make_csv_dataset": "np.loadtxt then Dataset.from_tensor_slices",
+    "SqlDataset": "Dataset.from_generator over the query's rows",
+    "RandomDataset": "Dataset.counter().map(...) with npyflow.random ops",
+    "Counter": "Dataset.counter",
+    "dense_to_sparse_batch": "Dataset.padded_batch",
+    "rejection_resample": "Dataset.filter, or sample_from_datasets over filtered datasets",
+    "prefetch_to_device": "Dataset.prefetch (npyflow's data lives on the host)",
+    "copy_to_device": "nothing: npyflow's data lives on the host",
+    "service": "Dataset.shard or distributed_batch in each worker",
 }
 
 

@@ -5,10 +5,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from ._constants import AUTOTUNE, INFINITE_CARDINALITY, UNKNOWN_CARDINALITY
-from ._dataset import Dataset
-from ._specs import DatasetSpec, TensorSpec
-from ._tf._missing import missing
+from .._constants import AUTOTUNE, INFINITE_CARDINALITY, UNKNOWN_CARDINALITY
+from .._dataset import Dataset
+from .._options import Options, ThreadingOptions
+from .._specs import DatasetSpec, TensorSpec
+from .._tf._missing import missing
+from . import experimental
 
 __all__ = [
     "AUTOTUNE",
@@ -16,7 +18,10 @@ __all__ = [
     "UNKNOWN_CARDINALITY",
     "Dataset",
     "DatasetSpec",
+    "Options",
     "TensorSpec",
+    "ThreadingOptions",
+    "experimental",
 ]
 
 
