@@ -461,6 +461,10 @@ impl CoreDataset {
         wrap(py, self.inner.shard(n, i))
     }
 
+    fn assert_cardinality(&self, py: Python<'_>, expected: i64) -> PyResult<CoreDataset> {
+        wrap(py, self.inner.assert_cardinality(expected))
+    }
+
     fn enumerate(&self, start: i64) -> CoreDataset {
         CoreDataset {
             inner: self.inner.enumerate(start),

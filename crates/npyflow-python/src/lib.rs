@@ -36,6 +36,7 @@ fn npyflow_module(m: &Bound<'_, PyModule>) -> PyResult<()> {
         wrap_pyfunction!(sources::from_tensors, m)?,
         wrap_pyfunction!(sources::range, m)?,
         wrap_pyfunction!(sources::counter, m)?,
+        wrap_pyfunction!(sources::random, m)?,
         wrap_pyfunction!(sources::zip, m)?,
         wrap_pyfunction!(sources::zip_dict, m)?,
         wrap_pyfunction!(sources::from_generator, m)?,

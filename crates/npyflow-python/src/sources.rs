@@ -39,6 +39,14 @@ pub fn counter(start: i64, step: i64) -> CoreDataset {
 }
 
 #[pyfunction]
+#[pyo3(signature = (seed, rerandomize_each_iteration))]
+pub fn random(seed: Option<i64>, rerandomize_each_iteration: bool) -> CoreDataset {
+    CoreDataset {
+        inner: Dataset::random(seed.map(|s| s as u64), rerandomize_each_iteration),
+    }
+}
+
+#[pyfunction]
 pub fn zip(py: Python<'_>, datasets: Vec<PyRef<'_, CoreDataset>>) -> PyResult<CoreDataset> {
     wrap(py, Dataset::zip(cores(&datasets)))
 }

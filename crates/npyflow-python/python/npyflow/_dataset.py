@@ -95,6 +95,19 @@ class Dataset(DatasetTransformations):
         return ds
 
     @staticmethod
+    def random(
+        seed: Optional[int] = None,
+        rerandomize_each_iteration: Optional[bool] = None,
+        name: Optional[str] = None,
+    ) -> Dataset:
+        """Random int64 scalars in ``[0, 2**32)`` without end, as tf.data's. npyflow's own
+        draws, not TensorFlow's numbers: element *i* of a pass is keyed by (seed, pass, *i*),
+        so an iterator's saved state restores the same numbers. ``seed=None`` draws a seed
+        when the dataset is made; every pass gives the same numbers unless
+        ``rerandomize_each_iteration``, as in tf.data."""
+        return Dataset._from_core(_npyflow.random(as_seed(seed), bool(rerandomize_each_iteration)))
+
+    @staticmethod
     def zip(*args: Any, datasets: Any = None, name: Optional[str] = None) -> Dataset:
         """Elements of several datasets side by side, ending with the shortest:
         ``zip(a, b)``, ``zip((a, b))``, ``zip({"x": a, "y": b})`` or nested structures."""

@@ -234,6 +234,23 @@ class DatasetTransformations:
         """The elements whose position is ``index`` modulo ``num_shards``."""
         return self._derive(self._ds.shard(as_index(num_shards, "num_shards"), as_index(index, "index")))
 
+    def assert_cardinality(self, expected_cardinality: int) -> Dataset:
+        """The elements, with ``cardinality()`` ``expected_cardinality`` (-1: infinite), and an
+        error (ValueError with tf.data's message, "Input dataset was expected to contain 3
+        elements but contained at least 4 elements.", where tf.data raises
+        FailedPreconditionError) where the dataset is found to have more or fewer. tf.data
+        has it as ``tf.data.experimental.assert_cardinality`` only; both are here. The
+        result is read in order (not random-access: ``global_shuffle`` before it)."""
+        return self._derive(self._ds.assert_cardinality(as_index(expected_cardinality, "expected_cardinality")))
+
+    def snapshot(self, path: PathLike, *args: Any, **kwargs: Any) -> Dataset:
+        """Not in npyflow: raises NotImplementedError saying what to use instead
+        (``cache(filename)``, which keeps the first pass in a file and replays it)."""
+        raise NotImplementedError(
+            "npyflow has no Dataset.snapshot; use Dataset.cache(filename) instead (it keeps the "
+            "first complete pass in a file and replays it in later passes)"
+        )
+
     def enumerate(self, start: int = 0, name: Optional[str] = None) -> Dataset:
         """``(i, element)`` pairs, ``i`` an int64 counting from ``start``."""
         return self._derive(self._ds.enumerate(as_index(start, "start")))

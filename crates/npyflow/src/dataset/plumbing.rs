@@ -253,6 +253,11 @@ impl Numbered {
         Some((i, item))
     }
 
+    /// How many items were read (with the restored pass's).
+    pub(crate) fn count(&self) -> u64 {
+        self.index
+    }
+
     /// The state, under `tag`.
     pub(crate) fn save(&self, tag: &str) -> Result<State> {
         Ok(State::new(tag).num(self.index).kid(self.input.save()?))

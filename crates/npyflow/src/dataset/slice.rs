@@ -1,5 +1,6 @@
 //! `take`, `skip`, `shard` and `enumerate`: datasets that choose or number elements by
-//! position. Over a random-access input they stay random-access.
+//! position. Over a random-access input they stay random-access. And
+//! `assert_cardinality`, which counts them.
 
 use std::sync::Arc;
 
@@ -11,7 +12,7 @@ use super::state::State;
 use crate::buffer::BufferPool;
 use crate::dtype::DType;
 use crate::element::{Element, ElementSpec, PartialShape, TensorSpec};
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::tensor::Tensor;
 
 /// Every `step`-th element from `start`, at most `limit` of them (`None`: to the end).
@@ -196,7 +197,100 @@ impl Pass for EnumeratePass {
     }
 }
 
+/// The input, checked to have `expected` elements as it is read.
+struct AssertCardinality {
+    input: Dataset,
+    /// `None`: infinitely many.
+    expected: Option<u64>,
+}
+
+impl Node for AssertCardinality {
+    describe_node! { name: "AssertCardinality"; input: input; }
+    fn cardinality(&self) -> Cardinality {
+        self.expected
+            .map_or(Cardinality::Infinite, Cardinality::Finite)
+    }
+    fn open(&self, from: Option<State>) -> Result<BoxIter> {
+        Ok(Box::new(AssertCardinalityIter {
+            input: Numbered::open(&self.input, from, "AssertCardinality")?,
+            expected: self.expected,
+            failed: false,
+        }))
+    }
+}
+
+struct AssertCardinalityIter {
+    input: Numbered,
+    expected: Option<u64>,
+    failed: bool,
+}
+
+impl AssertCardinalityIter {
+    fn fail(&mut self, contained: String) -> Option<Result<Element>> {
+        self.failed = true;
+        let expected = self
+            .expected
+            .map_or_else(|| "infinite".to_string(), |n| n.to_string());
+        Some(Err(Error::Pipeline(format!(
+            "Input dataset was expected to contain {expected} elements but contained {contained} elements."
+        ))))
+    }
+}
+
+impl ElementIter for AssertCardinalityIter {
+    fn next(&mut self) -> Option<Result<Element>> {
+        if self.failed {
+            return None;
+        }
+        match self.input.next() {
+            Some((i, item)) => match self.expected {
+                Some(n) if i >= n => self.fail(format!("at least {}", i + 1)),
+                _ => Some(item),
+            },
+            None => {
+                let seen = self.input.count();
+                match self.expected {
+                    Some(n) if seen == n => None,
+                    _ => self.fail(format!("only {seen}")),
+                }
+            }
+        }
+    }
+    fn save(&self) -> Result<State> {
+        self.input.save("AssertCardinality")
+    }
+}
+
 impl Dataset {
+    /// tf.data's `tf.data.experimental.assert_cardinality(expected)`: the elements, with
+    /// `cardinality()` `expected` (-1: infinite), and an error at the place where the input
+    /// is found to have more or fewer ("Input dataset was expected to contain 3 elements but
+    /// contained at least 4 elements."), as tf.data raises. After the error the pass ends.
+    ///
+    /// ```
+    /// use npyflow::dataset::Cardinality;
+    /// use npyflow::Dataset;
+    /// let ds = Dataset::range(0, 5, 1)?.assert_cardinality(5)?;
+    /// assert_eq!(ds.cardinality(), Cardinality::Finite(5));
+    /// assert_eq!(ds.to_vec()?.len(), 5);
+    /// assert!(Dataset::range(0, 5, 1)?.assert_cardinality(3)?.to_vec().is_err());
+    /// # Ok::<(), npyflow::Error>(())
+    /// ```
+    pub fn assert_cardinality(&self, expected: i64) -> Result<Dataset> {
+        let expected = match expected {
+            -1 => None,
+            n => Some(u64::try_from(n).map_err(|_| {
+                Error::InvalidArgument(format!(
+                    "assert_cardinality: expected_cardinality must be -1 (infinite) or at least 0, got {n}"
+                ))
+            })?),
+        };
+        Ok(Dataset::from_node(AssertCardinality {
+            input: self.clone(),
+            expected,
+        }))
+    }
+
     /// tf.data's `take(count)`: the first `count` elements; all of them when `count` is
     /// negative (tf.data's -1).
     pub fn take(&self, count: i64) -> Dataset {

@@ -354,6 +354,55 @@ impl ElementIter for FilesIter {
     }
 }
 
+/// tf.data's `Dataset.random`: int64 draws without end, element `i` of a pass keyed by
+/// (seed, epoch, i).
+struct Random {
+    rerandomize: bool,
+    random: Randomness,
+    spec: ElementSpec,
+}
+
+impl Node for Random {
+    describe_node! { name: "Random"; spec: spec; random: random; }
+    fn cardinality(&self) -> Cardinality {
+        Cardinality::Infinite
+    }
+    fn open(&self, from: Option<State>) -> Result<BoxIter> {
+        let saved = restore(from, "Random", |r| Ok((r.num()?, r.num()?, r.num()?)))?;
+        let (seed, epoch, next) = match saved {
+            Some((seed, epoch, next)) => {
+                self.random.resumed(seed, epoch, self.rerandomize);
+                (seed, epoch, next)
+            }
+            None => {
+                let epoch = self.random.next_epoch(self.rerandomize);
+                (self.random.seed(), epoch, 0)
+            }
+        };
+        Ok(Box::new(RandomIter { seed, epoch, next }))
+    }
+}
+
+struct RandomIter {
+    seed: u64,
+    epoch: u64,
+    next: u64,
+}
+
+impl ElementIter for RandomIter {
+    fn next(&mut self) -> Option<Result<Element>> {
+        let draw = Rng::keyed(self.seed, &[self.epoch, self.next]).next_u64() >> 32;
+        self.next = self.next.wrapping_add(1);
+        Some(Ok(Tensor::scalar(draw as i64).into()))
+    }
+    fn save(&self) -> Result<State> {
+        Ok(State::new("Random")
+            .num(self.seed)
+            .num(self.epoch)
+            .num(self.next))
+    }
+}
+
 /// The factory behind [`Dataset::from_generator`].
 pub type GeneratorFactory =
     dyn Fn() -> Result<Box<dyn Iterator<Item = Result<Element>> + Send>> + Send + Sync;
@@ -573,6 +622,29 @@ impl Dataset {
             format!("{}: member '{}'", path.display(), keys[i])
         })?;
         Ok(Dataset::from_node(node))
+    }
+
+    /// tf.data's `Dataset.random(seed, rerandomize_each_iteration)`: int64 scalars drawn
+    /// uniformly from `0..2**32` (tf.data's range), without end. npyflow's own draws, not
+    /// TensorFlow's: element *i* of a pass is keyed by (seed, epoch, *i*), so a restored
+    /// iterator goes on with the same numbers. `seed: None` draws a seed when the dataset is
+    /// made. Every pass gives the same numbers unless `rerandomize_each_iteration`, as in
+    /// tf.data.
+    ///
+    /// ```
+    /// use npyflow::Dataset;
+    /// let ds = Dataset::random(Some(4), false).take(3);
+    /// let a = ds.to_vec()?;
+    /// assert_eq!(a, ds.to_vec()?);
+    /// assert_eq!(a.len(), 3);
+    /// # Ok::<(), npyflow::Error>(())
+    /// ```
+    pub fn random(seed: Option<u64>, rerandomize_each_iteration: bool) -> Dataset {
+        Dataset::from_node(Random {
+            rerandomize: rerandomize_each_iteration,
+            random: Randomness::new(seed),
+            spec: int64_scalar_spec(),
+        })
     }
 
     /// tf.data's `list_files(pattern, shuffle, seed)`: the paths matching a glob pattern, as

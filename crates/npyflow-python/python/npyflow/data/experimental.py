@@ -36,6 +36,7 @@ __all__ = [
     "OptimizationOptions",
     "ServiceOptions",
     "ThreadingOptions",
+    "assert_cardinality",
     "cardinality",
     "choose_from_datasets",
     "dense_to_ragged_batch",
@@ -94,6 +95,13 @@ def ignore_errors(log_warning: bool = False) -> Transformation:
 def unbatch() -> Transformation:
     """``ds.unbatch()``, for ``ds.apply``."""
     return lambda ds: ds.unbatch()
+
+
+def assert_cardinality(expected_cardinality: int) -> Transformation:
+    """``ds.assert_cardinality(expected_cardinality)``, for ``ds.apply``: a real check, made
+    as the elements are read (ValueError with tf.data's message, where tf.data raises
+    FailedPreconditionError)."""
+    return lambda ds: ds.assert_cardinality(expected_cardinality)
 
 
 def enumerate_dataset(start: int = 0) -> Transformation:

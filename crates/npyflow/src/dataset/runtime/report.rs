@@ -35,7 +35,7 @@ fn advice_for(name: &str) -> &'static str {
         }
         "Shuffle" => "shrink the shuffle buffer, or use global_shuffle over a random-access source",
         "Prefetch" => "the consumer waits on its input: speed up the stage below the prefetch",
-        "NpyRows" | "TensorSlice" | "Tensor" | "Range" | "ListFiles" | "Generator" => {
+        "NpyRows" | "TensorSlice" | "Tensor" | "Range" | "ListFiles" | "Generator" | "Random" => {
             "read more at a time (batch straight over the source), cache, or use faster storage"
         }
         _ => "give the stages around it parallelism, and prefetch after it",
