@@ -1221,3 +1221,69 @@ fn a_forged_cache_position_over_an_endless_input_does_not_hang() {
         );
     }
 }
+
+#[test]
+fn random_restores_with_its_seed_and_epoch() {
+    // Rerandomized each pass: each repetition new numbers, restored at every point.
+    let build = || Dataset::random(Some(3), true).take(6).repeat(Some(3));
+    let full = check_everywhere(&build);
+    assert_eq!(full.len(), 18);
+    assert_ne!(full[..6], full[6..12], "a new draw each pass");
+    // Unseeded: the restore adopts the saved seed and epoch.
+    let unseeded = || Dataset::random(None, true).take(6).repeat(Some(3));
+    check_at("random", &unseeded(), &unseeded, [0, 3, 6, 11, 17, 18]);
+    let values: Vec<i64> = Dataset::random(Some(9), false)
+        .take(2000)
+        .iter()
+        .map(|e| scalar_i64(e.unwrap()).unwrap())
+        .collect();
+    assert!(values.iter().all(|&v| (0..1i64 << 32).contains(&v)));
+    assert!(values.iter().any(|&v| v >= 1i64 << 31) && values.iter().any(|&v| v < 1i64 << 31));
+    let again = Dataset::random(Some(9), false).take(2000);
+    assert_eq!(
+        again
+            .iter()
+            .map(|e| scalar_i64(e.unwrap()).unwrap())
+            .collect::<Vec<_>>(),
+        values,
+        "seeded and not rerandomized: the same each pass"
+    );
+}
+
+#[test]
+fn assert_cardinality_restores_and_checks_where_the_count_is_wrong() {
+    let ok = || stream(5).assert_cardinality(5).unwrap();
+    assert_eq!(ok().cardinality().as_i64(), 5);
+    assert_eq!(check_everywhere(&ok).len(), 5);
+    let short = stream(5).assert_cardinality(7).unwrap();
+    let items: Vec<_> = short.iter().collect();
+    assert_eq!(items.len(), 6, "5 elements, then the error, then the end");
+    let err = items[5].as_ref().unwrap_err().to_string();
+    assert!(
+        err.contains(
+            "Input dataset was expected to contain 7 elements but contained only 5 elements."
+        ),
+        "{err}"
+    );
+    let long = stream(5).assert_cardinality(3).unwrap();
+    let items: Vec<_> = long.iter().collect();
+    assert_eq!(items.len(), 4);
+    let err = items[3].as_ref().unwrap_err().to_string();
+    assert!(
+        err.contains("expected to contain 3 elements but contained at least 4 elements."),
+        "{err}"
+    );
+    let forever = || {
+        Dataset::range(0, 3, 1)
+            .unwrap()
+            .assert_cardinality(-1)
+            .unwrap()
+    };
+    assert_eq!(forever().cardinality().as_i64(), -1);
+    let err = forever().iter().last().unwrap().unwrap_err().to_string();
+    assert!(
+        err.contains("expected to contain infinite elements but contained only 3"),
+        "{err}"
+    );
+    assert!(stream(3).assert_cardinality(-2).is_err());
+}
