@@ -353,4 +353,110 @@ noisy = tf.data.Dataset.from_tensor_slices(np.zeros((3, 2, 2, 1), np.float32)).m
 for im in noisy.batch(3):
     print(im.shape, im.dtype == tf.float32, bool(tf.reduce_all(im >= 0)), bool(tf.reduce_all(im < 1)))
 ''',
+    "data_single_element_and_options": '''
+import numpy as np
+import tensorflow as tf
+
+def message(e):
+    # TF's text without its op decoration (npyflow raises ValueError with the bare text)
+    return str(e).split("}} ")[-1].split(" [Op:")[0]
+
+D = tf.data.Dataset
+print(D.range(5).filter(lambda x: x == 3).get_single_element().numpy())
+pair = tf.data.experimental.get_single_element(D.from_tensors((np.int32(1), b"a")))
+print(pair[0].numpy(), pair[1].numpy(), pair[0].dtype == tf.int32)
+for ds in [D.range(0), D.range(2)]:
+    try:
+        ds.get_single_element()
+    except Exception as e:
+        print(message(e))
+o1 = tf.data.Options()
+o1.deterministic = False
+o1.autotune.enabled = False
+o1.experimental_optimization.map_fusion = True
+o2 = tf.data.Options()
+o2.deterministic = True
+o2.threading.private_threadpool_size = 4
+o2.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
+ds = D.range(3).with_options(o1).with_options(o2)
+opts = ds.options()
+print(opts.deterministic, opts.autotune.enabled, opts.threading.private_threadpool_size)
+print(opts.experimental_optimization.map_fusion, int(opts.experimental_distribute.auto_shard_policy))
+print(D.range(3).options() == tf.data.Options(), ds.options() == ds.options(), opts.autotune.cpu_budget)
+print(list(ds.map(lambda x: x + 1, num_parallel_calls=2).as_numpy_iterator()))
+z = D.zip((D.range(3).with_options(o1), D.range(3)))
+print(z.options().deterministic, z.map(lambda a, b: a).options().deterministic)
+c = D.range(2).concatenate(D.range(2).with_options(o2))
+print(c.options().deterministic, c.options().threading.private_threadpool_size)
+try:
+    o1.no_such_option = 1
+except AttributeError as e:
+    print(e)
+try:
+    o1.deterministic = 3
+except TypeError as e:
+    print(e)
+''',
+    "data_experimental_aliases": '''
+import numpy as np
+import tensorflow as tf
+
+def message(e):
+    return str(e).split("}} ")[-1].split(" [Op:")[0]
+
+D = tf.data.Dataset
+E = tf.data.experimental
+print(E.AUTOTUNE == tf.data.AUTOTUNE, E.INFINITE_CARDINALITY, E.UNKNOWN_CARDINALITY)
+print(E.cardinality(D.range(4)).numpy(), E.cardinality(D.range(4).repeat()).numpy())
+print(E.cardinality(D.range(4).filter(lambda x: x > 1)).numpy())
+print(list(D.range(5).apply(E.enumerate_dataset(3)).as_numpy_iterator()))
+print(list(D.range(5).apply(E.map_and_batch(lambda x: x * 2, 2)).as_numpy_iterator()))
+print(list(D.range(5).apply(E.map_and_batch(lambda x: x * 2, 2, drop_remainder=True)).as_numpy_iterator()))
+print(list(D.range(3).apply(E.shuffle_and_repeat(1, 2)).as_numpy_iterator()))
+print(list(D.range(4).apply(E.parallel_interleave(lambda x: D.range(x), cycle_length=2)).as_numpy_iterator()))
+print(list(D.from_tensor_slices(np.arange(6).reshape(3, 2)).apply(E.unbatch()).as_numpy_iterator()))
+print(list(D.range(6).apply(E.scan(np.int64(0), lambda s, x: (s + x, s * 10))).as_numpy_iterator()))
+print(list(D.range(6).apply(E.take_while(lambda x: x < 4)).as_numpy_iterator()))
+print(list(D.from_tensor_slices([1, 2, 1, 3, 2]).apply(E.unique()).as_numpy_iterator()))
+g = D.range(10).apply(E.group_by_window(lambda x: x % 2, lambda k, w: w.batch(3), window_size=3))
+print(list(g.as_numpy_iterator()))
+picks = E.choose_from_datasets([D.range(3), D.range(10, 13)], D.from_tensor_slices(np.array([1, 0, 1, 1], np.int64)))
+print(list(picks.as_numpy_iterator()))
+only = E.sample_from_datasets([D.range(3), D.range(10, 13)], weights=[0.0, 1.0], seed=1)
+print(list(only.as_numpy_iterator()))
+checked = D.range(6).filter(lambda x: x % 2 == 0).apply(E.assert_cardinality(3))
+print(checked.cardinality().numpy(), list(checked.as_numpy_iterator()))
+for n in [2, 5]:
+    bad = D.range(3).apply(E.assert_cardinality(n))
+    print(bad.cardinality().numpy())
+    got = []
+    try:
+        for x in bad:
+            got.append(int(x.numpy()))
+    except Exception as e:
+        print(got, message(e))
+bad = D.range(3).apply(E.assert_cardinality(tf.data.INFINITE_CARDINALITY))
+print(bad.cardinality().numpy())
+try:
+    list(bad.as_numpy_iterator())
+except Exception as e:
+    print(message(e))
+''',
+    "data_random": '''
+import numpy as np
+import tensorflow as tf
+
+D = tf.data.Dataset
+r = D.random(seed=4)
+print(r.cardinality().numpy(), r.element_spec.dtype == tf.int64, r.element_spec.shape)
+a = list(r.take(500).as_numpy_iterator())
+print(len(a), all(0 <= v < 2 ** 32 for v in a), len(set(a)) > 490, type(a[0]).__name__)
+print(a == list(r.take(500).as_numpy_iterator()))
+re = D.random(seed=4, rerandomize_each_iteration=True).take(5)
+print(list(re.as_numpy_iterator()) == list(re.as_numpy_iterator()))
+un = D.random().take(5)
+print(list(un.as_numpy_iterator()) == list(un.as_numpy_iterator()))
+coin = D.random(seed=7).map(lambda x: x % 2).take(2000)
+print(abs(float(coin.reduce(np.int64(0), lambda s, x: s + x).numpy()) / 2000 - 0.5) < 0.05)
+''',
 }

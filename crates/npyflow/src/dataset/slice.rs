@@ -230,7 +230,7 @@ impl AssertCardinalityIter {
         self.failed = true;
         let expected = self
             .expected
-            .map_or_else(|| "infinite".to_string(), |n| n.to_string());
+            .map_or_else(|| "an infinite number of".to_string(), |n| n.to_string());
         Some(Err(Error::Pipeline(format!(
             "Input dataset was expected to contain {expected} elements but contained {contained} elements."
         ))))

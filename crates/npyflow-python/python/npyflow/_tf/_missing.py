@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Dict
+from typing import Dict, Optional
 
 import numpy as np
 
@@ -42,10 +42,19 @@ INSTEAD: Dict[str, str] = {
 }
 
 
+#: What to use for a name with no entry in INSTEAD, by module (default: NumPy).
+MODULE_DEFAULT: Dict[str, str] = {
+    "npyflow.data": "the Dataset methods of the same purpose (see dir(npyflow.data.Dataset))",
+    "npyflow.data.experimental": (
+        "the Dataset methods of the same purpose (see dir(npyflow.data.Dataset))"
+    ),
+}
+
+
 def missing(module: str, name: str) -> AttributeError:
     """The AttributeError for ``module.name``, which npyflow does not have."""
     tf_name = "tf." + (module.split(".", 1)[1] + "." if "." in module else "") + name
-    instead = INSTEAD.get(name)
+    instead: Optional[str] = INSTEAD.get(name, MODULE_DEFAULT.get(module))
     if instead is None:
         instead = f"np.{name} on the values" if hasattr(np, name) else "NumPy on the values"
     return AttributeError(f"{module} has no {tf_name}; use {instead} instead")

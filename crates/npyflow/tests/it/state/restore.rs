@@ -1282,7 +1282,7 @@ fn assert_cardinality_restores_and_checks_where_the_count_is_wrong() {
     assert_eq!(forever().cardinality().as_i64(), -1);
     let err = forever().iter().last().unwrap().unwrap_err().to_string();
     assert!(
-        err.contains("expected to contain infinite elements but contained only 3"),
+        err.contains("expected to contain an infinite number of elements but contained only 3"),
         "{err}"
     );
     assert!(stream(3).assert_cardinality(-2).is_err());
