@@ -109,7 +109,7 @@ class _OptionsGroup:
             self._values[head] = value
 
     def __eq__(self, other: object) -> bool:
-        return type(other) is type(self) and self._set() == other._set()  # type: ignore[attr-defined]
+        return isinstance(other, _OptionsGroup) and type(other) is type(self) and self._set() == other._set()
 
     def __ne__(self, other: object) -> bool:
         return not self == other
@@ -237,8 +237,10 @@ class Options(_OptionsGroup):
         return out
 
     def _deterministic(self) -> Optional[bool]:
-        d = self._values["deterministic"]
-        return d if d is not None else self._values["experimental_deterministic"]
+        d: Optional[bool] = self._values["deterministic"]
+        if d is None:
+            d = self._values["experimental_deterministic"]
+        return d
 
 
 def warn_ignored(options: Options) -> None:
