@@ -407,6 +407,7 @@ fn apply_one(ds: &Dataset, c: &Call) -> Result<Dataset> {
         "rebatch" => &["batch_size", "drop_remainder"],
         "cache" => &["filename"],
         "enumerate" => &["start"],
+        "assert_cardinality" => &["expected_cardinality"],
         _ => return Err(unknown_transformation(&c.name)),
     };
     match c.name.as_str() {
@@ -484,6 +485,7 @@ fn apply_one(ds: &Dataset, c: &Call) -> Result<Dataset> {
             _ => String::new(),
         }))?,
         "enumerate" => ds.enumerate(c.arg(0, "start").map_or(Ok(0), Value::int)?),
+        "assert_cardinality" => ds.assert_cardinality(c.need(0, "expected_cardinality")?.int()?)?,
         other => return Err(unknown_transformation(other)),
     })
 }
@@ -491,7 +493,7 @@ fn apply_one(ds: &Dataset, c: &Call) -> Result<Dataset> {
 fn unknown_transformation(name: &str) -> anyhow::Error {
     anyhow!(
         "unknown transformation {name:?} (map, batch, shuffle, global_shuffle, prefetch, take, \
-         skip, repeat, shard, unbatch, rebatch, cache, enumerate)"
+         skip, repeat, shard, unbatch, rebatch, cache, enumerate, assert_cardinality)"
     )
 }
 
@@ -554,6 +556,7 @@ mod tests {
         for good in [
             "batch(batch_size=4, drop_remainder=True, num_parallel_calls=2, deterministic=False)",
             "take(count=3).skip(1).repeat(count=2).enumerate(start=5)",
+            "take(3).assert_cardinality(expected_cardinality=3)",
             "map(cast(dtype=float64), affine(factor=2, offset=1), num_parallel_calls=2)",
             "shuffle(4, seed=1, reshuffle_each_iteration=False).prefetch(buffer_size=2)",
         ] {

@@ -310,16 +310,10 @@ impl Node for ListFiles {
     }
     fn open(&self, from: Option<State>) -> Result<BoxIter> {
         let saved = restore(from, "ListFiles", |r| Ok((r.num()?, r.num()?, r.usize()?)))?;
-        let (seed, epoch, next) = match saved {
-            Some((seed, epoch, next)) => {
-                self.random.resumed(seed, epoch, self.shuffle);
-                (seed, epoch, next)
-            }
-            None => {
-                let (seed, epoch) = (self.random.seed(), self.random.next_epoch(self.shuffle));
-                (seed, epoch, 0)
-            }
-        };
+        let (seed, epoch) = self
+            .random
+            .sequential(saved.map(|(s, e, _)| (s, e)), self.shuffle);
+        let next = saved.map_or(0, |(_, _, n)| n);
         let mut order: Vec<Tensor> = self.files.clone();
         if self.shuffle {
             Rng::keyed(seed, &[epoch]).shuffle(&mut order);
@@ -369,16 +363,10 @@ impl Node for Random {
     }
     fn open(&self, from: Option<State>) -> Result<BoxIter> {
         let saved = restore(from, "Random", |r| Ok((r.num()?, r.num()?, r.num()?)))?;
-        let (seed, epoch, next) = match saved {
-            Some((seed, epoch, next)) => {
-                self.random.resumed(seed, epoch, self.rerandomize);
-                (seed, epoch, next)
-            }
-            None => {
-                let epoch = self.random.next_epoch(self.rerandomize);
-                (self.random.seed(), epoch, 0)
-            }
-        };
+        let (seed, epoch) = self
+            .random
+            .sequential(saved.map(|(s, e, _)| (s, e)), self.rerandomize);
+        let next = saved.map_or(0, |(_, _, n)| n);
         Ok(Box::new(RandomIter { seed, epoch, next }))
     }
 }

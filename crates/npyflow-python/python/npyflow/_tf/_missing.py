@@ -39,6 +39,7 @@ INSTEAD: Dict[str, str] = {
     "prefetch_to_device": "Dataset.prefetch (npyflow's data lives on the host)",
     "copy_to_device": "nothing: npyflow's data lives on the host",
     "service": "Dataset.shard or distributed_batch in each worker",
+    "rebatch": "Dataset.rebatch",
 }
 
 

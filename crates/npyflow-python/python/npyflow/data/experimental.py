@@ -186,27 +186,10 @@ def group_by_window(
     return lambda ds: ds.group_by_window(key_func, reduce_func, window_size, window_size_func)
 
 
-def bucket_by_sequence_length(
-    element_length_func: Callable[..., Any],
-    bucket_boundaries: Sequence[int],
-    bucket_batch_sizes: Sequence[int],
-    padded_shapes: Any = None,
-    padding_values: Any = None,
-    pad_to_bucket_boundary: bool = False,
-    no_padding: bool = False,
-    drop_remainder: bool = False,
-) -> Transformation:
-    """``ds.bucket_by_sequence_length(...)``, for ``ds.apply``."""
-    return lambda ds: ds.bucket_by_sequence_length(
-        element_length_func,
-        bucket_boundaries,
-        bucket_batch_sizes,
-        padded_shapes,
-        padding_values,
-        pad_to_bucket_boundary,
-        no_padding,
-        drop_remainder,
-    )
+def bucket_by_sequence_length(element_length_func: Callable[..., Any], *args: Any, **kwargs: Any) -> Transformation:
+    """``ds.bucket_by_sequence_length(element_length_func, ...)`` (the same arguments), for
+    ``ds.apply``."""
+    return lambda ds: ds.bucket_by_sequence_length(element_length_func, *args, **kwargs)
 
 
 def __getattr__(name: str) -> Any:

@@ -80,6 +80,18 @@ impl Randomness {
         resumed(&self.seed, &self.epochs, seed, epoch, reshuffles);
     }
 
+    /// The (seed, epoch) of a sequential pass: those of a restored state (`saved`), taken as
+    /// [`Randomness::resumed`] takes them, or, on a fresh pass, the seed and the next epoch.
+    pub(crate) fn sequential(&self, saved: Option<(u64, u64)>, reshuffles: bool) -> (u64, u64) {
+        match saved {
+            Some((seed, epoch)) => {
+                self.resumed(seed, epoch, reshuffles);
+                (seed, epoch)
+            }
+            None => (self.seed(), self.next_epoch(reshuffles)),
+        }
+    }
+
     /// The seed and the epoch counter, as an iterator's state records them.
     pub(crate) fn saved(&self) -> (u64, u64) {
         (self.seed.get(), self.epochs.load(Ordering::Relaxed))
