@@ -56,8 +56,11 @@ def test_options_check_attributes_and_types_as_tf_does():
         "experimental_optimization.map_parallelization",
         "threading.max_intra_op_parallelism",
     ]
-    o.deterministic = False
-    assert "deterministic" not in o.ignored_options()
+    o.experimental_deterministic = False  # tf.data's old names stand for the new ones
+    assert o.deterministic is False and "deterministic" not in o.ignored_options()
+    o.experimental_threading.private_threadpool_size = 3
+    assert o.threading.private_threadpool_size == 3 and o.experimental_threading is o.threading
+    o.threading.private_threadpool_size = None
     assert tf.data.Options() == tf.data.Options() and o != tf.data.Options()
 
 

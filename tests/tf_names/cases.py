@@ -388,6 +388,10 @@ z = D.zip((D.range(3).with_options(o1), D.range(3)))
 print(z.options().deterministic, z.map(lambda a, b: a).options().deterministic)
 c = D.range(2).concatenate(D.range(2).with_options(o2))
 print(c.options().deterministic, c.options().threading.private_threadpool_size)
+o3 = tf.data.Options()
+o3.experimental_deterministic = False
+o3.experimental_threading.private_threadpool_size = 3
+print(o3.deterministic, o3.threading.private_threadpool_size, o3.experimental_threading is o3.threading)
 try:
     o1.no_such_option = 1
 except AttributeError as e:

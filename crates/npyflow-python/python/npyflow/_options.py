@@ -42,7 +42,7 @@ class AutotuneAlgorithm(enum.IntEnum):
 
 
 #: The options npyflow honours (dotted names); the rest are kept and ignored.
-HONOURED = frozenset({"deterministic", "experimental_deterministic"})
+HONOURED = frozenset({"deterministic"})
 
 _WARNED: Set[str] = set()
 
@@ -55,6 +55,8 @@ class _OptionsGroup:
     _fields: Dict[str, Tuple[Type[Any], Any]] = {}
     #: name -> group class
     _groups: Dict[str, Type[_OptionsGroup]] = {}
+    #: tf.data's old names -> the names they stand for
+    _aliases: Dict[str, str] = {}
     __slots__ = ("_values",)
 
     def __init__(self) -> None:
@@ -63,12 +65,14 @@ class _OptionsGroup:
         object.__setattr__(self, "_values", values)
 
     def __getattr__(self, name: str) -> Any:
+        name = self._aliases.get(name, name)
         values = object.__getattribute__(self, "_values")
         if name in values:
             return values[name]
         raise AttributeError(f"{type(self).__name__} has no option {name!r}")
 
     def __setattr__(self, name: str, value: Any) -> None:
+        name = self._aliases.get(name, name)
         if name in self._groups:
             if not isinstance(value, self._groups[name]):
                 raise TypeError(
@@ -191,7 +195,8 @@ class ServiceOptions(_OptionsGroup):
 class Options(_OptionsGroup):
     """``tf.data.Options``: options for a whole dataset, given to ``Dataset.with_options``.
 
-    npyflow honours ``deterministic`` (and its old name ``experimental_deterministic``): it is
+    npyflow honours ``deterministic`` (``experimental_deterministic`` is its old name, and
+    ``experimental_threading`` that of ``threading``, as in tf.data): it is
     the ``deterministic`` of the parallel stages (``map``, ``interleave``, ``batch`` with
     ``num_parallel_calls``) built *after* ``with_options`` whose own ``deterministic`` is
     None. tf.data applies it to the stages before too; npyflow builds each stage when its
@@ -204,7 +209,6 @@ class Options(_OptionsGroup):
     __slots__ = ()
     _fields = {
         "deterministic": (bool, None),
-        "experimental_deterministic": (bool, None),
         "dataset_name": (str, None),
         "experimental_external_state_policy": (ExternalStatePolicy, None),
         "experimental_slack": (bool, None),
@@ -216,10 +220,10 @@ class Options(_OptionsGroup):
         "autotune": AutotuneOptions,
         "experimental_optimization": OptimizationOptions,
         "threading": ThreadingOptions,
-        "experimental_threading": ThreadingOptions,
         "experimental_distribute": DistributeOptions,
         "experimental_service": ServiceOptions,
     }
+    _aliases = {"experimental_deterministic": "deterministic", "experimental_threading": "threading"}
 
     def ignored_options(self) -> List[str]:
         """The options set here that npyflow ignores, by dotted name
@@ -238,8 +242,6 @@ class Options(_OptionsGroup):
 
     def _deterministic(self) -> Optional[bool]:
         d: Optional[bool] = self._values["deterministic"]
-        if d is None:
-            d = self._values["experimental_deterministic"]
         return d
 
 
