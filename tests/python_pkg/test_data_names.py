@@ -79,6 +79,9 @@ def test_with_options_merges_later_ones_win_and_keeps_the_dataset():
     assert ds.map(lambda x: x).batch(2).options() == ds.options()
     assert D.zip((D.range(2).with_options(a), D.range(2))).options().deterministic is False
     assert D.range(2).concatenate(D.range(2).with_options(b)).options().deterministic is True
+    assert D.sample_from_datasets([D.range(2).with_options(a), D.range(2)]).options().deterministic is False
+    picked = D.choose_from_datasets([D.range(2), D.range(2).with_options(b)], D.range(2))
+    assert picked.options().deterministic is True
     # options() is a copy: changing it changes no dataset
     ds.options().deterministic = False
     assert ds.options().deterministic is True

@@ -219,6 +219,7 @@ class Dataset(DatasetTransformations):
                 [d._ds for d in inputs], probabilities, as_seed(seed), bool(stop_on_empty_dataset)
             ),
             any(d._threaded for d in inputs),
+            merged_options(inputs),
         )
 
     @staticmethod
@@ -234,6 +235,7 @@ class Dataset(DatasetTransformations):
                 [d._ds for d in inputs], choice_dataset._ds, bool(stop_on_empty_dataset)
             ),
             any(d._threaded for d in inputs) or choice_dataset._threaded,
+            merged_options(inputs),
         )
 
     @staticmethod

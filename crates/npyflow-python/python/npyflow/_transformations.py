@@ -65,7 +65,9 @@ class DatasetTransformations:
 
         With ``num_parallel_calls`` (a positive int or ``AUTOTUNE``: one thread per core)
         elements are mapped on that many threads; with ``deterministic`` (the default) the
-        output is the same as on one thread. Python functions hold the GIL while they run,
+        output is the same as on one thread. ``deterministic=None`` takes the dataset's
+        ``Options().deterministic`` (``with_options``) where one was set before this call, as
+        ``interleave`` and ``batch`` do. Python functions hold the GIL while they run,
         so they gain from threads only where they release it (NumPy's larger operations do);
         ops run in Rust without it.
         """
@@ -241,7 +243,8 @@ class DatasetTransformations:
         FailedPreconditionError) where the dataset is found to have more or fewer. tf.data
         has it as ``tf.data.experimental.assert_cardinality`` only; both are here. The
         result is read in order (not random-access: ``global_shuffle`` before it)."""
-        return self._derive(self._ds.assert_cardinality(as_index(expected_cardinality, "expected_cardinality")))
+        n = as_index(expected_cardinality, "expected_cardinality")
+        return self._derive(self._ds.assert_cardinality(n))
 
     def snapshot(self, path: PathLike, *args: Any, **kwargs: Any) -> Dataset:
         """Not in npyflow: raises NotImplementedError saying what to use instead

@@ -1,5 +1,7 @@
 """``tf.data``'s namespace, for code written as ``tf.data.Dataset``: with
-``import npyflow as tf``, ``tf.data.Dataset`` and ``tf.data.AUTOTUNE`` are npyflow's."""
+``import npyflow as tf``, ``tf.data.Dataset`` and ``tf.data.AUTOTUNE`` are npyflow's, as
+are ``tf.data.Options`` (see ``Options`` for the ones npyflow honours) and
+``tf.data.experimental``'s aliases."""
 
 from __future__ import annotations
 

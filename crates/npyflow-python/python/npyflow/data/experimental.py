@@ -154,7 +154,10 @@ def map_and_batch(
     ``ds.apply`` (``num_parallel_batches`` *n* means ``num_parallel_calls=n * batch_size``,
     as in tf.data; npyflow fuses a map of ops with the batch after it anyway)."""
     if num_parallel_batches is not None and num_parallel_calls is not None:
-        raise ValueError("`map_and_batch` allows only one of `num_parallel_batches` and `num_parallel_calls` to be set.")
+        raise ValueError(
+            "`map_and_batch` allows only one of `num_parallel_batches` and "
+            "`num_parallel_calls` to be set."
+        )
     calls = num_parallel_calls
     if num_parallel_batches is not None:
         calls = num_parallel_batches * batch_size
@@ -186,7 +189,9 @@ def group_by_window(
     return lambda ds: ds.group_by_window(key_func, reduce_func, window_size, window_size_func)
 
 
-def bucket_by_sequence_length(element_length_func: Callable[..., Any], *args: Any, **kwargs: Any) -> Transformation:
+def bucket_by_sequence_length(
+    element_length_func: Callable[..., Any], *args: Any, **kwargs: Any
+) -> Transformation:
     """``ds.bucket_by_sequence_length(element_length_func, ...)`` (the same arguments), for
     ``ds.apply``."""
     return lambda ds: ds.bucket_by_sequence_length(element_length_func, *args, **kwargs)
