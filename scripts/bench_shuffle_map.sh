@@ -14,10 +14,10 @@ trap 'rm -rf "$tmp"' EXIT
 git -C "$root" archive "$base" | tar -x -C "$tmp"
 cp "$root/crates/npyflow/benches/shuffle_map.rs" "$tmp/crates/npyflow/benches/"
 cp "$root/crates/npyflow/Cargo.toml" "$tmp/crates/npyflow/Cargo.toml"
-# One target folder: the registry's crates are built once for both.
-export CARGO_TARGET_DIR="$root/target"
+# A target folder of its own for the base: in a shared one, cargo would take one build's
+# files for the other's (same hashes, sources at the same relative paths).
 bench_bin() {
-    (cd "$1" && cargo bench -j1 --locked -p npyflow --bench shuffle_map --no-run \
+    (cd "$1" && CARGO_TARGET_DIR=$2 cargo bench -j1 --locked -p npyflow --bench shuffle_map --no-run \
         --message-format=json 2>/dev/null) |
         python3 -c 'import json,sys
 for l in sys.stdin:
@@ -25,8 +25,8 @@ for l in sys.stdin:
     if m.get("reason") == "compiler-artifact" and m["target"]["name"] == "shuffle_map" and m.get("executable"):
         print(m["executable"])' | tail -1
 }
-before=$(bench_bin "$tmp")
-after=$(bench_bin "$root")
+before=$(bench_bin "$tmp" "$root/target/bench-base")
+after=$(bench_bin "$root" "$root/target")
 for _ in $(seq "$rounds"); do
     for build in before after; do
         bin=$before
