@@ -145,7 +145,7 @@ impl Node for Map {
                 "map",
                 jobs,
                 work,
-                Lanes::new(p.num_threads(), p.is_deterministic()),
+                Lanes::elements(p.num_threads(), p.is_deterministic()),
                 pending,
                 panic_error,
             )?;

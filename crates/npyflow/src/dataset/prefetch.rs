@@ -81,6 +81,7 @@ pub(crate) fn prefetched(
             threads: 1,
             capacity: buffer.clamp(1, MAX_BUFFER),
             deterministic: true,
+            wake: 1,
         },
         pending,
         panic_error,

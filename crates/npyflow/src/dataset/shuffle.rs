@@ -1,5 +1,7 @@
 //! `shuffle`: a buffer of elements, each output drawn from it at random.
 
+use std::time::{Duration, Instant};
+
 use super::options::ShuffleOptions;
 use super::plumbing::{describe_node, require, restore, BoxIter, Dataset, ElementIter, Node};
 use super::state::{Randomness, State};
@@ -35,6 +37,7 @@ impl Node for Shuffle {
                     epoch,
                     rng,
                     buffer,
+                    filling: Filling::new(),
                 }
             }
             None => {
@@ -51,6 +54,7 @@ impl Node for Shuffle {
                     // Allocated as it fills: a large buffer_size over a short input costs
                     // nothing.
                     buffer: Vec::new(),
+                    filling: Filling::new(),
                 }
             }
         };
@@ -66,6 +70,34 @@ struct ShuffleIter {
     epoch: u64,
     rng: Rng,
     buffer: Vec<Element>,
+    filling: Filling,
+}
+
+/// How long a buffer may take to fill before the shuffle says so (tf.data's "Filling up
+/// shuffle buffer" log).
+const SLOW_FILL: Duration = Duration::from_secs(1);
+
+/// The first fill of the buffer: when it started, until it is told or over.
+struct Filling(Option<Instant>);
+
+impl Filling {
+    fn new() -> Filling {
+        Filling(Some(Instant::now()))
+    }
+
+    /// Called as the buffer fills (`k` of `size`): once the fill has taken over
+    /// [`SLOW_FILL`], says so on stderr, once.
+    fn progress(&mut self, k: usize, size: usize) {
+        if self.0.is_some_and(|t| t.elapsed() > SLOW_FILL) {
+            self.0 = None;
+            eprintln!("npyflow: Filling up shuffle buffer (this may take a while): {k} of {size}");
+        }
+    }
+
+    /// The buffer is full (or its input ended): nothing more to tell.
+    fn over(&mut self) {
+        self.0 = None;
+    }
 }
 
 impl ElementIter for ShuffleIter {
@@ -74,11 +106,15 @@ impl ElementIter for ShuffleIter {
         while self.buffer.len() < self.size {
             let Some(it) = self.input.as_mut() else { break };
             match it.next() {
-                Some(Ok(e)) => self.buffer.push(e),
+                Some(Ok(e)) => {
+                    self.buffer.push(e);
+                    self.filling.progress(self.buffer.len(), self.size);
+                }
                 Some(Err(e)) => return Some(Err(e)),
                 None => self.input = None,
             }
         }
+        self.filling.over();
         if self.buffer.is_empty() {
             return None;
         }
@@ -112,6 +148,19 @@ impl Dataset {
     /// Differs from tf.data: the orders come from npyflow's own generator, so a seed gives
     /// another permutation than it gives in TensorFlow.
     ///
+    /// As in tf.data, the first element waits for the buffer to fill; when that takes over a
+    /// second, the shuffle says so once on stderr ("Filling up shuffle buffer (this may take a
+    /// while): k of N"). The buffer is also what an iterator's state holds
+    /// ([`DatasetIter::get_state`](crate::dataset::DatasetIter::get_state)): about
+    /// `buffer_size` times an element's bytes, e.g. 123 MB for `shuffle(10000)` of 64x64x3
+    /// `uint8` images and 492 MB for `float32` ones. [`global_shuffle`](Dataset::global_shuffle)
+    /// shuffles a random-access pipeline (arrays, `.npy` files, and `map`, `batch` ... over
+    /// them) uniformly with a state of a few dozen bytes, and needs no buffer to fill.
+    ///
+    /// Before a parallel `map` (tf.data's usual `shuffle(N).map(f, num_parallel_calls)`),
+    /// the buffer does not serialize the map: its workers take elements from it in order and
+    /// hand results over in runs.
+    ///
     /// ```
     /// use npyflow::Dataset;
     /// use npyflow::dataset::ShuffleOptions;
@@ -139,5 +188,25 @@ impl Dataset {
             random: Randomness::new(seed),
             reshuffle_each_iteration,
         }))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{Filling, SLOW_FILL};
+    use std::time::Instant;
+
+    #[test]
+    fn a_slow_fill_is_told_once_and_a_finished_one_never() {
+        let Some(long_ago) = Instant::now().checked_sub(SLOW_FILL * 2) else {
+            return;
+        };
+        let mut slow = Filling(Some(long_ago));
+        slow.progress(5, 10);
+        assert!(slow.0.is_none(), "told, and not again");
+        let mut done = Filling(Some(long_ago));
+        done.over();
+        done.progress(10, 10);
+        assert!(done.0.is_none());
     }
 }

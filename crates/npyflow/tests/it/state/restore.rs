@@ -339,6 +339,57 @@ fn enumerate_after_an_unseeded_shuffle_restores() {
     );
 }
 
+/// `shuffle(N).map(f, threads)`, tf.data's standard order: the parallel map hands its
+/// results over in runs (see the engine's `Lanes::elements`), which must change nothing. On
+/// any number of threads it gives what the map on the reading thread gives, element for
+/// element (errors in their places), and restores at every point, also while workers are
+/// busy.
+#[test]
+fn a_parallel_map_after_a_shuffle_keeps_order_values_and_state() {
+    let add_1_or_fail = |e: Element| {
+        let v = scalar_i64(e.clone())?;
+        if v % 9 == 4 {
+            Err(Error::InvalidArgument(format!("bad {v}")))
+        } else {
+            add(e, 1)
+        }
+    };
+    let shuffled = |n: i64, buffer: usize| {
+        Dataset::range(0, n, 1)
+            .unwrap()
+            .shuffle(buffer, ShuffleOptions::new().seed(11))
+            .unwrap()
+    };
+    let sequential: Vec<String> = shuffled(120, 17)
+        .map(add_1_or_fail, ())
+        .unwrap()
+        .iter()
+        .map(show)
+        .collect();
+    for threads in [1, 2, 3, 8] {
+        let build = || {
+            shuffled(120, 17)
+                .map(add_1_or_fail, Parallelism::threads(threads))
+                .unwrap()
+        };
+        assert_eq!(check_everywhere(&build), sequential, "{threads} threads");
+    }
+    // Slow elements: workers are mid-job at every save, and the consumer waits longer than
+    // its patience for a run of results.
+    for threads in [1, 3] {
+        let build = || slowly_add_1(&shuffled(40, 8), Duration::from_millis(3), threads);
+        let full: Vec<String> = build().iter().map(show).collect();
+        let expected: Vec<String> = shuffled(40, 8)
+            .map(|e| add(e, 1), ())
+            .unwrap()
+            .iter()
+            .map(show)
+            .collect();
+        assert_eq!(full, expected, "{threads} slow threads");
+        check_at("slow map", &build(), &build, [0, 1, 7, 20, 39, 40]);
+    }
+}
+
 #[test]
 fn endless_repeat_with_take_restores() {
     let build = || {
