@@ -7,28 +7,13 @@
 //! `x^2.2`, computed with `powf`), so its cost is compute, not memory traffic. Prints one
 //! JSON object per line: `threads`, `rows_per_s` (the median of the runs).
 
-use npyflow::dataset::Parallelism;
-use std::time::Instant;
+mod common;
 
-use npyflow::dataset::{cores, Dataset, Rng};
-use npyflow::{Element, Tensor};
-
-fn gamma(e: Element) -> npyflow::Result<Element> {
-    let t = e.into_tensor()?;
-    let src = t.view::<u8>()?;
-    let out: Vec<f32> = src
-        .iter()
-        .map(|&v| (f32::from(v) / 255.0).powf(2.2))
-        .collect();
-    Ok(Tensor::from_vec(out, t.shape())?.into())
-}
+use common::{gamma, images, rate};
+use npyflow::dataset::{cores, Parallelism};
 
 fn main() {
-    let n = 20_000;
-    let mut rng = Rng::keyed(0, &[]);
-    let x: Vec<u8> = (0..n * 32 * 32 * 3).map(|_| rng.below(256) as u8).collect();
-    let x = Tensor::from_vec(x, &[n, 32, 32, 3]).expect("images");
-    let src = Dataset::from_tensor_slices(x).expect("dataset");
+    let src = images(20_000);
     let mut threads = vec![1];
     let mut t = 2;
     while t <= cores().max(2) {
@@ -42,12 +27,7 @@ fn main() {
                     .map(gamma, Parallelism::threads(t))
                     .and_then(|d| d.batch(256, ()))
                     .expect("pipeline");
-                let start = Instant::now();
-                let rows: usize = ds
-                    .iter()
-                    .map(|b| b.expect("batch").tensors()[0].shape()[0])
-                    .sum();
-                rows as f64 / start.elapsed().as_secs_f64()
+                rate(&ds)
             })
             .collect();
         rates.sort_by(f64::total_cmp);

@@ -9,36 +9,13 @@
 //! `rows_per_s` (the median of the runs), and at the end the two ratios the runtime is held
 //! to: shuffle+map at AUTOTUNE over map at AUTOTUNE, and over its own 1-thread figure.
 
-use std::time::Instant;
+mod common;
 
-use npyflow::dataset::{Dataset, Parallelism, Rng, ShuffleOptions};
-use npyflow::{Element, Tensor};
-
-fn gamma(e: Element) -> npyflow::Result<Element> {
-    let t = e.into_tensor()?;
-    let src = t.view::<u8>()?;
-    let out: Vec<f32> = src
-        .iter()
-        .map(|&v| (f32::from(v) / 255.0).powf(2.2))
-        .collect();
-    Ok(Tensor::from_vec(out, t.shape())?.into())
-}
-
-fn rate(ds: &Dataset) -> f64 {
-    let start = Instant::now();
-    let rows: usize = ds
-        .iter()
-        .map(|b| b.expect("batch").tensors()[0].shape()[0])
-        .sum();
-    rows as f64 / start.elapsed().as_secs_f64()
-}
+use common::{gamma, images, rate};
+use npyflow::dataset::{Dataset, Parallelism, ShuffleOptions};
 
 fn main() {
-    let n = 20_000;
-    let mut rng = Rng::keyed(0, &[]);
-    let x: Vec<u8> = (0..n * 32 * 32 * 3).map(|_| rng.below(256) as u8).collect();
-    let x = Tensor::from_vec(x, &[n, 32, 32, 3]).expect("images");
-    let src = Dataset::from_tensor_slices(x).expect("dataset");
+    let src = images(20_000);
     let shuffled = src
         .shuffle(1000, ShuffleOptions::new().seed(7))
         .expect("shuffle");

@@ -236,9 +236,12 @@ pub(crate) fn op_chain(dataset: &Dataset) -> Option<&OpChain> {
 }
 
 impl OpMap {
+    /// The ops applied to element `index` of pass `epoch`; an error names the element.
     fn apply(ops: &[Op], index: u64, epoch: u64, mut e: Element) -> Result<Element> {
         for op in ops {
-            e = op.apply(e, index, epoch)?;
+            e = op
+                .apply(e, index, epoch)
+                .map_err(|err| err.context(format!("map: element {index}")))?;
         }
         Ok(e)
     }
@@ -301,10 +304,7 @@ impl ElementIter for OpMapIter {
         let item = self.input.next()?;
         let i = self.index;
         self.index += 1;
-        Some(item.and_then(|e| {
-            OpMap::apply(&self.ops, i, self.epoch, e)
-                .map_err(|err| err.context(format!("map: element {i}")))
-        }))
+        Some(item.and_then(|e| OpMap::apply(&self.ops, i, self.epoch, e)))
     }
     fn save(&self) -> Result<State> {
         Ok(State::new("OpMap")
@@ -329,7 +329,6 @@ impl Pass for OpMapPass {
     fn get(&self, index: u64) -> Result<Element> {
         let e = self.inner.get(index)?;
         OpMap::apply(&self.ops, index, self.epoch, e)
-            .map_err(|err| err.context(format!("map: element {index}")))
     }
     fn get_range(&self, start: u64, end: u64) -> Option<Result<Element>> {
         // Elementwise ops commute with batching: apply them once to the whole range.

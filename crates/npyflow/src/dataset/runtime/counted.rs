@@ -67,29 +67,57 @@ pub(crate) fn new_stage(name: &'static str) -> Option<(PipelineStats, usize)> {
     Some((stats, id))
 }
 
-/// An iterator that counts what it hands up.
-pub(crate) struct Counted {
-    inner: BoxIter,
+/// A stage's collector and counters: what [`Counted`] and [`CountedPass`] share.
+struct Stage {
     stats: PipelineStats,
     sink: Sink,
 }
 
+impl Stage {
+    fn new(stats: PipelineStats, stage: usize) -> Stage {
+        let sink = Sink::new(&stats, stage);
+        Stage { stats, sink }
+    }
+
+    /// Runs `f` as this stage (the stages it calls count under it) and records the call;
+    /// an answer of `None` is recorded only when `none_counts` (an iterator's end, not a
+    /// pass's "cannot do that").
+    fn run(
+        &self,
+        none_counts: bool,
+        f: impl FnOnce() -> Option<Result<Element>>,
+    ) -> Option<Result<Element>> {
+        let started = Instant::now();
+        let out = {
+            let _stage = StageGuard::enter(&self.stats, Some(self.sink.stage));
+            f()
+        };
+        if none_counts || out.is_some() {
+            self.sink.record(started, out.as_ref());
+        }
+        out
+    }
+}
+
+/// An iterator that counts what it hands up.
+pub(crate) struct Counted {
+    inner: BoxIter,
+    stage: Stage,
+}
+
 impl Counted {
     pub(crate) fn new(inner: BoxIter, stats: PipelineStats, stage: usize) -> Counted {
-        let sink = Sink::new(&stats, stage);
-        Counted { inner, stats, sink }
+        Counted {
+            inner,
+            stage: Stage::new(stats, stage),
+        }
     }
 }
 
 impl ElementIter for Counted {
     fn next(&mut self) -> Option<Result<Element>> {
-        let started = Instant::now();
-        let out = {
-            let _stage = StageGuard::enter(&self.stats, Some(self.sink.stage));
-            self.inner.next()
-        };
-        self.sink.record(started, out.as_ref());
-        out
+        let inner = &mut self.inner;
+        self.stage.run(true, || inner.next())
     }
     fn save(&self) -> Result<State> {
         self.inner.save()
@@ -99,26 +127,19 @@ impl ElementIter for Counted {
 /// A random-access pass that counts what it hands up.
 pub(crate) struct CountedPass {
     inner: PassRef,
-    stats: PipelineStats,
-    sink: Sink,
+    stage: Stage,
 }
 
 impl CountedPass {
     pub(crate) fn new(inner: PassRef, stats: PipelineStats, stage: usize) -> CountedPass {
-        let sink = Sink::new(&stats, stage);
-        CountedPass { inner, stats, sink }
+        CountedPass {
+            inner,
+            stage: Stage::new(stats, stage),
+        }
     }
 
     fn run(&self, f: impl FnOnce() -> Option<Result<Element>>) -> Option<Result<Element>> {
-        let started = Instant::now();
-        let out = {
-            let _stage = StageGuard::enter(&self.stats, Some(self.sink.stage));
-            f()
-        };
-        if out.is_some() {
-            self.sink.record(started, out.as_ref());
-        }
-        out
+        self.stage.run(false, f)
     }
 }
 
