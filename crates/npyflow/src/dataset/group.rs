@@ -9,7 +9,8 @@ use super::elements::Elements;
 use super::map::trace;
 use super::options::BatchOptions;
 use super::plumbing::{
-    call_user, describe_node, require, restore, BoxIter, Cardinality, Dataset, ElementIter, Node,
+    call_user, describe_node, reopen, require, restore, BoxIter, Cardinality, Dataset, ElementIter,
+    Node,
 };
 use super::state::State;
 use crate::element::{Element, ElementSpec, PartialShape, TensorSpec};
@@ -76,9 +77,7 @@ impl Node for GroupByWindow {
                 let inner = it.open_window(key, members.clone(), w, Some(state))?;
                 it.current = Some((key, members, inner));
             }
-            if let Some(input) = r.kid_opt()? {
-                it.input = Some(self.input.open_from(Some(input))?);
-            }
+            it.input = reopen(&self.input, r)?;
             Ok(())
         })?;
         Ok(Box::new(it))

@@ -227,6 +227,12 @@ impl ElementIter for Ended {
     }
 }
 
+/// The pass over `input` that the state being read holds, if that pass had not ended
+/// (an input that ended saves no state).
+pub(crate) fn reopen(input: &Dataset, r: &mut StateReader) -> Result<Option<BoxIter>> {
+    r.kid_opt()?.map(|s| input.open_from(Some(s))).transpose()
+}
+
 /// A pass over an input with its elements numbered from where it was: what `map` and
 /// `enumerate` read. Its state is the next number and the input's state.
 pub(crate) struct Numbered {

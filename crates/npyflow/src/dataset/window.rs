@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use super::elements::Elements;
 use super::plumbing::{
-    describe_node, require, restore, BoxIter, Cardinality, Dataset, ElementIter, Node,
+    describe_node, reopen, require, restore, BoxIter, Cardinality, Dataset, ElementIter, Node,
 };
 use super::state::State;
 use crate::element::{Element, ElementSpec};
@@ -136,9 +136,7 @@ impl Node for Window {
                     Err(e) => Slot::Error(e.to_string(), Some(e)),
                 });
             }
-            if let Some(input) = r.kid_opt()? {
-                it.input = Some(self.input.open_from(Some(input))?);
-            }
+            it.input = reopen(&self.input, r)?;
             Ok(())
         })?;
         Ok(Box::new(it))

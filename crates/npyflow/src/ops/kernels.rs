@@ -69,6 +69,18 @@ pub(super) fn strides(shape: &[usize]) -> Vec<usize> {
     s
 }
 
+/// Moves `idx` to the next index of an array of `shape` in C order (the last axis fastest);
+/// after the last index it is all zeros again.
+fn next_index(idx: &mut [usize], shape: &[usize]) {
+    for a in (0..idx.len()).rev() {
+        idx[a] += 1;
+        if idx[a] < shape[a] {
+            return;
+        }
+        idx[a] = 0;
+    }
+}
+
 /// Copies elements of `t` to a new tensor of `shape`, element `k` of the output taken from
 /// flat source index `source(k_index)`.
 pub(super) fn gather_tensor(
@@ -85,13 +97,7 @@ pub(super) fn gather_tensor(
     for k in 0..n {
         let s = source(&idx);
         dst[k * item..(k + 1) * item].copy_from_slice(&src[s * item..(s + 1) * item]);
-        for a in (0..idx.len()).rev() {
-            idx[a] += 1;
-            if idx[a] < shape[a] {
-                break;
-            }
-            idx[a] = 0;
-        }
+        next_index(&mut idx, shape);
     }
     Tensor::new(t.dtype(), shape, out.freeze())
 }
@@ -189,13 +195,7 @@ fn copy_box(t: &Tensor, size: &[usize], offsets: &[usize]) -> Result<Tensor> {
             + offsets.get(cut).map_or(0, |&o| o * st[cut]);
         let from = start * item;
         dst[k * run..(k + 1) * run].copy_from_slice(&src[from..from + run]);
-        for a in (0..idx.len()).rev() {
-            idx[a] += 1;
-            if idx[a] < outer[a] {
-                break;
-            }
-            idx[a] = 0;
-        }
+        next_index(&mut idx, outer);
     }
     Tensor::new(t.dtype(), size, out.freeze())
 }
