@@ -104,6 +104,10 @@ impl<J, O> Shared<J, O> {
             return true;
         }
         let run = if st.impatient { 1 } else { self.wake };
+        if st.done.len() < run {
+            // Fewer results than a run: no run can be ready (and no look-ups to find out).
+            return false;
+        }
         if self.deterministic {
             (st.next_out..st.next_out + run as u64).all(|n| st.done.contains_key(&n))
         } else {
