@@ -67,6 +67,8 @@
 //! - [`npy`]: reading and writing one array (`.npy`), mapped when it can be.
 //! - [`npz`]: archives of named arrays (`.npz`), stored or deflated.
 //! - [`header`]: the `.npy` header: [`NpyHeader`], its versions, its parsing and encoding.
+//! - [`storage`]: objects by URL (`s3://`, `gs://`, `az://`, `http(s)://`, `file://`): ranged
+//!   reads, listing, atomic writes; [`RemoteNpy`] reads a `.npy` by range.
 //! - [`stats`]: min, max, sum and the first values of an array, streamed in chunks.
 //! - [`guard`]: how a memory-mapped file that is truncated under a reader becomes an error
 //!   rather than a `SIGBUS`.
@@ -88,6 +90,7 @@ pub mod header;
 pub mod npy;
 pub mod npz;
 pub mod stats;
+pub mod storage;
 pub mod tensor;
 pub mod tensor_ops;
 
@@ -105,7 +108,8 @@ pub use error::{Error, Result, ResultExt};
 pub use header::{NpyHeader, Version};
 pub use kind::FileKind;
 pub use npy::{
-    read_npy, read_npy_bytes, write_npy, write_npy_with, NpyFile, ReadOptions, WriteOptions,
+    read_npy, read_npy_bytes, write_npy, write_npy_with, NpyFile, ReadOptions, RemoteNpy,
+    WriteOptions,
 };
 pub use npz::{Compression, NpzArchive, NpzEntry, NpzMember, NpzWriter};
 pub use tensor::{NativeType, Shape, Tensor};

@@ -345,6 +345,162 @@ pub fn is_mapped(t: &Tensor) -> bool {
     t.buffer().kind() == BufferKind::Mapped
 }
 
+/// A `.npy` object read by URL (`s3://`, `gs://`, `az://`, `http(s)://`, `file://`; see
+/// [`storage`](crate::storage)): its header read by one ranged GET when it was opened, its
+/// rows read by range on demand. The object's ETag is fixed when it is opened: a read after
+/// the object was replaced is an error, never rows of two versions.
+///
+/// ```
+/// use npyflow_format::{npy::{write_npy, RemoteNpy}, storage::StorageOptions, Tensor};
+/// # let dir = tempfile::tempdir().unwrap();
+/// let path = dir.path().join("x.npy");
+/// write_npy(&path, &Tensor::from_vec((0..12i32).collect(), &[4, 3])?)?;
+/// let url = format!("file://{}", path.display());
+/// let f = RemoteNpy::open(&url, &StorageOptions::new(), &Default::default())?;
+/// assert_eq!(f.header().shape, [4, 3]);
+/// assert_eq!(f.read_rows(1..3)?.view::<i32>()?, [3, 4, 5, 6, 7, 8]);
+/// # Ok::<(), npyflow_format::Error>(())
+/// ```
+pub struct RemoteNpy {
+    object: crate::storage::Object,
+    header: NpyHeader,
+    version: Version,
+    data_offset: u64,
+}
+
+impl RemoteNpy {
+    /// Opens the object at `url`: one `HEAD` and one ranged GET for the header.
+    pub fn open(
+        url: &str,
+        storage: &crate::storage::StorageOptions,
+        options: &ReadOptions,
+    ) -> Result<RemoteNpy> {
+        let object = crate::storage::Object::open(url, storage)?;
+        Self::from_object(object, options)
+    }
+
+    /// Reads the header of an object already opened.
+    pub fn from_object(object: crate::storage::Object, options: &ReadOptions) -> Result<RemoteNpy> {
+        let url = object.url().to_string();
+        let src = crate::storage::RemoteFile::new(object);
+        let (header, version, data_offset) =
+            read_header_at(&src, 0, src.size(), options.max_header_size).context(&url)?;
+        check_data_len(&header, src.size() - data_offset).context(&url)?;
+        Ok(RemoteNpy {
+            object: src.object().clone(),
+            header,
+            version,
+            data_offset,
+        })
+    }
+
+    /// The header.
+    pub fn header(&self) -> &NpyHeader {
+        &self.header
+    }
+
+    /// The format version.
+    pub fn version(&self) -> Version {
+        self.version
+    }
+
+    /// Where the data starts in the object.
+    pub fn data_offset(&self) -> u64 {
+        self.data_offset
+    }
+
+    /// The object (URL, size, ETag).
+    pub fn object(&self) -> &crate::storage::Object {
+        &self.object
+    }
+
+    /// The number of rows (the first axis; 1 for a scalar).
+    pub fn rows(&self) -> u64 {
+        self.header.shape.first().map_or(1, |&n| n as u64)
+    }
+
+    /// The bytes of one row in the object.
+    pub fn row_bytes(&self) -> u64 {
+        let rows = self.rows();
+        if rows == 0 {
+            let inner: usize = self.header.shape.iter().skip(1).product();
+            return (inner * self.header.dtype.itemsize()) as u64;
+        }
+        self.header.nbytes() as u64 / rows
+    }
+
+    /// Whether rows are contiguous in the object (C order, or at most one axis longer
+    /// than 1), so that a range of rows is one byte range.
+    pub fn rows_contiguous(&self) -> bool {
+        !self.header.fortran_order || self.header.shape.iter().filter(|&&d| d > 1).count() <= 1
+    }
+
+    /// The byte range of rows `rows` in the object (for contiguous rows).
+    pub fn byte_range(&self, rows: std::ops::Range<u64>) -> std::ops::Range<u64> {
+        let rb = self.row_bytes();
+        self.data_offset + rows.start * rb..self.data_offset + rows.end * rb
+    }
+
+    /// Rows `rows` as a tensor in C order and native byte order, built from their raw
+    /// bytes `raw` as they are in the object.
+    pub fn rows_from_raw(&self, rows: std::ops::Range<u64>, raw: &[u8]) -> Result<Tensor> {
+        let mut h = self.header.clone();
+        if let Some(first) = h.shape.first_mut() {
+            *first = (rows.end - rows.start) as usize;
+        }
+        if raw.len() != h.nbytes() {
+            return Err(Error::Data(format!(
+                "{}: rows {}..{} need {} bytes, got {}",
+                self.object.url(),
+                rows.start,
+                rows.end,
+                h.nbytes(),
+                raw.len()
+            )));
+        }
+        tensor_from_raw_copy(&h, raw)
+    }
+
+    /// Rows `rows` (of the first axis) as a tensor: one ranged GET when rows are contiguous;
+    /// a Fortran-order array of several long axes is read whole first.
+    pub fn read_rows(&self, rows: std::ops::Range<u64>) -> Result<Tensor> {
+        if rows.start > rows.end || rows.end > self.rows() {
+            return Err(Error::InvalidArgument(format!(
+                "{}: rows {}..{} are not within its {} rows",
+                self.object.url(),
+                rows.start,
+                rows.end,
+                self.rows()
+            )));
+        }
+        if !self.rows_contiguous() {
+            return self
+                .load()?
+                .slice_rows(rows.start as usize..rows.end as usize);
+        }
+        let raw = self.object.read_range(self.byte_range(rows.clone()))?;
+        self.rows_from_raw(rows, &raw)
+    }
+
+    /// The whole array, in C order and native byte order (read in ranges of 8 MiB, several
+    /// in flight).
+    pub fn load(&self) -> Result<Tensor> {
+        let n = self.header.nbytes() as u64;
+        const PIECE: u64 = 8 << 20;
+        let ranges: Vec<_> = (0..n.div_ceil(PIECE))
+            .map(|i| self.data_offset + i * PIECE..self.data_offset + ((i + 1) * PIECE).min(n))
+            .collect();
+        let parts = self.object.read_ranges(&ranges)?;
+        let mut raw = BufferMut::zeroed(n as usize)?;
+        let mut at = 0;
+        for p in parts {
+            raw.as_mut_slice()[at..at + p.len()].copy_from_slice(&p);
+            at += p.len();
+        }
+        tensor_from_raw(&self.header, raw).context(self.object.url())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

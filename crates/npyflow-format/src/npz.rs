@@ -109,6 +109,25 @@ impl NpzArchive {
         Self::from_source(Path::new("<memory>"), Source::Memory(bytes), options)
     }
 
+    /// Opens the archive at `url` (`s3://`, `gs://`, `az://`, `http(s)://`, `file://`; see
+    /// [`storage`](crate::storage)): its directory and member headers are read by a few
+    /// ranged GETs from the end of the object. Stored members are then read by one ranged GET
+    /// each; deflated members are streamed through the inflater in growing ranges (up to
+    /// 8 MiB), never downloaded whole first. Messages name the archive by its URL.
+    pub fn open_url(
+        url: &str,
+        storage: &crate::storage::StorageOptions,
+        options: &ReadOptions,
+    ) -> Result<NpzArchive> {
+        let object = crate::storage::Object::open(url, storage)?;
+        let name = PathBuf::from(object.url());
+        Self::from_source(
+            &name,
+            Source::Remote(crate::storage::RemoteFile::new(object)),
+            options,
+        )
+    }
+
     fn from_source(path: &Path, file: Source, options: &ReadOptions) -> Result<NpzArchive> {
         let dir = read_directory(&file).context(path.display())?;
         let mut entries = Vec::with_capacity(dir.len());
@@ -218,6 +237,25 @@ impl NpzArchive {
     fn load_member(&self, m: &NpzMember) -> Result<Tensor> {
         let h = &m.header;
         let nbytes = h.nbytes();
+        if let (Source::Remote(r), Compression::Stored) = (&self.file, m.compression) {
+            let start = m.entry.data_offset;
+            let member = r.object().read_range(start..start + m.entry.size)?;
+            if self.options.verify_crc {
+                let crc = crc32fast::hash(&member);
+                if crc != m.entry.crc32 {
+                    return Err(Error::Data(format!(
+                        "CRC-32 mismatch: the member's bytes give {crc:08x}, the archive says \
+                         {:08x} (the data is corrupt)",
+                        m.entry.crc32
+                    )));
+                }
+            }
+            let ds = m.data_start as usize;
+            let data = member
+                .get(ds..ds + nbytes)
+                .ok_or_else(|| Error::Data("the member is shorter than its header says".into()))?;
+            return tensor_from_raw_copy(h, data);
+        }
         if m.compression == Compression::Stored && self.options.mmap && nbytes > 0 {
             let map = self.mapped()?;
             let start = m.entry.data_offset as usize;
@@ -262,6 +300,11 @@ impl NpzArchive {
                 Buffer::from_shared(Arc::new(map))
             }
             Source::Memory(b) => b.clone(),
+            Source::Remote(_) => {
+                return Err(Error::InvalidArgument(
+                    "an archive read by URL is not mapped".into(),
+                ))
+            }
         };
         Ok(self.map.get_or_init(|| buffer))
     }
@@ -302,6 +345,7 @@ impl MemberReader<'_> {
 enum Source {
     File(SizedFile),
     Memory(Buffer),
+    Remote(crate::storage::RemoteFile),
 }
 
 impl ReadAt for Source {
@@ -309,12 +353,14 @@ impl ReadAt for Source {
         match self {
             Source::File(f) => f.size(),
             Source::Memory(b) => b.len() as u64,
+            Source::Remote(r) => r.size(),
         }
     }
     fn read_exact_at(&self, buf: &mut [u8], offset: u64) -> std::io::Result<()> {
         match self {
             Source::File(f) => f.read_exact_at(buf, offset),
             Source::Memory(b) => b.as_slice().read_exact_at(buf, offset),
+            Source::Remote(r) => r.read_exact_at(buf, offset),
         }
     }
 }

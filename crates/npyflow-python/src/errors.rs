@@ -116,7 +116,17 @@ pub fn to_pyerr(py: Python<'_>, err: Error) -> PyErr {
                 };
                 PyOSError::new_err((errno, text, path.clone()))
             }
-            None => PyOSError::new_err(message),
+            // Errors of object storage (no errno): the subclass by kind.
+            None => match source.kind() {
+                std::io::ErrorKind::NotFound => {
+                    pyo3::exceptions::PyFileNotFoundError::new_err(message)
+                }
+                std::io::ErrorKind::PermissionDenied => {
+                    pyo3::exceptions::PyPermissionError::new_err(message)
+                }
+                std::io::ErrorKind::TimedOut => pyo3::exceptions::PyTimeoutError::new_err(message),
+                _ => PyOSError::new_err(message),
+            },
         },
         _ => PyRuntimeError::new_err(message),
     }

@@ -4,6 +4,7 @@
 use std::path::PathBuf;
 use std::sync::Arc;
 
+use npyflow::format::storage::StorageOptions;
 use npyflow::{Dataset, Element};
 use pyo3::prelude::*;
 use pyo3::types::{PyIterator, PyTuple};
@@ -124,15 +125,23 @@ pub fn from_generator(
     })
 }
 
+/// Storage options from Python's dict of str to str (`None`: none).
+fn storage(options: Option<std::collections::HashMap<String, String>>) -> StorageOptions {
+    options.unwrap_or_default().into_iter().collect()
+}
+
 #[pyfunction]
-#[pyo3(signature = (pattern, shuffle, seed))]
+#[pyo3(signature = (pattern, shuffle, seed, storage_options=None))]
 pub fn list_files(
     py: Python<'_>,
     pattern: &str,
     shuffle: bool,
     seed: Option<i64>,
+    storage_options: Option<std::collections::HashMap<String, String>>,
 ) -> PyResult<CoreDataset> {
-    let result = py.detach(|| Dataset::list_files(pattern, shuffle, seed.map(|s| s as u64)));
+    let so = storage(storage_options);
+    let result =
+        py.detach(|| Dataset::list_files_with(pattern, shuffle, seed.map(|s| s as u64), &so));
     wrap(py, result)
 }
 
@@ -170,19 +179,31 @@ pub fn choose_from_datasets(
 }
 
 #[pyfunction]
-pub fn from_npy(py: Python<'_>, paths: Vec<PathBuf>) -> PyResult<CoreDataset> {
-    let result = py.detach(|| Dataset::from_npy_files(&paths));
+#[pyo3(signature = (paths, storage_options=None))]
+pub fn from_npy(
+    py: Python<'_>,
+    paths: Vec<PathBuf>,
+    storage_options: Option<std::collections::HashMap<String, String>>,
+) -> PyResult<CoreDataset> {
+    let so = storage(storage_options);
+    let result = py.detach(|| Dataset::from_npy_files_with(&paths, &so));
     wrap(py, result)
 }
 
 #[pyfunction]
-#[pyo3(signature = (path, keys))]
-pub fn from_npz(py: Python<'_>, path: PathBuf, keys: Option<Vec<String>>) -> PyResult<CoreDataset> {
+#[pyo3(signature = (path, keys, storage_options=None))]
+pub fn from_npz(
+    py: Python<'_>,
+    path: PathBuf,
+    keys: Option<Vec<String>>,
+    storage_options: Option<std::collections::HashMap<String, String>>,
+) -> PyResult<CoreDataset> {
+    let so = storage(storage_options);
     let result = py.detach(|| {
         let keys: Option<Vec<&str>> = keys
             .as_ref()
             .map(|k| k.iter().map(String::as_str).collect());
-        Dataset::from_npz(&path, keys.as_deref())
+        Dataset::from_npz_with(&path, keys.as_deref(), &so)
     });
     wrap(py, result)
 }

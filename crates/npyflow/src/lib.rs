@@ -111,7 +111,7 @@ pub use npyflow_format::{buffer, dtype, error, tensor, tensor_ops};
 /// against the file before anything is mapped or allocated, and data that is native-endian,
 /// in C order and aligned is memory-mapped rather than copied.
 pub mod format {
-    pub use npyflow_format::{guard, header, npy, npz, stats, FileKind};
+    pub use npyflow_format::{guard, header, npy, npz, stats, storage, FileKind};
 }
 
 pub use buffer::{Buffer, BufferKind, BufferMut, BufferOwner, BufferPool};

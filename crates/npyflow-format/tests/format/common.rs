@@ -49,8 +49,33 @@ fn hex(bytes: &[u8]) -> String {
 
 /// Reads the array `e` describes with npyflow; returns it, or what differs from the manifest.
 pub fn read_and_compare(dir: &Path, e: &Entry) -> Result<(NpyHeader, Version, Tensor), String> {
+    read_and_compare_with(dir, e, false)
+}
+
+/// [`read_and_compare`], the file read by its `file://` URL through the storage layer when
+/// `by_url`.
+pub fn read_and_compare_with(
+    dir: &Path,
+    e: &Entry,
+    by_url: bool,
+) -> Result<(NpyHeader, Version, Tensor), String> {
     let path = dir.join(&e.file);
+    let url = format!("file://{}", path.canonicalize().unwrap().display());
+    let so = npyflow_format::storage::StorageOptions::new();
     let (header, version, tensor) = match &e.name {
+        None if by_url => {
+            let f = npyflow_format::RemoteNpy::open(&url, &so, &Default::default())
+                .map_err(|err| err.to_string())?;
+            let t = f.load().map_err(|err| err.to_string())?;
+            (f.header().clone(), f.version(), t)
+        }
+        Some(key) if by_url => {
+            let a = NpzArchive::open_url(&url, &so, &Default::default())
+                .map_err(|err| err.to_string())?;
+            let m = a.member(key).map_err(|err| err.to_string())?.clone();
+            let t = a.load(key).map_err(|err| err.to_string())?;
+            (m.header, m.version, t)
+        }
         None => {
             let f = NpyFile::open(&path).map_err(|err| err.to_string())?;
             let t = f.load().map_err(|err| err.to_string())?;

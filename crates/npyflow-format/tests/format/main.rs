@@ -8,3 +8,4 @@ mod header_props;
 mod interop;
 mod malformed;
 mod mapped_faults;
+mod storage;

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import operator
 import os
-from typing import Any, Optional, Protocol, Sequence, Union
+from typing import Any, Dict, Optional, Protocol, Sequence, Union
 
 import numpy as np
 
@@ -36,6 +36,27 @@ def as_seed(seed: Optional[int]) -> Optional[int]:
 
 def as_path(p: PathLike) -> str:
     return os.fspath(p)
+
+
+def storage_options_arg(options: Any) -> Optional[Dict[str, str]]:
+    """``storage_options`` checked: None, or a mapping of str keys to str (or int, float,
+    bool) values, given to the native module as strings."""
+    if options is None:
+        return None
+    if not hasattr(options, "items"):
+        raise TypeError(f"storage_options must be a dict of str to str, got {type(options).__name__}")
+    out: Dict[str, str] = {}
+    for k, v in options.items():
+        if not isinstance(k, str):
+            raise TypeError(f"storage_options keys must be str, got {type(k).__name__}")
+        if isinstance(v, bool):
+            v = "true" if v else "false"
+        elif isinstance(v, (int, float)):
+            v = str(v)
+        if not isinstance(v, str):
+            raise TypeError(f"storage_options[{k!r}] must be a str, got {type(v).__name__}")
+        out[k] = v
+    return out
 
 
 def check_parallel_calls(num_parallel_calls: Optional[int]) -> None:

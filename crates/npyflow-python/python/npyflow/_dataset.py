@@ -6,12 +6,12 @@ from __future__ import annotations
 import atexit
 import os
 import warnings
-from typing import TYPE_CHECKING, Any, Callable, Iterable, Optional, Sequence, Union
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Mapping, Optional, Sequence, Union
 
 import numpy as np
 
 from . import _npyflow, ops
-from ._args import PathLike, as_index, as_path, as_seed, require_compatible
+from ._args import PathLike, as_index, as_path, as_seed, require_compatible, storage_options_arg
 from ._constants import INFINITE_CARDINALITY, UNKNOWN_CARDINALITY
 from ._options import Options, warn_ignored
 from ._specs import DatasetSpec, ElementSpec, TensorSpec, signature_from_types
@@ -180,15 +180,22 @@ class Dataset(DatasetTransformations):
         shuffle: Optional[bool] = None,
         seed: Optional[int] = None,
         name: Optional[str] = None,
+        storage_options: Optional[Mapping[str, str]] = None,
     ) -> Dataset:
         """The paths matching a glob pattern (or any of a list of them), as bytes scalars,
-        sorted; shuffled on each pass unless ``shuffle=False``."""
+        sorted; shuffled on each pass unless ``shuffle=False``.
+
+        A URL pattern (``s3://bucket/train/*.npy``, ``gs://``, ``az://``, ``file://``) lists
+        the object store once; ``*`` does not cross ``/``, ``**`` does. ``storage_options``
+        (credentials, endpoint, ...) override the environment variables the clouds' tools
+        read; see ``from_npy``."""
+        so = storage_options_arg(storage_options)
         shuffled = True if shuffle is None else bool(shuffle)
         given = [file_pattern] if isinstance(file_pattern, (str, bytes, os.PathLike)) else list(file_pattern)
         patterns = [os.fsdecode(p) for p in given]
         if len(patterns) == 1:
-            return Dataset._from_core(_npyflow.list_files(patterns[0], shuffled, as_seed(seed)))
-        parts = [Dataset._from_core(_npyflow.list_files(p, False, None)) for p in patterns]
+            return Dataset._from_core(_npyflow.list_files(patterns[0], shuffled, as_seed(seed), so))
+        parts = [Dataset._from_core(_npyflow.list_files(p, False, None, so)) for p in patterns]
         ds = parts[0]
         for p in parts[1:]:
             ds = ds.concatenate(p)
@@ -239,24 +246,55 @@ class Dataset(DatasetTransformations):
         )
 
     @staticmethod
-    def from_npy(path: Union[PathLike, Iterable[PathLike]]) -> Dataset:
+    def from_npy(
+        path: Union[PathLike, Iterable[PathLike]],
+        storage_options: Optional[Mapping[str, str]] = None,
+    ) -> Dataset:
         """The rows of a ``.npy`` file, or of several read as one array, memory-mapped: no
         copy is made of data that is native-endian, C-order and aligned.
 
         A file truncated by another process while it is mapped does not crash Python (as a
         SIGBUS would): rows past its new end raise ``OSError`` naming the file ("the file
         was truncated while memory-mapped ..."). Rows handed out before the truncation are
-        views of the map and read zeros from its lost part."""
+        views of the map and read zeros from its lost part.
+
+        A URL (``s3://bucket/x.npy``, ``gs://``, ``az://``, ``http(s)://``, ``file://``) is
+        read by range, never downloaded whole: the header by one ranged GET now, rows by
+        ranged GETs in blocks (``block_bytes``, 8 MiB) read ahead of the consumer within
+        ``read_ahead_bytes`` (128 MiB); a batch of scattered rows by few coalesced requests
+        in flight together. Credentials and endpoints come from the environment
+        (``AWS_ACCESS_KEY_ID``, ``AWS_SECRET_ACCESS_KEY``, ``AWS_REGION``,
+        ``AWS_ENDPOINT_URL``, ``AWS_ALLOW_HTTP``, and the GCS and Azure equivalents);
+        ``storage_options`` overrides them by the same names in lower case
+        (``{"aws_endpoint_url": ..., "allow_http": "true"}``) and sets ``max_retries`` (10),
+        ``retry_timeout`` (120 s), ``max_in_flight`` (16), ``timeout``. Credentials never
+        appear in messages. A row that cannot be read after the retries raises ``OSError``
+        at its element, naming the URL and byte range; an object replaced while it is read
+        is an error, never a mix of two versions."""
         paths = [path] if isinstance(path, (str, bytes, os.PathLike)) else list(path)
-        return Dataset._from_core(_npyflow.from_npy([as_path(p) for p in paths]))
+        return Dataset._from_core(
+            _npyflow.from_npy([as_path(p) for p in paths], storage_options_arg(storage_options))
+        )
 
     @staticmethod
-    def from_npz(path: PathLike, keys: Optional[Union[str, Iterable[str]]] = None) -> Dataset:
+    def from_npz(
+        path: PathLike,
+        keys: Optional[Union[str, Iterable[str]]] = None,
+        storage_options: Optional[Mapping[str, str]] = None,
+    ) -> Dataset:
         """The rows of members of an ``.npz`` archive as dicts keyed by member name (every
-        member, in archive order, when ``keys`` is None)."""
+        member, in archive order, when ``keys`` is None).
+
+        A URL is read by range: the directory and headers from the archive's end, each
+        stored member by one ranged GET, each deflated member streamed through the
+        inflater (``storage_options`` as for ``from_npy``)."""
         if isinstance(keys, str):
             keys = [keys]
-        return Dataset._from_core(_npyflow.from_npz(as_path(path), None if keys is None else list(keys)))
+        return Dataset._from_core(
+            _npyflow.from_npz(
+                as_path(path), None if keys is None else list(keys), storage_options_arg(storage_options)
+            )
+        )
 
     # ---- what a dataset is ---------------------------------------------------------
 

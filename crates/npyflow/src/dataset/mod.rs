@@ -64,6 +64,7 @@ mod options;
 mod parallelism;
 pub(crate) mod plumbing;
 mod prefetch;
+mod remote;
 mod repeat;
 mod runtime;
 mod scan;

@@ -8,6 +8,7 @@ use super::plumbing::{
     call_user, describe_node, own_pass, require, restore, BoxIter, Cardinality, Dataset,
     ElementIter, Node, Pass,
 };
+use super::remote::{ReadPlan, RemoteRows};
 use super::state::{Randomness, State};
 use crate::buffer::Buffer;
 use crate::buffer::BufferPool;
@@ -15,12 +16,32 @@ use crate::dtype::DType;
 use crate::element::{Element, ElementSpec, PartialShape, TensorSpec};
 use crate::error::{Error, Result, ResultExt};
 use crate::format::npy::read_npy;
+use crate::format::npy::RemoteNpy;
 use crate::format::npz::NpzArchive;
+use crate::format::storage::{self, is_url, StorageOptions};
 use crate::rng::Rng;
 use crate::tensor::Tensor;
 
 /// How many rows ahead [`gather_rows`] touches.
 const PREFETCH_AHEAD: usize = 16;
+
+/// Whether `p` is a URL read through the storage layer.
+fn path_is_url(p: &Path) -> bool {
+    p.to_str().is_some_and(is_url)
+}
+
+/// `p` as a URL: itself, or a local path made absolute as a `file://` URL.
+fn as_url(p: &Path) -> Result<String> {
+    if let Some(s) = p.to_str().filter(|s| is_url(s)) {
+        return Ok(s.to_string());
+    }
+    let abs = std::path::absolute(p).map_err(|e| Error::io(p, e))?;
+    url::Url::from_file_path(&abs)
+        .map(|u| u.to_string())
+        .map_err(|_| {
+            Error::InvalidArgument(format!("{}: not a path npyflow can read", p.display()))
+        })
+}
 
 /// The rows `indices` of `t` stacked into a buffer from `pool`, copied in the order of
 /// their place in `t` (so reads sweep forward through memory, as a sorted gather does) and
@@ -538,8 +559,84 @@ impl Dataset {
     ///
     /// A file truncated by another process while mapped does not crash the process: rows
     /// past its new end are errors naming the file (see [`read_npy`]).
+    ///
+    /// A URL (`s3://`, `gs://`, `az://`, `http(s)://`, `file://`) is read by range: see
+    /// [`Dataset::from_npy_with`].
     pub fn from_npy(path: impl AsRef<Path>) -> Result<Dataset> {
         Self::from_npy_files([path])
+    }
+
+    /// [`Dataset::from_npy`] with storage options for URLs (credentials, endpoint, retries,
+    /// read-ahead; see [`storage`](crate::format::storage) and [`StorageOptions`]). A remote
+    /// `.npy` is never downloaded whole: its header is read by one ranged GET when the
+    /// dataset is made, its rows by ranged GETs as they are read, in blocks of
+    /// `block_bytes` (8 MiB) read ahead within `read_ahead_bytes` (128 MiB), and a batch of
+    /// scattered rows (after a global shuffle) by few coalesced requests in flight together.
+    /// A row that cannot be read after the retries is an error at its element, naming the
+    /// URL and byte range; the pass goes on. tf.data has no `.npy` reader; its file readers
+    /// take `gs://` paths through TensorFlow's file systems.
+    ///
+    /// ```
+    /// use npyflow::{Dataset, Tensor, format::{npy::write_npy, storage::StorageOptions}};
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// let path = dir.path().join("x.npy");
+    /// write_npy(&path, &Tensor::from_vec((0..6i64).collect(), &[3, 2])?)?;
+    /// let url = format!("file://{}", path.display());
+    /// let ds = Dataset::from_npy_with(&url, &StorageOptions::new())?;
+    /// assert_eq!(ds.to_vec()?[2].to_string(), "[4, 5]");
+    /// # Ok::<(), npyflow::Error>(())
+    /// ```
+    pub fn from_npy_with(path: impl AsRef<Path>, storage: &StorageOptions) -> Result<Dataset> {
+        Self::from_npy_files_with([path], storage)
+    }
+
+    /// [`Dataset::from_npy_files`] with storage options for the URLs among `paths` (see
+    /// [`Dataset::from_npy_with`]).
+    pub fn from_npy_files_with<P: AsRef<Path>>(
+        paths: impl IntoIterator<Item = P>,
+        storage: &StorageOptions,
+    ) -> Result<Dataset> {
+        let paths: Vec<PathBuf> = paths.into_iter().map(|p| p.as_ref().to_owned()).collect();
+        if !paths.iter().any(|p| path_is_url(p)) {
+            return Self::from_npy_files(paths);
+        }
+        let plan = ReadPlan::from_options(storage)?;
+        let mut parts = Vec::new();
+        let mut first: Option<(String, TensorSpec)> = None;
+        for p in &paths {
+            let url = as_url(p)?;
+            let f = RemoteNpy::open(&url, storage, &Default::default())?;
+            let h = f.header();
+            if h.shape.is_empty() {
+                return Err(Error::InvalidArgument(format!(
+                    "{}: the array is a scalar; its rows cannot be a dataset (use from_tensors)",
+                    f.object().url()
+                )));
+            }
+            let row_spec = TensorSpec {
+                dtype: h.dtype,
+                shape: PartialShape::known(&h.shape[1..]),
+            };
+            let name = f.object().url().to_string();
+            match &first {
+                Some((fu, spec)) if *spec != row_spec => {
+                    return Err(Error::InvalidArgument(format!(
+                        "{name} has rows of {} {}, but {fu} has rows of {} {}",
+                        row_spec.dtype, row_spec.shape, spec.dtype, spec.shape
+                    )))
+                }
+                None => first = Some((name, row_spec)),
+                _ => {}
+            }
+            parts.push(f);
+        }
+        let (_, spec) =
+            first.ok_or_else(|| Error::InvalidArgument("from_npy_files: no files given".into()))?;
+        Ok(Dataset::from_node(RemoteRows::new(
+            parts,
+            ElementSpec::Tensor(spec),
+            plan,
+        )))
     }
 
     /// The rows of several `.npy` files read as one array, in the order given (a sharded
@@ -592,9 +689,27 @@ impl Dataset {
     /// The rows of members of an `.npz` archive, as dict elements keyed by member name (all
     /// members, in archive order, when `keys` is `None`). Stored, aligned members are mapped;
     /// deflated ones are inflated once, when the dataset is made.
+    ///
+    /// A URL is read by range (see [`Dataset::from_npz_with`]).
     pub fn from_npz(path: impl AsRef<Path>, keys: Option<&[&str]>) -> Result<Dataset> {
+        Self::from_npz_with(path, keys, &StorageOptions::new())
+    }
+
+    /// [`Dataset::from_npz`] with storage options for a URL: the archive's directory and
+    /// headers are read by ranged GETs from its end, each stored member by one ranged GET,
+    /// each deflated member streamed through the inflater; the members are then held in
+    /// memory, as for a local archive's deflated members.
+    pub fn from_npz_with(
+        path: impl AsRef<Path>,
+        keys: Option<&[&str]>,
+        storage: &StorageOptions,
+    ) -> Result<Dataset> {
         let path = path.as_ref();
-        let archive = NpzArchive::open(path)?;
+        let archive = if path_is_url(path) {
+            NpzArchive::open_url(&as_url(path)?, storage, &Default::default())?
+        } else {
+            NpzArchive::open(path)?
+        };
         let keys: Vec<String> = match keys {
             Some(k) => k.iter().map(|s| s.to_string()).collect(),
             None => archive.keys().map(str::to_string).collect(),
@@ -640,7 +755,30 @@ impl Dataset {
     /// seeded by `seed` (a fresh seed when `None`). No match is an error naming the pattern.
     ///
     /// The pattern is matched once, when the dataset is made.
+    ///
+    /// A URL pattern (`s3://bucket/data/*.npy`) lists the store: see
+    /// [`Dataset::list_files_with`].
     pub fn list_files(pattern: &str, shuffle: bool, seed: Option<u64>) -> Result<Dataset> {
+        Self::list_files_with(pattern, shuffle, seed, &StorageOptions::new())
+    }
+
+    /// [`Dataset::list_files`] with storage options for a URL pattern. The objects matching
+    /// are listed once (`*` does not cross `/`, `**` does), as URLs, sorted. An
+    /// `http(s)://` server cannot be listed; a pattern without glob characters names one
+    /// object.
+    pub fn list_files_with(
+        pattern: &str,
+        shuffle: bool,
+        seed: Option<u64>,
+        storage: &StorageOptions,
+    ) -> Result<Dataset> {
+        if is_url(pattern) {
+            let names: Vec<Vec<u8>> = storage::list(pattern, storage)?
+                .into_iter()
+                .map(|o| o.url.into_bytes())
+                .collect();
+            return Self::list_names(names, pattern, shuffle, seed);
+        }
         let paths = glob::glob(pattern)
             .map_err(|e| Error::InvalidArgument(format!("list_files: pattern {pattern:?}: {e}")))?;
         let mut names: Vec<Vec<u8>> = Vec::new();
@@ -650,7 +788,17 @@ impl Dataset {
             })?;
             names.push(p.to_string_lossy().into_owned().into_bytes());
         }
+        Self::list_names(names, pattern, shuffle, seed)
+    }
+
+    fn list_names(
+        mut names: Vec<Vec<u8>>,
+        pattern: &str,
+        shuffle: bool,
+        seed: Option<u64>,
+    ) -> Result<Dataset> {
         names.sort();
+        let pattern = storage::display_url(pattern);
         require(!names.is_empty(), || {
             format!("list_files: no files matched pattern: {pattern}")
         })?;

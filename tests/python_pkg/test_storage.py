@@ -1,0 +1,287 @@
+"""Reading .npy/.npz by URL from real servers on 127.0.0.1 (moto's S3 server, a plain HTTP
+server with Range), with faults injected by a proxy between them and npyflow. Expected values
+come from NumPy reading the same files locally."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+from typing import Iterator, List, Optional
+
+import numpy as np
+import pytest
+
+import npyflow
+from npyflow.data import Dataset
+
+from storage_servers import ACCESS_KEY, SECRET_KEY, FaultProxy, MotoServer, RangeHTTPServer
+
+pytest.importorskip("moto")
+
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "numpy"
+MANIFEST = json.loads((FIXTURES / "manifest.json").read_text())
+NPY_FILES = sorted({e["file"] for e in MANIFEST if e["file"].endswith(".npy")})
+BUCKET = "npyflow-test"
+
+
+@pytest.fixture(scope="module")
+def moto() -> Iterator[MotoServer]:
+    server = MotoServer()
+    try:
+        server.s3.create_bucket(Bucket=BUCKET)
+        for p in sorted(FIXTURES.iterdir()):
+            if p.suffix in (".npy", ".npz"):
+                server.s3.put_object(Bucket=BUCKET, Key=f"fixtures/{p.name}", Body=p.read_bytes())
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture(scope="module")
+def big(tmp_path_factory: pytest.TempPathFactory, moto: MotoServer) -> np.ndarray:
+    """20,000 rows of 48 float32 (3.75 MiB), on the S3 server as big/x.npy."""
+    a = np.random.default_rng(7).standard_normal((20000, 48)).astype(np.float32)
+    path = tmp_path_factory.mktemp("big") / "x.npy"
+    np.save(path, a)
+    moto.s3.put_object(Bucket=BUCKET, Key="big/x.npy", Body=path.read_bytes())
+    return a
+
+
+def rows_of(ds: Dataset) -> List[np.ndarray]:
+    return [np.asarray(r) for r in ds.as_numpy_iterator()]
+
+
+@pytest.mark.parametrize("name", NPY_FILES)
+def test_every_npy_fixture_from_s3_equals_numpy(moto: MotoServer, name: str) -> None:
+    want = np.load(FIXTURES / name)
+    url = f"s3://{BUCKET}/fixtures/{name}"
+    if want.ndim == 0:
+        with pytest.raises(ValueError, match="scalar"):
+            Dataset.from_npy(url, storage_options=moto.options())
+        return
+    ds = Dataset.from_npy(url, storage_options=moto.options())
+    assert len(ds) == want.shape[0]
+    got = rows_of(ds)
+    assert len(got) == want.shape[0]
+    # The manifest's C-order, native (little-endian) bytes, as NumPy read them.
+    entry = next(e for e in MANIFEST if e["file"] == name and e["name"] is None)
+    assert all(g.dtype.str.lstrip("<|=") == entry["dtype"].lstrip("<>|=") for g in got)
+    assert all(list(g.shape) == entry["shape"][1:] for g in got)
+    assert b"".join(np.ascontiguousarray(g).tobytes() for g in got).hex() == entry["c_hex"]
+    # A batch of all rows is one range read.
+    whole = np.asarray(next(iter(ds.batch(len(want)).as_numpy_iterator())))
+    assert list(whole.shape) == entry["shape"]
+    assert np.ascontiguousarray(whole).tobytes().hex() == entry["c_hex"]
+
+
+@pytest.mark.parametrize("name", ["stored.npz", "deflated.npz"])
+def test_npz_from_s3_equals_numpy(moto: MotoServer, name: str) -> None:
+    url = f"s3://{BUCKET}/fixtures/{name}"
+    entries = [e for e in MANIFEST if e["file"] == name]
+    assert len(entries) == 3
+    for e in entries:
+        key = e["name"]
+        ds = Dataset.from_npz(url, keys=[key], storage_options=moto.options())
+        got = [np.asarray(r[key]) for r in ds.as_numpy_iterator()]
+        dt = np.dtype(e["dtype"])
+        if dt.kind in "US":  # a str scalar comes back as Python's str: give it its width
+            got = [np.asarray(g, dtype=dt.newbyteorder("=")) for g in got]
+        assert len(got) == e["shape"][0]
+        assert b"".join(np.ascontiguousarray(g).tobytes() for g in got).hex() == e["c_hex"]
+
+
+def test_large_array_sequential_batched_and_shuffled(moto: MotoServer, big: np.ndarray) -> None:
+    url = f"s3://{BUCKET}/big/x.npy"
+    # Small blocks so that many blocks, read-ahead and eviction are exercised.
+    so = moto.options(block_bytes="65536", read_ahead_bytes="262144")
+    ds = Dataset.from_npy(url, storage_options=so)
+    got = np.stack(rows_of(ds.take(3000)))
+    np.testing.assert_array_equal(got, big[:3000])
+    batches = [np.asarray(b) for b in ds.batch(700).as_numpy_iterator()]
+    np.testing.assert_array_equal(np.concatenate(batches), big)
+    # A global shuffle reads scattered rows: gathered by coalesced ranged GETs.
+    order = np.concatenate([np.asarray(b) for b in Dataset.range(0, len(big), 1).global_shuffle(seed=3).batch(256).as_numpy_iterator()])
+    shuffled = np.concatenate([np.asarray(b) for b in ds.global_shuffle(seed=3).batch(256).as_numpy_iterator()])
+    np.testing.assert_array_equal(shuffled, big[order])
+
+
+def test_list_files_with_glob_on_s3(moto: MotoServer) -> None:
+    got = [bytes(x).decode() for x in Dataset.list_files(f"s3://{BUCKET}/fixtures/float*.npy", shuffle=False, storage_options=moto.options()).as_numpy_iterator()]
+    want = [f"s3://{BUCKET}/fixtures/{n}" for n in NPY_FILES if n.startswith("float")]
+    assert got == want
+    assert len(got) >= 4
+    with pytest.raises(ValueError, match="no files matched"):
+        Dataset.list_files(f"s3://{BUCKET}/fixtures/*.nothing", storage_options=moto.options())
+
+
+def test_missing_object_and_bad_option_are_clear_errors(moto: MotoServer) -> None:
+    with pytest.raises(FileNotFoundError, match=f"s3://{BUCKET}/nope.npy"):
+        Dataset.from_npy(f"s3://{BUCKET}/nope.npy", storage_options=moto.options())
+    with pytest.raises(ValueError, match='unknown storage option "colour"'):
+        Dataset.from_npy(f"s3://{BUCKET}/fixtures/bool.npy", storage_options=moto.options(colour="blue"))
+    with pytest.raises(TypeError, match="storage_options"):
+        Dataset.from_npy(f"s3://{BUCKET}/fixtures/bool.npy", storage_options=["x"])  # type: ignore[arg-type]
+
+
+def test_credentials_never_shown(moto: MotoServer) -> None:
+    # A server that refuses the request and echoes the credentials in its answer: the
+    # message says what failed and where, with the credentials blanked out.
+    proxy = FaultProxy(moto.url, lambda i, m, s: "403")
+    try:
+        with pytest.raises(PermissionError) as info:
+            Dataset.from_npy(f"s3://{BUCKET}/fixtures/bool.npy", storage_options=moto.options(endpoint=proxy.url))
+    finally:
+        proxy.stop()
+    text = str(info.value) + repr(info.value) + "".join(getattr(info.value, "__notes__", []))
+    assert SECRET_KEY not in text and ACCESS_KEY not in text
+    assert f"s3://{BUCKET}/fixtures/bool.npy" in text
+    ds = Dataset.from_npy(f"s3://{BUCKET}/fixtures/bool.npy", storage_options=moto.options())
+    assert SECRET_KEY not in repr(ds) and SECRET_KEY not in str(ds.element_spec)
+
+
+def test_environment_variables_are_read(moto: MotoServer, tmp_path: Path) -> None:
+    # In a fresh process: the store is configured from the environment alone.
+    code = (
+        "import numpy as np\n"
+        "from npyflow.data import Dataset\n"
+        f"ds = Dataset.from_npy('s3://{BUCKET}/fixtures/int8.npy')\n"
+        "print(np.stack(list(ds.as_numpy_iterator())).tolist())\n"
+    )
+    env = {
+        "PATH": "/usr/bin:/bin",
+        "AWS_ACCESS_KEY_ID": "AKIDNPYFLOWTEST0001",
+        "AWS_SECRET_ACCESS_KEY": SECRET_KEY,
+        "AWS_REGION": "us-east-1",
+        "AWS_ENDPOINT_URL": moto.url,
+        "AWS_ALLOW_HTTP": "true",
+    }
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert json.loads(out.stdout) == np.load(FIXTURES / "int8.npy").tolist()
+
+
+def test_object_replaced_while_read_is_an_error(moto: MotoServer) -> None:
+    a = np.arange(4000, dtype=np.int64).reshape(1000, 4)
+    import io
+
+    buf = io.BytesIO()
+    np.save(buf, a)
+    moto.s3.put_object(Bucket=BUCKET, Key="changing/x.npy", Body=buf.getvalue())
+    ds = Dataset.from_npy(f"s3://{BUCKET}/changing/x.npy", storage_options=moto.options(block_bytes="4096", read_ahead_bytes="8192"))
+    it = iter(ds.as_numpy_iterator())
+    np.testing.assert_array_equal(next(it), a[0])
+    buf = io.BytesIO()
+    np.save(buf, a + 1)
+    moto.s3.put_object(Bucket=BUCKET, Key="changing/x.npy", Body=buf.getvalue())
+    # Rows already fetched (the first blocks) may still come; a row fetched after the
+    # replacement is an error naming the object, never a row of the new version.
+    seen = 1
+    with pytest.raises(OSError, match="changed while it was read"):
+        for row in it:
+            np.testing.assert_array_equal(row, a[seen])
+            seen += 1
+    assert seen < 1000
+
+
+# ---- http:// ---------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def http_root(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RangeHTTPServer]:
+    root = tmp_path_factory.mktemp("http")
+    for p in FIXTURES.iterdir():
+        if p.suffix in (".npy", ".npz"):
+            shutil.copy(p, root / p.name)
+    a = np.random.default_rng(1).integers(0, 1000, size=(5000, 7), dtype=np.int32)
+    np.save(root / "big.npy", a)
+    server = RangeHTTPServer(root)
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.mark.parametrize("name", ["int32_be.npy", "float64_be.npy", "uint32_be_fortran.npy", "str_U3_be.npy", "int16_v2.npy", "uint16_v3.npy"])
+def test_npy_over_http_equals_numpy(http_root: RangeHTTPServer, name: str) -> None:
+    entry = next(e for e in MANIFEST if e["file"] == name and e["name"] is None)
+    got = rows_of(Dataset.from_npy(f"{http_root.url}/{name}"))
+    assert len(got) == entry["shape"][0]
+    assert b"".join(np.ascontiguousarray(g).tobytes() for g in got).hex() == entry["c_hex"]
+
+
+def test_big_npy_and_npz_over_http(http_root: RangeHTTPServer) -> None:
+    want = np.load(Path(http_root.server.RequestHandlerClass.root) / "big.npy")  # type: ignore[attr-defined]
+    ds = Dataset.from_npy(f"{http_root.url}/big.npy", storage_options={"block_bytes": "10000"})
+    np.testing.assert_array_equal(np.concatenate(list(ds.batch(333).as_numpy_iterator())), want)
+    with np.load(FIXTURES / "deflated.npz") as z:
+        x = z["x"]
+    got = [np.asarray(r["x"]) for r in Dataset.from_npz(f"{http_root.url}/deflated.npz", keys="x").as_numpy_iterator()]
+    np.testing.assert_array_equal(np.stack(got), x)
+
+
+def test_http_cannot_list(http_root: RangeHTTPServer) -> None:
+    with pytest.raises(OSError):
+        Dataset.list_files(f"{http_root.url}/*.npy")
+
+
+# ---- faults ------------------------------------------------------------------------------
+
+
+def every(n: int, faults: List[str], most: int):
+    """Every n-th GET with a Range gets the next fault of `faults`, in turn, `most` in all."""
+
+    def plan(i: int, method: str, start: Optional[int]) -> Optional[str]:
+        if method == "GET" and start is not None and i % n == n - 1 and i // n < most:
+            return faults[(i // n) % len(faults)]
+        return None
+
+    return plan
+
+
+@pytest.mark.parametrize("faults,most", [(["503", "500", "429"], 40), (["reset", "truncate"], 40), (["stall"], 4)])
+def test_output_with_faults_equals_fault_free_output(moto: MotoServer, big: np.ndarray, faults: List[str], most: int) -> None:
+    proxy = FaultProxy(moto.url, every(3, faults, most), stall_s=2.5)
+    try:
+        so = moto.options(endpoint=proxy.url, block_bytes="262144", read_ahead_bytes="1048576", timeout="1s", max_retries="6")
+        ds = Dataset.from_npy(f"s3://{BUCKET}/big/x.npy", storage_options=so)
+        got = np.concatenate(list(ds.batch(1000).as_numpy_iterator()))
+        shuffled = np.concatenate(list(ds.global_shuffle(seed=5).batch(512).as_numpy_iterator()))
+    finally:
+        proxy.stop()
+    np.testing.assert_array_equal(got, big)
+    order = np.concatenate(list(Dataset.range(0, len(big), 1).global_shuffle(seed=5).batch(512).as_numpy_iterator()))
+    np.testing.assert_array_equal(shuffled, big[order])
+    assert len(proxy.faults) >= 3, proxy.faults
+
+
+def test_retries_exhausted_is_an_error_at_the_element_and_the_run_goes_on(moto: MotoServer, big: np.ndarray) -> None:
+    # Every read of the block at row 4096 (byte offset 128 + 4096 * 192) fails with 503.
+    row_bytes = 48 * 4
+    block_rows = 65536 // row_bytes
+    bad_start = 128 + 1 * block_rows * row_bytes
+
+    def plan(i: int, method: str, start: Optional[int]) -> Optional[str]:
+        return "503" if start == bad_start else None
+
+    proxy = FaultProxy(moto.url, plan)
+    try:
+        so = moto.options(endpoint=proxy.url, block_bytes="65536", read_ahead_bytes="131072", max_retries="2", retry_timeout="5")
+        ds = Dataset.from_npy(f"s3://{BUCKET}/big/x.npy", storage_options=so).take(3 * block_rows)
+        it = iter(ds.as_numpy_iterator())
+        for k in range(block_rows):
+            np.testing.assert_array_equal(next(it), big[k])
+        with pytest.raises(OSError) as info:
+            next(it)
+        msg = str(info.value)
+        assert f"s3://{BUCKET}/big/x.npy" in msg
+        assert f"bytes {bad_start}..{bad_start + block_rows * row_bytes}" in msg
+        assert SECRET_KEY not in msg
+        # The run goes on: with ignore_errors, every row but the bad block's.
+        kept = np.stack(list(ds.ignore_errors().as_numpy_iterator()))
+    finally:
+        proxy.stop()
+    want = np.concatenate([big[:block_rows], big[2 * block_rows : 3 * block_rows]])
+    np.testing.assert_array_equal(kept, want)
