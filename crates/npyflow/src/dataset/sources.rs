@@ -551,7 +551,7 @@ impl Dataset {
         let mut first: Option<(PathBuf, TensorSpec)> = None;
         for p in paths {
             let p = p.as_ref();
-            let t = read_npy(p).context(p.display())?;
+            let t = read_npy(p)?; // its errors name the file
             if t.ndim() == 0 {
                 return Err(Error::InvalidArgument(format!(
                     "{}: the array is a scalar; its rows cannot be a dataset (use from_tensors)",
