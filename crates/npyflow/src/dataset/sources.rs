@@ -13,7 +13,7 @@ use crate::buffer::Buffer;
 use crate::buffer::BufferPool;
 use crate::dtype::DType;
 use crate::element::{Element, ElementSpec, PartialShape, TensorSpec};
-use crate::error::{Error, Result, ResultExt};
+use crate::error::{Error, Result};
 use crate::format::npy::read_npy;
 use crate::format::npz::NpzArchive;
 use crate::rng::Rng;
