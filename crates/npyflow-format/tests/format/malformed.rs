@@ -96,7 +96,7 @@ fn huge_header_needs_a_raised_limit() {
         .load("arr")
         .unwrap_err()
         .to_string()
-        .contains("more than the limit"));
+        .contains("more than NumPy's limit"));
     assert_eq!(
         NpzArchive::open_with(&npz, &opts)
             .unwrap()
