@@ -274,6 +274,9 @@ mod tests {
             b"\x93NUMPY\x02\x00\xff\xff\xff\xff",
             DEFAULT_MAX_HEADER_SIZE,
         );
-        assert!(big.unwrap_err().to_string().contains("more than NumPy's limit"));
+        assert!(big
+            .unwrap_err()
+            .to_string()
+            .contains("more than NumPy's limit"));
     }
 }
