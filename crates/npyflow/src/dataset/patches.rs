@@ -5,7 +5,7 @@ use std::path::Path;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
 
-use super::parallelism::{cores, MAX_THREADS};
+use super::parallelism::{cores, AUTOTUNE, MAX_THREADS};
 use super::plumbing::{describe_node, own_pass, require, Dataset, Node, Pass};
 use crate::buffer::{BufferMut, BufferPool};
 use crate::element::{Element, ElementSpec, PartialShape, TensorSpec};
@@ -85,7 +85,7 @@ impl PatchOptions {
         };
         let threads = match num_parallel_reads {
             None => None,
-            Some(super::AUTOTUNE) => Some(cores()),
+            Some(AUTOTUNE) => Some(cores()),
             Some(n) if n > 0 => Some((n as usize).min(MAX_THREADS)),
             Some(n) => {
                 return Err(Error::InvalidArgument(format!(
