@@ -72,6 +72,8 @@ struct Rows {
     /// Held blocks, with the tick of their last use.
     cache: Mutex<BTreeMap<u64, (Slot, u64)>>,
     tick: std::sync::atomic::AtomicU64,
+    /// A Fortran-order array, read whole on first use.
+    whole: std::sync::OnceLock<Tensor>,
 }
 
 impl Rows {
@@ -87,6 +89,7 @@ impl Rows {
             max_blocks,
             cache: Mutex::new(BTreeMap::new()),
             tick: Default::default(),
+            whole: std::sync::OnceLock::new(),
         }
     }
 
@@ -200,7 +203,16 @@ impl Rows {
 
     fn read(&self, rows: Range<u64>) -> Result<Tensor> {
         if !self.npy.rows_contiguous() {
-            return self.npy.read_rows(rows);
+            // A Fortran-order array's rows are scattered through the object: it is read
+            // whole, once, and held.
+            let whole = match self.whole.get() {
+                Some(t) => t,
+                None => {
+                    let t = self.npy.load()?;
+                    self.whole.get_or_init(|| t)
+                }
+            };
+            return whole.slice_rows(rows.start as usize..rows.end as usize);
         }
         let raw = self.raw_rows(rows.clone())?;
         self.npy.rows_from_raw(rows, &raw)
@@ -208,12 +220,9 @@ impl Rows {
 
     /// Rows `indices` (in that order) stacked, read by coalesced ranged GETs: sorted, rows
     /// closer than a block apart merged into one request (of at most four blocks), every
-    /// request in flight together. Rows in held blocks are copied from them.
-    fn gather(&self, indices: &[u64], pool: &BufferPool) -> Result<Tensor> {
-        if !self.npy.rows_contiguous() {
-            let all = self.npy.load()?;
-            return super::sources::gather_rows(&all, indices, pool);
-        }
+    /// request in flight together. Rows in held blocks are copied from them. (Rows must be
+    /// contiguous in the object.)
+    fn gather(&self, indices: &[u64]) -> Result<Tensor> {
         let rb = self.npy.row_bytes();
         let mut order: Vec<(u64, usize)> = indices.iter().copied().zip(0..).collect();
         order.sort_unstable();
@@ -272,9 +281,7 @@ impl Rows {
             };
             raw[at * rb..(at + 1) * rb].copy_from_slice(src);
         }
-        let t = self.npy.rows_from_raw(0..indices.len() as u64, &raw)?;
-        let _ = pool;
-        Ok(t)
+        self.npy.rows_from_raw(0..indices.len() as u64, &raw)
     }
 }
 
@@ -328,9 +335,11 @@ impl Pass for RemoteRows {
     }
 
     fn gather(&self, indices: &[u64], pool: &BufferPool) -> Option<Result<Element>> {
-        if self.parts.len() != 1 {
+        if self.parts.len() != 1 || !self.parts[0].npy.rows_contiguous() {
             return None;
         }
-        Some(self.parts[0].gather(indices, pool).map(Element::from))
+        // The rows are assembled in place and converted once; the pool is not needed.
+        let _ = pool;
+        Some(self.parts[0].gather(indices).map(Element::from))
     }
 }
