@@ -583,7 +583,7 @@ impl Dataset {
     /// write_npy(&path, &Tensor::from_vec((0..6i64).collect(), &[3, 2])?)?;
     /// let url = format!("file://{}", path.display());
     /// let ds = Dataset::from_npy_with(&url, &StorageOptions::new())?;
-    /// assert_eq!(ds.to_vec()?[2].to_string(), "[4, 5]");
+    /// assert_eq!(ds.to_vec()?[2].to_string(), "[4 5]");
     /// # Ok::<(), npyflow::Error>(())
     /// ```
     pub fn from_npy_with(path: impl AsRef<Path>, storage: &StorageOptions) -> Result<Dataset> {
