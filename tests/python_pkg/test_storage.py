@@ -285,3 +285,45 @@ def test_retries_exhausted_is_an_error_at_the_element_and_the_run_goes_on(moto: 
         proxy.stop()
     want = np.concatenate([big[:block_rows], big[2 * block_rows : 3 * block_rows]])
     np.testing.assert_array_equal(kept, want)
+
+
+# ---- block shuffle ---------------------------------------------------------------------
+
+
+def test_block_shuffle_from_s3_equals_the_same_shuffle_of_numpy_rows(moto: MotoServer, big: np.ndarray) -> None:
+    # 64 KiB blocks of 341 rows; the shuffle's blocks are the source's, 4 to a window, and
+    # read-ahead room for two windows.
+    so = moto.options(block_bytes="65472", read_ahead_bytes="523776")
+    ds = Dataset.from_npy(f"s3://{BUCKET}/big/x.npy", storage_options=so)
+    order = np.concatenate(list(Dataset.range(0, len(big), 1).block_shuffle(341, 4, seed=0).batch(500).as_numpy_iterator()))
+    assert sorted(order.tolist()) == list(range(len(big)))
+    got = np.concatenate(list(ds.block_shuffle(341, 4, seed=0).batch(500).as_numpy_iterator()))
+    np.testing.assert_array_equal(got, big[order])
+    # Element by element too (no batch): the same order.
+    some = np.stack(list(ds.block_shuffle(341, 4, seed=0).take(1200).as_numpy_iterator()))
+    np.testing.assert_array_equal(some, big[order[:1200]])
+
+
+@pytest.mark.parametrize("stop", [0, 7, 23])
+def test_block_shuffle_resumes_where_it_stopped(moto: MotoServer, big: np.ndarray, stop: int) -> None:
+    so = moto.options(block_bytes="65472", read_ahead_bytes="523776")
+
+    def pipeline():
+        return Dataset.from_npy(f"s3://{BUCKET}/big/x.npy", storage_options=so).block_shuffle(341, 4, seed=11).batch(600)
+
+    it = iter(pipeline())
+    for _ in range(stop):
+        next(it)
+    state = it.get_state()
+    assert len(state) < 4096
+    rest = [np.asarray(b) for b in it]
+    again = iter(pipeline())
+    again.set_state(state)
+    np.testing.assert_array_equal(np.concatenate([np.asarray(b) for b in again]), np.concatenate(rest))
+
+
+def test_block_shuffle_refuses_bad_arguments() -> None:
+    with pytest.raises(ValueError, match="block_size"):
+        Dataset.range(0, 10, 1).block_shuffle(0)
+    with pytest.raises(ValueError, match="random-access"):
+        Dataset.range(0, 10, 1).filter(lambda x: True).block_shuffle(2)

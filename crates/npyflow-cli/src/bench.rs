@@ -12,6 +12,7 @@ use npyflow::dataset::{
     ShuffleOptions, DEFAULT_TRACE_EVENTS,
 };
 use npyflow::format::header::NpyHeader;
+use npyflow::format::storage::{self, StorageOptions};
 use npyflow::{ops, DType, Element, ElementSpec, PartialShape, Tensor, TensorSpec, AUTOTUNE};
 
 use npyflow_cli::spec;
@@ -22,8 +23,20 @@ pub struct Args {
     /// A standard workload: w1 (the seed's pipeline on 50,000 images in memory), w2 (a
     /// 1 GiB .npy shuffled in batches), w3 (32 shard files interleaved), w5 (patches of a
     /// 1 GiB cube, shuffled). The default, with no files, is w1.
-    #[arg(long, value_parser = ["w1", "w2", "w3", "w5"])]
+    #[arg(long, value_parser = ["w1", "w2", "w3", "w5", "w6"])]
     workload: Option<String>,
+    /// w6's object: the URL of W2's x.npy on object storage (s3://bucket/key; endpoint and
+    /// credentials from the AWS_* environment, or --storage-option).
+    #[arg(long)]
+    url: Option<String>,
+    /// w6's shuffle: block (block_shuffle of 4 MiB blocks, 8 to a window; the default) or
+    /// global (global_shuffle).
+    #[arg(long, value_parser = ["block", "global"], default_value = "block")]
+    shuffle: String,
+    /// A storage option for URLs, KEY=VALUE (repeatable): aws_endpoint_url, allow_http,
+    /// block_bytes, read_ahead_bytes, max_retries, ... (see from_npy's documentation).
+    #[arg(long = "storage-option", value_name = "KEY=VALUE")]
+    storage_option: Vec<String>,
     /// Where w2/w3/w5 keep their files (made when missing; shared with anchors.py's --data).
     #[arg(long)]
     data: Option<PathBuf>,
@@ -239,6 +252,64 @@ fn w3(data: &Path, threads: i64) -> Result<Workload> {
     })
 }
 
+fn w6(url: &str, threads: i64, shuffle: &str, extra: &[String]) -> Result<Workload> {
+    // 4 MiB blocks, 8 to a window, and room for two windows ahead: a window is shuffled
+    // while the next one is fetched, within 64 MiB.
+    let mut so = StorageOptions::new()
+        .with("block_bytes", (4u64 << 20).to_string())
+        .with("read_ahead_bytes", (64u64 << 20).to_string());
+    for kv in extra {
+        let Some((k, v)) = kv.split_once('=') else {
+            bail!("--storage-option takes KEY=VALUE, got {kv:?}");
+        };
+        so.insert(k, v);
+    }
+    let block_bytes: u64 = so
+        .get("block_bytes")
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(4 << 20);
+    let url = url.to_string();
+    let global = shuffle == "global";
+    Ok(Workload {
+        name: "w6".into(),
+        describe: format!(
+            "W6, a 1 GiB .npy on object storage: from_npy({}).{}.batch(1024, \
+             num_parallel_calls={}).prefetch(AUTOTUNE)",
+            storage::display_url(&url),
+            if global {
+                "global_shuffle(seed=0)".to_string()
+            } else {
+                "block_shuffle(block_bytes / row bytes, window=8, seed=0)".to_string()
+            },
+            show_threads(threads)
+        ),
+        build: Box::new(move || {
+            let x = Dataset::from_npy_with(&url, &so)?;
+            let row = match x.element_spec() {
+                ElementSpec::Tensor(t) => {
+                    t.shape
+                        .dims()
+                        .unwrap_or(&[])
+                        .iter()
+                        .map(|d| d.unwrap_or(1))
+                        .product::<usize>()
+                        * t.dtype.itemsize()
+                }
+                _ => 1,
+            };
+            let block = (block_bytes / row.max(1) as u64).max(1);
+            let shuffled = if global {
+                x.global_shuffle(ShuffleOptions::new().seed(0))?
+            } else {
+                x.block_shuffle(block, 8, Some(0), true)?
+            };
+            Ok(shuffled
+                .batch(1024, parallelism(threads)?)?
+                .prefetch(AUTOTUNE)?)
+        }),
+    })
+}
+
 fn w5(data: &Path, threads: i64) -> Result<Workload> {
     let (h, w, bands) = (2048, 2048, 64);
     let cube = data.join(format!("w5_cube_{h}x{w}x{bands}.npy"));
@@ -410,6 +481,12 @@ pub fn main(args: Args) -> Result<()> {
                 "w1" => w1(args.n.unwrap_or(50_000), threads)?,
                 "w2" => w2(&data, threads)?,
                 "w5" => w5(&data, threads)?,
+                "w6" => {
+                    let Some(url) = args.url.as_deref() else {
+                        bail!("--workload w6 needs --url s3://bucket/key of W2's x.npy");
+                    };
+                    w6(url, threads, &args.shuffle, &args.storage_option)?
+                }
                 _ => w3(&data, threads)?,
             }
         }

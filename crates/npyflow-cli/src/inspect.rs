@@ -6,9 +6,10 @@ use std::process::ExitCode;
 
 use indicatif::{ProgressBar, ProgressStyle};
 use npyflow::format::header::{NpyHeader, Version};
-use npyflow::format::npy::{NpyFile, ReadOptions};
+use npyflow::format::npy::{NpyFile, ReadOptions, RemoteNpy};
 use npyflow::format::npz::{NpzArchive, NpzEntry};
 use npyflow::format::stats::{Scalar, Stats, StatsAccumulator};
+use npyflow::format::storage::{self, Object, StorageOptions};
 use npyflow::format::FileKind;
 
 use crate::ReadArgs;
@@ -16,7 +17,9 @@ use std::path::PathBuf;
 
 #[derive(clap::Args)]
 pub struct Args {
-    /// Files to inspect (.npy or .npz, told apart by their contents).
+    /// Files to inspect (.npy or .npz, told apart by their contents), or URLs of objects
+    /// (s3://, gs://, az://, http(s)://, file://), read by range with credentials and
+    /// endpoints from the environment (AWS_ACCESS_KEY_ID, AWS_ENDPOINT_URL, ...).
     #[arg(required_unless_present = "sample")]
     paths: Vec<PathBuf>,
     /// Print one JSON object per array, one per line.
@@ -99,6 +102,9 @@ fn inspect_path(
     report: &mut dyn FnMut(Record),
     fail: &mut dyn FnMut(String),
 ) {
+    if let Some(url) = path.to_str().filter(|s| storage::is_url(s)) {
+        return inspect_url(url, options, stats, report, fail);
+    }
     let shown = path.display().to_string();
     let kind = match FileKind::detect(path) {
         Ok(k) => k,
@@ -138,47 +144,118 @@ fn inspect_path(
                 Ok(a) => a,
                 Err(e) => return fail(e.to_string()),
             };
-            for entry in npz.entries() {
-                let m = match entry {
-                    NpzEntry::Array(m) => m,
-                    NpzEntry::Other { .. } => continue,
-                    NpzEntry::Bad { name, error } => {
-                        fail(format!("{shown}: member {name:?}: {error}"));
-                        continue;
-                    }
-                };
-                let s = if stats {
-                    let result = npz.data_reader(m).and_then(|mut reader| {
-                        let total = m.header.nbytes() as u64;
-                        let s =
-                            stream_stats(&m.header, total, &format!("{shown}:{}", m.key), |buf| {
-                                reader.read_exact(buf)?;
-                                Ok(buf.len())
-                            })?;
-                        // Read what follows the data too, so the CRC covers the whole member.
-                        let mut rest = vec![0u8; 64 << 10];
-                        while reader.read(&mut rest)? > 0 {}
-                        Ok(s)
-                    });
-                    match result {
-                        Ok(s) => Some(s),
-                        Err(e) => {
-                            fail(format!("{shown}: member {:?}: {e}", m.name));
-                            continue;
-                        }
-                    }
-                } else {
-                    None
-                };
-                report(Record {
-                    path: shown.clone(),
-                    name: Some(m.key.clone()),
-                    header: m.header.clone(),
-                    version: m.version,
-                    stats: s,
-                });
-            }
+            inspect_npz(&npz, &shown, stats, report, fail);
         }
+    }
+}
+
+/// Reports the arrays of an open archive.
+fn inspect_npz(
+    npz: &NpzArchive,
+    shown: &str,
+    stats: bool,
+    report: &mut dyn FnMut(Record),
+    fail: &mut dyn FnMut(String),
+) {
+    for entry in npz.entries() {
+        let m = match entry {
+            NpzEntry::Array(m) => m,
+            NpzEntry::Other { .. } => continue,
+            NpzEntry::Bad { name, error } => {
+                fail(format!("{shown}: member {name:?}: {error}"));
+                continue;
+            }
+        };
+        let s = if stats {
+            let result = npz.data_reader(m).and_then(|mut reader| {
+                let total = m.header.nbytes() as u64;
+                let s = stream_stats(&m.header, total, &format!("{shown}:{}", m.key), |buf| {
+                    reader.read_exact(buf)?;
+                    Ok(buf.len())
+                })?;
+                // Read what follows the data too, so the CRC covers the whole member.
+                let mut rest = vec![0u8; 64 << 10];
+                while reader.read(&mut rest)? > 0 {}
+                Ok(s)
+            });
+            match result {
+                Ok(s) => Some(s),
+                Err(e) => {
+                    fail(format!("{shown}: member {:?}: {e}", m.name));
+                    continue;
+                }
+            }
+        } else {
+            None
+        };
+        report(Record {
+            path: shown.to_string(),
+            name: Some(m.key.clone()),
+            header: m.header.clone(),
+            version: m.version,
+            stats: s,
+        });
+    }
+}
+
+/// Inspects the object at `url`: its first bytes tell a .npy from an .npz; the header (and
+/// an archive's directory) are read by ranged GETs, the data only with --stats.
+fn inspect_url(
+    url: &str,
+    options: &ReadOptions,
+    stats: bool,
+    report: &mut dyn FnMut(Record),
+    fail: &mut dyn FnMut(String),
+) {
+    let so = StorageOptions::new();
+    let object = match Object::open(url, &so) {
+        Ok(o) => o,
+        Err(e) => return fail(e.to_string()),
+    };
+    let shown = object.url().to_string();
+    let head = match object.read_range(0..object.size().min(6)) {
+        Ok(h) => h,
+        Err(e) => return fail(e.to_string()),
+    };
+    if head.starts_with(b"\x93NUMPY") {
+        let f = match RemoteNpy::from_object(object, options) {
+            Ok(f) => f,
+            Err(e) => return fail(e.to_string()),
+        };
+        let s = if stats {
+            let total = f.header().nbytes() as u64;
+            let mut offset = f.data_offset();
+            let result = stream_stats(f.header(), total, &shown, |buf| {
+                let got = f.object().read_range(offset..offset + buf.len() as u64)?;
+                buf.copy_from_slice(&got);
+                offset += buf.len() as u64;
+                Ok(buf.len())
+            });
+            match result {
+                Ok(s) => Some(s),
+                Err(e) => return fail(format!("{shown}: {e}")),
+            }
+        } else {
+            None
+        };
+        report(Record {
+            path: shown,
+            name: None,
+            header: f.header().clone(),
+            version: f.version(),
+            stats: s,
+        });
+    } else if head.starts_with(b"PK") {
+        match NpzArchive::open_url(url, &so, options) {
+            Ok(npz) => inspect_npz(&npz, &shown, stats, report, fail),
+            Err(e) => fail(e.to_string()),
+        }
+    } else {
+        fail(format!(
+            "{shown}: neither a .npy file (which starts with \"\\x93NUMPY\") nor an .npz \
+             archive (which starts with \"PK\"): it starts with {:?}",
+            String::from_utf8_lossy(&head)
+        ))
     }
 }
 

@@ -423,6 +423,25 @@ impl CoreDataset {
         )
     }
 
+    fn block_shuffle(
+        &self,
+        py: Python<'_>,
+        block_size: u64,
+        window: u64,
+        seed: Option<i64>,
+        reshuffle_each_iteration: bool,
+    ) -> PyResult<CoreDataset> {
+        wrap(
+            py,
+            self.inner.block_shuffle(
+                block_size,
+                window,
+                seed.map(|s| s as u64),
+                reshuffle_each_iteration,
+            ),
+        )
+    }
+
     #[pyo3(signature = (count))]
     fn repeat(&self, count: Option<i64>) -> CoreDataset {
         CoreDataset {

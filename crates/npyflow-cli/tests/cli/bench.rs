@@ -119,3 +119,45 @@ fn patches_of_one_file() {
     let out = bench(&["--patches", "30", c]);
     assert!(String::from_utf8_lossy(&out.stderr).contains("does not fit"));
 }
+
+#[test]
+fn w6_reads_an_object_by_url_block_and_global_shuffled() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("x.npy");
+    let t =
+        npyflow::Tensor::from_vec((0..5000 * 8).map(|i| i as f32).collect(), &[5000, 8]).unwrap();
+    npyflow::format::npy::write_npy(&p, &t).unwrap();
+    let url = format!("file://{}", p.canonicalize().unwrap().display());
+    for shuffle in ["block", "global"] {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_npyflow"))
+            .args([
+                "bench",
+                "--workload",
+                "w6",
+                "--json",
+                "--url",
+                &url,
+                "--shuffle",
+                shuffle,
+            ])
+            .args(["--storage-option", "block_bytes=4096"])
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let j: serde_json::Value =
+            serde_json::from_str(String::from_utf8_lossy(&out.stdout).trim()).unwrap();
+        assert_eq!(j["rows"], 5000, "{j}");
+        assert_eq!(j["errors"], 0, "{j}");
+        assert!(j["pipeline"].as_str().unwrap().contains(shuffle), "{j}");
+    }
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_npyflow"))
+        .args(["bench", "--workload", "w6"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--url"));
+}

@@ -214,3 +214,49 @@ fn the_table_and_the_sample() {
     assert_eq!(lines.len(), 1 + 7, "{text}");
     assert!(text.contains(">f8") && text.contains("images") && text.contains("(1000, 32, 32, 3)"));
 }
+
+#[test]
+fn urls_are_inspected_by_range_as_files_are() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("m.npy");
+    let t = Tensor::from_vec(vec![3i32, -4, 5, 6, 7, 8], &[2, 3]).unwrap();
+    write_npy(&p, &t).unwrap();
+    let z = dir.path().join("a.npz");
+    let mut w = NpzWriter::create(&z).unwrap();
+    w.add("zeta", &t, Compression::Deflated).unwrap();
+    w.add("alpha", &Tensor::scalar(7u8), Compression::Stored)
+        .unwrap();
+    w.finish().unwrap();
+    let by_path = json_lines(&inspect(&["--json", "--stats"], &[&p, &z]));
+    let url = |q: &Path| PathBuf::from(format!("file://{}", q.canonicalize().unwrap().display()));
+    let out = inspect(&["--json", "--stats"], &[&url(&p), &url(&z)]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let by_url = json_lines(&out);
+    assert_eq!(by_url.len(), 3);
+    for (a, b) in by_path.iter().zip(&by_url) {
+        for key in [
+            "name",
+            "dtype",
+            "shape",
+            "min",
+            "max",
+            "sum",
+            "head",
+            "format_version",
+        ] {
+            assert_eq!(a[key], b[key], "{key}");
+        }
+    }
+    assert!(by_url[0]["path"].as_str().unwrap().starts_with("file:///"));
+    let missing = PathBuf::from(format!(
+        "file://{}/nope.npy",
+        dir.path().canonicalize().unwrap().display()
+    ));
+    let out = inspect(&[], &[&missing]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("nope.npy"));
+}

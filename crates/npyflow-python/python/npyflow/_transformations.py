@@ -202,6 +202,34 @@ class DatasetTransformations:
         raise ValueError (use ``shuffle``)."""
         return self._derive(self._ds.global_shuffle(as_seed(seed), bool(reshuffle_each_iteration)))
 
+    def block_shuffle(
+        self,
+        block_size: int,
+        window: int = 16,
+        seed: Optional[int] = None,
+        reshuffle_each_iteration: bool = True,
+    ) -> Dataset:
+        """A shuffle whose reads stay in large contiguous pieces, for data read by range
+        (``from_npy("s3://...")``): the elements are cut into blocks of ``block_size``
+        consecutive elements, the blocks put in a random order, and the elements of each run
+        of ``window`` blocks shuffled among themselves. Every element comes once per pass;
+        seeded, a new order each pass unless ``reshuffle_each_iteration=False``; resumable
+        like ``global_shuffle`` (the state is a position and a seed). A source on object
+        storage is told which blocks come next and fetches each once, ahead of the consumer.
+
+        Quality: not a uniform permutation. Elements of one block always land within
+        ``window * block_size`` consecutive positions; a batch of ``b`` holds about
+        ``b / window`` elements from the same block as any one of its elements (a uniform
+        shuffle: about ``b * block_size / n``). Raise ``window`` or shrink ``block_size`` if
+        neighbouring elements are alike, or use ``global_shuffle``. For a remote ``.npy``,
+        ``block_size`` = ``block_bytes`` (storage option, 8 MiB) / the row's bytes makes each
+        block one request. Not in tf.data."""
+        return self._derive(
+            self._ds.block_shuffle(
+                as_index(block_size, "block_size"), as_index(window, "window"), as_seed(seed), bool(reshuffle_each_iteration)
+            )
+        )
+
     def repeat(self, count: Optional[int] = None, name: Optional[str] = None) -> Dataset:
         """The dataset ``count`` times, or forever when ``count`` is None or -1."""
         return self._derive(self._ds.repeat(None if count is None else as_index(count, "count")))

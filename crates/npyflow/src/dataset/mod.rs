@@ -49,6 +49,7 @@
 //! transformation goes) is described in `src/dataset/DESIGN.md`.
 
 mod batch;
+mod block_shuffle;
 mod cache;
 mod combine;
 pub(crate) mod context;

@@ -200,6 +200,10 @@ pub(crate) trait Pass: Send + Sync {
     fn parallelism(&self) -> Option<Parallelism> {
         None
     }
+    /// A hint that elements `ranges` (in that order) will be read soon: a source that reads
+    /// over a network starts fetching them. Transformations that know their future reads
+    /// (a block shuffle) call it on their input; doing nothing is always correct.
+    fn will_read(&self, _ranges: &[std::ops::Range<u64>]) {}
 }
 
 pub(crate) type PassRef = Arc<dyn Pass>;

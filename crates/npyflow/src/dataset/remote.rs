@@ -8,10 +8,14 @@
 //! already fetched, many requests in flight. A batch of rows from all over the array (after a
 //! global shuffle) is read by [`Pass::gather`] as few, large ranged GETs: its rows sorted,
 //! neighbours closer than a block merged into one request, all requests in flight together.
+//! A block shuffle (`Dataset::block_shuffle`) tells the source which blocks come next
+//! ([`Pass::will_read`]): they are fetched in its order instead, each once.
 
 use std::collections::BTreeMap;
 use std::ops::Range;
-use std::sync::{Arc, Mutex};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 
@@ -50,17 +54,54 @@ impl ReadPlan {
     }
 }
 
+/// A block on its way: the request, and its outcome once a reader has waited for it (the
+/// readers of one block share one request).
+struct InFlight {
+    pending: Mutex<Option<Pending>>,
+    done: OnceLock<std::result::Result<Bytes, Arc<Error>>>,
+}
+
+impl InFlight {
+    fn wait(&self) -> std::result::Result<Bytes, Arc<Error>> {
+        if let Some(r) = self.done.get() {
+            return r.clone();
+        }
+        let mut pending = self.pending.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(r) = self.done.get() {
+            return r.clone();
+        }
+        let r = match pending.take() {
+            Some(p) => p.wait().map_err(Arc::new),
+            None => Err(Arc::new(Error::Pipeline(
+                "a block's read was lost (a reader panicked while waiting)".into(),
+            ))),
+        };
+        self.done.get_or_init(|| r).clone()
+    }
+}
+
 /// A block held, on its way, or that could not be read.
 enum Slot {
-    Pending(Pending),
+    Flight(Arc<InFlight>),
     Ready(Bytes),
-    /// The read failed after its retries, with this message, at this time: the block's
-    /// other rows fail at once for [`FAILED_FOR`] instead of each trying again from scratch.
-    Failed(Arc<Error>, std::time::Instant),
+    /// The read failed after its retries, at this time: the block's other rows fail at once
+    /// for [`FAILED_FOR`] instead of each trying again from scratch.
+    Failed(Arc<Error>, Instant),
 }
 
 /// How long a block that could not be read is not tried again.
-const FAILED_FOR: std::time::Duration = std::time::Duration::from_secs(10);
+const FAILED_FOR: Duration = Duration::from_secs(10);
+
+/// A copy of a shared error (an I/O error keeps its kind, so Python raises the same type).
+fn again(e: &Error) -> Error {
+    match e {
+        Error::Io { path, source } => Error::io(
+            path.clone(),
+            std::io::Error::new(source.kind(), source.to_string()),
+        ),
+        other => Error::Pipeline(other.to_string()),
+    }
+}
 
 /// One object's rows, read in blocks through a bounded cache.
 struct Rows {
@@ -71,9 +112,12 @@ struct Rows {
     max_blocks: usize,
     /// Held blocks, with the tick of their last use.
     cache: Mutex<BTreeMap<u64, (Slot, u64)>>,
-    tick: std::sync::atomic::AtomicU64,
+    tick: AtomicU64,
+    /// Whether a reader said what it reads next ([`Pass::will_read`]): then blocks are
+    /// fetched in its order, not read ahead in the object's.
+    hinted: AtomicBool,
     /// A Fortran-order array, read whole on first use.
-    whole: std::sync::OnceLock<Tensor>,
+    whole: OnceLock<Tensor>,
 }
 
 impl Rows {
@@ -88,8 +132,9 @@ impl Rows {
             blocks,
             max_blocks,
             cache: Mutex::new(BTreeMap::new()),
-            tick: Default::default(),
-            whole: std::sync::OnceLock::new(),
+            tick: AtomicU64::new(0),
+            hinted: AtomicBool::new(false),
+            whole: OnceLock::new(),
         }
     }
 
@@ -97,17 +142,29 @@ impl Rows {
         b * self.block_rows..((b + 1) * self.block_rows).min(self.npy.rows())
     }
 
-    /// Starts fetching the blocks `want` that are not held, as far as the budget allows,
-    /// evicting the least recently used ready blocks that are not wanted.
+    fn lock(&self) -> std::sync::MutexGuard<'_, BTreeMap<u64, (Slot, u64)>> {
+        self.cache.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Starts fetching the blocks `want` that are not held, in that order, as far as the
+    /// budget allows, evicting the least recently used blocks that are neither in flight
+    /// nor wanted.
     fn request(&self, cache: &mut BTreeMap<u64, (Slot, u64)>, want: &[u64]) {
         for &b in want {
-            if b >= self.blocks || cache.contains_key(&b) {
+            match cache.get(&b) {
+                Some((Slot::Failed(_, at), _)) if at.elapsed() >= FAILED_FOR => {
+                    cache.remove(&b);
+                }
+                Some(_) => continue,
+                None => {}
+            }
+            if b >= self.blocks {
                 continue;
             }
             while cache.len() >= self.max_blocks {
                 let victim = cache
                     .iter()
-                    .filter(|(k, (s, _))| !matches!(s, Slot::Pending(_)) && !want.contains(k))
+                    .filter(|(k, (s, _))| !matches!(s, Slot::Flight(_)) && !want.contains(k))
                     .min_by_key(|(_, (_, t))| *t)
                     .map(|(&k, _)| k);
                 match victim {
@@ -120,67 +177,85 @@ impl Rows {
             let r = self.npy.byte_range(self.block_range(b));
             match self.npy.object().prefetch(r) {
                 Ok(p) => {
-                    cache.insert(b, (Slot::Pending(p), 0));
+                    let f = InFlight {
+                        pending: Mutex::new(Some(p)),
+                        done: OnceLock::new(),
+                    };
+                    cache.insert(b, (Slot::Flight(Arc::new(f)), 0));
                 }
                 Err(_) => return,
             }
         }
     }
 
-    /// Block `b`'s bytes, waiting for them if they are on their way; the blocks after it
-    /// are requested too (read-ahead).
+    /// Block `b`'s bytes: held, waited for when on their way, or fetched. Unless a reader
+    /// gave hints, the blocks after it are requested too (read-ahead).
     fn block(&self, b: u64) -> Result<Bytes> {
-        let tick = self.tick.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
-        let pending = {
-            let mut cache = self.cache.lock().unwrap_or_else(|p| p.into_inner());
-            let ahead: Vec<u64> = (b..self.blocks).take(self.max_blocks).collect();
-            self.request(&mut cache, &ahead);
-            match cache.remove(&b) {
-                Some((Slot::Ready(bytes), _)) => {
-                    cache.insert(b, (Slot::Ready(bytes.clone()), tick));
-                    return Ok(bytes);
+        let tick = self.tick.fetch_add(1, Ordering::Relaxed) + 1;
+        let flight = {
+            let mut cache = self.lock();
+            if self.hinted.load(Ordering::Relaxed) {
+                self.request(&mut cache, &[b]);
+            } else {
+                let ahead: Vec<u64> = (b..self.blocks).take(self.max_blocks).collect();
+                self.request(&mut cache, &ahead);
+            }
+            match cache.get_mut(&b) {
+                Some((Slot::Ready(bytes), t)) => {
+                    *t = tick;
+                    return Ok(bytes.clone());
                 }
-                Some((Slot::Pending(p), _)) => Some(p),
-                Some((Slot::Failed(e, at), t)) if at.elapsed() < FAILED_FOR => {
-                    let again = Error::Pipeline(e.to_string());
-                    let again = match &*e {
-                        Error::Io { path, source } => Error::io(
-                            path.clone(),
-                            std::io::Error::new(source.kind(), source.to_string()),
-                        ),
-                        _ => again,
-                    };
-                    cache.insert(b, (Slot::Failed(e, at), t));
-                    return Err(again);
+                Some((Slot::Failed(e, _), _)) => return Err(again(e)),
+                Some((Slot::Flight(f), t)) => {
+                    *t = tick;
+                    Some(f.clone())
                 }
-                _ => None,
+                None => None,
             }
         };
-        let read = match pending {
-            Some(p) => p.wait(),
-            // No room (every held block is in flight): read it directly.
-            None => self
+        let Some(flight) = flight else {
+            // No room (every held block is in flight): read it directly, uncached.
+            return self
                 .npy
                 .object()
-                .read_range(self.npy.byte_range(self.block_range(b))),
+                .read_range(self.npy.byte_range(self.block_range(b)));
         };
-        let bytes = match read {
-            Ok(bytes) => bytes,
-            Err(e) => {
-                let e = Arc::new(e);
-                let mut cache = self.cache.lock().unwrap_or_else(|p| p.into_inner());
-                cache.insert(
-                    b,
-                    (Slot::Failed(e.clone(), std::time::Instant::now()), tick),
-                );
-                return Err(Arc::try_unwrap(e).unwrap_or_else(|e| Error::Pipeline(e.to_string())));
+        let outcome = flight.wait();
+        let mut cache = self.lock();
+        if let Some((slot @ Slot::Flight(_), _)) = cache.get_mut(&b) {
+            if matches!(slot, Slot::Flight(f) if Arc::ptr_eq(f, &flight)) {
+                *slot = match &outcome {
+                    Ok(bytes) => Slot::Ready(bytes.clone()),
+                    Err(e) => Slot::Failed(e.clone(), Instant::now()),
+                };
             }
-        };
-        let mut cache = self.cache.lock().unwrap_or_else(|p| p.into_inner());
-        if cache.len() < self.max_blocks {
-            cache.insert(b, (Slot::Ready(bytes.clone()), tick));
         }
-        Ok(bytes)
+        outcome.map_err(|e| again(&e))
+    }
+
+    /// Starts fetching the blocks that hold rows `ranges`, in that order, within the budget;
+    /// from now on blocks are fetched in the order readers announce, not read ahead.
+    fn will_read(&self, ranges: &[Range<u64>]) {
+        self.hinted.store(true, Ordering::Relaxed);
+        let mut want = Vec::new();
+        for r in ranges.iter().filter(|r| r.start < r.end) {
+            for b in r.start / self.block_rows..=(r.end - 1) / self.block_rows {
+                if !want.contains(&b) {
+                    want.push(b);
+                }
+            }
+        }
+        want.truncate(self.max_blocks);
+        let mut cache = self.lock();
+        self.request(&mut cache, &want);
+    }
+
+    /// Whether block `b` is held or on its way.
+    fn has(&self, b: u64) -> bool {
+        matches!(
+            self.lock().get(&b),
+            Some((Slot::Ready(_) | Slot::Flight(_), _))
+        )
     }
 
     /// Rows `rows`' raw bytes, from the blocks they lie in.
@@ -218,10 +293,10 @@ impl Rows {
         self.npy.rows_from_raw(rows, &raw)
     }
 
-    /// Rows `indices` (in that order) stacked, read by coalesced ranged GETs: sorted, rows
-    /// closer than a block apart merged into one request (of at most four blocks), every
-    /// request in flight together. Rows in held blocks are copied from them. (Rows must be
-    /// contiguous in the object.)
+    /// Rows `indices` (in that order) stacked. Rows of blocks held or on their way come from
+    /// those blocks; the others are read by coalesced ranged GETs: sorted, rows closer than
+    /// a block apart merged into one request (of at most four blocks), every request in
+    /// flight together. (Rows must be contiguous in the object.)
     fn gather(&self, indices: &[u64]) -> Result<Tensor> {
         let rb = self.npy.row_bytes();
         let mut order: Vec<(u64, usize)> = indices.iter().copied().zip(0..).collect();
@@ -234,20 +309,15 @@ impl Rows {
                 });
             }
         }
-        // Held blocks serve what they can; the rest is grouped into runs.
-        let held: BTreeMap<u64, Bytes> = {
-            let cache = self.cache.lock().unwrap_or_else(|p| p.into_inner());
-            cache
-                .iter()
-                .filter_map(|(&b, (s, _))| match s {
-                    Slot::Ready(bytes) => Some((b, bytes.clone())),
-                    Slot::Pending(_) | Slot::Failed(..) => None,
-                })
-                .collect()
-        };
+        let mut held: BTreeMap<u64, Bytes> = BTreeMap::new();
         let mut runs: Vec<Range<u64>> = Vec::new();
         for &(i, _) in &order {
-            if held.contains_key(&(i / self.block_rows)) {
+            let b = i / self.block_rows;
+            if held.contains_key(&b) {
+                continue;
+            }
+            if self.has(b) {
+                held.insert(b, self.block(b)?);
                 continue;
             }
             match runs.last_mut() {
@@ -341,5 +411,19 @@ impl Pass for RemoteRows {
         // The rows are assembled in place and converted once; the pool is not needed.
         let _ = pool;
         Some(self.parts[0].gather(indices).map(Element::from))
+    }
+
+    fn will_read(&self, ranges: &[Range<u64>]) {
+        for (p, part) in self.parts.iter().enumerate() {
+            let (lo, hi) = (self.starts[p], self.starts[p + 1]);
+            let local: Vec<Range<u64>> = ranges
+                .iter()
+                .filter(|r| r.start < hi && r.end > lo)
+                .map(|r| r.start.max(lo) - lo..r.end.min(hi) - lo)
+                .collect();
+            if !local.is_empty() {
+                part.will_read(&local);
+            }
+        }
     }
 }

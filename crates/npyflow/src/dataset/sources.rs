@@ -598,7 +598,7 @@ impl Dataset {
     ) -> Result<Dataset> {
         let paths: Vec<PathBuf> = paths.into_iter().map(|p| p.as_ref().to_owned()).collect();
         if !paths.iter().any(|p| path_is_url(p)) {
-            return Self::from_npy_files(paths);
+            return Self::from_local_npy_files(&paths);
         }
         let plan = ReadPlan::from_options(storage)?;
         let mut parts = Vec::new();
@@ -643,11 +643,16 @@ impl Dataset {
     /// array on disk). Every file must have the same dtype and the same shape after the first
     /// axis; the error names the first file that differs.
     pub fn from_npy_files<P: AsRef<Path>>(paths: impl IntoIterator<Item = P>) -> Result<Dataset> {
+        Self::from_npy_files_with(paths, &StorageOptions::new())
+    }
+
+    /// Local `.npy` files, memory-mapped.
+    fn from_local_npy_files(paths: &[PathBuf]) -> Result<Dataset> {
         let mut parts = Vec::new();
         let mut starts = vec![0u64];
         let mut first: Option<(PathBuf, TensorSpec)> = None;
         for p in paths {
-            let p = p.as_ref();
+            let p: &Path = p.as_ref();
             let t = read_npy(p)?; // its errors name the file
             if t.ndim() == 0 {
                 return Err(Error::InvalidArgument(format!(
