@@ -21,6 +21,7 @@
 pub(crate) mod elementwise;
 pub mod graph;
 mod kernels;
+pub(crate) use kernels::BoxLayout;
 
 use std::fmt;
 use std::sync::Arc;
@@ -45,6 +46,20 @@ pub enum Component {
     Index(usize),
     /// Value `k` of a dict element.
     Key(String),
+}
+
+impl Component {
+    /// The component as Python writes it: `2` (a tuple index) or `'image'` (a dict key).
+    fn python(&self) -> String {
+        match self {
+            Component::All => "(all)".into(),
+            Component::Index(i) => format!("{i} (a tuple index)"),
+            Component::Key(k) => format!(
+                "'{}' (a dict key)",
+                k.replace('\\', "\\\\").replace('\'', "\\'")
+            ),
+        }
+    }
 }
 
 /// What an op does to one tensor.
@@ -457,8 +472,9 @@ impl Op {
                 Ok(Element::Dict(items))
             }
             (c, e) => Err(Error::Pipeline(format!(
-                "{self}: the element {} has no component {c:?}",
-                e.spec()
+                "{self}: the element {} has no component {}",
+                e.spec(),
+                c.python()
             ))),
         }
     }
@@ -500,7 +516,9 @@ impl Op {
                 Ok(ElementSpec::Dict(items))
             }
             (c, s) => Err(Error::InvalidArgument(format!(
-                "{self}: elements of {s} have no component {c:?}"
+                "{self}: elements of {s} have no component {} (component= names a tuple \
+                 index or a dict key of the element)",
+                c.python()
             ))),
         }
     }
