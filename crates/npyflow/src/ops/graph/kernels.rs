@@ -10,7 +10,7 @@ use std::borrow::Cow;
 
 use bytemuck::{Pod, Zeroable};
 
-use super::{BinaryOp, ReduceOp, UnaryOp};
+use super::kinds::{BinaryOp, ReduceOp, UnaryOp};
 use crate::buffer::Buffer;
 use crate::dtype::DType;
 use crate::error::{Error, Result};
