@@ -8,8 +8,8 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Context, Result};
 use indicatif::{ProgressBar, ProgressStyle};
 use npyflow::dataset::{
-    Cardinality, Dataset, InterleaveOptions, Parallelism, PipelineStats, Rng, ShuffleOptions,
-    DEFAULT_TRACE_EVENTS,
+    Cardinality, Dataset, InterleaveOptions, Parallelism, PatchOptions, PipelineStats, Rng,
+    ShuffleOptions, DEFAULT_TRACE_EVENTS,
 };
 use npyflow::format::header::NpyHeader;
 use npyflow::{ops, DType, Element, ElementSpec, PartialShape, Tensor, TensorSpec, AUTOTUNE};
@@ -20,11 +20,11 @@ use npyflow_cli::spec;
 #[derive(clap::Args, Debug)]
 pub struct Args {
     /// A standard workload: w1 (the seed's pipeline on 50,000 images in memory), w2 (a
-    /// 1 GiB .npy shuffled in batches), w3 (32 shard files interleaved). The default, with
-    /// no files, is w1.
-    #[arg(long, value_parser = ["w1", "w2", "w3"])]
+    /// 1 GiB .npy shuffled in batches), w3 (32 shard files interleaved), w5 (patches of a
+    /// 1 GiB cube, shuffled). The default, with no files, is w1.
+    #[arg(long, value_parser = ["w1", "w2", "w3", "w5"])]
     workload: Option<String>,
-    /// Where w2/w3 keep their files (made when missing; shared with anchors.py's --data).
+    /// Where w2/w3/w5 keep their files (made when missing; shared with anchors.py's --data).
     #[arg(long)]
     data: Option<PathBuf>,
     /// A pipeline to run over FILES, written as a chain of calls:
@@ -53,6 +53,8 @@ pub struct Args {
     /// the same cost, and more), keeping at most 1,048,576 events.
     #[arg(long, value_name = "FILE")]
     trace: Option<PathBuf>,
+    #[command(flatten)]
+    patches: crate::source::PatchArgs,
     /// .npy files whose rows the --pipeline reads (as one array when there are several).
     files: Vec<PathBuf>,
 }
@@ -92,6 +94,11 @@ fn warm(path: &Path) -> Result<()> {
 /// Writes a float32 .npy of `rows` x `cols` pseudo-random values, streaming, unless it
 /// exists.
 fn ensure_npy(path: &Path, rows: usize, cols: usize, seed: u64) -> Result<()> {
+    ensure_npy_shaped(path, &[rows, cols], seed)
+}
+
+/// Writes a float32 .npy of `shape` of pseudo-random values, streaming, unless it exists.
+fn ensure_npy_shaped(path: &Path, shape: &[usize], seed: u64) -> Result<()> {
     if path.exists() {
         return Ok(());
     }
@@ -103,10 +110,10 @@ fn ensure_npy(path: &Path, rows: usize, cols: usize, seed: u64) -> Result<()> {
     let mut out = std::io::BufWriter::new(
         std::fs::File::create(&tmp).with_context(|| tmp.display().to_string())?,
     );
-    out.write_all(&NpyHeader::new(DType::Float32, &[rows, cols]).encode(None)?)?;
+    out.write_all(&NpyHeader::new(DType::Float32, shape).encode(None)?)?;
     let mut rng = Rng::keyed(seed, &[]);
     let mut chunk = vec![0f32; 65536];
-    let mut left = rows * cols;
+    let mut left: usize = shape.iter().product();
     while left > 0 {
         let n = left.min(chunk.len());
         for v in &mut chunk[..n] {
@@ -232,6 +239,35 @@ fn w3(data: &Path, threads: i64) -> Result<Workload> {
     })
 }
 
+fn w5(data: &Path, threads: i64) -> Result<Workload> {
+    let (h, w, bands) = (2048, 2048, 64);
+    let cube = data.join(format!("w5_cube_{h}x{w}x{bands}.npy"));
+    ensure_npy_shaped(&cube, &[h, w, bands], 5)?;
+    warm(&cube)?;
+    let reads = if threads == AUTOTUNE {
+        npyflow::dataset::cores()
+    } else {
+        threads as usize
+    };
+    Ok(Workload {
+        name: "w5".into(),
+        describe: format!(
+            "W5, patches of a 1 GiB cube: from_npy_patches(cube, size=[32, 32], \
+             strides=[16, 16], num_parallel_reads={}).global_shuffle(seed=0).batch(64), cube \
+             {h} x {w} x {bands} float32 (page cache warm), patches 32 x 32 x {bands}",
+            show_threads(threads)
+        ),
+        build: Box::new(move || {
+            let options = PatchOptions::new(&[32, 32])
+                .strides(&[16, 16])
+                .num_parallel_reads(reads);
+            Ok(Dataset::from_npy_patches(&cube, options)?
+                .global_shuffle(ShuffleOptions::new().seed(0))?
+                .batch(64, ())?)
+        }),
+    })
+}
+
 /// `--threads` (a count or AUTOTUNE) as the core's parallelism.
 fn parallelism(threads: i64) -> Result<Parallelism> {
     Ok(Parallelism::from_tf("--threads", Some(threads), None)?
@@ -246,7 +282,11 @@ fn show_threads(threads: i64) -> String {
     }
 }
 
-fn files_workload(files: Vec<PathBuf>, pipeline: Option<String>) -> Result<Workload> {
+fn files_workload(
+    files: Vec<PathBuf>,
+    patches: crate::source::PatchArgs,
+    pipeline: Option<String>,
+) -> Result<Workload> {
     let text = pipeline.unwrap_or_else(|| "batch(256).prefetch(AUTOTUNE)".into());
     let calls = spec::parse(&text).context("--pipeline")?;
     for f in &files {
@@ -254,13 +294,18 @@ fn files_workload(files: Vec<PathBuf>, pipeline: Option<String>) -> Result<Workl
     }
     Ok(Workload {
         name: "pipeline".into(),
-        describe: format!("{text} over the rows of {} file(s)", files.len()),
+        describe: match &patches.patches {
+            Some(size) => format!(
+                "{text} over the patches {size} (strides {}) of {}",
+                patches.patch_strides.as_deref().unwrap_or(size),
+                files
+                    .first()
+                    .map_or(String::new(), |f| f.display().to_string())
+            ),
+            None => format!("{text} over the rows of {} file(s)", files.len()),
+        },
         build: Box::new(move || {
-            let src = if files.len() == 1 && files[0].extension().is_some_and(|e| e == "npz") {
-                Dataset::from_npz(&files[0], None)?
-            } else {
-                Dataset::from_npy_files(&files)?
-            };
+            let src = crate::source::open(&files, &patches)?;
             spec::apply(src, &calls)
         }),
     })
@@ -353,14 +398,18 @@ pub fn main(args: Args) -> Result<()> {
         .unwrap_or_else(|| std::env::var_os("TMPDIR").map_or_else(|| "/tmp".into(), PathBuf::from));
     let workload = match (&args.workload, args.files.is_empty()) {
         (Some(_), false) => bail!("give either --workload or files, not both"),
-        (None, false) => files_workload(args.files, args.pipeline)?,
+        (None, false) => files_workload(args.files, args.patches, args.pipeline)?,
         (w, true) => {
             if args.pipeline.is_some() {
                 bail!("--pipeline needs .npy files to read");
             }
+            if args.patches.patches.is_some() {
+                bail!("--patches needs the .npy file to cut into patches");
+            }
             match w.as_deref().unwrap_or("w1") {
                 "w1" => w1(args.n.unwrap_or(50_000), threads)?,
                 "w2" => w2(&data, threads)?,
+                "w5" => w5(&data, threads)?,
                 _ => w3(&data, threads)?,
             }
         }

@@ -5,6 +5,7 @@
 mod bench;
 mod inspect;
 mod sample;
+mod source;
 
 use std::process::ExitCode;
 
@@ -26,7 +27,8 @@ enum Command {
     /// Exits 1 if any file or member could not be read (the others are still reported).
     Inspect(inspect::Args),
     /// Measure a pipeline: a standard workload (w1, the default: the seed's pipeline on
-    /// 50,000 images in memory; w2; w3) or --pipeline over .npy files.
+    /// 50,000 images in memory; w2; w3; w5) or --pipeline over .npy files (their rows, or
+    /// with --patches the patches of one).
     ///
     /// Reports rows/s, GB/s delivered, the time to the first batch (opening included) and the
     /// peak anonymous memory; --json prints them as one JSON object.

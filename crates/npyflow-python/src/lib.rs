@@ -45,6 +45,7 @@ fn npyflow_module(m: &Bound<'_, PyModule>) -> PyResult<()> {
         wrap_pyfunction!(sources::choose_from_datasets, m)?,
         wrap_pyfunction!(sources::from_npy, m)?,
         wrap_pyfunction!(sources::from_npz, m)?,
+        wrap_pyfunction!(sources::from_npy_patches, m)?,
         wrap_pyfunction!(io::load, m)?,
         wrap_pyfunction!(io::save, m)?,
         wrap_pyfunction!(io::savez, m)?,

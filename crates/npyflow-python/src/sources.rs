@@ -4,6 +4,7 @@
 use std::path::PathBuf;
 use std::sync::Arc;
 
+use npyflow::dataset::PatchOptions;
 use npyflow::{Dataset, Element};
 use pyo3::prelude::*;
 use pyo3::types::{PyIterator, PyTuple};
@@ -183,6 +184,22 @@ pub fn from_npz(py: Python<'_>, path: PathBuf, keys: Option<Vec<String>>) -> PyR
             .as_ref()
             .map(|k| k.iter().map(String::as_str).collect());
         Dataset::from_npz(&path, keys.as_deref())
+    });
+    wrap(py, result)
+}
+
+#[pyfunction]
+#[pyo3(signature = (path, size, strides, num_parallel_reads))]
+pub fn from_npy_patches(
+    py: Python<'_>,
+    path: PathBuf,
+    size: Vec<i64>,
+    strides: Option<Vec<i64>>,
+    num_parallel_reads: Option<i64>,
+) -> PyResult<CoreDataset> {
+    let result = py.detach(|| {
+        let options = PatchOptions::from_tf(&size, strides.as_deref(), num_parallel_reads)?;
+        Dataset::from_npy_patches(&path, options)
     });
     wrap(py, result)
 }

@@ -83,3 +83,39 @@ fn pipelines_over_files() {
         assert!(err.contains(needle), "{pipeline}: {err}");
     }
 }
+
+#[test]
+fn patches_of_one_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let cube = dir.path().join("cube.npy");
+    write_npy(
+        &cube,
+        &Tensor::from_vec((0..20 * 12 * 3).map(|v| v as f32).collect(), &[20, 12, 3]).unwrap(),
+    )
+    .unwrap();
+    let c = cube.to_str().unwrap();
+    // Windows of 8 x 4 on a 4 x 4 grid: 4 x 3 = 12 patches, batches of 5.
+    let v = json(&bench(&[
+        "--json",
+        "--patches",
+        "8,4",
+        "--patch-strides",
+        "4,4",
+        "--pipeline",
+        "batch(5)",
+        c,
+    ]));
+    assert_eq!(v["rows"], 12);
+    assert_eq!(v["batches"], 3);
+    let seconds = v["seconds"].as_f64().unwrap();
+    let bytes = v["gb_per_s"].as_f64().unwrap() * seconds * 1e9;
+    assert!((bytes - 12.0 * 8.0 * 4.0 * 3.0 * 4.0).abs() < 1.0, "{v}");
+    // Bad sizes and file counts are errors naming the option.
+    let out = bench(&["--patches", "8,x", c]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--patches"));
+    let out = bench(&["--patches", "8", c, c]);
+    assert!(String::from_utf8_lossy(&out.stderr).contains("one .npy file"));
+    let out = bench(&["--patches", "30", c]);
+    assert!(String::from_utf8_lossy(&out.stderr).contains("does not fit"));
+}

@@ -258,6 +258,37 @@ class Dataset(DatasetTransformations):
             keys = [keys]
         return Dataset._from_core(_npyflow.from_npz(as_path(path), None if keys is None else list(keys)))
 
+    @staticmethod
+    def from_npy_patches(
+        path: PathLike,
+        size: Union[int, Sequence[int]],
+        strides: Optional[Union[int, Sequence[int]]] = None,
+        num_parallel_reads: Optional[int] = None,
+    ) -> Dataset:
+        """Patches of one large ``.npy`` array: the windows of ``size`` over its leading axes
+        on a grid of ``strides`` (``size`` itself when None; one int steps every windowed
+        axis alike), in C order of their positions.
+        A cube ``(H, W, bands)`` with ``size=(h, w)`` gives patches ``(h, w, bands)``; windows
+        that would cross the array's end are left out (tf's ``padding="VALID"``).
+
+        Patch *i* equals ``cube[r:r + h, c:c + w]`` for the *i*-th grid position ``(r, c)``
+        (``r`` in ``range(0, H - h + 1, sh)``, ``c`` the faster). The file is memory-mapped
+        and patches are copied from the map when read, so memory does not grow with the
+        array; a ``batch`` right after (or after ``global_shuffle``) copies its patches
+        straight into the batch, with ``num_parallel_reads`` threads (``AUTOTUNE``: one per
+        core; None: one). The dataset is random-access: ``global_shuffle``, ``get``,
+        ``shard`` and small iterator states work as for ``from_npy``.
+
+        tf.data has no counterpart. ``tf.image.extract_patches`` takes images already in
+        memory (4-D, windows over two axes) and returns every patch at once, each flattened
+        into the depth axis, so its output is the image times the overlap; it has dilation
+        (``rates``) and ``padding="SAME"``, which this does not."""
+        sizes = [size] if isinstance(size, int) else list(size)
+        steps = None if strides is None else ([strides] * len(sizes) if isinstance(strides, int) else list(strides))
+        return Dataset._from_core(
+            _npyflow.from_npy_patches(as_path(path), sizes, steps, num_parallel_reads)
+        )
+
     # ---- what a dataset is ---------------------------------------------------------
 
     @property

@@ -62,6 +62,7 @@ mod group;
 mod map;
 mod options;
 mod parallelism;
+mod patches;
 pub(crate) mod plumbing;
 mod prefetch;
 mod repeat;
@@ -83,6 +84,7 @@ pub use options::{
     count_from_tf, positive_from_tf, BatchOptions, InterleaveOptions, MapOptions, Parallelism,
     ShuffleOptions, AUTOTUNE,
 };
+pub use patches::PatchOptions;
 pub use plumbing::{Cardinality, Dataset};
 pub use runtime::iter::DatasetIter;
 pub use runtime::report::Report;

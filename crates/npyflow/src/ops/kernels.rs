@@ -168,36 +168,87 @@ pub(super) fn crop_tensor(t: &Tensor, size: &[usize], mut rng: Rng) -> Result<Te
     copy_box(t, size, &offsets)
 }
 
-/// The box of `size` at `offsets` of `t`, copied run by run: the axes after the last one the
-/// box cuts are whole, so each of the box's rows along that axis is one contiguous run of the
-/// source (a memcpy a run, not a loop an element).
+/// The box of `size` at `offsets` of `t`, copied run by run (see [`BoxLayout`]).
 fn copy_box(t: &Tensor, size: &[usize], offsets: &[usize]) -> Result<Tensor> {
-    let shape = t.shape();
-    let item = t.dtype().itemsize();
-    let st = strides(shape);
-    let cut = (0..shape.len())
-        .rev()
-        .find(|&a| size[a] < shape[a])
-        .unwrap_or(0);
-    let run = size[cut..].iter().product::<usize>() * item;
-    let outer = &size[..cut];
-    let count: usize = outer.iter().product();
-    let src = t.as_bytes();
-    let mut out = BufferMut::zeroed(count * run)?;
-    let dst = out.as_mut_slice();
-    let mut idx = vec![0usize; outer.len()];
-    for k in 0..count {
-        let start: usize = idx
-            .iter()
-            .enumerate()
-            .map(|(a, &i)| (i + offsets[a]) * st[a])
-            .sum::<usize>()
-            + offsets.get(cut).map_or(0, |&o| o * st[cut]);
-        let from = start * item;
-        dst[k * run..(k + 1) * run].copy_from_slice(&src[from..from + run]);
-        next_index(&mut idx, outer);
-    }
+    let layout = BoxLayout::new(t.shape(), t.dtype().itemsize(), size);
+    let mut out = BufferMut::zeroed(layout.nbytes())?;
+    layout.copy(t.as_bytes(), offsets, out.as_mut_slice());
     Tensor::new(t.dtype(), size, out.freeze())
+}
+
+/// How a box (a sub-array of `size` at some offsets) of a C-order array is copied run by
+/// run: the axes after the last one the box cuts are whole, so each of the box's rows along
+/// that axis is one contiguous run of the source (a memcpy a run, not a loop an element).
+/// Computed once for a shape and used for every box of it (the patches of an array).
+#[derive(Clone, Debug)]
+pub(crate) struct BoxLayout {
+    /// The source's strides, in elements.
+    strides: Vec<usize>,
+    /// The box's size along the axes before `cut`.
+    outer: Vec<usize>,
+    item: usize,
+    /// Bytes of one run.
+    run: usize,
+    /// Runs in one box.
+    count: usize,
+}
+
+impl BoxLayout {
+    /// The layout of boxes of `size` (one entry per axis, each at most the axis's length)
+    /// in an array of `shape` with items of `item` bytes.
+    pub(crate) fn new(shape: &[usize], item: usize, size: &[usize]) -> BoxLayout {
+        let cut = (0..shape.len())
+            .rev()
+            .find(|&a| size[a] < shape[a])
+            .unwrap_or(0);
+        let run = size[cut..].iter().product::<usize>() * item;
+        let outer = size[..cut].to_vec();
+        BoxLayout {
+            strides: strides(shape),
+            count: outer.iter().product(),
+            outer,
+            item,
+            run,
+        }
+    }
+
+    /// Bytes of one box.
+    pub(crate) fn nbytes(&self) -> usize {
+        self.count * self.run
+    }
+
+    /// Whether a box is one contiguous run of the source.
+    pub(crate) fn is_contiguous(&self) -> bool {
+        self.count == 1
+    }
+
+    /// The byte offset in the source of the box's first element.
+    pub(crate) fn start(&self, offsets: &[usize]) -> usize {
+        offsets
+            .iter()
+            .zip(&self.strides)
+            .map(|(&o, &s)| o * s)
+            .sum::<usize>()
+            * self.item
+    }
+
+    /// Copies the box at `offsets` (one per axis, each box inside the array) from `src`
+    /// (the whole array's bytes) to `dst` (exactly [`BoxLayout::nbytes`] long).
+    pub(crate) fn copy(&self, src: &[u8], offsets: &[usize], dst: &mut [u8]) {
+        let base = self.start(offsets);
+        let mut idx = vec![0usize; self.outer.len()];
+        for out in dst.chunks_exact_mut(self.run.max(1)).take(self.count) {
+            let from = base
+                + idx
+                    .iter()
+                    .zip(&self.strides)
+                    .map(|(&i, &s)| i * s)
+                    .sum::<usize>()
+                    * self.item;
+            out.copy_from_slice(&src[from..from + self.run]);
+            next_index(&mut idx, &self.outer);
+        }
+    }
 }
 
 #[cfg(test)]

@@ -20,6 +20,7 @@
 
 pub(crate) mod elementwise;
 mod kernels;
+pub(crate) use kernels::BoxLayout;
 
 use std::fmt;
 

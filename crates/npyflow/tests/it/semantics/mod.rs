@@ -3,6 +3,7 @@
 //! examples.
 
 mod golden;
+mod patches;
 mod props;
 mod seed_examples;
 mod tfdata;
