@@ -61,14 +61,16 @@ pub(crate) fn read_header_at(
     src.read_exact_at(&mut prelude[..n], base)
         .map_err(|e| Error::Header(format!("cannot read the header: {e}")))?;
     let (version, header_len) = header::parse_prelude(&prelude[..n])?;
-    header::check_header_len(header_len, max_header_size)?;
     let start = version.prelude_len() as u64;
+    // A length past the end of the file says the file is damaged, whatever the limit.
     if start + header_len as u64 > available {
         return Err(Error::Header(format!(
-            "the header says it is {header_len} bytes long, but only {} bytes follow",
-            available - start
+            "the header says it is {header_len} bytes long, but only {} bytes follow (the \
+             file is damaged or was not written by NumPy)",
+            available.saturating_sub(start)
         )));
     }
+    header::check_header_len(header_len, max_header_size)?;
     let mut text = vec![0u8; header_len];
     src.read_exact_at(&mut text, base + start)
         .map_err(|e| Error::Header(format!("cannot read the header: {e}")))?;

@@ -36,12 +36,31 @@ pub(crate) struct SizedFile {
     len: u64,
 }
 
+/// The operating system's "Is a directory" error (EISDIR, 21 on Linux and macOS), so that
+/// the Python layer raises `IsADirectoryError` as `open()` would.
+fn is_a_directory() -> io::Error {
+    #[cfg(unix)]
+    {
+        io::Error::from_raw_os_error(21)
+    }
+    #[cfg(not(unix))]
+    {
+        io::Error::new(io::ErrorKind::Other, "Is a directory")
+    }
+}
+
 impl SizedFile {
     /// Opens `path`; an error names it.
     pub(crate) fn open(path: &Path) -> Result<SizedFile> {
         let open = || -> io::Result<SizedFile> {
             let file = File::open(path)?;
-            let len = file.metadata()?.len();
+            let meta = file.metadata()?;
+            if meta.is_dir() {
+                // Opening a directory succeeds on Unix and only reading fails; say so at
+                // once, as Python's open() does (IsADirectoryError).
+                return Err(is_a_directory());
+            }
+            let len = meta.len();
             Ok(SizedFile { file, len })
         };
         open().map_err(|e| Error::io(path, e))

@@ -107,18 +107,33 @@ pub fn to_pyerr(py: Python<'_>, err: Error) -> PyErr {
         Error::OutOfRange { .. } => PyIndexError::new_err(message),
         Error::Alloc { .. } => PyMemoryError::new_err(message),
         Error::Io { path, source } => match source.raw_os_error() {
-            // OSError(errno, strerror, filename) picks the subclass (FileNotFoundError, ...).
+            // OSError(errno, strerror, filename) picks the subclass (FileNotFoundError, ...)
+            // and prints as Python's own: "[Errno 2] No such file or directory: 'x.npy'".
+            // The path is said once (as the filename), and Rust's "(os error 2)" is dropped.
             Some(errno) => {
-                let text = if places.is_empty() {
-                    source.to_string()
-                } else {
-                    message
-                };
-                PyOSError::new_err((errno, text, path.clone()))
+                let shown = path.display().to_string();
+                let mut text: Vec<&str> = places
+                    .iter()
+                    .copied()
+                    .filter(|p| *p != shown.as_str())
+                    .collect();
+                let reason = os_reason(source);
+                text.push(&reason);
+                PyOSError::new_err((errno, text.join(": "), shown))
             }
             None => PyOSError::new_err(message),
         },
         _ => PyRuntimeError::new_err(message),
+    }
+}
+
+/// The operating system's words for an I/O error, without Rust's " (os error N)" suffix
+/// (Python shows the number itself, as `[Errno N]`).
+fn os_reason(err: &std::io::Error) -> String {
+    let text = err.to_string();
+    match text.rfind(" (os error ") {
+        Some(at) if text.ends_with(')') => text[..at].to_string(),
+        _ => text,
     }
 }
 

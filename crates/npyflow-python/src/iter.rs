@@ -9,8 +9,9 @@
 //! being made is the next one returned. Dropping the iterator stops the driver thread after
 //! its current element, and with it the pipeline's threads.
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::{sync_channel, Receiver, RecvTimeoutError, SyncSender};
-use std::sync::Mutex;
+use std::sync::{Mutex, MutexGuard, TryLockError};
 use std::thread;
 use std::time::Duration;
 
@@ -140,7 +141,45 @@ enum State {
 #[pyclass(frozen, module = "npyflow._npyflow", name = "DatasetIterator")]
 pub struct DatasetIterator {
     state: Mutex<State>,
+    /// The thread that holds `state` (a number of [`thread_number`]; 0: none), to tell a
+    /// call from another thread, which waits its turn, from one made inside the pipeline
+    /// on the holding thread, which would wait for itself.
+    holder: AtomicU64,
     scalars: Scalars,
+}
+
+/// A number for the calling thread, unique in the process and never 0.
+fn thread_number() -> u64 {
+    static NEXT: AtomicU64 = AtomicU64::new(1);
+    thread_local! {
+        static NUMBER: u64 = NEXT.fetch_add(1, Ordering::Relaxed);
+    }
+    NUMBER.with(|n| *n)
+}
+
+/// The iterator's state, held by one thread; the holder is cleared on drop.
+struct Held<'a> {
+    guard: MutexGuard<'a, State>,
+    holder: &'a AtomicU64,
+}
+
+impl Drop for Held<'_> {
+    fn drop(&mut self) {
+        self.holder.store(0, Ordering::Release);
+    }
+}
+
+impl std::ops::Deref for Held<'_> {
+    type Target = State;
+    fn deref(&self) -> &State {
+        &self.guard
+    }
+}
+
+impl std::ops::DerefMut for Held<'_> {
+    fn deref_mut(&mut self) -> &mut State {
+        &mut self.guard
+    }
 }
 
 impl DatasetIterator {
@@ -155,6 +194,7 @@ impl DatasetIterator {
         };
         Ok(DatasetIterator {
             state: Mutex::new(state),
+            holder: AtomicU64::new(0),
             scalars,
         })
     }
@@ -182,9 +222,7 @@ impl DatasetIterator {
     }
 
     fn __next__<'py>(&self, py: Python<'py>) -> PyResult<Option<Bound<'py, PyAny>>> {
-        let mut state = self.state.try_lock().map_err(|_| {
-            PyRuntimeError::new_err("the iterator is already running (in another thread)")
-        })?;
+        let mut state = self.lock(py)?;
         let item = match &mut *state {
             State::Done => None,
             State::Inline(pass) => py.detach(|| pass.next()),
@@ -203,7 +241,7 @@ impl DatasetIterator {
     /// The iterator's position as bytes: `set_state` on a new iterator of the same pipeline
     /// (in this process or a restarted one) continues exactly from here.
     fn get_state<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyBytes>> {
-        let mut state = self.lock()?;
+        let mut state = self.lock(py)?;
         let saved = match &mut *state {
             State::Inline(pass) => py.detach(|| pass.get_state()),
             State::Driven(driver) => match driver.control(py, Request::GetState)? {
@@ -220,7 +258,7 @@ impl DatasetIterator {
     /// A state from another pipeline raises ValueError and leaves the iterator as it was.
     fn set_state(&self, py: Python<'_>, state: &[u8]) -> PyResult<()> {
         let bytes = state.to_vec();
-        let mut guard = self.lock()?;
+        let mut guard = self.lock(py)?;
         let restored = match &mut *guard {
             State::Inline(pass) => py.detach(|| pass.set_state(&bytes)),
             State::Driven(driver) => match driver.control(py, Request::SetState(bytes))? {
@@ -235,9 +273,37 @@ impl DatasetIterator {
 }
 
 impl DatasetIterator {
-    fn lock(&self) -> PyResult<std::sync::MutexGuard<'_, State>> {
-        self.state.try_lock().map_err(|_| {
-            PyRuntimeError::new_err("the iterator is already running (in another thread)")
-        })
+    /// The iterator's state, for this thread alone. Calls from several threads take turns,
+    /// as with tf.data's iterators, which are safe to share: a thread waits (without the
+    /// GIL, and interruptible by Ctrl-C) while another one's `next()` runs. A call from
+    /// inside the pipeline on the thread that is running it (a map function calling
+    /// `next()` on the iterator that runs it) would wait for itself: RuntimeError.
+    fn lock(&self, py: Python<'_>) -> PyResult<Held<'_>> {
+        let me = thread_number();
+        loop {
+            let guard = match self.state.try_lock() {
+                Ok(guard) => Some(guard),
+                Err(TryLockError::Poisoned(p)) => Some(p.into_inner()),
+                Err(TryLockError::WouldBlock) => None,
+            };
+            if let Some(guard) = guard {
+                self.holder.store(me, Ordering::Release);
+                return Ok(Held {
+                    guard,
+                    holder: &self.holder,
+                });
+            }
+            if self.holder.load(Ordering::Acquire) == me {
+                return Err(PyRuntimeError::new_err(
+                    "the iterator is already running on this thread: a function of its own \
+                     pipeline cannot call next() on it",
+                ));
+            }
+            // Wait for the holder without the GIL (it may need the GIL to finish), then
+            // take a turn with the GIL held.
+            let state = &self.state;
+            py.detach(|| drop(state.lock()));
+            py.check_signals()?;
+        }
     }
 }

@@ -138,21 +138,23 @@ pub fn list_files(
 }
 
 #[pyfunction]
-#[pyo3(signature = (datasets, weights, seed, stop_on_empty_dataset))]
+#[pyo3(signature = (datasets, weights, seed, stop_on_empty_dataset, rerandomize_each_iteration))]
 pub fn sample_from_datasets(
     py: Python<'_>,
     datasets: Vec<PyRef<'_, CoreDataset>>,
     weights: Option<Vec<f64>>,
     seed: Option<i64>,
     stop_on_empty_dataset: bool,
+    rerandomize_each_iteration: bool,
 ) -> PyResult<CoreDataset> {
     wrap(
         py,
-        Dataset::sample_from_datasets(
+        Dataset::sample_from_datasets_with(
             cores(&datasets),
             weights,
             seed.map(|s| s as u64),
             stop_on_empty_dataset,
+            rerandomize_each_iteration,
         ),
     )
 }

@@ -33,6 +33,13 @@ pub(crate) fn parse_prelude(prelude: &[u8]) -> Result<(Version, usize)> {
         if prelude.len() >= 6 && &prelude[..6] == MAGIC {
             return Err(Error::Header("the file ends inside the version".into()));
         }
+        if prelude.starts_with(b"PK\x03\x04") || prelude.starts_with(b"PK\x05\x06") {
+            return Err(Error::Header(
+                "not a .npy file but a zip archive (an .npz): read it with from_npz \
+                 (npyflow.load also reads .npz files)"
+                    .into(),
+            ));
+        }
         return Err(Error::Header(format!(
             "not a .npy file: it starts with {:?}, not the magic string \"\\x93NUMPY\"",
             String::from_utf8_lossy(&prelude[..prelude.len().min(6)])
@@ -94,8 +101,8 @@ pub fn parse_header(bytes: &[u8], max_header_size: usize) -> Result<(NpyHeader, 
 pub(crate) fn check_header_len(header_len: usize, max_header_size: usize) -> Result<()> {
     if header_len > max_header_size {
         return Err(Error::Header(format!(
-            "the header is {header_len} bytes, more than the limit of {max_header_size} \
-             (raise it with max_header_size if you trust the file)"
+            "the header is {header_len} bytes, more than NumPy's limit of {max_header_size} \
+             bytes: the file is damaged or was not written by NumPy"
         )));
     }
     Ok(())
@@ -267,6 +274,9 @@ mod tests {
             b"\x93NUMPY\x02\x00\xff\xff\xff\xff",
             DEFAULT_MAX_HEADER_SIZE,
         );
-        assert!(big.unwrap_err().to_string().contains("more than the limit"));
+        assert!(big
+            .unwrap_err()
+            .to_string()
+            .contains("more than NumPy's limit"));
     }
 }

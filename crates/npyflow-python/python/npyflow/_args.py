@@ -25,9 +25,17 @@ def as_index(value: Any, what: str) -> int:
     if isinstance(value, (bool, np.bool_)):
         raise TypeError(f"{what} must be an int, got a bool")
     try:
-        return operator.index(value)
+        n = operator.index(value)
     except TypeError:
         raise TypeError(f"{what} must be an int, got {type(value).__name__}") from None
+    if not _INT64_MIN <= n <= _INT64_MAX:
+        # tf.data converts it to an int64 tensor, and raises ValueError where it does not fit.
+        raise ValueError(f"{what} must fit in a 64-bit signed integer (int64), got {n}")
+    return n
+
+
+_INT64_MIN = -(2**63)
+_INT64_MAX = 2**63 - 1
 
 
 def as_seed(seed: Optional[int]) -> Optional[int]:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import atexit
 import os
 import warnings
-from typing import TYPE_CHECKING, Any, Callable, Iterable, Optional, Sequence, Union
+from typing import TYPE_CHECKING, Any, Callable, Iterable, List, Optional, Sequence, Union
 
 import numpy as np
 
@@ -199,24 +199,44 @@ class Dataset(DatasetTransformations):
     @staticmethod
     def sample_from_datasets(
         datasets: Iterable[Dataset],
-        weights: Optional[Sequence[float]] = None,
+        weights: Union[Sequence[float], Dataset, None] = None,
         seed: Optional[int] = None,
         stop_on_empty_dataset: bool = False,
         rerandomize_each_iteration: Optional[bool] = None,
     ) -> Dataset:
         """Elements drawn at random from ``datasets``, with probabilities proportional to
-        ``weights`` (equal when None). Each pass draws a new sequence."""
+        ``weights``: floats (equal when None), or a dataset of float vectors, one vector per
+        element drawn. ``seed=None`` draws a seed when the dataset is made. As in tf.data,
+        every pass draws the same sequence unless ``rerandomize_each_iteration``."""
         inputs = list(datasets)
         if inputs:
             require_compatible("sample_from_datasets", inputs)
+        rerandomize = bool(rerandomize_each_iteration)
         if isinstance(weights, Dataset):
-            raise TypeError("weights must be a list of numbers; a Dataset of weights is not supported")
+            return _sample_by_weight_dataset(
+                inputs, weights, seed, bool(stop_on_empty_dataset), rerandomize
+            )
         probabilities = None
         if weights is not None:
-            probabilities = [float(w) for w in np.asarray(weights, dtype=np.float64).ravel()]
+            given = np.asarray(weights)
+            if given.dtype.kind != "f":
+                raise TypeError(
+                    "Invalid `weights`. `weights` type must be either float32 or float64 but "
+                    f"is {given.dtype} (give them as floats, e.g. [1.0, 2.0])"
+                )
+            if given.ndim != 1 or len(given) != len(inputs):
+                raise ValueError(
+                    "Invalid `weights`. `weights` should have the same length as `datasets` "
+                    f"but got `len(weights)={given.size}` vs. `len(datasets)={len(inputs)}`."
+                )
+            probabilities = [float(w) for w in given.astype(np.float64)]
         return Dataset._from_core(
             _npyflow.sample_from_datasets(
-                [d._ds for d in inputs], probabilities, as_seed(seed), bool(stop_on_empty_dataset)
+                [d._ds for d in inputs],
+                probabilities,
+                as_seed(seed),
+                bool(stop_on_empty_dataset),
+                rerandomize,
             ),
             any(d._threaded for d in inputs),
             merged_options(inputs),
@@ -442,6 +462,42 @@ class Dataset(DatasetTransformations):
         """Every element folded into a state: ``reduce_func(state, element)`` returns the new
         state. The result is NumPy values with tf's ``.numpy()`` (as iteration's are)."""
         return wrap(self._ds.reduce(initial_state, reduce_func))
+
+
+def _sample_by_weight_dataset(
+    inputs: List[Dataset], weights: Dataset, seed: Optional[int], stop: bool, rerandomize: bool
+) -> Dataset:
+    """``sample_from_datasets`` with weights from a dataset, as tf.data makes it: element
+    *i* of ``weights`` (a float vector, one weight per input) and a random draw choose the
+    input of element *i* (``choose_from_datasets``); it ends with ``weights``."""
+    spec = weights.element_spec
+    n = len(inputs)
+    if not isinstance(spec, TensorSpec) or spec.dtype.kind != "f":
+        raise TypeError(
+            "Invalid `weights`. A `weights` dataset must have float32 or float64 vectors as "
+            f"elements, got {spec!r}"
+        )
+    if spec.shape is not None and (len(spec.shape) != 1 or spec.shape[0] not in (None, n)):
+        raise ValueError(
+            f"Invalid `weights`. The vectors of a `weights` dataset must have one weight per "
+            f"dataset ({n}), got elements of shape {spec.shape}"
+        )
+
+    def choose(w: Any, draw: Any) -> Any:
+        cumulative = np.cumsum(np.asarray(w, dtype=np.float64))
+        if cumulative.shape != (n,) or not np.isfinite(cumulative[-1]) or cumulative[-1] <= 0:
+            raise ValueError(
+                f"sample_from_datasets: each weights vector must hold {n} non-negative "
+                f"weights with a positive sum, got {np.asarray(w)!r}"
+            )
+        u = float(draw) / 2.0**32 * cumulative[-1]
+        return np.int64(min(int(np.searchsorted(cumulative, u, side="right")), n - 1))
+
+    draws = Dataset.random(seed, rerandomize_each_iteration=rerandomize)
+    choice = Dataset.zip((weights, draws)).map(
+        choose, output_signature=TensorSpec((), np.int64)
+    )
+    return Dataset.choose_from_datasets(inputs, choice, stop_on_empty_dataset=stop)
 
 
 def merged_options(datasets: Sequence[Dataset]) -> Optional[Options]:

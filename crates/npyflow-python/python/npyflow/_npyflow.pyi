@@ -142,6 +142,7 @@ def sample_from_datasets(
     weights: Optional[Sequence[float]],
     seed: Optional[int],
     stop_on_empty_dataset: bool,
+    rerandomize_each_iteration: bool,
 ) -> CoreDataset: ...
 def choose_from_datasets(
     datasets: Sequence[CoreDataset], choice: CoreDataset, stop_on_empty_dataset: bool

@@ -193,11 +193,39 @@ def _flatten_up_to(
 
 
 def _padded_shape_leaf(spec: TensorSpec, value: Any) -> Shape:
+    """A padded shape as tf.data checks it: ints (-1 or None: the longest in the batch),
+    TypeError for other types, ValueError for a dimension below -1, a shape that is not a
+    vector, or one whose rank is not the component's."""
     if value is None:
+        if spec.shape is None:
+            raise ValueError(
+                "You must provide `padded_shapes` argument because a component has unknown "
+                f"rank ({spec!r})"
+            )
         return spec.shape
-    if isinstance(value, (int, np.integer)):
+    if isinstance(value, (int, np.integer)) and not isinstance(value, (bool, np.bool_)):
         value = [value]
-    return tuple(None if d is None or int(d) < 0 else int(d) for d in value)
+    if isinstance(value, (str, bytes)) or not hasattr(value, "__iter__"):
+        raise ValueError(f"Padded shape {value!r} must be a vector of ints (or None), one per axis")
+    dims: List[Optional[int]] = []
+    for d in value:
+        if d is None:
+            dims.append(None)
+            continue
+        if isinstance(d, (bool, np.bool_)) or not isinstance(d, (int, np.integer)):
+            raise TypeError(
+                f"Padded shape {list(value)!r} must be a vector of ints, but it holds "
+                f"{d!r} ({type(d).__name__})"
+            )
+        if d < -1:
+            raise ValueError(f"Dimension {int(d)} must be >= 0 (or -1 or None: the longest in the batch)")
+        dims.append(None if d == -1 else int(d))
+    if spec.shape is not None and len(dims) != len(spec.shape):
+        raise ValueError(
+            f"The padded shape {tuple(dims)} is not compatible with the shape {spec.shape} of "
+            "the corresponding input component."
+        )
+    return tuple(dims)
 
 
 def _padding_value_leaf(spec: TensorSpec, value: Any) -> np.ndarray[Any, Any]:
@@ -217,6 +245,13 @@ def padding(
     shapes = None
     if padded_shapes is not None:
         shapes = _flatten_up_to(spec, padded_shapes, _padded_shape_leaf, "padded_shapes")
+    else:
+        for i, s in enumerate(tensor_specs(spec)):
+            if s.shape is None:
+                raise ValueError(
+                    "You must provide `padded_shapes` argument because component "
+                    f"{i} has unknown rank."
+                )
     values = None
     if padding_values is not None:
         if not isinstance(padding_values, (tuple, list, dict)) and not isinstance(

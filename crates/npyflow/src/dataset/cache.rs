@@ -135,6 +135,22 @@ impl<K: Keeper> Fill<K> {
     }
 }
 
+impl<K: Keeper> Fill<K> {
+    /// The pass has given every element: what was kept becomes the cache (once; later
+    /// calls find nothing left to keep).
+    fn complete(&mut self) -> Result<()> {
+        if self.prefix > 0 {
+            match self.read_prefix() {
+                Ok(first) => self.keeper.prepend(first),
+                // Not the data after all: nothing is kept, the next pass reads it.
+                Err(_) => self.keeper.abandon(),
+            }
+            self.prefix = 0;
+        }
+        self.keeper.finish(&self.input_start).context("cache")
+    }
+}
+
 impl<K: Keeper> ElementIter for Fill<K> {
     fn next(&mut self) -> Option<Result<Element>> {
         match self.input.next() {
@@ -144,6 +160,14 @@ impl<K: Keeper> ElementIter for Fill<K> {
                     self.keeper.abandon();
                     return Some(Err(err.context("cache")));
                 }
+                // An input of known cardinality is complete at its last element, so a pass
+                // that reads every element but stops before asking for more still makes the
+                // cache (as tf.data's does).
+                if Cardinality::Finite(self.given) == self.source.cardinality() {
+                    if let Err(err) = self.complete() {
+                        return Some(Err(err));
+                    }
+                }
                 Some(Ok(e))
             }
             Some(Err(e)) => {
@@ -151,20 +175,10 @@ impl<K: Keeper> ElementIter for Fill<K> {
                 self.keeper.abandon();
                 Some(Err(e))
             }
-            None => {
-                if self.prefix > 0 {
-                    match self.read_prefix() {
-                        Ok(first) => self.keeper.prepend(first),
-                        // Not the data after all: nothing is kept, the next pass reads it.
-                        Err(_) => self.keeper.abandon(),
-                    }
-                    self.prefix = 0;
-                }
-                match self.keeper.finish(&self.input_start) {
-                    Ok(()) => None,
-                    Err(err) => Some(Err(err.context("cache"))),
-                }
-            }
+            None => match self.complete() {
+                Ok(()) => None,
+                Err(err) => Some(Err(err)),
+            },
         }
     }
     fn save(&self) -> Result<State> {
@@ -398,10 +412,51 @@ struct CacheWriter {
     tmp: BufWriter<tempfile::NamedTempFile>,
     written: usize,
     tensors: u64,
+    _claim: Claim,
+}
+
+/// The cache files being written by this process, so that a second pass writing the same
+/// file while the first still does is refused (tf.data's `AlreadyExistsError`). Writers in
+/// other processes are not seen, and need not be: each writes its own temporary file and
+/// renames it, so the cache is always one complete pass.
+static WRITING: Mutex<Vec<PathBuf>> = Mutex::new(Vec::new());
+
+/// A path claimed in [`WRITING`], released when dropped.
+struct Claim(PathBuf);
+
+impl Claim {
+    fn take(path: &Path) -> Result<Claim> {
+        let key = std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf());
+        let mut writing = WRITING.lock().unwrap_or_else(PoisonError::into_inner);
+        if writing.contains(&key) {
+            // EEXIST, so that Python raises FileExistsError.
+            return Err(
+                Error::io(path, std::io::Error::from_raw_os_error(17)).context(
+                    "cache: another iterator is writing this cache file now (tf.data's \
+                 AlreadyExistsError); let it finish its pass, or give this cache another \
+                 filename",
+                ),
+            );
+        }
+        writing.push(key.clone());
+        Ok(Claim(key))
+    }
+}
+
+impl Drop for Claim {
+    fn drop(&mut self) {
+        let mut writing = WRITING.lock().unwrap_or_else(PoisonError::into_inner);
+        writing.retain(|p| *p != self.0);
+    }
 }
 
 impl CacheWriter {
-    fn create(path: &Path) -> std::io::Result<CacheWriter> {
+    fn create(path: &Path) -> Result<CacheWriter> {
+        let claim = Claim::take(path)?;
+        Self::create_claimed(path, claim).map_err(|e| Error::io(path, e))
+    }
+
+    fn create_claimed(path: &Path, claim: Claim) -> std::io::Result<CacheWriter> {
         let dir = match path.parent() {
             Some(d) if !d.as_os_str().is_empty() => d,
             _ => Path::new("."),
@@ -410,6 +465,7 @@ impl CacheWriter {
             tmp: BufWriter::with_capacity(1 << 20, tempfile::NamedTempFile::new_in(dir)?),
             written: 0,
             tensors: 0,
+            _claim: claim,
         };
         w.tmp.write_all(MAGIC)?;
         w.written = MAGIC.len();
@@ -482,7 +538,7 @@ impl Node for FileCache {
             None => self.input.open()?,
         };
         let start = start.or_else(|| start_of(&input));
-        let writer = CacheWriter::create(&self.path).map_err(|e| Error::io(&self.path, e))?;
+        let writer = CacheWriter::create(&self.path)?;
         let mut it = Fill {
             input,
             keeper: InFile {

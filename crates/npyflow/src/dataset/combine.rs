@@ -264,6 +264,8 @@ struct Sample {
     inputs: Vec<Dataset>,
     weights: Vec<f64>,
     random: Randomness,
+    /// A new sequence each pass (else every pass draws the same one, from the seed).
+    rerandomize: bool,
     stop_on_empty: bool,
     spec: ElementSpec,
 }
@@ -290,9 +292,8 @@ impl Node for Sample {
         })?;
         let it = match saved {
             None => {
-                // Every pass draws anew: tf.data's sample_from_datasets reshuffles each
-                // iteration.
-                let epoch = self.random.next_epoch(true);
+                // Epoch 0 for every pass unless it rerandomizes each iteration.
+                let epoch = self.random.next_epoch(self.rerandomize);
                 SampleIter {
                     rng: Rng::keyed(self.random.seed(), &[epoch]),
                     seed: self.random.seed(),
@@ -307,7 +308,7 @@ impl Node for Sample {
                 }
             }
             Some((seed, epoch, rng, weights, states)) => {
-                self.random.resumed(seed, epoch, true);
+                self.random.resumed(seed, epoch, self.rerandomize);
                 SampleIter {
                     rng,
                     seed,
@@ -615,12 +616,39 @@ impl Dataset {
     /// tf.data's `sample_from_datasets`: each element from an input drawn at random with
     /// probabilities proportional to `weights` (equal when `None`). When an input ends, it is
     /// dropped from the draw, or, with `stop_on_empty_dataset`, the whole run ends. Seeded by
-    /// `seed` (a fresh seed when `None`); each pass draws a new sequence.
+    /// `seed` (a seed drawn now when `None`); every pass draws the same sequence, as
+    /// tf.data's does when `rerandomize_each_iteration` is unset or false (see
+    /// [`sample_from_datasets_with`](Dataset::sample_from_datasets_with) for a new one each
+    /// pass).
     pub fn sample_from_datasets(
         datasets: Vec<Dataset>,
         weights: Option<Vec<f64>>,
         seed: Option<u64>,
         stop_on_empty_dataset: bool,
+    ) -> Result<Dataset> {
+        Dataset::sample_from_datasets_with(datasets, weights, seed, stop_on_empty_dataset, false)
+    }
+
+    /// [`sample_from_datasets`](Dataset::sample_from_datasets) with tf.data's
+    /// `rerandomize_each_iteration`: when true, each pass draws a new sequence (pass *k*'s
+    /// draws are keyed by the seed and *k*, so a restored iterator repeats its own).
+    ///
+    /// ```
+    /// use npyflow::Dataset;
+    /// let inputs = || vec![Dataset::range(0, 5, 1).unwrap(), Dataset::range(10, 15, 1).unwrap()];
+    /// let same = Dataset::sample_from_datasets_with(inputs(), None, Some(7), false, false)?;
+    /// assert_eq!(same.to_vec()?, same.to_vec()?);
+    /// let fresh = Dataset::sample_from_datasets_with(inputs(), None, Some(7), false, true)?;
+    /// let passes: Vec<_> = (0..4).map(|_| fresh.to_vec().unwrap()).collect();
+    /// assert!(passes.iter().any(|p| *p != passes[0]));
+    /// # Ok::<(), npyflow::Error>(())
+    /// ```
+    pub fn sample_from_datasets_with(
+        datasets: Vec<Dataset>,
+        weights: Option<Vec<f64>>,
+        seed: Option<u64>,
+        stop_on_empty_dataset: bool,
+        rerandomize_each_iteration: bool,
     ) -> Result<Dataset> {
         let spec = common_spec("sample_from_datasets", &datasets)?;
         let weights = weights.unwrap_or_else(|| vec![1.0; datasets.len()]);
@@ -638,6 +666,7 @@ impl Dataset {
             inputs: datasets,
             weights,
             random: Randomness::new(seed),
+            rerandomize: rerandomize_each_iteration,
             stop_on_empty: stop_on_empty_dataset,
             spec,
         }))

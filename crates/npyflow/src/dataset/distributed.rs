@@ -94,7 +94,7 @@ impl Pass for DistributedPass {
 }
 
 /// A batch of no rows of `spec` (dimensions not known are 0).
-fn empty_batch(spec: &ElementSpec) -> Result<Element> {
+pub(crate) fn empty_batch(spec: &ElementSpec) -> Result<Element> {
     Ok(match spec {
         ElementSpec::Tensor(s) => {
             let mut dims = vec![0];
@@ -112,7 +112,7 @@ fn empty_batch(spec: &ElementSpec) -> Result<Element> {
         ),
         ElementSpec::Dataset(_) => {
             return Err(Error::Pipeline(
-                "distributed_batch: elements holding datasets cannot be batched".into(),
+                "elements holding datasets cannot be batched".into(),
             ))
         }
     })
@@ -170,7 +170,7 @@ impl Dataset {
             )
         })?;
         require(!self.element_spec().has_dataset(), || {
-            "distributed_batch: elements holding datasets cannot be batched".to_string()
+            "elements holding datasets cannot be batched".to_string()
         })?;
         Ok(Dataset::from_node(DistributedBatch {
             input: self.clone(),

@@ -35,8 +35,16 @@ impl Node for Interleave {
             "Interleave"
         }
     }
+    /// Unknown, as tf.data's: the datasets made per element have no count known ahead.
+    /// A parallel interleave (`num_parallel_calls`) of an infinite input is infinite, as
+    /// tf.data's `ParallelInterleaveDataset` says (though it would wait forever if every
+    /// dataset made were empty); tf.data's sequential interleave and `flat_map` say unknown
+    /// there too, and so does npyflow.
     fn cardinality(&self) -> Cardinality {
-        Cardinality::Unknown
+        match (self.prefetch, self.input.cardinality()) {
+            (Some(_), Cardinality::Infinite) => Cardinality::Infinite,
+            _ => Cardinality::Unknown,
+        }
     }
     fn open(&self, from: Option<State>) -> Result<BoxIter> {
         let mut it = InterleaveIter {

@@ -81,8 +81,11 @@ impl ElementIter for ScanIter {
 impl Dataset {
     /// tf.data's `scan(initial_state, scan_func)`: `f(state, element)` returns the new state
     /// and the output element. The state must keep the initial state's structure and dtypes
-    /// (an error at the element otherwise). The output spec is traced as for
-    /// [`map`](Dataset::map).
+    /// (an [`Error::Dtype`] when the dataset is made, where the trace shows otherwise, and an
+    /// error at the element where a later state does). Its shape may change: as in tf.data,
+    /// the state's spec is relaxed (dimensions that change become unknown) and the function
+    /// traced again, and the output spec is traced as for [`map`](Dataset::map) with the
+    /// relaxed state.
     ///
     /// ```
     /// use npyflow::{Dataset, Tensor};
@@ -100,21 +103,50 @@ impl Dataset {
         initial_state: Element,
         f: impl Fn(Element, Element) -> Result<(Element, Element)> + Send + Sync + 'static,
     ) -> Result<Dataset> {
-        let state_spec = initial_state.spec();
-        let pair = ElementSpec::Tuple(vec![state_spec, self.element_spec().clone()]);
-        let spec = super::map::trace(
-            "scan",
-            &pair,
-            |e| {
-                let mut parts = e.into_tuple()?.into_iter();
-                let (s, x) = (parts.next(), parts.next());
-                match (s, x) {
-                    (Some(s), Some(x)) => f(s, x),
-                    _ => Err(Error::Pipeline("scan: bad placeholder".into())),
-                }
-            },
-            |(_, out): &(Element, Element)| out.spec(),
-        )?;
+        // As tf.data does: trace with the state's spec, and where the new state's shape
+        // differs from it, relax the state's spec (unknown where they differ) and trace
+        // again, until the state's spec holds still. Its structure and dtypes must not
+        // change (TypeError, as tf.data's).
+        let input_spec = self.element_spec().clone();
+        let mut state_spec = initial_state.spec();
+        let mut rounds = 0;
+        let spec = loop {
+            let pair = ElementSpec::Tuple(vec![state_spec.clone(), input_spec.clone()]);
+            let traced = super::map::trace(
+                "scan",
+                &pair,
+                |e| {
+                    let mut parts = e.into_tuple()?.into_iter();
+                    let (s, x) = (parts.next(), parts.next());
+                    match (s, x) {
+                        (Some(s), Some(x)) => f(s, x),
+                        _ => Err(Error::Pipeline("scan: bad placeholder".into())),
+                    }
+                },
+                |(state, out): &(Element, Element)| {
+                    ElementSpec::Tuple(vec![state.spec(), out.spec()])
+                },
+            )?;
+            let ElementSpec::Tuple(mut both) = traced else {
+                return Err(Error::Pipeline("scan: bad trace".into()));
+            };
+            let (Some(out), Some(new_state)) = (both.pop(), both.pop()) else {
+                return Err(Error::Pipeline("scan: bad trace".into()));
+            };
+            let relaxed = state_spec
+                .most_specific_compatible(&new_state)
+                .ok_or_else(|| {
+                    Error::Dtype(format!(
+                        "scan: the new state the function returns, {new_state}, must have the \
+                     structure and dtypes of the initial state, {state_spec}"
+                    ))
+                })?;
+            if relaxed == state_spec || rounds == 8 {
+                break out;
+            }
+            state_spec = relaxed;
+            rounds += 1;
+        };
         Ok(Dataset::from_node(Scan {
             input: self.clone(),
             initial: initial_state,

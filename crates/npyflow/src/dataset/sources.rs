@@ -13,7 +13,7 @@ use crate::buffer::Buffer;
 use crate::buffer::BufferPool;
 use crate::dtype::DType;
 use crate::element::{Element, ElementSpec, PartialShape, TensorSpec};
-use crate::error::{Error, Result, ResultExt};
+use crate::error::{Error, Result};
 use crate::format::npy::read_npy;
 use crate::format::npz::NpzArchive;
 use crate::rng::Rng;
@@ -551,7 +551,7 @@ impl Dataset {
         let mut first: Option<(PathBuf, TensorSpec)> = None;
         for p in paths {
             let p = p.as_ref();
-            let t = read_npy(p).context(p.display())?;
+            let t = read_npy(p)?; // its errors name the file
             if t.ndim() == 0 {
                 return Err(Error::InvalidArgument(format!(
                     "{}: the array is a scalar; its rows cannot be a dataset (use from_tensors)",

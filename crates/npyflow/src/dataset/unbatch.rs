@@ -136,6 +136,8 @@ struct Rebatch {
     sizes: Vec<usize>,
     drop_remainder: bool,
     spec: ElementSpec,
+    /// The spec of one row (for the empty batches of zero sizes).
+    row: ElementSpec,
 }
 
 impl Node for Rebatch {
@@ -159,6 +161,7 @@ impl Node for Rebatch {
             input: self.input.open_from(input)?,
             sizes: self.sizes.clone(),
             drop: self.drop_remainder,
+            row: self.row.clone(),
             which,
             rows,
             ended,
@@ -170,6 +173,7 @@ struct RebatchIter {
     input: BoxIter,
     sizes: Vec<usize>,
     drop: bool,
+    row: ElementSpec,
     /// Batches given (which of `sizes` comes next).
     which: usize,
     rows: Rows,
@@ -179,6 +183,15 @@ struct RebatchIter {
 impl ElementIter for RebatchIter {
     fn next(&mut self) -> Option<Result<Element>> {
         let want = self.sizes[self.which % self.sizes.len()];
+        if want == 0 {
+            // A zero size gives an empty batch, as tf.data's does, until the input is found
+            // to have ended (by a later size that reads it).
+            if self.ended {
+                return None;
+            }
+            self.which += 1;
+            return Some(super::distributed::empty_batch(&self.row));
+        }
         let mut have = 0usize;
         let mut parts: Vec<Element> = Vec::new();
         while have < want {
@@ -241,7 +254,13 @@ impl Dataset {
     /// tf.data's `rebatch(batch_size, drop_remainder)`: the rows of a batched dataset
     /// regrouped into batches of `batch_sizes` rows (one size, or several used in turn), as
     /// `unbatch().batch(n)` would make them but without splitting every row. With
-    /// `drop_remainder` a last, short batch is dropped. Sizes must be positive.
+    /// `drop_remainder` a last, short batch is dropped. A size of 0 gives an empty batch (as
+    /// in tf.data) until the input is found to have ended; at least one size must be
+    /// positive (tf.data repeats empty batches forever when none is).
+    ///
+    /// The batch dimension of the spec is known, as tf.data knows it, when every size is
+    /// the same `n > 0` and either `drop_remainder` is set or the input's batch dimension is
+    /// known and divisible by `n`.
     ///
     /// ```
     /// use npyflow::Dataset;
@@ -254,17 +273,24 @@ impl Dataset {
         require(!batch_sizes.is_empty(), || {
             "rebatch: batch_size must name at least one size".to_string()
         })?;
-        require(batch_sizes.iter().all(|&b| b > 0), || {
-            format!("rebatch: batch sizes must be greater than zero, got {batch_sizes:?}")
+        require(batch_sizes.iter().any(|&b| b > 0), || {
+            format!(
+                "rebatch: at least one batch size must be greater than zero, got \
+                 {batch_sizes:?} (sizes of 0 alone would give empty batches forever)"
+            )
         })?;
         let row = self.element_spec().unbatched()?;
-        let fixed = (drop_remainder && batch_sizes.iter().all(|&b| b == batch_sizes[0]))
-            .then_some(batch_sizes[0]);
+        let n = batch_sizes[0];
+        let same = n > 0 && batch_sizes.iter().all(|&b| b == n);
+        let divides =
+            n > 0 && common_leading_dim(self.element_spec()).is_some_and(|d| d % n as u64 == 0);
+        let fixed = (same && (drop_remainder || divides)).then_some(n);
         Ok(Dataset::from_node(Rebatch {
             input: self.clone(),
             sizes: batch_sizes.to_vec(),
             drop_remainder,
             spec: row.batched(fixed),
+            row,
         }))
     }
 }

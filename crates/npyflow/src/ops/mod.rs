@@ -46,6 +46,20 @@ pub enum Component {
     Key(String),
 }
 
+impl Component {
+    /// The component as Python writes it: `2` (a tuple index) or `'image'` (a dict key).
+    fn python(&self) -> String {
+        match self {
+            Component::All => "(all)".into(),
+            Component::Index(i) => format!("{i} (a tuple index)"),
+            Component::Key(k) => format!(
+                "'{}' (a dict key)",
+                k.replace('\\', "\\\\").replace('\'', "\\'")
+            ),
+        }
+    }
+}
+
 /// What an op does to one tensor.
 #[derive(Clone, Debug, PartialEq)]
 pub enum OpKind {
@@ -432,8 +446,9 @@ impl Op {
                 Ok(Element::Dict(items))
             }
             (c, e) => Err(Error::Pipeline(format!(
-                "{self}: the element {} has no component {c:?}",
-                e.spec()
+                "{self}: the element {} has no component {}",
+                e.spec(),
+                c.python()
             ))),
         }
     }
@@ -465,7 +480,9 @@ impl Op {
                 Ok(ElementSpec::Dict(items))
             }
             (c, s) => Err(Error::InvalidArgument(format!(
-                "{self}: elements of {s} have no component {c:?}"
+                "{self}: elements of {s} have no component {} (component= names a tuple \
+                 index or a dict key of the element)",
+                c.python()
             ))),
         }
     }

@@ -47,11 +47,6 @@ const KNOWN_DIFFERENCES: &[(&str, &str)] = &[
         "unique_bytes",
         "tf.string is variable-length; npyflow keeps NumPy's fixed-width bytes dtype (|S1)",
     ),
-    (
-        "rebatch_known_input",
-        "tf.data sees that batches of 4 split evenly into 2s and knows (2,); npyflow says \
-         (None,) unless drop_remainder (less precise, still true)",
-    ),
 ];
 
 /// Cases where npyflow does not do what tf.data does (elements, cardinality or a spec that

@@ -611,6 +611,35 @@ fn unbatch_and_rebatch() {
         strs(&b.rebatch(&[2], false).unwrap()),
         ["[0 1]", "[2 3]", "[4 5]", "[6 7]"]
     );
+    // Zero sizes: empty batches until the input is found to have ended (TensorFlow 2.21).
+    assert_eq!(
+        strs(&b.rebatch(&[0, 2], false).unwrap()),
+        ["[]", "[0 1]", "[]", "[2 3]", "[]", "[4 5]", "[]", "[6 7]", "[]"]
+    );
+    assert_eq!(
+        strs(
+            &range(5)
+                .batch(2, ())
+                .unwrap()
+                .rebatch(&[3, 0], true)
+                .unwrap()
+        ),
+        ["[0 1 2]", "[]"]
+    );
+    // The batch dimension is known where every size is the same and divides the input's.
+    let known = range(8)
+        .batch(4, BatchOptions::new().drop_remainder(true))
+        .unwrap();
+    let dims = |sizes: &[usize]| {
+        known
+            .rebatch(sizes, false)
+            .unwrap()
+            .element_spec()
+            .to_string()
+    };
+    assert_eq!(dims(&[2, 2]), "TensorSpec(shape=(2,), dtype=int64)");
+    assert_eq!(dims(&[3]), "TensorSpec(shape=(None,), dtype=int64)");
+    assert_eq!(dims(&[8]), "TensorSpec(shape=(None,), dtype=int64)");
     assert_eq!(
         strs(
             &range(16)
@@ -734,13 +763,47 @@ fn scan_take_while_unique_reduce() {
         strs(&range(10).scan(Tensor::scalar(0i64).into(), sum).unwrap()),
         ["0", "1", "3", "6", "10", "15", "21", "28", "36", "45"]
     );
-    // A state that changes dtype is an error at that element.
-    let drift = range(2)
+    // A state that changes dtype is a TypeError (Error::Dtype) when the dataset is made, as
+    // in tf.data (the trace shows it).
+    let drift = range(2).scan(Tensor::scalar(0i64).into(), |_, x| {
+        Ok((Tensor::scalar(1.0f32).into(), x))
+    });
+    match drift {
+        Err(Error::Dtype(m)) => assert!(m.contains("structure and dtypes"), "{m}"),
+        Err(e) => panic!("{e}"),
+        Ok(_) => panic!("a state of another dtype was taken"),
+    }
+    // One that changes only on some elements is an error at that element.
+    let late = range(3)
         .scan(Tensor::scalar(0i64).into(), |_, x| {
-            Ok((Tensor::scalar(1.0f32).into(), x))
+            let v = int(&x);
+            let state: Element = if v == 2 {
+                Tensor::scalar(1.0f32).into()
+            } else {
+                Tensor::scalar(v).into()
+            };
+            Ok((state, x))
         })
         .unwrap();
-    assert!(strs(&drift)[0].contains("does not match the initial state"));
+    assert_eq!(strs(&late).len(), 3);
+    // A state whose shape changes is relaxed: the output spec says (None,).
+    let grow = range(3)
+        .scan(
+            Tensor::from_vec(vec![0i64], &[1]).unwrap().into(),
+            |s, x| {
+                let mut v = s.into_tensor()?.view::<i64>()?.to_vec();
+                v.push(int(&x));
+                let n = v.len();
+                let out = Tensor::from_vec(v, &[n])?;
+                Ok((out.clone().into(), out.into()))
+            },
+        )
+        .unwrap();
+    assert_eq!(
+        grow.element_spec().to_string(),
+        "TensorSpec(shape=(None,), dtype=int64)"
+    );
+    assert_eq!(strs(&grow), ["[0 0]", "[0 0 1]", "[0 0 1 2]"]);
     assert_eq!(
         strs(&range(10).take_while(|x| Ok(int(x) < 5))).concat(),
         "01234"
@@ -899,6 +962,55 @@ fn cache_keeps_only_complete_passes() {
     );
     std::fs::write(&path, b"garbage").unwrap();
     assert!(strs(&reread)[0].contains("not an npyflow cache"));
+}
+
+/// tf.data's cache_test: testConcurrentWriters (a second writer of the same file is refused
+/// while the first writes) and testCacheKnownCardinality (a pass that reads every element of
+/// an input of known cardinality, without asking past its end, completes the cache).
+#[test]
+fn cache_writers_and_known_cardinality() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("cache.bin");
+    let ds = range(4).cache(Some(&path)).unwrap();
+    let mut first = ds.iter();
+    assert_eq!(int(&first.next().unwrap().unwrap()), 0);
+    let second = range(4).cache(Some(&path)).unwrap();
+    let e = second.iter().next().unwrap().unwrap_err();
+    match e.root() {
+        Error::Io { source, .. } => assert_eq!(source.raw_os_error(), Some(17), "{e}"),
+        other => panic!("{other}"),
+    }
+    assert!(e.to_string().contains("another iterator is writing"), "{e}");
+    let rest: Vec<i64> = first.map(|e| int(&e.unwrap())).collect();
+    assert_eq!(rest, [1, 2, 3]);
+    assert_eq!(
+        strs(&range(0).cache(Some(&path)).unwrap()),
+        ["0", "1", "2", "3"]
+    );
+
+    for file in [None, Some(dir.path().join("shuffled.bin"))] {
+        let shuffled = range(10)
+            .shuffle(10, ShuffleOptions::default())
+            .unwrap()
+            .cache(file.as_ref())
+            .unwrap();
+        let read = |ds: &Dataset| -> Vec<i64> {
+            let mut it = ds.iter();
+            (0..10).map(|_| int(&it.next().unwrap().unwrap())).collect()
+        };
+        let once = read(&shuffled);
+        assert_eq!(read(&shuffled), once, "{file:?}");
+    }
+}
+
+#[test]
+fn parallel_interleave_of_an_infinite_input_is_infinite() {
+    let make = |_: Element| Ok(range(2));
+    let endless = range(3).repeat(None);
+    let parallel = InterleaveOptions::new().parallel(Parallelism::threads(2));
+    let card = |o: InterleaveOptions| endless.interleave(make, o).unwrap().cardinality();
+    assert_eq!(card(parallel), Cardinality::Infinite);
+    assert_eq!(card(InterleaveOptions::new()), Cardinality::Unknown);
 }
 
 #[test]
