@@ -56,3 +56,58 @@ def test_overflow_to_infinity_follows_numpys_order(npyflow_bin, tmp_path):
     with np.errstate(over="ignore", invalid="ignore"):
         want = float(np.sum(a))
     assert got == want or (np.isnan(got) and np.isnan(want)), (got, want)
+
+
+def inspect_json(npyflow_bin, path, *args):
+    out = subprocess.run([str(npyflow_bin), "inspect", "--json", *args, str(path)],
+                         capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    return json.loads(out.stdout)
+
+
+@pytest.mark.parametrize("n", [1, 100, 4097, 50_003])
+@pytest.mark.parametrize("dtype,order", CASES)
+def test_mean_and_std_are_numpys(npyflow_bin, tmp_path, dtype, order, n):
+    # Issue 17: what normalize(mean, std) needs. NumPy's a.mean() and a.std() (ddof=0), to
+    # 1e-9 relative (npyflow merges blocks as Chan et al.; NumPy sums pairwise).
+    rng = np.random.default_rng(n + 1)
+    a = rng.standard_normal(n) * 1000 + 37
+    a = a.astype(dtype) if np.dtype(dtype).kind in "fb" else (a % 200).astype(dtype)
+    if order == "F" and n >= 7:
+        a = np.asfortranarray(a[: n // 7 * 7].reshape(7, -1))
+    path = tmp_path / "a.npy"
+    np.save(path, a)
+    got = inspect_json(npyflow_bin, path, "--stats")
+    wide = a.astype(np.float64)
+    assert got["mean"] == pytest.approx(float(wide.mean()), rel=1e-9, abs=1e-9)
+    assert got["std"] == pytest.approx(float(wide.std()), rel=1e-9, abs=1e-9)
+    assert "channel_mean" not in got
+
+
+@pytest.mark.parametrize("axis", [-1, 1, 0])
+@pytest.mark.parametrize("order", ["C", "F"])
+def test_per_channel_mean_and_std(npyflow_bin, tmp_path, axis, order):
+    rng = np.random.default_rng(3)
+    a = (rng.random((9, 5, 4, 3)) * 255).astype(np.uint8)
+    a = np.asfortranarray(a) if order == "F" else a
+    path = tmp_path / "images.npy"
+    np.save(path, a)
+    got = inspect_json(npyflow_bin, path, "--per-channel", "--channel-axis", str(axis))
+    others = tuple(i for i in range(a.ndim) if i != axis % a.ndim)
+    wide = a.astype(np.float64)
+    np.testing.assert_allclose(got["channel_mean"], wide.mean(axis=others), rtol=1e-12)
+    np.testing.assert_allclose(got["channel_std"], wide.std(axis=others), rtol=1e-12)
+    # The table says them too, under the table.
+    out = subprocess.run([str(npyflow_bin), "inspect", "--per-channel", "--channel-axis",
+                          str(axis), str(path)], capture_output=True, text=True, timeout=60)
+    assert "per channel: mean [" in out.stdout and " std [" in out.stdout, out.stdout
+    assert "mean" in out.stdout.splitlines()[0] and "std" in out.stdout.splitlines()[0]
+
+
+def test_a_channel_axis_the_array_lacks_is_an_error(npyflow_bin, tmp_path):
+    path = tmp_path / "a.npy"
+    np.save(path, np.zeros((2, 3)))
+    out = subprocess.run([str(npyflow_bin), "inspect", "--per-channel", "--channel-axis", "5",
+                          str(path)], capture_output=True, text=True, timeout=60)
+    assert out.returncode == 1
+    assert "channel axis 5 is out of range" in out.stderr

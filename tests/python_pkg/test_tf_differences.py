@@ -304,3 +304,53 @@ def test_an_int_out_of_int64_names_the_argument(value):
     # TensorFlow raises ValueError (an out-of-range integer); npyflow's names the argument.
     with pytest.raises(ValueError, match="buffer_size"):
         D.range(3).shuffle(value)
+
+
+# ---- datasets as elements, and None components ------------------------------------------
+
+
+def ints(ds):
+    return [int(x) for x in ds]
+
+
+def test_from_tensor_slices_of_a_list_of_datasets():
+    # tf.data's testFromTensorSlicesDataset and ...DatasetOfOrderedDict.
+    assert ints(D.from_tensor_slices([D.range(10) for _ in range(3)]).flat_map(lambda d: d)) == (
+        list(range(10)) * 3
+    )
+    dss = [D.range(3).map(lambda x: {"x": x}) for _ in range(2)]
+    got = list(D.from_tensor_slices(dss).flat_map(lambda d: d).as_numpy_iterator())
+    assert got == [{"x": x} for x in [0, 1, 2, 0, 1, 2]]
+    spec = D.from_tensor_slices({"a": [D.range(2)], "b": [D.range(3)]}).element_spec
+    assert set(spec) == {"a", "b"} and all(isinstance(s, tf.data.DatasetSpec) for s in spec.values())
+    with pytest.raises(ValueError, match="same size"):
+        D.from_tensor_slices(([D.range(2)], [1, 2]))
+
+
+def test_batches_of_datasets_unbatch_back():
+    # tf.data's batch_test testDataset and unbatch_test testUnbatchNestedDataset.
+    ds = D.range(10).map(lambda i: D.from_tensors(i)).batch(5).map(lambda x: x)
+    assert ints(ds.unbatch().flat_map(lambda d: d)) == list(range(10))
+    nested = D.from_tensors([D.range(10) for _ in range(4)])
+    assert ints(nested.unbatch().flat_map(lambda d: d)) == list(range(10)) * 4
+    # testFromTensorSlicesDatasetInFunction: a batch of datasets sliced inside flat_map.
+    inner = D.from_tensors([D.range(10) for _ in range(3)]).flat_map(D.from_tensor_slices)
+    assert ints(inner.flat_map(lambda d: d)) == list(range(10)) * 3
+    # A window is not a batch of datasets: unbatching it is refused (flat_map it).
+    with pytest.raises(ValueError, match="not a batch of datasets"):
+        D.range(4).window(2).unbatch()
+
+
+def test_none_components_are_empty_structure():
+    # tf.data's batch_test / unbatch_test testNoneComponent.
+    batched = D.range(10).map(lambda x: (x, None)).batch(10).map(lambda x, y: x)
+    assert values(batched) == [list(range(10))]
+    unbatched = D.from_tensors((list(range(10)), None)).unbatch().map(lambda x, y: x)
+    assert values(unbatched) == list(range(10))
+    assert list(D.from_tensor_slices(([1, 2], None)).as_numpy_iterator()) == [(1, None), (2, None)]
+    spec = D.from_tensors((np.int64(1), None)).element_spec
+    assert spec[1] is None
+    padded = D.range(3).map(lambda x: (np.full([x], x), None)).padded_batch(3)
+    assert [(x.tolist(), y) for x, y in padded.as_numpy_iterator()] == [
+        ([[0, 0], [1, 0], [2, 2]], None)
+    ]

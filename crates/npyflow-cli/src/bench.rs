@@ -19,18 +19,23 @@ use npyflow_cli::spec;
 /// Arguments of `npyflow bench`.
 #[derive(clap::Args, Debug)]
 pub struct Args {
-    /// A standard workload: w1 (the seed's pipeline on 50,000 images in memory), w2 (a
+    /// A standard workload: w1 (50,000 generated images in memory, cast to float32, scaled
+    /// and batched; the pipeline this project was started for), w2 (a
     /// 1 GiB .npy shuffled in batches), w3 (32 shard files interleaved), w5 (patches of a
     /// 1 GiB cube, shuffled). The default, with no files, is w1.
     #[arg(long, value_parser = ["w1", "w2", "w3", "w5"])]
     workload: Option<String>,
-    /// Where w2/w3/w5 keep their files (made when missing; shared with anchors.py's --data).
+    /// Where w2/w3/w5 keep their files (made when missing; the peer benchmarks in
+    /// ../shared/anchors use the same files).
     #[arg(long)]
     data: Option<PathBuf>,
-    /// A pipeline to run over FILES, written as a chain of calls:
-    /// `shuffle(10000, seed=0).map(cast(float32)).batch(256)`.
-    #[arg(long)]
+    /// A pipeline to run over FILES (or --x and --y), written as a chain of calls:
+    /// `shuffle(10000, seed=0).map(cast(float32)).batch(256)`. `--help` lists the syntax
+    /// and every transformation and op.
+    #[arg(long, long_help = pipeline_help())]
     pipeline: Option<String>,
+    #[command(flatten)]
+    components: crate::source::ComponentArgs,
     /// Threads for the workloads' parallel steps (their num_parallel_calls); AUTOTUNE (one
     /// per core) when not given.
     #[arg(long)]
@@ -55,8 +60,18 @@ pub struct Args {
     trace: Option<PathBuf>,
     #[command(flatten)]
     patches: crate::source::PatchArgs,
-    /// .npy files whose rows the --pipeline reads (as one array when there are several).
+    /// .npy files whose rows the --pipeline reads (as one array when there are several), or
+    /// one .npz file, whose elements are dicts of its members' rows (ops take
+    /// component='member name'). For images and labels in two files, use --x and --y.
     files: Vec<PathBuf>,
+}
+
+/// `--pipeline`'s long help: what it is, and the syntax with every transformation and op.
+fn pipeline_help() -> String {
+    format!(
+        "A pipeline to run over FILES (or over --x and --y), written as a chain of calls.\n\n{}",
+        spec::SYNTAX
+    )
 }
 
 /// What a run measured.
@@ -285,10 +300,31 @@ fn show_threads(threads: i64) -> String {
 fn files_workload(
     files: Vec<PathBuf>,
     patches: crate::source::PatchArgs,
+    components: crate::source::ComponentArgs,
     pipeline: Option<String>,
 ) -> Result<Workload> {
     let text = pipeline.unwrap_or_else(|| "batch(256).prefetch(AUTOTUNE)".into());
     let calls = spec::parse(&text).context("--pipeline")?;
+    if !components.x.is_empty() {
+        if !files.is_empty() || patches.patches.is_some() {
+            bail!("give the data either as FILES or as --x (and --y), not both");
+        }
+        for f in components.files() {
+            warm(&f)?;
+        }
+        return Ok(Workload {
+            name: "pipeline".into(),
+            describe: format!("{text} over {}", components.describe()),
+            build: Box::new(move || spec::apply(components.open()?, &calls)),
+        });
+    }
+    if files.len() > 1
+        && files
+            .iter()
+            .any(|f| f.extension().is_some_and(|e| e == "npz"))
+    {
+        bail!("give one .npz file alone (its members are the components), or .npy files");
+    }
     for f in &files {
         warm(f)?;
     }
@@ -302,6 +338,9 @@ fn files_workload(
                     .first()
                     .map_or(String::new(), |f| f.display().to_string())
             ),
+            None if files.len() == 1 && files[0].extension().is_some_and(|e| e == "npz") => {
+                format!("{text} over dicts of the members of {}", files[0].display())
+            }
             None => format!("{text} over the rows of {} file(s)", files.len()),
         },
         build: Box::new(move || {
@@ -396,12 +435,13 @@ pub fn main(args: Args) -> Result<()> {
         .data
         .clone()
         .unwrap_or_else(|| std::env::var_os("TMPDIR").map_or_else(|| "/tmp".into(), PathBuf::from));
-    let workload = match (&args.workload, args.files.is_empty()) {
+    let no_files = args.files.is_empty() && args.components.x.is_empty();
+    let workload = match (&args.workload, no_files) {
         (Some(_), false) => bail!("give either --workload or files, not both"),
-        (None, false) => files_workload(args.files, args.patches, args.pipeline)?,
+        (None, false) => files_workload(args.files, args.patches, args.components, args.pipeline)?,
         (w, true) => {
             if args.pipeline.is_some() {
-                bail!("--pipeline needs .npy files to read");
+                bail!("--pipeline needs .npy files to read (FILES, or --x and --y)");
             }
             if args.patches.patches.is_some() {
                 bail!("--patches needs the .npy file to cut into patches");

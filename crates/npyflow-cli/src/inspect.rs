@@ -22,9 +22,19 @@ pub struct Args {
     /// Print one JSON object per array, one per line.
     #[arg(long)]
     json: bool,
-    /// Also read the data: min, max and sum (as float64) and the first 8 elements.
+    /// Also read the data: min, max, sum, mean and standard deviation (as float64; the
+    /// deviation of the population, NumPy's a.std()) and the first 8 elements.
     #[arg(long)]
     stats: bool,
+    /// With --stats (which it implies): also the mean and standard deviation of each
+    /// channel, the values to give `normalize(mean, std)`. Channels are along the last axis
+    /// ((N, H, W, C) images) unless --channel-axis says otherwise.
+    #[arg(long)]
+    per_channel: bool,
+    /// The axis of the channels for --per-channel (negative counts from the end; 1 for
+    /// (N, C, H, W) images).
+    #[arg(long, default_value_t = -1, allow_hyphen_values = true, requires = "per_channel")]
+    channel_axis: i64,
     /// Write a small sample of .npy and .npz files to a temporary directory and inspect them.
     #[arg(long)]
     sample: bool,
@@ -80,10 +90,13 @@ pub fn run(args: Args) -> ExitCode {
             ok = false;
             eprintln!("npyflow: {msg}");
         };
-        inspect_path(path, &options, args.stats, &mut report, &mut fail);
+        let wanted = (args.stats || args.per_channel).then_some(Wanted {
+            channel_axis: args.per_channel.then_some(args.channel_axis),
+        });
+        inspect_path(path, &options, wanted, &mut report, &mut fail);
     }
     if !args.json {
-        print_table(&rows, args.stats);
+        print_table(&rows, args.stats || args.per_channel);
     }
     if ok {
         ExitCode::SUCCESS
@@ -92,10 +105,17 @@ pub fn run(args: Args) -> ExitCode {
     }
 }
 
+/// What --stats asks for.
+#[derive(Clone, Copy)]
+struct Wanted {
+    /// The channel axis, for per-channel statistics.
+    channel_axis: Option<i64>,
+}
+
 fn inspect_path(
     path: &Path,
     options: &ReadOptions,
-    stats: bool,
+    stats: Option<Wanted>,
     report: &mut dyn FnMut(Record),
     fail: &mut dyn FnMut(String),
 ) {
@@ -110,10 +130,10 @@ fn inspect_path(
                 Ok(f) => f,
                 Err(e) => return fail(e.to_string()),
             };
-            let s = if stats {
+            let s = if let Some(wanted) = stats {
                 let total = f.header().nbytes() as u64;
                 let mut offset = 0u64;
-                let result = stream_stats(f.header(), total, &shown, |buf| {
+                let result = stream_stats(f.header(), total, &shown, wanted, |buf| {
                     f.read_raw_at(buf, offset)?;
                     offset += buf.len() as u64;
                     Ok(buf.len())
@@ -147,14 +167,14 @@ fn inspect_path(
                         continue;
                     }
                 };
-                let s = if stats {
+                let s = if let Some(wanted) = stats {
                     let result = npz.data_reader(m).and_then(|mut reader| {
                         let total = m.header.nbytes() as u64;
-                        let s =
-                            stream_stats(&m.header, total, &format!("{shown}:{}", m.key), |buf| {
-                                reader.read_exact(buf)?;
-                                Ok(buf.len())
-                            })?;
+                        let label = format!("{shown}:{}", m.key);
+                        let s = stream_stats(&m.header, total, &label, wanted, |buf| {
+                            reader.read_exact(buf)?;
+                            Ok(buf.len())
+                        })?;
                         // Read what follows the data too, so the CRC covers the whole member.
                         let mut rest = vec![0u8; 64 << 10];
                         while reader.read(&mut rest)? > 0 {}
@@ -188,9 +208,13 @@ fn stream_stats(
     header: &NpyHeader,
     total: u64,
     label: &str,
+    wanted: Wanted,
     mut read: impl FnMut(&mut [u8]) -> npyflow::Result<usize>,
 ) -> npyflow::Result<Stats> {
     let mut acc = StatsAccumulator::new(header);
+    if let Some(axis) = wanted.channel_axis {
+        acc = acc.per_channel(axis)?;
+    }
     let bar = (std::io::stderr().is_terminal() && total > (256 << 20)).then(|| {
         let bar = ProgressBar::new(total);
         bar.set_style(
@@ -260,11 +284,27 @@ fn to_json(r: &Record) -> String {
     if let Some(st) = &r.stats {
         if h.dtype.is_real_number() {
             out += &format!(
-                ", \"min\": {}, \"max\": {}, \"sum\": {}",
+                ", \"min\": {}, \"max\": {}, \"sum\": {}, \"mean\": {}, \"std\": {}",
                 json_opt(st.min),
                 json_opt(st.max),
-                json_opt(st.sum)
+                json_opt(st.sum),
+                json_opt(st.mean),
+                json_opt(st.std)
             );
+            if !st.channels.is_empty() {
+                let list = |f: fn(&(f64, f64)) -> f64| {
+                    st.channels
+                        .iter()
+                        .map(|c| json_f64(f(c)))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                };
+                out += &format!(
+                    ", \"channel_mean\": [{}], \"channel_std\": [{}]",
+                    list(|c| c.0),
+                    list(|c| c.1)
+                );
+            }
         }
         if h.dtype.is_real_number() || h.dtype.kind() == 'c' {
             let head: Vec<String> = st.head.iter().map(json_scalar).collect();
@@ -312,7 +352,7 @@ fn print_table(rows: &[Record], stats: bool) {
     .map(|s| s.to_string())
     .collect()];
     if stats {
-        table[0].extend(["min", "max", "sum"].map(String::from));
+        table[0].extend(["min", "max", "sum", "mean", "std"].map(String::from));
     }
     for r in rows {
         let h = &r.header;
@@ -339,8 +379,31 @@ fn print_table(rows: &[Record], stats: bool) {
             row.push(fmt_num(st.and_then(|s| s.min)));
             row.push(fmt_num(st.and_then(|s| s.max)));
             row.push(fmt_num(st.and_then(|s| s.sum)));
+            row.push(fmt_num(st.and_then(|s| s.mean)));
+            row.push(fmt_num(st.and_then(|s| s.std)));
         }
         table.push(row);
+    }
+    // Per-channel figures under the table, as `normalize` takes them.
+    let mut channels = Vec::new();
+    for r in rows {
+        let Some(st) = r.stats.as_ref().filter(|s| !s.channels.is_empty()) else {
+            continue;
+        };
+        let list = |f: fn(&(f64, f64)) -> f64| {
+            st.channels
+                .iter()
+                .map(|c| fmt_num(Some(f(c))))
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        let name = r.name.as_deref().map_or(String::new(), |n| format!(" {n}"));
+        channels.push(format!(
+            "{}{name}: per channel: mean [{}], std [{}]",
+            r.path,
+            list(|c| c.0),
+            list(|c| c.1)
+        ));
     }
     let widths: Vec<usize> = (0..table[0].len())
         .map(|c| {
@@ -359,5 +422,8 @@ fn print_table(rows: &[Record], stats: bool) {
             .map(|(cell, w)| format!("{cell:<w$}"))
             .collect();
         let _ = writeln!(out, "{}", line.join("  ").trim_end());
+    }
+    for line in channels {
+        let _ = writeln!(out, "{line}");
     }
 }

@@ -31,6 +31,63 @@ fn sizes(flag: &str, text: &str) -> Result<Vec<i64>> {
         .collect()
 }
 
+/// Images and labels in two files, as the components of a tuple.
+#[derive(clap::Args, Clone, Debug, Default)]
+pub struct ComponentArgs {
+    /// The first component of each element, as tf.data's `from_tensor_slices((x, y))`:
+    /// the rows of this .npy file (several --x files are read as one array). With --y, the
+    /// element is the tuple (x, y): ops take component=0 or component=1.
+    #[arg(long, value_name = "FILE")]
+    pub x: Vec<PathBuf>,
+    /// The second component of each element (labels, say): the rows of this .npy file,
+    /// as many as --x has.
+    #[arg(long, value_name = "FILE", requires = "x")]
+    pub y: Vec<PathBuf>,
+}
+
+impl ComponentArgs {
+    /// The files named, --x's then --y's.
+    pub fn files(&self) -> Vec<PathBuf> {
+        self.x.iter().chain(&self.y).cloned().collect()
+    }
+
+    /// The rows of --x, or (x, y) pairs of rows with --y; --x and --y must have as many
+    /// rows as each other.
+    pub fn open(&self) -> Result<Dataset> {
+        let xs = Dataset::from_npy_files(&self.x)?;
+        if self.y.is_empty() {
+            return Ok(xs);
+        }
+        let ys = Dataset::from_npy_files(&self.y)?;
+        let (n, m) = (xs.cardinality(), ys.cardinality());
+        if n != m {
+            bail!(
+                "--x has {} rows and --y has {}: each x needs its y (as in tf.data's \
+                 from_tensor_slices((x, y)))",
+                n.as_i64(),
+                m.as_i64()
+            );
+        }
+        Ok(Dataset::zip(vec![xs, ys])?)
+    }
+
+    /// What the elements are, for a report.
+    pub fn describe(&self) -> String {
+        let names = |files: &[PathBuf]| {
+            files
+                .iter()
+                .map(|f| f.display().to_string())
+                .collect::<Vec<_>>()
+                .join(" + ")
+        };
+        if self.y.is_empty() {
+            format!("the rows of {}", names(&self.x))
+        } else {
+            format!("(x, y) rows of {} and {}", names(&self.x), names(&self.y))
+        }
+    }
+}
+
 /// The dataset the files give: patches with `--patches`, else rows.
 pub fn open(files: &[PathBuf], patches: &PatchArgs) -> Result<Dataset> {
     if let Some(size) = &patches.patches {

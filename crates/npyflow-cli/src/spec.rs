@@ -40,6 +40,29 @@ struct Parser<'a> {
     pos: usize,
 }
 
+/// A syntax error at byte `at` of the pipeline's text.
+#[derive(Debug)]
+struct SyntaxError {
+    at: usize,
+    message: String,
+}
+
+type Parsed<T> = std::result::Result<T, SyntaxError>;
+
+fn fail<T>(at: usize, message: impl Into<String>) -> Parsed<T> {
+    Err(SyntaxError {
+        at,
+        message: message.into(),
+    })
+}
+
+/// The pipeline's text with a caret under character `at`, for an error message.
+fn point_at(text: &str, at: usize) -> String {
+    let at = at.min(text.len());
+    let column = text.get(..at).map_or(at, |t| t.chars().count());
+    format!("  {text}\n  {}^", " ".repeat(column))
+}
+
 impl Parser<'_> {
     fn space(&mut self) {
         while self.text.get(self.pos).is_some_and(u8::is_ascii_whitespace) {
@@ -52,22 +75,24 @@ impl Parser<'_> {
         self.text.get(self.pos).copied()
     }
 
-    fn expect(&mut self, c: u8) -> Result<()> {
+    fn expect(&mut self, c: u8) -> Parsed<()> {
         match self.peek() {
             Some(got) if got == c => {
                 self.pos += 1;
                 Ok(())
             }
-            got => bail!(
-                "expected '{}' at character {}, found {}",
-                c as char,
+            got => fail(
                 self.pos,
-                got.map_or("the end".to_string(), |g| format!("'{}'", g as char))
+                format!(
+                    "expected '{}', found {}",
+                    c as char,
+                    got.map_or("the end".to_string(), |g| format!("'{}'", g as char))
+                ),
             ),
         }
     }
 
-    fn word(&mut self) -> Result<String> {
+    fn word(&mut self) -> Parsed<String> {
         self.space();
         let start = self.pos;
         while self
@@ -78,12 +103,15 @@ impl Parser<'_> {
             self.pos += 1;
         }
         if start == self.pos {
-            bail!("expected a name at character {start}");
+            return match self.text.get(start) {
+                Some(&c) => fail(start, format!("expected a name, found '{}'", c as char)),
+                None => fail(start, "expected a name, found the end"),
+            };
         }
         Ok(String::from_utf8_lossy(&self.text[start..self.pos]).into_owned())
     }
 
-    fn call(&mut self) -> Result<Call> {
+    fn call(&mut self) -> Parsed<Call> {
         let name = self.word()?;
         self.expect(b'(')?;
         let mut call = Call {
@@ -106,9 +134,13 @@ impl Parser<'_> {
                 call.kwargs.push((key, self.value()?));
             } else {
                 if !call.kwargs.is_empty() {
-                    bail!(
-                        "a positional argument after keyword arguments in {}()",
-                        call.name
+                    self.space();
+                    return fail(
+                        self.pos,
+                        format!(
+                            "a positional argument after keyword arguments in {}()",
+                            call.name
+                        ),
                     );
                 }
                 call.args.push(self.value()?);
@@ -119,31 +151,48 @@ impl Parser<'_> {
                     self.pos += 1;
                     return Ok(call);
                 }
-                _ => bail!("expected ',' or ')' at character {}", self.pos),
+                _ => return fail(self.pos, "expected ',' or ')'"),
             }
         }
     }
 
-    fn value(&mut self) -> Result<Value> {
+    /// The values of a list or tuple up to `close` (the opening bracket read), and whether a
+    /// comma came after the last one.
+    fn items(&mut self, close: u8) -> Parsed<(Vec<Value>, bool)> {
+        let mut items = Vec::new();
+        let mut trailing_comma = false;
+        loop {
+            if self.peek() == Some(close) {
+                self.pos += 1;
+                return Ok((items, trailing_comma));
+            }
+            items.push(self.value()?);
+            trailing_comma = false;
+            match self.peek() {
+                Some(b',') => {
+                    self.pos += 1;
+                    trailing_comma = true;
+                }
+                Some(c) if c == close => {}
+                _ => return fail(self.pos, format!("expected ',' or '{}'", close as char)),
+            }
+        }
+    }
+
+    fn value(&mut self) -> Parsed<Value> {
         match self.peek() {
+            // A list, or a tuple (taken as a list): `[1, 2]`, `(1, 2)`, `(1,)`; `(x)` is x.
             Some(b'[') => {
                 self.pos += 1;
-                let mut items = Vec::new();
-                if self.peek() == Some(b']') {
-                    self.pos += 1;
-                    return Ok(Value::List(items));
+                Ok(Value::List(self.items(b']')?.0))
+            }
+            Some(b'(') => {
+                self.pos += 1;
+                let (mut items, trailing_comma) = self.items(b')')?;
+                if items.len() == 1 && !trailing_comma {
+                    return Ok(items.remove(0));
                 }
-                loop {
-                    items.push(self.value()?);
-                    match self.peek() {
-                        Some(b',') => self.pos += 1,
-                        Some(b']') => {
-                            self.pos += 1;
-                            return Ok(Value::List(items));
-                        }
-                        _ => bail!("expected ',' or ']' at character {}", self.pos),
-                    }
-                }
+                Ok(Value::List(items))
             }
             Some(q @ (b'\'' | b'"')) => {
                 self.pos += 1;
@@ -173,8 +222,10 @@ impl Parser<'_> {
                         .map(|(a, b)| a / b),
                     None => s.parse::<f64>().ok(),
                 };
-                num.map(Value::Num)
-                    .ok_or_else(|| anyhow!("{s:?} at character {start} is not a number"))
+                match num {
+                    Some(n) => Ok(Value::Num(n)),
+                    None => fail(start, format!("{s:?} is not a number")),
+                }
             }
             Some(_) => {
                 let save = self.pos;
@@ -186,30 +237,101 @@ impl Parser<'_> {
                     Ok(Value::Word(w))
                 }
             }
-            None => bail!("the pipeline ends in the middle of a call"),
+            None => fail(self.pos, "the pipeline ends in the middle of a call"),
         }
     }
 }
 
-/// Parses `a(..).b(..)...` into its calls.
+/// Parses `a(..).b(..)...` into its calls. A syntax error shows the text with a caret
+/// under the character at fault.
 pub fn parse(text: &str) -> Result<Vec<Call>> {
     let mut p = Parser {
         text: text.as_bytes(),
         pos: 0,
     };
-    let mut calls = vec![p.call()?];
-    while p.peek() == Some(b'.') {
-        p.pos += 1;
-        calls.push(p.call()?);
+    let mut parse_all = || -> Parsed<Vec<Call>> {
+        let mut calls = vec![p.call()?];
+        while p.peek() == Some(b'.') {
+            p.pos += 1;
+            calls.push(p.call()?);
+        }
+        if p.peek().is_some() {
+            return fail(p.pos, "unexpected text after the last call");
+        }
+        Ok(calls)
+    };
+    parse_all().map_err(|e| {
+        anyhow!(
+            "{} (character {}):\n{}\n(see `npyflow bench --help` for the syntax)",
+            e.message,
+            e.at + 1,
+            point_at(text, e.at)
+        )
+    })
+}
+
+/// The syntax of `--pipeline`, and every transformation and op it knows (`npyflow bench
+/// --help` shows it).
+pub const SYNTAX: &str = "\
+A pipeline is a chain of calls, written as in Python: name(args).name(args)...
+Each call is the tf.data transformation of that name, with tf.data's parameters, given by
+position or by keyword (name=value). Values: integers and decimals (1/255 is allowed),
+True, False, None, AUTOTUNE, dtype names (float32, uint8, ...), 'strings', lists [1, 2]
+and tuples (1, 2) (the same thing here), and, inside map, op calls.
+
+Transformations:
+  map(op, ..., num_parallel_calls=None, deterministic=None)   ops applied in order
+  batch(batch_size, drop_remainder=False, num_parallel_calls=None, deterministic=None)
+  shuffle(buffer_size, seed=None, reshuffle_each_iteration=True)
+  global_shuffle(seed=None, reshuffle_each_iteration=True)    (npyflow's own: no buffer)
+  prefetch(buffer_size=AUTOTUNE)
+  take(count)   skip(count)   repeat(count=None)   shard(num_shards, index)
+  unbatch()   rebatch(batch_size, drop_remainder=False)   (batch_size: a size or a list)
+  cache(filename='')   enumerate(start=0)   assert_cardinality(expected_cardinality)
+
+Ops, for map (each also takes component=: a tuple index or a dict key, to apply it to one
+part of the element only; without it, to every tensor):
+  cast(dtype)   scale(factor)   affine(factor, offset)   normalize(mean, std)
+  one_hot(depth)   reshape(shape)   transpose(perm)
+  random_flip(axis, seed=0)   random_crop(size, seed=0)
+
+Example, for images and labels given with --x and --y (the element is the tuple (x, y)):
+  --pipeline \"shuffle(10000, seed=0).map(cast(float32, component=0), scale(1/255, component=0)).batch(256)\"";
+
+impl std::fmt::Display for Value {
+    /// As the pipeline's syntax writes it: `2`, `0.5`, `float32`, `'x'`, `[1, 2]`, `cast(float32)`.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let join = |f: &mut std::fmt::Formatter<'_>, items: &[Value]| -> std::fmt::Result {
+            for (i, v) in items.iter().enumerate() {
+                if i > 0 {
+                    f.write_str(", ")?;
+                }
+                write!(f, "{v}")?;
+            }
+            Ok(())
+        };
+        match self {
+            Value::Num(n) => write!(f, "{n}"),
+            Value::Word(w) => f.write_str(w),
+            Value::Str(s) => write!(f, "'{s}'"),
+            Value::List(items) => {
+                f.write_str("[")?;
+                join(f, items)?;
+                f.write_str("]")
+            }
+            Value::Call(c) => {
+                write!(f, "{}(", c.name)?;
+                join(f, &c.args)?;
+                for (i, (k, v)) in c.kwargs.iter().enumerate() {
+                    if i > 0 || !c.args.is_empty() {
+                        f.write_str(", ")?;
+                    }
+                    write!(f, "{k}={v}")?;
+                }
+                f.write_str(")")
+            }
+        }
     }
-    if p.peek().is_some() {
-        bail!(
-            "unexpected text at character {}: {:?}",
-            p.pos,
-            &text[p.pos..]
-        );
-    }
-    Ok(calls)
 }
 
 impl Value {
@@ -217,7 +339,7 @@ impl Value {
         match self {
             Value::Num(n) if n.fract() == 0.0 => Ok(*n as i64),
             Value::Word(w) if w == "AUTOTUNE" => Ok(AUTOTUNE),
-            other => bail!("expected an integer, got {other:?}"),
+            other => bail!("expected an integer, got {other}"),
         }
     }
     /// A count, size, axis or index: an integer that is not negative (a negative one cast
@@ -229,20 +351,20 @@ impl Value {
     fn float(&self) -> Result<f64> {
         match self {
             Value::Num(n) => Ok(*n),
-            other => bail!("expected a number, got {other:?}"),
+            other => bail!("expected a number, got {other}"),
         }
     }
     fn boolean(&self) -> Result<bool> {
         match self {
             Value::Word(w) if w == "True" || w == "true" => Ok(true),
             Value::Word(w) if w == "False" || w == "false" => Ok(false),
-            other => bail!("expected True or False, got {other:?}"),
+            other => bail!("expected True or False, got {other}"),
         }
     }
     fn list(&self) -> Result<&[Value]> {
         match self {
             Value::List(v) => Ok(v),
-            other => bail!("expected a list, got {other:?}"),
+            other => bail!("expected a list, got {other}"),
         }
     }
 }
@@ -347,7 +469,7 @@ fn op(call: &Call) -> Result<Op> {
         "cast" => {
             let dtype = match call.need(0, "dtype")? {
                 Value::Word(w) | Value::Str(w) => DType::parse_descr(w)?.0,
-                other => bail!("cast(): expected a dtype, got {other:?}"),
+                other => bail!("cast(): expected a dtype, got {other}"),
             };
             ops::cast(dtype)
         }
@@ -374,7 +496,7 @@ fn op(call: &Call) -> Result<Op> {
             ops::random_crop(&counts(call.need(0, "size")?)?, call.seed(1)?.unwrap_or(0))
         }
         other => bail!(
-            "unknown op {other:?} (cast, scale, affine, normalize, one_hot, reshape, transpose, \
+            "unknown op {other} (cast, scale, affine, normalize, one_hot, reshape, transpose, \
              random_flip, random_crop)"
         ),
     };
@@ -382,7 +504,7 @@ fn op(call: &Call) -> Result<Op> {
         None => op,
         Some(v @ Value::Num(_)) => op.component(v.count().context("component")?),
         Some(Value::Word(k) | Value::Str(k)) => op.key(k),
-        Some(other) => bail!("component: expected an index or a key, got {other:?}"),
+        Some(other) => bail!("component: expected an index or a key, got {other}"),
     })
 }
 
@@ -476,10 +598,13 @@ fn apply_one(ds: &Dataset, c: &Call) -> Result<Dataset> {
             c.need(1, "index")?.count()? as u64,
         )?,
         "unbatch" => ds.unbatch()?,
-        "rebatch" => ds.rebatch(
-            &[c.need(0, "batch_size")?.count()?],
-            c.flag(1, "drop_remainder", false)?,
-        )?,
+        "rebatch" => {
+            let sizes = match c.need(0, "batch_size")? {
+                Value::List(items) => items.iter().map(Value::count).collect::<Result<_>>()?,
+                v => vec![v.count()?],
+            };
+            ds.rebatch(&sizes, c.flag(1, "drop_remainder", false)?)?
+        }
         "cache" => ds.cache(c.arg(0, "filename").map(|v| match v {
             Value::Str(s) | Value::Word(s) => s.clone(),
             _ => String::new(),
@@ -512,6 +637,45 @@ mod tests {
         assert!(parse("batch(256").is_err());
         assert!(parse("batch(256) x").is_err());
         assert!(parse("batch(a=1, 2)").is_err());
+    }
+
+    /// Issue 17: a tuple argument was "expected a name at character 60", with no caret.
+    #[test]
+    fn tuples_are_lists_and_errors_point_at_the_character() {
+        let calls = parse("map(normalize((0.5, 0.5), mean_unused=(1,))).rebatch((2, 2))").unwrap();
+        let Value::Call(op) = &calls[0].args[0] else {
+            panic!("not an op: {:?}", calls[0].args[0]);
+        };
+        assert_eq!(
+            op.args[0],
+            Value::List(vec![Value::Num(0.5), Value::Num(0.5)])
+        );
+        assert_eq!(op.kwargs[0].1, Value::List(vec![Value::Num(1.0)]));
+        assert_eq!(parse("take((3))").unwrap()[0].args, [Value::Num(3.0)]);
+        let ds = Dataset::range(0, 8, 1).unwrap().batch(4, ()).unwrap();
+        let out = apply(ds, &parse("rebatch([1, 3])").unwrap()).unwrap();
+        let got: Vec<String> = out
+            .to_vec()
+            .unwrap()
+            .iter()
+            .map(|e| e.to_string())
+            .collect();
+        assert_eq!(got, ["[0]", "[1 2 3]", "[4]", "[5 6 7]"]);
+
+        let text = "batch(4).map(cast(float32), ?)";
+        let e = format!("{:#}", parse(text).unwrap_err());
+        let lines: Vec<&str> = e.lines().collect();
+        assert!(
+            lines[0].contains("found '?'") && lines[0].contains("character 29"),
+            "{e}"
+        );
+        assert_eq!(lines[1], format!("  {text}"));
+        assert_eq!(lines[2].find('^'), Some(2 + text.find('?').unwrap()), "{e}");
+        assert!(e.contains("npyflow bench --help"), "{e}");
+        // Arguments are shown as the pipeline writes them, not as Rust's debug form.
+        let ds = Dataset::range(0, 8, 1).unwrap();
+        let e = format!("{:#}", apply(ds, &parse("take('x')").unwrap()).unwrap_err());
+        assert!(e.contains("got 'x'") && !e.contains("Str("), "{e}");
     }
 
     #[test]

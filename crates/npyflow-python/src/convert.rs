@@ -356,6 +356,8 @@ pub fn element_to_py(
             }
         }
         Element::Tensor(t) => tensor_to_array(py, t)?,
+        // tf.data's None component (an empty structure): npyflow holds it as an empty tuple.
+        Element::Tuple(items) if items.is_empty() => py.None().into_bound(py),
         Element::Tuple(items) => {
             let items = items
                 .into_iter()
@@ -443,6 +445,10 @@ pub fn py_to_element(
     obj: &Bound<'_, PyAny>,
     top_list_is_tuple: bool,
 ) -> PyResult<Element> {
+    if obj.is_none() {
+        // tf.data takes None as an empty structure (NoneTensorSpec).
+        return Ok(Element::Tuple(Vec::new()));
+    }
     if let Ok(tuple) = obj.cast::<PyTuple>() {
         return Ok(Element::Tuple(
             tuple
@@ -458,6 +464,23 @@ pub fn py_to_element(
                     .map(|x| py_to_element(py, &x, false))
                     .collect::<PyResult<_>>()?,
             ));
+        }
+    }
+    if let Ok(list) = obj.cast::<PyList>() {
+        // A list of datasets is a batch of datasets (a tensor of datasets in tf.data):
+        // npyflow holds it as the dataset of those datasets.
+        if !list.is_empty() {
+            let mut datasets = Vec::with_capacity(list.len());
+            for item in list.iter() {
+                match unwrap_dataset(py, &item)? {
+                    Some(d) => datasets.push(d),
+                    None => break,
+                }
+            }
+            if datasets.len() == list.len() {
+                let batch = Dataset::from_datasets(datasets).map_err(|e| to_pyerr(py, e))?;
+                return Ok(Element::Dataset(batch));
+            }
         }
     }
     if let Ok(dict) = obj.cast::<PyDict>() {
@@ -545,6 +568,7 @@ pub fn spec_to_py<'py>(py: Python<'py>, spec: &ElementSpec) -> PyResult<Bound<'p
             .tensor_spec
             .bind(py)
             .call1((shape_to_py(py, &s.shape)?, descr_of(py, s.dtype)?))?,
+        ElementSpec::Tuple(items) if items.is_empty() => py.None().into_bound(py),
         ElementSpec::Tuple(items) => PyTuple::new(
             py,
             items
@@ -581,6 +605,9 @@ pub fn spec_from_py(py: Python<'_>, obj: &Bound<'_, PyAny>) -> PyResult<ElementS
         }
         let (dtype, _) = dtype_of(&descr)?;
         return Ok(ElementSpec::Tensor(TensorSpec { dtype, shape }));
+    }
+    if obj.is_none() {
+        return Ok(ElementSpec::Tuple(Vec::new()));
     }
     if obj.is_instance(reg.dataset_spec.bind(py))? {
         let inner = spec_from_py(py, &obj.getattr("element_spec")?)?;

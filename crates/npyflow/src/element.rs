@@ -32,7 +32,37 @@ pub enum Element {
     Dataset(Dataset),
 }
 
+/// The error for a dataset element that is not a batch of datasets, where rows are asked.
+fn not_a_batch() -> Error {
+    Error::Pipeline(
+        "a dataset element that is not a batch of datasets (a window, say) has no rows; \
+         flat_map it instead"
+            .into(),
+    )
+}
+
 impl Element {
+    /// The lengths of the batches of datasets in this element, pushed in order.
+    fn dataset_batch_lengths(&self, out: &mut Vec<usize>) -> Result<()> {
+        match self {
+            Element::Tensor(_) => {}
+            Element::Tuple(items) => {
+                for e in items {
+                    e.dataset_batch_lengths(out)?;
+                }
+            }
+            Element::Dict(items) => {
+                for e in items.values() {
+                    e.dataset_batch_lengths(out)?;
+                }
+            }
+            Element::Dataset(d) => {
+                out.push(Element::batch_of_datasets(d).ok_or_else(not_a_batch)?.len())
+            }
+        }
+        Ok(())
+    }
+
     /// A tuple element from its parts.
     ///
     /// ```
@@ -204,11 +234,77 @@ impl Element {
                 }
                 Element::Dict(out)
             }
+            // A batch of datasets is the dataset of those datasets (tf.data's DatasetSpec
+            // with a batch dimension): unbatch or flat_map gives them back.
             Element::Dataset(_) => {
-                return Err(Error::Pipeline(
-                    "elements holding datasets cannot be batched; flat_map them first".into(),
-                ))
+                let parts: Vec<Dataset> = elements
+                    .iter()
+                    .map(|e| match e {
+                        Element::Dataset(d) => Ok(d.clone()),
+                        _ => Err(mismatch()),
+                    })
+                    .collect::<Result<_>>()?;
+                Element::Dataset(Dataset::from_datasets(parts)?)
             }
+        })
+    }
+
+    /// The datasets of a batch of datasets (a dataset whose elements are datasets, held in
+    /// memory), or `None` for any other dataset.
+    fn batch_of_datasets(d: &Dataset) -> Option<&[Element]> {
+        match d.node().elements() {
+            Some((elements, ElementSpec::Dataset(_))) => Some(elements),
+            _ => None,
+        }
+    }
+
+    /// Rows `range` of every part: tensors' rows (views), and a batch of datasets' datasets.
+    pub(crate) fn slice_rows(&self, range: std::ops::Range<usize>) -> Result<Element> {
+        Ok(match self {
+            Element::Tensor(t) => Element::Tensor(t.rows_view(range)?),
+            Element::Tuple(items) => Element::Tuple(
+                items
+                    .iter()
+                    .map(|e| e.slice_rows(range.clone()))
+                    .collect::<Result<_>>()?,
+            ),
+            Element::Dict(items) => Element::Dict(
+                items
+                    .iter()
+                    .map(|(k, e)| Ok((k.clone(), e.slice_rows(range.clone())?)))
+                    .collect::<Result<_>>()?,
+            ),
+            Element::Dataset(d) => {
+                let all = Element::batch_of_datasets(d).ok_or_else(not_a_batch)?;
+                let parts = all
+                    .get(range)
+                    .ok_or_else(|| Error::Pipeline("rows past the batch of datasets".into()))?
+                    .iter()
+                    .map(|e| e.clone().into_dataset())
+                    .collect::<Result<_>>()?;
+                Element::Dataset(Dataset::from_datasets(parts)?)
+            }
+        })
+    }
+
+    /// Row `i` of every part: a tensor's row (a view), a batch of datasets' dataset `i`.
+    pub(crate) fn row(&self, i: usize) -> Result<Element> {
+        Ok(match self {
+            Element::Tensor(t) => Element::Tensor(t.row_view(i)?),
+            Element::Tuple(items) => {
+                Element::Tuple(items.iter().map(|e| e.row(i)).collect::<Result<_>>()?)
+            }
+            Element::Dict(items) => Element::Dict(
+                items
+                    .iter()
+                    .map(|(k, e)| Ok((k.clone(), e.row(i)?)))
+                    .collect::<Result<_>>()?,
+            ),
+            Element::Dataset(d) => Element::batch_of_datasets(d)
+                .ok_or_else(not_a_batch)?
+                .get(i)
+                .cloned()
+                .ok_or_else(|| Error::Pipeline("a row past the batch of datasets".into()))?,
         })
     }
 
@@ -216,10 +312,14 @@ impl Element {
     /// batch size), or an error naming the sizes that differ or the scalar.
     pub fn rows(&self) -> Result<usize> {
         let mut rows: Option<usize> = None;
+        let mut counts = Vec::new();
         for t in self.tensors() {
-            let r = t.rows().ok_or_else(|| {
+            counts.push(t.rows().ok_or_else(|| {
                 Error::Pipeline("cannot split a scalar (a tensor with no axes) into rows".into())
-            })?;
+            })?);
+        }
+        self.dataset_batch_lengths(&mut counts)?;
+        for r in counts {
             match rows {
                 Some(n) if n != r => {
                     return Err(Error::Pipeline(format!(
@@ -543,37 +643,69 @@ impl ElementSpec {
     /// The spec of a batch of these elements: a first dimension of `batch` (`None`: unknown)
     /// in front of every tensor.
     pub fn batched(&self, batch: Option<usize>) -> ElementSpec {
-        self.map_specs(&mut |s| TensorSpec {
-            dtype: s.dtype,
-            shape: match s.shape.dims() {
-                Some(d) => {
-                    let mut dims = vec![batch];
-                    dims.extend_from_slice(d);
-                    PartialShape::new(&dims)
-                }
-                None => PartialShape::unknown(),
-            },
-        })
+        match self {
+            // A batch of datasets is a dataset of datasets (see [`Element::combine`]).
+            ElementSpec::Dataset(_) => ElementSpec::Dataset(Box::new(self.clone())),
+            ElementSpec::Tuple(items) => {
+                ElementSpec::Tuple(items.iter().map(|s| s.batched(batch)).collect())
+            }
+            ElementSpec::Dict(items) => ElementSpec::Dict(
+                items
+                    .iter()
+                    .map(|(k, s)| (k.clone(), s.batched(batch)))
+                    .collect(),
+            ),
+            ElementSpec::Tensor(s) => ElementSpec::Tensor(TensorSpec {
+                dtype: s.dtype,
+                shape: match s.shape.dims() {
+                    Some(d) => {
+                        let mut dims = vec![batch];
+                        dims.extend_from_slice(d);
+                        PartialShape::new(&dims)
+                    }
+                    None => PartialShape::unknown(),
+                },
+            }),
+        }
     }
 
-    /// The spec of one row of these elements: every tensor's first dimension removed.
-    /// Fails if a tensor is a scalar.
+    /// The spec of one row of these elements: every tensor's first dimension removed, and a
+    /// batch of datasets' datasets. Fails if a tensor is a scalar, or a dataset is not a
+    /// batch of datasets.
     pub fn unbatched(&self) -> Result<ElementSpec> {
-        let mut err = None;
-        let out = self.map_specs(&mut |s| TensorSpec {
-            dtype: s.dtype,
-            shape: match s.shape.dims() {
-                Some([]) => {
-                    err = Some(Error::InvalidArgument(
-                        "cannot unbatch an element with a scalar (rank-0) component".into(),
-                    ));
-                    PartialShape::unknown()
+        Ok(match self {
+            ElementSpec::Dataset(inner) => match inner.as_ref() {
+                ElementSpec::Dataset(_) => inner.as_ref().clone(),
+                _ => {
+                    return Err(Error::InvalidArgument(
+                        "cannot unbatch a dataset element that is not a batch of datasets (a \
+                         window, say): flat_map it instead"
+                            .into(),
+                    ))
                 }
-                Some(d) => PartialShape::new(&d[1..]),
-                None => PartialShape::unknown(),
             },
-        });
-        err.map_or(Ok(out), Err)
+            ElementSpec::Tuple(items) => {
+                ElementSpec::Tuple(items.iter().map(|s| s.unbatched()).collect::<Result<_>>()?)
+            }
+            ElementSpec::Dict(items) => ElementSpec::Dict(
+                items
+                    .iter()
+                    .map(|(k, s)| Ok((k.clone(), s.unbatched()?)))
+                    .collect::<Result<_>>()?,
+            ),
+            ElementSpec::Tensor(s) => ElementSpec::Tensor(TensorSpec {
+                dtype: s.dtype,
+                shape: match s.shape.dims() {
+                    Some([]) => {
+                        return Err(Error::InvalidArgument(
+                            "cannot unbatch an element with a scalar (rank-0) component".into(),
+                        ))
+                    }
+                    Some(d) => PartialShape::new(&d[1..]),
+                    None => PartialShape::unknown(),
+                },
+            }),
+        })
     }
 
     /// Whether this spec holds a dataset anywhere.

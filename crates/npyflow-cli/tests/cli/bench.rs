@@ -119,3 +119,115 @@ fn patches_of_one_file() {
     let out = bench(&["--patches", "30", c]);
     assert!(String::from_utf8_lossy(&out.stderr).contains("does not fit"));
 }
+
+/// Issue 17: images and labels from two files are the components of a tuple (as tf.data's
+/// `from_tensor_slices((x, y))`); an `.npz` gives dicts of its members; a tuple argument is a
+/// list; a syntax error points at the character; `--help` shows the syntax and every op.
+#[test]
+fn components_tuples_and_help() {
+    let dir = tempfile::tempdir().unwrap();
+    let x = dir.path().join("x.npy");
+    let y = dir.path().join("y.npy");
+    let short = dir.path().join("short.npy");
+    write_npy(
+        &x,
+        &Tensor::from_vec(vec![7u8; 10 * 12], &[10, 2, 2, 3]).unwrap(),
+    )
+    .unwrap();
+    write_npy(&y, &Tensor::from_vec((0..10i64).collect(), &[10]).unwrap()).unwrap();
+    write_npy(
+        &short,
+        &Tensor::from_vec((0..9i64).collect(), &[9]).unwrap(),
+    )
+    .unwrap();
+    let (sx, sy) = (x.to_str().unwrap(), y.to_str().unwrap());
+    let pipeline = "map(cast(float32, component=0), normalize((0.5, 0.5, 0.5), (2, 2, 2), \
+                    component=0)).batch(4)";
+    let v = json(&bench(&[
+        "--json",
+        "--pipeline",
+        pipeline,
+        "--x",
+        sx,
+        "--y",
+        sy,
+    ]));
+    assert_eq!(v["rows"], 10);
+    assert_eq!(v["batches"], 3);
+    // x as float32 (12 * 4 bytes a row) and y as int64: the components were both read.
+    let bytes = 10.0 * (12.0 * 4.0 + 8.0);
+    let seconds = v["seconds"].as_f64().unwrap();
+    assert!(
+        (v["gb_per_s"].as_f64().unwrap() * seconds * 1e9 - bytes).abs() < 1.0,
+        "{v}"
+    );
+    assert!(v["pipeline"].as_str().unwrap().contains("(x, y)"), "{v}");
+
+    let out = bench(&[
+        "--pipeline",
+        "batch(2)",
+        "--x",
+        sx,
+        "--y",
+        short.to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("--x has 10 rows and --y has 9"), "{err}");
+    let out = bench(&["--pipeline", "batch(2)", "--x", sx, sy]);
+    assert_eq!(out.status.code(), Some(1));
+
+    // A syntax error: the text with a caret under the bad character.
+    let bad = "batch(4).map(cast(float32), ?)";
+    let out = bench(&["--pipeline", bad, sx]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    let line = err
+        .lines()
+        .position(|l| l == format!("  {bad}"))
+        .expect(&err);
+    let caret = err.lines().nth(line + 1).unwrap();
+    assert_eq!(caret.find('^'), Some(2 + bad.find('?').unwrap()), "{err}");
+
+    let help = Command::new(env!("CARGO_BIN_EXE_npyflow"))
+        .args(["bench", "--help"])
+        .output()
+        .unwrap();
+    let help = String::from_utf8_lossy(&help.stdout);
+    for name in [
+        "map(",
+        "batch(",
+        "shuffle(",
+        "global_shuffle(",
+        "prefetch(",
+        "take(",
+        "skip(",
+        "repeat(",
+        "shard(",
+        "unbatch(",
+        "rebatch(",
+        "cache(",
+        "enumerate(",
+        "assert_cardinality(",
+        "cast(",
+        "scale(",
+        "affine(",
+        "normalize(",
+        "one_hot(",
+        "reshape(",
+        "transpose(",
+        "random_flip(",
+        "random_crop(",
+        "component=",
+        "--x",
+        "--y",
+    ] {
+        assert!(help.contains(name), "--help lacks {name}:\n{help}");
+    }
+    for shorthand in ["W1", "anchors.py", "seed's"] {
+        assert!(
+            !help.contains(shorthand),
+            "--help says {shorthand}:\n{help}"
+        );
+    }
+}

@@ -63,7 +63,14 @@ class Dataset(DatasetTransformations):
     @staticmethod
     def from_tensor_slices(tensors: Any, name: Optional[str] = None) -> Dataset:
         """One element per row of ``tensors`` (an array, or a tuple or dict of arrays sharing
-        their first dimension). Rows share the arrays' memory: nothing is copied."""
+                their first dimension). Rows share the arrays' memory: nothing is copied. A list of
+        datasets gives one
+        dataset per element (so does a part of the structure that is one); a dataset whose
+        elements are datasets (a batch of datasets, as ``batch`` makes) gives them back."""
+        if isinstance(tensors, Dataset) and isinstance(tensors.element_spec, DatasetSpec):
+            return tensors
+        if _holds_dataset_list(tensors):
+            return _slices_with_datasets(tensors)
         return Dataset._from_core(_npyflow.from_tensor_slices(tensors))
 
     @staticmethod
@@ -462,6 +469,48 @@ class Dataset(DatasetTransformations):
         """Every element folded into a state: ``reduce_func(state, element)`` returns the new
         state. The result is NumPy values with tf's ``.numpy()`` (as iteration's are)."""
         return wrap(self._ds.reduce(initial_state, reduce_func))
+
+
+def _is_dataset_list(value: Any) -> bool:
+    return isinstance(value, list) and len(value) > 0 and all(isinstance(v, Dataset) for v in value)
+
+
+def _holds_dataset_list(value: Any) -> bool:
+    """Whether a structure given to ``from_tensor_slices`` has a list of datasets in it."""
+    if _is_dataset_list(value):
+        return True
+    if isinstance(value, tuple):
+        return any(_holds_dataset_list(v) for v in value)
+    if isinstance(value, dict):
+        return any(_holds_dataset_list(v) for v in value.values())
+    return False
+
+
+def _slices_with_datasets(value: Any) -> Dataset:
+    """``from_tensor_slices`` of a structure holding lists of datasets: each part sliced on
+    its own (a list of datasets gives one dataset per element), zipped back together; the
+    parts must have as many elements as each other, as tf.data requires."""
+    sizes = set()
+
+    def build(v: Any) -> Any:
+        if _is_dataset_list(v):
+            sizes.add(len(v))
+            return Dataset._from_core(_npyflow.from_tensors(v)).unbatch()
+        if isinstance(v, tuple):
+            return tuple(build(x) for x in v)
+        if isinstance(v, dict):
+            return {k: build(x) for k, x in v.items()}
+        d = Dataset.from_tensor_slices(v)
+        sizes.add(len(d))
+        return d
+
+    structure = build(value)
+    if len(sizes) > 1:
+        raise ValueError(
+            "all components must have the same size in their first dimension, got "
+            f"{sorted(sizes)}"
+        )
+    return Dataset.zip(structure)
 
 
 def _sample_by_weight_dataset(

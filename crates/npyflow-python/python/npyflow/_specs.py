@@ -179,7 +179,8 @@ def _flatten_up_to(
     tensors, in the element's order; a single leaf for a whole element is used for all."""
     if isinstance(spec, TensorSpec):
         return [leaf(spec, value)]
-    if isinstance(spec, DatasetSpec):
+    if isinstance(spec, DatasetSpec) or spec is None:
+        # A None component has no tensors, so nothing to pad (tf.data wants None there).
         return []
     if isinstance(spec, tuple):
         if not isinstance(value, (tuple, list)) or len(value) != len(spec):

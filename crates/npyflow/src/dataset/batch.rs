@@ -458,9 +458,6 @@ impl Dataset {
         } = options.into();
         check_batch_size("batch", batch_size)?;
         Parallelism::check(parallelism, "batch")?;
-        require(!self.element_spec().has_dataset(), || {
-            "batch: elements holding datasets cannot be batched".to_string()
-        })?;
         let spec = self
             .element_spec()
             .batched(drop_remainder.then_some(batch_size));

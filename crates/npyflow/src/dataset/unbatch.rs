@@ -79,7 +79,7 @@ impl Rows {
         let end = (self.next + n).min(self.len);
         let range = self.next..end;
         self.next = end;
-        Some(e.map_tensors(&mut |t| t.rows_view(range.clone())))
+        Some(e.slice_rows(range))
     }
 }
 
@@ -111,7 +111,7 @@ impl ElementIter for UnbatchIter {
     fn next(&mut self) -> Option<Result<Element>> {
         loop {
             if let Some(batch) = self.rows.take(1) {
-                return Some(batch.and_then(|b| b.map_tensors(&mut |t| t.row_view(0))));
+                return Some(batch.and_then(|b| b.row(0)));
             }
             match self.input.next()? {
                 Ok(e) => {
@@ -278,6 +278,10 @@ impl Dataset {
                 "rebatch: at least one batch size must be greater than zero, got \
                  {batch_sizes:?} (sizes of 0 alone would give empty batches forever)"
             )
+        })?;
+        require(!self.element_spec().has_dataset(), || {
+            "rebatch: elements holding datasets cannot be rebatched (unbatch().batch(n) can)"
+                .to_string()
         })?;
         let row = self.element_spec().unbatched()?;
         let n = batch_sizes[0];
