@@ -5,6 +5,7 @@
 mod bench;
 mod inspect;
 mod sample;
+mod save;
 mod source;
 
 use std::process::ExitCode;
@@ -33,6 +34,12 @@ enum Command {
     /// Reports rows/s, GB/s delivered, the time to the first batch (opening included) and the
     /// peak anonymous memory; --json prints them as one JSON object.
     Bench(Box<bench::Args>),
+    /// Save what a pipeline over .npy files yields as a dataset that `Dataset.load` reads:
+    /// sharded .npy files (one per component per shard) and an index with checksums.
+    ///
+    /// The save is atomic: killed midway, it leaves the dataset that was there before (or
+    /// nothing). Shows a progress bar on a terminal.
+    Save(Box<save::Args>),
 }
 
 /// Arguments shared by subcommands that read files.
@@ -47,6 +54,13 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
         Command::Inspect(args) => inspect::run(args),
+        Command::Save(args) => match save::main(*args) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("npyflow save: {e:#}");
+                ExitCode::FAILURE
+            }
+        },
         Command::Bench(args) => match bench::main(*args) {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => {

@@ -17,6 +17,7 @@ mod handle;
 mod io;
 mod iter;
 mod profile;
+mod saved;
 mod sources;
 
 use pyo3::prelude::*;
@@ -46,6 +47,8 @@ fn npyflow_module(m: &Bound<'_, PyModule>) -> PyResult<()> {
         wrap_pyfunction!(sources::from_npy, m)?,
         wrap_pyfunction!(sources::from_npz, m)?,
         wrap_pyfunction!(sources::from_npy_patches, m)?,
+        wrap_pyfunction!(saved::save_dataset, m)?,
+        wrap_pyfunction!(saved::load_dataset, m)?,
         wrap_pyfunction!(io::load, m)?,
         wrap_pyfunction!(io::save, m)?,
         wrap_pyfunction!(io::savez, m)?,

@@ -3,6 +3,7 @@
 
 mod bench;
 mod inspect;
+mod save;
 mod trace;
 /// The trace checker of npyflow's own tests, so that both check traces one way.
 #[path = "../../../npyflow/tests/it/trace_check.rs"]

@@ -436,6 +436,92 @@ class Dataset(DatasetTransformations):
             raise TypeError(f"`transformation_func` must return a Dataset, got {type(out).__name__}")
         return out
 
+    def save(
+        self,
+        path: PathLike,
+        compression: Optional[str] = None,
+        shard_func: Optional[Callable[..., Any]] = None,
+        checkpoint_args: Optional[Any] = None,
+        *,
+        part: Optional[int] = None,
+        num_parts: Optional[int] = None,
+        save_id: Optional[str] = None,
+        max_shard_bytes: Optional[int] = None,
+    ) -> bool:
+        """tf.data's ``save``: writes the elements to the directory ``path`` as sharded
+        ``.npy`` files (one per component per shard) and a small index (``index.json``: the
+        element spec, the shards' sizes and checksums), for ``Dataset.load``.
+
+        Atomic: the index is replaced in one step once every file is written, so a save
+        that fails or is killed midway leaves the dataset that was there before (or
+        nothing). Several processes can save parts of one dataset: each passes its
+        ``part`` (0 to ``num_parts - 1``) and the same ``num_parts`` and ``save_id``, and the
+        dataset appears when the last part is written, parts in order. Returns whether the
+        saved dataset is now visible (always, without parts).
+
+        ``shard_func(element) -> int`` chooses each element's shard, as in tf.data; shards
+        are read back in the order of their numbers. Without it, shards are cut every
+        ``max_shard_bytes`` (1 GiB) in order, so a load gives the saved order (tf.data's load
+        interleaves shards). A shard holds rows of one shape per component (each is one
+        ``.npy`` array), so an element of another shape (a short last batch) starts a new
+        shard.
+
+        Where this differs from tf.data: the files are NumPy's ``.npy`` (not TensorFlow's
+        snapshot format), so any tool reads them and ``load`` maps them; they are not
+        compressed (``compression`` other than None is refused: a compressed shard could not
+        be mapped); there is no ``checkpoint_args`` (a killed save restarts; parts are the
+        unit of work to redo)."""
+        if compression not in (None, ""):
+            raise ValueError(
+                f"save: compression={compression!r} is not supported: shards are plain .npy "
+                "files so that load can memory-map them; use compression=None"
+            )
+        if checkpoint_args is not None:
+            raise ValueError(
+                "save: checkpoint_args is not supported: an interrupted save leaves the "
+                "previous dataset and starts again; split a long save into parts "
+                "(part=, num_parts=, save_id=) to redo only the part that failed"
+            )
+        func = None
+        if shard_func is not None:
+            user = shard_func
+
+            def func(element: Any) -> int:
+                out = user(*element) if isinstance(element, tuple) else user(element)
+                return int(np.asarray(out))
+
+        _, _, complete = _npyflow.save_dataset(
+            self._ds, as_path(path), func, part, num_parts, save_id, max_shard_bytes
+        )
+        return complete
+
+    @staticmethod
+    def load(
+        path: PathLike,
+        element_spec: Optional[Any] = None,
+        compression: Optional[str] = None,
+        reader_func: Optional[Callable[..., Any]] = None,
+        *,
+        verify: bool = True,
+    ) -> Dataset:
+        """tf.data's ``load``: the dataset ``save`` wrote at ``path``, random-access over its
+        memory-mapped shard files (``global_shuffle``, ``shard``, small iterator states work
+        as for ``from_npy``), elements in the saved order, shard by shard.
+
+        Every shard file's size and CRC-32 are checked against the index first (``verify``);
+        a file that differs raises ``ValueError`` naming it. ``element_spec``, when given,
+        must equal the saved one. No save at ``path`` raises ``FileNotFoundError``. Unlike
+        tf.data there is no ``reader_func`` (the dataset is random-access: shuffle or
+        interleave it with the usual transformations) and no ``compression``."""
+        if compression not in (None, ""):
+            raise ValueError(f"load: compression={compression!r} is not supported: saved shards are plain .npy files")
+        if reader_func is not None:
+            raise ValueError(
+                "load: reader_func is not supported: a loaded dataset is random-access; apply "
+                "global_shuffle, shard or interleave to it instead"
+            )
+        return Dataset._from_core(_npyflow.load_dataset(as_path(path), element_spec, verify))
+
     def get_single_element(self, name: Optional[str] = None) -> Any:
         """The dataset's one element (as iteration yields it). A dataset with no element or
         more than one raises ValueError with tf.data's message ("Dataset was empty." /

@@ -311,7 +311,10 @@ struct FileCache {
 }
 
 /// Rebuilds an element of `spec` from its tensors in [`Element::tensors`] order.
-fn rebuild(spec: &ElementSpec, tensors: &mut impl Iterator<Item = Tensor>) -> Option<Element> {
+pub(super) fn rebuild(
+    spec: &ElementSpec,
+    tensors: &mut impl Iterator<Item = Tensor>,
+) -> Option<Element> {
     Some(match spec {
         ElementSpec::Tensor(_) => Element::Tensor(tensors.next()?),
         ElementSpec::Tuple(items) => Element::Tuple(

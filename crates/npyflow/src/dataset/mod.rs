@@ -67,6 +67,7 @@ pub(crate) mod plumbing;
 mod prefetch;
 mod repeat;
 mod runtime;
+mod saved;
 mod scan;
 mod shuffle;
 mod slice;
@@ -90,6 +91,7 @@ pub use runtime::iter::DatasetIter;
 pub use runtime::report::Report;
 pub use runtime::stats::{PipelineStats, StageStats};
 pub use runtime::trace::{TraceEvents, DEFAULT_TRACE_EVENTS};
+pub use saved::{LoadOptions, SaveOptions, SaveProgress, SaveSummary, ShardFunc};
 
 use crate::element::{Element, ElementSpec};
 use crate::error::{Error, Result};

@@ -5,5 +5,6 @@
 mod golden;
 mod patches;
 mod props;
+mod saved;
 mod seed_examples;
 mod tfdata;
