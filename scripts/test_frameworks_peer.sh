@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Runs the framework tests (tests/python_pkg/test_frameworks.py, test_keras.py,
-# test_distributed.py) with another Python that has TensorFlow and/or torch (and keras), which
-# the default run (scripts/test.sh) does not install. Usage:
+# test_distributed.py, test_ray.py) with another Python that has TensorFlow, torch, keras or
+# ray[data], which the default run (scripts/test.sh) does not install. Usage:
 #   scripts/test_frameworks_peer.sh /path/to/python
 # Needs the npyflow package built into .venv first (scripts/test.sh does it). pytest and the
 # built npyflow go into target/peer-site, put on that Python's path; its own NumPy is used.
@@ -15,4 +15,5 @@ rm -rf "$SITE" && mkdir -p "$SITE"
 PKG=$(.venv/bin/python -c "import npyflow, os; print(os.path.dirname(npyflow.__file__))")
 cp -r "$PKG" "$SITE/"
 PYTHONPATH="$SITE" "$PEER" -m pytest -q -rs \
-    tests/python_pkg/test_frameworks.py tests/python_pkg/test_keras.py tests/python_pkg/test_distributed.py "${@:2}"
+    tests/python_pkg/test_frameworks.py tests/python_pkg/test_keras.py tests/python_pkg/test_distributed.py \
+    tests/python_pkg/test_ray.py "${@:2}"
