@@ -216,8 +216,9 @@ class Dataset(DatasetTransformations):
         element drawn. ``seed=None`` draws a seed when the dataset is made. As in tf.data,
         every pass draws the same sequence unless ``rerandomize_each_iteration``."""
         inputs = list(datasets)
-        if inputs:
-            require_compatible("sample_from_datasets", inputs)
+        if not inputs:
+            raise ValueError("Invalid `datasets`. `datasets` should not be empty.")
+        require_compatible("sample_from_datasets", inputs)
         rerandomize = bool(rerandomize_each_iteration)
         if isinstance(weights, Dataset):
             return _sample_by_weight_dataset(

@@ -17,7 +17,7 @@ from ._args import (
     check_parallel_calls,
     require_compatible,
 )
-from ._specs import ElementSpec, padding
+from ._specs import ElementSpec, TensorSpec, padding
 
 if TYPE_CHECKING:
     from ._dataset import Dataset
@@ -308,7 +308,19 @@ class DatasetTransformations:
         return self._derive(self._ds.take_while(predicate))
 
     def unique(self, name: Optional[str] = None) -> Dataset:
-        """Each distinct element once (integer or string scalars)."""
+        """Each distinct element once (integer or string tensors). Other element types
+        raise TypeError, as in tf.data."""
+        spec = self.element_spec
+        if not isinstance(spec, TensorSpec):
+            raise TypeError(
+                "`Dataset.unique()` only supports inputs with a single tensor component, got "
+                f"{spec!r}"
+            )
+        if spec.dtype.kind not in "iuS":
+            raise TypeError(
+                f"`Dataset.unique()` does not support type {spec.dtype}: only integers and "
+                "byte strings are supported"
+            )
         return self._derive(self._ds.unique())
 
     def group_by_window(

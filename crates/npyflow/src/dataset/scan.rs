@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use super::plumbing::{call_user, describe_node, restore, BoxIter, Dataset, ElementIter, Node};
 use super::state::State;
-use crate::element::{Element, ElementSpec};
+use crate::element::{Element, ElementSpec, PartialShape, TensorSpec};
 use crate::error::{Error, Result};
 
 type ScanFn = Arc<dyn Fn(Element, Element) -> Result<(Element, Element)> + Send + Sync>;
@@ -108,9 +108,7 @@ impl Dataset {
         // again, until the state's spec holds still. Its structure and dtypes must not
         // change (TypeError, as tf.data's).
         let input_spec = self.element_spec().clone();
-        let mut state_spec = initial_state.spec();
-        let mut rounds = 0;
-        let spec = loop {
+        let traced_with = |state_spec: &ElementSpec| -> Result<(ElementSpec, ElementSpec)> {
             let pair = ElementSpec::Tuple(vec![state_spec.clone(), input_spec.clone()]);
             let traced = super::map::trace(
                 "scan",
@@ -130,9 +128,15 @@ impl Dataset {
             let ElementSpec::Tuple(mut both) = traced else {
                 return Err(Error::Pipeline("scan: bad trace".into()));
             };
-            let (Some(out), Some(new_state)) = (both.pop(), both.pop()) else {
-                return Err(Error::Pipeline("scan: bad trace".into()));
-            };
+            match (both.pop(), both.pop()) {
+                (Some(out), Some(new_state)) => Ok((new_state, out)),
+                _ => Err(Error::Pipeline("scan: bad trace".into())),
+            }
+        };
+        let mut state_spec = initial_state.spec();
+        let mut rounds = 0;
+        let mut spec = loop {
+            let (new_state, out) = traced_with(&state_spec)?;
             let relaxed = state_spec
                 .most_specific_compatible(&new_state)
                 .ok_or_else(|| {
@@ -147,6 +151,26 @@ impl Dataset {
             state_spec = relaxed;
             rounds += 1;
         };
+        // Placeholders of an unknown rank are scalars: trace again with ranks 1 and 2 there,
+        // so that outputs that follow the state's rank are unknown in rank too.
+        if state_spec
+            .tensor_specs()
+            .iter()
+            .any(|t| t.shape.rank().is_none())
+        {
+            for rank in [1, 2] {
+                let ranked = state_spec.map_specs(&mut |t| TensorSpec {
+                    dtype: t.dtype,
+                    shape: match t.shape.rank() {
+                        Some(_) => t.shape.clone(),
+                        None => PartialShape::new(&vec![None; rank]),
+                    },
+                });
+                if let Ok((_, out)) = traced_with(&ranked) {
+                    spec = spec.most_specific_compatible(&out).unwrap_or(spec);
+                }
+            }
+        }
         Ok(Dataset::from_node(Scan {
             input: self.clone(),
             initial: initial_state,

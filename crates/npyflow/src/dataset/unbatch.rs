@@ -233,7 +233,8 @@ impl ElementIter for RebatchIter {
 impl Dataset {
     /// tf.data's `unbatch`: each element split along its first axis into rows, which share
     /// its memory. Every tensor of an element must have the same first dimension (an error
-    /// at that element otherwise); a scalar component is refused when the dataset is made.
+    /// at that element otherwise); a scalar component, or first dimensions
+    /// the spec knows to differ, are refused when the dataset is made.
     /// The cardinality is known when the spec fixes the first dimension.
     ///
     /// ```
@@ -244,6 +245,20 @@ impl Dataset {
     /// ```
     pub fn unbatch(&self) -> Result<Dataset> {
         let spec = self.element_spec().unbatched()?;
+        // Known first dimensions that differ can never split into rows (tf.data refuses
+        // them when the dataset is made, too).
+        let known: Vec<usize> = self
+            .element_spec()
+            .tensor_specs()
+            .iter()
+            .filter_map(|s| s.shape.dims().and_then(|d| d.first().copied().flatten()))
+            .collect();
+        require(known.windows(2).all(|w| w[0] == w[1]), || {
+            format!(
+                "unbatch: the components' first dimensions differ ({known:?}), so the element \
+                 cannot be split into rows"
+            )
+        })?;
         Ok(Dataset::from_node(Unbatch {
             input: self.clone(),
             known_rows: common_leading_dim(self.element_spec()),

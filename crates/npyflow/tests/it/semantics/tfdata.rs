@@ -602,9 +602,25 @@ fn unbatch_and_rebatch() {
     );
     assert_eq!(rows.cardinality(), Cardinality::Finite(6));
     is_invalid(range(3).unbatch(), "scalar");
-    // Components of different lengths in one element: an error at that element.
+    // Components the spec knows to differ in length: refused when the dataset is made (as
+    // tf.data's testUnbatchStaticShapeMismatch); where the spec does not know, an error at
+    // that element.
     let ragged = Dataset::from_tensors(Element::tuple([i64s(&[1, 2]), i64s(&[1])]));
-    assert!(strs(&ragged.unbatch().unwrap())[0].contains("different first dimensions"));
+    is_invalid(ragged.unbatch(), "first dimensions differ");
+    let unknown = ElementSpec::Tuple(vec![
+        ElementSpec::Tensor(TensorSpec {
+            dtype: DType::Int64,
+            shape: PartialShape::new(&[None]),
+        });
+        2
+    ]);
+    let late = Dataset::from_generator(unknown, || {
+        Ok(Box::new(std::iter::once(Ok(Element::tuple([
+            i64s(&[1, 2]),
+            i64s(&[1]),
+        ])))))
+    });
+    assert!(strs(&late.unbatch().unwrap())[0].contains("different first dimensions"));
 
     let b = range(8).batch(4, ()).unwrap();
     assert_eq!(
