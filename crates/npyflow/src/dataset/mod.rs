@@ -58,6 +58,7 @@ mod elements;
 mod filter;
 mod flat_map;
 mod fusion;
+mod gate;
 mod global_shuffle;
 mod group;
 mod map;
@@ -81,6 +82,7 @@ mod window;
 
 use std::fmt;
 
+pub use gate::ConcurrencyGate;
 pub use group::BucketOptions;
 pub use map::MapFunction;
 pub use options::{
