@@ -2,14 +2,17 @@
 """W6 (../shared/WORKLOADS.md): W2's 1 GiB x.npy on a local S3-compatible server, shuffled and
 batched, on npyflow and on the peers, in one run.
 
-Starts moto's S3 server on 127.0.0.1 (unless AWS_ENDPOINT_URL is set: then that server is
-used, with the AWS_* keys), uploads x.npy (1,048,576 x 256 float32, made by anchors.py w2's
-generator when missing) once, then, REPEATS times, alternating:
+Starts an S3 server on 127.0.0.1: s3rver (npm's `s3rver`, a Node server over files, which
+serves a ranged GET by reading that range of its file) when `--s3rver PATH` names its
+command, else moto's (`python -m moto.server`; moto reads the whole object for every GET,
+ranged or not, so any reader by range is bound by it); or, when AWS_ENDPOINT_URL is set, the
+server there, with the AWS_* keys. It uploads x.npy (1,048,576 x 256 float32, made by
+anchors.py w2's generator when missing) once, then, REPEATS times, alternating:
 
 * the server's raw sequential download throughput: one GET of the whole object, read and
   dropped (curl, one connection);
 * npyflow: `npyflow bench --workload w6 --url s3://... --shuffle block` (block shuffle,
-  seed 0, batch 1024) and `--shuffle global`;
+  seed 0, batch 1024), and with --global `--shuffle global` too (a ranged GET per row);
 * the peers of ../shared/anchors/anchors.py w6: `ranges` (a ranged GET per shuffled block of
   1024 rows, one at a time) and `numpy` (download the object whole, then batch a permutation
   from memory).
@@ -19,7 +22,10 @@ so all engines are measured alike. The peers do not report their first batch; th
 times it with the same steps (numpy: the download and np.load; ranges: the header GET and
 the first block's GET).
 
-    python bench/w6_bench.py [--update] [--repeats 3] [--data DIR] [--peer-python PY]
+    python bench/w6_bench.py [--update] [--repeats 3] [--data DIR] [--peer-python PY] [--s3rver PATH]
+
+(s3rver: `npm install --prefix /tmp/s3rver s3rver@3`, then --s3rver
+/tmp/s3rver/node_modules/.bin/s3rver.)
 """
 import argparse
 import io
@@ -37,7 +43,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."
 from benchmarks_md import update_section  # noqa: E402
 from workloads_bench import ANCHORS, NPYFLOW, ROOT  # noqa: E402
 
-BUCKET = "w6"
+BUCKET = "npyflow-w6"
 KEY = "w2_x_1048576x256.npy"
 
 
@@ -67,9 +73,15 @@ def main():
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--data", default=os.environ.get("TMPDIR", "/tmp"))
     ap.add_argument("--peer-python", default=sys.executable)
+    ap.add_argument("--s3rver", default=None, help="the s3rver command (npm's s3rver) to serve the object")
+    ap.add_argument("--npyflow", default=None, help="the npyflow command (default: build the release one)")
+    ap.add_argument("--global", dest="with_global", action="store_true",
+                    help="also run --shuffle global (a ranged GET per row: about a million requests)")
     args = ap.parse_args()
 
-    subprocess.run(["cargo", "build", "--release", "--locked", "-p", "npyflow-cli"], cwd=ROOT, check=True)
+    npyflow = args.npyflow or NPYFLOW
+    if args.npyflow is None:
+        subprocess.run(["cargo", "build", "--release", "--locked", "-p", "npyflow-cli"], cwd=ROOT, check=True)
     import boto3
     import numpy as np
 
@@ -82,11 +94,44 @@ def main():
         raise SystemExit("anchors.py w2 did not write %s" % path)
 
     server = None
+    server_name = "the server at AWS_ENDPOINT_URL"
     env = dict(os.environ)
-    if not env.get("AWS_ENDPOINT_URL"):
+    if not env.get("AWS_ENDPOINT_URL") and args.s3rver:
+        from storage_servers import free_port, wait_until
+        import tempfile
+        import urllib.request
+
+        port = free_port()
+        store = tempfile.mkdtemp(prefix="s3rver-", dir=args.data)
+        proc = subprocess.Popen([args.s3rver, "-d", store, "-a", "127.0.0.1", "-p", str(port), "--silent"],
+                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+        def up():
+            try:
+                urllib.request.urlopen("http://127.0.0.1:%d/" % port, timeout=1)
+                return True
+            except urllib.error.HTTPError:
+                return True
+            except Exception:
+                return False
+
+        wait_until(up, 30, "s3rver")
+
+        class Stop:
+            def stop(self):
+                proc.terminate()
+                proc.wait(timeout=10)
+                shutil.rmtree(store, ignore_errors=True)
+
+        server = Stop()
+        server_name = "s3rver 3.7 (Node, files) on 127.0.0.1"
+        env.update(AWS_ENDPOINT_URL="http://127.0.0.1:%d" % port, AWS_ALLOW_HTTP="true", AWS_ACCESS_KEY_ID="S3RVER",
+                   AWS_SECRET_ACCESS_KEY="S3RVER", AWS_REGION="us-east-1")
+    elif not env.get("AWS_ENDPOINT_URL"):
         from storage_servers import ACCESS_KEY, SECRET_KEY, MotoServer
 
         server = MotoServer()
+        server_name = "moto's S3 server (`python -m moto.server`) on 127.0.0.1"
         env.update(AWS_ENDPOINT_URL=server.url, AWS_ALLOW_HTTP="true", AWS_ACCESS_KEY_ID=ACCESS_KEY,
                    AWS_SECRET_ACCESS_KEY=SECRET_KEY, AWS_REGION="us-east-1")
     try:
@@ -106,7 +151,7 @@ def main():
             print("uploaded %s in %.1f s" % (KEY, time.perf_counter() - t), flush=True)
         size = os.path.getsize(path)
         url = "s3://%s/%s" % (BUCKET, KEY)
-        http_url = "%s/%s/%s" % (env["AWS_ENDPOINT_URL"], BUCKET, KEY)
+        http_url = s3.generate_presigned_url("get_object", Params={"Bucket": BUCKET, "Key": KEY}, ExpiresIn=3600)
 
         def raw():
             curl = shutil.which("curl")
@@ -143,8 +188,8 @@ def main():
         results = {k: [] for k in ("raw", "block", "global", "ranges", "numpy")}
         for rep in range(args.repeats):
             results["raw"].append({"gb_per_s": raw()})
-            for shuffle in ("block", "global"):
-                j, rss, _ = run_measured([NPYFLOW, "bench", "--workload", "w6", "--url", url, "--shuffle", shuffle, "--json"], env)
+            for shuffle in ("block", "global") if args.with_global else ("block",):
+                j, rss, _ = run_measured([npyflow, "bench", "--workload", "w6", "--url", url, "--shuffle", shuffle, "--json"], env)
                 j["peak_rss_mib"] = rss
                 results[shuffle].append(j)
             for peer in ("ranges", "numpy"):
@@ -153,7 +198,7 @@ def main():
                 if rep == 0:
                     j["first_batch_ms"] = first_batch(peer)
                 results[peer].append(j)
-            print(json.dumps({k: v[-1] for k, v in results.items()}), flush=True)
+            print(json.dumps({k: v[-1] for k, v in results.items() if v}), flush=True)
     finally:
         if server is not None:
             server.stop()
@@ -171,6 +216,8 @@ def main():
         "numpy": "anchors `numpy`: download whole, then batch a permutation",
     }
     for k in ("block", "global", "ranges", "numpy"):
+        if not results[k]:
+            continue
         r = med(k, "rows_per_s")
         rows.append("| %s | %.0fk | %.3f | %.0f%% | %s | %.0f MiB | %.0f ms |" % (
             names[k], r / 1e3, med(k, "gb_per_s"), 100 * med(k, "gb_per_s") / raw_gb,
@@ -179,9 +226,10 @@ def main():
     print(table)
     if args.update:
         update_section("w6", "W6: a big array on object storage", table,
-                       ", medians of %d alternating runs, moto's S3 server (`python -m moto.server`) on 127.0.0.1 "
-                       "on the same machine, x.npy 1,048,576 x 256 float32 (1 GiB); peak RSS is each process's "
-                       "ru_maxrss; with `python bench/w6_bench.py --update`." % args.repeats)
+                       ", medians of %d alternating runs, %s on the same machine, x.npy 1,048,576 x 256 "
+                       "float32 (1 GiB) in its files (page cache warm); peak RSS is each process's ru_maxrss; "
+                       "with `python bench/w6_bench.py --update%s`." % (
+                           args.repeats, server_name, " --s3rver PATH" if args.s3rver else ""))
 
 
 if __name__ == "__main__":
