@@ -57,3 +57,23 @@ def test_keras_fits_with_validation(backend):
     assert r["tail"][:3] == first_pass[2:]
     assert r["tail"][3:] == r["passes"][1][:2]
     assert "assert_cardinality" in r["errors"]["unknown"]
+
+
+@pytest.mark.skipif(not have("jax"), reason="jax or keras not installed")
+def test_the_adapters_docstring_examples_run():
+    # to_keras's example fits a model; it runs with KERAS_BACKEND=jax in a Python of its own.
+    code = (
+        "import doctest, npyflow, npyflow._transformations as t\n"
+        "fails = 0\n"
+        "for f in (npyflow.Dataset.to_keras, npyflow.Dataset.to_jax, t.DatasetTransformations.distributed_batch):\n"
+        "    finder = doctest.DocTestFinder()\n"
+        "    runner = doctest.DocTestRunner()\n"
+        "    for test in finder.find(f, f.__name__, globs={}):\n"
+        "        assert test.examples, f.__name__\n"
+        "        fails += runner.run(test).failed\n"
+        "print(fails)\n"
+    )
+    env = dict(os.environ, KERAS_BACKEND="jax")
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip().splitlines()[-1] == "0", out.stdout
