@@ -130,13 +130,89 @@ mod tests {
 
     use super::*;
 
-    fn drive(gate: &Arc<ConcurrencyGate>, threads: usize, calls: usize, work: fn()) {
-        let handles: Vec<_> = (0..threads)
+    /// Records `calls` finished calls, each finishing at `at`, as `run` does, without running
+    /// anything: the decision depends on the times given, not on how busy the machine is.
+    fn finish(gate: &ConcurrencyGate, calls: u64, at: Instant) {
+        let mut s = gate.state.lock().unwrap();
+        for _ in 0..calls {
+            s.done += 1;
+            gate.advance(&mut s, at);
+        }
+    }
+
+    /// Warms `gate` up, then measures one caller at `one` and many callers at `many` calls
+    /// per second; returns when the measures were taken.
+    fn measure(gate: &ConcurrencyGate, start: Instant, one: f64, many: f64) -> Instant {
+        finish(gate, WARM_UP, start);
+        assert_eq!(gate.limit(), 1, "one caller while measuring one");
+        let after_one = start + Duration::from_secs_f64(WINDOW as f64 / one);
+        finish(gate, WINDOW, after_one);
+        assert_eq!(gate.limit(), gate.max, "every caller while measuring many");
+        let after_many = after_one + Duration::from_secs_f64(WINDOW as f64 / many);
+        finish(gate, WINDOW, after_many);
+        after_many
+    }
+
+    #[test]
+    fn many_callers_are_kept_only_when_clearly_faster() {
+        let start = Instant::now();
+        for (one, many, kept) in [
+            (1000.0, 3900.0, 4), // four times as fast: parallel work
+            (1000.0, 1200.0, 4), // 20% faster: past the margin
+            (1000.0, 1100.0, 1), // 10% faster: within the margin, one caller
+            (1000.0, 1000.0, 1), // no faster (work under one lock, as under the GIL)
+            (1000.0, 500.0, 1),  // slower (callers that only wait for each other)
+        ] {
+            let gate = ConcurrencyGate::new(4);
+            measure(&gate, start, one, many);
+            assert_eq!(gate.limit(), kept, "one {one}/s, many {many}/s");
+        }
+    }
+
+    #[test]
+    fn measures_again_once_settled() {
+        let gate = ConcurrencyGate::new(4);
+        let start = Instant::now();
+        let settled = measure(&gate, start, 1000.0, 4000.0);
+        assert_eq!(gate.limit(), 4);
+        // The function became serial: the next measure, after 4096 calls, goes back to one.
+        finish(&gate, SETTLED_FOR, settled + Duration::from_secs(1));
+        assert_eq!(gate.limit(), 1, "measuring one caller again");
+        let after_one = settled + Duration::from_secs(2);
+        finish(&gate, WINDOW, after_one);
+        finish(&gate, WINDOW, after_one + Duration::from_secs(1));
+        assert_eq!(gate.limit(), 1);
+    }
+
+    #[test]
+    fn a_gate_for_one_worker_never_changes() {
+        let gate = ConcurrencyGate::new(1);
+        measure(&gate, Instant::now(), 1.0, 1e9);
+        assert_eq!(gate.limit(), 1);
+    }
+
+    #[test]
+    fn callers_never_exceed_the_limit_and_every_call_runs() {
+        // Real threads through the gate: whatever limit it measures on this machine, never
+        // more callers than its maximum run at once, and every call runs exactly once.
+        static RUNNING: Mutex<(usize, usize, usize)> = Mutex::new((0, 0, 0));
+        let gate = Arc::new(ConcurrencyGate::new(4));
+        let handles: Vec<_> = (0..4)
             .map(|_| {
-                let g = Arc::clone(gate);
+                let g = Arc::clone(&gate);
                 std::thread::spawn(move || {
-                    for _ in 0..calls {
-                        g.run(work);
+                    for _ in 0..100 {
+                        g.run(|| {
+                            {
+                                let mut r = RUNNING.lock().unwrap();
+                                r.0 += 1;
+                                r.1 = r.1.max(r.0);
+                            }
+                            std::thread::sleep(Duration::from_micros(50));
+                            let mut r = RUNNING.lock().unwrap();
+                            r.0 -= 1;
+                            r.2 += 1;
+                        })
                     }
                 })
             })
@@ -144,28 +220,8 @@ mod tests {
         for h in handles {
             h.join().expect("worker");
         }
-    }
-
-    #[test]
-    fn work_that_runs_in_parallel_keeps_every_caller() {
-        // Sleeping releases the CPU (as a function that releases the GIL does): four at once
-        // are about four times as fast.
-        let gate = Arc::new(ConcurrencyGate::new(4));
-        drive(&gate, 4, 60, || {
-            std::thread::sleep(Duration::from_millis(1))
-        });
-        assert_eq!(gate.limit(), 4);
-    }
-
-    #[test]
-    fn work_that_cannot_run_in_parallel_gets_one_caller() {
-        // Work under one lock (as under the GIL): four callers are no faster than one.
-        static LOCK: Mutex<()> = Mutex::new(());
-        let gate = Arc::new(ConcurrencyGate::new(4));
-        drive(&gate, 4, 60, || {
-            let _held = LOCK.lock().unwrap_or_else(PoisonError::into_inner);
-            std::thread::sleep(Duration::from_micros(300));
-        });
-        assert_eq!(gate.limit(), 1);
+        let r = RUNNING.lock().unwrap();
+        assert_eq!(r.2, 400, "every call ran once");
+        assert!(r.1 <= 4, "at most the gate's maximum at once");
     }
 }
