@@ -18,11 +18,24 @@ from ._args import (
     require_compatible,
 )
 from ._specs import ElementSpec, TensorSpec, padding
+from ._structure import Capture, Template, repack, template_of, with_inputs
 
 if TYPE_CHECKING:
     from ._dataset import Dataset
     from ._npyflow import CoreDataset
     from ._options import Options
+
+
+def _struct_of_dataset(value: Any) -> Template:
+    """The namedtuple template of the dataset a function returned (flat_map, interleave)."""
+    return getattr(value, "_struct", None)
+
+
+def _struct_of_output(value: Any) -> Template:
+    """The template of the output element in what a scan function returned."""
+    if isinstance(value, tuple) and len(value) == 2:
+        return template_of(value[1])
+    return None
 
 
 class DatasetTransformations:
@@ -35,11 +48,14 @@ class DatasetTransformations:
         _ds: CoreDataset
         _threaded: bool
         _options: Optional[Options]
+        _struct: Template
 
         @property
         def element_spec(self) -> ElementSpec: ...
 
-        def _derive(self, core: CoreDataset, threaded: bool = False) -> Dataset: ...
+        def _derive(
+            self, core: CoreDataset, threaded: bool = False, struct: Any = "same"
+        ) -> Dataset: ...
 
         def _deterministic(self, deterministic: Optional[bool]) -> Optional[bool]: ...
 
@@ -81,17 +97,21 @@ class DatasetTransformations:
             return self._derive(core, threaded)
         if not callable(map_func):
             raise TypeError(f"map_func must be callable, got {map_func!r}")
-        return self._derive(
-            self._ds.map(map_func, output_signature, num_parallel_calls, deterministic), threaded
-        )
+        capture = Capture(with_inputs(map_func, self._struct))
+        core = self._ds.map(capture, output_signature, num_parallel_calls, deterministic)
+        struct = template_of(output_signature) if output_signature is not None else capture.done()
+        capture.done()
+        return self._derive(core, threaded, struct)
 
     def filter(self, predicate: Callable[..., Any], name: Optional[str] = None) -> Dataset:
         """The elements for which ``predicate`` returns True (a bool scalar)."""
-        return self._derive(self._ds.filter(predicate))
+        return self._derive(self._ds.filter(with_inputs(predicate, self._struct)))
 
     def flat_map(self, map_func: Callable[..., Dataset], name: Optional[str] = None) -> Dataset:
         """The elements of the datasets ``map_func`` returns for each element, in order."""
-        return self._derive(self._ds.flat_map(map_func))
+        capture = Capture(with_inputs(map_func, self._struct), _struct_of_dataset)
+        core = self._ds.flat_map(capture)
+        return self._derive(core, struct=capture.done())
 
     def interleave(
         self,
@@ -108,10 +128,9 @@ class DatasetTransformations:
         deterministic = self._deterministic(deterministic)
         cycle = None if cycle_length is None else as_index(cycle_length, "cycle_length")
         block = None if block_length is None else as_index(block_length, "block_length")
-        return self._derive(
-            self._ds.interleave(map_func, cycle, block, num_parallel_calls, deterministic),
-            num_parallel_calls is not None,
-        )
+        capture = Capture(with_inputs(map_func, self._struct), _struct_of_dataset)
+        core = self._ds.interleave(capture, cycle, block, num_parallel_calls, deterministic)
+        return self._derive(core, num_parallel_calls is not None, capture.done())
 
     def batch(
         self,
@@ -256,7 +275,8 @@ class DatasetTransformations:
 
     def enumerate(self, start: int = 0, name: Optional[str] = None) -> Dataset:
         """``(i, element)`` pairs, ``i`` an int64 counting from ``start``."""
-        return self._derive(self._ds.enumerate(as_index(start, "start")))
+        struct = None if self._struct is None else ("tuple", [None, self._struct])
+        return self._derive(self._ds.enumerate(as_index(start, "start")), struct=struct)
 
     def window(
         self,
@@ -274,7 +294,8 @@ class DatasetTransformations:
                 None if shift is None else as_index(shift, "shift"),
                 as_index(stride, "stride"),
                 bool(drop_remainder),
-            )
+            ),
+            struct=None,
         )
 
     def scan(
@@ -282,11 +303,20 @@ class DatasetTransformations:
     ) -> Dataset:
         """``scan_func(state, element)`` returns ``(new_state, output_element)``; the outputs
         are the elements. The state keeps the initial state's structure and dtypes."""
-        return self._derive(self._ds.scan(initial_state, scan_func))
+        element = self._struct
+        func = scan_func
+        if element is not None:
+
+            def func(state: Any, x: Any) -> Any:
+                return scan_func(state, repack(x, element))
+
+        capture = Capture(func, _struct_of_output)
+        core = self._ds.scan(initial_state, capture)
+        return self._derive(core, struct=capture.done())
 
     def take_while(self, predicate: Callable[..., Any], name: Optional[str] = None) -> Dataset:
         """Elements up to (not including) the first for which ``predicate`` is False."""
-        return self._derive(self._ds.take_while(predicate))
+        return self._derive(self._ds.take_while(with_inputs(predicate, self._struct)))
 
     def unique(self, name: Optional[str] = None) -> Dataset:
         """Each distinct element once (integer or string tensors). Other element types
@@ -314,14 +344,14 @@ class DatasetTransformations:
     ) -> Dataset:
         """Elements grouped by ``key_func`` (an int64); each full group of ``window_size`` (or
         ``window_size_func(key)``) becomes ``reduce_func(key, window_dataset)``."""
-        return self._derive(
-            self._ds.group_by_window(
-                key_func,
-                reduce_func,
-                None if window_size is None else as_index(window_size, "window_size"),
-                window_size_func,
-            )
+        capture = Capture(reduce_func, _struct_of_dataset)
+        core = self._ds.group_by_window(
+            with_inputs(key_func, self._struct),
+            capture,
+            None if window_size is None else as_index(window_size, "window_size"),
+            window_size_func,
         )
+        return self._derive(core, struct=capture.done())
 
     def bucket_by_sequence_length(
         self,
@@ -340,7 +370,7 @@ class DatasetTransformations:
         shapes, values = padding(self.element_spec, padded_shapes, padding_values)
         return self._derive(
             self._ds.bucket_by_sequence_length(
-                element_length_func,
+                with_inputs(element_length_func, self._struct),
                 [as_index(b, "bucket_boundaries") for b in bucket_boundaries],
                 [as_index(b, "bucket_batch_sizes") for b in bucket_batch_sizes],
                 shapes,
