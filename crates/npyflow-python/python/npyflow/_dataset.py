@@ -280,8 +280,20 @@ class Dataset(DatasetTransformations):
     ) -> Dataset:
         """Element *i* from ``datasets[choice_dataset[i]]`` (choices are int64 scalars)."""
         inputs = list(datasets)
-        if inputs:
-            require_compatible("choose_from_datasets", inputs)
+        if not inputs:
+            raise ValueError("Invalid `datasets`. `datasets` should not be empty.")
+        if not isinstance(choice_dataset, Dataset):
+            raise TypeError(
+                "Invalid `choice_dataset`. `choice_dataset` should be a `Dataset` of int64 "
+                f"scalars, got {type(choice_dataset).__name__}"
+            )
+        choice = choice_dataset.element_spec
+        if not isinstance(choice, TensorSpec) or choice.dtype != np.int64 or choice.shape != ():
+            raise TypeError(
+                "Invalid `choice_dataset`. Elements of `choice_dataset` must be scalar int64 "
+                f"tensors (tf.int64 scalars), got {choice!r}"
+            )
+        require_compatible("choose_from_datasets", inputs)
         return Dataset._from_core(
             _npyflow.choose_from_datasets(
                 [d._ds for d in inputs], choice_dataset._ds, bool(stop_on_empty_dataset)
