@@ -35,20 +35,25 @@ def main():
     env = dict(os.environ, TMPDIR=args.data)
     # The cube is made by anchors.py (NumPy's generator), so both read the same file.
     run_json([args.peer_python, ANCHORS, "w5", "numpy", "--data", args.data], env=env)
-    ours, theirs = [], {p: [] for p in peers}
+    ours, one, theirs = [], [], {p: [] for p in peers}
     for _ in range(args.repeats):
         ours.append(run_json([NPYFLOW, "bench", "--workload", "w5", "--json", "--data", args.data]))
+        one.append(run_json([NPYFLOW, "bench", "--workload", "w5", "--json", "--threads", "1", "--data", args.data]))
         for p in peers:
             if p != "numpy" and theirs[p]:
                 continue
             theirs[p].append(run_json([args.peer_python, ANCHORS, "w5", p, "--data", args.data], env=env))
-        print("npyflow", ours[-1]["rows_per_s"], {p: r[-1]["rows_per_s"] for p, r in theirs.items()}, flush=True)
+        print("npyflow", ours[-1]["rows_per_s"], "one thread", one[-1]["rows_per_s"],
+              {p: r[-1]["rows_per_s"] for p, r in theirs.items()}, flush=True)
 
     med = lambda rows, key: statistics.median(r[key] for r in rows)
     r = med(ours, "rows_per_s")
     lines = ["| engine | patches/s | GB/s | npyflow / engine | peak anon. memory |", "|---|---|---|---|---|"]
     lines.append("| npyflow (`from_npy_patches(..., num_parallel_reads=AUTOTUNE).global_shuffle(seed=0).batch(64)`) "
                  "| %.1fk | %.2f | | %.0f MiB |" % (r / 1e3, med(ours, "gb_per_s"), med(ours, "rss_anon_peak_mib")))
+    r1 = med(one, "rows_per_s")
+    lines.append("| npyflow, one copying thread (`--threads 1`) | %.1fk | %.2f | | %.0f MiB |" % (
+        r1 / 1e3, med(one, "gb_per_s"), med(one, "rss_anon_peak_mib")))
     names = {"numpy": "NumPy loop over the mapped cube (`np.stack` of 64 slices)",
              "tf": "tf.data (positions as the dataset, `tf.numpy_function` slicing, AUTOTUNE)",
              "torch": "torch DataLoader (0 workers, `__getitem__` slicing)"}
@@ -57,9 +62,13 @@ def main():
         lines.append("| %s | %.1fk | %.2f | %.2fx | %d MiB (at the end) |" % (
             names[p], pr / 1e3, med(rows, "gb_per_s"), r / pr, med(rows, "rss_anon_end_mib")))
     per_run = ", ".join("%.2fx" % (o["rows_per_s"] / t["rows_per_s"]) for o, t in zip(ours, theirs["numpy"]))
+    per_run1 = ", ".join("%.2fx" % (o["rows_per_s"] / t["rows_per_s"]) for o, t in zip(one, theirs["numpy"]))
+    np_r = med(theirs["numpy"], "rows_per_s")
     lines.append("")
-    lines.append("npyflow / NumPy run by run (alternating): %s. First batch after %.1f ms (opening the file included)."
-                 % (per_run, med(ours, "first_batch_ms")))
+    lines.append("npyflow / NumPy loop, medians: %.2fx (AUTOTUNE), %.2fx (one thread); run by run (alternating): %s; "
+                 "one thread: %s. First batch after %.1f ms (opening the file included). Load average during the run: %s."
+                 % (r / np_r, r1 / np_r, per_run, per_run1, med(ours, "first_batch_ms"),
+                    " / ".join("%.1f" % v for v in os.getloadavg())))
     table = "\n".join(lines)
     print(table)
     if args.update:

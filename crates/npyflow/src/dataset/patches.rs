@@ -3,7 +3,7 @@
 
 use std::path::Path;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use super::parallelism::{cores, AUTOTUNE, MAX_THREADS};
 use super::plumbing::{describe_node, own_pass, require, Dataset, Node, Pass};
@@ -17,6 +17,9 @@ use crate::tensor::Tensor;
 /// Below this many bytes a batch of patches is copied by one thread: starting a second
 /// costs more than it saves.
 const PARALLEL_COPY_MIN_BYTES: usize = 1 << 20;
+
+/// How many batches are copied on one thread after a batch whose helpers came too late.
+const SOLO_BATCHES: usize = 16;
 
 /// About how many bytes of patches a copying thread takes at a time.
 const PATCHES_UNIT_BYTES: usize = 256 << 10;
@@ -114,6 +117,9 @@ struct Patches {
     grid: Vec<usize>,
     len: u64,
     threads: usize,
+    /// Batches left to copy on one thread, after the helpers of a batch did too little of it
+    /// (the machine ran them late): shared by the node's passes.
+    solo: Arc<AtomicUsize>,
     spec: ElementSpec,
 }
 
@@ -180,6 +186,7 @@ impl Patches {
             grid,
             len,
             threads: num_parallel_reads.unwrap_or(1),
+            solo: Arc::new(AtomicUsize::new(0)),
             spec,
         })
     }
@@ -263,7 +270,11 @@ impl Pass for Patches {
             // waits for a fixed half of it.
             let mut order: Vec<(u64, usize)> = indices.iter().copied().zip(0..).collect();
             order.sort_unstable();
-            let threads = if bytes * indices.len() >= PARALLEL_COPY_MIN_BYTES {
+            let solo = self
+                .solo
+                .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| n.checked_sub(1))
+                .is_ok();
+            let threads = if bytes * indices.len() >= PARALLEL_COPY_MIN_BYTES && !solo {
                 self.threads.min(indices.len())
             } else {
                 1
@@ -274,10 +285,14 @@ impl Pass for Patches {
                 let slots: Vec<Mutex<&mut [u8]>> = dst.chunks_mut(bytes).map(Mutex::new).collect();
                 let unit = (PATCHES_UNIT_BYTES / bytes).max(1);
                 let next = AtomicUsize::new(0);
-                let work = || loop {
+                let by_helpers = AtomicUsize::new(0);
+                let work = |helper: bool| loop {
                     let from = next.fetch_add(unit, Ordering::Relaxed);
                     if from >= order.len() {
                         break;
+                    }
+                    if helper {
+                        by_helpers.fetch_add(unit, Ordering::Relaxed);
                     }
                     let src = self.array.as_bytes();
                     for &(index, place) in &order[from..(from + unit).min(order.len())] {
@@ -289,10 +304,17 @@ impl Pass for Patches {
                 };
                 std::thread::scope(|scope| {
                     for _ in 1..threads {
-                        scope.spawn(work);
+                        scope.spawn(|| work(true));
                     }
-                    work();
+                    work(false);
                 });
+                // Helpers that took under a quarter of their even share were mostly waited
+                // for (a busy machine runs them late): copy the next batches on this thread
+                // alone, then try again.
+                let even = order.len() * (threads - 1) / threads;
+                if by_helpers.load(Ordering::Relaxed) * 4 < even {
+                    self.solo.store(SOLO_BATCHES, Ordering::Relaxed);
+                }
             }
             self.array.check_intact()?;
             let mut shape = Vec::with_capacity(self.shape.len() + 1);
