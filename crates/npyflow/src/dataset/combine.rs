@@ -493,9 +493,11 @@ impl ElementIter for ChooseIter {
             };
             let index = match index {
                 Ok(k) if (0..n as i64).contains(&k) => k as usize,
-                Ok(k) => return Some(Err(Error::Pipeline(format!(
+                Ok(k) => {
+                    return Some(Err(Error::Pipeline(format!(
                     "choose_from_datasets: choice {i} selects dataset {k}, out of range [0, {n})"
-                )))),
+                ))))
+                }
                 Err(e) => return Some(Err(e)),
             };
             match self.iters[index].as_mut().and_then(|it| it.next()) {
