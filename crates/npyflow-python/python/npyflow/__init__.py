@@ -46,6 +46,7 @@ from typing import TYPE_CHECKING
 from . import data, image, math, ops, random
 from ._constants import AUTOTUNE, INFINITE_CARDINALITY, UNKNOWN_CARDINALITY
 from ._dataset import Dataset
+from ._distributed import WorkerInfo, worker_info
 from ._io import load, save, savez, savez_compressed
 from ._profile import ProfileReport, profile
 from ._specs import DatasetSpec, TensorSpec
@@ -84,6 +85,7 @@ __all__ = [
     "ProfileReport",
     "Tensor",
     "TensorSpec",
+    "WorkerInfo",
     "data",
     "image",
     "load",
@@ -94,6 +96,7 @@ __all__ = [
     "save",
     "savez",
     "savez_compressed",
+    "worker_info",
     # tf's names (npyflow._tf), on NumPy values
     "StringDType", "abs", "add", "argmax", "argmin", "as_dtype", "bool", "cast", "clip_by_value",
     "complex64", "complex128", "concat", "constant", "convert_to_tensor", "cos", "cumsum",

@@ -392,6 +392,81 @@ class Dataset(DatasetTransformations):
         it = self._ds.iter(self._threaded)
         return it if self._struct is None else Repacking(it, self._struct)  # type: ignore[return-value]
 
+    # ---- into the training frameworks ----------------------------------------------
+
+    def to_keras(self) -> Any:
+        """The dataset as a ``keras.utils.PyDataset`` (the type Keras 3 documents for custom
+        data), for ``model.fit(ds.to_keras(), validation_data=val.to_keras(), epochs=...)``
+        with the JAX, TensorFlow or torch backend. Elements must be what Keras takes: a
+        tuple ``(inputs, targets)`` or ``(inputs, targets, sample_weights)``, or a dict.
+
+        Steps per epoch come from ``cardinality()`` (an unknown one raises ValueError: use
+        ``assert_cardinality``, or ``repeat()`` and ``fit(steps_per_epoch=...)``); each epoch
+        is a new pass, so ``global_shuffle``/``shuffle`` give a new order each epoch. Keras's
+        ``shuffle=True`` shuffles the indices it asks for: npyflow's order is the
+        pipeline's, and the index is not used. ``get_state()``/``set_state()`` save and
+        restore the pass in progress. Imports keras when called (npyflow does not depend on
+        it).
+
+        >>> import os; os.environ.setdefault("KERAS_BACKEND", "jax")  # doctest: +SKIP
+        >>> import keras, numpy as np, npyflow
+        >>> x = np.random.rand(64, 3).astype("float32"); y = x.sum(axis=1, keepdims=True)
+        >>> train = npyflow.Dataset.from_tensor_slices((x, y)).global_shuffle(seed=0).batch(16)
+        >>> model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(1)])
+        >>> model.compile("sgd", "mse")
+        >>> history = model.fit(train.to_keras(), validation_data=train.to_keras(), epochs=2, verbose=0)
+        >>> sorted(history.history)
+        ['loss', 'val_loss']
+        """
+        from ._frameworks import to_keras
+
+        return to_keras(self)
+
+    def to_torch(self, device: Any = None, prefetch: int = 2) -> Any:
+        """The dataset as a ``torch.utils.data.IterableDataset`` of torch tensors that share
+        npyflow's memory (no copy on the CPU; 0-d elements become 0-d tensors, strings stay
+        NumPy), in the element's tuples and dicts. Iterate it directly, or give it to
+        ``DataLoader(ds.to_torch(), batch_size=None, pin_memory=...)`` with
+        ``num_workers=0``: npyflow's own threads do the work (set ``num_parallel_calls``),
+        so no worker process holds a copy of the pipeline; more than one worker raises
+        RuntimeError, as each would give every element again.
+
+        ``device="cuda"`` (or ``"cuda:1"``) gives tensors on that GPU, copied from pinned
+        staging buffers on a side stream ``prefetch`` batches ahead (``"cuda"`` alone is
+        torchrun's ``LOCAL_RANK`` GPU when set); without CUDA it raises RuntimeError.
+        ``get_state()``/``set_state()`` (and torch's ``state_dict()``/``load_state_dict()``)
+        save and restore the pass in progress. Imports torch when called.
+
+        >>> import numpy as np, npyflow, torch  # doctest: +SKIP
+        >>> ds = npyflow.Dataset.from_tensor_slices(np.arange(6.0)).batch(4)  # doctest: +SKIP
+        >>> loader = torch.utils.data.DataLoader(ds.to_torch(), batch_size=None)  # doctest: +SKIP
+        >>> [t.tolist() for t in loader]  # doctest: +SKIP
+        [[0.0, 1.0, 2.0, 3.0], [4.0, 5.0]]
+        """
+        from ._frameworks import to_torch
+
+        return to_torch(self, device, as_index(prefetch, "prefetch"))
+
+    def to_jax(self, sharding: Any = None, prefetch: int = 2) -> Any:
+        """An iterable of the dataset's elements as JAX arrays: on the default device, or,
+        given a ``jax.sharding.Sharding``, global arrays made from this process's batches
+        (``jax.make_array_from_process_local_data``: each process passes its part, as
+        ``distributed_batch`` gives it). ``prefetch`` batches are sent to the devices ahead
+        of the one handed out. Each ``iter()`` is a pass; strings stay NumPy.
+        ``get_state()``/``set_state()`` save and restore the pass in progress (after the
+        batches read ahead). Imports jax when called.
+
+        >>> import numpy as np, npyflow
+        >>> ds = npyflow.Dataset.from_tensor_slices(np.arange(6.0, dtype=np.float32)).batch(4)
+        >>> [type(b).__name__ for b in ds.to_jax()]  # doctest: +SKIP
+        ['ArrayImpl', 'ArrayImpl']
+        >>> [b.tolist() for b in ds.to_jax()]
+        [[0.0, 1.0, 2.0, 3.0], [4.0, 5.0]]
+        """
+        from ._frameworks import to_jax
+
+        return to_jax(self, sharding, as_index(prefetch, "prefetch"))
+
     def __repr__(self) -> str:
         return f"<{self._ds.name}Dataset element_spec={self.element_spec!r}>"
 
