@@ -120,9 +120,10 @@ def test_deterministic_option_is_the_default_of_later_parallel_stages():
     except (AttributeError, TypeError):
         pytest.skip("the native class cannot be patched")
     try:
-        ds.map(lambda x: x, num_parallel_calls=2)
-        ds.map(lambda x: x, num_parallel_calls=2, deterministic=True)
-        D.range(3).map(lambda x: x, num_parallel_calls=2)
+        # Untraced (trace=False): the Python function's map is the native call spied on.
+        ds.map(lambda x: x, num_parallel_calls=2, trace=False)
+        ds.map(lambda x: x, num_parallel_calls=2, deterministic=True, trace=False)
+        D.range(3).map(lambda x: x, num_parallel_calls=2, trace=False)
     finally:
         tf._npyflow.CoreDataset.map = core_map
     assert seen == [False, True, None]

@@ -123,20 +123,22 @@ def test_errors_in_filter_generator_and_flat_map_functions():
         list(tfd.Dataset.range(2).flat_map(lambda x: x))
 
 
-def test_a_function_that_fails_on_placeholders_raises_its_own_exception_when_the_dataset_is_made():
+def test_a_function_that_fails_on_the_first_elements_raises_its_own_exception_when_made():
     with pytest.raises(KeyError) as info:
         tfd.Dataset.range(3).map(lambda x: {0: "a"}[int(x) + 5])
     notes = getattr(info.value, "__notes__", [])
     if notes:
-        assert "placeholder" in notes[-1] and "output_signature" in notes[-1]
-    # Declared, the function runs on real elements only.
+        assert "first elements" in notes[-1] and "output_signature" in notes[-1]
+    # Declared, the function runs on real elements only, when they are read.
     ds = tfd.Dataset.range(3).map(
         lambda x: {5: "a", 6: "b", 7: "c"}[int(x) + 5], output_signature=tfd.TensorSpec((), "S1")
     )
     assert list(ds) == [b"a", b"b", b"c"]
-    # A result that does not fit the structure the function showed is an error at its place.
-    with pytest.raises(ValueError, match="returns different structures"):
-        tfd.Dataset.range(3).map(lambda x: x if x == 0 else (x, x))
+    # A result that does not fit the structure of the first element's is an error at its
+    # place.
+    mixed = tfd.Dataset.range(3).map(lambda x: x if x == 0 else (x, x))
+    with pytest.raises(ValueError, match="does not fit the spec"):
+        list(mixed)
 
 
 def test_run_time_pipeline_errors_are_value_errors():

@@ -73,9 +73,17 @@ def test_map_finds_the_output_spec_and_an_output_signature_declares_it():
         calls.append(n)
         return {"n": n}
 
-    declared = tfd.Dataset.range(3).map(f, output_signature={"n": TensorSpec((), np.int64)})
-    assert calls == []  # nothing traced
+    sig = {"n": TensorSpec((), np.int64)}
+    declared = tfd.Dataset.range(3).map(f, output_signature=sig, trace=False)
+    assert calls == []  # not called before the first element
     assert [e["n"] for e in declared] == [0, 1, 2]
+    assert calls == [0, 1, 2]
+    # Traced (the default): called once, on a traced value, when the dataset is made (as
+    # tf.data traces a function), and never again.
+    calls.clear()
+    traced = tfd.Dataset.range(3).map(f, output_signature=sig)
+    assert len(calls) == 1 and not isinstance(calls[0], np.ndarray)
+    assert [e["n"] for e in traced] == [0, 1, 2] and len(calls) == 1
 
 
 def test_zip_structures():
@@ -196,8 +204,8 @@ def test_counter_range_and_output_types():
 
 def test_cache_prefetch_apply_ignore_errors():
     calls = []
-    ds = tfd.Dataset.range(4).map(lambda v: (calls.append(1), v)[1]).cache()
-    n = len(calls)  # the placeholder calls of map's tracing
+    ds = tfd.Dataset.range(4).map(lambda v: (calls.append(1), v)[1], trace=False).cache()
+    n = len(calls)
     assert list(ds) == list(ds)
     assert len(calls) - n == 4  # the second pass replayed the cache
     assert [int(v) for v in tfd.Dataset.range(100).prefetch(tfd.AUTOTUNE)] == list(range(100))

@@ -81,7 +81,7 @@ def test_ctrl_c_interrupts_a_next_that_waits_for_a_thread():
             time.sleep(30)
             return x
 
-        ds = tfd.Dataset.range(3).map(slow, output_signature=tfd.TensorSpec((), np.int64)).prefetch(1)
+        ds = tfd.Dataset.range(3).map(slow, output_signature=tfd.TensorSpec((), np.int64), trace=False).prefetch(1)
         it = iter(ds)
         threading.Timer(0.3, os.kill, (os.getpid(), signal.SIGINT)).start()
         t0 = time.monotonic()
@@ -107,7 +107,7 @@ def test_ctrl_c_in_a_user_function_is_not_swallowed_by_ignore_errors():
             time.sleep(0.2)
             return x
 
-        ds = tfd.Dataset.range(100).map(slow, output_signature=tfd.TensorSpec((), np.int64)).ignore_errors().batch(10)
+        ds = tfd.Dataset.range(100).map(slow, output_signature=tfd.TensorSpec((), np.int64), trace=False).ignore_errors().batch(10)
         threading.Timer(0.3, os.kill, (os.getpid(), signal.SIGINT)).start()
         t0 = time.monotonic()
         try:

@@ -199,9 +199,11 @@ impl CoreDataset {
             })
         };
         let mut options = core(py, MapOptions::from_tf(num_parallel_calls, deterministic))?;
-        if let Some(sig) = signature {
-            options = options.output_spec(spec_from_py(py, &sig)?);
-        }
+        options = match signature {
+            Some(sig) => options.output_spec(spec_from_py(py, &sig)?),
+            // Never on made-up values: on the first element of the input.
+            None => options.spec_from_first_element(),
+        };
         let result = self.inner.map(run, options);
         let hint = "; give output_signature= to declare it instead";
         trace
@@ -267,6 +269,64 @@ impl CoreDataset {
             ds = core(py, next)?;
         }
         Ok(CoreDataset { inner: ds })
+    }
+
+    /// A map by an op graph traced from the Python function `f` (see `npyflow/_trace.py`):
+    /// `nodes` as `(kind, args)` in order, `output` the structure of node ids; `f` computes
+    /// the elements whose result NumPy leaves to the platform.
+    #[pyo3(signature = (nodes, output, f, num_parallel_calls=None, deterministic=None))]
+    fn map_graph(
+        &self,
+        py: Python<'_>,
+        nodes: Vec<(String, Bound<'_, PyTuple>)>,
+        output: Bound<'_, PyAny>,
+        f: Py<PyAny>,
+        num_parallel_calls: Option<i64>,
+        deterministic: Option<bool>,
+    ) -> PyResult<CoreDataset> {
+        let options = core(py, MapOptions::from_tf(num_parallel_calls, deterministic))?;
+        let graph = build_graph(py, self.inner.element_spec(), &nodes, &output)?;
+        let uf = UserFn::new(f);
+        let graph = graph.with_fallback(move |e| {
+            with_python(|py| {
+                let out = uf.call(py, e)?;
+                py_to_element(py, &out, true)
+            })
+        });
+        wrap(py, self.inner.map(npyflow::ops::graph(graph), options))
+    }
+
+    /// A filter by a traced predicate (see `map_graph`); its output must be a bool scalar.
+    fn filter_graph(
+        &self,
+        py: Python<'_>,
+        nodes: Vec<(String, Bound<'_, PyTuple>)>,
+        output: Bound<'_, PyAny>,
+        f: Py<PyAny>,
+    ) -> PyResult<CoreDataset> {
+        let graph = build_graph(py, self.inner.element_spec(), &nodes, &output)?;
+        let scalar_bool = npyflow::ElementSpec::Tensor(npyflow::TensorSpec {
+            dtype: npyflow::DType::Bool,
+            shape: PartialShape::known(&[]),
+        });
+        if graph.output_spec() != &scalar_bool {
+            return Err(PyTypeError::new_err(
+                "filter: the traced predicate does not return a bool scalar",
+            ));
+        }
+        let uf = UserFn::new(f);
+        let graph = graph.with_fallback(move |e| {
+            with_python(|py| {
+                let out = uf.call(py, e)?;
+                py_to_element(py, &out, true)
+            })
+        });
+        Ok(CoreDataset {
+            inner: self.inner.filter(move |e: &Element| {
+                let out = graph.apply(e.clone())?;
+                out.into_tensor()?.to_bool_scalar("filter's predicate")
+            }),
+        })
     }
 
     fn filter(&self, f: Py<PyAny>) -> CoreDataset {
@@ -660,4 +720,187 @@ impl CoreDataset {
     fn __repr__(&self) -> String {
         format!("{:?}", self.inner)
     }
+}
+
+fn graph_error(m: String) -> PyErr {
+    PyValueError::new_err(format!("op graph: {m}"))
+}
+
+/// The op graph of a trace: `nodes` are `(kind, args)` with node ids for operands.
+fn build_graph(
+    py: Python<'_>,
+    spec: &npyflow::ElementSpec,
+    nodes: &[(String, Bound<'_, PyTuple>)],
+    output: &Bound<'_, PyAny>,
+) -> PyResult<npyflow::ops::graph::Graph> {
+    use npyflow::ops::graph::{BinaryOp, GraphBuilder, Index, Output, Part, ReduceOp, UnaryOp};
+    let mut g = GraphBuilder::new(spec);
+    let mut vals = Vec::with_capacity(nodes.len());
+    let val = |vals: &Vec<npyflow::ops::graph::Value>, id: usize| {
+        vals.get(id)
+            .copied()
+            .ok_or_else(|| graph_error(format!("node {id} is used before it is made")))
+    };
+    let dtype = |obj: Bound<'_, PyAny>| -> PyResult<npyflow::DType> {
+        let descr = numpy::PyArrayDescr::new(py, obj)?;
+        Ok(dtype_of(&descr)?.0)
+    };
+    for (kind, args) in nodes {
+        let arg = |i: usize| args.get_item(i);
+        let id = |i: usize| -> PyResult<usize> { arg(i)?.extract() };
+        let v = match kind.as_str() {
+            "input" => {
+                let path = arg(0)?
+                    .try_iter()?
+                    .map(|p| {
+                        let p = p?;
+                        match p.extract::<String>() {
+                            Ok(k) => Ok(Part::Key(k)),
+                            Err(_) => Ok(Part::Index(p.extract()?)),
+                        }
+                    })
+                    .collect::<PyResult<Vec<_>>>()?;
+                g.input(&path)
+            }
+            "const" => g.constant(py_to_tensor(py, &arg(0)?)?),
+            "cast" => g.cast(val(&vals, id(0)?)?, dtype(arg(1)?)?),
+            "unary" => {
+                let name: String = arg(0)?.extract()?;
+                let op = match name.as_str() {
+                    "negative" => UnaryOp::Negative,
+                    "abs" => UnaryOp::Abs,
+                    "square" => UnaryOp::Square,
+                    "sqrt" => UnaryOp::Sqrt,
+                    "floor" => UnaryOp::Floor,
+                    "ceil" => UnaryOp::Ceil,
+                    "trunc" => UnaryOp::Trunc,
+                    "rint" => UnaryOp::Rint,
+                    "reciprocal" => UnaryOp::Reciprocal,
+                    "sign" => UnaryOp::Sign,
+                    "isnan" => UnaryOp::IsNan,
+                    "isinf" => UnaryOp::IsInf,
+                    "isfinite" => UnaryOp::IsFinite,
+                    "logical_not" => UnaryOp::LogicalNot,
+                    "invert" => UnaryOp::Invert,
+                    other => return Err(graph_error(format!("unknown unary op {other:?}"))),
+                };
+                g.unary(op, val(&vals, id(1)?)?)
+            }
+            "binary" => {
+                let name: String = arg(0)?.extract()?;
+                let op = match name.as_str() {
+                    "add" => BinaryOp::Add,
+                    "subtract" => BinaryOp::Subtract,
+                    "multiply" => BinaryOp::Multiply,
+                    "divide" => BinaryOp::Divide,
+                    "floor_divide" => BinaryOp::FloorDivide,
+                    "remainder" => BinaryOp::Remainder,
+                    "maximum" => BinaryOp::Maximum,
+                    "minimum" => BinaryOp::Minimum,
+                    "bitwise_and" => BinaryOp::BitwiseAnd,
+                    "bitwise_or" => BinaryOp::BitwiseOr,
+                    "bitwise_xor" => BinaryOp::BitwiseXor,
+                    "logical_and" => BinaryOp::LogicalAnd,
+                    "logical_or" => BinaryOp::LogicalOr,
+                    "logical_xor" => BinaryOp::LogicalXor,
+                    "equal" => BinaryOp::Equal,
+                    "not_equal" => BinaryOp::NotEqual,
+                    "less" => BinaryOp::Less,
+                    "less_equal" => BinaryOp::LessEqual,
+                    "greater" => BinaryOp::Greater,
+                    "greater_equal" => BinaryOp::GreaterEqual,
+                    other => return Err(graph_error(format!("unknown binary op {other:?}"))),
+                };
+                g.binary(op, val(&vals, id(1)?)?, val(&vals, id(2)?)?)
+            }
+            "select" => g.select(
+                val(&vals, id(0)?)?,
+                val(&vals, id(1)?)?,
+                val(&vals, id(2)?)?,
+            ),
+            "slice" => {
+                let entries = arg(1)?
+                    .try_iter()?
+                    .map(|e| {
+                        let e = e?;
+                        let tag: String = e.get_item(0)?.extract()?;
+                        Ok(match tag.as_str() {
+                            "range" => Index::Range {
+                                start: e.get_item(1)?.extract()?,
+                                stop: e.get_item(2)?.extract()?,
+                                step: e.get_item(3)?.extract()?,
+                            },
+                            "at" => Index::At(e.get_item(1)?.extract()?),
+                            _ => Index::NewAxis,
+                        })
+                    })
+                    .collect::<PyResult<Vec<_>>>()?;
+                g.slice(val(&vals, id(0)?)?, &entries)
+            }
+            "reshape" => {
+                let shape: Vec<i64> = arg(1)?.extract()?;
+                g.reshape(val(&vals, id(0)?)?, &shape)
+            }
+            "transpose" => {
+                let perm: Vec<usize> = arg(1)?.extract()?;
+                g.transpose(val(&vals, id(0)?)?, &perm)
+            }
+            "concat" => {
+                let ids: Vec<usize> = arg(0)?.extract()?;
+                let xs = ids
+                    .iter()
+                    .map(|&i| val(&vals, i))
+                    .collect::<PyResult<Vec<_>>>()?;
+                g.concat(&xs, arg(1)?.extract()?)
+            }
+            "reduce" => {
+                let name: String = arg(0)?.extract()?;
+                let op = match name.as_str() {
+                    "sum" => ReduceOp::Sum,
+                    "prod" => ReduceOp::Prod,
+                    "max" => ReduceOp::Max,
+                    "min" => ReduceOp::Min,
+                    "any" => ReduceOp::Any,
+                    "all" => ReduceOp::All,
+                    other => return Err(graph_error(format!("unknown reduction {other:?}"))),
+                };
+                let axes: Vec<usize> = arg(2)?.extract()?;
+                g.reduce(op, val(&vals, id(1)?)?, &axes, arg(3)?.extract()?)
+            }
+            other => return Err(graph_error(format!("unknown node kind {other:?}"))),
+        };
+        vals.push(core(py, v)?);
+    }
+    fn out(
+        vals: &[npyflow::ops::graph::Value],
+        obj: &Bound<'_, PyAny>,
+    ) -> PyResult<npyflow::ops::graph::Output> {
+        let tag: String = obj.get_item(0)?.extract()?;
+        let body = obj.get_item(1)?;
+        Ok(match tag.as_str() {
+            "value" => {
+                let id: usize = body.extract()?;
+                Output::Value(
+                    vals.get(id)
+                        .copied()
+                        .ok_or_else(|| graph_error(format!("no node {id}")))?,
+                )
+            }
+            "tuple" => Output::Tuple(
+                body.try_iter()?
+                    .map(|o| out(vals, &o?))
+                    .collect::<PyResult<_>>()?,
+            ),
+            _ => Output::Dict(
+                body.try_iter()?
+                    .map(|kv| {
+                        let kv = kv?;
+                        Ok((kv.get_item(0)?.extract()?, out(vals, &kv.get_item(1)?)?))
+                    })
+                    .collect::<PyResult<_>>()?,
+            ),
+        })
+    }
+    let output = out(&vals, output)?;
+    core(py, g.build(output))
 }

@@ -152,8 +152,9 @@ pub fn core<T>(py: Python<'_>, result: npyflow::Result<T>) -> PyResult<T> {
     result.map_err(|e| to_pyerr(py, e))
 }
 
-/// Keeps the exception a user function raised while a transformation traced it (called it
-/// on placeholder elements to find its output spec), so that the transformation raises the
+/// Keeps the exception a user function raised while a transformation looked for its output
+/// spec (`map`: on the first elements of its input; `flat_map`, `interleave`, `scan`,
+/// `group_by_window`: on placeholder elements), so that the transformation raises the
 /// user's own exception rather than the core's summary of it.
 #[derive(Clone)]
 pub struct Trace {
@@ -213,12 +214,17 @@ impl Trace {
             }
             (Err(_), Some(err)) => {
                 raise_pending(py)?;
+                let how = if op == "map" {
+                    "on the first elements of its input"
+                } else {
+                    "on placeholder elements (zeros, then ones)"
+                };
                 add_note(
                     py,
                     &err,
                     &format!(
-                        "npyflow: {op} calls the function on placeholder elements (zeros, then \
-                         ones) to find its output structure{hint}"
+                        "npyflow: {op} calls the function {how} to find its output \
+                         structure{hint}"
                     ),
                 );
                 Err(err)

@@ -151,14 +151,16 @@ def test_MemoryCacheTest_testCacheTakeRepeat():
 
 def counting_map(ds):
     """``ds.map`` with a function that counts its calls (TF counts them in a variable).
-    The output spec is given, so that no call is made to find it."""
+    The output spec is given, so that no call is made to find it, and the function is not
+    traced (``trace=False``): a traced function's Python side effects run once, at trace
+    time, where TF's variable update is an op that runs per element."""
     counter = [0]
 
     def increment(x):
         counter[0] += 1
         return x
 
-    return ds.map(increment, output_signature=tf.TensorSpec((), np.int64)), counter
+    return ds.map(increment, output_signature=tf.TensorSpec((), np.int64), trace=False), counter
 
 
 def test_MemoryCacheTest_testCacheRepeatEpochs():

@@ -31,10 +31,11 @@ give TensorFlow's results and dtypes, and return Tensors. Random ops draw from n
 seeded NumPy generators, not TensorFlow's values. A tf name npyflow lacks raises an
 AttributeError saying so and what to use instead.
 
-Differences from tf.data: functions given to ``map``, ``filter`` and the others are plain
-Python over NumPy arrays, not traced graphs; ``map`` finds its output structure by calling the
-function on two placeholder elements (one of zeros, one of ones), unless ``output_signature``
-is given. Strings are NumPy ``S`` (bytes) or ``U`` arrays rather than object arrays of bytes.
+Differences from tf.data: functions given to ``map``, ``filter`` and the others are Python
+over NumPy arrays. ``map`` and ``filter`` trace them into native op graphs where NumPy's
+results can be reproduced exactly, and call them per element otherwise (see
+``Dataset.map``); an untraced ``map`` function's output structure comes from
+``output_signature`` or from its first element. Strings are NumPy ``S`` (bytes) or ``U`` arrays rather than object arrays of bytes.
 Random orders (``shuffle``, ``sample_from_datasets``, ``list_files``) are npyflow's own: a
 seed gives another permutation than it gives in TensorFlow.
 """

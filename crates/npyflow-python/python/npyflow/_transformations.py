@@ -4,11 +4,11 @@ them and builds the core's pipeline."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Callable, Optional, Sequence, Union
+from typing import TYPE_CHECKING, Any, Callable, Dict, Optional, Sequence, Union
 
 import numpy as np
 
-from . import ops
+from . import _trace, ops
 from ._args import (
     PathLike,
     as_index,
@@ -36,6 +36,28 @@ def _struct_of_output(value: Any) -> Template:
     if isinstance(value, tuple) and len(value) == 2:
         return template_of(value[1])
     return None
+
+
+def _fits(signature: Any, spec: Any) -> bool:
+    """Whether a traced output spec agrees with a declared ``output_signature`` (the same
+    structure and dtypes, shapes compatible)."""
+    if isinstance(signature, (tuple, list)):
+        return (
+            isinstance(spec, tuple)
+            and len(spec) == len(signature)
+            and all(_fits(a, b) for a, b in zip(signature, spec))
+        )
+    if isinstance(signature, dict):
+        return (
+            isinstance(spec, dict)
+            and spec.keys() == signature.keys()
+            and all(_fits(signature[k], spec[k]) for k in signature)
+        )
+    return (
+        hasattr(signature, "is_compatible_with")
+        and getattr(signature, "dtype", None) == getattr(spec, "dtype", object())
+        and bool(signature.is_compatible_with(spec))
+    )
 
 
 class DatasetTransformations:
@@ -69,23 +91,45 @@ class DatasetTransformations:
         name: Optional[str] = None,
         *,
         output_signature: ElementSpec = None,
+        trace: bool = True,
     ) -> Dataset:
         """``map_func`` applied to every element. A tuple element's parts are its positional
         arguments; tensors arrive as NumPy arrays (0-d arrays for scalars). A list returned is
         taken as a tuple, as in tf.data. ``map_func`` may also be an op of ``npyflow.ops``,
         which runs in Rust without the GIL.
 
-        The output structure is found by calling ``map_func`` on placeholder elements (of
-        zeros, ones and sevens) when the dataset is made; give ``output_signature``
-        (TensorSpecs, as for ``from_generator``) to declare it instead.
+        **Tracing.** As tf.data does, ``map`` first traces ``map_func``: it calls it once, when
+        the dataset is made, on traced values that carry the element's dtypes and shapes and
+        record what is done to them. When the function uses only what npyflow reproduces
+        exactly (NumPy's operators and comparisons with scalars and broadcast arrays,
+        ``astype``, basic indexing and slicing with steps, ``reshape``, ``transpose``, flips,
+        ``clip``, ``where``, ``minimum``/``maximum``, ``abs``, ``sqrt``, ``floor``/``ceil``/
+        ``rint``, integer sums and products, ``max``/``min``/``any``/``all`` over axes,
+        ``concatenate``/``stack``, tuple and dict outputs, and the tf names built on them), it
+        becomes a native op graph that runs on the pipeline's threads without the GIL and
+        fuses with a following ``batch``; the dataset's repr and the stats then name the stage
+        ``TracedMap``. The results are NumPy 2's own, bit for bit: its dtype promotion (NEP 50
+        for Python scalars), integer wrap-around, division by zero, NaN. Anything else (an
+        ``if`` on a value, ``np.random``, ``time``, files, functions NumPy computes with its
+        own SIMD code such as ``exp``/``log``/``tanh``, float ``sum``/``mean``, in-place
+        writes, advanced indexing) makes the function run per element, as ``trace=False``
+        asks. Python side effects of a traced function (appending to a list, printing,
+        counting calls) happen once, while tracing, and never per element, as in tf.data; pass
+        ``trace=False`` for a function whose side effects must run per element.
 
-        With ``num_parallel_calls`` (a positive int or ``AUTOTUNE``: one thread per core)
-        elements are mapped on that many threads; with ``deterministic`` (the default) the
-        output is the same as on one thread. ``deterministic=None`` takes the dataset's
-        ``Options().deterministic`` (``with_options``) where one was set before this call, as
-        ``interleave`` and ``batch`` do. Python functions hold the GIL while they run,
-        so they gain from threads only where they release it (NumPy's larger operations do);
-        ops run in Rust without it.
+        **Output spec.** A traced function's output spec comes from its trace. Otherwise it
+        comes from ``output_signature`` (TensorSpecs, as for ``from_generator``), or from
+        calling ``map_func`` on the first element of the input when the dataset is made (one
+        call on a real element; its dimensions are unknown where the input's are). Nothing is
+        ever called on made-up values.
+
+        With ``num_parallel_calls`` (a positive int or ``AUTOTUNE``) elements are mapped on
+        that many threads; with ``deterministic`` (the default) the output is the same as on
+        one thread. ``deterministic=None`` takes the dataset's ``Options().deterministic``
+        (``with_options``) where one was set before this call, as ``interleave`` and
+        ``batch`` do. Traced functions and ops use every thread fully. An untraced Python
+        function holds the GIL while it runs, so threads gain only where it releases the GIL
+        (NumPy's larger operations, I/O).
         """
         check_parallel_calls(num_parallel_calls)
         deterministic = self._deterministic(deterministic)
@@ -93,18 +137,51 @@ class DatasetTransformations:
         if isinstance(map_func, ops.Op):
             if output_signature is not None:
                 raise TypeError("output_signature is for Python functions, not ops")
-            core = self._ds.map_ops([map_func._spec()], num_parallel_calls, deterministic)
-            return self._derive(core, threaded)
+            op_map = self._ds.map_ops([map_func._spec()], num_parallel_calls, deterministic)
+            return self._derive(op_map, threaded)
         if not callable(map_func):
             raise TypeError(f"map_func must be callable, got {map_func!r}")
+        if trace and self._struct is None:
+            # Elements rebuilt as namedtuples are given to the function itself (not traced).
+            seen: Dict[str, Template] = {}
+            traced = _trace.trace(
+                map_func, self.element_spec, on_result=lambda r: seen.update(t=template_of(r))
+            )
+            if traced is not None:
+                core: Optional[CoreDataset]
+                try:
+                    core = self._ds.map_graph(
+                        traced[0], traced[1], map_func, num_parallel_calls, deterministic
+                    )
+                except (ValueError, TypeError):
+                    core = None  # a graph the core does not take: the function runs instead
+                if core is not None and (
+                    output_signature is None or _fits(output_signature, core.element_spec)
+                ):
+                    struct = (
+                        template_of(output_signature)
+                        if output_signature is not None
+                        else seen.get("t")
+                    )
+                    return self._derive(core, threaded, struct)
         capture = Capture(with_inputs(map_func, self._struct))
-        core = self._ds.map(capture, output_signature, num_parallel_calls, deterministic)
+        core_map = self._ds.map(capture, output_signature, num_parallel_calls, deterministic)
         struct = template_of(output_signature) if output_signature is not None else capture.done()
         capture.done()
-        return self._derive(core, threaded, struct)
+        return self._derive(core_map, threaded, struct)
 
-    def filter(self, predicate: Callable[..., Any], name: Optional[str] = None) -> Dataset:
-        """The elements for which ``predicate`` returns True (a bool scalar)."""
+    def filter(
+        self, predicate: Callable[..., Any], name: Optional[str] = None, *, trace: bool = True
+    ) -> Dataset:
+        """The elements for which ``predicate`` returns True (a bool scalar). Traced as
+        ``map``'s functions are (``trace=False`` to call it on each element instead)."""
+        if trace and callable(predicate) and self._struct is None:
+            traced = _trace.trace(predicate, self.element_spec)
+            if traced is not None:
+                try:
+                    return self._derive(self._ds.filter_graph(traced[0], traced[1], predicate))
+                except (ValueError, TypeError):
+                    pass
         return self._derive(self._ds.filter(with_inputs(predicate, self._struct)))
 
     def flat_map(self, map_func: Callable[..., Dataset], name: Optional[str] = None) -> Dataset:

@@ -53,6 +53,15 @@ impl Assembler {
 
     fn rows(&self, rows: &[Element]) -> Result<Element> {
         match &self.assemble {
+            // An op graph maps whole elements: stack the rows, then map the batch.
+            Assemble::Stack if self.fused.iter().any(|op| op.as_graph().is_some()) => {
+                let plain = Assembler {
+                    assemble: Assemble::Stack,
+                    fused: Vec::new(),
+                    pool: self.pool.clone(),
+                };
+                apply_elementwise_pooled(plain.stack(rows)?, &self.fused, &self.pool)
+            }
             Assemble::Stack => self.stack(rows),
             Assemble::Pad(pads) => {
                 let mut k = 0;

@@ -51,6 +51,18 @@ pub(crate) fn apply_elementwise_pooled(
     ops: &[Op],
     pool: &BufferPool,
 ) -> Result<Element> {
+    // An op graph maps the whole batch: the ops before it, the graph, then those after.
+    if let Some(pos) = ops.iter().position(|op| op.as_graph().is_some()) {
+        let e = apply_elementwise_pooled(e, &ops[..pos], pool)?;
+        let graph = ops[pos].as_graph().expect("found above");
+        let e = graph
+            .apply_batch(e)
+            .map_err(|err| err.context(format!("map: {graph}")))?;
+        return apply_elementwise_pooled(e, &ops[pos + 1..], pool);
+    }
+    if ops.is_empty() {
+        return Ok(e);
+    }
     let run = |part: Element, ops: Vec<&Op>| -> Result<Element> {
         if ops.is_empty() {
             return Ok(part);

@@ -12,7 +12,7 @@ use super::plumbing::{
 use super::runtime::parallel::{panic_error, read_parallel_state, Jobs, Lanes, ParallelIter};
 use super::state::{Randomness, State};
 use crate::buffer::BufferPool;
-use crate::element::{Element, ElementSpec};
+use crate::element::{Element, ElementSpec, PartialShape, TensorSpec};
 use crate::error::{Error, Result};
 use crate::ops::Op;
 use crate::tensor::Tensor;
@@ -94,6 +94,76 @@ pub(crate) fn trace<T>(
              ({first} and {second})"
             ))
         })
+}
+
+/// How many elements of its input `map` tries a function on to find its output spec.
+const SPEC_LOOKS: u64 = 16;
+
+/// The seeds and epoch counters of every random node of `dataset`'s pipeline.
+fn random_states(dataset: &Dataset, out: &mut Vec<(Dataset, (u64, u64))>) {
+    if let Some(r) = dataset.node().random() {
+        out.push((dataset.clone(), r.saved()));
+    }
+    for input in dataset.node().inputs() {
+        random_states(input, out);
+    }
+}
+
+/// The spec of what `f` returns for the first element of `input` (the first of the first
+/// few that `f` maps without an error), as `map` finds a closure's output spec: `f` is
+/// called on a real element, never on a made-up one. The look leaves no trace in the
+/// pipeline: its random nodes' seeds and epoch counters are put back. The structure, dtypes
+/// and ranks are that output's; its dimensions are unknown, since one element cannot tell
+/// which of them follow the data. An empty input gives its own spec.
+pub(crate) fn first_output_spec(op: &str, input: &Dataset, f: &MapFn) -> Result<ElementSpec> {
+    let mut randoms = Vec::new();
+    random_states(input, &mut randoms);
+    let mut first_err = None;
+    let mut look = |i: u64, item: Result<Element>| -> Option<ElementSpec> {
+        let out = item.and_then(|e| call_user(op, i, || f(e)));
+        match out {
+            Ok(out) => Some(out.spec()),
+            Err(err) => {
+                first_err.get_or_insert(err);
+                None
+            }
+        }
+    };
+    let found = match input.node().pass() {
+        Some(pass) => (0..pass.len().min(SPEC_LOOKS)).find_map(|i| look(i, pass.get(i))),
+        None => {
+            let mut it = input.open_from(None)?;
+            let mut found = None;
+            for i in 0..SPEC_LOOKS {
+                let Some(item) = it.next() else { break };
+                found = look(i, item);
+                if found.is_some() {
+                    break;
+                }
+            }
+            found
+        }
+    };
+    for (node, state) in randoms {
+        if let Some(r) = node.node().random() {
+            r.restore(state);
+        }
+    }
+    match (found, first_err) {
+        (Some(spec), _) => Ok(spec.map_specs(&mut |t| TensorSpec {
+            dtype: t.dtype,
+            shape: match t.shape.rank() {
+                Some(r) => PartialShape::new(&vec![None; r]),
+                None => PartialShape::unknown(),
+            },
+        })),
+        (None, Some(err)) => Err(Error::InvalidArgument(format!(
+            "{op}: the function failed on the first elements of its input, on which npyflow \
+             finds its output spec; declare the spec instead (the output_spec of its \
+             options): {err}"
+        ))),
+        (None, None) => Ok(input.element_spec().clone()),
+    }
 }
 
 /// A user function from element to element.
@@ -252,7 +322,16 @@ impl OpMap {
 }
 
 impl Node for OpMap {
-    describe_node! { name: "Map"; spec: spec; }
+    describe_node! { spec: spec; }
+    /// "TracedMap" when the chain holds an op graph (a traced Python function), so that a
+    /// repr or the stats say the stage was traced.
+    fn name(&self) -> &'static str {
+        if self.chain.ops.iter().any(|op| op.as_graph().is_some()) {
+            "TracedMap"
+        } else {
+            "Map"
+        }
+    }
     fn random(&self) -> Option<&Randomness> {
         self.is_random().then_some(&self.random)
     }
@@ -400,11 +479,16 @@ impl Dataset {
     /// fuse into one pass (a following `batch` writes their results straight into its batch
     /// buffer).
     ///
-    /// A closure's output spec is found by calling it on three placeholder elements of the
-    /// input spec (of zeros, ones and sevens), as tf.data traces a function; so it runs three
-    /// times when the dataset is made, and one that fails on zeros is refused here, with a
-    /// message pointing to [`MapOptions::output_spec`], which declares the spec instead. An
-    /// element that does not fit the spec is an error at its position. An error or panic in
+    /// A closure's output spec, unless [`MapOptions::output_spec`] declares it, is found by
+    /// calling it on three placeholder elements of the input spec (of zeros, ones and
+    /// sevens), so it runs three times when the dataset is made; one that fails on zeros is
+    /// refused here, with a message pointing to [`MapOptions::output_spec`]. With
+    /// [`MapOptions::spec_from_first_element`] it is called once instead, on the first
+    /// element of the input (the first of the first 16 it maps without an error), never on
+    /// made-up values; the look puts the pipeline's random seeds and epochs back as they
+    /// were, and the spec has that output's structure, dtypes and ranks with unknown
+    /// dimensions (one element cannot tell which follow the data); an empty input gives its
+    /// own spec. An element that does not fit the spec is an error at its position. An error or panic in
     /// `f` at element *i* is the *i*-th item, and the pass goes on.
     ///
     /// `options` ([`MapOptions`]; `()` for the defaults, or a [`Parallelism`]) run `f` on
@@ -441,6 +525,7 @@ impl Dataset {
         let MapOptions {
             parallelism,
             output_spec,
+            spec_from_first_element,
         } = options.into();
         Parallelism::check(parallelism, "map")?;
         match f.into_mapper() {
@@ -453,6 +538,7 @@ impl Dataset {
             Mapper::Function(f) => {
                 let spec = match output_spec {
                     Some(spec) => spec,
+                    None if spec_from_first_element => first_output_spec("map", self, &f)?,
                     None => trace("map", self.element_spec(), &*f, Element::spec)?,
                 };
                 Ok(Dataset::from_node(Map {
@@ -481,5 +567,52 @@ impl Dataset {
             spec,
             random: Randomness::new(Some(0)),
         }))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::Arc;
+
+    use crate::dataset::{MapOptions, ShuffleOptions};
+    use crate::{Dataset, Element};
+
+    #[test]
+    fn the_spec_from_the_first_element_calls_once_on_real_data_and_leaves_no_trace() {
+        let calls = Arc::new(AtomicUsize::new(0));
+        let seen = Arc::clone(&calls);
+        let shuffled = || {
+            Dataset::range(0, 10, 1)
+                .unwrap()
+                .shuffle(
+                    10,
+                    ShuffleOptions {
+                        seed: Some(3),
+                        reshuffle_each_iteration: true,
+                    },
+                )
+                .unwrap()
+        };
+        let ds = shuffled()
+            .map(
+                move |e: Element| {
+                    seen.fetch_add(1, Ordering::SeqCst);
+                    Ok(e)
+                },
+                MapOptions::new().spec_from_first_element(),
+            )
+            .unwrap();
+        // One call, on the first real element (no placeholders).
+        assert_eq!(calls.load(Ordering::SeqCst), 1);
+        assert_eq!(
+            ds.element_spec().to_string(),
+            "TensorSpec(shape=(), dtype=int64)"
+        );
+        // The look drew no epoch: the passes are those of the same pipeline without it.
+        let plain = shuffled();
+        assert_eq!(ds.to_vec().unwrap(), plain.to_vec().unwrap());
+        assert_eq!(ds.to_vec().unwrap(), plain.to_vec().unwrap());
+        assert_eq!(calls.load(Ordering::SeqCst), 21);
     }
 }

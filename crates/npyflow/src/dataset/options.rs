@@ -52,6 +52,11 @@ pub struct MapOptions {
     /// function on placeholder elements (for a function whose output shape depends on the
     /// values, or that cannot run on zeros). Built-in ops know their spec and refuse one.
     pub output_spec: Option<ElementSpec>,
+    /// Without a declared spec: find it by calling the function on the first element of the
+    /// input (real data) rather than on placeholders; the dimensions are then unknown (see
+    /// [`Dataset::map`](super::Dataset::map)). What the Python package does for functions
+    /// it cannot trace.
+    pub spec_from_first_element: bool,
 }
 
 impl MapOptions {
@@ -64,6 +69,14 @@ impl MapOptions {
     pub fn parallel(self, parallelism: Parallelism) -> MapOptions {
         MapOptions {
             parallelism: Some(parallelism),
+            ..self
+        }
+    }
+
+    /// With the output spec found on the input's first element, not on placeholders.
+    pub fn spec_from_first_element(self) -> MapOptions {
+        MapOptions {
+            spec_from_first_element: true,
             ..self
         }
     }
@@ -84,6 +97,7 @@ impl MapOptions {
         Ok(MapOptions {
             parallelism: Parallelism::from_tf("map", num_parallel_calls, deterministic)?,
             output_spec: None,
+            spec_from_first_element: false,
         })
     }
 }

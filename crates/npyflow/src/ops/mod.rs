@@ -19,10 +19,12 @@
 //! ```
 
 pub(crate) mod elementwise;
+pub mod graph;
 mod kernels;
 pub(crate) use kernels::BoxLayout;
 
 use std::fmt;
+use std::sync::Arc;
 
 use crate::buffer::BufferMut;
 use crate::dtype::DType;
@@ -105,6 +107,9 @@ pub enum OpKind {
         /// The seed.
         seed: u64,
     },
+    /// An op graph over the whole element (see [`graph`](mod@graph)): what a traced Python
+    /// function becomes.
+    Graph(Arc<graph::Graph>),
 }
 
 /// A built-in op and the component it applies to.
@@ -171,6 +176,13 @@ pub fn random_crop(size: &[usize], seed: u64) -> Op {
     })
 }
 
+/// Maps elements through an op graph (see [`graph`](mod@graph) for an example). A graph
+/// that [commutes with batching](graph::Graph::commutes_with_batch) runs once per batch
+/// when a `batch` follows.
+pub fn graph(g: graph::Graph) -> Op {
+    Op::new(OpKind::Graph(Arc::new(g)))
+}
+
 impl Op {
     /// An op on every tensor of the element.
     pub fn new(kind: OpKind) -> Op {
@@ -206,10 +218,19 @@ impl Op {
     /// batching its results (what lets a following `batch` write results straight into the
     /// batch buffer, or apply the op once to a batch that is a slice).
     pub fn is_elementwise(&self) -> bool {
-        matches!(
-            self.kind,
-            OpKind::Cast(_) | OpKind::Scale { .. } | OpKind::Normalize { .. }
-        )
+        match &self.kind {
+            OpKind::Cast(_) | OpKind::Scale { .. } | OpKind::Normalize { .. } => true,
+            OpKind::Graph(g) => g.commutes_with_batch(),
+            _ => false,
+        }
+    }
+
+    /// The op graph, for a graph op (which maps whole elements, not tensor by tensor).
+    pub(crate) fn as_graph(&self) -> Option<&graph::Graph> {
+        match &self.kind {
+            OpKind::Graph(g) => Some(g),
+            _ => None,
+        }
     }
 
     /// Checks the op's own arguments.
@@ -347,6 +368,7 @@ impl Op {
                 }
                 spec.clone()
             }
+            OpKind::Graph(_) => return err("an op graph maps whole elements".into()),
             OpKind::RandomCrop { size, .. } => {
                 if let Some(d) = dims {
                     let fits = d.len() == size.len()
@@ -398,6 +420,7 @@ impl Op {
                 }
             }
             OpKind::RandomCrop { size, seed } => crop_tensor(t, size, draws(*seed, index, epoch)),
+            OpKind::Graph(_) => Err(Error::Pipeline(format!("{self} maps whole elements"))),
         };
         // What the op read is the file's data only if a mapped file was not truncated.
         let out = out.and_then(|o| t.check_intact().map(|()| o));
@@ -432,6 +455,9 @@ impl Op {
 
     /// Applies the op to the targeted tensors of element number `index` in pass `epoch`.
     pub(crate) fn apply(&self, e: Element, index: u64, epoch: u64) -> Result<Element> {
+        if let OpKind::Graph(g) = &self.kind {
+            return g.apply(e).map_err(|err| err.context(format!("{self}")));
+        }
         match (&self.component, e) {
             (Component::All, e) => e.map_tensors(&mut |t| self.apply_tensor(t, index, epoch)),
             (Component::Index(i), Element::Tuple(mut items)) if *i < items.len() => {
@@ -456,6 +482,16 @@ impl Op {
     /// The spec of the op's output for elements of `spec`.
     pub(crate) fn element_spec(&self, spec: &ElementSpec) -> Result<ElementSpec> {
         self.validate()?;
+        if let OpKind::Graph(g) = &self.kind {
+            return if g.input_spec().most_specific_compatible(spec).is_some() {
+                Ok(g.output_spec().clone())
+            } else {
+                Err(Error::InvalidArgument(format!(
+                    "{self}: built for elements of {}, mapped over elements of {spec}",
+                    g.input_spec()
+                )))
+            };
+        }
         let map_all = |s: &ElementSpec| -> Result<ElementSpec> {
             let mut err = None;
             let out = s.map_specs(&mut |t| match self.tensor_spec(t) {
@@ -500,6 +536,7 @@ impl fmt::Display for Op {
             OpKind::Transpose(p) => write!(f, "transpose({p:?})")?,
             OpKind::RandomFlip { axis, seed } => write!(f, "random_flip({axis}, seed={seed})")?,
             OpKind::RandomCrop { size, seed } => write!(f, "random_crop({size:?}, seed={seed})")?,
+            OpKind::Graph(g) => write!(f, "{g}")?,
         }
         match &self.component {
             Component::All => Ok(()),

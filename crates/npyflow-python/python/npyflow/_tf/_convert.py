@@ -3,17 +3,22 @@ results out as Tensors."""
 
 from __future__ import annotations
 
-from typing import Any, Optional, Tuple
+from typing import Any, Optional, Tuple, cast
 
 import numpy as np
 
 from .._tensor import wrap
+from .._trace import Symbol
 from .._values import is_python, with_tf_dtype
 from ._dtypes import to_numpy
 
 
 def to_array(value: Any, dtype: Any = None) -> np.ndarray[Any, Any]:
-    """``value`` as a plain ndarray (no copy for arrays), converted as tf converts it."""
+    """``value`` as a plain ndarray (no copy for arrays), converted as tf converts it. Inside a
+    traced ``map`` function, a traced value stays one (cast when ``dtype`` asks)."""
+    if isinstance(value, Symbol):
+        traced: Any = value if dtype is None else value.astype(to_numpy(dtype))
+        return cast("np.ndarray[Any, Any]", traced)
     if isinstance(value, np.ndarray):
         arr = value.view(np.ndarray) if type(value) is not np.ndarray else value
         return arr if dtype is None or arr.dtype == to_numpy(dtype) else arr.astype(to_numpy(dtype))

@@ -1,0 +1,992 @@
+//! Op graphs: a small expression DAG over an element's tensors, run by `map` in Rust.
+//!
+//! A [`Graph`] is what a NumPy-written Python function becomes when `map` traces it (see the
+//! Python package's `map`); Rust users build the same graphs with a [`GraphBuilder`] and map
+//! them with [`ops::graph`](crate::ops::graph()). The values follow NumPy 2's rules exactly:
+//! integers wrap on overflow, integer division and remainder by zero give 0, `MIN // -1`
+//! wraps, floats divide, floor-divide and take remainders as NumPy does (`npy_divmod`), and
+//! `maximum`/`minimum` propagate NaN. Binary ops take operands of one dtype: promotion is
+//! the caller's (the Python tracer asks NumPy which dtypes its loops use and inserts the
+//! casts), so nothing here guesses a dtype.
+//!
+//! Where NumPy leaves a result to the platform (a float cast to an integer type that cannot
+//! hold it, or NaN; a max or min over both signed zeros), a graph with a
+//! [fallback](Graph::with_fallback) computes that element with the fallback (the Python
+//! function, for a traced one); a graph without one casts as Rust's `as` does (saturating,
+//! NaN to 0) and keeps the first zero.
+//!
+//! A graph whose every step keeps the rows of a batch apart (elementwise math, slices that
+//! keep the first axis whole, reshapes, transposes, concatenations and reductions over the
+//! element's own axes) also runs on a whole batch at once: a `batch` after such a map
+//! applies it once to each batch (see [`Graph::commutes_with_batch`]).
+//!
+//! ```
+//! use npyflow::ops::{self, graph::{BinaryOp, GraphBuilder, Index, Output, Part}};
+//! use npyflow::{Dataset, DType, Element, Tensor};
+//! // W4's `flip`: (img[:, ::-1, :].astype(np.float32) + 8.0) / 255.0, with the label kept.
+//! let x = Tensor::from_vec((0..24u8).collect(), &[2, 2, 2, 3])?;
+//! let y = Tensor::from_vec(vec![1i64, 0], &[2])?;
+//! let ds = Dataset::from_tensor_slices(Element::tuple([x, y]))?;
+//! let mut g = GraphBuilder::new(ds.element_spec());
+//! let img = g.input(&[Part::Index(0)])?;
+//! let label = g.input(&[Part::Index(1)])?;
+//! let all = Index::Range { start: None, stop: None, step: 1 };
+//! let rev = Index::Range { start: None, stop: None, step: -1 };
+//! let flipped = g.slice(img, &[all.clone(), rev, all])?;
+//! let f = g.cast(flipped, DType::Float32)?;
+//! let eight = g.constant(Tensor::scalar(8.0f32))?;
+//! let shifted = g.binary(BinaryOp::Add, f, eight)?;
+//! let k = g.constant(Tensor::scalar(255.0f32))?;
+//! let scaled = g.binary(BinaryOp::Divide, shifted, k)?;
+//! let graph = g.build(Output::Tuple(vec![Output::Value(scaled), Output::Value(label)]))?;
+//! let out = ds.map(ops::graph(graph), ())?.to_vec()?;
+//! // Row 0 of the first image was [0 1 2] [3 4 5]; flipped, it starts with [3 4 5].
+//! assert_eq!(out[0].get(0)?.as_tensor().unwrap().view::<f32>()?[0], (3.0 + 8.0) / 255.0);
+//! # Ok::<(), npyflow::Error>(())
+//! ```
+
+mod kernels;
+mod kinds;
+
+pub use kinds::{BinaryOp, ReduceOp, UnaryOp};
+
+use std::fmt;
+use std::sync::Arc;
+
+use crate::element::{Element, ElementSpec, PartialShape, TensorSpec};
+use crate::error::{Error, Result};
+use crate::tensor::Tensor;
+use crate::DType;
+
+use super::kernels::resolve_shape;
+use kernels::{c_strides, is_supported};
+
+/// One axis of a basic index, as Python's `x[...]` takes it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Index {
+    /// `start:stop:step`, each bound optional and negative from the end, as Python slices.
+    Range {
+        /// The first index (None: from the start, or the end for a negative step).
+        start: Option<i64>,
+        /// The index to stop before (None: to the end, or the start for a negative step).
+        stop: Option<i64>,
+        /// The step, not 0.
+        step: i64,
+    },
+    /// One position (negative from the end); the axis goes away.
+    At(i64),
+    /// `np.newaxis`: a new axis of length 1.
+    NewAxis,
+}
+
+/// A step on the path to one tensor of an element.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Part {
+    /// Part `i` of a tuple.
+    Index(usize),
+    /// Value `k` of a dict.
+    Key(String),
+}
+
+/// The structure of a graph's output: its tensors in tuples and dicts.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Output {
+    /// One tensor.
+    Value(Value),
+    /// A tuple.
+    Tuple(Vec<Output>),
+    /// A dict, in this order.
+    Dict(Vec<(String, Output)>),
+}
+
+/// A value of a graph under construction (a node's result).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Value(usize);
+
+#[derive(Clone, Debug, PartialEq)]
+enum Node {
+    Input(Vec<Part>),
+    Const(Tensor),
+    Cast(Value, DType),
+    Unary(UnaryOp, Value),
+    Binary(BinaryOp, Value, Value),
+    Select(Value, Value, Value),
+    Slice(Value, Vec<Index>),
+    Reshape(Value, Vec<i64>),
+    Transpose(Value, Vec<usize>),
+    Concat(Vec<Value>, usize),
+    Reduce(ReduceOp, Value, Vec<usize>, bool),
+}
+
+#[derive(Clone, Debug, PartialEq)]
+struct Info {
+    dtype: DType,
+    shape: Vec<Option<usize>>,
+    /// Whether the value depends on the element (not constants alone).
+    depends: bool,
+    /// Whether computing it on a batch (each input with a leading batch axis) gives the
+    /// batch of its per-element values.
+    batch: bool,
+}
+
+/// Builds a [`Graph`] step by step, checking dtypes and shapes as it goes.
+pub struct GraphBuilder {
+    input: ElementSpec,
+    nodes: Vec<Node>,
+    infos: Vec<Info>,
+}
+
+fn bad<T>(m: String) -> Result<T> {
+    Err(Error::InvalidArgument(format!("op graph: {m}")))
+}
+
+/// Python's `slice.indices` for a dimension of `n`: (start, length).
+fn slice_indices(start: Option<i64>, stop: Option<i64>, step: i64, n: i64) -> (i64, i64) {
+    let (lower, upper) = if step > 0 { (0, n) } else { (-1, n - 1) };
+    let clamp = |v: Option<i64>, default: i64| match v {
+        None => default,
+        Some(v) => {
+            let v = if v < 0 { v + n } else { v };
+            v.clamp(lower, upper)
+        }
+    };
+    let s = clamp(start, if step > 0 { lower } else { upper });
+    let e = clamp(stop, if step > 0 { upper } else { lower });
+    let len = if step > 0 {
+        if e > s {
+            (e - s - 1) / step + 1
+        } else {
+            0
+        }
+    } else if s > e {
+        (s - e - 1) / (-step) + 1
+    } else {
+        0
+    };
+    (s, len)
+}
+
+impl GraphBuilder {
+    /// A builder for graphs over elements of `input`.
+    pub fn new(input: &ElementSpec) -> GraphBuilder {
+        GraphBuilder {
+            input: input.clone(),
+            nodes: Vec::new(),
+            infos: Vec::new(),
+        }
+    }
+
+    fn push(&mut self, node: Node, info: Info) -> Value {
+        self.nodes.push(node);
+        self.infos.push(info);
+        Value(self.nodes.len() - 1)
+    }
+
+    fn info(&self, v: Value) -> Result<&Info> {
+        self.infos
+            .get(v.0)
+            .map_or_else(|| bad(format!("{v:?} is not a value of this graph")), Ok)
+    }
+
+    /// The dtype of `v`.
+    pub fn dtype(&self, v: Value) -> Result<DType> {
+        Ok(self.info(v)?.dtype)
+    }
+
+    /// The static shape of `v` (None: known only when the graph runs).
+    pub fn shape(&self, v: Value) -> Result<PartialShape> {
+        Ok(PartialShape::new(&self.info(v)?.shape))
+    }
+
+    /// The tensor of the element at `path` (empty for an element that is one tensor).
+    pub fn input(&mut self, path: &[Part]) -> Result<Value> {
+        let mut spec = &self.input;
+        for p in path {
+            spec = match (spec, p) {
+                (ElementSpec::Tuple(items), Part::Index(i)) if *i < items.len() => &items[*i],
+                (ElementSpec::Dict(items), Part::Key(k)) if items.contains_key(k) => &items[k],
+                _ => return bad(format!("elements of {} have no part {path:?}", self.input)),
+            };
+        }
+        let ElementSpec::Tensor(t) = spec else {
+            return bad(format!("part {path:?} of {} is not a tensor", self.input));
+        };
+        if !is_supported(t.dtype) {
+            return bad(format!(
+                "part {path:?} is {}; graphs compute with bool, integers, float32 and float64",
+                t.dtype
+            ));
+        }
+        let Some(dims) = t.shape.dims() else {
+            return bad(format!("part {path:?} has an unknown rank"));
+        };
+        let info = Info {
+            dtype: t.dtype,
+            shape: dims.to_vec(),
+            depends: true,
+            batch: true,
+        };
+        Ok(self.push(Node::Input(path.to_vec()), info))
+    }
+
+    /// A constant tensor.
+    pub fn constant(&mut self, t: Tensor) -> Result<Value> {
+        if !is_supported(t.dtype()) {
+            return bad(format!("constants of {} are not supported", t.dtype()));
+        }
+        let info = Info {
+            dtype: t.dtype(),
+            shape: t.shape().iter().map(|&d| Some(d)).collect(),
+            depends: false,
+            batch: true,
+        };
+        Ok(self.push(Node::Const(t.to_aligned()?), info))
+    }
+
+    /// `x.astype(dtype)`: integers wrap, floats round to nearest and truncate toward zero
+    /// into integers (see the module's notes on values out of range).
+    pub fn cast(&mut self, x: Value, dtype: DType) -> Result<Value> {
+        if !is_supported(dtype) {
+            return bad(format!("cannot cast to {dtype}"));
+        }
+        let mut info = self.info(x)?.clone();
+        info.dtype = dtype;
+        Ok(self.push(Node::Cast(x, dtype), info))
+    }
+
+    /// A unary op (see [`UnaryOp`] for the dtypes each takes).
+    pub fn unary(&mut self, op: UnaryOp, x: Value) -> Result<Value> {
+        let mut info = self.info(x)?.clone();
+        let k = info.dtype.kind();
+        let ok = match op {
+            UnaryOp::Sqrt
+            | UnaryOp::Floor
+            | UnaryOp::Ceil
+            | UnaryOp::Trunc
+            | UnaryOp::Rint
+            | UnaryOp::Reciprocal => k == 'f',
+            UnaryOp::Negative | UnaryOp::Abs | UnaryOp::Square | UnaryOp::Sign => k != 'b',
+            UnaryOp::Invert => k != 'f',
+            UnaryOp::IsNan | UnaryOp::IsInf | UnaryOp::IsFinite | UnaryOp::LogicalNot => true,
+        };
+        if !ok {
+            return bad(format!("{op:?} does not take {}", info.dtype));
+        }
+        if matches!(
+            op,
+            UnaryOp::IsNan | UnaryOp::IsInf | UnaryOp::IsFinite | UnaryOp::LogicalNot
+        ) {
+            info.dtype = DType::Bool;
+        }
+        Ok(self.push(Node::Unary(op, x), info))
+    }
+
+    /// Shape and batchability of an elementwise node over `operands`.
+    fn elementwise(&self, operands: &[Value], dtype: DType) -> Result<Info> {
+        let infos: Vec<&Info> = operands
+            .iter()
+            .map(|&v| self.info(v))
+            .collect::<Result<_>>()?;
+        let rank = infos.iter().map(|i| i.shape.len()).max().unwrap_or(0);
+        let mut shape: Vec<Option<usize>> = vec![Some(1); rank];
+        for i in &infos {
+            for (a, d) in i.shape.iter().enumerate() {
+                let o = &mut shape[rank - i.shape.len() + a];
+                *o = match (*o, *d) {
+                    (Some(1), d) => d,
+                    (o, Some(1)) => o,
+                    (Some(x), Some(y)) if x == y => Some(x),
+                    (Some(x), Some(y)) => {
+                        let shapes: Vec<String> = infos
+                            .iter()
+                            .map(|i| PartialShape::new(&i.shape).to_string())
+                            .collect();
+                        return bad(format!(
+                            "shapes {} do not broadcast together ({x} and {y})",
+                            shapes.join(", ")
+                        ));
+                    }
+                    (None, Some(y)) | (Some(y), None) => Some(y),
+                    (None, None) => None,
+                };
+            }
+        }
+        let depends = infos.iter().any(|i| i.depends);
+        let dep_rank = infos
+            .iter()
+            .filter(|i| i.depends)
+            .map(|i| i.shape.len())
+            .max();
+        let batch = infos.iter().all(|i| i.batch)
+            && match dep_rank {
+                None => true,
+                Some(r) => infos.iter().all(|i| {
+                    if i.depends {
+                        i.shape.len() == r
+                    } else {
+                        i.shape.len() <= r
+                    }
+                }),
+            };
+        Ok(Info {
+            dtype,
+            shape,
+            depends,
+            batch,
+        })
+    }
+
+    /// A binary op of two values of one dtype, broadcast (see [`BinaryOp`] for the dtypes).
+    pub fn binary(&mut self, op: BinaryOp, a: Value, b: Value) -> Result<Value> {
+        let (da, db) = (self.dtype(a)?, self.dtype(b)?);
+        if da != db {
+            return bad(format!(
+                "{op:?} of {da} and {db}: cast the operands to one dtype first"
+            ));
+        }
+        let k = da.kind();
+        let ok = match op {
+            BinaryOp::Add | BinaryOp::Subtract | BinaryOp::Multiply => k != 'b',
+            BinaryOp::Divide => k == 'f',
+            BinaryOp::FloorDivide | BinaryOp::Remainder => k != 'b',
+            BinaryOp::BitwiseAnd | BinaryOp::BitwiseOr | BinaryOp::BitwiseXor => k != 'f',
+            _ => true,
+        };
+        if !ok {
+            return bad(format!("{op:?} does not take {da}"));
+        }
+        let dtype = if op.is_comparison() { DType::Bool } else { da };
+        let info = self.elementwise(&[a, b], dtype)?;
+        Ok(self.push(Node::Binary(op, a, b), info))
+    }
+
+    /// `where(cond, a, b)`: `cond` bool, `a` and `b` of one dtype, broadcast.
+    pub fn select(&mut self, cond: Value, a: Value, b: Value) -> Result<Value> {
+        let (dc, da, db) = (self.dtype(cond)?, self.dtype(a)?, self.dtype(b)?);
+        if dc != DType::Bool || da != db {
+            return bad(format!(
+                "where takes a bool condition and two values of one dtype, got {dc}, {da}, {db}"
+            ));
+        }
+        let info = self.elementwise(&[cond, a, b], da)?;
+        Ok(self.push(Node::Select(cond, a, b), info))
+    }
+
+    /// `x[index]`, a basic index with one entry per axis of `x` (besides `NewAxis`es).
+    pub fn slice(&mut self, x: Value, index: &[Index]) -> Result<Value> {
+        let info = self.info(x)?.clone();
+        let axes = index.iter().filter(|i| **i != Index::NewAxis).count();
+        if axes != info.shape.len() {
+            return bad(format!(
+                "an index of {axes} axes for a value of rank {}",
+                info.shape.len()
+            ));
+        }
+        let mut shape = Vec::new();
+        let mut axis = 0;
+        for ix in index {
+            match ix {
+                Index::NewAxis => shape.push(Some(1)),
+                Index::At(i) => {
+                    if let Some(n) = info.shape[axis] {
+                        let n = n as i64;
+                        if *i >= n || *i < -n {
+                            return bad(format!(
+                                "index {i} is out of bounds for axis {axis} with size {n}"
+                            ));
+                        }
+                    }
+                    axis += 1;
+                }
+                Index::Range { start, stop, step } => {
+                    if *step == 0 {
+                        return bad("slice step cannot be zero".into());
+                    }
+                    shape.push(
+                        info.shape[axis]
+                            .map(|n| slice_indices(*start, *stop, *step, n as i64).1 as usize),
+                    );
+                    axis += 1;
+                }
+            }
+        }
+        // On a batch, the index applies to the axes after the batch's.
+        let out = Info {
+            dtype: info.dtype,
+            shape,
+            depends: info.depends,
+            batch: info.batch,
+        };
+        Ok(self.push(Node::Slice(x, index.to_vec()), out))
+    }
+
+    /// `x.reshape(shape)`; one dimension may be -1.
+    pub fn reshape(&mut self, x: Value, shape: &[i64]) -> Result<Value> {
+        let info = self.info(x)?.clone();
+        if shape.iter().filter(|&&d| d == -1).count() > 1 || shape.iter().any(|&d| d < -1) {
+            return bad(format!(
+                "reshape: dimensions must be non-negative, with at most one -1: {shape:?}"
+            ));
+        }
+        let known: Option<usize> = info.shape.iter().copied().product();
+        let dims = match known {
+            Some(n) => resolve_shape(shape, n)
+                .map_err(|m| Error::InvalidArgument(format!("op graph: {m}")))?
+                .into_iter()
+                .map(Some)
+                .collect(),
+            None => shape.iter().map(|&d| usize::try_from(d).ok()).collect(),
+        };
+        let out = Info {
+            dtype: info.dtype,
+            shape: dims,
+            depends: info.depends,
+            batch: info.batch,
+        };
+        Ok(self.push(Node::Reshape(x, shape.to_vec()), out))
+    }
+
+    /// `x.transpose(perm)`: output axis `i` is axis `perm[i]` of `x`.
+    pub fn transpose(&mut self, x: Value, perm: &[usize]) -> Result<Value> {
+        let info = self.info(x)?.clone();
+        let mut sorted = perm.to_vec();
+        sorted.sort_unstable();
+        if sorted != (0..info.shape.len()).collect::<Vec<_>>() {
+            return bad(format!(
+                "transpose: {perm:?} is not a permutation of {} axes",
+                info.shape.len()
+            ));
+        }
+        let out = Info {
+            dtype: info.dtype,
+            shape: perm.iter().map(|&p| info.shape[p]).collect(),
+            depends: info.depends,
+            batch: info.batch,
+        };
+        Ok(self.push(Node::Transpose(x, perm.to_vec()), out))
+    }
+
+    /// `concatenate(xs, axis)`: values of one dtype and rank, equal off `axis`.
+    pub fn concat(&mut self, xs: &[Value], axis: usize) -> Result<Value> {
+        let infos: Vec<Info> = xs
+            .iter()
+            .map(|&v| self.info(v).cloned())
+            .collect::<Result<_>>()?;
+        let Some(first) = infos.first() else {
+            return bad("concatenate needs at least one value".into());
+        };
+        let rank = first.shape.len();
+        if axis >= rank {
+            return bad(format!("concatenate: axis {axis} of rank-{rank} values"));
+        }
+        let mut shape = first.shape.clone();
+        for i in &infos[1..] {
+            if i.dtype != first.dtype || i.shape.len() != rank {
+                return bad(format!(
+                    "concatenate: {} and {} values (cast to one dtype and rank first)",
+                    first.dtype, i.dtype
+                ));
+            }
+            for (a, (x, y)) in shape.iter_mut().zip(&i.shape).enumerate() {
+                if a == axis {
+                    *x = x.zip(*y).map(|(p, q)| p + q);
+                } else if let (Some(p), Some(q)) = (*x, *y) {
+                    if p != q {
+                        return bad(format!("concatenate: dimension {a} differs ({p} and {q})"));
+                    }
+                } else {
+                    *x = x.or(*y);
+                }
+            }
+        }
+        let depends = infos.iter().any(|i| i.depends);
+        let batch = infos.iter().all(|i| i.batch && i.depends == depends);
+        let out = Info {
+            dtype: first.dtype,
+            shape,
+            depends,
+            batch,
+        };
+        Ok(self.push(Node::Concat(xs.to_vec(), axis), out))
+    }
+
+    /// A reduction of `x` over `axes` (all of them for none), keeping them as length-1 axes
+    /// with `keepdims`.
+    pub fn reduce(
+        &mut self,
+        op: ReduceOp,
+        x: Value,
+        axes: &[usize],
+        keepdims: bool,
+    ) -> Result<Value> {
+        let info = self.info(x)?.clone();
+        let rank = info.shape.len();
+        let mut axes: Vec<usize> = if axes.is_empty() {
+            (0..rank).collect()
+        } else {
+            axes.to_vec()
+        };
+        axes.sort_unstable();
+        axes.dedup();
+        if axes.iter().any(|&a| a >= rank) {
+            return bad(format!("reduce: axes {axes:?} of a rank-{rank} value"));
+        }
+        let k = info.dtype.kind();
+        let ok = match op {
+            ReduceOp::Sum | ReduceOp::Prod => matches!(k, 'i' | 'u'),
+            ReduceOp::Max | ReduceOp::Min => k != 'b',
+            ReduceOp::Any | ReduceOp::All => true,
+        };
+        if !ok {
+            return bad(format!("reduce {op:?} does not take {}", info.dtype));
+        }
+        let shape = info
+            .shape
+            .iter()
+            .enumerate()
+            .filter_map(|(i, &d)| match (axes.contains(&i), keepdims) {
+                (false, _) => Some(d),
+                (true, true) => Some(Some(1)),
+                (true, false) => None,
+            })
+            .collect();
+        let out = Info {
+            dtype: if matches!(op, ReduceOp::Any | ReduceOp::All) {
+                DType::Bool
+            } else {
+                info.dtype
+            },
+            shape,
+            depends: info.depends,
+            batch: info.batch,
+        };
+        Ok(self.push(Node::Reduce(op, x, axes, keepdims), out))
+    }
+
+    fn output_spec(&self, out: &Output) -> Result<ElementSpec> {
+        Ok(match out {
+            Output::Value(v) => {
+                let i = self.info(*v)?;
+                ElementSpec::Tensor(TensorSpec {
+                    dtype: i.dtype,
+                    shape: PartialShape::new(&i.shape),
+                })
+            }
+            Output::Tuple(items) => ElementSpec::Tuple(
+                items
+                    .iter()
+                    .map(|o| self.output_spec(o))
+                    .collect::<Result<_>>()?,
+            ),
+            Output::Dict(items) => ElementSpec::Dict(
+                items
+                    .iter()
+                    .map(|(k, o)| Ok((k.clone(), self.output_spec(o)?)))
+                    .collect::<Result<_>>()?,
+            ),
+        })
+    }
+
+    fn outputs_batch(&self, out: &Output) -> bool {
+        match out {
+            Output::Value(v) => self.infos[v.0].batch && self.infos[v.0].depends,
+            Output::Tuple(items) => items.iter().all(|o| self.outputs_batch(o)),
+            Output::Dict(items) => items.iter().all(|(_, o)| self.outputs_batch(o)),
+        }
+    }
+
+    /// The graph returning `output`.
+    pub fn build(self, output: Output) -> Result<Graph> {
+        let spec = self.output_spec(&output)?;
+        let batch = self.outputs_batch(&output);
+        Ok(Graph {
+            input: self.input,
+            nodes: self.nodes,
+            infos: self.infos,
+            output,
+            spec,
+            batch,
+            fallback: None,
+        })
+    }
+}
+
+/// A function that computes an element where the graph's result would be the platform's.
+pub type Fallback = Arc<dyn Fn(Element) -> Result<Element> + Send + Sync>;
+
+/// An op graph: built by a [`GraphBuilder`], mapped with [`ops::graph`](crate::ops::graph()).
+#[derive(Clone)]
+pub struct Graph {
+    input: ElementSpec,
+    nodes: Vec<Node>,
+    infos: Vec<Info>,
+    output: Output,
+    spec: ElementSpec,
+    batch: bool,
+    fallback: Option<Fallback>,
+}
+
+impl fmt::Debug for Graph {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Graph")
+            .field("nodes", &self.nodes)
+            .field("output", &self.output)
+            .field("fallback", &self.fallback.is_some())
+            .finish()
+    }
+}
+
+impl PartialEq for Graph {
+    fn eq(&self, other: &Graph) -> bool {
+        self.nodes == other.nodes
+            && self.output == other.output
+            && self.input == other.input
+            && match (&self.fallback, &other.fallback) {
+                (None, None) => true,
+                (Some(a), Some(b)) => Arc::ptr_eq(a, b),
+                _ => false,
+            }
+    }
+}
+
+impl fmt::Display for Graph {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "graph of {} ops", self.nodes.len())
+    }
+}
+
+/// Looks up `path` in `e`.
+fn part<'e>(e: &'e Element, path: &[Part]) -> Result<&'e Tensor> {
+    let mut cur = e;
+    for p in path {
+        cur = match p {
+            Part::Index(i) => cur.get(*i)?,
+            Part::Key(k) => cur.get_key(k)?,
+        };
+    }
+    cur.as_tensor()
+        .ok_or_else(|| Error::Pipeline(format!("part {path:?} of the element is not a tensor")))
+}
+
+impl Graph {
+    /// The spec of the elements the graph takes.
+    pub fn input_spec(&self) -> &ElementSpec {
+        &self.input
+    }
+
+    /// The spec of the elements it returns.
+    pub fn output_spec(&self) -> &ElementSpec {
+        &self.spec
+    }
+
+    /// The number of its steps (inputs and constants included).
+    pub fn len(&self) -> usize {
+        self.nodes.len()
+    }
+
+    /// Whether it has no steps.
+    pub fn is_empty(&self) -> bool {
+        self.nodes.is_empty()
+    }
+
+    /// Whether applying it to a batch (each tensor with a leading batch axis) gives the batch
+    /// of its results: every output depends on the element, elementwise steps combine values
+    /// of one rank (constants of no higher rank), and concatenations join values of the
+    /// element only. A `batch` after the map then runs the graph once per batch.
+    pub fn commutes_with_batch(&self) -> bool {
+        self.batch
+    }
+
+    /// The same graph, computing with `f` each element whose result NumPy leaves to the
+    /// platform (a float cast to an integer type that does not hold it, a max or min over
+    /// both signed zeros). A traced Python function's fallback is the function itself.
+    pub fn with_fallback(
+        mut self,
+        f: impl Fn(Element) -> Result<Element> + Send + Sync + 'static,
+    ) -> Graph {
+        self.fallback = Some(Arc::new(f));
+        self
+    }
+
+    /// The graph applied to one element.
+    pub fn apply(&self, e: Element) -> Result<Element> {
+        match self.eval(&e, self.fallback.is_some(), false)? {
+            Some(out) => Ok(out),
+            None => self.fall_back(e),
+        }
+    }
+
+    fn fall_back(&self, e: Element) -> Result<Element> {
+        let f = self
+            .fallback
+            .as_ref()
+            .expect("undefined results are reported only with a fallback");
+        let out = f(e)?;
+        if self.spec.is_compatible_with(&out) {
+            Ok(out)
+        } else {
+            Err(Error::Pipeline(format!(
+                "map: the function returned {} where its trace gave {}",
+                out.spec(),
+                self.spec
+            )))
+        }
+    }
+
+    /// The graph applied to a batch of elements at once (when
+    /// [`commutes_with_batch`](Self::commutes_with_batch)); row by row where a row needs the
+    /// fallback.
+    pub(crate) fn apply_batch(&self, batch: Element) -> Result<Element> {
+        if let Some(out) = self.eval(&batch, self.fallback.is_some(), true)? {
+            return Ok(out);
+        }
+        let rows = batch.rows()?;
+        let outs = (0..rows)
+            .map(|i| {
+                let row = batch.map_tensors(&mut |t| t.row(i))?;
+                self.apply(row)
+            })
+            .collect::<Result<Vec<_>>>()?;
+        Element::combine(&outs, &mut |ts| {
+            let owned: Vec<Tensor> = ts.iter().map(|t| (*t).clone()).collect();
+            Tensor::stack(&owned)
+        })
+    }
+
+    /// Evaluates the graph on `e` (a batch of elements when `batched`); `None` where a
+    /// result is the platform's and `strict`.
+    fn eval(&self, e: &Element, strict: bool, batched: bool) -> Result<Option<Element>> {
+        let mut vals: Vec<Tensor> = Vec::with_capacity(self.nodes.len());
+        // Batch axis offset of node i's value.
+        let lead = |i: &Info| usize::from(batched && i.depends);
+        for (node, info) in self.nodes.iter().zip(&self.infos) {
+            let v = |x: &Value| &vals[x.0];
+            let t = match node {
+                Node::Input(path) => part(e, path)?.clone(),
+                Node::Const(t) => t.clone(),
+                Node::Cast(x, d) => match kernels::cast(v(x), *d, strict)? {
+                    Some(t) => t,
+                    None => return Ok(None),
+                },
+                Node::Unary(op, x) => kernels::unary(*op, v(x))?,
+                Node::Binary(op, a, b) => kernels::binary(*op, v(a), v(b))?,
+                Node::Select(c, a, b) => kernels::select(v(c), v(a), v(b))?,
+                Node::Slice(x, index) => {
+                    let src = v(x);
+                    let b = lead(&self.infos[x.0]);
+                    slice(src, index, b)?
+                }
+                Node::Reshape(x, shape) => {
+                    let src = v(x);
+                    let b = lead(&self.infos[x.0]);
+                    let rest: usize = src.shape()[b..].iter().product();
+                    let mut dims = src.shape()[..b].to_vec();
+                    dims.extend(resolve_shape(shape, rest).map_err(Error::Pipeline)?);
+                    src.reshape(&dims)?
+                }
+                Node::Transpose(x, perm) => {
+                    let src = v(x);
+                    let b = lead(&self.infos[x.0]);
+                    let full: Vec<usize> = (0..b).chain(perm.iter().map(|p| p + b)).collect();
+                    let strides = c_strides(src.shape());
+                    let shape: Vec<usize> = full.iter().map(|&p| src.shape()[p]).collect();
+                    let st: Vec<isize> = full.iter().map(|&p| strides[p]).collect();
+                    kernels::gather(src, 0, &shape, &st)?
+                }
+                Node::Concat(xs, axis) => {
+                    let b = lead(info);
+                    let parts: Vec<&Tensor> = xs.iter().map(&v).collect();
+                    kernels::concat(&parts, axis + b)?
+                }
+                Node::Reduce(op, x, axes, keep) => {
+                    let b = lead(&self.infos[x.0]);
+                    let axes: Vec<usize> = axes.iter().map(|a| a + b).collect();
+                    match kernels::reduce(*op, v(x), &axes, *keep, strict)? {
+                        Some(t) => t,
+                        None => return Ok(None),
+                    }
+                }
+            };
+            vals.push(t);
+        }
+        Ok(Some(self.assemble(&self.output, &vals)))
+    }
+
+    fn assemble(&self, out: &Output, vals: &[Tensor]) -> Element {
+        match out {
+            Output::Value(v) => Element::Tensor(vals[v.0].clone()),
+            Output::Tuple(items) => {
+                Element::Tuple(items.iter().map(|o| self.assemble(o, vals)).collect())
+            }
+            Output::Dict(items) => Element::Dict(
+                items
+                    .iter()
+                    .map(|(k, o)| (k.clone(), self.assemble(o, vals)))
+                    .collect(),
+            ),
+        }
+    }
+}
+
+/// `t[index]` where `t` has `lead` leading batch axes the index does not name.
+fn slice(t: &Tensor, index: &[Index], lead: usize) -> Result<Tensor> {
+    let src_strides = c_strides(t.shape());
+    let mut shape: Vec<usize> = t.shape()[..lead].to_vec();
+    let mut strides: Vec<isize> = src_strides[..lead].to_vec();
+    let mut offset: isize = 0;
+    let mut axis = lead;
+    for ix in index {
+        match ix {
+            Index::NewAxis => {
+                shape.push(1);
+                strides.push(0);
+            }
+            Index::At(i) => {
+                let n = t.shape()[axis] as i64;
+                let j = if *i < 0 { i + n } else { *i };
+                if j < 0 || j >= n {
+                    return Err(Error::Pipeline(format!(
+                        "index {i} is out of bounds for axis {} with size {n}",
+                        axis - lead
+                    )));
+                }
+                offset += j as isize * src_strides[axis];
+                axis += 1;
+            }
+            Index::Range { start, stop, step } => {
+                let n = t.shape()[axis] as i64;
+                let (s, len) = slice_indices(*start, *stop, *step, n);
+                shape.push(len as usize);
+                strides.push(src_strides[axis] * *step as isize);
+                if len > 0 {
+                    offset += s as isize * src_strides[axis];
+                }
+                axis += 1;
+            }
+        }
+    }
+    kernels::gather(t, offset as usize, &shape, &strides)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn spec_of(t: &Tensor) -> ElementSpec {
+        ElementSpec::Tensor(TensorSpec::of(t))
+    }
+
+    #[test]
+    fn slices_follow_python() {
+        for n in 0..6i64 {
+            let v: Vec<i64> = (0..n).collect();
+            for (start, stop, step) in [
+                (None, None, -1),
+                (Some(1), None, 2),
+                (Some(-2), Some(-7), -1),
+                (Some(10), Some(-10), -3),
+                (None, Some(2), 1),
+            ] {
+                let t = Tensor::from_vec(v.clone(), &[n as usize]).unwrap();
+                let mut g = GraphBuilder::new(&spec_of(&t));
+                let x = g.input(&[]).unwrap();
+                let s = g.slice(x, &[Index::Range { start, stop, step }]).unwrap();
+                let out = g.build(Output::Value(s)).unwrap();
+                let got = out.apply(t.into()).unwrap();
+                // Python's reference, written out.
+                let (s0, len) = slice_indices(start, stop, step, n);
+                let want: Vec<i64> = (0..len).map(|k| s0 + k * step).collect();
+                assert_eq!(got.as_tensor().unwrap().view::<i64>().unwrap(), &want[..]);
+            }
+        }
+    }
+
+    #[test]
+    fn integer_division_and_overflow_as_numpy() {
+        let a = Tensor::from_vec(vec![-128i8, 7, -7, 100, 5], &[5]).unwrap();
+        let b = Tensor::from_vec(vec![-1i8, 0, 2, 100, -3], &[5]).unwrap();
+        let spec = ElementSpec::Tuple(vec![spec_of(&a), spec_of(&b)]);
+        let mut g = GraphBuilder::new(&spec);
+        let x = g.input(&[Part::Index(0)]).unwrap();
+        let y = g.input(&[Part::Index(1)]).unwrap();
+        let q = g.binary(BinaryOp::FloorDivide, x, y).unwrap();
+        let r = g.binary(BinaryOp::Remainder, x, y).unwrap();
+        let s = g.binary(BinaryOp::Add, x, y).unwrap();
+        let graph = g
+            .build(Output::Tuple(vec![
+                Output::Value(q),
+                Output::Value(r),
+                Output::Value(s),
+            ]))
+            .unwrap();
+        let out = graph.apply(Element::tuple([a, b])).unwrap();
+        let get = |i| out.get(i).unwrap().as_tensor().unwrap().clone();
+        // np.int8 results, as NumPy 2.4 gives them.
+        assert_eq!(get(0).view::<i8>().unwrap(), &[-128, 0, -4, 1, -2]);
+        assert_eq!(get(1).view::<i8>().unwrap(), &[0, 0, 1, 0, -1]);
+        assert_eq!(get(2).view::<i8>().unwrap(), &[127, 7, -5, -56, 2]);
+    }
+
+    #[test]
+    fn undefined_casts_take_the_fallback() {
+        let t = Tensor::from_vec(vec![1.5f32, f32::NAN], &[2]).unwrap();
+        let mut g = GraphBuilder::new(&spec_of(&t));
+        let x = g.input(&[]).unwrap();
+        let c = g.cast(x, DType::Int32).unwrap();
+        let graph = g.build(Output::Value(c)).unwrap();
+        // Without a fallback: Rust's saturating cast.
+        let plain = graph.apply(t.clone().into()).unwrap();
+        assert_eq!(plain.as_tensor().unwrap().view::<i32>().unwrap(), &[1, 0]);
+        let with =
+            graph.with_fallback(|_| Ok(Tensor::from_vec(vec![7i32, 7], &[2]).unwrap().into()));
+        let out = with.apply(t.into()).unwrap();
+        assert_eq!(out.as_tensor().unwrap().view::<i32>().unwrap(), &[7, 7]);
+    }
+
+    #[test]
+    fn batches_equal_rows() {
+        let t = Tensor::from_vec((0..24i32).collect(), &[4, 2, 3]).unwrap();
+        let row = ElementSpec::Tensor(TensorSpec {
+            dtype: DType::Int32,
+            shape: PartialShape::known(&[2, 3]),
+        });
+        let mut g = GraphBuilder::new(&row);
+        let x = g.input(&[]).unwrap();
+        let all = Index::Range {
+            start: None,
+            stop: None,
+            step: 1,
+        };
+        let f = g
+            .slice(
+                x,
+                &[
+                    all.clone(),
+                    Index::Range {
+                        start: None,
+                        stop: None,
+                        step: -1,
+                    },
+                ],
+            )
+            .unwrap();
+        let tr = g.transpose(f, &[1, 0]).unwrap();
+        let m = g.reduce(ReduceOp::Max, tr, &[1], true).unwrap();
+        let k = g.constant(Tensor::scalar(3i32)).unwrap();
+        let s = g.binary(BinaryOp::Subtract, m, k).unwrap();
+        let c = g.concat(&[s, s], 0).unwrap();
+        let graph = g.build(Output::Value(c)).unwrap();
+        assert!(graph.commutes_with_batch());
+        let whole = graph.apply_batch(t.clone().into()).unwrap();
+        let rows: Vec<Tensor> = (0..4)
+            .map(|i| {
+                graph
+                    .apply(t.row(i).unwrap().into())
+                    .unwrap()
+                    .into_tensor()
+                    .unwrap()
+            })
+            .collect();
+        assert_eq!(whole.into_tensor().unwrap(), Tensor::stack(&rows).unwrap());
+    }
+}
