@@ -395,3 +395,21 @@ def test_output_signature_and_trace_agree_or_fall_back():
         lambda x: x.astype(np.float32), output_signature=TensorSpec((4, 5, 3), np.float64)
     )
     assert "TracedMap" not in repr(other)
+
+
+def test_untraced_functions_under_autotune_give_the_serial_output():
+    """AUTOTUNE on an untraced Python function measures how many threads may call it at
+    once (one, unless more were clearly faster): the output is the serial one either way."""
+    x = RNG.integers(0, 256, size=(300, 4, 4, 3), dtype=np.uint8)
+
+    def f(a):
+        if a[0, 0, 0] > 255:  # a branch on a value: not traced
+            return a.astype(np.float32)
+        return (a[:, ::-1, :].astype(np.float32) + 8.0) / 255.0
+
+    ds = tf.data.Dataset.from_tensor_slices(x)
+    auto = ds.map(f, num_parallel_calls=tf.AUTOTUNE)
+    assert "TracedMap" not in repr(auto)
+    got = np.stack(list(auto.as_numpy_iterator()))
+    _same(got, np.stack([f(a) for a in x]), "AUTOTUNE")
+    _same(np.concatenate(list(auto.batch(64).as_numpy_iterator())), got, "AUTOTUNE, batched")

@@ -57,6 +57,7 @@ mod elements;
 mod filter;
 mod flat_map;
 mod fusion;
+mod gate;
 mod global_shuffle;
 mod group;
 mod map;
@@ -79,6 +80,7 @@ mod window;
 
 use std::fmt;
 
+pub use gate::ConcurrencyGate;
 pub use group::BucketOptions;
 pub use map::MapFunction;
 pub use options::{

@@ -383,6 +383,59 @@ macro_rules! with_elem {
     };
 }
 
+/// Runs `$body` with `$T` the element type of `$dtype`, or gives `$other`.
+macro_rules! with_elem_or {
+    ($dtype:expr, $T:ident => $body:expr, $other:expr) => {
+        match $dtype {
+            DType::Bool => {
+                type $T = B;
+                $body
+            }
+            DType::Int8 => {
+                type $T = i8;
+                $body
+            }
+            DType::Int16 => {
+                type $T = i16;
+                $body
+            }
+            DType::Int32 => {
+                type $T = i32;
+                $body
+            }
+            DType::Int64 => {
+                type $T = i64;
+                $body
+            }
+            DType::UInt8 => {
+                type $T = u8;
+                $body
+            }
+            DType::UInt16 => {
+                type $T = u16;
+                $body
+            }
+            DType::UInt32 => {
+                type $T = u32;
+                $body
+            }
+            DType::UInt64 => {
+                type $T = u64;
+                $body
+            }
+            DType::Float32 => {
+                type $T = f32;
+                $body
+            }
+            DType::Float64 => {
+                type $T = f64;
+                $body
+            }
+            _ => $other,
+        }
+    };
+}
+
 /// Whether the graph computes with tensors of `d`.
 pub(super) fn is_supported(d: DType) -> bool {
     matches!(
@@ -428,16 +481,13 @@ pub(super) fn cast(t: &Tensor, to: DType, strict: bool) -> Result<Option<Tensor>
         with_elem!(to, D => {
             let mut out: Vec<D> = Vec::new();
             out.try_reserve_exact(src.len()).map_err(|_| Error::Alloc { bytes: src.len() * to.itemsize() })?;
-            if strict {
-                for &s in src.iter() {
-                    match D::from_wide(s.wide()) {
-                        Some(d) => out.push(d),
-                        None => return Ok(None),
-                    }
-                }
-            } else {
-                out.extend(src.iter().map(|&s| D::from_wide_saturating(s.wide())));
+            // Only a float cast to an integer type can be undefined: check those values
+            // first, then convert every value in one loop (the same value where defined).
+            let checks = strict && t.dtype().kind() == 'f' && matches!(to.kind(), 'i' | 'u');
+            if checks && !src.iter().all(|&s| D::from_wide(s.wide()).is_some()) {
+                return Ok(None);
             }
+            out.extend(src.iter().map(|&s| D::from_wide_saturating(s.wide())));
             tensor_of(to, t.shape(), out).map(Some)
         })
     })
@@ -458,7 +508,15 @@ pub(super) fn unary(op: UnaryOp, t: &Tensor) -> Result<Tensor> {
                 tensor_of(DType::Bool, t.shape(), out)
             }
             _ => {
-                let out: Vec<T> = src.iter().map(|&a| T::unary(op, a)).collect();
+                macro_rules! per_op {
+                    ($($op:ident),*) => {
+                        match op {
+                            $(UnaryOp::$op => src.iter().map(|&a| T::unary(UnaryOp::$op, a)).collect(),)*
+                            _ => src.iter().map(|&a| T::unary(op, a)).collect(),
+                        }
+                    };
+                }
+                let out: Vec<T> = per_op!(Negative, Abs, Square, Sqrt, Floor, Ceil, Rint);
                 tensor_of(t.dtype(), t.shape(), out)
             }
         }
@@ -531,6 +589,64 @@ fn for_each_broadcast<const K: usize>(
     }
 }
 
+/// A binary op computed into `a`'s own memory, when `a` is not shared, has the result's
+/// shape and dtype, and `b` is a single value or of `a`'s shape. Returns `a` back (`Err`)
+/// otherwise.
+pub(super) fn binary_in_place(
+    op: BinaryOp,
+    mut a: Tensor,
+    b: &Tensor,
+) -> std::result::Result<Tensor, Tensor> {
+    if op.is_comparison()
+        || a.dtype() != b.dtype()
+        || !(b.size() == 1 || b.shape() == a.shape())
+        || b.ndim() > a.ndim()
+    {
+        return Err(a);
+    }
+    let dtype = a.dtype();
+    let Some(bytes) = a.bytes_mut() else {
+        return Err(a);
+    };
+    let done = with_elem_or!(dtype, T => {
+        let y = read::<T>(b);
+        match bytemuck::try_cast_slice_mut::<u8, T>(bytes) {
+            Ok(x) => {
+                macro_rules! per_op {
+                    ($($op:ident),*) => {
+                        match op {
+                            $(BinaryOp::$op => {
+                                if y.len() == 1 {
+                                    let q = y[0];
+                                    x.iter_mut().for_each(|p| *p = T::binary(BinaryOp::$op, *p, q));
+                                } else {
+                                    x.iter_mut().zip(y.iter()).for_each(|(p, &q)| *p = T::binary(BinaryOp::$op, *p, q));
+                                }
+                            })*
+                            _ => {
+                                if y.len() == 1 {
+                                    let q = y[0];
+                                    x.iter_mut().for_each(|p| *p = T::binary(op, *p, q));
+                                } else {
+                                    x.iter_mut().zip(y.iter()).for_each(|(p, &q)| *p = T::binary(op, *p, q));
+                                }
+                            }
+                        }
+                    };
+                }
+                per_op!(Add, Subtract, Multiply, Divide, Maximum, Minimum);
+                true
+            }
+            Err(_) => false,
+        }
+    }, false);
+    if done {
+        Ok(a)
+    } else {
+        Err(a)
+    }
+}
+
 /// A binary op of two tensors of one dtype, broadcast.
 pub(super) fn binary(op: BinaryOp, a: &Tensor, b: &Tensor) -> Result<Tensor> {
     let shape = broadcast_shapes(&[a.shape(), b.shape()])?;
@@ -555,7 +671,18 @@ pub(super) fn binary(op: BinaryOp, a: &Tensor, b: &Tensor) -> Result<Tensor> {
             let out = zip_broadcast(&x, a.shape(), &y, b.shape(), &shape, n, cmp)?;
             return tensor_of(DType::Bool, &shape, out);
         }
-        let out = zip_broadcast(&x, a.shape(), &y, b.shape(), &shape, n, |p, q| T::binary(op, p, q))?;
+        // One loop per op, so that each is compiled (and vectorized) on its own.
+        macro_rules! per_op {
+            ($($op:ident),*) => {
+                match op {
+                    $(BinaryOp::$op => zip_broadcast(&x, a.shape(), &y, b.shape(), &shape, n, |p, q| {
+                        T::binary(BinaryOp::$op, p, q)
+                    })?,)*
+                    _ => zip_broadcast(&x, a.shape(), &y, b.shape(), &shape, n, |p, q| T::binary(op, p, q))?,
+                }
+            };
+        }
+        let out = per_op!(Add, Subtract, Multiply, Divide, Maximum, Minimum);
         tensor_of(a.dtype(), &shape, out)
     })
 }
@@ -641,8 +768,39 @@ fn gather_as<T: Pod + Send + Sync>(
     out.try_reserve_exact(n).map_err(|_| Error::Alloc {
         bytes: n.saturating_mul(std::mem::size_of::<T>()),
     })?;
+    let rank = shape.len();
+    // A small contiguous last axis under a strided one (a flip of an image's columns, its
+    // channels kept): both in one loop, the runs copied element by element.
+    if rank >= 2 && strides[rank - 1] == 1 && shape[rank - 1] <= 8 && n > 0 {
+        let (rows, run, rs) = (shape[rank - 2], shape[rank - 1], strides[rank - 2]);
+        let outer_shape = &shape[..rank - 2];
+        let outer: usize = outer_shape.iter().product();
+        let mut idx = vec![0usize; outer_shape.len()];
+        let mut base = offset as isize;
+        for _ in 0..outer {
+            let mut p = base;
+            for _ in 0..rows {
+                let s = p as usize;
+                for k in 0..run {
+                    out.push(src[s + k]);
+                }
+                p += rs;
+            }
+            let mut axis = outer_shape.len();
+            while axis > 0 {
+                axis -= 1;
+                idx[axis] += 1;
+                base += strides[axis];
+                if idx[axis] < outer_shape[axis] {
+                    break;
+                }
+                base -= strides[axis] * outer_shape[axis] as isize;
+                idx[axis] = 0;
+            }
+        }
+        return tensor_of(t.dtype(), shape, out);
+    }
     if n > 0 {
-        let rank = shape.len();
         // The innermost axis is copied as one run when it is contiguous.
         let (inner, inner_stride) = match rank {
             0 => (1, 1),

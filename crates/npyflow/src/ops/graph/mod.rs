@@ -118,6 +118,33 @@ enum Node {
     Reduce(ReduceOp, Value, Vec<usize>, bool),
 }
 
+impl Node {
+    /// The values the step reads.
+    fn operands(&self) -> Vec<Value> {
+        match self {
+            Node::Input(_) | Node::Const(_) => Vec::new(),
+            Node::Cast(x, _)
+            | Node::Unary(_, x)
+            | Node::Slice(x, _)
+            | Node::Reshape(x, _)
+            | Node::Transpose(x, _)
+            | Node::Reduce(_, x, _, _) => vec![*x],
+            Node::Binary(_, a, b) => vec![*a, *b],
+            Node::Select(c, a, b) => vec![*c, *a, *b],
+            Node::Concat(xs, _) => xs.clone(),
+        }
+    }
+}
+
+/// Counts each output's value as a use (an output is never overwritten).
+fn count_outputs(out: &Output, uses: &mut [usize]) {
+    match out {
+        Output::Value(v) => uses[v.0] += 1,
+        Output::Tuple(items) => items.iter().for_each(|o| count_outputs(o, uses)),
+        Output::Dict(items) => items.iter().for_each(|(_, o)| count_outputs(o, uses)),
+    }
+}
+
 #[derive(Clone, Debug, PartialEq)]
 struct Info {
     dtype: DType,
@@ -599,6 +626,13 @@ impl GraphBuilder {
     pub fn build(self, output: Output) -> Result<Graph> {
         let spec = self.output_spec(&output)?;
         let batch = self.outputs_batch(&output);
+        let mut uses = vec![0usize; self.nodes.len()];
+        for node in &self.nodes {
+            for v in node.operands() {
+                uses[v.0] += 1;
+            }
+        }
+        count_outputs(&output, &mut uses);
         Ok(Graph {
             input: self.input,
             nodes: self.nodes,
@@ -606,6 +640,7 @@ impl GraphBuilder {
             output,
             spec,
             batch,
+            uses,
             fallback: None,
         })
     }
@@ -623,6 +658,8 @@ pub struct Graph {
     output: Output,
     spec: ElementSpec,
     batch: bool,
+    /// How many steps (and outputs) use each value.
+    uses: Vec<usize>,
     fallback: Option<Fallback>,
 }
 
@@ -757,6 +794,9 @@ impl Graph {
     /// result is the platform's and `strict`.
     fn eval(&self, e: &Element, strict: bool, batched: bool) -> Result<Option<Element>> {
         let mut vals: Vec<Tensor> = Vec::with_capacity(self.nodes.len());
+        // Uses left of each value: a binary op on the last use of a value it may overwrite
+        // computes in that value's memory.
+        let mut uses = self.uses.clone();
         // Batch axis offset of node i's value.
         let lead = |i: &Info| usize::from(batched && i.depends);
         for (node, info) in self.nodes.iter().zip(&self.infos) {
@@ -769,7 +809,26 @@ impl Graph {
                     None => return Ok(None),
                 },
                 Node::Unary(op, x) => kernels::unary(*op, v(x))?,
-                Node::Binary(op, a, b) => kernels::binary(*op, v(a), v(b))?,
+                Node::Binary(op, a, b) => {
+                    uses[a.0] -= 1;
+                    uses[b.0] -= 1;
+                    let reusable = uses[a.0] == 0
+                        && a != b
+                        && !matches!(self.nodes[a.0], Node::Input(_) | Node::Const(_));
+                    if reusable {
+                        let x = std::mem::replace(&mut vals[a.0], Tensor::scalar(0u8));
+                        match kernels::binary_in_place(*op, x, &vals[b.0]) {
+                            Ok(t) => t,
+                            Err(x) => {
+                                let t = kernels::binary(*op, &x, &vals[b.0])?;
+                                vals[a.0] = x;
+                                t
+                            }
+                        }
+                    } else {
+                        kernels::binary(*op, &vals[a.0], &vals[b.0])?
+                    }
+                }
                 Node::Select(c, a, b) => kernels::select(v(c), v(a), v(b))?,
                 Node::Slice(x, index) => {
                     let src = v(x);
