@@ -2,6 +2,7 @@
 2.21 gives for the same programs (the expected values below were recorded from it; the
 programs are the tests' own, written for npyflow's API, which is tf.data's)."""
 
+import collections
 import os
 import threading
 
@@ -354,3 +355,45 @@ def test_none_components_are_empty_structure():
     assert [(x.tolist(), y) for x, y in padded.as_numpy_iterator()] == [
         ([[0, 0], [1, 0], [2, 2]], None)
     ]
+
+
+# ---- namedtuples ----------------------------------------------------------------------------
+
+Foo = collections.namedtuple("Foo", ["x", "y"])
+
+
+def test_zip_of_a_namedtuple_gives_namedtuples():
+    # tf.data's zip_test testNamedTuple, and what TensorFlow 2.21 gives around it.
+    ds = D.zip(Foo(x=D.range(3), y=D.range(3, 6)))
+    assert list(ds.as_numpy_iterator()) == [Foo(0, 3), Foo(1, 4), Foo(2, 5)]
+    assert all(type(e) is Foo for e in ds)
+    assert type(ds.element_spec) is Foo and ds.element_spec.x.dtype == np.int64
+    # A namedtuple element is one argument, as in tf.data (two-argument functions fail).
+    assert values(ds.map(lambda e: e.x + e.y)) == [3, 5, 7]
+    with pytest.raises(TypeError):
+        ds.map(lambda a, b: a + b)
+    batched = list(ds.batch(2).as_numpy_iterator())
+    assert [type(b) for b in batched] == [Foo, Foo]
+    assert [(b.x.tolist(), b.y.tolist()) for b in batched] == [([0, 1], [3, 4]), ([2], [5])]
+
+
+def test_namedtuples_from_functions_and_sources_are_kept():
+    made = D.range(3).map(lambda x: Foo(x, x * 2))
+    assert list(made.filter(lambda e: e.x > 0).as_numpy_iterator()) == [Foo(1, 2), Foo(2, 4)]
+    assert list(D.from_tensor_slices(Foo([1, 2], [3, 4])).as_numpy_iterator()) == [
+        Foo(1, 3),
+        Foo(2, 4),
+    ]
+    assert list(D.range(2).map(lambda x: Foo(x, x)).enumerate().as_numpy_iterator()) == [
+        (0, Foo(0, 0)),
+        (1, Foo(1, 1)),
+    ]
+    assert made.reduce(np.int64(0), lambda s, e: s + e.y) == 6
+    flat = D.range(2).flat_map(lambda x: D.zip(Foo(D.range(2), D.range(2))))
+    assert [type(e) for e in flat] == [Foo] * 4
+    # Saved and restored, the iterator goes on with namedtuples.
+    it = made.as_numpy_iterator()
+    next(it)
+    again = made.as_numpy_iterator()
+    again.set_state(it.get_state())
+    assert list(again) == [Foo(1, 2), Foo(2, 4)]

@@ -174,7 +174,7 @@ fn w1(n: usize, threads: i64) -> Result<Workload> {
     Ok(Workload {
         name: "w1".into(),
         describe: format!(
-            "W1, the seed's pipeline: from_tensor_slices((x, y)).map(cast(float32), \
+            "w1, images in memory cast and batched: from_tensor_slices((x, y)).map(cast(float32), \
              scale(1/255) on x, num_parallel_calls={}).batch(256).prefetch(AUTOTUNE) over {n} \
              uint8 images 32x32x3 in memory",
             show_threads(threads)
@@ -208,7 +208,7 @@ fn w2(data: &Path, threads: i64) -> Result<Workload> {
     Ok(Workload {
         name: "w2".into(),
         describe: format!(
-            "W2, a 1 GiB .npy shuffled: zip(from_npy(x), from_npy(y)).global_shuffle(seed=0)\
+            "w2, a 1 GiB .npy shuffled: zip(from_npy(x), from_npy(y)).global_shuffle(seed=0)\
              .batch(1024, BatchOptions::new().drop_remainder(num_parallel_calls={})).prefetch(AUTOTUNE), x {n} x 256 float32 \
              (page cache warm)",
             show_threads(threads)
@@ -235,7 +235,7 @@ fn w3(data: &Path, threads: i64) -> Result<Workload> {
     Ok(Workload {
         name: "w3".into(),
         describe: format!(
-            "W3, 32 shard files: list_files().interleave(from_npy, cycle_length=4)\
+            "w3, 32 shard files: list_files().interleave(from_npy, cycle_length=4)\
              .map(scale(2)).batch(1024, BatchOptions::new().drop_remainder(num_parallel_calls={})).prefetch(AUTOTUNE), \
              32 x 32768 x 256 float32 (page cache warm)",
             show_threads(threads)
@@ -338,7 +338,7 @@ fn w5(data: &Path, threads: i64) -> Result<Workload> {
     Ok(Workload {
         name: "w5".into(),
         describe: format!(
-            "W5, patches of a 1 GiB cube: from_npy_patches(cube, size=[32, 32], \
+            "w5, patches of a 1 GiB cube: from_npy_patches(cube, size=[32, 32], \
              strides=[16, 16], num_parallel_reads={}).global_shuffle(seed=0).batch(64), cube \
              {h} x {w} x {bands} float32 (page cache warm), patches 32 x 32 x {bands}",
             show_threads(threads)

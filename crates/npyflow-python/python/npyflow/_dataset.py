@@ -15,6 +15,7 @@ from ._args import PathLike, as_index, as_path, as_seed, require_compatible, sto
 from ._constants import INFINITE_CARDINALITY, UNKNOWN_CARDINALITY
 from ._options import Options, warn_ignored
 from ._specs import DatasetSpec, ElementSpec, TensorSpec, signature_from_types
+from ._structure import Repacking, Template, is_namedtuple, repack, template_of
 from ._tensor import wrap
 from ._transformations import DatasetTransformations
 from ._values import with_tf_dtype
@@ -32,7 +33,7 @@ class Dataset(DatasetTransformations):
     """
 
     __module__ = "npyflow"  # where users find it (and pickles look for it)
-    __slots__ = ("_ds", "_threaded", "_options")
+    __slots__ = ("_ds", "_threaded", "_options", "_struct")
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         raise TypeError(
@@ -41,16 +42,26 @@ class Dataset(DatasetTransformations):
 
     @classmethod
     def _from_core(
-        cls, core: _npyflow.CoreDataset, threaded: bool = False, options: Optional[Options] = None
+        cls,
+        core: _npyflow.CoreDataset,
+        threaded: bool = False,
+        options: Optional[Options] = None,
+        struct: Template = None,
     ) -> Dataset:
         ds = object.__new__(cls)
         ds._ds = core
         ds._threaded = threaded
         ds._options = options
+        ds._struct = struct
         return ds
 
-    def _derive(self, core: _npyflow.CoreDataset, threaded: bool = False) -> Dataset:
-        return Dataset._from_core(core, self._threaded or threaded, self._options)
+    def _derive(
+        self, core: _npyflow.CoreDataset, threaded: bool = False, struct: Any = "same"
+    ) -> Dataset:
+        """A dataset made from this one: its elements keep this one's namedtuples unless
+        ``struct`` gives their new template (see ``_structure``)."""
+        kept = self._struct if struct == "same" else struct
+        return Dataset._from_core(core, self._threaded or threaded, self._options, kept)
 
     def _deterministic(self, deterministic: Optional[bool]) -> Optional[bool]:
         """A stage's ``deterministic``: its own, else the dataset's ``Options``'."""
@@ -71,12 +82,14 @@ class Dataset(DatasetTransformations):
             return tensors
         if _holds_dataset_list(tensors):
             return _slices_with_datasets(tensors)
-        return Dataset._from_core(_npyflow.from_tensor_slices(tensors))
+        return Dataset._from_core(
+            _npyflow.from_tensor_slices(tensors), struct=template_of(tensors)
+        )
 
     @staticmethod
     def from_tensors(tensors: Any, name: Optional[str] = None) -> Dataset:
         """A dataset of one element, ``tensors`` itself."""
-        return Dataset._from_core(_npyflow.from_tensors(tensors))
+        return Dataset._from_core(_npyflow.from_tensors(tensors), struct=template_of(tensors))
 
     @staticmethod
     def range(*args: int, output_type: npt.DTypeLike = np.int64, name: Optional[str] = None) -> Dataset:
@@ -130,20 +143,29 @@ class Dataset(DatasetTransformations):
                 return s
             if isinstance(s, (tuple, list)):
                 parts = [build(x) for x in s]
+                inner = [p._struct for p in parts]
+                struct: Template = None
+                if is_namedtuple(s):
+                    struct = ("nt", type(s), inner)
+                elif any(t is not None for t in inner):
+                    struct = ("tuple", inner)
                 return Dataset._from_core(
                     _npyflow.zip([p._ds for p in parts]),
                     any(p._threaded for p in parts),
                     merged_options(parts),
+                    struct,
                 )
             if isinstance(s, dict):
                 named = {k: build(v) for k, v in s.items()}
                 for k in named:
                     if not isinstance(k, str):
                         raise TypeError(f"zip: dict keys must be str, got {k!r}")
+                items = {k: p._struct for k, p in named.items()}
                 return Dataset._from_core(
                     _npyflow.zip_dict([(k, p._ds) for k, p in named.items()]),
                     any(p._threaded for p in named.values()),
                     merged_options(list(named.values())),
+                    ("dict", items) if any(t is not None for t in items.values()) else None,
                 )
             raise TypeError(
                 f"The argument to `Dataset.zip()` must be a (nested) structure of `Dataset` objects, got {s!r}"
@@ -178,7 +200,8 @@ class Dataset(DatasetTransformations):
             raise TypeError("give output_signature, or output_types and output_shapes, not both")
         call_args = tuple(args) if args is not None else ()
         return Dataset._from_core(
-            _npyflow.from_generator(generator, call_args, output_signature, _generator_value)
+            _npyflow.from_generator(generator, call_args, output_signature, _generator_value),
+            struct=template_of(output_signature),
         )
 
     @staticmethod
@@ -255,6 +278,7 @@ class Dataset(DatasetTransformations):
             ),
             any(d._threaded for d in inputs),
             merged_options(inputs),
+            inputs[0]._struct,
         )
 
     @staticmethod
@@ -263,14 +287,27 @@ class Dataset(DatasetTransformations):
     ) -> Dataset:
         """Element *i* from ``datasets[choice_dataset[i]]`` (choices are int64 scalars)."""
         inputs = list(datasets)
-        if inputs:
-            require_compatible("choose_from_datasets", inputs)
+        if not inputs:
+            raise ValueError("Invalid `datasets`. `datasets` should not be empty.")
+        if not isinstance(choice_dataset, Dataset):
+            raise TypeError(
+                "Invalid `choice_dataset`. `choice_dataset` should be a `Dataset` of int64 "
+                f"scalars, got {type(choice_dataset).__name__}"
+            )
+        choice = choice_dataset.element_spec
+        if not isinstance(choice, TensorSpec) or choice.dtype != np.int64 or choice.shape != ():
+            raise TypeError(
+                "Invalid `choice_dataset`. Elements of `choice_dataset` must be scalar int64 "
+                f"tensors (tf.int64 scalars), got {choice!r}"
+            )
+        require_compatible("choose_from_datasets", inputs)
         return Dataset._from_core(
             _npyflow.choose_from_datasets(
                 [d._ds for d in inputs], choice_dataset._ds, bool(stop_on_empty_dataset)
             ),
             any(d._threaded for d in inputs) or choice_dataset._threaded,
             merged_options(inputs),
+            inputs[0]._struct if inputs else None,
         )
 
     @staticmethod
@@ -359,8 +396,9 @@ class Dataset(DatasetTransformations):
 
     @property
     def element_spec(self) -> ElementSpec:
-        """The structure, dtypes and shapes of the elements: TensorSpecs in tuples and dicts."""
-        return self._ds.element_spec
+        """The structure, dtypes and shapes of the elements: TensorSpecs in tuples (and the
+        namedtuples the elements were made of) and dicts."""
+        return repack(self._ds.element_spec, self._struct)
 
     def cardinality(self) -> Any:
         """The number of elements; ``INFINITE_CARDINALITY`` (-1) or ``UNKNOWN_CARDINALITY``
@@ -383,12 +421,14 @@ class Dataset(DatasetTransformations):
         """A new pass, yielding ``npyflow.Tensor`` arrays (zero-copy views: NumPy arrays that
         also have tf's ``.numpy()``) and, for 0-d tensors, NumPy scalars with ``.numpy()``,
         in the element's tuples and dicts."""
-        return self._ds.iter(self._threaded, True)
+        it = self._ds.iter(self._threaded, True)
+        return it if self._struct is None else Repacking(it, self._struct)  # type: ignore[return-value]
 
     def as_numpy_iterator(self) -> _npyflow.DatasetIterator:
         """A new pass yielding plain NumPy values (arrays, and NumPy scalars for 0-d
         tensors)."""
-        return self._ds.iter(self._threaded)
+        it = self._ds.iter(self._threaded)
+        return it if self._struct is None else Repacking(it, self._struct)  # type: ignore[return-value]
 
     # ---- into the training frameworks ----------------------------------------------
 
@@ -588,11 +628,17 @@ class Dataset(DatasetTransformations):
         if not isinstance(options, Options):
             raise TypeError(f"options must be a npyflow.data.Options, got {type(options).__name__}")
         warn_ignored(options)
-        return Dataset._from_core(self._ds, self._threaded, self.options().merge(options))
+        return Dataset._from_core(
+            self._ds, self._threaded, self.options().merge(options), self._struct
+        )
 
     def reduce(self, initial_state: Any, reduce_func: Callable[[Any, Any], Any]) -> Any:
         """Every element folded into a state: ``reduce_func(state, element)`` returns the new
         state. The result is NumPy values with tf's ``.numpy()`` (as iteration's are)."""
+        if self._struct is not None:
+            element = self._struct
+            inner = reduce_func
+            reduce_func = lambda state, e: inner(state, repack(e, element))  # noqa: E731
         return wrap(self._ds.reduce(initial_state, reduce_func))
 
 
@@ -716,6 +762,10 @@ def _generator_value(value: Any, signature: ElementSpec) -> Any:
         try:
             if signature.dtype.kind == "S" and isinstance(value, str):
                 value = value.encode("utf-8")
+            elif signature.dtype.kind == "S" and isinstance(value, (list, tuple)):
+                given = np.asarray(value)
+                if given.dtype.kind == "U":  # str values, as UTF-8 bytes (tf.string's)
+                    value = np.char.encode(given, "utf-8")
             arr = np.asarray(value, dtype=signature.dtype)
         except (TypeError, ValueError) as e:
             raise TypeError(

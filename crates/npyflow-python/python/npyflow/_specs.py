@@ -182,6 +182,9 @@ def _flatten_up_to(
     if isinstance(spec, DatasetSpec) or spec is None:
         # A None component has no tensors, so nothing to pad (tf.data wants None there).
         return []
+    if value is None:
+        # None for a part of the structure: the default for each of its tensors, as tf.data.
+        return [leaf(s, None) for s in tensor_specs(spec)]
     if isinstance(spec, tuple):
         if not isinstance(value, (tuple, list)) or len(value) != len(spec):
             raise ValueError(f"{what} {value!r} does not match the element structure {spec!r}")
@@ -230,6 +233,8 @@ def _padded_shape_leaf(spec: TensorSpec, value: Any) -> Shape:
 
 
 def _padding_value_leaf(spec: TensorSpec, value: Any) -> np.ndarray[Any, Any]:
+    if value is None:
+        return np.zeros((), dtype=spec.dtype)  # zeros, and empty strings
     if spec.dtype.kind == "S" and isinstance(value, str):
         value = value.encode("utf-8")
     arr = np.asarray(value, dtype=spec.dtype)

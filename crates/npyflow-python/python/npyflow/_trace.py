@@ -872,10 +872,13 @@ def _state(gen: Any) -> Any:
     return repr(bitgen.state)
 
 
-def trace(f: Callable[..., Any], spec: Any) -> Optional[Tuple[List[Node], Any]]:
+def trace(
+    f: Callable[..., Any], spec: Any, on_result: Optional[Callable[[Any], Any]] = None
+) -> Optional[Tuple[List[Node], Any]]:
     """The graph of ``f`` over elements of ``spec`` as ``(nodes, output)``, or None where
     ``f`` cannot be traced. ``f`` is called once, on symbols (a tuple element's parts as its
-    positional arguments, as map passes them)."""
+    positional arguments, as map passes them); ``on_result`` sees what it returned (map
+    keeps the namedtuples in it)."""
     g = _Graph()
     watch = _Watch()
     generators = _generators(f)
@@ -885,6 +888,8 @@ def trace(f: Callable[..., Any], spec: Any) -> Optional[Tuple[List[Node], Any]]:
     try:
         args = _symbols(g, spec, ())
         result = f(*args) if isinstance(spec, tuple) else f(args)
+        if on_result is not None:
+            on_result(result)
         out = _output(g, result)
     except Untraceable:
         return None

@@ -4,7 +4,7 @@ them and builds the core's pipeline."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Callable, Optional, Sequence, Union
+from typing import TYPE_CHECKING, Any, Callable, Dict, Optional, Sequence, Union
 
 import numpy as np
 
@@ -18,11 +18,24 @@ from ._args import (
     require_compatible,
 )
 from ._specs import ElementSpec, TensorSpec, padding
+from ._structure import Capture, Template, repack, template_of, with_inputs
 
 if TYPE_CHECKING:
     from ._dataset import Dataset
     from ._npyflow import CoreDataset
     from ._options import Options
+
+
+def _struct_of_dataset(value: Any) -> Template:
+    """The namedtuple template of the dataset a function returned (flat_map, interleave)."""
+    return getattr(value, "_struct", None)
+
+
+def _struct_of_output(value: Any) -> Template:
+    """The template of the output element in what a scan function returned."""
+    if isinstance(value, tuple) and len(value) == 2:
+        return template_of(value[1])
+    return None
 
 
 def _fits(signature: Any, spec: Any) -> bool:
@@ -57,11 +70,14 @@ class DatasetTransformations:
         _ds: CoreDataset
         _threaded: bool
         _options: Optional[Options]
+        _struct: Template
 
         @property
         def element_spec(self) -> ElementSpec: ...
 
-        def _derive(self, core: CoreDataset, threaded: bool = False) -> Dataset: ...
+        def _derive(
+            self, core: CoreDataset, threaded: bool = False, struct: Any = "same"
+        ) -> Dataset: ...
 
         def _deterministic(self, deterministic: Optional[bool]) -> Optional[bool]: ...
 
@@ -128,8 +144,12 @@ class DatasetTransformations:
             return self._derive(op_map, threaded)
         if not callable(map_func):
             raise TypeError(f"map_func must be callable, got {map_func!r}")
-        if trace:
-            traced = _trace.trace(map_func, self.element_spec)
+        if trace and self._struct is None:
+            # Elements rebuilt as namedtuples are given to the function itself (not traced).
+            seen: Dict[str, Template] = {}
+            traced = _trace.trace(
+                map_func, self.element_spec, on_result=lambda r: seen.update(t=template_of(r))
+            )
             if traced is not None:
                 core: Optional[CoreDataset]
                 try:
@@ -141,28 +161,37 @@ class DatasetTransformations:
                 if core is not None and (
                     output_signature is None or _fits(output_signature, core.element_spec)
                 ):
-                    return self._derive(core, threaded)
-        return self._derive(
-            self._ds.map(map_func, output_signature, num_parallel_calls, deterministic), threaded
-        )
+                    struct = (
+                        template_of(output_signature)
+                        if output_signature is not None
+                        else seen.get("t")
+                    )
+                    return self._derive(core, threaded, struct)
+        capture = Capture(with_inputs(map_func, self._struct))
+        core_map = self._ds.map(capture, output_signature, num_parallel_calls, deterministic)
+        struct = template_of(output_signature) if output_signature is not None else capture.done()
+        capture.done()
+        return self._derive(core_map, threaded, struct)
 
     def filter(
         self, predicate: Callable[..., Any], name: Optional[str] = None, *, trace: bool = True
     ) -> Dataset:
         """The elements for which ``predicate`` returns True (a bool scalar). Traced as
         ``map``'s functions are (``trace=False`` to call it on each element instead)."""
-        if trace and callable(predicate):
+        if trace and callable(predicate) and self._struct is None:
             traced = _trace.trace(predicate, self.element_spec)
             if traced is not None:
                 try:
                     return self._derive(self._ds.filter_graph(traced[0], traced[1], predicate))
                 except (ValueError, TypeError):
                     pass
-        return self._derive(self._ds.filter(predicate))
+        return self._derive(self._ds.filter(with_inputs(predicate, self._struct)))
 
     def flat_map(self, map_func: Callable[..., Dataset], name: Optional[str] = None) -> Dataset:
         """The elements of the datasets ``map_func`` returns for each element, in order."""
-        return self._derive(self._ds.flat_map(map_func))
+        capture = Capture(with_inputs(map_func, self._struct), _struct_of_dataset)
+        core = self._ds.flat_map(capture)
+        return self._derive(core, struct=capture.done())
 
     def interleave(
         self,
@@ -179,10 +208,9 @@ class DatasetTransformations:
         deterministic = self._deterministic(deterministic)
         cycle = None if cycle_length is None else as_index(cycle_length, "cycle_length")
         block = None if block_length is None else as_index(block_length, "block_length")
-        return self._derive(
-            self._ds.interleave(map_func, cycle, block, num_parallel_calls, deterministic),
-            num_parallel_calls is not None,
-        )
+        capture = Capture(with_inputs(map_func, self._struct), _struct_of_dataset)
+        core = self._ds.interleave(capture, cycle, block, num_parallel_calls, deterministic)
+        return self._derive(core, num_parallel_calls is not None, capture.done())
 
     def batch(
         self,
@@ -374,7 +402,8 @@ class DatasetTransformations:
 
     def enumerate(self, start: int = 0, name: Optional[str] = None) -> Dataset:
         """``(i, element)`` pairs, ``i`` an int64 counting from ``start``."""
-        return self._derive(self._ds.enumerate(as_index(start, "start")))
+        struct = None if self._struct is None else ("tuple", [None, self._struct])
+        return self._derive(self._ds.enumerate(as_index(start, "start")), struct=struct)
 
     def window(
         self,
@@ -392,7 +421,8 @@ class DatasetTransformations:
                 None if shift is None else as_index(shift, "shift"),
                 as_index(stride, "stride"),
                 bool(drop_remainder),
-            )
+            ),
+            struct=None,
         )
 
     def scan(
@@ -400,11 +430,20 @@ class DatasetTransformations:
     ) -> Dataset:
         """``scan_func(state, element)`` returns ``(new_state, output_element)``; the outputs
         are the elements. The state keeps the initial state's structure and dtypes."""
-        return self._derive(self._ds.scan(initial_state, scan_func))
+        element = self._struct
+        func = scan_func
+        if element is not None:
+
+            def func(state: Any, x: Any) -> Any:
+                return scan_func(state, repack(x, element))
+
+        capture = Capture(func, _struct_of_output)
+        core = self._ds.scan(initial_state, capture)
+        return self._derive(core, struct=capture.done())
 
     def take_while(self, predicate: Callable[..., Any], name: Optional[str] = None) -> Dataset:
         """Elements up to (not including) the first for which ``predicate`` is False."""
-        return self._derive(self._ds.take_while(predicate))
+        return self._derive(self._ds.take_while(with_inputs(predicate, self._struct)))
 
     def unique(self, name: Optional[str] = None) -> Dataset:
         """Each distinct element once (integer or string tensors). Other element types
@@ -432,14 +471,14 @@ class DatasetTransformations:
     ) -> Dataset:
         """Elements grouped by ``key_func`` (an int64); each full group of ``window_size`` (or
         ``window_size_func(key)``) becomes ``reduce_func(key, window_dataset)``."""
-        return self._derive(
-            self._ds.group_by_window(
-                key_func,
-                reduce_func,
-                None if window_size is None else as_index(window_size, "window_size"),
-                window_size_func,
-            )
+        capture = Capture(reduce_func, _struct_of_dataset)
+        core = self._ds.group_by_window(
+            with_inputs(key_func, self._struct),
+            capture,
+            None if window_size is None else as_index(window_size, "window_size"),
+            window_size_func,
         )
+        return self._derive(core, struct=capture.done())
 
     def bucket_by_sequence_length(
         self,
@@ -458,7 +497,7 @@ class DatasetTransformations:
         shapes, values = padding(self.element_spec, padded_shapes, padding_values)
         return self._derive(
             self._ds.bucket_by_sequence_length(
-                element_length_func,
+                with_inputs(element_length_func, self._struct),
                 [as_index(b, "bucket_boundaries") for b in bucket_boundaries],
                 [as_index(b, "bucket_batch_sizes") for b in bucket_batch_sizes],
                 shapes,

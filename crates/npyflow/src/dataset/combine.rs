@@ -495,8 +495,8 @@ impl ElementIter for ChooseIter {
                 Ok(k) if (0..n as i64).contains(&k) => k as usize,
                 Ok(k) => {
                     return Some(Err(Error::Pipeline(format!(
-                        "choose_from_datasets: choice {i} selects dataset {k}, outside [0, {n})"
-                    ))))
+                    "choose_from_datasets: choice {i} selects dataset {k}, out of range [0, {n})"
+                ))))
                 }
                 Err(e) => return Some(Err(e)),
             };

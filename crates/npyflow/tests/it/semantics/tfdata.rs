@@ -307,7 +307,7 @@ fn choose_from_datasets_follows_the_choices() {
     let bad = Dataset::from_tensor_slices(i64s(&[0, 5, 1])).unwrap();
     let out = strs(&Dataset::choose_from_datasets(vec![range(3), range(3)], &bad, true).unwrap());
     assert_eq!(out[0], "0");
-    assert!(out[1].contains("outside [0, 2)"), "{out:?}");
+    assert!(out[1].contains("out of range [0, 2)"), "{out:?}");
     assert_eq!(out[2], "0");
     // An ended input stops the run, or is skipped without stop_on_empty_dataset.
     let short = Dataset::from_tensor_slices(i64s(&[0, 0, 1, 0])).unwrap();
