@@ -1,8 +1,10 @@
 //! `Dataset.save` and `Dataset.load` (tf.data's names) over the core's saved datasets.
 
+use std::collections::HashMap;
 use std::path::PathBuf;
 
 use npyflow::dataset::{LoadOptions, SaveOptions};
+use npyflow::format::storage::StorageOptions;
 use npyflow::{Dataset, Error};
 use pyo3::prelude::*;
 
@@ -12,7 +14,7 @@ use crate::errors::{core, with_python};
 
 /// Saves `dataset` at `path`; returns (elements, shards, complete).
 #[pyfunction]
-#[pyo3(signature = (dataset, path, shard_func, part, num_parts, save_id, max_shard_bytes))]
+#[pyo3(signature = (dataset, path, shard_func, part, num_parts, save_id, max_shard_bytes, storage_options=None))]
 #[allow(clippy::too_many_arguments)]
 pub fn save_dataset(
     py: Python<'_>,
@@ -23,8 +25,9 @@ pub fn save_dataset(
     num_parts: Option<u64>,
     save_id: Option<String>,
     max_shard_bytes: Option<u64>,
+    storage_options: Option<HashMap<String, String>>,
 ) -> PyResult<(u64, usize, bool)> {
-    let mut options = SaveOptions::new();
+    let mut options = SaveOptions::new().storage_options(storage(storage_options));
     if let Some(f) = shard_func {
         // The Python side passes a function of one element (tuples unpacked there) that
         // returns an int.
@@ -64,17 +67,25 @@ pub fn save_dataset(
 }
 
 #[pyfunction]
-#[pyo3(signature = (path, element_spec, verify))]
+#[pyo3(signature = (path, element_spec, verify, storage_options=None))]
 pub fn load_dataset(
     py: Python<'_>,
     path: PathBuf,
     element_spec: Option<Bound<'_, PyAny>>,
     verify: bool,
+    storage_options: Option<HashMap<String, String>>,
 ) -> PyResult<CoreDataset> {
-    let mut options = LoadOptions::new().verify(verify);
+    let mut options = LoadOptions::new()
+        .verify(verify)
+        .storage_options(storage(storage_options));
     if let Some(spec) = element_spec {
         options = options.element_spec(spec_from_py(py, &spec)?);
     }
     let result = py.detach(move || Dataset::load(&path, options));
     wrap(py, result)
+}
+
+/// `storage_options` (keys and values already checked as strings by the Python side).
+fn storage(options: Option<HashMap<String, String>>) -> StorageOptions {
+    options.unwrap_or_default().into_iter().collect()
 }

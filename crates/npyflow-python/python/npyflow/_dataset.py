@@ -526,10 +526,14 @@ class Dataset(DatasetTransformations):
         num_parts: Optional[int] = None,
         save_id: Optional[str] = None,
         max_shard_bytes: Optional[int] = None,
+        storage_options: Optional[Mapping[str, str]] = None,
     ) -> bool:
         """tf.data's ``save``: writes the elements to the directory ``path`` as sharded
         ``.npy`` files (one per component per shard) and a small index (``index.json``: the
-        element spec, the shards' sizes and checksums), for ``Dataset.load``.
+        element spec, the shards' sizes and checksums), for ``Dataset.load``. ``path`` may be
+        a URL (``s3://bucket/prefix``, ``gs://``, ``az://``, ``file://``; ``storage_options``
+        as for ``from_npy``): each shard is then held in memory until it is put whole, so
+        ``max_shard_bytes`` bounds that memory.
 
         Atomic: the index is replaced in one step once every file is written, so a save
         that fails or is killed midway leaves the dataset that was there before (or
@@ -570,7 +574,14 @@ class Dataset(DatasetTransformations):
                 return int(np.asarray(out))
 
         _, _, complete = _npyflow.save_dataset(
-            self._ds, as_path(path), func, part, num_parts, save_id, max_shard_bytes
+            self._ds,
+            as_path(path),
+            func,
+            part,
+            num_parts,
+            save_id,
+            max_shard_bytes,
+            storage_options_arg(storage_options),
         )
         return complete
 
@@ -582,6 +593,7 @@ class Dataset(DatasetTransformations):
         reader_func: Optional[Callable[..., Any]] = None,
         *,
         verify: bool = True,
+        storage_options: Optional[Mapping[str, str]] = None,
     ) -> Dataset:
         """tf.data's ``load``: the dataset ``save`` wrote at ``path``, random-access over its
         memory-mapped shard files (``global_shuffle``, ``shard``, small iterator states work
@@ -591,7 +603,9 @@ class Dataset(DatasetTransformations):
         a file that differs raises ``ValueError`` naming it. ``element_spec``, when given,
         must equal the saved one. No save at ``path`` raises ``FileNotFoundError``. Unlike
         tf.data there is no ``reader_func`` (the dataset is random-access: shuffle or
-        interleave it with the usual transformations) and no ``compression``."""
+        interleave it with the usual transformations) and no ``compression``. From a URL
+        (``storage_options`` as for ``from_npy``) rows are read by range, and the shards of
+        each component must share one row shape."""
         if compression not in (None, ""):
             raise ValueError(f"load: compression={compression!r} is not supported: saved shards are plain .npy files")
         if reader_func is not None:
@@ -599,7 +613,9 @@ class Dataset(DatasetTransformations):
                 "load: reader_func is not supported: a loaded dataset is random-access; apply "
                 "global_shuffle, shard or interleave to it instead"
             )
-        return Dataset._from_core(_npyflow.load_dataset(as_path(path), element_spec, verify))
+        return Dataset._from_core(
+            _npyflow.load_dataset(as_path(path), element_spec, verify, storage_options_arg(storage_options))
+        )
 
     def get_single_element(self, name: Optional[str] = None) -> Any:
         """The dataset's one element (as iteration yields it). A dataset with no element or

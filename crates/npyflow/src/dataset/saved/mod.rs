@@ -25,7 +25,7 @@ use std::sync::Arc;
 
 use serde_json::{json, Value};
 
-use self::store::{LocalDir, ObjectWriter, Store};
+use self::store::{LocalDir, ObjectWriter, RemoteDir, Store};
 use super::cache::rebuild;
 use super::plumbing::{describe_node, own_pass, require, Dataset, Node, Pass};
 use super::sources::gather_rows;
@@ -34,6 +34,7 @@ use crate::dtype::{ByteOrder, DType};
 use crate::element::{Element, ElementSpec, PartialShape, TensorSpec};
 use crate::error::{Error, Result, ResultExt};
 use crate::format::header::NpyHeader;
+use crate::format::storage::{is_url, StorageOptions};
 use crate::rng::mix;
 use crate::tensor::Tensor;
 
@@ -62,6 +63,7 @@ pub struct SaveOptions {
     save_id: Option<String>,
     max_shard_bytes: u64,
     progress: Option<Arc<SaveProgress>>,
+    storage: StorageOptions,
 }
 
 impl Default for SaveOptions {
@@ -72,6 +74,7 @@ impl Default for SaveOptions {
             save_id: None,
             max_shard_bytes: DEFAULT_MAX_SHARD_BYTES,
             progress: None,
+            storage: StorageOptions::new(),
         }
     }
 }
@@ -122,6 +125,12 @@ impl SaveOptions {
         }
     }
 
+    /// Options for a save to a URL (`s3://...`): credentials, endpoint, ... (see
+    /// [`StorageOptions`]); unused for a local path.
+    pub fn storage_options(self, storage: StorageOptions) -> SaveOptions {
+        SaveOptions { storage, ..self }
+    }
+
     /// Calls `f` with the count of elements written, after each one (a progress bar).
     pub fn progress(self, f: impl Fn(u64) + Send + Sync + 'static) -> SaveOptions {
         SaveOptions {
@@ -148,6 +157,7 @@ pub struct SaveSummary {
 pub struct LoadOptions {
     verify: bool,
     element_spec: Option<ElementSpec>,
+    storage: StorageOptions,
 }
 
 impl Default for LoadOptions {
@@ -155,6 +165,7 @@ impl Default for LoadOptions {
         LoadOptions {
             verify: true,
             element_spec: None,
+            storage: StorageOptions::new(),
         }
     }
 }
@@ -176,6 +187,11 @@ impl LoadOptions {
     /// only.
     pub fn verify(self, verify: bool) -> LoadOptions {
         LoadOptions { verify, ..self }
+    }
+
+    /// Options for a load from a URL (`s3://...`); unused for a local path.
+    pub fn storage_options(self, storage: StorageOptions) -> LoadOptions {
+        LoadOptions { storage, ..self }
     }
 
     /// tf.data's `element_spec`: the spec the saved dataset must have (an error otherwise).
@@ -449,6 +465,7 @@ fn save_to(store: &dyn Store, ds: &Dataset, options: SaveOptions) -> Result<Save
         save_id,
         max_shard_bytes,
         progress,
+        storage: _,
     } = options;
     require(parts >= 1 && part < parts, || {
         format!("save: part {part} of {parts}: the part's index must be below the count of parts")
@@ -803,6 +820,9 @@ fn load_from(store: &dyn Store, options: LoadOptions) -> Result<Dataset> {
         .and_then(Value::as_array)
         .ok_or_else(|| bad_index("no shards"))
         .context(&show)?;
+    if store.remote("").is_some() && !shards.is_empty() {
+        return load_remote(store, &options, spec, shards, count);
+    }
     let mut components: Vec<Vec<Tensor>> = vec![Vec::with_capacity(shards.len()); count];
     let mut starts = vec![0u64];
     let mut uniform: Vec<Option<RowSpec>> = vec![None; count];
@@ -842,19 +862,7 @@ fn load_from(store: &dyn Store, options: LoadOptions) -> Result<Dataset> {
                 .context(&show)?;
             let file = store.show(name);
             if options.verify {
-                let want = (
-                    f.get("bytes").and_then(Value::as_u64).unwrap_or(u64::MAX),
-                    f.get("crc32").and_then(Value::as_u64).unwrap_or(u64::MAX),
-                );
-                let (bytes, crc) = store.checksum(name)?;
-                if (bytes, u64::from(crc)) != want {
-                    return Err(Error::Data(format!(
-                        "{file}: the shard file does not match the index (size {bytes} and \
-                         CRC-32 {crc:08x}; the index says {} and {:08x}): it was changed or \
-                         damaged after it was saved; save the dataset again",
-                        want.0, want.1
-                    )));
-                }
+                verify_file(store, name, f)?;
             }
             let t = store.open_npy(name).context(&file)?;
             let r = &rows[j];
@@ -883,6 +891,105 @@ fn load_from(store: &dyn Store, options: LoadOptions) -> Result<Dataset> {
     }))
 }
 
+/// Checks a file against its index entry.
+fn verify_file(store: &dyn Store, name: &str, entry: &Value) -> Result<()> {
+    let want = (
+        entry
+            .get("bytes")
+            .and_then(Value::as_u64)
+            .unwrap_or(u64::MAX),
+        entry
+            .get("crc32")
+            .and_then(Value::as_u64)
+            .unwrap_or(u64::MAX),
+    );
+    let (bytes, crc) = store.checksum(name)?;
+    if (bytes, u64::from(crc)) != want {
+        return Err(Error::Data(format!(
+            "{}: the shard file does not match the index (size {bytes} and CRC-32 {crc:08x}; \
+             the index says {} and {:08x}): it was changed or damaged after it was saved; \
+             save the dataset again",
+            store.show(name),
+            want.0,
+            want.1
+        )));
+    }
+    Ok(())
+}
+
+/// A saved dataset on object storage: each component's shards read by range as one array
+/// (`from_npy_files_with`), the components zipped and put back in the saved structure.
+fn load_remote(
+    store: &dyn Store,
+    options: &LoadOptions,
+    spec: ElementSpec,
+    shards: &[Value],
+    count: usize,
+) -> Result<Dataset> {
+    let show = store.show(INDEX);
+    let mut urls: Vec<Vec<String>> = vec![Vec::with_capacity(shards.len()); count];
+    let mut first: Option<Value> = None;
+    for s in shards {
+        let comps = s.get("components").cloned().unwrap_or(Value::Null);
+        match &first {
+            Some(f) if *f != comps => {
+                return Err(Error::InvalidArgument(format!(
+                    "load: {show}: its shards hold rows of different shapes, which npyflow \
+                     reads from object storage only as one array per component; copy it to a \
+                     local directory to load it"
+                )))
+            }
+            None => first = Some(comps),
+            _ => {}
+        }
+        let files = s
+            .get("files")
+            .and_then(Value::as_array)
+            .filter(|f| f.len() == count)
+            .ok_or_else(|| bad_index("a shard's files"))
+            .context(&show)?;
+        for (j, f) in files.iter().enumerate() {
+            let name = f
+                .get("name")
+                .and_then(Value::as_str)
+                .ok_or_else(|| bad_index("a file name"))
+                .context(&show)?;
+            if options.verify {
+                verify_file(store, name, f)?;
+            }
+            let (url, _) = store
+                .remote(name)
+                .ok_or_else(|| Error::Pipeline("load: not a remote store".into()))?;
+            urls[j].push(url);
+        }
+    }
+    let parts = urls
+        .iter()
+        .map(|u| Dataset::from_npy_files_with(u, &options.storage))
+        .collect::<Result<Vec<_>>>()?;
+    if let (ElementSpec::Tensor(_), [one]) = (&spec, &parts[..]) {
+        return Ok(one.clone());
+    }
+    let structure = spec.clone();
+    Dataset::zip(parts)?.map(
+        move |e: Element| {
+            let tensors: Vec<Tensor> = e.tensors().into_iter().cloned().collect();
+            rebuild(&structure, &mut tensors.into_iter()).ok_or_else(|| {
+                Error::Pipeline("load: the element spec and the files disagree".into())
+            })
+        },
+        super::options::MapOptions::new().output_spec(spec),
+    )
+}
+
+/// The store of `path`: a URL's, or a local directory's.
+fn store_of(path: &Path, storage: &StorageOptions) -> Box<dyn Store> {
+    match path.to_str().filter(|p| is_url(p)) {
+        Some(url) => Box::new(RemoteDir::new(url, storage)),
+        None => Box::new(LocalDir::new(path)),
+    }
+}
+
 impl Dataset {
     /// tf.data's `save`: writes the elements to the directory `path` as sharded `.npy`
     /// files (one per component per shard) and a small index (`index.json`: the element
@@ -902,6 +1009,10 @@ impl Dataset {
     /// no `checkpoint_args` (a save restarts; parts are the unit to redo), and without a
     /// `shard_func` elements go to shards of at most 1 GiB in order, so a loaded dataset has
     /// the saved order (tf.data's load interleaves its shards).
+    ///
+    /// `path` may be a URL (`s3://bucket/prefix`, `gs://`, `az://`, `file://`, with
+    /// [`SaveOptions::storage_options`]): each shard object is then held in memory until it
+    /// is put whole (so `max_shard_bytes` bounds that memory), and the index is put last.
     ///
     /// ```
     /// use npyflow::{Dataset, Element, Tensor};
@@ -929,7 +1040,8 @@ impl Dataset {
                 path.display()
             )
         })?;
-        save_to(&LocalDir::new(path), self, options.into())
+        let options = options.into();
+        save_to(&*store_of(path, &options.storage), self, options)
     }
 
     /// tf.data's `load`: the dataset [`Dataset::save`] wrote at `path`, random-access over
@@ -940,7 +1052,12 @@ impl Dataset {
     ///
     /// Unlike tf.data there is no `reader_func`: the dataset is random-access, so shuffle
     /// or interleave it with the usual transformations.
+    ///
+    /// From a URL ([`LoadOptions::storage_options`]) the rows are read by range, as
+    /// [`Dataset::from_npy_files_with`] reads them; each component's shards must then share
+    /// one row shape.
     pub fn load(path: impl AsRef<Path>, options: impl Into<LoadOptions>) -> Result<Dataset> {
-        load_from(&LocalDir::new(path.as_ref()), options.into())
+        let options = options.into();
+        load_from(&*store_of(path.as_ref(), &options.storage), options)
     }
 }

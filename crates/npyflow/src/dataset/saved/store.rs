@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 
 use crate::error::{Error, Result};
 use crate::format::npy::read_npy;
+use crate::format::storage::{self, Object, StorageOptions};
 use crate::tensor::Tensor;
 
 /// A place that holds named objects (`a/b.npy`): a local directory today.
@@ -29,6 +30,11 @@ pub(super) trait Store: Send + Sync {
     fn open_npy(&self, name: &str) -> Result<Tensor>;
     /// The size and CRC-32 of an object, read through once.
     fn checksum(&self, name: &str) -> Result<(u64, u32)>;
+    /// For a store of URLs: the URL of `name` and the storage options (arrays are then read
+    /// by range, as datasets, rather than mapped).
+    fn remote(&self, _name: &str) -> Option<(String, &StorageOptions)> {
+        None
+    }
 }
 
 /// An object being written.
@@ -192,5 +198,144 @@ impl ObjectWriter for LocalWriter {
         file.write_all(start).map_err(io(&path))?;
         file.sync_all().map_err(io(&path))?;
         Ok(())
+    }
+}
+
+/// A directory on object storage (or any URL the storage layer reads): `s3://bucket/prefix`.
+pub(super) struct RemoteDir {
+    root: String,
+    options: StorageOptions,
+}
+
+impl RemoteDir {
+    pub(super) fn new(root: &str, options: &StorageOptions) -> RemoteDir {
+        RemoteDir {
+            root: root.trim_end_matches('/').to_string(),
+            options: options.clone(),
+        }
+    }
+
+    pub(super) fn url(&self, name: &str) -> String {
+        if name.is_empty() {
+            self.root.clone()
+        } else {
+            format!("{}/{name}", self.root)
+        }
+    }
+}
+
+impl Store for RemoteDir {
+    fn show(&self, name: &str) -> String {
+        storage::display_url(&self.url(name))
+    }
+
+    fn read_small(&self, name: &str) -> Result<Option<Vec<u8>>> {
+        let url = self.url(name);
+        let object = match Object::open(&url, &self.options) {
+            Ok(o) => o,
+            Err(Error::Io { source, .. }) if source.kind() == std::io::ErrorKind::NotFound => {
+                return Ok(None)
+            }
+            Err(e) => return Err(e),
+        };
+        Ok(Some(object.read_range(0..object.size())?.to_vec()))
+    }
+
+    fn put_atomic(&self, name: &str, bytes: &[u8]) -> Result<()> {
+        storage::put(&self.url(name), bytes.to_vec(), &self.options)
+    }
+
+    fn create(&self, name: &str, reserve: usize) -> Result<Box<dyn ObjectWriter>> {
+        Ok(Box::new(RemoteWriter {
+            url: self.url(name),
+            options: self.options.clone(),
+            data: vec![0u8; reserve],
+            reserve,
+        }))
+    }
+
+    fn list(&self, dir: &str) -> Result<Vec<String>> {
+        let prefix = format!("{}/", self.url(dir));
+        let found = match storage::list(&format!("{prefix}*"), &self.options) {
+            Ok(f) => f,
+            Err(Error::Io { source, .. }) if source.kind() == std::io::ErrorKind::NotFound => {
+                return Ok(Vec::new())
+            }
+            Err(e) => return Err(e),
+        };
+        Ok(found
+            .into_iter()
+            .filter_map(|o| o.url.strip_prefix(&prefix).map(String::from))
+            .collect())
+    }
+
+    fn remove_all(&self, dir: &str) -> Result<()> {
+        let found =
+            storage::list(&format!("{}/**", self.url(dir)), &self.options).unwrap_or_default();
+        for o in found {
+            storage::delete(&o.url, &self.options)?;
+        }
+        Ok(())
+    }
+
+    fn open_npy(&self, name: &str) -> Result<Tensor> {
+        // Remote arrays are read by range through `Dataset::from_npy_files_with`, not as a
+        // tensor: `load_from` asks for the component datasets instead.
+        Err(Error::Pipeline(format!(
+            "{}: remote arrays are read as datasets",
+            self.show(name)
+        )))
+    }
+
+    fn remote(&self, name: &str) -> Option<(String, &StorageOptions)> {
+        Some((self.url(name), &self.options))
+    }
+
+    fn checksum(&self, name: &str) -> Result<(u64, u32)> {
+        let object = Object::open(&self.url(name), &self.options)?;
+        let mut hasher = crc32fast::Hasher::new();
+        let chunk = 8u64 << 20;
+        let mut at = 0;
+        while at < object.size() {
+            let end = (at + chunk).min(object.size());
+            hasher.update(&object.read_range(at..end)?);
+            at = end;
+        }
+        Ok((object.size(), hasher.finalize()))
+    }
+}
+
+/// A remote object written whole when finished (object stores have no partial writes): its
+/// bytes are held until then, at most one shard's (`max_shard_bytes`).
+struct RemoteWriter {
+    url: String,
+    options: StorageOptions,
+    data: Vec<u8>,
+    reserve: usize,
+}
+
+impl ObjectWriter for RemoteWriter {
+    fn write(&mut self, bytes: &[u8]) -> Result<()> {
+        self.data
+            .try_reserve(bytes.len())
+            .map_err(|_| Error::Alloc {
+                bytes: self.data.len() + bytes.len(),
+            })?;
+        self.data.extend_from_slice(bytes);
+        Ok(())
+    }
+
+    fn finish(self: Box<Self>, start: &[u8]) -> Result<()> {
+        let RemoteWriter {
+            url,
+            options,
+            mut data,
+            reserve,
+        } = *self;
+        if start.len() != reserve {
+            return Err(Error::Pipeline(format!("{url}: header length changed")));
+        }
+        data[..reserve].copy_from_slice(start);
+        storage::put(&url, data, &options)
     }
 }
