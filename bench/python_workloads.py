@@ -4,8 +4,9 @@
     python bench/python_workloads.py [--n1 50000] [--n4 20000]
 
 Run by bench/workloads_bench.py with a Python that has npyflow (release build) installed.
-W1 is the seed's pipeline with built-in ops (no Python callback); W4 a Python function per
-element (anchors.py's `flip`), as WORKLOADS.md defines them.
+W1 is the image pipeline of the project's founding document (cast to float32, scale by
+1/255, batch) with built-in ops (no Python callback); W4 a Python function per element
+(the `flip` function of ../shared/anchors/anchors.py), as ../shared/WORKLOADS.md defines them.
 """
 import argparse
 import json
