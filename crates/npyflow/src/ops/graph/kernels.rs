@@ -325,64 +325,6 @@ impl Elem for B {
     }
 }
 
-/// Runs `$body` with `$T` the element type of `$dtype` (one the graph supports).
-macro_rules! with_elem {
-    ($dtype:expr, $T:ident => $body:expr) => {
-        match $dtype {
-            DType::Bool => {
-                type $T = B;
-                $body
-            }
-            DType::Int8 => {
-                type $T = i8;
-                $body
-            }
-            DType::Int16 => {
-                type $T = i16;
-                $body
-            }
-            DType::Int32 => {
-                type $T = i32;
-                $body
-            }
-            DType::Int64 => {
-                type $T = i64;
-                $body
-            }
-            DType::UInt8 => {
-                type $T = u8;
-                $body
-            }
-            DType::UInt16 => {
-                type $T = u16;
-                $body
-            }
-            DType::UInt32 => {
-                type $T = u32;
-                $body
-            }
-            DType::UInt64 => {
-                type $T = u64;
-                $body
-            }
-            DType::Float32 => {
-                type $T = f32;
-                $body
-            }
-            DType::Float64 => {
-                type $T = f64;
-                $body
-            }
-            other => {
-                return Err(Error::InvalidArgument(format!(
-                    "the op graph has no {other} tensors (bool, integers, float32 and float64 \
-                     only)"
-                )))
-            }
-        }
-    };
-}
-
 /// Runs `$body` with `$T` the element type of `$dtype`, or gives `$other`.
 macro_rules! with_elem_or {
     ($dtype:expr, $T:ident => $body:expr, $other:expr) => {
@@ -433,6 +375,19 @@ macro_rules! with_elem_or {
             }
             _ => $other,
         }
+    };
+}
+
+/// Runs `$body` with `$T` the element type of `$dtype` (one the graph supports); any other
+/// dtype returns an error from the enclosing function.
+macro_rules! with_elem {
+    ($dtype:expr, $T:ident => $body:expr) => {
+        with_elem_or!($dtype, $T => $body, {
+            return Err(Error::InvalidArgument(format!(
+                "the op graph has no {} tensors (bool, integers, float32 and float64 only)",
+                $dtype
+            )));
+        })
     };
 }
 
