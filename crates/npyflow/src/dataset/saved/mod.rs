@@ -232,6 +232,32 @@ fn bad_index(what: &str) -> Error {
     Error::Data(format!("the index is damaged or not npyflow's: {what}"))
 }
 
+/// The files of one shard in the index, one per component (`count` of them), each with its
+/// name.
+fn shard_files<'a>(
+    shard: &'a Value,
+    count: usize,
+    show: &str,
+) -> Result<Vec<(&'a str, &'a Value)>> {
+    let files = shard
+        .get("files")
+        .and_then(Value::as_array)
+        .filter(|f| f.len() == count)
+        .ok_or_else(|| bad_index("a shard's files"))
+        .context(show)?;
+    files
+        .iter()
+        .map(|f| {
+            let name = f
+                .get("name")
+                .and_then(Value::as_str)
+                .ok_or_else(|| bad_index("a file name"))
+                .context(show)?;
+            Ok((name, f))
+        })
+        .collect()
+}
+
 fn spec_from_json(v: &Value) -> Result<ElementSpec> {
     if let Some(items) = v.get("tuple").and_then(Value::as_array) {
         return Ok(ElementSpec::Tuple(
@@ -848,18 +874,7 @@ fn load_from(store: &dyn Store, options: LoadOptions) -> Result<Dataset> {
             .and_then(Value::as_u64)
             .ok_or_else(|| bad_index("a shard's rows"))
             .context(&show)?;
-        let files = s
-            .get("files")
-            .and_then(Value::as_array)
-            .filter(|f| f.len() == count)
-            .ok_or_else(|| bad_index("a shard's files"))
-            .context(&show)?;
-        for (j, f) in files.iter().enumerate() {
-            let name = f
-                .get("name")
-                .and_then(Value::as_str)
-                .ok_or_else(|| bad_index("a file name"))
-                .context(&show)?;
+        for (j, (name, f)) in shard_files(s, count, &show)?.into_iter().enumerate() {
             let file = store.show(name);
             if options.verify {
                 verify_file(store, name, f)?;
@@ -942,18 +957,7 @@ fn load_remote(
             None => first = Some(comps),
             _ => {}
         }
-        let files = s
-            .get("files")
-            .and_then(Value::as_array)
-            .filter(|f| f.len() == count)
-            .ok_or_else(|| bad_index("a shard's files"))
-            .context(&show)?;
-        for (j, f) in files.iter().enumerate() {
-            let name = f
-                .get("name")
-                .and_then(Value::as_str)
-                .ok_or_else(|| bad_index("a file name"))
-                .context(&show)?;
+        for (j, (name, f)) in shard_files(s, count, &show)?.into_iter().enumerate() {
             if options.verify {
                 verify_file(store, name, f)?;
             }
