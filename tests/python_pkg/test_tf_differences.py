@@ -397,3 +397,58 @@ def test_namedtuples_from_functions_and_sources_are_kept():
     again = made.as_numpy_iterator()
     again.set_state(it.get_state())
     assert list(again) == [Foo(1, 2), Foo(2, 4)]
+
+
+# ---- found by the ports of map_test.py and shuffle_test.py -----------------------------
+
+
+@pytest.mark.parametrize("buffer_size", [0, -1, -3])
+def test_shuffle_refuses_sizes_that_are_neither_positive_nor_unknown(buffer_size):
+    # TensorFlow 2.21: InvalidArgumentError "buffer_size must be greater than zero or
+    # UNKNOWN_CARDINALITY"; -2 (UNKNOWN_CARDINALITY) buffers the whole input.
+    with pytest.raises(ValueError, match="greater than zero or UNKNOWN_CARDINALITY"):
+        D.range(5).shuffle(buffer_size)
+    assert sorted(values(D.range(5).shuffle(tf.data.UNKNOWN_CARDINALITY))) == [0, 1, 2, 3, 4]
+
+
+def test_a_counted_repeat_goes_through_empty_passes():
+    # TensorFlow 2.21: [0, 0, 1] (pass 5 yields one element, pass 8 two); an endless repeat
+    # still ends at an empty pass, and a repeat of an input known to be empty ends at once.
+    sizes = iter([0, 0, 0, 0, 1, 0, 0, 2, 0, 0, 0, 0])
+
+    def gen():
+        yield from range(next(sizes))
+
+    ds = D.from_generator(gen, output_signature=tf.TensorSpec((), tf.int64))
+    assert values(ds.repeat(12).take(3)) == [0, 0, 1]
+    assert values(D.range(0).repeat(10**15)) == []
+
+
+def test_map_takes_synchronous_and_use_unbounded_threadpool():
+    assert values(D.range(3).map(lambda x: x + 1, None, None, True, True)) == [1, 2, 3]
+    # TensorFlow 2.21: ValueError "`synchronous` is not supported with `num_parallel_calls`".
+    with pytest.raises(ValueError, match="synchronous"):
+        D.range(3).map(lambda x: x, num_parallel_calls=2, synchronous=True)
+
+
+def test_prefetch_over_random_access_reads_its_buffer_ahead():
+    made = []
+    done = threading.Event()
+
+    def f(x):
+        made.append(int(x))
+        if len(made) >= 9:
+            done.set()
+        return x
+
+    ds = D.range(100).map(f, trace=False, output_signature=tf.TensorSpec([], tf.int64)).prefetch(8)
+    it = iter(ds)
+    assert next(it) == 0
+    assert done.wait(30), made  # elements 1..8 are made ahead of the consumer
+
+
+def test_assert_cardinality_keeps_random_access():
+    ds = D.range(10).map(lambda x: x * 2).assert_cardinality(10).global_shuffle(seed=1)
+    assert sorted(values(ds)) == list(range(0, 20, 2))
+    with pytest.raises(ValueError, match="random access|random-access"):
+        D.range(10).assert_cardinality(11).global_shuffle()

@@ -57,16 +57,34 @@ fn main() -> ExitCode {
         Command::Save(args) => match save::main(*args) {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => {
-                eprintln!("npyflow save: {e:#}");
+                eprintln!("npyflow save: {}", report(&e));
                 ExitCode::FAILURE
             }
         },
         Command::Bench(args) => match bench::main(*args) {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => {
-                eprintln!("npyflow bench: {e:#}");
+                eprintln!("npyflow bench: {}", report(&e));
                 ExitCode::FAILURE
             }
         },
     }
+}
+
+/// An error and its causes on one line, each said once. anyhow's `{:#}` writes every cause
+/// after its context, but npyflow's own errors already end with their cause (`x.npy: No
+/// such file or directory` has the I/O error as its source too), which `{:#}` would repeat.
+fn report(e: &anyhow::Error) -> String {
+    let mut text = String::new();
+    for cause in e.chain() {
+        let part = cause.to_string();
+        if text.ends_with(&part) {
+            continue; // said by the message before it
+        }
+        if !text.is_empty() {
+            text.push_str(": ");
+        }
+        text.push_str(&part);
+    }
+    text
 }

@@ -82,6 +82,25 @@ fn pipelines_over_files() {
         let err = String::from_utf8_lossy(&out.stderr);
         assert!(err.contains(needle), "{pipeline}: {err}");
     }
+    // An error with a cause says the cause once: npyflow's errors end with it already.
+    let out = bench(&["--pipeline", "batch(4)", "/nonexistent/x.npy"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(err.matches("No such file or directory").count(), 1, "{err}");
+    assert_eq!(err.matches("/nonexistent/x.npy").count(), 1, "{err}");
+    let damaged = dir.path().join("damaged.npy");
+    std::fs::write(&damaged, b"\x93NUMPY\x01\x00\x10\x00{'descr': '<f4'}   \n").unwrap();
+    let out = bench(&["--pipeline", "batch(4)", damaged.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    let first_line = err.lines().next().unwrap_or_default();
+    let parts: Vec<&str> = first_line.split(": ").collect();
+    for w in 1..=parts.len() / 2 {
+        let n = parts.len();
+        assert!(
+            parts[n - w..] != parts[n - 2 * w..n - w],
+            "said twice: {err}"
+        );
+    }
 }
 
 #[test]

@@ -225,10 +225,14 @@ class Dataset(DatasetTransformations):
         patterns = [os.fsdecode(p) for p in given]
         if len(patterns) == 1:
             return Dataset._from_core(_npyflow.list_files(patterns[0], shuffled, as_seed(seed), so))
-        parts = [Dataset._from_core(_npyflow.list_files(p, False, None, so)) for p in patterns]
-        ds = parts[0]
-        for p in parts[1:]:
-            ds = ds.concatenate(p)
+        # Each pattern's matches (refused where it has none), in the order of the patterns,
+        # as one list: its strings padded to one width, as a single pattern's are.
+        names = [
+            bytes(name)
+            for p in patterns
+            for name in Dataset._from_core(_npyflow.list_files(p, False, None, so)).as_numpy_iterator()
+        ]
+        ds = Dataset.from_tensor_slices(np.array(names, dtype=np.bytes_))
         if shuffled:
             ds = ds.shuffle(max(len(ds), 1), seed=seed)
         return ds
@@ -634,8 +638,11 @@ class Dataset(DatasetTransformations):
     def options(self) -> Options:
         """The ``Options`` set on this dataset and the datasets it was made from (merged as
         tf.data merges them: later ``with_options`` win; a ``zip`` or ``concatenate`` merges
-        its inputs' in order). A fresh ``Options()`` when none were set."""
-        return Options().merge(self._options)
+        its inputs' in order). A fresh ``Options()`` when none were set. As in tf.data, the
+        object returned cannot be changed (ValueError): give changes to ``with_options``."""
+        options = Options().merge(self._options)
+        options._freeze()
+        return options
 
     def with_options(self, options: Options, name: Optional[str] = None) -> Dataset:
         """This dataset with ``options`` merged into its options (see ``Options`` for those

@@ -57,12 +57,20 @@ class _OptionsGroup:
     _groups: Dict[str, Type[_OptionsGroup]] = {}
     #: tf.data's old names -> the names they stand for
     _aliases: Dict[str, str] = {}
-    __slots__ = ("_values",)
+    __slots__ = ("_values", "_frozen")
 
     def __init__(self) -> None:
         values: Dict[str, Any] = {name: default for name, (_, default) in self._fields.items()}
         values.update({name: group() for name, group in self._groups.items()})
         object.__setattr__(self, "_values", values)
+        object.__setattr__(self, "_frozen", False)
+
+    def _freeze(self) -> None:
+        """Refuses changes from now on, here and in the groups inside (what
+        ``Dataset.options()`` returns: changing it would change no dataset)."""
+        object.__setattr__(self, "_frozen", True)
+        for name in self._groups:
+            self._values[name]._freeze()
 
     def __getattr__(self, name: str) -> Any:
         name = self._aliases.get(name, name)
@@ -72,6 +80,12 @@ class _OptionsGroup:
         raise AttributeError(f"{type(self).__name__} has no option {name!r}")
 
     def __setattr__(self, name: str, value: Any) -> None:
+        if object.__getattribute__(self, "_frozen"):
+            raise ValueError(
+                "Mutating `tf.data.Options()` returned by `tf.data.Dataset.options()` has no "
+                "effect. Use `tf.data.Dataset.with_options(options)` to set or update dataset "
+                "options."
+            )
         name = self._aliases.get(name, name)
         if name in self._groups:
             if not isinstance(value, self._groups[name]):
@@ -232,11 +246,14 @@ class Options(_OptionsGroup):
 
     def merge(self, options: Optional[Options]) -> Options:
         """These options with those set in ``options`` on top (as tf.data merges a dataset's
-        options: the later ones win where both set an option)."""
+        options: the later ones win where both set an option, except ``framework_type``, a
+        list, whose lists are joined)."""
         out = Options()
         for source in (self, options):
             if source is not None:
                 for name, value in source._set().items():
+                    if name == "framework_type" and out.framework_type:
+                        value = list(out.framework_type) + list(value)
                     out._assign(name, value)
         return out
 

@@ -3,6 +3,7 @@ shapes, the tensors of a structure in order, padding arguments flattened to the 
 
 from __future__ import annotations
 
+import operator
 from typing import TYPE_CHECKING, Any, Callable, List, Optional, Sequence, Tuple, TypeVar
 
 import numpy as np
@@ -26,7 +27,11 @@ def shape_tuple(shape: Optional[Sequence[Optional[int]]], what: str = "shape") -
         if d is None:
             dims.append(None)
             continue
-        d = int(d)
+        try:
+            d = operator.index(d)
+        except TypeError:
+            # tf.TensorShape's own words.
+            raise TypeError(f"{what}: Dimension value must be integer or None, got {d!r}") from None
         if d < 0:
             raise ValueError(f"{what}: a dimension must be >= 0 or None, got {d}")
         dims.append(d)
@@ -156,7 +161,13 @@ def signature_from_types(output_types: Any, output_shapes: Any) -> ElementSpec:
     ``output_shapes`` stand for."""
 
     def build(types: Any, shapes: Any) -> ElementSpec:
-        if isinstance(types, (tuple, list)):
+        if isinstance(types, list):
+            # tf.data's structures are tuples and dicts; a list is one value, which is no dtype.
+            raise TypeError(
+                f"Cannot convert the argument `type_value`: {types!r} to a dtype "
+                "(give several components' types as a tuple)"
+            )
+        if isinstance(types, tuple):
             shapes = shapes if shapes is not None else [None] * len(types)
             return tuple(build(t, s) for t, s in zip(types, shapes))
         if isinstance(types, dict):

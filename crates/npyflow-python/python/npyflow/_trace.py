@@ -777,17 +777,21 @@ def _symbols(g: _Graph, spec: Any, path: Tuple[Union[int, str], ...]) -> Any:
     raise Untraceable(f"an element of {spec!r}")
 
 
-def _output(g: _Graph, value: Any) -> Any:
+def _output(g: _Graph, value: Any, top: bool = True) -> Any:
     if isinstance(value, Symbol):
         if value._g is not g:
             raise Untraceable("a value of another trace")
         return ("value", value._id)
-    if isinstance(value, (tuple, list)):
-        return ("tuple", [_output(g, v) for v in value])
+    # A list is a tuple only where the function returns it; inside the result it is one
+    # tensor (tf.data's rule), which the per-element call makes.
+    if isinstance(value, tuple) or (top and isinstance(value, list)):
+        return ("tuple", [_output(g, v, False) for v in value])
+    if isinstance(value, list):
+        raise Untraceable("a list inside the result (one tensor in tf.data)")
     if isinstance(value, dict):
         if not all(isinstance(k, str) for k in value):
             raise Untraceable("a dict with non-string keys")
-        return ("dict", [(k, _output(g, v)) for k, v in value.items()])
+        return ("dict", [(k, _output(g, v, False)) for k, v in value.items()])
     raise Untraceable(f"a returned {type(value).__name__} that does not come from the element")
 
 

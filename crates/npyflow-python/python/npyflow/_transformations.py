@@ -17,6 +17,7 @@ from ._args import (
     check_parallel_calls,
     require_compatible,
 )
+from ._constants import UNKNOWN_CARDINALITY
 from ._specs import ElementSpec, TensorSpec, padding
 from ._structure import Capture, Template, repack, template_of, with_inputs
 
@@ -88,6 +89,8 @@ class DatasetTransformations:
         map_func: Union[Callable[..., Any], ops.Op],
         num_parallel_calls: Optional[int] = None,
         deterministic: Optional[bool] = None,
+        synchronous: Optional[bool] = None,
+        use_unbounded_threadpool: bool = False,
         name: Optional[str] = None,
         *,
         output_signature: ElementSpec = None,
@@ -133,8 +136,18 @@ class DatasetTransformations:
         warm-up it times calls made one at a time, then by every thread, and lets every
         thread call at once only where that was clearly faster (measuring again every 4096
         calls), so ``AUTOTUNE`` never runs a GIL-bound function slower than one thread does.
+
+        ``synchronous`` and ``use_unbounded_threadpool`` are taken as tf.data takes them and
+        change nothing: npyflow never parallelizes a map that did not ask for it (so every
+        map without ``num_parallel_calls`` is synchronous), and its threads are its own.
+        As in tf.data, ``synchronous=True`` with ``num_parallel_calls`` is a ValueError.
         """
         check_parallel_calls(num_parallel_calls)
+        if synchronous and num_parallel_calls is not None:
+            raise ValueError(
+                "map: `synchronous` is not supported with `num_parallel_calls`, but "
+                f"`num_parallel_calls` was set to {num_parallel_calls!r}"
+            )
         deterministic = self._deterministic(deterministic)
         threaded = num_parallel_calls is not None
         if isinstance(map_func, ops.Op):
@@ -289,9 +302,19 @@ class DatasetTransformations:
         name: Optional[str] = None,
     ) -> Dataset:
         """Elements drawn at random from a buffer of the next ``buffer_size``; a new order on
-        each pass unless ``reshuffle_each_iteration=False``."""
+        each pass unless ``reshuffle_each_iteration=False``. ``buffer_size`` may be
+        ``UNKNOWN_CARDINALITY`` (-2), as in tf.data: a buffer as large as the input, so each
+        pass reads the whole input before its first element (and holds it all in memory)."""
         reshuffle = True if reshuffle_each_iteration is None else bool(reshuffle_each_iteration)
-        return self._derive(self._ds.shuffle(as_index(buffer_size, "buffer_size"), as_seed(seed), reshuffle))
+        size = as_index(buffer_size, "buffer_size")
+        if size == UNKNOWN_CARDINALITY:
+            size = 2**63 - 1  # the buffer is allocated as it fills
+        elif size <= 0:
+            raise ValueError(
+                "shuffle: buffer_size must be greater than zero or UNKNOWN_CARDINALITY (-2, "
+                f"a buffer as large as the input), got {size}"
+            )
+        return self._derive(self._ds.shuffle(size, as_seed(seed), reshuffle))
 
     def global_shuffle(self, seed: Optional[int] = None, reshuffle_each_iteration: bool = True) -> Dataset:
         """A uniform shuffle of a random-access dataset (array slices, ``.npy`` rows, and maps,

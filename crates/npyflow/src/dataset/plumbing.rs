@@ -159,6 +159,12 @@ pub(crate) trait Node: AsAny + Send + Sync + 'static {
     fn is_random_access(&self) -> bool {
         false
     }
+    /// How many elements a pass read from this node (when it is the last of the pipeline)
+    /// should have made ahead of its consumer at least: a prefetch's buffer. 0: the engine's
+    /// own choice.
+    fn read_ahead(&self) -> usize {
+        0
+    }
     /// A new random-access pass, for nodes that are random-access: its length and any
     /// element by index, without reading the ones before it. Per-pass randomness (a global
     /// shuffle's permutation) is drawn here.

@@ -104,6 +104,9 @@ impl Node for Prefetch {
     fn is_random_access(&self) -> bool {
         self.input.is_random_access()
     }
+    fn read_ahead(&self) -> usize {
+        self.buffer_size.min(MAX_BUFFER)
+    }
     fn pass(&self) -> Option<PassRef> {
         // Over a random-access input, prefetching is reading ahead by index on a worker:
         // the pass stays random-access and its state stays a position.

@@ -178,8 +178,14 @@ impl ElementIter for RepeatIter {
                     self.current = None;
                     self.epoch += 1;
                     // An input with no elements would make an endless repeat spin forever;
-                    // like tf.data, an empty pass ends the repeat.
-                    if !self.yielded_this_epoch {
+                    // like tf.data, an empty pass ends it. A repeat of `count` passes goes
+                    // through empty ones, as tf.data's does (a generator may yield nothing
+                    // on one pass and something on the next), unless the input is known to
+                    // be empty on every pass.
+                    if !self.yielded_this_epoch
+                        && (self.count.is_none()
+                            || self.input.cardinality() == Cardinality::Finite(0))
+                    {
                         return None;
                     }
                 }

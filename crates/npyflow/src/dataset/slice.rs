@@ -210,6 +210,19 @@ impl Node for AssertCardinality {
         self.expected
             .map_or(Cardinality::Infinite, Cardinality::Finite)
     }
+    fn is_random_access(&self) -> bool {
+        // An input with random access knows its length: where that is the one expected,
+        // the check holds and the pass is the input's (so a global_shuffle can follow).
+        self.input.is_random_access()
+            && self.expected.map(Cardinality::Finite) == Some(self.input.cardinality())
+    }
+    fn pass(&self) -> Option<PassRef> {
+        if !self.is_random_access() {
+            return None;
+        }
+        let inner = self.input.pass()?;
+        (Some(inner.len()) == self.expected).then_some(inner)
+    }
     fn open(&self, from: Option<State>) -> Result<BoxIter> {
         Ok(Box::new(AssertCardinalityIter {
             input: Numbered::open(&self.input, from, "AssertCardinality")?,

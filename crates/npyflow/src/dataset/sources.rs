@@ -346,6 +346,37 @@ impl Node for ListFiles {
             epoch,
         }))
     }
+    // Unshuffled, the files are a list read by index (tf.data's list_files(shuffle=False)
+    // has random access too), so a global_shuffle can follow.
+    fn is_random_access(&self) -> bool {
+        !self.shuffle
+    }
+    fn pass(&self) -> Option<super::plumbing::PassRef> {
+        if self.shuffle {
+            return None;
+        }
+        Some(Arc::new(FilesPass(self.files.clone())))
+    }
+}
+
+/// The files of an unshuffled `list_files`, by index.
+struct FilesPass(Vec<Tensor>);
+
+impl Pass for FilesPass {
+    fn len(&self) -> u64 {
+        self.0.len() as u64
+    }
+    fn get(&self, index: u64) -> Result<Element> {
+        let len = self.0.len();
+        usize::try_from(index)
+            .ok()
+            .and_then(|i| self.0.get(i))
+            .map(|t| t.clone().into())
+            .ok_or(Error::OutOfRange {
+                index: usize::try_from(index).unwrap_or(usize::MAX),
+                len,
+            })
+    }
 }
 
 struct FilesIter {

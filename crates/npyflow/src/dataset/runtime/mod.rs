@@ -159,11 +159,14 @@ impl Dataset {
                         .unwrap_or_else(|_| Err(Error::Function("a worker panicked".into())));
                     (k, item)
                 });
+                let mut lanes = parallel::Lanes::new(p.num_threads(), p.is_deterministic());
+                // A prefetch's buffer: at least that many elements in the making.
+                lanes.capacity = lanes.capacity.max(self.node().read_ahead());
                 Some(parallel::ParallelIter::start(
                     self.node().name(),
                     jobs,
                     work,
-                    parallel::Lanes::new(p.num_threads(), p.is_deterministic()),
+                    lanes,
                     Vec::new(),
                     |what| (u64::MAX, parallel::panic_error(what)),
                 )?)
