@@ -82,8 +82,10 @@ def test_with_options_merges_later_ones_win_and_keeps_the_dataset():
     assert D.sample_from_datasets([D.range(2).with_options(a), D.range(2)]).options().deterministic is False
     picked = D.choose_from_datasets([D.range(2), D.range(2).with_options(b)], D.range(2))
     assert picked.options().deterministic is True
-    # options() is a copy: changing it changes no dataset
-    ds.options().deterministic = False
+    # options() cannot be changed (as in tf.data, ValueError): changing it would change no
+    # dataset
+    with pytest.raises(ValueError, match="with_options"):
+        ds.options().deterministic = False
     assert ds.options().deterministic is True
     with pytest.raises(TypeError):
         ds.with_options({"deterministic": True})
