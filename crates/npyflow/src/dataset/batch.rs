@@ -24,6 +24,10 @@ fn in_flight(parallel: Option<Parallelism>) -> usize {
     parallel.map_or(1, |p| 2 * p.num_threads())
 }
 
+/// What makes one top-level part of a batch from that part of its rows, given the fused ops
+/// aimed at it.
+type PartFn<'a> = dyn Fn(&[Element], Vec<&Op>) -> Result<Element> + 'a;
+
 /// How one batch is made from its elements.
 #[derive(Clone)]
 enum Assemble {
@@ -83,11 +87,7 @@ impl Assembler {
 
     /// `leaf` on each top-level part of `rows` (the whole of them for a single tensor),
     /// with the fused ops aimed at it.
-    fn by_part(
-        &self,
-        rows: &[Element],
-        leaf: &dyn Fn(&[Element], Vec<&Op>) -> Result<Element>,
-    ) -> Result<Element> {
+    fn by_part(&self, rows: &[Element], leaf: &PartFn<'_>) -> Result<Element> {
         match rows.first() {
             Some(Element::Tuple(items)) => {
                 let mut out = Vec::with_capacity(items.len());
