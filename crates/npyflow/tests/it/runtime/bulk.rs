@@ -2,7 +2,7 @@
 //! at once, as a view) and writes the rows, through fused op maps, to their places: the
 //! batches, errors and saved states are those of reading the rows one by one.
 
-use npyflow::dataset::InterleaveOptions;
+use npyflow::dataset::{InterleaveOptions, MapOptions};
 use npyflow::format::npy::write_npy;
 use npyflow::{ops, DType, Dataset, Element, Error, Tensor};
 use proptest::prelude::*;
@@ -21,6 +21,9 @@ fn rows(i: usize, len: usize, bad: Option<usize>) -> npyflow::Result<Dataset> {
         &[len],
     )?;
     let ds = Dataset::from_tensor_slices(Element::tuple([x, y]))?;
+    // The spec is declared: found by a call on a placeholder element (y = 0), the function
+    // would fail there when the bad row is row 0.
+    let spec = ds.element_spec().clone();
     match bad {
         Some(row) => ds.map(
             move |e: Element| {
@@ -30,7 +33,7 @@ fn rows(i: usize, len: usize, bad: Option<usize>) -> npyflow::Result<Dataset> {
                 }
                 Ok(e)
             },
-            (),
+            MapOptions::new().output_spec(spec),
         ),
         None => Ok(ds),
     }
