@@ -95,7 +95,7 @@ impl DatasetIter {
             .walk(&mut |n| random += u64::from(n.random().is_some()));
         let s = State::new("Iterator").flag(self.done).num(random);
         let s = self.dataset.save_randomness(s).kid_opt(inner);
-        Ok(to_bytes(&s, self.dataset.fingerprint()))
+        Ok(to_bytes(&s, &self.dataset.structure()))
     }
 
     /// Continues from `state`, a [`get_state`](DatasetIter::get_state) of an iterator over
@@ -107,7 +107,7 @@ impl DatasetIter {
     /// new seed) still continues the saved order. Random nodes' epoch counters move past the
     /// restored epochs, so later passes over the same dataset get new orders.
     pub fn set_state(&mut self, state: &[u8]) -> Result<()> {
-        let s = from_bytes(state, self.dataset.fingerprint())?;
+        let s = from_bytes(state, &self.dataset.structure())?;
         let mut r = s.reader("Iterator")?;
         let done = r.flag()?;
         let n = r.usize()?;
@@ -189,21 +189,20 @@ impl fmt::Debug for DatasetIter {
 }
 
 impl Dataset {
-    /// A hash of the pipeline's structure (each node's operation, element spec and
-    /// cardinality), stamped
-    /// on saved iterator states so that a state is only restored into its own pipeline.
-    pub(crate) fn fingerprint(&self) -> u64 {
-        let mut text = String::new();
+    /// The pipeline's structure, one line per node in walk order (its operation, element
+    /// spec, cardinality and any [`Node::resume_note`]), stamped on saved iterator states so
+    /// that a state is only restored into a pipeline built as its own.
+    pub(crate) fn structure(&self) -> Vec<String> {
+        let mut lines = Vec::new();
         self.walk(&mut |n| {
-            text.push_str(n.name());
-            text.push('|');
-            text.push_str(&n.spec().to_string());
-            text.push('|');
-            text.push_str(&n.cardinality().as_i64().to_string());
-            text.push(';');
+            let mut line = format!("{} {} {}", n.name(), n.spec(), n.cardinality().as_i64());
+            if let Some(note) = n.resume_note() {
+                line.push_str(", ");
+                line.push_str(&note);
+            }
+            lines.push(line);
         });
-        let h = crc32fast::hash(text.as_bytes());
-        (u64::from(h) << 32) | (text.len() as u64 & 0xffff_ffff)
+        lines
     }
 
     /// The seeds and epoch counters of the pipeline's random nodes, in walk order.

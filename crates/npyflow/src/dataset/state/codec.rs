@@ -1,13 +1,18 @@
 //! The state tree as bytes: little-endian and self-checking (a magic string, a format
-//! version, a fingerprint of the pipeline's structure, the tree, and a CRC-32 of everything
-//! before it). Decoding never trusts a length: each is checked against the bytes that remain.
+//! version, the pipeline's structure as one line per node, the tree, and a CRC-32 of
+//! everything before it). Decoding never trusts a length: each is checked against the bytes
+//! that remain.
+//!
+//! The structure is kept as text, not as a hash, so that a state restored into another
+//! pipeline is refused with the first node that differs, in words.
 
 use super::bytes::{put_str, put_u64, Cursor, MAX_DEPTH};
 use super::tree::{mismatch, State};
 use crate::error::{Error, Result};
 
 const MAGIC: &[u8; 14] = b"npyflow state\n";
-const VERSION: u32 = 1;
+/// Version 1 stamped a hash of the structure; version 2 keeps its lines.
+const VERSION: u32 = 2;
 
 fn encode_state(s: &State, out: &mut Vec<u8>) {
     put_str(out, &s.tag);
@@ -67,12 +72,16 @@ fn decode_state(c: &mut Cursor<'_>, depth: usize) -> Result<State> {
     })
 }
 
-/// The state as bytes, stamped with the pipeline's fingerprint.
-pub(crate) fn to_bytes(s: &State, fingerprint: u64) -> Vec<u8> {
+/// The state as bytes, stamped with the pipeline's `structure` (one line per node, see
+/// `Dataset::structure`).
+pub(crate) fn to_bytes(s: &State, structure: &[String]) -> Vec<u8> {
     let mut out = Vec::with_capacity(256);
     out.extend_from_slice(MAGIC);
     out.extend_from_slice(&VERSION.to_le_bytes());
-    put_u64(&mut out, fingerprint);
+    put_u64(&mut out, structure.len() as u64);
+    for line in structure {
+        put_str(&mut out, line);
+    }
     encode_state(s, &mut out);
     let crc = crc32fast::hash(&out);
     out.extend_from_slice(&crc.to_le_bytes());
@@ -80,8 +89,8 @@ pub(crate) fn to_bytes(s: &State, fingerprint: u64) -> Vec<u8> {
 }
 
 /// Decodes bytes from [`to_bytes`], checking that they are whole and were saved from a
-/// pipeline of this `fingerprint`.
-pub(crate) fn from_bytes(bytes: &[u8], fingerprint: u64) -> Result<State> {
+/// pipeline of this `structure`.
+pub(crate) fn from_bytes(bytes: &[u8], structure: &[String]) -> Result<State> {
     let bad = |why: &str| Error::InvalidArgument(format!("not an npyflow iterator state: {why}"));
     if bytes.len() < MAGIC.len() + 4 + 8 + 4 || !bytes.starts_with(MAGIC) {
         return Err(bad("it does not start with npyflow's mark"));
@@ -100,18 +109,37 @@ pub(crate) fn from_bytes(bytes: &[u8], fingerprint: u64) -> Result<State> {
             "format version {version}, and this npyflow reads version {VERSION}"
         )));
     }
-    let saved = c.u64()?;
-    if saved != fingerprint {
-        return Err(mismatch(
-            "it was saved from a pipeline of another structure (other transformations, \
-             element specs or sizes)",
-        ));
-    }
+    let n = c.count(8)?;
+    let saved = (0..n).map(|_| c.string()).collect::<Result<Vec<_>>>()?;
+    check_structure(&saved, structure)?;
     let s = decode_state(&mut c, 0)?;
     if c.at != body.len() {
         return Err(bad("bytes follow its end"));
     }
     Ok(s)
+}
+
+/// Refuses a state saved from a pipeline whose `saved` structure is not `now`, naming the
+/// first node that differs (nodes are counted from the outermost, as `Dataset::walk` visits
+/// them).
+fn check_structure(saved: &[String], now: &[String]) -> Result<()> {
+    let Some(k) = (0..saved.len().max(now.len())).find(|&k| saved.get(k) != now.get(k)) else {
+        return Ok(());
+    };
+    let line = |lines: &[String]| {
+        lines
+            .get(k)
+            .map_or("no such node".to_string(), |l| format!("`{l}`"))
+    };
+    Err(mismatch(format!(
+        "it was saved from a pipeline of another structure: node {} (counted from the last \
+         transformation) was {} and is {} here. Restore a state into a pipeline built as the \
+         one that saved it: the same transformations, element specs and sizes, and the same \
+         global batch size for distributed_batch (the number of workers may change)",
+        k + 1,
+        line(saved),
+        line(now),
+    )))
 }
 
 #[cfg(test)]
@@ -140,10 +168,14 @@ mod tests {
             .kid_opt(None)
     }
 
+    fn lines(l: &[&str]) -> Vec<String> {
+        l.iter().map(|s| s.to_string()).collect()
+    }
+
     #[test]
     fn round_trips() {
-        let bytes = to_bytes(&sample(), 42);
-        let s = from_bytes(&bytes, 42).unwrap();
+        let bytes = to_bytes(&sample(), &lines(&["A", "B"]));
+        let s = from_bytes(&bytes, &lines(&["A", "B"])).unwrap();
         let mut r = s.reader("Outer").unwrap();
         assert_eq!(r.num().unwrap(), 3);
         assert!(r.flag().unwrap());
@@ -165,16 +197,27 @@ mod tests {
 
     #[test]
     fn refuses_other_pipelines_and_damage() {
-        let bytes = to_bytes(&sample(), 42);
-        let e = from_bytes(&bytes, 43).unwrap_err().to_string();
-        assert!(e.contains("another structure"), "{e}");
+        let bytes = to_bytes(&sample(), &lines(&["A", "B"]));
+        let e = from_bytes(&bytes, &lines(&["A", "C"]))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("another structure: node 2"), "{e}");
+        assert!(e.contains("was `B` and is `C` here"), "{e}");
+        let e = from_bytes(&bytes, &lines(&["A"])).unwrap_err().to_string();
+        assert!(
+            e.contains("node 2") && e.contains("is no such node here"),
+            "{e}"
+        );
         assert!(sample().reader("Other").is_err());
         for cut in [0, 5, bytes.len() / 2, bytes.len() - 1] {
-            assert!(from_bytes(&bytes[..cut], 42).is_err(), "cut at {cut}");
+            assert!(
+                from_bytes(&bytes[..cut], &lines(&["A", "B"])).is_err(),
+                "cut at {cut}"
+            );
         }
         let mut flipped = bytes.clone();
         flipped[30] ^= 1;
-        assert!(from_bytes(&flipped, 42)
+        assert!(from_bytes(&flipped, &lines(&["A", "B"]))
             .unwrap_err()
             .to_string()
             .contains("checksum"));
@@ -188,12 +231,12 @@ mod tests {
         let mut body = Vec::new();
         body.extend_from_slice(MAGIC);
         body.extend_from_slice(&VERSION.to_le_bytes());
-        put_u64(&mut body, 1);
+        put_u64(&mut body, 0);
         put_str(&mut body, "X");
         put_u64(&mut body, 1 << 60);
         let crc = crc32fast::hash(&body);
         body.extend_from_slice(&crc.to_le_bytes());
-        let e = from_bytes(&body, 1).unwrap_err().to_string();
+        let e = from_bytes(&body, &[]).unwrap_err().to_string();
         assert!(e.contains("damaged"), "{e}");
     }
 }
