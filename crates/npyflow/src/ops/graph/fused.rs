@@ -18,8 +18,7 @@
 use bytemuck::Pod;
 
 use super::kernels::{self, broadcast_shapes, c_strides, is_supported, Elem, B};
-use super::kinds::{BinaryOp, UnaryOp};
-use super::Node;
+use super::kinds::{BinaryOp, Node, UnaryOp};
 use crate::buffer::{BufferMut, BufferPool};
 use crate::dtype::DType;
 use crate::error::{Error, Result};
