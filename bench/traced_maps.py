@@ -8,7 +8,8 @@
 
 Rows (W1's and W4's data, ../shared/WORKLOADS.md):
   seed pipeline: from_tensor_slices((x, y)) -> map -> batch(256) -> prefetch, 50,000 rows,
-    the map as a lambda (`x.astype(np.float32) / 255.0`, traced) and as npyflow.ops;
+    the map as a lambda (`x.astype(np.float32) / 255.0`, traced) and as npyflow.ops, both
+    as the seed writes it (no num_parallel_calls) and both with num_parallel_calls=AUTOTUNE;
   W4: W4's `flip` traced, against the NumPy loop of anchors.py (a Python call per image and
     np.stack per batch) and tf.data with the same function in tf ops (AUTOTUNE), 20,000 rows;
   untraceable: a Python function npyflow cannot trace (`flip` with a branch on a value),
@@ -61,11 +62,15 @@ def npyflow_rows(case, n):
 
     x, y = data(n)
     src = lambda: tfd.Dataset.from_tensor_slices((x, y))
-    if case == "seed_lambda":
-        make = lambda: src().map(lambda a, b: (a.astype(np.float32) / 255.0, b)).batch(256).prefetch(tfd.AUTOTUNE)
-    elif case == "seed_ops":
-        make = lambda: (src().map(ops.cast("float32", component=0), num_parallel_calls=tfd.AUTOTUNE)
-                        .map(ops.scale(1 / 255, component=0)).batch(256).prefetch(tfd.AUTOTUNE))
+    if case in ("seed_lambda", "seed_lambda_autotune"):
+        par = tfd.AUTOTUNE if case.endswith("autotune") else None
+        make = lambda: (src().map(lambda a, b: (a.astype(np.float32) / 255.0, b), num_parallel_calls=par)
+                        .batch(256).prefetch(tfd.AUTOTUNE))
+    elif case in ("seed_ops", "seed_ops_autotune"):
+        par = tfd.AUTOTUNE if case.endswith("autotune") else None
+        make = lambda: (src().map(ops.cast("float32", component=0), num_parallel_calls=par)
+                        .map(ops.scale(1 / 255, component=0), num_parallel_calls=par)
+                        .batch(256).prefetch(tfd.AUTOTUNE))
     elif case == "w4_traced":
         make = lambda: src().map(lambda a, b: (flip(a), b)).batch(256).prefetch(tfd.AUTOTUNE)
     elif case == "w4_traced_autotune":
@@ -131,7 +136,8 @@ def main():
         print(json.dumps({"rows_per_s": r}))
         return
     n1, n4 = 50_000, 20_000
-    cases = [("seed_lambda", n1, None), ("seed_ops", n1, None), ("w4_traced", n4, None),
+    cases = [("seed_lambda", n1, None), ("seed_ops", n1, None), ("seed_lambda_autotune", n1, None),
+             ("seed_ops_autotune", n1, None), ("w4_traced", n4, None),
              ("w4_traced_autotune", n4, None), ("numpy_loop", n4, None),
              ("untraceable_serial", n4, None), ("untraceable_autotune", n4, None)]
     have_tf = os.path.exists(a.peer_python) and subprocess.run(
@@ -151,6 +157,9 @@ def main():
         "| seed pipeline, `map(lambda x, y: (x.astype(np.float32) / 255.0, y))` (traced) | %s | %.2fx the ops pipeline |"
         % (f"{med['seed_lambda']:,.0f}", med["seed_lambda"] / med["seed_ops"]),
         "| seed pipeline, `npyflow.ops.cast` + `ops.scale` | %s | 1.00x |" % f"{med['seed_ops']:,.0f}",
+        "| the same lambda, num_parallel_calls=AUTOTUNE | %s | %.2fx the ops pipeline |"
+        % (f"{med['seed_lambda_autotune']:,.0f}", med["seed_lambda_autotune"] / med["seed_ops_autotune"]),
+        "| the same ops, num_parallel_calls=AUTOTUNE | %s | 1.00x |" % f"{med['seed_ops_autotune']:,.0f}",
         "| W4 `flip` traced | %s | %.1fx the NumPy loop%s |"
         % (f"{med['w4_traced']:,.0f}", med["w4_traced"] / med["numpy_loop"],
            ", %.1fx tf.data" % (med["w4_traced"] / med["tf_w4"]) if have_tf else ""),

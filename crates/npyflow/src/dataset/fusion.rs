@@ -56,7 +56,7 @@ pub(crate) fn apply_elementwise_pooled(
         let e = apply_elementwise_pooled(e, &ops[..pos], pool)?;
         let graph = ops[pos].as_graph().expect("found above");
         let e = graph
-            .apply_batch(e)
+            .apply_batch(e, Some(pool))
             .map_err(|err| err.context(format!("map: {graph}")))?;
         return apply_elementwise_pooled(e, &ops[pos + 1..], pool);
     }

@@ -19,7 +19,7 @@ use crate::tensor::Tensor;
 /// A NumPy bool as stored: one byte, 0 or 1.
 #[derive(Clone, Copy, Debug, Default, PartialEq, PartialOrd, Pod, Zeroable)]
 #[repr(transparent)]
-pub(super) struct B(u8);
+pub(super) struct B(pub(super) u8);
 
 /// A number read for a cast: every element type widens to one of these without loss.
 #[derive(Clone, Copy)]

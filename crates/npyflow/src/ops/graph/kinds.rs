@@ -1,4 +1,7 @@
-//! The ops of a graph's steps: unary, binary and reductions.
+//! The steps of a graph and their ops: unary, binary and reductions, indexes, paths.
+
+use crate::tensor::Tensor;
+use crate::DType;
 
 /// A unary op, as the NumPy ufunc of the same name.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -115,4 +118,68 @@ pub enum ReduceOp {
     Any,
     /// Whether every value is non-zero (bool).
     All,
+}
+
+/// One axis of a basic index, as Python's `x[...]` takes it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Index {
+    /// `start:stop:step`, each bound optional and negative from the end, as Python slices.
+    Range {
+        /// The first index (None: from the start, or the end for a negative step).
+        start: Option<i64>,
+        /// The index to stop before (None: to the end, or the start for a negative step).
+        stop: Option<i64>,
+        /// The step, not 0.
+        step: i64,
+    },
+    /// One position (negative from the end); the axis goes away.
+    At(i64),
+    /// `np.newaxis`: a new axis of length 1.
+    NewAxis,
+}
+
+/// A step on the path to one tensor of an element.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Part {
+    /// Part `i` of a tuple.
+    Index(usize),
+    /// Value `k` of a dict.
+    Key(String),
+}
+
+/// A value of a graph under construction (a node's result).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Value(pub(super) usize);
+
+#[derive(Clone, Debug, PartialEq)]
+pub(super) enum Node {
+    Input(Vec<Part>),
+    Const(Tensor),
+    Cast(Value, DType),
+    Unary(UnaryOp, Value),
+    Binary(BinaryOp, Value, Value),
+    Select(Value, Value, Value),
+    Slice(Value, Vec<Index>),
+    Reshape(Value, Vec<i64>),
+    Transpose(Value, Vec<usize>),
+    Concat(Vec<Value>, usize),
+    Reduce(ReduceOp, Value, Vec<usize>, bool),
+}
+
+impl Node {
+    /// The values the step reads.
+    pub(super) fn operands(&self) -> Vec<Value> {
+        match self {
+            Node::Input(_) | Node::Const(_) => Vec::new(),
+            Node::Cast(x, _)
+            | Node::Unary(_, x)
+            | Node::Slice(x, _)
+            | Node::Reshape(x, _)
+            | Node::Transpose(x, _)
+            | Node::Reduce(_, x, _, _) => vec![*x],
+            Node::Binary(_, a, b) => vec![*a, *b],
+            Node::Select(c, a, b) => vec![*c, *a, *b],
+            Node::Concat(xs, _) => xs.clone(),
+        }
+    }
 }

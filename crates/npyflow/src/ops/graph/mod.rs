@@ -45,10 +45,14 @@
 //! # Ok::<(), npyflow::Error>(())
 //! ```
 
+#[macro_use]
 mod kernels;
+mod fused;
 mod kinds;
 
-pub use kinds::{BinaryOp, ReduceOp, UnaryOp};
+pub use kinds::{BinaryOp, Index, Part, ReduceOp, UnaryOp, Value};
+
+use kinds::Node;
 
 use std::fmt;
 use std::sync::Arc;
@@ -59,34 +63,8 @@ use crate::tensor::Tensor;
 use crate::DType;
 
 use super::kernels::resolve_shape;
-use kernels::{c_strides, is_supported};
-
-/// One axis of a basic index, as Python's `x[...]` takes it.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Index {
-    /// `start:stop:step`, each bound optional and negative from the end, as Python slices.
-    Range {
-        /// The first index (None: from the start, or the end for a negative step).
-        start: Option<i64>,
-        /// The index to stop before (None: to the end, or the start for a negative step).
-        stop: Option<i64>,
-        /// The step, not 0.
-        step: i64,
-    },
-    /// One position (negative from the end); the axis goes away.
-    At(i64),
-    /// `np.newaxis`: a new axis of length 1.
-    NewAxis,
-}
-
-/// A step on the path to one tensor of an element.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Part {
-    /// Part `i` of a tuple.
-    Index(usize),
-    /// Value `k` of a dict.
-    Key(String),
-}
+use crate::buffer::BufferPool;
+use kernels::is_supported;
 
 /// The structure of a graph's output: its tensors in tuples and dicts.
 #[derive(Clone, Debug, PartialEq)]
@@ -97,43 +75,6 @@ pub enum Output {
     Tuple(Vec<Output>),
     /// A dict, in this order.
     Dict(Vec<(String, Output)>),
-}
-
-/// A value of a graph under construction (a node's result).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Value(usize);
-
-#[derive(Clone, Debug, PartialEq)]
-enum Node {
-    Input(Vec<Part>),
-    Const(Tensor),
-    Cast(Value, DType),
-    Unary(UnaryOp, Value),
-    Binary(BinaryOp, Value, Value),
-    Select(Value, Value, Value),
-    Slice(Value, Vec<Index>),
-    Reshape(Value, Vec<i64>),
-    Transpose(Value, Vec<usize>),
-    Concat(Vec<Value>, usize),
-    Reduce(ReduceOp, Value, Vec<usize>, bool),
-}
-
-impl Node {
-    /// The values the step reads.
-    fn operands(&self) -> Vec<Value> {
-        match self {
-            Node::Input(_) | Node::Const(_) => Vec::new(),
-            Node::Cast(x, _)
-            | Node::Unary(_, x)
-            | Node::Slice(x, _)
-            | Node::Reshape(x, _)
-            | Node::Transpose(x, _)
-            | Node::Reduce(_, x, _, _) => vec![*x],
-            Node::Binary(_, a, b) => vec![*a, *b],
-            Node::Select(c, a, b) => vec![*c, *a, *b],
-            Node::Concat(xs, _) => xs.clone(),
-        }
-    }
 }
 
 /// Counts each output's value as a use (an output is never overwritten).
@@ -633,6 +574,20 @@ impl GraphBuilder {
             }
         }
         count_outputs(&output, &mut uses);
+        let mut outputs = vec![0usize; self.nodes.len()];
+        count_outputs(&output, &mut outputs);
+        let outputs: Vec<bool> = outputs.iter().map(|&c| c > 0).collect();
+        let depends: Vec<bool> = self.infos.iter().map(|i| i.depends).collect();
+        let plan = fused::Plan::new(&self.nodes, &depends, &outputs);
+        // The steps the outputs need: others are never computed.
+        let mut live = outputs.clone();
+        for i in (0..self.nodes.len()).rev() {
+            if live[i] {
+                for v in self.nodes[i].operands() {
+                    live[v.0] = true;
+                }
+            }
+        }
         Ok(Graph {
             input: self.input,
             nodes: self.nodes,
@@ -641,9 +596,21 @@ impl GraphBuilder {
             spec,
             batch,
             uses,
+            plan,
+            live,
             fallback: None,
         })
     }
+}
+
+/// How [`Graph::eval`] computes elementwise steps.
+#[derive(Clone, Copy)]
+enum Eval<'p> {
+    /// Regions fused and blocked, outputs from the pool when there is one.
+    Fused(Option<&'p BufferPool>),
+    /// Each step a whole-array pass (the reference the fused evaluation is tested against).
+    #[cfg_attr(not(test), allow(dead_code))]
+    Steps,
 }
 
 /// A function that computes an element where the graph's result would be the platform's.
@@ -660,6 +627,10 @@ pub struct Graph {
     batch: bool,
     /// How many steps (and outputs) use each value.
     uses: Vec<usize>,
+    /// Which steps run fused, in which regions.
+    plan: fused::Plan,
+    /// Whether an output needs each step (the others are not computed).
+    live: Vec<bool>,
     fallback: Option<Fallback>,
 }
 
@@ -747,7 +718,7 @@ impl Graph {
 
     /// The graph applied to one element.
     pub fn apply(&self, e: Element) -> Result<Element> {
-        match self.eval(&e, self.fallback.is_some(), false)? {
+        match self.eval(&e, self.fallback.is_some(), false, Eval::Fused(None))? {
             Some(out) => Ok(out),
             None => self.fall_back(e),
         }
@@ -773,8 +744,8 @@ impl Graph {
     /// The graph applied to a batch of elements at once (when
     /// [`commutes_with_batch`](Self::commutes_with_batch)); row by row where a row needs the
     /// fallback.
-    pub(crate) fn apply_batch(&self, batch: Element) -> Result<Element> {
-        if let Some(out) = self.eval(&batch, self.fallback.is_some(), true)? {
+    pub(crate) fn apply_batch(&self, batch: Element, pool: Option<&BufferPool>) -> Result<Element> {
+        if let Some(out) = self.eval(&batch, self.fallback.is_some(), true, Eval::Fused(pool))? {
             return Ok(out);
         }
         let rows = batch.rows()?;
@@ -792,14 +763,64 @@ impl Graph {
 
     /// Evaluates the graph on `e` (a batch of elements when `batched`); `None` where a
     /// result is the platform's and `strict`.
-    fn eval(&self, e: &Element, strict: bool, batched: bool) -> Result<Option<Element>> {
+    fn eval(
+        &self,
+        e: &Element,
+        strict: bool,
+        batched: bool,
+        how: Eval<'_>,
+    ) -> Result<Option<Element>> {
         let mut vals: Vec<Tensor> = Vec::with_capacity(self.nodes.len());
+        // The strided views that regions read in place (fused evaluation only).
+        let mut views: Vec<Option<fused::View>> = vec![None; self.nodes.len()];
+        let dtypes: Vec<DType> = self.infos.iter().map(|i| i.dtype).collect();
         // Uses left of each value: a binary op on the last use of a value it may overwrite
         // computes in that value's memory.
         let mut uses = self.uses.clone();
         // Batch axis offset of node i's value.
         let lead = |i: &Info| usize::from(batched && i.depends);
-        for (node, info) in self.nodes.iter().zip(&self.infos) {
+        let placeholder = || Tensor::scalar(0u8);
+        for (i, (node, info)) in self.nodes.iter().zip(&self.infos).enumerate() {
+            if !self.live[i] {
+                vals.push(placeholder());
+                continue;
+            }
+            if let Eval::Fused(pool) = how {
+                match self.plan.roles[i] {
+                    fused::Role::Step => {}
+                    fused::Role::Member => {
+                        vals.push(placeholder());
+                        continue;
+                    }
+                    fused::Role::View => {
+                        let source = |x: &Value| match &views[x.0] {
+                            Some(v) => v.clone(),
+                            None => fused::View::of(&vals[x.0]),
+                        };
+                        let view = match node {
+                            Node::Slice(x, index) => {
+                                slice_view(source(x), index, lead(&self.infos[x.0]))?
+                            }
+                            Node::Transpose(x, perm) => {
+                                transpose_view(source(x), perm, lead(&self.infos[x.0]))
+                            }
+                            _ => unreachable!("views are slices and transposes"),
+                        };
+                        views[i] = Some(view);
+                        vals.push(placeholder());
+                        continue;
+                    }
+                    fused::Role::Root(k) => {
+                        let region = &self.plan.regions[k];
+                        match fused::run(region, &self.nodes, &dtypes, &vals, &views, strict, pool)?
+                        {
+                            Some(t) => vals.push(t),
+                            None => return Ok(None),
+                        }
+                        continue;
+                    }
+                }
+            }
             let v = |x: &Value| &vals[x.0];
             let t = match node {
                 Node::Input(path) => part(e, path)?.clone(),
@@ -831,9 +852,8 @@ impl Graph {
                 }
                 Node::Select(c, a, b) => kernels::select(v(c), v(a), v(b))?,
                 Node::Slice(x, index) => {
-                    let src = v(x);
                     let b = lead(&self.infos[x.0]);
-                    slice(src, index, b)?
+                    slice_view(fused::View::of(v(x)), index, b)?.materialize()?
                 }
                 Node::Reshape(x, shape) => {
                     let src = v(x);
@@ -844,13 +864,8 @@ impl Graph {
                     src.reshape(&dims)?
                 }
                 Node::Transpose(x, perm) => {
-                    let src = v(x);
                     let b = lead(&self.infos[x.0]);
-                    let full: Vec<usize> = (0..b).chain(perm.iter().map(|p| p + b)).collect();
-                    let strides = c_strides(src.shape());
-                    let shape: Vec<usize> = full.iter().map(|&p| src.shape()[p]).collect();
-                    let st: Vec<isize> = full.iter().map(|&p| strides[p]).collect();
-                    kernels::gather(src, 0, &shape, &st)?
+                    transpose_view(fused::View::of(v(x)), perm, b).materialize()?
                 }
                 Node::Concat(xs, axis) => {
                     let b = lead(info);
@@ -887,12 +902,11 @@ impl Graph {
     }
 }
 
-/// `t[index]` where `t` has `lead` leading batch axes the index does not name.
-fn slice(t: &Tensor, index: &[Index], lead: usize) -> Result<Tensor> {
-    let src_strides = c_strides(t.shape());
-    let mut shape: Vec<usize> = t.shape()[..lead].to_vec();
-    let mut strides: Vec<isize> = src_strides[..lead].to_vec();
-    let mut offset: isize = 0;
+/// `t[index]` for a view `t` with `lead` leading batch axes the index does not name.
+fn slice_view(t: fused::View, index: &[Index], lead: usize) -> Result<fused::View> {
+    let mut shape: Vec<usize> = t.shape[..lead].to_vec();
+    let mut strides: Vec<isize> = t.strides[..lead].to_vec();
+    let mut offset = t.offset;
     let mut axis = lead;
     for ix in index {
         match ix {
@@ -901,7 +915,7 @@ fn slice(t: &Tensor, index: &[Index], lead: usize) -> Result<Tensor> {
                 strides.push(0);
             }
             Index::At(i) => {
-                let n = t.shape()[axis] as i64;
+                let n = t.shape[axis] as i64;
                 let j = if *i < 0 { i + n } else { *i };
                 if j < 0 || j >= n {
                     return Err(Error::Pipeline(format!(
@@ -909,22 +923,38 @@ fn slice(t: &Tensor, index: &[Index], lead: usize) -> Result<Tensor> {
                         axis - lead
                     )));
                 }
-                offset += j as isize * src_strides[axis];
+                offset += j as isize * t.strides[axis];
                 axis += 1;
             }
             Index::Range { start, stop, step } => {
-                let n = t.shape()[axis] as i64;
+                let n = t.shape[axis] as i64;
                 let (s, len) = slice_indices(*start, *stop, *step, n);
                 shape.push(len as usize);
-                strides.push(src_strides[axis] * *step as isize);
+                strides.push(t.strides[axis] * *step as isize);
                 if len > 0 {
-                    offset += s as isize * src_strides[axis];
+                    offset += s as isize * t.strides[axis];
                 }
                 axis += 1;
             }
         }
     }
-    kernels::gather(t, offset as usize, &shape, &strides)
+    Ok(fused::View {
+        base: t.base,
+        offset,
+        shape,
+        strides,
+    })
+}
+
+/// `t.transpose(perm)` for a view `t` with `lead` leading batch axes kept first.
+fn transpose_view(t: fused::View, perm: &[usize], lead: usize) -> fused::View {
+    let full: Vec<usize> = (0..lead).chain(perm.iter().map(|p| p + lead)).collect();
+    fused::View {
+        shape: full.iter().map(|&p| t.shape[p]).collect(),
+        strides: full.iter().map(|&p| t.strides[p]).collect(),
+        base: t.base,
+        offset: t.offset,
+    }
 }
 
 #[cfg(test)]
@@ -1036,7 +1066,7 @@ mod tests {
         let c = g.concat(&[s, s], 0).unwrap();
         let graph = g.build(Output::Value(c)).unwrap();
         assert!(graph.commutes_with_batch());
-        let whole = graph.apply_batch(t.clone().into()).unwrap();
+        let whole = graph.apply_batch(t.clone().into(), None).unwrap();
         let rows: Vec<Tensor> = (0..4)
             .map(|i| {
                 graph
@@ -1047,5 +1077,360 @@ mod tests {
             })
             .collect();
         assert_eq!(whole.into_tensor().unwrap(), Tensor::stack(&rows).unwrap());
+    }
+
+    #[test]
+    fn w4_flip_runs_as_one_region_over_a_view() {
+        // (img[:, ::-1, :].astype(np.float32) + 8.0) / 255.0 on 32x32x3 images.
+        let spec = ElementSpec::Tensor(TensorSpec {
+            dtype: DType::UInt8,
+            shape: PartialShape::known(&[32, 32, 3]),
+        });
+        let mut g = GraphBuilder::new(&spec);
+        let img = g.input(&[]).unwrap();
+        let all = Index::Range {
+            start: None,
+            stop: None,
+            step: 1,
+        };
+        let rev = Index::Range {
+            start: None,
+            stop: None,
+            step: -1,
+        };
+        let flipped = g.slice(img, &[all.clone(), rev, all]).unwrap();
+        let f = g.cast(flipped, DType::Float32).unwrap();
+        let eight = g.constant(Tensor::scalar(8.0f32)).unwrap();
+        let shifted = g.binary(BinaryOp::Add, f, eight).unwrap();
+        let k = g.constant(Tensor::scalar(255.0f32)).unwrap();
+        let scaled = g.binary(BinaryOp::Divide, shifted, k).unwrap();
+        let graph = g.build(Output::Value(scaled)).unwrap();
+        use fused::Role;
+        assert_eq!(
+            graph.plan.roles,
+            [
+                Role::Step,
+                Role::View,
+                Role::Member,
+                Role::Step,
+                Role::Member,
+                Role::Step,
+                Role::Root(0)
+            ]
+        );
+        assert_eq!(graph.plan.regions[0].leaves, [1, 3, 5]);
+        // Five images of every byte value, in batches through a pool, against NumPy's
+        // formula written out.
+        let bytes: Vec<u8> = (0..5 * 32 * 32 * 3).map(|i| (i * 7 % 256) as u8).collect();
+        let batch = Tensor::from_vec(bytes.clone(), &[5, 32, 32, 3]).unwrap();
+        let pool = crate::buffer::BufferPool::new(2);
+        for _ in 0..2 {
+            let out = graph
+                .apply_batch(batch.clone().into(), Some(&pool))
+                .unwrap();
+            let got = out.as_tensor().unwrap().view::<f32>().unwrap().to_vec();
+            let mut want = Vec::with_capacity(got.len());
+            for n in 0..5 {
+                for r in 0..32 {
+                    for c in (0..32).rev() {
+                        for ch in 0..3 {
+                            let b = bytes[((n * 32 + r) * 32 + c) * 3 + ch];
+                            want.push((f32::from(b) + 8.0) / 255.0);
+                        }
+                    }
+                }
+            }
+            assert_eq!(got, want);
+        }
+    }
+
+    /// Random graphs: the fused evaluation against the step-by-step one.
+    mod fused_equals_steps {
+        use super::*;
+        use crate::rng::Rng;
+        use proptest::prelude::*;
+
+        const DTYPES: [DType; 11] = [
+            DType::Bool,
+            DType::Int8,
+            DType::Int16,
+            DType::Int32,
+            DType::Int64,
+            DType::UInt8,
+            DType::UInt16,
+            DType::UInt32,
+            DType::UInt64,
+            DType::Float32,
+            DType::Float64,
+        ];
+
+        fn pick<T: Copy>(r: &mut Rng, xs: &[T]) -> T {
+            xs[r.below(xs.len() as u64) as usize]
+        }
+
+        /// Random values of `dtype`: every bit pattern for integers; for floats a mix of
+        /// small values, halves, huge ones, signed zeros, infinities and NaN.
+        fn values(r: &mut Rng, dtype: DType, shape: &[usize]) -> Tensor {
+            let n: usize = shape.iter().product();
+            let special = [
+                0.0,
+                -0.0,
+                0.5,
+                -2.5,
+                1e30,
+                -3e9,
+                f64::INFINITY,
+                f64::NEG_INFINITY,
+                f64::NAN,
+                255.0,
+                -129.0,
+            ];
+            let float = |r: &mut Rng| {
+                if r.below(3) == 0 {
+                    pick(r, &special)
+                } else {
+                    (r.next_f64() - 0.5) * 600.0
+                }
+            };
+            macro_rules! ints {
+                ($t:ty) => {
+                    Tensor::from_vec(
+                        (0..n).map(|_| r.next_u64() as $t).collect::<Vec<$t>>(),
+                        shape,
+                    )
+                };
+            }
+            let t = match dtype {
+                DType::Bool => {
+                    let bytes: Vec<u8> = (0..n).map(|_| (r.below(2)) as u8).collect();
+                    Tensor::new(DType::Bool, shape, crate::buffer::Buffer::from_vec(bytes))
+                }
+                DType::Int8 => ints!(i8),
+                DType::Int16 => ints!(i16),
+                DType::Int32 => ints!(i32),
+                DType::Int64 => ints!(i64),
+                DType::UInt8 => ints!(u8),
+                DType::UInt16 => ints!(u16),
+                DType::UInt32 => ints!(u32),
+                DType::UInt64 => ints!(u64),
+                DType::Float32 => {
+                    Tensor::from_vec((0..n).map(|_| float(r) as f32).collect::<Vec<f32>>(), shape)
+                }
+                _ => Tensor::from_vec((0..n).map(|_| float(r)).collect::<Vec<f64>>(), shape),
+            };
+            t.unwrap()
+        }
+
+        /// A random shape: small dimensions mostly, sometimes ones that make many blocks
+        /// (runs longer than a block, rows longer than a block, many short rows).
+        fn shape(r: &mut Rng) -> Vec<usize> {
+            match r.below(6) {
+                0 => vec![pick(r, &[1, 3, 1500])],
+                1 => vec![pick(r, &[2, 40]), 33, 3],
+                2 => vec![3, pick(r, &[1, 2, 1100])],
+                _ => (0..r.below(4)).map(|_| 1 + r.below(5) as usize).collect(),
+            }
+        }
+
+        /// A broadcastable variant of `s`: some dimensions 1, some leading ones dropped.
+        fn broadcastable(r: &mut Rng, s: &[usize]) -> Vec<usize> {
+            let drop = r.below(s.len() as u64 + 1) as usize;
+            s[drop..]
+                .iter()
+                .map(|&d| if r.below(3) == 0 { 1 } else { d })
+                .collect()
+        }
+
+        /// One random step on values of `pool`, or `None` where the builder refused it.
+        fn step(r: &mut Rng, g: &mut GraphBuilder, pool: &[Value]) -> Option<Value> {
+            let a = pick(r, pool);
+            let b = pick(r, pool);
+            let da = g.dtype(a).ok()?;
+            match r.below(11) {
+                0 | 1 => g.cast(a, pick(r, &DTYPES)).ok(),
+                2 => {
+                    let ops = [
+                        UnaryOp::Negative,
+                        UnaryOp::Abs,
+                        UnaryOp::Square,
+                        UnaryOp::Sqrt,
+                        UnaryOp::Floor,
+                        UnaryOp::Rint,
+                        UnaryOp::Reciprocal,
+                        UnaryOp::Sign,
+                        UnaryOp::IsNan,
+                        UnaryOp::IsFinite,
+                        UnaryOp::LogicalNot,
+                        UnaryOp::Invert,
+                    ];
+                    g.unary(pick(r, &ops), a).ok()
+                }
+                3..=5 => {
+                    let ops = [
+                        BinaryOp::Add,
+                        BinaryOp::Subtract,
+                        BinaryOp::Multiply,
+                        BinaryOp::Divide,
+                        BinaryOp::FloorDivide,
+                        BinaryOp::Remainder,
+                        BinaryOp::Maximum,
+                        BinaryOp::Minimum,
+                        BinaryOp::BitwiseXor,
+                        BinaryOp::Less,
+                        BinaryOp::Equal,
+                        BinaryOp::LogicalAnd,
+                    ];
+                    let b = if g.dtype(b).ok()? == da {
+                        b
+                    } else {
+                        g.cast(b, da).ok()?
+                    };
+                    let (x, y) = if r.below(2) == 0 { (a, b) } else { (b, a) };
+                    g.binary(pick(r, &ops), x, y).ok()
+                }
+                6 => {
+                    // A constant: a scalar or one value per position of the last axis.
+                    let last = g.shape(a).ok()?.dims()?.last().copied().flatten();
+                    let shape: Vec<usize> = match last {
+                        Some(n) if r.below(2) == 0 => vec![n],
+                        _ => vec![],
+                    };
+                    let c = g.constant(values(r, da, &shape)).ok()?;
+                    let op = pick(r, &[BinaryOp::Add, BinaryOp::Multiply, BinaryOp::Maximum]);
+                    g.binary(op, a, c).ok()
+                }
+                7 => {
+                    let c = g.binary(BinaryOp::Greater, a, a).ok();
+                    let c = match c {
+                        Some(c) if r.below(2) == 0 => c,
+                        _ => {
+                            let k = g.constant(values(r, da, &[])).ok()?;
+                            g.binary(BinaryOp::LessEqual, a, k).ok()?
+                        }
+                    };
+                    let b = if g.dtype(b).ok()? == da {
+                        b
+                    } else {
+                        g.cast(b, da).ok()?
+                    };
+                    g.select(c, a, b).ok()
+                }
+                8 => {
+                    let dims = g.shape(a).ok()?.dims()?.to_vec();
+                    let mut index = Vec::new();
+                    for d in dims {
+                        let d = d? as i64;
+                        index.push(match r.below(5) {
+                            0 if d > 0 => Index::At(
+                                r.below(d as u64) as i64 - if r.below(2) == 0 { d } else { 0 },
+                            ),
+                            1 => Index::Range {
+                                start: None,
+                                stop: None,
+                                step: -1,
+                            },
+                            2 => Index::Range {
+                                start: Some(1),
+                                stop: None,
+                                step: 2,
+                            },
+                            3 => Index::Range {
+                                start: Some(-1),
+                                stop: Some(0),
+                                step: -2,
+                            },
+                            _ => Index::Range {
+                                start: None,
+                                stop: None,
+                                step: 1,
+                            },
+                        });
+                        if r.below(6) == 0 {
+                            index.push(Index::NewAxis);
+                        }
+                    }
+                    g.slice(a, &index).ok()
+                }
+                9 => {
+                    let rank = g.shape(a).ok()?.dims()?.len();
+                    let mut perm: Vec<usize> = (0..rank).collect();
+                    r.shuffle(&mut perm);
+                    g.transpose(a, &perm).ok()
+                }
+                _ => match r.below(3) {
+                    0 => g.reshape(a, &[-1]).ok(),
+                    1 => g.reduce(ReduceOp::Max, a, &[], r.below(2) == 0).ok(),
+                    _ => g.concat(&[a, a], 0).ok(),
+                },
+            }
+        }
+
+        fn check(seed: u64) {
+            let mut r = Rng::keyed(seed, &[]);
+            let s0 = shape(&mut r);
+            let s1 = broadcastable(&mut r, &s0);
+            let d0 = pick(&mut r, &DTYPES);
+            let d1 = pick(&mut r, &DTYPES);
+            let batch = 1 + r.below(3) as usize;
+            let with_batch = |s: &[usize]| [&[batch][..], s].concat();
+            let x = values(&mut r, d0, &with_batch(&s0));
+            let y = values(&mut r, d1, &with_batch(&s1));
+            let row = |t: &Tensor| TensorSpec {
+                dtype: t.dtype(),
+                shape: PartialShape::known(&t.shape()[1..]),
+            };
+            let spec = ElementSpec::Tuple(vec![
+                ElementSpec::Tensor(row(&x)),
+                ElementSpec::Tensor(row(&y)),
+            ]);
+            let mut g = GraphBuilder::new(&spec);
+            let mut pool = vec![
+                g.input(&[Part::Index(0)]).unwrap(),
+                g.input(&[Part::Index(1)]).unwrap(),
+            ];
+            for _ in 0..2 + r.below(10) {
+                if let Some(v) = step(&mut r, &mut g, &pool) {
+                    pool.push(v);
+                }
+            }
+            let last = *pool.last().unwrap();
+            let other = pick(&mut r, &pool);
+            let graph = g
+                .build(Output::Tuple(vec![
+                    Output::Value(last),
+                    Output::Value(other),
+                ]))
+                .unwrap();
+            let buffers = crate::buffer::BufferPool::new(4);
+            let same = |fused: Result<Option<Element>>, steps: Result<Option<Element>>| match (
+                fused, steps,
+            ) {
+                (Ok(a), Ok(b)) => assert_eq!(a, b, "seed {seed}: {graph:?}"),
+                (Err(_), Err(_)) => {}
+                (a, b) => panic!("seed {seed}: fused {a:?}, steps {b:?}: {graph:?}"),
+            };
+            for strict in [false, true] {
+                let e = Element::tuple([x.row(0).unwrap(), y.row(0).unwrap()]);
+                same(
+                    graph.eval(&e, strict, false, Eval::Fused(None)),
+                    graph.eval(&e, strict, false, Eval::Steps),
+                );
+                if graph.commutes_with_batch() {
+                    let e = Element::tuple([x.clone(), y.clone()]);
+                    same(
+                        graph.eval(&e, strict, true, Eval::Fused(Some(&buffers))),
+                        graph.eval(&e, strict, true, Eval::Steps),
+                    );
+                }
+            }
+        }
+
+        proptest! {
+            #![proptest_config(ProptestConfig { cases: 400, ..ProptestConfig::default() })]
+            #[test]
+            fn random_graphs(seed in any::<u64>()) {
+                check(seed);
+            }
+        }
     }
 }

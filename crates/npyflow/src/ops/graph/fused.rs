@@ -1,0 +1,809 @@
+//! Fused, blocked evaluation of a graph's elementwise regions.
+//!
+//! A region is a set of elementwise steps (casts, unary and binary ops, `where`) that depend
+//! on the element, whose intermediate values nothing outside the region reads. Its last step
+//! (the root) is the only value it makes: the region runs over cache-sized blocks of the
+//! root's elements in one loop, each step computing a block of its values into a small
+//! buffer that stays in the cache, the root writing straight into the output (a batch
+//! buffer from the pool, under `batch`). The values a region reads from outside (the
+//! element's tensors, constants, values computed step by step) are strided views: slices,
+//! flips, transposes and broadcasting are read in place, not copied first.
+//!
+//! Each step computes the same function of the same operand values as the step-by-step
+//! evaluation does, element by element; only the order in which elements are computed
+//! changes, which no elementwise step can see. So the results are identical, bit for bit,
+//! undefined casts included (a block with one makes the whole evaluation report it, as the
+//! whole-array cast does).
+
+use bytemuck::Pod;
+
+use super::kernels::{self, broadcast_shapes, c_strides, is_supported, Elem, B};
+use super::kinds::{BinaryOp, Node, UnaryOp};
+use crate::buffer::{BufferMut, BufferPool};
+use crate::dtype::DType;
+use crate::error::{Error, Result};
+use crate::tensor::Tensor;
+
+/// Elements computed per block: a block of every step's values fits the L1 cache.
+const BLOCK: usize = 1024;
+
+/// How the evaluation treats a step.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum Role {
+    /// Computed on its own, as a whole tensor.
+    Step,
+    /// A slice or transpose read in place by regions (a strided view, never copied).
+    View,
+    /// A step of a region, computed block by block when the region's root is reached.
+    Member,
+    /// The last step of region `k`: where the region runs.
+    Root(usize),
+}
+
+/// Where a region's step reads an operand.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum Src {
+    /// The values of the region's step at this position.
+    Step(usize),
+    /// The region's input at this position.
+    Leaf(usize),
+}
+
+/// A region: its steps in evaluation order (the root last), their operands, and the values
+/// it reads from outside.
+#[derive(Clone, Debug, PartialEq)]
+pub(super) struct Region {
+    pub(super) steps: Vec<usize>,
+    pub(super) args: Vec<Vec<Src>>,
+    pub(super) leaves: Vec<usize>,
+}
+
+/// The roles of a graph's steps and its regions.
+#[derive(Clone, Debug, PartialEq)]
+pub(super) struct Plan {
+    pub(super) roles: Vec<Role>,
+    pub(super) regions: Vec<Region>,
+}
+
+fn is_elementwise(n: &Node) -> bool {
+    matches!(
+        n,
+        Node::Cast(..) | Node::Unary(..) | Node::Binary(..) | Node::Select(..)
+    )
+}
+
+impl Plan {
+    /// The plan for `nodes`, of which `depends` tells which depend on the element and
+    /// `outputs` which are the graph's outputs.
+    pub(super) fn new(nodes: &[Node], depends: &[bool], outputs: &[bool]) -> Plan {
+        let n = nodes.len();
+        let mut users: Vec<Vec<usize>> = vec![Vec::new(); n];
+        for (i, node) in nodes.iter().enumerate() {
+            for v in node.operands() {
+                users[v.0].push(i);
+            }
+        }
+        let mut roles = vec![Role::Step; n];
+        // The region of each fusible step, numbered from the last.
+        let mut region_of: Vec<Option<usize>> = vec![None; n];
+        let mut count = 0;
+        for i in (0..n).rev() {
+            let node = &nodes[i];
+            if is_elementwise(node) && depends[i] {
+                let first = users[i].first().and_then(|&u| region_of[u]);
+                let inside = !outputs[i]
+                    && first.is_some()
+                    && users[i].iter().all(|&u| region_of[u] == first);
+                if inside {
+                    roles[i] = Role::Member;
+                    region_of[i] = first;
+                } else {
+                    roles[i] = Role::Root(count);
+                    region_of[i] = Some(count);
+                    count += 1;
+                }
+            } else if matches!(node, Node::Slice(..) | Node::Transpose(..))
+                && !outputs[i]
+                && !users[i].is_empty()
+                && users[i]
+                    .iter()
+                    .all(|&u| region_of[u].is_some() || roles[u] == Role::View)
+            {
+                roles[i] = Role::View;
+            }
+        }
+        // Regions numbered from the first, steps in order.
+        let mut regions: Vec<Region> = (0..count)
+            .map(|_| Region {
+                steps: Vec::new(),
+                args: Vec::new(),
+                leaves: Vec::new(),
+            })
+            .collect();
+        let number = |r: usize| count - 1 - r;
+        for (i, node) in nodes.iter().enumerate() {
+            let Some(r) = region_of[i] else { continue };
+            let k = number(r);
+            let mut args = Vec::new();
+            for v in node.operands() {
+                let src = if region_of[v.0] == Some(r) && roles[v.0] == Role::Member {
+                    let pos = regions[k].steps.iter().position(|&s| s == v.0);
+                    Src::Step(pos.expect("members come before their users"))
+                } else {
+                    let leaves = &mut regions[k].leaves;
+                    let pos = leaves.iter().position(|&l| l == v.0).unwrap_or_else(|| {
+                        leaves.push(v.0);
+                        leaves.len() - 1
+                    });
+                    Src::Leaf(pos)
+                };
+                args.push(src);
+            }
+            regions[k].steps.push(i);
+            regions[k].args.push(args);
+            if let Role::Root(_) = roles[i] {
+                roles[i] = Role::Root(k);
+            }
+        }
+        Plan { roles, regions }
+    }
+}
+
+/// A strided view of a tensor: element `offset + sum(i_k * strides[k])` for each index of
+/// `shape` (strides in elements).
+#[derive(Clone, Debug)]
+pub(super) struct View {
+    pub(super) base: Tensor,
+    pub(super) offset: isize,
+    pub(super) shape: Vec<usize>,
+    pub(super) strides: Vec<isize>,
+}
+
+impl View {
+    /// The whole of `t`.
+    pub(super) fn of(t: &Tensor) -> View {
+        View {
+            base: t.clone(),
+            offset: 0,
+            shape: t.shape().to_vec(),
+            strides: c_strides(t.shape()),
+        }
+    }
+
+    /// The view copied out into a tensor of its own.
+    pub(super) fn materialize(&self) -> Result<Tensor> {
+        super::kernels::gather(&self.base, self.offset as usize, &self.shape, &self.strides)
+    }
+}
+
+/// A region input, ready to read block by block.
+struct Leaf {
+    dtype: DType,
+    /// The base tensor's elements as unsigned integers of the dtype's size.
+    base: Tensor,
+    /// Strides over the merged iteration shape (0 where broadcast).
+    strides: Vec<isize>,
+    /// The position of the current block's first element.
+    pos: isize,
+    /// Every element the same (all strides 0).
+    scalar: bool,
+}
+
+/// An operand of a step, for one block.
+#[derive(Clone, Copy)]
+enum Arg<'a, T> {
+    Slice(&'a [T]),
+    Scalar(T),
+}
+
+impl<T: Copy> Arg<'_, T> {
+    #[inline(always)]
+    fn at(&self, i: usize) -> T {
+        match self {
+            Arg::Slice(s) => s[i],
+            Arg::Scalar(v) => *v,
+        }
+    }
+}
+
+/// Runs region `region` of `nodes`: `vals` and `views` hold the values computed so far.
+/// `None` where a value has no defined result and `strict` (as the step-by-step kernels).
+pub(super) fn run(
+    region: &Region,
+    nodes: &[Node],
+    dtypes: &[DType],
+    vals: &[Tensor],
+    views: &[Option<View>],
+    strict: bool,
+    pool: Option<&BufferPool>,
+) -> Result<Option<Tensor>> {
+    // The region's inputs as views, and the shape of each step.
+    let mut inputs: Vec<View> = Vec::with_capacity(region.leaves.len());
+    for &l in &region.leaves {
+        let mut v = match &views[l] {
+            Some(v) => v.clone(),
+            None => View::of(&vals[l]),
+        };
+        if !is_supported(v.base.dtype()) {
+            return Err(Error::Pipeline(format!(
+                "op graph: {} values cannot be computed",
+                v.base.dtype()
+            )));
+        }
+        v.base = v.base.to_aligned()?;
+        inputs.push(v);
+    }
+    let mut shapes: Vec<Vec<usize>> = Vec::with_capacity(region.steps.len());
+    for args in &region.args {
+        let ss: Vec<&[usize]> = args
+            .iter()
+            .map(|a| match a {
+                Src::Step(k) => shapes[*k].as_slice(),
+                Src::Leaf(j) => inputs[*j].shape.as_slice(),
+            })
+            .collect();
+        let s = broadcast_shapes(&ss)?;
+        shapes.push(s);
+    }
+    let shape = shapes.last().expect("a region has a step").clone();
+    let n: usize = shape.iter().product();
+    if n == 0 {
+        // No element to compute: the steps' own values still decide whether a cast is
+        // undefined, as they do step by step.
+        return run_steps(region, nodes, &inputs, strict);
+    }
+    let root = *region.steps.last().expect("a region has a step");
+    let out_dtype = dtypes[root];
+    let size = out_dtype.itemsize();
+
+    // The iteration shape: the root's, with axes of 1 dropped and axes merged where every
+    // input steps through them as through one.
+    let rank = shape.len();
+    let mut strides: Vec<Vec<isize>> = inputs
+        .iter()
+        .map(|v| {
+            let mut st = vec![0isize; rank];
+            for (a, (&d, &s)) in v.shape.iter().zip(&v.strides).enumerate() {
+                let o = rank - v.shape.len() + a;
+                st[o] = if d == 1 { 0 } else { s };
+            }
+            st
+        })
+        .collect();
+    let mut dims: Vec<usize> = Vec::with_capacity(rank);
+    let mut kept: Vec<Vec<isize>> = vec![Vec::with_capacity(rank); inputs.len()];
+    for a in 0..rank {
+        if shape[a] == 1 {
+            continue;
+        }
+        let merge = !dims.is_empty()
+            && strides
+                .iter()
+                .zip(&kept)
+                .all(|(st, k)| *k.last().expect("as many as dims") == st[a] * shape[a] as isize);
+        if merge {
+            *dims.last_mut().expect("checked") *= shape[a];
+            for (st, k) in strides.iter().zip(kept.iter_mut()) {
+                *k.last_mut().expect("checked") = st[a];
+            }
+        } else {
+            dims.push(shape[a]);
+            for (st, k) in strides.iter().zip(kept.iter_mut()) {
+                k.push(st[a]);
+            }
+        }
+    }
+    strides = kept;
+    // At least two axes: [outer..., mid, inner].
+    while dims.len() < 2 {
+        dims.insert(0, 1);
+        for st in strides.iter_mut() {
+            st.insert(0, 0);
+        }
+    }
+    let r = dims.len();
+    let mut leaves: Vec<Leaf> = inputs
+        .into_iter()
+        .zip(strides)
+        .map(|(v, st)| Leaf {
+            dtype: v.base.dtype(),
+            scalar: st.iter().all(|&s| s == 0),
+            pos: v.offset,
+            base: v.base,
+            strides: st,
+        })
+        .collect();
+
+    // The output, and a block buffer per step (the root's is the output) and per input.
+    let mut out = match pool {
+        Some(p) => p.take(n * size)?,
+        None => BufferMut::zeroed(n * size)?,
+    };
+    let mut step_bufs: Vec<Vec<u64>> = vec![vec![0u64; BLOCK]; region.steps.len() - 1];
+    let mut leaf_bufs: Vec<Vec<u64>> = leaves
+        .iter()
+        .map(|l| {
+            if l.scalar {
+                Vec::new()
+            } else {
+                vec![0u64; BLOCK + 1]
+            }
+        })
+        .collect();
+
+    let (inner, mid) = (dims[r - 1], dims[r - 2]);
+    let row = inner * mid;
+    // The cursor: the index of the current block's first element over dims[..r-1] (the
+    // inner index is 0 at every block's start unless an inner run is longer than a block).
+    let mut idx = vec![0usize; r];
+    let mut done = 0usize;
+    while done < n {
+        // Whole rows, whole runs of a row, or a part of one run.
+        let (block, runs) = if row <= BLOCK {
+            let rows = (BLOCK / row).max(1);
+            (
+                row * rows.min((n - done) / row),
+                rows.min((n - done) / row) * mid,
+            )
+        } else if inner <= BLOCK {
+            let runs = (BLOCK / inner).min(mid - idx[r - 2]);
+            (runs * inner, runs)
+        } else {
+            (BLOCK.min(inner - idx[r - 1]), 0)
+        };
+        // Each input's values for the block.
+        for (leaf, buf) in leaves.iter().zip(leaf_bufs.iter_mut()) {
+            if !leaf.scalar {
+                gather_block(leaf, &dims, &idx, block, runs, buf);
+            }
+        }
+        // The steps, the last into the output.
+        let mut out_bytes = Some(&mut out.as_mut_slice()[done * size..(done + block) * size]);
+        for (k, (&node_ix, args)) in region.steps.iter().zip(&region.args).enumerate() {
+            let last = k + 1 == region.steps.len();
+            let split = k.min(step_bufs.len());
+            let (before, rest) = step_bufs.split_at_mut(split);
+            let dst: &mut [u8] = if last {
+                out_bytes.take().expect("the root is last")
+            } else {
+                bytemuck::cast_slice_mut(&mut rest[0][..])
+            };
+            let ctx = Ctx {
+                steps: before,
+                leaves: &leaves,
+                leaf_bufs: &leaf_bufs,
+                dtypes,
+                region,
+                n: block,
+            };
+            if !compute(&nodes[node_ix], args, &ctx, dst, dtypes[node_ix], strict)? {
+                return Ok(None);
+            }
+        }
+        // Move the cursor past the block.
+        done += block;
+        advance(&mut leaves, &dims, &mut idx, block, runs);
+    }
+    Tensor::new(out_dtype, &shape, out.freeze()).map(Some)
+}
+
+/// The region step by step, each step a whole array (for an empty output, whose steps may
+/// still have values of their own under broadcasting).
+fn run_steps(
+    region: &Region,
+    nodes: &[Node],
+    inputs: &[View],
+    strict: bool,
+) -> Result<Option<Tensor>> {
+    let leaves: Vec<Tensor> = inputs
+        .iter()
+        .map(View::materialize)
+        .collect::<Result<_>>()?;
+    let mut done: Vec<Tensor> = Vec::with_capacity(region.steps.len());
+    for (&node_ix, args) in region.steps.iter().zip(&region.args) {
+        let get = |src: &Src| match *src {
+            Src::Step(k) => &done[k],
+            Src::Leaf(j) => &leaves[j],
+        };
+        let t = match &nodes[node_ix] {
+            Node::Cast(_, to) => match kernels::cast(get(&args[0]), *to, strict)? {
+                Some(t) => t,
+                None => return Ok(None),
+            },
+            Node::Unary(op, _) => kernels::unary(*op, get(&args[0]))?,
+            Node::Binary(op, _, _) => kernels::binary(*op, get(&args[0]), get(&args[1]))?,
+            Node::Select(..) => kernels::select(get(&args[0]), get(&args[1]), get(&args[2]))?,
+            _ => unreachable!("regions hold elementwise steps only"),
+        };
+        done.push(t);
+    }
+    Ok(done.pop())
+}
+
+/// What a step reads for one block.
+struct Ctx<'a> {
+    steps: &'a [Vec<u64>],
+    leaves: &'a [Leaf],
+    leaf_bufs: &'a [Vec<u64>],
+    dtypes: &'a [DType],
+    region: &'a Region,
+    n: usize,
+}
+
+impl Ctx<'_> {
+    fn dtype(&self, src: Src) -> DType {
+        match src {
+            Src::Step(k) => self.dtypes[self.region.steps[k]],
+            Src::Leaf(j) => self.leaves[j].dtype,
+        }
+    }
+
+    fn arg<T: Pod>(&self, src: Src) -> Arg<'_, T> {
+        match src {
+            Src::Step(k) => Arg::Slice(&bytemuck::cast_slice::<u64, T>(&self.steps[k])[..self.n]),
+            Src::Leaf(j) => {
+                let leaf = &self.leaves[j];
+                if leaf.scalar {
+                    let all: &[T] = bytemuck::cast_slice(leaf.base.as_bytes());
+                    Arg::Scalar(all[leaf.pos as usize])
+                } else {
+                    Arg::Slice(&bytemuck::cast_slice::<u64, T>(&self.leaf_bufs[j])[..self.n])
+                }
+            }
+        }
+    }
+}
+
+/// One step over a block into `dst` (the bytes of `n` values of `dtype`); `false` where a
+/// value is undefined and `strict`.
+fn compute(
+    node: &Node,
+    args: &[Src],
+    ctx: &Ctx<'_>,
+    dst: &mut [u8],
+    dtype: DType,
+    strict: bool,
+) -> Result<bool> {
+    let n = ctx.n;
+    match node {
+        Node::Cast(_, to) => {
+            let from = ctx.dtype(args[0]);
+            with_elem!(from, S => {
+                let x = ctx.arg::<S>(args[0]);
+                with_elem!(*to, D => {
+                    let out = &mut bytemuck::cast_slice_mut::<u8, D>(dst)[..n];
+                    let checks = strict && from.kind() == 'f' && matches!(to.kind(), 'i' | 'u');
+                    return Ok(cast_block::<S, D>(x, out, checks));
+                })
+            })
+        }
+        Node::Unary(op, _) => {
+            let from = ctx.dtype(args[0]);
+            with_elem!(from, T => {
+                let x = ctx.arg::<T>(args[0]);
+                let to_bool = matches!(
+                    op,
+                    UnaryOp::IsNan | UnaryOp::IsInf | UnaryOp::IsFinite | UnaryOp::LogicalNot
+                );
+                if to_bool {
+                    let out = &mut bytemuck::cast_slice_mut::<u8, B>(dst)[..n];
+                    unary_bool_block(*op, x, out);
+                } else {
+                    let out = &mut bytemuck::cast_slice_mut::<u8, T>(dst)[..n];
+                    unary_block(*op, x, out);
+                }
+            })
+        }
+        Node::Binary(op, _, _) => {
+            let from = ctx.dtype(args[0]);
+            with_elem!(from, T => {
+                let (a, b) = (ctx.arg::<T>(args[0]), ctx.arg::<T>(args[1]));
+                if op.is_comparison() {
+                    let out = &mut bytemuck::cast_slice_mut::<u8, B>(dst)[..n];
+                    compare_block(*op, a, b, out);
+                } else {
+                    let out = &mut bytemuck::cast_slice_mut::<u8, T>(dst)[..n];
+                    binary_block(*op, a, b, out);
+                }
+            })
+        }
+        Node::Select(..) => {
+            let c = ctx.arg::<B>(args[0]);
+            with_elem!(dtype, T => {
+                let (a, b) = (ctx.arg::<T>(args[1]), ctx.arg::<T>(args[2]));
+                let out = &mut bytemuck::cast_slice_mut::<u8, T>(dst)[..n];
+                for (i, o) in out.iter_mut().enumerate() {
+                    *o = if c.at(i).is_nonzero() { a.at(i) } else { b.at(i) };
+                }
+            })
+        }
+        _ => unreachable!("regions hold elementwise steps only"),
+    }
+    Ok(true)
+}
+
+fn cast_block<S: Elem, D: Elem>(x: Arg<'_, S>, out: &mut [D], checks: bool) -> bool {
+    match x {
+        Arg::Scalar(v) => {
+            if checks && D::from_wide(v.wide()).is_none() {
+                return false;
+            }
+            out.fill(D::from_wide_saturating(v.wide()));
+        }
+        Arg::Slice(s) => {
+            if checks && !s.iter().all(|&v| D::from_wide(v.wide()).is_some()) {
+                return false;
+            }
+            for (o, &v) in out.iter_mut().zip(s) {
+                *o = D::from_wide_saturating(v.wide());
+            }
+        }
+    }
+    true
+}
+
+fn unary_block<T: Elem>(op: UnaryOp, x: Arg<'_, T>, out: &mut [T]) {
+    match x {
+        Arg::Scalar(v) => out.fill(T::unary(op, v)),
+        Arg::Slice(s) => {
+            // One loop per op, so that each is compiled (and vectorized) on its own.
+            macro_rules! per_op {
+                ($($o:ident),*) => {
+                    match op {
+                        $(UnaryOp::$o => out.iter_mut().zip(s).for_each(|(o, &v)| *o = T::unary(UnaryOp::$o, v)),)*
+                        _ => out.iter_mut().zip(s).for_each(|(o, &v)| *o = T::unary(op, v)),
+                    }
+                };
+            }
+            per_op!(Negative, Abs, Square, Sqrt, Floor, Ceil, Rint);
+        }
+    }
+}
+
+fn unary_bool_block<T: Elem>(op: UnaryOp, x: Arg<'_, T>, out: &mut [B]) {
+    let f = |a: T| {
+        B(u8::from(match op {
+            UnaryOp::IsNan => a.is_nan(),
+            UnaryOp::IsInf => a.is_inf(),
+            UnaryOp::IsFinite => !a.is_nan() && !a.is_inf(),
+            _ => !a.is_nonzero(),
+        }))
+    };
+    for (i, o) in out.iter_mut().enumerate() {
+        *o = f(x.at(i));
+    }
+}
+
+fn compare_block<T: Elem>(op: BinaryOp, a: Arg<'_, T>, b: Arg<'_, T>, out: &mut [B]) {
+    let f = |p: T, q: T| -> B {
+        B(u8::from(match op {
+            BinaryOp::Equal => p == q,
+            BinaryOp::NotEqual => p != q,
+            BinaryOp::Less => p < q,
+            BinaryOp::LessEqual => p <= q,
+            BinaryOp::Greater => p > q,
+            BinaryOp::GreaterEqual => p >= q,
+            BinaryOp::LogicalAnd => p.is_nonzero() && q.is_nonzero(),
+            BinaryOp::LogicalOr => p.is_nonzero() || q.is_nonzero(),
+            _ => p.is_nonzero() != q.is_nonzero(),
+        }))
+    };
+    for (i, o) in out.iter_mut().enumerate() {
+        *o = f(a.at(i), b.at(i));
+    }
+}
+
+fn binary_block<T: Elem>(op: BinaryOp, a: Arg<'_, T>, b: Arg<'_, T>, out: &mut [T]) {
+    // One loop per op and operand form, so that each is compiled (and vectorized) on its own.
+    macro_rules! per_op {
+        ($($o:ident),*) => {
+            match op {
+                $(BinaryOp::$o => zip(a, b, out, |p, q| T::binary(BinaryOp::$o, p, q)),)*
+                _ => zip(a, b, out, |p, q| T::binary(op, p, q)),
+            }
+        };
+    }
+    per_op!(Add, Subtract, Multiply, Divide, Maximum, Minimum);
+}
+
+#[inline(always)]
+fn zip<T: Copy>(a: Arg<'_, T>, b: Arg<'_, T>, out: &mut [T], f: impl Fn(T, T) -> T) {
+    match (a, b) {
+        (Arg::Slice(x), Arg::Slice(y)) => {
+            for ((o, &p), &q) in out.iter_mut().zip(x).zip(y) {
+                *o = f(p, q);
+            }
+        }
+        (Arg::Slice(x), Arg::Scalar(q)) => {
+            for (o, &p) in out.iter_mut().zip(x) {
+                *o = f(p, q);
+            }
+        }
+        (Arg::Scalar(p), Arg::Slice(y)) => {
+            for (o, &q) in out.iter_mut().zip(y) {
+                *o = f(p, q);
+            }
+        }
+        (Arg::Scalar(p), Arg::Scalar(q)) => out.fill(f(p, q)),
+    }
+}
+
+/// A block of `block` elements of `leaf` from the cursor `idx`, into `buf`: `runs` runs of
+/// `dims[r-1]` elements (0: a part of one run).
+fn gather_block(
+    leaf: &Leaf,
+    dims: &[usize],
+    idx: &[usize],
+    block: usize,
+    runs: usize,
+    buf: &mut [u64],
+) {
+    match leaf.dtype.itemsize() {
+        1 => gather_as::<u8>(leaf, dims, idx, block, runs, buf),
+        2 => gather_as::<u16>(leaf, dims, idx, block, runs, buf),
+        4 => gather_as::<u32>(leaf, dims, idx, block, runs, buf),
+        _ => gather_as::<u64>(leaf, dims, idx, block, runs, buf),
+    }
+}
+
+fn gather_as<U: Pod + Default>(
+    leaf: &Leaf,
+    dims: &[usize],
+    idx: &[usize],
+    block: usize,
+    runs: usize,
+    buf: &mut [u64],
+) {
+    let src: &[U] = bytemuck::cast_slice(leaf.base.as_bytes());
+    let dst: &mut [U] = &mut bytemuck::cast_slice_mut::<u64, U>(buf)[..block];
+    let r = dims.len();
+    let (inner, s_in) = (dims[r - 1], leaf.strides[r - 1]);
+    if runs == 0 {
+        let p = leaf.pos;
+        copy_run(src, p, s_in, dst);
+        return;
+    }
+    // Whole rows whose runs tile one contiguous stretch backwards (a flip of an image's
+    // columns, its channels kept): each row one slice, its runs copied in reverse order.
+    let mid = dims[r - 2];
+    let s_mid = leaf.strides[r - 2];
+    if s_in == 1 && s_mid == -(inner as isize) && idx[r - 2] == 0 && runs % mid == 0 {
+        let row = mid * inner;
+        let mut idx = idx.to_vec();
+        let mut p = leaf.pos;
+        for d in dst.chunks_exact_mut(row) {
+            // The row's lowest element is its last run's first.
+            let lo = (p + s_mid * (mid as isize - 1)) as usize;
+            let s = &src[lo..lo + row];
+            match inner {
+                1 => flip_runs::<U, 1>(s, d),
+                2 => flip_runs::<U, 2>(s, d),
+                3 => flip_runs::<U, 3>(s, d),
+                4 => flip_runs::<U, 4>(s, d),
+                _ => {
+                    for (to, from) in d.chunks_exact_mut(inner).zip(s.chunks_exact(inner).rev()) {
+                        to.copy_from_slice(from);
+                    }
+                }
+            }
+            // The next row, carrying into the outer axes.
+            let mut axis = r - 2;
+            while axis > 0 {
+                axis -= 1;
+                idx[axis] += 1;
+                p += leaf.strides[axis];
+                if idx[axis] < dims[axis] {
+                    break;
+                }
+                p -= leaf.strides[axis] * dims[axis] as isize;
+                idx[axis] = 0;
+            }
+        }
+        return;
+    }
+    // Runs of the inner axis, along the middle axis and carrying into the outer ones.
+    let mut idx = idx.to_vec();
+    let mut p = leaf.pos;
+    let mut o = 0;
+    for _ in 0..runs {
+        match (inner, s_in) {
+            (3, 1) => copy_n::<U, 3>(src, p, dst, o),
+            (4, 1) => copy_n::<U, 4>(src, p, dst, o),
+            (1, _) => dst[o] = src[p as usize],
+            _ => copy_run(src, p, s_in, &mut dst[o..o + inner]),
+        }
+        o += inner;
+        idx[r - 2] += 1;
+        p += s_mid;
+        if idx[r - 2] == dims[r - 2] {
+            // Carry: the next row.
+            idx[r - 2] = 0;
+            let mut base = p - s_mid * dims[r - 2] as isize;
+            let mut axis = r - 2;
+            while axis > 0 {
+                axis -= 1;
+                idx[axis] += 1;
+                base += leaf.strides[axis];
+                if idx[axis] < dims[axis] {
+                    break;
+                }
+                base -= leaf.strides[axis] * dims[axis] as isize;
+                idx[axis] = 0;
+            }
+            p = base;
+        }
+    }
+}
+
+/// The runs of `N` elements of `src` into `dst` in reverse order.
+#[inline(always)]
+fn flip_runs<U: Copy, const N: usize>(src: &[U], dst: &mut [U]) {
+    for (to, from) in dst.chunks_exact_mut(N).zip(src.chunks_exact(N).rev()) {
+        let from: &[U; N] = from.try_into().expect("N elements");
+        let to: &mut [U; N] = to.try_into().expect("N elements");
+        *to = *from;
+    }
+}
+
+/// `N` contiguous elements from `p` to `dst[o..]`.
+#[inline(always)]
+fn copy_n<U: Copy, const N: usize>(src: &[U], p: isize, dst: &mut [U], o: usize) {
+    let s = p as usize;
+    let from: &[U; N] = src[s..s + N].try_into().expect("N elements");
+    let to: &mut [U; N] = (&mut dst[o..o + N]).try_into().expect("N elements");
+    *to = *from;
+}
+
+/// `dst.len()` elements from `p` in steps of `stride`.
+#[inline(always)]
+fn copy_run<U: Copy>(src: &[U], p: isize, stride: isize, dst: &mut [U]) {
+    if stride == 1 {
+        let s = p as usize;
+        dst.copy_from_slice(&src[s..s + dst.len()]);
+    } else {
+        let mut q = p;
+        for d in dst.iter_mut() {
+            *d = src[q as usize];
+            q += stride;
+        }
+    }
+}
+
+/// Moves the cursor (and each input's position) `block` elements on: `runs` whole runs, or
+/// a part of one run.
+fn advance(leaves: &mut [Leaf], dims: &[usize], idx: &mut [usize], block: usize, runs: usize) {
+    let r = dims.len();
+    if runs == 0 {
+        idx[r - 1] += block;
+        for l in leaves.iter_mut() {
+            l.pos += l.strides[r - 1] * block as isize;
+        }
+        if idx[r - 1] < dims[r - 1] {
+            return;
+        }
+        for l in leaves.iter_mut() {
+            l.pos -= l.strides[r - 1] * dims[r - 1] as isize;
+        }
+        idx[r - 1] = 0;
+        carry_from(leaves, dims, idx, r - 1, 1);
+        return;
+    }
+    carry_from(leaves, dims, idx, r - 1, runs);
+}
+
+/// Adds `count` to axis `axis - 1` of the cursor, carrying into the axes before it.
+fn carry_from(leaves: &mut [Leaf], dims: &[usize], idx: &mut [usize], axis: usize, count: usize) {
+    let mut add = count;
+    let mut axis = axis;
+    while axis > 0 && add > 0 {
+        axis -= 1;
+        let total = idx[axis] + add;
+        let (carry, rest) = (total / dims[axis], total % dims[axis]);
+        let delta = rest as isize - idx[axis] as isize;
+        for l in leaves.iter_mut() {
+            l.pos += l.strides[axis] * delta;
+        }
+        idx[axis] = rest;
+        add = carry;
+    }
+}
