@@ -3,11 +3,14 @@
 //! statistics.
 
 mod counted;
+#[allow(unsafe_code)] // One libc call: the calling thread's CPU clock.
+mod cpu_clock;
 pub(crate) mod iter;
 pub(crate) mod parallel;
 pub(crate) mod report;
 pub(crate) mod stats;
 pub(crate) mod trace;
+pub(crate) mod tuner;
 
 use std::collections::BTreeSet;
 use std::panic::{catch_unwind, AssertUnwindSafe};
@@ -163,7 +166,8 @@ impl Dataset {
                     self.node().name(),
                     jobs,
                     work,
-                    parallel::Lanes::new(p.num_threads(), p.is_deterministic()),
+                    parallel::Lanes::new(p.num_threads(), p.is_deterministic())
+                        .tuned(p.is_autotune()),
                     Vec::new(),
                     |what| (u64::MAX, parallel::panic_error(what)),
                 )?)
