@@ -3,5 +3,6 @@
 //! threads and buffers, never the output, and keeps to its budgets.
 
 mod autotune;
+mod bulk;
 mod multihost;
 mod parallel;
