@@ -173,6 +173,11 @@ pub(crate) trait Node: AsAny + Send + Sync + 'static {
     fn random(&self) -> Option<&Randomness> {
         None
     }
+    /// What else a saved iterator state must agree on to restore into this node, beyond its
+    /// operation, spec and cardinality (a distributed batch's global batch size), in words.
+    fn resume_note(&self) -> Option<String> {
+        None
+    }
     /// The elements of a dataset held in memory (a window's), with their spec.
     fn elements(&self) -> Option<(&[Element], &ElementSpec)> {
         None
