@@ -51,8 +51,6 @@ def test_options_check_attributes_and_types_as_tf_does():
     with pytest.raises(TypeError, match='Property "cpu_budget" must be of type'):
         o.autotune.cpu_budget = True
     assert o.ignored_options() == [
-        "autotune.cpu_budget",
-        "autotune.ram_budget",
         "experimental_optimization.map_parallelization",
         "threading.max_intra_op_parallelism",
     ]
@@ -209,3 +207,22 @@ def test_importable_as_modules():
     from npyflow.data import Options
 
     assert experimental is E and Options is tf.data.Options
+
+
+def test_autotune_budgets_are_honoured_and_checked():
+    o = tf.data.Options()
+    o.autotune.cpu_budget = 1
+    o.autotune.ram_budget = 1 << 16
+    assert o.ignored_options() == []
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # honoured: no warning
+        ds = D.range(200).map(lambda x: x * 2, num_parallel_calls=tf.data.AUTOTUNE).with_options(o)
+    assert list(ds.as_numpy_iterator()) == [2 * i for i in range(200)]
+    assert ds.options().autotune.cpu_budget == 1
+    off = tf.data.Options()
+    off.autotune.enabled = False
+    assert list(ds.with_options(off).batch(50).as_numpy_iterator())[-1].tolist() == list(range(300, 400, 2))
+    bad = tf.data.Options()
+    bad.autotune.ram_budget = -1
+    with pytest.raises(ValueError, match="autotune.ram_budget must not be negative"):
+        D.range(2).with_options(bad)

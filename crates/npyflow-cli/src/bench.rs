@@ -8,8 +8,8 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Context, Result};
 use indicatif::{ProgressBar, ProgressStyle};
 use npyflow::dataset::{
-    Cardinality, Dataset, InterleaveOptions, Parallelism, PatchOptions, PipelineStats, Rng,
-    ShuffleOptions, DEFAULT_TRACE_EVENTS,
+    AutotuneOptions, Cardinality, Dataset, InterleaveOptions, Options, Parallelism, PatchOptions,
+    PipelineStats, Rng, ShuffleOptions, DEFAULT_TRACE_EVENTS,
 };
 use npyflow::format::header::NpyHeader;
 use npyflow::format::storage::{self, StorageOptions};
@@ -23,9 +23,26 @@ pub struct Args {
     /// A standard workload: w1 (50,000 generated images in memory, cast to float32, scaled
     /// and batched; the pipeline this project was started for), w2 (a
     /// 1 GiB .npy shuffled in batches), w3 (32 shard files interleaved), w5 (patches of a
-    /// 1 GiB cube, shuffled). The default, with no files, is w1.
-    #[arg(long, value_parser = ["w1", "w2", "w3", "w5", "w6"])]
+    /// 1 GiB cube, shuffled), slow-stage (a CPU-heavy map between two cheap ones after a
+    /// shuffle, for autotuning; see --sweep). The default, with no files, is w1.
+    #[arg(long, value_parser = ["w1", "w2", "w3", "w5", "w6", "slow-stage"])]
     workload: Option<String>,
+    /// Run the workload with --threads 1, 2, ... up to twice the cores (at least 4), and
+    /// AUTOTUNE, --rounds times in turn, and print each setting's best rows/s, the AUTOTUNE
+    /// run's share of the best hand-set one and its peak buffered bytes.
+    #[arg(long)]
+    sweep: bool,
+    /// Rounds of --sweep.
+    #[arg(long, default_value_t = 3)]
+    rounds: usize,
+    /// The CPU budget of autotuning, in threads (tf.data's Options.autotune.cpu_budget): the
+    /// most threads an AUTOTUNE stage gets; the cores by default.
+    #[arg(long)]
+    cpu_budget: Option<usize>,
+    /// The RAM budget of autotuning, in bytes (tf.data's Options.autotune.ram_budget): the
+    /// most the tuned stages' buffers may hold together; half the memory by default.
+    #[arg(long)]
+    ram_budget: Option<u64>,
     /// w6's object: the URL of W2's x.npy on object storage (s3://bucket/key; endpoint and
     /// credentials from the AWS_* environment, or --storage-option).
     #[arg(long)]
@@ -49,8 +66,8 @@ pub struct Args {
     pipeline: Option<String>,
     #[command(flatten)]
     components: crate::source::ComponentArgs,
-    /// Threads for the workloads' parallel steps (their num_parallel_calls); AUTOTUNE (one
-    /// per core) when not given.
+    /// Threads for the workloads' parallel steps (their num_parallel_calls); AUTOTUNE (tuned
+    /// while the pass runs, up to --cpu-budget) when not given.
     #[arg(long)]
     threads: Option<i64>,
     /// Rows of w1's data (50,000 by default).
@@ -97,6 +114,9 @@ struct Measure {
     rss_anon_peak_mib: f64,
     errors: u64,
     stats: Option<PipelineStats>,
+    /// The most bytes the parallel stages held at once, and the tuning in words.
+    peak_buffered: u64,
+    tuning: Option<npyflow::dataset::TuningSummary>,
 }
 
 /// The process's anonymous resident memory, in MiB (0 where /proc is not there).
@@ -354,6 +374,53 @@ fn w5(data: &Path, threads: i64) -> Result<Workload> {
     })
 }
 
+/// A map that costs CPU: 64 rounds of a sine on each of an element's floats (~60 us an
+/// element of 64 floats).
+fn heavy(e: Element) -> npyflow::Result<Element> {
+    let t = e.into_tensor()?;
+    let mut v: Vec<f32> = t.view::<f32>()?.to_vec();
+    for x in &mut v {
+        let mut y = *x;
+        for _ in 0..64 {
+            y = (y * 1.0001).sin() + 0.5;
+        }
+        *x = y;
+    }
+    Ok(Tensor::from_vec(v, t.shape())?.into())
+}
+
+/// A map that costs little: the element doubled.
+fn cheap(e: Element) -> npyflow::Result<Element> {
+    let t = e.into_tensor()?;
+    let v: Vec<f32> = t.view::<f32>()?.iter().map(|x| x * 2.0).collect();
+    Ok(Tensor::from_vec(v, t.shape())?.into())
+}
+
+fn slow_stage(n: usize, threads: i64) -> Result<Workload> {
+    let mut rng = Rng::keyed(4, &[]);
+    let x: Vec<f32> = (0..n * 64).map(|_| rng.next_f64() as f32).collect();
+    let x = Tensor::from_vec(x, &[n, 64])?;
+    Ok(Workload {
+        name: "slow-stage".into(),
+        describe: format!(
+            "slow-stage, one CPU-heavy map among cheap ones: from_tensor_slices(x).shuffle(1000, \
+             seed=0).map(cheap).map(heavy).map(cheap).batch(64).prefetch(AUTOTUNE), each map \
+             with num_parallel_calls={}, x {n} x 64 float32 in memory, heavy ~60 us an element",
+            show_threads(threads)
+        ),
+        build: Box::new(move || {
+            let p = parallelism(threads)?;
+            Ok(Dataset::from_tensor_slices(x.clone())?
+                .shuffle(1000, ShuffleOptions::new().seed(0))?
+                .map(cheap, p)?
+                .map(heavy, p)?
+                .map(cheap, p)?
+                .batch(64, ())?
+                .prefetch(AUTOTUNE)?)
+        }),
+    })
+}
+
 /// `--threads` (a count or AUTOTUNE) as the core's parallelism.
 fn parallelism(threads: i64) -> Result<Parallelism> {
     Ok(Parallelism::from_tf("--threads", Some(threads), None)?
@@ -429,10 +496,15 @@ enum Counting {
     Trace,
 }
 
-fn run(w: &Workload, show_progress: bool, counting: Counting) -> Result<Measure> {
+fn run(w: &Workload, show_progress: bool, counting: Counting, options: Options) -> Result<Measure> {
     let mut rss_peak = rss_anon_mib();
     let start = Instant::now();
     let ds = (w.build)()?;
+    let ds = if options == Options::default() {
+        ds
+    } else {
+        ds.with_options(options)?
+    };
     let total = match ds.cardinality() {
         Cardinality::Finite(n) => Some(n),
         _ => None,
@@ -467,8 +539,11 @@ fn run(w: &Workload, show_progress: bool, counting: Counting) -> Result<Measure>
         rss_anon_peak_mib: 0.0,
         errors: 0,
         stats,
+        peak_buffered: 0,
+        tuning: None,
     };
-    for batch in it {
+    let mut it = it;
+    for batch in it.by_ref() {
         if m.batches == 0 && m.errors == 0 {
             m.first_batch = start.elapsed();
         }
@@ -493,7 +568,107 @@ fn run(w: &Workload, show_progress: bool, counting: Counting) -> Result<Measure>
     bar.finish_and_clear();
     m.seconds = start.elapsed().as_secs_f64();
     m.rss_anon_peak_mib = rss_peak;
+    m.tuning = it.tuning();
+    m.peak_buffered = m.tuning.as_ref().map_or(0, |t| t.peak_buffered_bytes);
     Ok(m)
+}
+
+/// `--sweep`: the workload at each hand-set parallelism and at AUTOTUNE, in turn, `rounds`
+/// times; the best rows/s of each.
+fn sweep(args: &Args, data: &Path, options: Options) -> Result<()> {
+    let most = (2 * npyflow::dataset::cores()).max(4) as i64;
+    let settings: Vec<i64> = (1..=most).chain([AUTOTUNE]).collect();
+    let make = |threads: i64| -> Result<Workload> {
+        match args.workload.as_deref().unwrap_or("slow-stage") {
+            "w1" => w1(args.n.unwrap_or(50_000), threads),
+            "w2" => w2(data, threads),
+            "w3" => w3(data, threads),
+            "w5" => w5(data, threads),
+            "slow-stage" => slow_stage(args.n.unwrap_or(20_000), threads),
+            other => bail!("--sweep runs w1, w2, w3, w5 or slow-stage, not {other}"),
+        }
+    };
+    let workloads = settings
+        .iter()
+        .map(|&t| make(t))
+        .collect::<Result<Vec<_>>>()?;
+    let mut rates = vec![Vec::new(); settings.len()];
+    let mut peaks = vec![0u64; settings.len()];
+    let mut tuned_threads = String::new();
+    for _ in 0..args.rounds.max(1) {
+        for (i, w) in workloads.iter().enumerate() {
+            let m = run(w, false, Counting::Off, options)?;
+            if m.errors > 0 {
+                bail!("{}: {} batches failed", w.describe, m.errors);
+            }
+            rates[i].push(m.rows as f64 / m.seconds);
+            peaks[i] = peaks[i].max(m.peak_buffered);
+            if settings[i] == AUTOTUNE {
+                if let Some(t) = &m.tuning {
+                    tuned_threads = t
+                        .stages
+                        .iter()
+                        .map(|s| format!("{} {}x{}", s.stage, s.threads, s.buffer))
+                        .collect::<Vec<_>>()
+                        .join(", ");
+                }
+            }
+        }
+    }
+    let best = |v: &Vec<f64>| v.iter().copied().fold(0.0, f64::max);
+    let best_fixed = rates[..rates.len() - 1]
+        .iter()
+        .map(best)
+        .fold(0.0, f64::max);
+    let tuned = best(&rates[rates.len() - 1]);
+    let ram = options.autotune.ram_budget;
+    if args.json {
+        let rows: Vec<_> = settings
+            .iter()
+            .zip(&rates)
+            .zip(&peaks)
+            .map(|((t, r), p)| {
+                serde_json::json!({
+                    "threads": show_threads(*t),
+                    "rows_per_s": r,
+                    "best_rows_per_s": best(r),
+                    "peak_buffered_bytes": p,
+                })
+            })
+            .collect();
+        println!(
+            "{}",
+            serde_json::json!({
+                "workload": workloads[0].name,
+                "pipeline": workloads[settings.len() - 1].describe,
+                "cores": npyflow::dataset::cores(),
+                "cpu_budget": options.autotune.cpu_budget,
+                "ram_budget": ram,
+                "settings": rows,
+                "autotune_share_of_best": tuned / best_fixed,
+                "autotune_settings": tuned_threads,
+            })
+        );
+        return Ok(());
+    }
+    println!("{}", workloads[settings.len() - 1].describe);
+    println!(
+        "{:>10} {:>14} {:>20}",
+        "threads", "best rows/s", "peak buffered MB"
+    );
+    for ((t, r), p) in settings.iter().zip(&rates).zip(&peaks) {
+        println!(
+            "{:>10} {:>14.0} {:>20.2}",
+            show_threads(*t),
+            best(r),
+            *p as f64 / 1e6
+        );
+    }
+    println!(
+        "AUTOTUNE: {:.2} of the best hand-set parallelism; its stages at the end: {tuned_threads}",
+        tuned / best_fixed
+    );
+    Ok(())
 }
 
 /// Runs `npyflow bench`.
@@ -507,6 +682,17 @@ pub fn main(args: Args) -> Result<()> {
         .clone()
         .unwrap_or_else(|| std::env::var_os("TMPDIR").map_or_else(|| "/tmp".into(), PathBuf::from));
     let no_files = args.files.is_empty() && args.components.x.is_empty();
+    let options = Options::new().autotune(AutotuneOptions {
+        enabled: None,
+        cpu_budget: args.cpu_budget,
+        ram_budget: args.ram_budget,
+    });
+    if args.sweep {
+        if !no_files {
+            bail!("--sweep runs a standard workload (--workload), not files");
+        }
+        return sweep(&args, &data, options);
+    }
     let workload = match (&args.workload, no_files) {
         (Some(_), false) => bail!("give either --workload or files, not both"),
         (None, false) => files_workload(args.files, args.patches, args.components, args.pipeline)?,
@@ -521,6 +707,7 @@ pub fn main(args: Args) -> Result<()> {
                 "w1" => w1(args.n.unwrap_or(50_000), threads)?,
                 "w2" => w2(&data, threads)?,
                 "w5" => w5(&data, threads)?,
+                "slow-stage" => slow_stage(args.n.unwrap_or(20_000), threads)?,
                 "w6" => {
                     let Some(url) = args.url.as_deref() else {
                         bail!("--workload w6 needs --url s3://bucket/key of W2's x.npy");
@@ -544,7 +731,7 @@ pub fn main(args: Args) -> Result<()> {
         }
         None => None,
     };
-    let m = run(&workload, progress, counting)?;
+    let m = run(&workload, progress, counting, options)?;
     let report = match (trace_file, &m.stats) {
         (Some(mut file), Some(stats)) => {
             let path = args.trace.as_deref().unwrap_or(Path::new(""));
@@ -570,6 +757,7 @@ pub fn main(args: Args) -> Result<()> {
             "first_batch_ms": m.first_batch.as_secs_f64() * 1e3,
             "rss_anon_peak_mib": m.rss_anon_peak_mib,
             "threads": if threads == AUTOTUNE { npyflow::dataset::cores() as i64 } else { threads },
+            "peak_buffered_bytes": m.peak_buffered,
         });
         let mut out = out;
         if let Some(stats) = &m.stats {
@@ -623,7 +811,11 @@ pub fn main(args: Args) -> Result<()> {
                 println!("\ntrace written to {}\n{report}", path.display());
             }
             (None, Some(stats)) => println!("\n{stats}"),
-            (None, None) => {}
+            (None, None) => {
+                if let Some(t) = m.tuning.as_ref().filter(|t| !t.stages.is_empty()) {
+                    println!("{t}");
+                }
+            }
         }
     }
     if m.errors > 0 {

@@ -5,7 +5,9 @@
 //! name; nothing here decides how a pipeline runs.
 
 use anyhow::{anyhow, bail, Context, Result};
-use npyflow::dataset::{positive_from_tf, BatchOptions, Dataset, MapOptions, ShuffleOptions};
+use npyflow::dataset::{
+    positive_from_tf, AutotuneOptions, BatchOptions, Dataset, MapOptions, Options, ShuffleOptions,
+};
 use npyflow::ops::{self, Op};
 use npyflow::{DType, AUTOTUNE};
 
@@ -288,6 +290,10 @@ Transformations:
   take(count)   skip(count)   repeat(count=None)   shard(num_shards, index)
   unbatch()   rebatch(batch_size, drop_remainder=False)   (batch_size: a size or a list)
   cache(filename='')   enumerate(start=0)   assert_cardinality(expected_cardinality)
+  with_options(autotune=None, cpu_budget=None, ram_budget=None)   tf.data's
+      Options.autotune for the whole pipeline: AUTOTUNE stages tuned while it runs (False:
+      not), within cpu_budget threads and ram_budget bytes of buffers (None: the cores, half
+      the memory)
 
 Ops, for map (each also takes component=: a tuple index or a dict key, to apply it to one
 part of the element only; without it, to every tensor):
@@ -530,11 +536,13 @@ fn apply_one(ds: &Dataset, c: &Call) -> Result<Dataset> {
         "cache" => &["filename"],
         "enumerate" => &["start"],
         "assert_cardinality" => &["expected_cardinality"],
+        "with_options" => &[],
         _ => return Err(unknown_transformation(&c.name)),
     };
     match c.name.as_str() {
         // Any number of ops.
         "map" => c.check_keys(PARALLEL)?,
+        "with_options" => c.check_params(&[], &["autotune", "cpu_budget", "ram_budget"])?,
         "batch" => c.check_params(params, PARALLEL)?,
         _ => c.check_params(params, &[])?,
     }
@@ -611,6 +619,22 @@ fn apply_one(ds: &Dataset, c: &Call) -> Result<Dataset> {
         }))?,
         "enumerate" => ds.enumerate(c.arg(0, "start").map_or(Ok(0), Value::int)?),
         "assert_cardinality" => ds.assert_cardinality(c.need(0, "expected_cardinality")?.int()?)?,
+        "with_options" => {
+            let get = |key: &str| -> Result<Option<i64>> {
+                match c.arg(usize::MAX, key) {
+                    None => Ok(None),
+                    Some(Value::Word(w)) if w == "None" => Ok(None),
+                    Some(v) => v.int().map(Some),
+                }
+            };
+            let enabled = c
+                .arg(usize::MAX, "autotune")
+                .map(Value::boolean)
+                .transpose()?;
+            let autotune =
+                AutotuneOptions::from_tf(enabled, get("cpu_budget")?, get("ram_budget")?)?;
+            ds.with_options(Options::new().autotune(autotune))?
+        }
         other => return Err(unknown_transformation(other)),
     })
 }
@@ -618,7 +642,8 @@ fn apply_one(ds: &Dataset, c: &Call) -> Result<Dataset> {
 fn unknown_transformation(name: &str) -> anyhow::Error {
     anyhow!(
         "unknown transformation {name:?} (map, batch, shuffle, global_shuffle, prefetch, take, \
-         skip, repeat, shard, unbatch, rebatch, cache, enumerate, assert_cardinality)"
+         skip, repeat, shard, unbatch, rebatch, cache, enumerate, assert_cardinality, \
+         with_options)"
     )
 }
 

@@ -719,6 +719,26 @@ impl CoreDataset {
         wrap(py, self.inner.prefetch(buffer_size))
     }
 
+    /// tf.data's `Options.autotune` (`enabled`, `cpu_budget`, `ram_budget`) for the whole
+    /// pipeline this dataset ends.
+    #[pyo3(signature = (enabled=None, cpu_budget=None, ram_budget=None))]
+    fn with_autotune(
+        &self,
+        py: Python<'_>,
+        enabled: Option<bool>,
+        cpu_budget: Option<i64>,
+        ram_budget: Option<i64>,
+    ) -> PyResult<CoreDataset> {
+        let autotune = npyflow::dataset::AutotuneOptions::from_tf(enabled, cpu_budget, ram_budget);
+        wrap(
+            py,
+            autotune.and_then(|a| {
+                self.inner
+                    .with_options(npyflow::dataset::Options::new().autotune(a))
+            }),
+        )
+    }
+
     fn ignore_errors(&self, log_warning: bool) -> CoreDataset {
         CoreDataset {
             inner: self.inner.ignore_errors(log_warning),

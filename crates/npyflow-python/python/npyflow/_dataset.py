@@ -646,14 +646,19 @@ class Dataset(DatasetTransformations):
 
     def with_options(self, options: Options, name: Optional[str] = None) -> Dataset:
         """This dataset with ``options`` merged into its options (see ``Options`` for those
-        npyflow honours: ``deterministic``, for the parallel stages built after this call;
-        the others are kept and ignored, with one warning per process for each)."""
+        npyflow honours: ``deterministic``, for the parallel stages built after this call,
+        and ``autotune.enabled``/``cpu_budget``/``ram_budget``, for the whole pipeline; the
+        others are kept and ignored, with one warning per process for each)."""
         if not isinstance(options, Options):
             raise TypeError(f"options must be a npyflow.data.Options, got {type(options).__name__}")
         warn_ignored(options)
-        return Dataset._from_core(
-            self._ds, self._threaded, self.options().merge(options), self._struct
-        )
+        core = self._ds
+        autotune = options.autotune
+        if (autotune.enabled, autotune.cpu_budget, autotune.ram_budget) != (None, None, None):
+            # The core merges the autotune options of the whole pipeline at iteration, later
+            # on top, as tf.data does.
+            core = core.with_autotune(autotune.enabled, autotune.cpu_budget, autotune.ram_budget)
+        return Dataset._from_core(core, self._threaded, self.options().merge(options), self._struct)
 
     def reduce(self, initial_state: Any, reduce_func: Callable[[Any, Any], Any]) -> Any:
         """Every element folded into a state: ``reduce_func(state, element)`` returns the new

@@ -1,6 +1,7 @@
 """``tf.data.Options``: the options a whole dataset carries (``Dataset.with_options``).
 
-npyflow honours ``deterministic``; every other option tf.data has is accepted, checked for
+npyflow honours ``deterministic`` and ``autotune.enabled``, ``autotune.cpu_budget`` and
+``autotune.ram_budget``; every other option tf.data has is accepted, checked for
 its type as tf.data checks it, kept (``options()`` gives it back) and listed by
 ``Options.ignored_options()``. ``with_options`` warns once per process for each ignored
 option a program sets."""
@@ -42,7 +43,9 @@ class AutotuneAlgorithm(enum.IntEnum):
 
 
 #: The options npyflow honours (dotted names); the rest are kept and ignored.
-HONOURED = frozenset({"deterministic"})
+HONOURED = frozenset(
+    {"deterministic", "autotune.enabled", "autotune.cpu_budget", "autotune.ram_budget"}
+)
 
 _WARNED: Set[str] = set()
 
@@ -140,8 +143,15 @@ class _OptionsGroup:
 
 
 class AutotuneOptions(_OptionsGroup):
-    """``tf.data.experimental.AutotuneOptions`` (accepted, ignored: npyflow's AUTOTUNE is
-    one thread per core)."""
+    """``tf.data.experimental.AutotuneOptions``. npyflow honours ``enabled`` (False: AUTOTUNE
+    stages run ``cpu_budget`` threads, prefetch buffers keep their first size), ``cpu_budget``
+    (the most threads an AUTOTUNE stage gets and the cores' worth of CPU the tuned stages may
+    use together; the cores by default) and ``ram_budget`` (the most bytes the tuned stages'
+    buffers may hold together, half the memory by default): AUTOTUNE stages start with one
+    thread and are given threads and buffer while the pipeline runs, where their consumer
+    waits for them. 0 means the default for both budgets, as in tf.data; a negative budget is
+    refused (ValueError). ``autotune_algorithm``, ``initial_parallelism`` and
+    ``min_parallelism`` are kept and ignored."""
 
     __slots__ = ()
     _fields = {
@@ -209,7 +219,9 @@ class ServiceOptions(_OptionsGroup):
 class Options(_OptionsGroup):
     """``tf.data.Options``: options for a whole dataset, given to ``Dataset.with_options``.
 
-    npyflow honours ``deterministic`` (``experimental_deterministic`` is its old name, and
+    npyflow honours ``autotune.enabled``, ``autotune.cpu_budget`` and ``autotune.ram_budget``
+    (see ``AutotuneOptions``; for the whole pipeline, as in tf.data) and ``deterministic``
+    (``experimental_deterministic`` is its old name, and
     ``experimental_threading`` that of ``threading``, as in tf.data): it is
     the ``deterministic`` of the parallel stages (``map``, ``interleave``, ``batch`` with
     ``num_parallel_calls``) built *after* ``with_options`` whose own ``deterministic`` is

@@ -556,7 +556,7 @@ impl Node for Batch {
                     "batch",
                     jobs,
                     work,
-                    Lanes::new(p.num_threads(), p.is_deterministic()),
+                    Lanes::new(p.num_threads(), p.is_deterministic()).tuned(p.is_autotune()),
                     pending,
                     panic_error,
                 )?))

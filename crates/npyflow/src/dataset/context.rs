@@ -1,22 +1,28 @@
 //! The thread-local context of opening a pass, in one place.
 //!
-//! Two things travel down a pipeline while its passes are opened, without appearing in the
+//! Three things travel down a pipeline while its passes are opened, without appearing in the
 //! signature of every node's `open` and `pass`:
 //! - the random draws a pass makes (recorded when a pass is opened, replayed when one is
 //!   restored; see [`state::random`](super::state::random)), and
 //! - the statistics collector and the stage being opened (see
-//!   [`Dataset::iter_with_stats`](super::Dataset::iter_with_stats)).
+//!   [`Dataset::iter_with_stats`](super::Dataset::iter_with_stats)), and
+//! - the tuner of the pass (`runtime/tuner.rs`), which the `AUTOTUNE` engines opened under it
+//!   report to.
 //!
 //! Both live in this module's thread-local context and change only through guards: each guard
 //! puts back what was there before when it is dropped, including while a panic unwinds, so
 //! a later pass on the same thread never sees a context that is not its own. Worker threads
-//! start with an empty context. (Traces number threads with a thread-local of their own in
-//! `runtime/trace.rs`: an identity, not context.)
+//! start with an empty context; a parallel engine's workers make the pass's tuner current.
+//! (Traces number threads with a thread-local of their own in `runtime/trace.rs`: an
+//! identity, not context.)
 
 use std::cell::RefCell;
 use std::collections::VecDeque;
 
+use std::sync::Arc;
+
 use super::runtime::stats::PipelineStats;
+use super::runtime::tuner::Tuner;
 
 /// One random draw made when a pass was created: the seed used, the epoch, and whether the
 /// node reshuffles (draws a new epoch) on each pass.
@@ -45,6 +51,8 @@ struct Context {
     /// One log per pass being opened, innermost last.
     draws: Vec<DrawLog>,
     stage: Option<StageContext>,
+    /// The tuner of the pass being opened or run (see `runtime/tuner.rs`).
+    tuner: Option<Arc<Tuner>>,
 }
 
 thread_local! {
@@ -119,6 +127,32 @@ impl Drop for StageGuard {
 /// The collector and stage current on this thread, if statistics are being collected.
 pub(crate) fn current_stage() -> Option<StageContext> {
     CONTEXT.with(|c| c.borrow().stage.clone())
+}
+
+/// Makes a pass's tuner current on this thread while it lives: the `AUTOTUNE` engines
+/// opened meanwhile are tuned by it.
+pub(crate) struct TunerGuard {
+    previous: Option<Arc<Tuner>>,
+}
+
+impl TunerGuard {
+    /// Makes `tuner` current.
+    pub(crate) fn enter(tuner: &Arc<Tuner>) -> TunerGuard {
+        let previous = CONTEXT.with(|c| c.borrow_mut().tuner.replace(Arc::clone(tuner)));
+        TunerGuard { previous }
+    }
+}
+
+impl Drop for TunerGuard {
+    fn drop(&mut self) {
+        let previous = self.previous.take();
+        CONTEXT.with(|c| c.borrow_mut().tuner = previous);
+    }
+}
+
+/// The tuner current on this thread, if any.
+pub(crate) fn current_tuner() -> Option<Arc<Tuner>> {
+    CONTEXT.with(|c| c.borrow().tuner.clone())
 }
 
 #[cfg(test)]

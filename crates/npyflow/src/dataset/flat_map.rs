@@ -112,7 +112,7 @@ impl InterleaveIter {
     fn open_inner(&self, e: Element, i: u64, from: Option<State>) -> Result<BoxIter> {
         let d = call_user(self.op, i, || (self.f)(e))?;
         match self.prefetch {
-            Some(n) => prefetched(|s| d.open_from(s), n, from),
+            Some(n) => prefetched(|s| d.open_from(s), n, false, from),
             None => d.open_from(from),
         }
     }

@@ -215,7 +215,7 @@ impl Node for Map {
                 "map",
                 jobs,
                 work,
-                Lanes::elements(p.num_threads(), p.is_deterministic()),
+                Lanes::elements(p.num_threads(), p.is_deterministic()).tuned(p.is_autotune()),
                 pending,
                 panic_error,
             )?;

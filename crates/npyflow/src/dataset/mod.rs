@@ -79,6 +79,7 @@ mod state;
 mod unbatch;
 mod unique;
 mod window;
+mod with_options;
 
 use std::fmt;
 
@@ -95,7 +96,9 @@ pub use runtime::iter::{DatasetIter, Wait};
 pub use runtime::report::Report;
 pub use runtime::stats::{PipelineStats, StageStats};
 pub use runtime::trace::{TraceEvents, DEFAULT_TRACE_EVENTS};
+pub use runtime::tuner::{AutotuneOptions, TunedStage, TuningDecision, TuningSummary};
 pub use saved::{LoadOptions, SaveOptions, SaveProgress, SaveSummary, ShardFunc};
+pub use with_options::Options;
 
 use crate::element::{Element, ElementSpec};
 use crate::error::{Error, Result};

@@ -12,7 +12,7 @@
 //! use npyflow::{Dataset, Element};
 //!
 //! let ds = Dataset::range(0, 10, 1)?
-//!     .map(|x: Element| Ok(x), Parallelism::autotune())? // one thread per core, in order
+//!     .map(|x: Element| Ok(x), Parallelism::autotune())? // threads tuned while it runs, in order
 //!     .batch(4, BatchOptions::new().drop_remainder(true))?;
 //! assert_eq!(ds.len()?, 2);
 //! # Ok::<(), npyflow::Error>(())
@@ -402,5 +402,7 @@ mod tests {
         assert_eq!((c.num_threads(), c.is_deterministic()), (5, false));
         assert_eq!(Parallelism::combine(None, a), a);
         assert_eq!(Parallelism::combine(None, None), None);
+        let tuned = Parallelism::combine(a, Some(Parallelism::autotune())).unwrap();
+        assert!(tuned.is_autotune() && tuned.is_deterministic());
     }
 }

@@ -39,7 +39,11 @@ impl Parallelism {
         }
     }
 
-    /// As many threads as this process may use cores (tf.data's `AUTOTUNE`), output in order.
+    /// tf.data's `AUTOTUNE`, output in order: under an iterator, the stage starts with one
+    /// thread and the pass's tuner gives it more (up to the CPU budget, by default the cores
+    /// this process may use) while the consumer waits for it and the CPU allows; see
+    /// [`AutotuneOptions`](super::AutotuneOptions). A pass opened outside an iterator runs
+    /// one thread per core.
     pub fn autotune() -> Parallelism {
         Parallelism {
             threads: None,
@@ -82,7 +86,7 @@ impl Parallelism {
     }
 
     /// The number of threads: the one asked for, or for [`AUTOTUNE`] the cores this process
-    /// may use; never more than 256.
+    /// may use (the most the tuner gives a stage by default); never more than 256.
     pub fn num_threads(&self) -> usize {
         self.threads.unwrap_or_else(cores).min(MAX_THREADS)
     }
@@ -97,14 +101,19 @@ impl Parallelism {
         self.threads.is_none()
     }
 
-    /// The parallelism of a pass made of two stages: the more threads of the two, in order
-    /// unless one of them gave order up.
+    /// The parallelism of a pass made of two stages: the more threads of the two
+    /// ([`AUTOTUNE`] when either is, so that the pass's engine is tuned), in order unless one
+    /// of them gave order up.
     pub(crate) fn combine(a: Option<Parallelism>, b: Option<Parallelism>) -> Option<Parallelism> {
         match (a, b) {
-            (Some(a), Some(b)) => Some(
-                Parallelism::threads(a.num_threads().max(b.num_threads()))
-                    .deterministic(a.deterministic && b.deterministic),
-            ),
+            (Some(a), Some(b)) => {
+                let p = if a.is_autotune() || b.is_autotune() {
+                    Parallelism::autotune()
+                } else {
+                    Parallelism::threads(a.num_threads().max(b.num_threads()))
+                };
+                Some(p.deterministic(a.deterministic && b.deterministic))
+            }
             (one, None) | (None, one) => one,
         }
     }

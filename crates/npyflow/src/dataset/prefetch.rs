@@ -54,9 +54,12 @@ impl Jobs<Result<Element>> for Ahead {
 /// parallel engine with one worker, so a prefetched pass saves, restores and stops as the
 /// engine does. `from` is a state saved by such a pass; `open` opens the input (from the
 /// input's part of it).
+/// `autotune`: the buffer is tuned while the pass runs (see `runtime/tuner.rs`), starting
+/// from `buffer`.
 pub(crate) fn prefetched(
     open: impl FnOnce(Option<State>) -> Result<BoxIter>,
     buffer: usize,
+    autotune: bool,
     from: Option<State>,
 ) -> Result<BoxIter> {
     let (source, pending) = match from {
@@ -82,6 +85,8 @@ pub(crate) fn prefetched(
             capacity: buffer.clamp(1, MAX_BUFFER),
             deterministic: true,
             wake: 1,
+            autotune,
+            buffer_only: true,
         },
         pending,
         panic_error,
@@ -91,6 +96,8 @@ pub(crate) fn prefetched(
 struct Prefetch {
     input: Dataset,
     buffer_size: usize,
+    /// `AUTOTUNE`: `buffer_size` is where the tuner starts.
+    autotune: bool,
 }
 
 impl Node for Prefetch {
@@ -99,7 +106,12 @@ impl Node for Prefetch {
         if self.buffer_size == 0 {
             return self.input.open_from(from);
         }
-        prefetched(|s| self.input.open_from(s), self.buffer_size, from)
+        prefetched(
+            |s| self.input.open_from(s),
+            self.buffer_size,
+            self.autotune,
+            from,
+        )
     }
     fn is_random_access(&self) -> bool {
         self.input.is_random_access()
@@ -143,14 +155,16 @@ impl Pass for PrefetchPass {
 impl Dataset {
     /// tf.data's `prefetch(buffer_size)`: a background thread runs the input up to
     /// `buffer_size` elements ahead of the consumer. [`AUTOTUNE`] (-1) lets npyflow choose:
-    /// as many elements as fit in 32 MiB (by the element spec), from 1 to 8; 0 prefetches
-    /// nothing. Unlike tf.data, the choice is made once, when the dataset is built, not
-    /// tuned while it runs, and a buffer holds at most 65,536 elements. Other negative sizes are refused. Dropping the
-    /// iterator stops the thread once its pending element is made.
+    /// it starts with as many elements as fit in 32 MiB (by the element spec), from 1 to 8,
+    /// and, under an iterator's tuner, doubles the buffer while the consumer finds it empty,
+    /// within the pipeline's RAM budget (see [`AutotuneOptions`](super::AutotuneOptions));
+    /// 0 prefetches nothing. A buffer holds at most 65,536 elements. Other negative sizes are
+    /// refused. Dropping the iterator stops the thread once its pending element is made.
     pub fn prefetch(&self, buffer_size: i64) -> Result<Dataset> {
         require(buffer_size >= 0 || buffer_size == AUTOTUNE, || {
             format!("prefetch: buffer_size must be at least 0 or AUTOTUNE (-1), got {buffer_size}")
         })?;
+        let buffer_size_arg = buffer_size;
         let buffer_size = if buffer_size == AUTOTUNE {
             autotune_buffer(self.element_spec())
         } else {
@@ -159,6 +173,7 @@ impl Dataset {
         Ok(Dataset::from_node(Prefetch {
             input: self.clone(),
             buffer_size,
+            autotune: buffer_size_arg == AUTOTUNE,
         }))
     }
 }

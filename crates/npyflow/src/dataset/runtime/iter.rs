@@ -1,9 +1,11 @@
 //! [`DatasetIter`]: one pass over a dataset, and its state as bytes.
 
 use std::fmt;
+use std::sync::Arc;
 
 use super::stats::PipelineStats;
-use crate::dataset::context::StageGuard;
+use super::tuner::{Tuner, TuningSummary};
+use crate::dataset::context::{StageGuard, TunerGuard};
 use crate::dataset::plumbing::{BoxIter, Dataset};
 use crate::dataset::state::codec::{from_bytes, to_bytes, Stamp};
 use crate::dataset::state::tree::{mismatch, State};
@@ -17,16 +19,24 @@ pub struct DatasetIter {
     inner: Option<BoxIter>,
     done: bool,
     stats: Option<PipelineStats>,
+    /// Tunes the pass's `AUTOTUNE` stages (dropped after `inner`, whose engines report to it).
+    tuner: Arc<Tuner>,
 }
 
 impl DatasetIter {
     /// A pass over `dataset` that has not started; with `stats`, its stages are counted.
     pub(crate) fn new(dataset: Dataset, stats: Option<PipelineStats>) -> DatasetIter {
+        let options = dataset.options().autotune;
+        let tuner = Tuner::new(options, stats.as_ref().map(PipelineStats::tuning_slot));
+        if let Some(s) = &stats {
+            s.follow(&tuner);
+        }
         DatasetIter {
             dataset,
             inner: None,
             done: false,
             stats,
+            tuner,
         }
     }
 
@@ -35,7 +45,19 @@ impl DatasetIter {
             .stats
             .as_ref()
             .map(|stats| StageGuard::enter(stats, None));
+        let _tuner = TunerGuard::enter(&self.tuner);
         self.dataset.open_from(from)
+    }
+
+    /// What autotuning decided so far in this pass: the CPU and RAM budgets
+    /// ([`AutotuneOptions`](crate::dataset::AutotuneOptions)), the threads and buffer of
+    /// each `AUTOTUNE` stage, the changes made and why, and the most bytes the parallel
+    /// stages held at once. `None` before the pass opened.
+    ///
+    /// tf.data keeps its tuning to itself (its model shows in TensorBoard's profiler only);
+    /// here it is part of the iterator.
+    pub fn tuning(&self) -> Option<TuningSummary> {
+        self.inner.as_ref().map(|_| self.tuner.summary())
     }
 
     /// The iterator's state: a compact byte string from which
@@ -205,6 +227,7 @@ impl DatasetIter {
         let Some(inner) = self.inner.as_mut() else {
             return Ok(None);
         };
+        let _tuner = TunerGuard::enter(&self.tuner);
         match inner.next_by(deadline) {
             None => Err(Wait::Unsupported),
             Some(Err(_)) => Err(Wait::Pending),
@@ -248,7 +271,11 @@ impl Iterator for DatasetIter {
                 }
             }
         }
-        let item = self.inner.as_mut()?.next();
+        // Engines opened while the pass runs (each epoch of a repeat) report to its tuner.
+        let item = {
+            let _tuner = TunerGuard::enter(&self.tuner);
+            self.inner.as_mut()?.next()
+        };
         self.finish(item)
     }
 }

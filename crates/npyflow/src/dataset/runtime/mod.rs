@@ -3,11 +3,14 @@
 //! statistics.
 
 mod counted;
+#[allow(unsafe_code)] // One libc call: the calling thread's CPU clock.
+mod cpu_clock;
 pub(crate) mod iter;
 pub(crate) mod parallel;
 pub(crate) mod report;
 pub(crate) mod stats;
 pub(crate) mod trace;
+pub(crate) mod tuner;
 
 use std::collections::BTreeSet;
 use std::panic::{catch_unwind, AssertUnwindSafe};
@@ -191,7 +194,8 @@ impl Dataset {
                         .unwrap_or_else(|_| Err(Error::Function("a worker panicked".into())));
                     (k, item)
                 });
-                let mut lanes = parallel::Lanes::new(p.num_threads(), p.is_deterministic());
+                let mut lanes = parallel::Lanes::new(p.num_threads(), p.is_deterministic())
+                    .tuned(p.is_autotune());
                 // A prefetch's buffer: at least that many elements in the making.
                 lanes.capacity = lanes.capacity.max(self.node().read_ahead());
                 Some(parallel::ParallelIter::start(

@@ -15,12 +15,15 @@
 
 use std::collections::{BTreeMap, VecDeque};
 use std::panic::{catch_unwind, AssertUnwindSafe};
-use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError, Weak};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
+use super::cpu_clock::thread_cpu_ns;
 use super::trace::Trace;
-use crate::dataset::context::current_stage;
+use super::tuner::{BufferRule, Knob, Tuner};
+use crate::dataset::context::{current_stage, current_tuner, TunerGuard};
 use crate::dataset::plumbing::{ElementIter, Pending};
 use crate::dataset::state::tree::State;
 use crate::element::Element;
@@ -35,6 +38,28 @@ pub(crate) trait Jobs<J>: Send {
 }
 
 pub(crate) type Work<J, O> = Arc<dyn Fn(J) -> O + Send + Sync>;
+
+/// The bytes a result holds, for the RAM budget and the buffered-bytes figures.
+pub(crate) trait Bytes {
+    fn bytes(&self) -> u64;
+}
+
+fn element_bytes(e: &Result<Element>) -> u64 {
+    e.as_ref()
+        .map_or(0, |e| e.tensors().iter().map(|t| t.nbytes() as u64).sum())
+}
+
+impl Bytes for Result<Element> {
+    fn bytes(&self) -> u64 {
+        element_bytes(self)
+    }
+}
+
+impl Bytes for (u64, Result<Element>) {
+    fn bytes(&self) -> u64 {
+        element_bytes(&self.1)
+    }
+}
 
 /// How long a consumer waits for a run of results (see [`Lanes::wake`]) before it takes
 /// them one by one: what handing over in runs may add to an element's latency.
@@ -52,6 +77,8 @@ struct Progress<O> {
     /// The number of jobs, once the source has ended.
     total: Option<u64>,
     handed_out: u64,
+    /// Worker threads started.
+    spawned: usize,
     /// Dropping: workers exit.
     stop: bool,
     /// Saving: workers take no new job.
@@ -81,6 +108,17 @@ struct Source<J> {
 
 struct Shared<J, O> {
     source: Mutex<Source<J>>,
+    work: Work<J, O>,
+    name: String,
+    /// The engine's threads and buffer (set by the tuner when it is tuned) and what it
+    /// measures.
+    knob: Arc<Knob>,
+    /// The tuner of the pass, when there is one: it counts the bytes held, and worker
+    /// threads make it current so that the engines they open report to it.
+    tuner: Option<Arc<Tuner>>,
+    handles: Mutex<Vec<JoinHandle<()>>>,
+    /// Tuned by the tuner: it also keeps to the RAM budget (see [`Tuner::over_ram`]).
+    tuned: bool,
     /// The result that stands in for a job whose source or work panicked.
     on_panic: fn(&'static str) -> O,
     /// Whether results go out in job order; otherwise as they finish, from `finished`.
@@ -88,14 +126,34 @@ struct Shared<J, O> {
     state: Mutex<Progress<O>>,
     ready: Condvar,
     room: Condvar,
-    capacity: usize,
-    /// How many results a waiting consumer is woken for (see [`Lanes::wake`]).
-    wake: usize,
+    /// Whether a waiting consumer is woken for runs of results, half the buffer long (see
+    /// [`Lanes::wake`]), rather than for each.
+    runs: bool,
     /// The trace of the pass and this engine's counter series in it, when traced.
     trace: Option<(Arc<Trace>, u32)>,
 }
 
 impl<J, O> Shared<J, O> {
+    /// The most jobs taken and not yet handed out.
+    fn capacity(&self) -> usize {
+        self.knob.buffer().max(1)
+    }
+
+    /// Whether a tuned engine holding a result waits for its consumer to take it before it
+    /// starts another job: the pass holds its RAM budget.
+    fn over_ram(&self, st: &Progress<O>) -> bool {
+        self.tuned && !st.done.is_empty() && self.tuner.as_ref().is_some_and(|t| t.over_ram())
+    }
+
+    /// How many results a waiting consumer is woken for.
+    fn wake(&self) -> usize {
+        if self.runs {
+            (self.capacity() / 2).max(1)
+        } else {
+            1
+        }
+    }
+
     /// Whether the threads waiting on `ready` have something to do: a run of `wake` results
     /// ready to go out (in order when deterministic; one for an impatient consumer), the
     /// source ended, or a save waiting for the last job in flight.
@@ -103,7 +161,7 @@ impl<J, O> Shared<J, O> {
         if st.total.is_some() || (st.paused && st.in_flight() == 0) {
             return true;
         }
-        let run = if st.impatient { 1 } else { self.wake };
+        let run = if st.impatient { 1 } else { self.wake() };
         if st.done.len() < run {
             // Fewer results than a run: no run can be ready (and no look-ups to find out).
             return false;
@@ -146,6 +204,8 @@ impl<J, O> Shared<J, O> {
                 *series,
                 st.done.len(),
                 st.outstanding.saturating_sub(st.done.len()),
+                self.knob.threads(),
+                self.knob.buffer(),
             );
         }
     }
@@ -170,6 +230,12 @@ pub(crate) struct Lanes {
     /// core), so handing results over in runs is what lets the workers scale. 1 wakes at
     /// once.
     pub(crate) wake: usize,
+    /// The stage is `AUTOTUNE`: under a pass's tuner, its threads (up to the CPU budget) and
+    /// buffer are set while it runs, starting from one thread; `threads` is what it runs
+    /// where no tuner is (a pass opened outside an iterator).
+    pub(crate) autotune: bool,
+    /// Only the buffer is tuned (a prefetch: one worker).
+    pub(crate) buffer_only: bool,
 }
 
 impl Lanes {
@@ -182,6 +248,34 @@ impl Lanes {
             capacity: 2 * threads,
             deterministic,
             wake: 1,
+            autotune: false,
+            buffer_only: false,
+        }
+    }
+
+    /// The same, tuned while it runs when `autotune` (see [`Lanes::autotune`]).
+    pub(crate) fn tuned(self, autotune: bool) -> Lanes {
+        Lanes { autotune, ..self }
+    }
+
+    /// How the buffer follows the threads.
+    fn rule(&self) -> BufferRule {
+        if self.buffer_only {
+            return BufferRule {
+                per_thread: 0,
+                floor: self.capacity,
+            };
+        }
+        if self.wake > 1 {
+            BufferRule {
+                per_thread: 4,
+                floor: 32,
+            }
+        } else {
+            BufferRule {
+                per_thread: 2,
+                floor: 0,
+            }
         }
     }
 
@@ -197,22 +291,31 @@ impl Lanes {
             capacity,
             deterministic,
             wake: capacity / 2,
+            autotune: false,
+            buffer_only: false,
         }
     }
 }
 
 /// The engine: `threads` workers computing `work` on jobs from a source, results handed out
 /// by [`ParallelIter::next_output`].
-pub(crate) struct ParallelIter<J: Send + 'static, O: Send + 'static> {
+pub(crate) struct ParallelIter<J: Send + 'static, O: Bytes + Send + 'static> {
     shared: Arc<Shared<J, O>>,
-    workers: Vec<JoinHandle<()>>,
     deterministic: bool,
     /// Results taken out of the shared state in one run and not yet handed out, in the
     /// order they go out (one lock for the run, not one a result).
     taken: VecDeque<O>,
 }
 
-impl<J: Send + 'static, O: Send + 'static> ParallelIter<J, O> {
+/// `name` with its first letter in upper case: `map` -> `Map`.
+fn stage_name(name: &str) -> String {
+    let mut c = name.chars();
+    c.next()
+        .map(|f| f.to_uppercase().chain(c).collect())
+        .unwrap_or_default()
+}
+
+impl<J: Send + 'static, O: Bytes + Send + 'static> ParallelIter<J, O> {
     /// Starts `threads` workers. `pending` are results computed before (restored from a
     /// saved state): they are handed out first, as jobs 0, 1, ...
     pub(crate) fn start(
@@ -223,19 +326,55 @@ impl<J: Send + 'static, O: Send + 'static> ParallelIter<J, O> {
         pending: Vec<O>,
         on_panic: fn(&'static str) -> O,
     ) -> Result<ParallelIter<J, O>> {
-        let Lanes {
-            threads,
-            capacity,
-            deterministic,
-            wake,
-        } = lanes;
         let p = pending.len();
+        let tuner = current_tuner();
+        let tuned = lanes.autotune && tuner.as_ref().is_some_and(|t| t.enabled());
+        let threads = match &tuner {
+            Some(t) if lanes.autotune && !lanes.buffer_only => {
+                if tuned {
+                    1
+                } else {
+                    t.cpu_budget()
+                }
+            }
+            _ => lanes.threads,
+        }
+        .max(1);
+        let rule = lanes.rule();
+        let buffer = if lanes.autotune && !lanes.buffer_only {
+            rule.for_threads(threads)
+        } else {
+            lanes.capacity.max(threads)
+        }
+        .max(p)
+        .max(1);
+        let label = match (&tuner, tuned) {
+            (Some(t), true) => format!("{} #{}", stage_name(name), t.next_number()),
+            _ => stage_name(name),
+        };
+        let max_threads = match (&tuner, tuned && !lanes.buffer_only) {
+            (Some(t), true) => t.cpu_budget(),
+            _ => 0,
+        };
+        let knob = Arc::new(Knob::new(label, threads, buffer, max_threads, rule));
+        let held: u64 = pending.iter().map(Bytes::bytes).sum();
+        knob.buffered.store(held, Ordering::Relaxed);
+        if let Some(t) = &tuner {
+            t.hold(held, 0);
+        }
+        let deterministic = lanes.deterministic;
         let shared = Arc::new(Shared {
             source: Mutex::new(Source {
                 jobs,
                 number: p as u64,
                 ended: false,
             }),
+            work,
+            name: name.to_string(),
+            knob: Arc::clone(&knob),
+            tuner: tuner.clone(),
+            handles: Mutex::new(Vec::new()),
+            tuned,
             on_panic,
             deterministic,
             state: Mutex::new(Progress {
@@ -249,6 +388,7 @@ impl<J: Send + 'static, O: Send + 'static> ParallelIter<J, O> {
                 next_out: 0,
                 total: None,
                 handed_out: 0,
+                spawned: 0,
                 stop: false,
                 paused: false,
                 waiting_ready: 0,
@@ -257,28 +397,32 @@ impl<J: Send + 'static, O: Send + 'static> ParallelIter<J, O> {
             }),
             ready: Condvar::new(),
             room: Condvar::new(),
-            capacity: capacity.max(threads).max(p).max(1),
-            wake: wake.clamp(1, capacity.max(1)),
+            runs: lanes.wake > 1,
             trace: current_stage().and_then(|(stats, stage)| {
                 let trace = stats.trace()?;
                 let series = trace.series(format!("{name} buffer (stage {})", stage.unwrap_or(0)));
                 Some((Arc::clone(trace), series))
             }),
         });
-        let mut it = ParallelIter {
+        let it = ParallelIter {
             shared,
-            workers: Vec::with_capacity(threads),
             deterministic,
             taken: VecDeque::new(),
         };
-        for _ in 0..threads.max(1) {
-            let shared = Arc::clone(&it.shared);
-            let work = Arc::clone(&work);
-            let handle = std::thread::Builder::new()
-                .name(format!("npyflow-{name}"))
-                .spawn(move || worker(&shared, &work))
-                .map_err(|e| Error::Pipeline(format!("{name}: cannot start a thread: {e}")))?;
-            it.workers.push(handle);
+        grow(&it.shared)?;
+        if tuned {
+            let weak: Weak<Shared<J, O>> = Arc::downgrade(&it.shared);
+            knob.on_change(Box::new(move || {
+                if let Some(shared) = weak.upgrade() {
+                    // A thread that cannot start leaves the engine with those it has.
+                    let _ = grow(&shared);
+                    shared.room.notify_all();
+                    shared.ready.notify_all();
+                }
+            }));
+            if let Some(t) = &tuner {
+                t.register(&knob);
+            }
         }
         Ok(it)
     }
@@ -296,6 +440,7 @@ impl<J: Send + 'static, O: Send + 'static> ParallelIter<J, O> {
         deadline: Option<Instant>,
     ) -> std::result::Result<Option<O>, Pending> {
         if let Some(item) = self.taken.pop_front() {
+            self.release(&item);
             return Ok(Some(item));
         }
         let shared = &self.shared;
@@ -320,6 +465,7 @@ impl<J: Send + 'static, O: Send + 'static> ParallelIter<J, O> {
                 self.taken.push_back(item);
             }
             if let Some(item) = self.taken.pop_front() {
+                self.release(&item);
                 st.impatient = false;
                 shared.sample(&st);
                 let wake_room = st.waiting_room > 0;
@@ -332,7 +478,7 @@ impl<J: Send + 'static, O: Send + 'static> ParallelIter<J, O> {
             if st.total.is_some_and(|t| st.handed_out >= t) {
                 return Ok(None);
             }
-            let own = (shared.wake > 1 && !st.impatient).then_some(PATIENCE);
+            let own = (shared.wake() > 1 && !st.impatient).then_some(PATIENCE);
             // The caller's deadline, where it comes before the engine's own patience.
             let (patience, by_deadline) = match deadline {
                 None => (own, false),
@@ -347,12 +493,26 @@ impl<J: Send + 'static, O: Send + 'static> ParallelIter<J, O> {
                     }
                 }
             };
+            let began = Instant::now();
             let (next, timed_out) =
                 shared.wait(&shared.ready, st, |st| &mut st.waiting_ready, patience);
+            let knob = &shared.knob;
+            knob.wait_ns
+                .fetch_add(nanos(began.elapsed()), Ordering::Relaxed);
+            knob.empty.fetch_add(1, Ordering::Relaxed);
             st = next;
             if !by_deadline {
                 st.impatient |= timed_out;
             }
+        }
+    }
+
+    /// Counts a result handed out as no longer held.
+    fn release(&self, item: &O) {
+        let b = item.bytes();
+        self.shared.knob.buffered.fetch_sub(b, Ordering::Relaxed);
+        if let Some(t) = &self.shared.tuner {
+            t.hold(0, b);
         }
     }
 
@@ -385,14 +545,99 @@ impl<J: Send + 'static, O: Send + 'static> ParallelIter<J, O> {
     }
 }
 
-fn worker<J, O>(shared: &Shared<J, O>, work: &Work<J, O>) {
+fn nanos(d: Duration) -> u64 {
+    u64::try_from(d.as_nanos()).unwrap_or(u64::MAX)
+}
+
+thread_local! {
+    /// Time this thread spent waiting for results of engines, in ns: a worker's time in its
+    /// source or its work less this is the CPU it used there (a map's workers wait in their
+    /// source for the map before them, which the tuner must not count as CPU).
+    static WAITED: std::cell::Cell<u64> = const { std::cell::Cell::new(0) };
+}
+
+fn waited() -> u64 {
+    WAITED.with(std::cell::Cell::get)
+}
+
+/// The time since `began` less what this thread waited for engines since `waited_then`.
+fn busy_since(began: Instant, waited_then: u64) -> u64 {
+    nanos(began.elapsed()).saturating_sub(waited().saturating_sub(waited_then))
+}
+
+/// Starts the worker threads the engine's knob asks for and it lacks.
+fn grow<J: Send + 'static, O: Bytes + Send + 'static>(shared: &Arc<Shared<J, O>>) -> Result<()> {
+    let mut st = lock(&shared.state);
+    while !st.stop && st.spawned < shared.knob.threads() {
+        let me = Arc::clone(shared);
+        let handle = std::thread::Builder::new()
+            .name(format!("npyflow-{}", shared.name))
+            .spawn(move || worker(&me))
+            .map_err(|e| Error::Pipeline(format!("{}: cannot start a thread: {e}", shared.name)))?;
+        st.spawned += 1;
+        lock(&shared.handles).push(handle);
+    }
+    Ok(())
+}
+
+/// A worker's CPU time, published into its knob at most once a millisecond (the clock
+/// costs a system call).
+struct CpuMeter {
+    last: Option<u64>,
+    at: Instant,
+}
+
+impl CpuMeter {
+    fn new() -> CpuMeter {
+        CpuMeter {
+            last: thread_cpu_ns(),
+            at: Instant::now(),
+        }
+    }
+
+    fn publish(&mut self, knob: &Knob, force: bool) {
+        if !force && self.at.elapsed() < Duration::from_millis(1) {
+            return;
+        }
+        self.at = Instant::now();
+        if let (Some(last), Some(now)) = (self.last, thread_cpu_ns()) {
+            knob.cpu_ns
+                .fetch_add(now.saturating_sub(last), Ordering::Relaxed);
+            self.last = Some(now);
+        }
+    }
+}
+
+fn worker<J, O: Bytes>(shared: &Shared<J, O>) {
+    let _tuner = shared.tuner.as_ref().map(TunerGuard::enter);
+    let knob = &shared.knob;
+    let mut meter = CpuMeter::new();
+    work_loop(shared, &mut meter);
+    meter.publish(knob, true);
+}
+
+fn work_loop<J, O: Bytes>(shared: &Shared<J, O>, meter: &mut CpuMeter) {
+    let knob = &shared.knob;
     // Held from a result's delivery to the next job's place: one lock an element.
     let mut st = lock(&shared.state);
     loop {
-        while !st.stop && st.total.is_none() && (st.paused || st.outstanding >= shared.capacity) {
+        meter.publish(knob, false);
+        while !st.stop
+            && st.total.is_none()
+            && (st.paused
+                || st.outstanding >= shared.capacity()
+                || st.in_flight() >= knob.threads()
+                || shared.over_ram(&st))
+        {
+            let full = !st.paused && st.outstanding >= shared.capacity();
+            let began = full.then(Instant::now);
             st = shared
                 .wait(&shared.room, st, |st| &mut st.waiting_room, None)
                 .0;
+            if let Some(b) = began {
+                knob.full_ns
+                    .fetch_add(nanos(b.elapsed()), Ordering::Relaxed);
+            }
         }
         if st.stop || st.total.is_some() {
             return;
@@ -400,8 +645,11 @@ fn worker<J, O>(shared: &Shared<J, O>, work: &Work<J, O>) {
         st.outstanding += 1;
         shared.sample(&st);
         drop(st);
-        let (job, number) = {
+        let waited_then = waited();
+        let (job, number, began) = {
             let mut src = lock(&shared.source);
+            // Timed from here: waiting for the lock is not CPU.
+            let began = Instant::now();
             let number = src.number;
             let job = if src.ended {
                 Ok(None)
@@ -411,23 +659,27 @@ fn worker<J, O>(shared: &Shared<J, O>, work: &Work<J, O>) {
             match job {
                 Ok(Some(job)) => {
                     src.number += 1;
-                    (Ok(job), number)
+                    (Ok(job), number, began)
                 }
                 Ok(None) => {
                     src.ended = true;
-                    (Err(false), number)
+                    (Err(false), number, began)
                 }
                 Err(_) => {
                     // An error in the panic's place, then the end: a source that panicked
                     // cannot be trusted to go on.
                     src.number += 1;
                     src.ended = true;
-                    (Err(true), number)
+                    (Err(true), number, began)
                 }
             }
         };
+        knob.source_ns
+            .fetch_add(busy_since(began, waited_then), Ordering::Relaxed);
+        let sourced = Instant::now();
+        let waited_then = waited();
         let result = match job {
-            Ok(job) => match catch_unwind(AssertUnwindSafe(|| work(job))) {
+            Ok(job) => match catch_unwind(AssertUnwindSafe(|| (shared.work)(job))) {
                 Ok(r) => r,
                 Err(_) => (shared.on_panic)("a worker panicked"),
             },
@@ -441,6 +693,15 @@ fn worker<J, O>(shared: &Shared<J, O>, work: &Work<J, O>) {
                 return;
             }
         };
+        knob.work_ns
+            .fetch_add(busy_since(sourced, waited_then), Ordering::Relaxed);
+        let b = result.bytes();
+        knob.results.fetch_add(1, Ordering::Relaxed);
+        knob.result_bytes.fetch_add(b, Ordering::Relaxed);
+        knob.buffered.fetch_add(b, Ordering::Relaxed);
+        if let Some(t) = &shared.tuner {
+            t.hold(b, 0);
+        }
         st = lock(&shared.state);
         st.done.insert(number, result);
         if !shared.deterministic {
@@ -496,12 +757,18 @@ pub(crate) fn read_parallel_state(s: State) -> Result<(State, Vec<Result<Element
     Ok((source, pending))
 }
 
-impl<J: Send + 'static, O: Send + 'static> Drop for ParallelIter<J, O> {
+impl<J: Send + 'static, O: Bytes + Send + 'static> Drop for ParallelIter<J, O> {
     fn drop(&mut self) {
         lock(&self.shared.state).stop = true;
         self.shared.room.notify_all();
-        for w in self.workers.drain(..) {
+        // No thread starts once `stop` is set (see `grow`): these are all of them.
+        let handles = std::mem::take(&mut *lock(&self.shared.handles));
+        for w in handles {
             let _ = w.join();
+        }
+        // What the engine held leaves the pass's buffers with it.
+        if let Some(t) = &self.shared.tuner {
+            t.hold(0, self.shared.knob.buffered.swap(0, Ordering::Relaxed));
         }
     }
 }

@@ -24,7 +24,7 @@ pub struct Report {
 fn advice_for(name: &str) -> &'static str {
     match name {
         "Map" => {
-            "raise the map's num_parallel_calls (AUTOTUNE: one thread per core), or use \
+            "raise the map's num_parallel_calls (AUTOTUNE: tuned up to the CPU budget), or use \
              built-in ops, which fuse into the batch"
         }
         "Batch" | "Rebatch" | "DistributedBatch" => {

@@ -14,6 +14,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use super::trace::{Trace, TraceEvents};
+use super::tuner::{SummarySlot, Tuner, TuningSummary};
 
 /// The figures of one stage.
 #[derive(Clone, Debug, Default, PartialEq)]
@@ -53,6 +54,9 @@ struct Stage {
 pub struct PipelineStats {
     stages: Arc<Mutex<Vec<Stage>>>,
     trace: Option<Arc<Trace>>,
+    /// The pass's tuner while it runs, and its summary once it has ended.
+    tuner: Arc<Mutex<Option<std::sync::Weak<Tuner>>>>,
+    tuning: SummarySlot,
 }
 
 impl PipelineStats {
@@ -60,8 +64,40 @@ impl PipelineStats {
     /// [`Dataset::iter_with_trace`](crate::Dataset::iter_with_trace)).
     pub(crate) fn traced(max_events: usize) -> PipelineStats {
         PipelineStats {
-            stages: Arc::default(),
             trace: Some(Arc::new(Trace::new(max_events))),
+            ..PipelineStats::default()
+        }
+    }
+
+    /// Follows the pass's tuner: [`tuning`](PipelineStats::tuning) reads it, and its
+    /// summary once it has ended.
+    pub(crate) fn follow(&self, tuner: &Arc<Tuner>) -> SummarySlot {
+        *self.tuner.lock().unwrap_or_else(PoisonError::into_inner) = Some(Arc::downgrade(tuner));
+        Arc::clone(&self.tuning)
+    }
+
+    /// The slot a tuner of this pass leaves its summary in.
+    pub(crate) fn tuning_slot(&self) -> SummarySlot {
+        Arc::clone(&self.tuning)
+    }
+
+    /// What the pass's autotuning decided (the threads and buffer of each `AUTOTUNE` stage,
+    /// the changes made, the peak bytes buffered), while the pass runs and after it; `None`
+    /// before the pass opened.
+    pub fn tuning(&self) -> Option<TuningSummary> {
+        let live = self
+            .tuner
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .as_ref()
+            .and_then(std::sync::Weak::upgrade);
+        match live {
+            Some(t) => Some(t.summary()),
+            None => self
+                .tuning
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .clone(),
         }
     }
 
@@ -211,6 +247,9 @@ impl fmt::Display for PipelineStats {
                 b.name,
                 b.own.as_secs_f64() * 1e3
             )?;
+        }
+        if let Some(t) = self.tuning().filter(|t| !t.stages.is_empty()) {
+            write!(f, "\n{t}")?;
         }
         Ok(())
     }

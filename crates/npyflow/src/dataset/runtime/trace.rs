@@ -7,7 +7,8 @@
 //!   the thread that made the call, from its start to its end. A stage calls the stages below
 //!   it on the same thread, so the spans of one thread nest;
 //! - a *counter* sample each time a parallel engine's buffer changes (a parallel `map`,
-//!   `batch`, `interleave` or a `prefetch`): results buffered and workers running.
+//!   `batch`, `interleave` or a `prefetch`): results buffered and workers running, and the
+//!   engine's settings (threads and buffer size), which change as `AUTOTUNE` tunes them.
 //!
 //! The buffer holds at most the cap given when the trace was made (events beyond it are
 //! counted as dropped, not kept), and grows to it only as events come. Times are kept in
@@ -63,6 +64,10 @@ enum Event {
         at: u64,
         buffered: u32,
         running: u32,
+        /// The threads the engine may run and the results it may hold (its settings, which
+        /// the tuner changes while an `AUTOTUNE` stage runs).
+        threads: u32,
+        buffer_size: u32,
     },
 }
 
@@ -167,8 +172,16 @@ impl Trace {
         saturate(b.series.len() - 1)
     }
 
-    /// Records, now, the results a parallel engine holds and the workers it has running.
-    pub(crate) fn count(&self, series: u32, buffered: usize, running: usize) {
+    /// Records, now, the results a parallel engine holds, the workers it has running, and
+    /// its settings: the threads it may run and the results it may hold.
+    pub(crate) fn count(
+        &self,
+        series: u32,
+        buffered: usize,
+        running: usize,
+        threads: usize,
+        buffer_size: usize,
+    ) {
         let at = nanos(self.origin.elapsed());
         self.push(|tid| Event::Count {
             series,
@@ -176,6 +189,8 @@ impl Trace {
             at,
             buffered: saturate(buffered),
             running: saturate(running),
+            threads: saturate(threads),
+            buffer_size: saturate(buffer_size),
         });
     }
 
@@ -235,6 +250,8 @@ impl Trace {
                     at,
                     buffered,
                     running,
+                    threads,
+                    buffer_size,
                 } => {
                     let name = b
                         .series
@@ -242,7 +259,7 @@ impl Trace {
                         .map_or("queue", String::as_str);
                     write!(
                         w,
-                        ",\n{{\"name\":{},\"cat\":\"buffer\",\"ph\":\"C\",\"ts\":{},\"pid\":{pid},\"tid\":{tid},\"args\":{{\"buffered\":{buffered},\"running\":{running}}}}}",
+                        ",\n{{\"name\":{},\"cat\":\"buffer\",\"ph\":\"C\",\"ts\":{},\"pid\":{pid},\"tid\":{tid},\"args\":{{\"buffered\":{buffered},\"running\":{running},\"threads\":{threads},\"buffer_size\":{buffer_size}}}}}",
                         quoted(name),
                         micros(at)
                     )?;
@@ -272,7 +289,7 @@ mod tests {
             t.span(0, now, Instant::now());
         }
         let s = t.series("q".into());
-        t.count(s, 1, 2);
+        t.count(s, 1, 2, 2, 4);
         assert_eq!(
             t.counts(),
             TraceEvents {

@@ -1,0 +1,229 @@
+//! Autotuning: the tuner changes threads and buffers while a pass runs, never its output;
+//! it keeps to the CPU budget (threads a stage) and the RAM budget (bytes buffered), and its
+//! decisions show in the iterator's summary, the statistics and the trace.
+
+use std::time::Duration;
+
+use npyflow::dataset::{
+    AutotuneOptions, BatchOptions, Dataset, Options, Parallelism, DEFAULT_TRACE_EVENTS,
+};
+use npyflow::{Element, Tensor};
+use proptest::prelude::*;
+
+use crate::common::{same_order, show};
+
+/// Uneven work: a sleep of 0 to 400 us by the element's first byte, so that workers finish
+/// out of order and a pass lasts long enough for the tuner to look at it.
+fn uneven(e: Element) -> npyflow::Result<Element> {
+    let spin = u64::from(e.tensors()[0].as_bytes()[0] % 5) * 100;
+    std::thread::sleep(Duration::from_micros(spin));
+    Ok(e)
+}
+
+#[derive(Clone, Debug)]
+enum Step {
+    Map(bool),
+    Batch(usize, bool),
+    Shuffle(u64),
+    Filter,
+    Prefetch(bool),
+}
+
+fn step() -> impl Strategy<Value = Step> {
+    prop_oneof![
+        any::<bool>().prop_map(Step::Map),
+        (1usize..6, any::<bool>()).prop_map(|(b, d)| Step::Batch(b, d)),
+        any::<u64>().prop_map(Step::Shuffle),
+        Just(Step::Filter),
+        any::<bool>().prop_map(Step::Prefetch),
+    ]
+}
+
+/// The pipeline with its parallel steps at AUTOTUNE (`tuned`) or at a fixed `threads`.
+fn build(n: i64, steps: &[Step], tuned: bool, threads: usize) -> Dataset {
+    let p = if tuned {
+        Parallelism::autotune()
+    } else {
+        Parallelism::threads(threads)
+    };
+    let mut ds = Dataset::range(0, n, 1).unwrap();
+    let mut batched = false;
+    for s in steps {
+        ds = match *s {
+            Step::Map(true) => ds.map(uneven, p).unwrap(),
+            Step::Map(false) => ds.map(Ok, p).unwrap(),
+            Step::Batch(b, d) if !batched => {
+                batched = true;
+                ds.batch(
+                    b,
+                    BatchOptions {
+                        drop_remainder: d,
+                        parallelism: Some(p),
+                    },
+                )
+                .unwrap()
+            }
+            Step::Batch(..) => ds,
+            Step::Shuffle(seed) if ds.is_random_access() => {
+                ds.global_shuffle(same_order(seed)).unwrap()
+            }
+            Step::Shuffle(seed) => ds.shuffle(7, same_order(seed)).unwrap(),
+            Step::Filter => ds.filter(|e| Ok(e.tensors()[0].as_bytes()[0] % 3 != 0)),
+            Step::Prefetch(true) => ds.prefetch(-1).unwrap(),
+            Step::Prefetch(false) => ds.prefetch(threads as i64).unwrap(),
+        };
+    }
+    ds
+}
+
+fn budgets(cpu: usize, ram: u64) -> Options {
+    Options::new().autotune(AutotuneOptions::new().cpu_budget(cpu).ram_budget(ram))
+}
+
+proptest! {
+    #![proptest_config(crate::common::proptest_config(40))]
+
+    /// Whatever the tuner decides (budgets from one thread and a few bytes up), the output
+    /// is that of the same pipeline at a fixed parallelism.
+    #[test]
+    fn tuned_output_equals_fixed_output(
+        n in 0i64..120,
+        steps in prop::collection::vec(step(), 0..6),
+        threads in 1usize..5,
+        cpu in 1usize..5,
+        ram in prop_oneof![Just(1u64), 1u64..4096, Just(1u64 << 30)],
+    ) {
+        let fixed: Vec<String> = build(n, &steps, false, threads).iter().map(show).collect();
+        let tuned = build(n, &steps, true, threads).with_options(budgets(cpu, ram)).unwrap();
+        let mut it = tuned.iter();
+        let got: Vec<String> = it.by_ref().map(show).collect();
+        prop_assert_eq!(got, fixed, "{:?}", steps);
+        let t = it.tuning().unwrap();
+        prop_assert!(t.stages.iter().all(|s| s.threads <= cpu), "{}", t);
+        prop_assert!(t.decisions.iter().all(|d| d.threads <= cpu && d.buffer >= 1), "{}", t);
+    }
+}
+
+/// A stage that keeps its consumer waiting gets threads, up to the CPU budget and no more.
+#[test]
+fn a_slow_stage_gets_threads_up_to_the_cpu_budget() {
+    let slow = Dataset::range(0, 300, 1)
+        .unwrap()
+        .filter(|_| Ok(true))
+        .map(
+            |e| {
+                std::thread::sleep(Duration::from_millis(1));
+                Ok(e)
+            },
+            Parallelism::autotune(),
+        )
+        .unwrap()
+        .with_options(budgets(3, 1 << 30))
+        .unwrap();
+    let mut it = slow.iter();
+    let got: Vec<i64> = it
+        .by_ref()
+        .map(|e| {
+            e.unwrap()
+                .into_tensor()
+                .unwrap()
+                .to_i64_scalar("x")
+                .unwrap()
+        })
+        .collect();
+    assert_eq!(got, (0..300).collect::<Vec<_>>());
+    let t = it.tuning().unwrap();
+    assert_eq!(t.cpu_budget, 3);
+    let most = t.decisions.iter().map(|d| d.threads).max();
+    assert_eq!(most, Some(3), "the map was given the budget: {t}");
+    assert!(
+        t.decisions
+            .iter()
+            .any(|d| d.why == "consumer waited" && d.stage.starts_with("Map")),
+        "{t}"
+    );
+}
+
+/// Tuned buffers keep to the RAM budget: the most bytes held at once is the budget and the
+/// results of the jobs running when it was reached (one prefetch worker, one 64 KiB element).
+#[test]
+fn buffers_keep_to_the_ram_budget() {
+    let big = Tensor::from_vec(vec![0u8; 64 << 10], &[64 << 10]).unwrap();
+    let ds = Dataset::from_tensors(Element::from(big))
+        .repeat(Some(64))
+        .filter(|_| Ok(true)) // a stream: the prefetch runs its own engine
+        .prefetch(-1)
+        .unwrap();
+    for ram in [100_000u64, 300_000] {
+        let mut it = ds.with_options(budgets(2, ram)).unwrap().iter();
+        let mut n = 0;
+        for e in it.by_ref() {
+            e.unwrap();
+            n += 1;
+            // A slow consumer: the prefetch runs ahead as far as it may.
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        assert_eq!(n, 64);
+        let t = it.tuning().unwrap();
+        assert!(
+            t.peak_buffered_bytes <= ram + (64 << 10),
+            "peak {} over {ram}: {t}",
+            t.peak_buffered_bytes
+        );
+        assert!(t.peak_buffered_bytes >= 64 << 10, "{t}");
+    }
+}
+
+/// Tuning can be turned off; the statistics and the trace show the tuning.
+#[test]
+fn tuning_shows_in_stats_and_trace_and_can_be_turned_off() {
+    let slow = |options: Options| {
+        Dataset::range(0, 200, 1)
+            .unwrap()
+            .map(
+                |e| {
+                    std::thread::sleep(Duration::from_micros(500));
+                    Ok(e)
+                },
+                Parallelism::autotune(),
+            )
+            .unwrap()
+            .batch(4, ())
+            .unwrap()
+            .with_options(options)
+            .unwrap()
+    };
+    let off = Options::new().autotune(AutotuneOptions::new().enabled(false).cpu_budget(2));
+    let mut it = slow(off).iter();
+    assert_eq!(it.by_ref().count(), 50);
+    let t = it.tuning().unwrap();
+    assert!(
+        !t.enabled && t.decisions.is_empty() && t.stages.is_empty(),
+        "{t}"
+    );
+
+    let (it, stats) = slow(budgets(2, 1 << 30)).iter_with_trace(DEFAULT_TRACE_EVENTS);
+    assert_eq!(it.count(), 50);
+    let t = stats.tuning().expect("the pass had a tuner");
+    assert!(!t.stages.is_empty(), "{t}");
+    assert!(stats
+        .to_string()
+        .contains("autotune: on, cpu budget 2 threads"));
+    let mut json = Vec::new();
+    stats.write_trace(&mut json).unwrap();
+    let json = String::from_utf8(json).unwrap();
+    assert!(json.contains("\"threads\":"), "counters of threads");
+    assert!(
+        json.contains("\"buffer_size\":"),
+        "counters of buffer sizes"
+    );
+}
+
+/// Negative budgets are refused with the option's name; zero is the default.
+#[test]
+fn budgets_are_checked() {
+    let e = AutotuneOptions::from_tf(None, None, Some(-5)).unwrap_err();
+    assert!(e.to_string().contains("autotune.ram_budget"), "{e}");
+    let d = AutotuneOptions::from_tf(Some(true), Some(0), None).unwrap();
+    assert_eq!((d.cpu_budget, d.ram_budget), (None, None));
+}
