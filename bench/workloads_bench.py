@@ -72,6 +72,16 @@ def main():
         print(w, "npyflow", median(ours, "rows_per_s"),
               {p: median(r, "rows_per_s") for p, r in theirs.items()}, flush=True)
 
+    # W1 and W3 on 1 and 2 threads (their num_parallel_calls), alternating, same run.
+    thread_scaling = {}
+    for w in [w for w in ("w1", "w3") if w in results]:
+        runs = {1: [], 2: []}
+        for _ in range(args.repeats):
+            for t in (1, 2):
+                runs[t].append(run_json([NPYFLOW, "bench", "--workload", w, "--json", "--data", args.data,
+                                         "--threads", str(t)]))
+        thread_scaling[w] = {t: median(r, "rows_per_s") for t, r in runs.items()}
+
     # Scaling of a CPU-heavy map (crates/npyflow/benches/scaling.rs: a gamma curve on every
     # pixel of 20,000 images, map with Parallelism::threads(n), n = 1, 2, ... threads).
     out = subprocess.run(["cargo", "bench", "-q", "--locked", "-p", "npyflow", "--bench", "scaling"],
@@ -81,10 +91,11 @@ def main():
     # W1 and W4 through the Python package, against the Rust W1 and the W4 peers.
     python_rows = []
     if args.npyflow_python:
-        runs = {"w1": [], "w4": []}
+        runs = {"w1": [], "w2": [], "w4": []}
         w4_peers = {p: [] for p in peers}
         for _ in range(args.repeats):
-            out = subprocess.run([args.npyflow_python, os.path.join(ROOT, "bench", "python_workloads.py")],
+            out = subprocess.run([args.npyflow_python, os.path.join(ROOT, "bench", "python_workloads.py"),
+                                  "--data", args.data],
                                  capture_output=True, text=True, check=True).stdout
             for r in map(json.loads, out.strip().splitlines()):
                 runs[r["workload"]].append(r)
@@ -100,6 +111,12 @@ def main():
         if "w1" in results and "tf" in results["w1"][1]:
             line += ", %.0fx tf.data" % (py_w1 / median(results["w1"][1]["tf"], "rows_per_s"))
         python_rows.append(line + ".")
+        if runs["w2"]:
+            py_w2 = median(runs["w2"], "rows_per_s")
+            line = "W2 through Python (`zip(from_npy(x), from_npy(y)).global_shuffle(seed=0).batch(1024, num_parallel_calls=AUTOTUNE).prefetch(AUTOTUNE)`, opening the files included): %.2f GB/s" % (py_w2 * 1024 / 1e9)
+            if "w2" in results:
+                line += ", %.0f%% of the Rust figure" % (100 * py_w2 / median(results["w2"][0], "rows_per_s"))
+            python_rows.append(line + ".")
         line = "W4 through Python (a Python function per element, then `batch(256)`): %.1fk rows/s, %.0f%% of NumPy's plain loop with `np.stack` (%.1fk)" % (
             py_w4 / 1e3, 100 * py_w4 / median(w4_peers["numpy"], "rows_per_s"), median(w4_peers["numpy"], "rows_per_s") / 1e3)
         if "tf" in w4_peers:
@@ -132,6 +149,12 @@ def main():
                  "`cargo bench -p npyflow --bench scaling`): " + ", ".join(
                      "%.0fk rows/s on %d thread%s" % (r / 1e3, t, "" if t == 1 else "s") for t, r in sorted(scaling.items()))
                  + "; %.2fx from 1 to 2 threads." % (scaling[2] / scaling[1]))
+    for w, by in thread_scaling.items():
+        lines.append("")
+        lines.append("%s on 1 and 2 threads (`npyflow bench --workload %s --threads N`, the same run): %s on 1, %s on 2; %.2fx." % (
+            w.upper(), w,
+            *[("%.0fk rows/s" % (by[t] / 1e3)) if row_bytes[w] is None else ("%.2f GB/s" % (by[t] * row_bytes[w] / 1e9)) for t in (1, 2)],
+            by[2] / by[1]))
     for row in python_rows:
         lines.append("")
         lines.append(row)

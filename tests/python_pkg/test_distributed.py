@@ -91,6 +91,22 @@ def test_a_state_of_another_pipeline_is_refused_at_restore():
         iter(other).set_state(bytes.fromhex(saved[0]["state"]))
 
 
+def test_a_state_is_refused_at_another_global_batch_size():
+    # 100 elements in 10 steps both ways: only the global batch size (10, then 11) differs.
+    def build(batch, workers):
+        return npyflow.Dataset.range(100).global_shuffle(seed=5).distributed_batch(batch, workers, 0)
+
+    it = iter(build(5, 2))
+    for _ in range(3):
+        next(it)
+    state = it.get_state()
+    ok = iter(build(10, 1))
+    ok.set_state(state)
+    assert [b.tolist() for b in ok] == [b.tolist() for b in build(10, 1)][3:]
+    with pytest.raises(ValueError, match=r"global batch size 10 .*global batch size 11"):
+        iter(build(11, 1)).set_state(state)
+
+
 def run_with_ids(mode, world, timeout=120):
     """``world`` children that learn their place from ``mode`` (jax or torch), given their
     ids on their command lines, with a coordinator on 127.0.0.1."""

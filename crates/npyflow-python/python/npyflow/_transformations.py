@@ -363,8 +363,8 @@ class DatasetTransformations:
         size ``num_workers * batch_size`` only, and an iterator's state is the same bytes on
         every worker at the same step: a state saved on 2 workers restores on 3 (or 1) with
         the same global batch size (``batch_size`` 6, 4, 12) and the job goes on with no
-        element repeated or skipped. A restore with another global batch size is not
-        detected and goes on from another position: keep it.
+        element repeated or skipped. A state restored with another global batch size is
+        refused with ValueError naming both sizes.
 
         >>> import npyflow
         >>> ds = npyflow.Dataset.range(10)

@@ -7,14 +7,14 @@ use super::map::op_chain;
 use super::options::{BatchOptions, Parallelism};
 use super::plumbing::{
     describe_node, require, restore, BoxIter, Cardinality, Dataset, ElementIter, Node, Pass,
-    PassRef,
+    PassRef, Piece, PieceRows,
 };
 use super::runtime::parallel::{panic_error, read_parallel_state, Jobs, Lanes, ParallelIter};
 use super::state::State;
 use crate::buffer::{Buffer, BufferPool};
 use crate::element::{Element, ElementSpec, PartialShape, TensorSpec};
 use crate::error::{Error, Result};
-use crate::ops::elementwise::apply_elementwise_into;
+use crate::ops::elementwise::{apply_elementwise_bytes, apply_elementwise_into};
 use crate::ops::{Component, Op, OpKind};
 use crate::tensor::Tensor;
 use crate::tensor_ops::check_stackable;
@@ -23,6 +23,10 @@ use crate::tensor_ops::check_stackable;
 fn in_flight(parallel: Option<Parallelism>) -> usize {
     parallel.map_or(1, |p| 2 * p.num_threads())
 }
+
+/// What makes one top-level part of a batch from that part of its rows, given the fused ops
+/// aimed at it.
+type PartFn<'a> = dyn Fn(&[Element], Vec<&Op>) -> Result<Element> + 'a;
 
 /// How one batch is made from its elements.
 #[derive(Clone)]
@@ -76,9 +80,14 @@ impl Assembler {
 
     /// Stacks rows, top-level part by part so each part gets the fused ops aimed at it.
     fn stack(&self, rows: &[Element]) -> Result<Element> {
-        let leaf = |parts: &[Element], ops: Vec<&Op>| {
+        self.by_part(rows, &|parts, ops| {
             Element::combine(parts, &mut |ts| stack_pooled(ts, &ops, &self.pool))
-        };
+        })
+    }
+
+    /// `leaf` on each top-level part of `rows` (the whole of them for a single tensor),
+    /// with the fused ops aimed at it.
+    fn by_part(&self, rows: &[Element], leaf: &PartFn<'_>) -> Result<Element> {
         match rows.first() {
             Some(Element::Tuple(items)) => {
                 let mut out = Vec::with_capacity(items.len());
@@ -108,6 +117,52 @@ impl Assembler {
             }
             _ => leaf(rows, ops_for(&self.fused, None)),
         }
+    }
+
+    /// A batch of the rows taken from a stream: stacked elements, or pieces read in bulk
+    /// written straight to their places in the batch buffer.
+    fn taken(&self, taken: Taken) -> Result<Element> {
+        match taken {
+            Taken::Elements(rows) => self.rows(&rows),
+            Taken::Pieces(pieces, n) => self.pieces(&pieces, n),
+        }
+    }
+
+    /// Stacks `pieces` (runs of rows and single elements, no errors) covering positions
+    /// `0..n`, each row written once, through the fused ops, to its place.
+    fn pieces(&self, pieces: &[Piece], n: usize) -> Result<Element> {
+        if self.fused.iter().any(|op| op.as_graph().is_some()) {
+            // An op graph maps whole batches: stack, then map the batch.
+            let plain = Assembler {
+                assemble: Assemble::Stack,
+                fused: Vec::new(),
+                pool: self.pool.clone(),
+            };
+            return apply_elementwise_pooled(plain.pieces(pieces, n)?, &self.fused, &self.pool);
+        }
+        let covered: usize = pieces.iter().map(Piece::count).sum();
+        if covered != n {
+            return Err(Error::Pipeline(format!(
+                "batch: {covered} rows read in bulk for a batch of {n} (a bug in npyflow)"
+            )));
+        }
+        let mut parts = Vec::with_capacity(pieces.len());
+        for p in pieces {
+            parts.push(match &p.rows {
+                PieceRows::Run { rows, .. } => rows.clone(),
+                PieceRows::One(Ok(e)) => e.clone(),
+                PieceRows::One(Err(_)) => {
+                    return Err(Error::Pipeline(
+                        "batch: an error among the rows to stack (a bug in npyflow)".into(),
+                    ))
+                }
+            });
+        }
+        self.by_part(&parts, &|parts, ops| {
+            Element::combine(parts, &mut |ts| {
+                stack_pieces(ts, pieces, n, &ops, &self.pool)
+            })
+        })
     }
 
     /// Batch `start..end` of a pass: a slice of a contiguous source when it can be (with
@@ -167,6 +222,83 @@ fn stack_pooled(ts: &[&Tensor], ops: &[&Op], pool: &BufferPool) -> Result<Tensor
     // A row of a file truncated under its map may have been read as zeros.
     Buffer::check_all_intact(ts.iter().map(|t| t.buffer()))?;
     Tensor::new(dtype, &shape, out.freeze())
+}
+
+/// Stacks the tensors `ts` of `pieces` (one each, in order: a run's batched tensor, or a
+/// single element's) into a pooled buffer of `n` rows, each row passed through `ops` and
+/// written to its place.
+fn stack_pieces(
+    ts: &[&Tensor],
+    pieces: &[Piece],
+    n: usize,
+    ops: &[&Op],
+    pool: &BufferPool,
+) -> Result<Tensor> {
+    let row_shape = |k: usize| match pieces[k].rows {
+        PieceRows::Run { .. } => ts[k].shape().get(1..).unwrap_or(&[]),
+        PieceRows::One(_) => ts[k].shape(),
+    };
+    // The row at position 0 sets the shape; a mismatch is reported as a stack of the
+    // elements one by one reports it (the first position that differs).
+    let first = pieces
+        .iter()
+        .position(|p| p.at == 0)
+        .ok_or_else(|| Error::Pipeline("batch: no row at position 0 (a bug in npyflow)".into()))?;
+    let (dtype_in, shape) = (ts[first].dtype(), row_shape(first));
+    let mismatch = (0..pieces.len())
+        .filter(|&k| ts[k].dtype() != dtype_in || row_shape(k) != shape)
+        .min_by_key(|&k| pieces[k].at);
+    if let Some(k) = mismatch {
+        return Err(Error::Pipeline(format!(
+            "cannot batch tensors of different shapes or dtypes: element 0 is {} {:?}, \
+             element {} is {} {:?} (padded_batch pads them to one shape)",
+            dtype_in,
+            shape,
+            pieces[k].at,
+            ts[k].dtype(),
+            row_shape(k)
+        )));
+    }
+    let mut dtype = dtype_in;
+    for op in ops {
+        if let OpKind::Cast(d) = op.kind() {
+            dtype = *d;
+        }
+    }
+    let size: usize = shape.iter().product();
+    let (row_in, row_out) = (size * dtype_in.itemsize(), size * dtype.itemsize());
+    let mut out = pool.take(row_out * n)?;
+    let dst = out.as_mut_slice();
+    let mut write = |src: &[u8], at: usize, rows: usize| -> Result<()> {
+        let slot = &mut dst[at * row_out..(at + rows) * row_out];
+        if ops.is_empty() {
+            slot.copy_from_slice(src);
+            Ok(())
+        } else {
+            apply_elementwise_bytes(ops, dtype_in, shape, src, dtype, slot)
+        }
+    };
+    for (p, t) in pieces.iter().zip(ts) {
+        match p.rows {
+            PieceRows::Run { first, count, .. } => {
+                let bytes = t.as_bytes();
+                // Block by block: `run` rows side by side in the source and in the batch.
+                let mut q = 0;
+                while q < count {
+                    let rows = p.run.min(count - q);
+                    let src = &bytes[(first + q) * row_in..(first + q + rows) * row_in];
+                    write(src, p.position(q), rows)?;
+                    q += rows;
+                }
+            }
+            PieceRows::One(_) => write(t.as_bytes(), p.at, 1)?,
+        }
+    }
+    // A row of a file truncated under its map may have been read as zeros.
+    Buffer::check_all_intact(ts.iter().map(|t| t.buffer()))?;
+    let mut batch_shape = vec![n];
+    batch_shape.extend_from_slice(shape);
+    Tensor::new(dtype, &batch_shape, out.freeze())
 }
 
 fn pad_and_stack(ts: &[&Tensor], shape: &PartialShape, fill: &Tensor) -> Result<Tensor> {
@@ -254,6 +386,13 @@ impl Fused {
         item
     }
 
+    fn next_rows(&mut self, max: usize) -> Option<Vec<Piece>> {
+        if self.ended {
+            return None;
+        }
+        self.input.next_rows(max)
+    }
+
     fn save(&self, tag: &str) -> Result<State> {
         Ok(State::new(tag).flag(self.ended).kid(self.input.save()?))
     }
@@ -274,11 +413,12 @@ struct BatchJobs {
     input: Fused,
     size: usize,
     drop: bool,
+    bulk: bool,
 }
 
-impl Jobs<Result<Vec<Element>>> for BatchJobs {
-    fn next(&mut self) -> Option<Result<Vec<Element>>> {
-        take_rows(&mut self.input, self.size, self.drop)
+impl Jobs<Result<Taken>> for BatchJobs {
+    fn next(&mut self) -> Option<Result<Taken>> {
+        take_rows(&mut self.input, self.size, self.drop, self.bulk)
     }
     fn save(&self) -> Result<State> {
         self.input.save("BatchJobs")
@@ -289,33 +429,76 @@ struct BatchIter {
     input: Fused,
     size: usize,
     drop: bool,
+    bulk: bool,
     asm: Arc<Assembler>,
 }
 
 impl ElementIter for BatchIter {
     fn next(&mut self) -> Option<Result<Element>> {
-        take_rows(&mut self.input, self.size, self.drop).map(|rows| self.asm.rows(&rows?))
+        take_rows(&mut self.input, self.size, self.drop, self.bulk)
+            .map(|taken| self.asm.taken(taken?))
     }
     fn save(&self) -> Result<State> {
         self.input.save("Batch")
     }
 }
 
+/// The rows of one batch, as taken from a stream.
+enum Taken {
+    /// Elements, in order.
+    Elements(Vec<Element>),
+    /// Pieces read in bulk (and single elements among them), placed over positions `0..n`.
+    Pieces(Vec<Piece>, usize),
+}
+
 /// Takes the rows of the next batch from `input`: `None` at the end (or before a short last
-/// batch with `drop`); an error takes the place of the whole batch.
-fn take_rows(input: &mut Fused, size: usize, drop: bool) -> Option<Result<Vec<Element>>> {
+/// batch with `drop`); an error takes the place of the whole batch. With `bulk`, rows the
+/// input can give in bulk ([`ElementIter::next_rows`]) are taken so.
+fn take_rows(input: &mut Fused, size: usize, drop: bool, bulk: bool) -> Option<Result<Taken>> {
     // Room for a usual batch only: a huge batch_size must not allocate before rows arrive.
     let mut rows = Vec::with_capacity(size.min(4096));
-    let mut error = None;
+    let mut pieces: Vec<Piece> = Vec::new();
+    // The first error by position.
+    let mut error: Option<(usize, crate::Error)> = None;
     let mut taken = 0;
     // An error takes the place of the whole batch it falls in, and the batch's other elements
     // go with it: batch i is always made of elements i*size.., whether read in order or by
     // index.
     while taken < size {
+        if bulk {
+            if let Some(got) = input.next_rows(size - taken) {
+                if pieces.is_empty() {
+                    // The elements read one by one so far become pieces too.
+                    pieces.extend(
+                        rows.drain(..)
+                            .enumerate()
+                            .map(|(i, e)| Piece::one(Ok(e), i)),
+                    );
+                }
+                let mut count = 0;
+                for mut p in got {
+                    count += p.count();
+                    p.at += taken;
+                    match p.rows {
+                        PieceRows::One(Err(e)) => {
+                            if error.as_ref().is_none_or(|(at, _)| p.at < *at) {
+                                error = Some((p.at, e));
+                            }
+                        }
+                        _ => pieces.push(p),
+                    }
+                }
+                taken += count;
+                continue;
+            }
+        }
         match input.next() {
-            Some(Ok(e)) => rows.push(e),
+            Some(Ok(e)) if pieces.is_empty() => rows.push(e),
+            Some(Ok(e)) => pieces.push(Piece::one(Ok(e), taken)),
             Some(Err(e)) => {
-                error.get_or_insert(e);
+                if error.as_ref().is_none_or(|(at, _)| taken < *at) {
+                    error = Some((taken, e));
+                }
             }
             None => break,
         }
@@ -325,8 +508,9 @@ fn take_rows(input: &mut Fused, size: usize, drop: bool) -> Option<Result<Vec<El
         return None;
     }
     Some(match error {
-        Some(e) => Err(e),
-        None => Ok(rows),
+        Some((_, e)) => Err(e),
+        None if pieces.is_empty() => Ok(Taken::Elements(rows)),
+        None => Ok(Taken::Pieces(pieces, taken)),
     })
 }
 
@@ -349,6 +533,8 @@ impl Node for Batch {
         let (source, fused, parallel) = self.source();
         let (size, drop) = (self.batch_size, self.drop_remainder);
         let asm = self.assembler(fused, parallel);
+        // Rows read in bulk are stacked (padding needs the elements themselves).
+        let bulk = matches!(self.assemble, Assemble::Stack);
         match parallel {
             Some(p) => {
                 // Rows are taken in order under the engine's lock; stacking runs in parallel.
@@ -363,8 +549,9 @@ impl Node for Batch {
                     input: Fused::open(&source, jobs_state, "BatchJobs")?,
                     size,
                     drop,
+                    bulk,
                 });
-                let work = Arc::new(move |rows: Result<Vec<Element>>| asm.rows(&rows?));
+                let work = Arc::new(move |taken: Result<Taken>| asm.taken(taken?));
                 Ok(Box::new(ParallelIter::start(
                     "batch",
                     jobs,
@@ -378,6 +565,7 @@ impl Node for Batch {
                 input: Fused::open(&source, from, "Batch")?,
                 size,
                 drop,
+                bulk,
                 asm,
             })),
         }

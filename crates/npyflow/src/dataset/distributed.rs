@@ -57,6 +57,14 @@ impl Node for DistributedBatch {
     fn is_random_access(&self) -> bool {
         true
     }
+    fn resume_note(&self) -> Option<String> {
+        // A state saves the step, so it means the same elements at the same global batch
+        // size whatever the number of workers, and other elements at another.
+        Some(format!(
+            "global batch size {} (num_workers x batch_size)",
+            self.split.batch_size.saturating_mul(self.split.workers)
+        ))
+    }
     fn pass(&self) -> Option<PassRef> {
         let inner = self.input.pass()?;
         let parallel = inner.parallelism();
@@ -132,6 +140,10 @@ impl Dataset {
     /// size by at most one. When fewer elements remain than there are workers, some workers'
     /// last batch has no rows: it is still a batch (of shape `[0, ...]`), so the count of
     /// steps stays equal.
+    ///
+    /// An iterator's state is the same on every worker at the same step, and restores on any
+    /// number of workers with the same global batch size `num_workers × batch_size`; with
+    /// another global batch size it is refused ([`Error::InvalidArgument`] naming both).
     ///
     /// Not in tf.data, where `shard(n, i).batch(b)` gives workers batch counts that can
     /// differ by one, and `drop_remainder` loses elements to keep them equal. The batch

@@ -5,12 +5,12 @@ use std::sync::Arc;
 use super::map::trace;
 use super::options::InterleaveOptions;
 use super::plumbing::{
-    call_user, describe_node, restore, BoxIter, Cardinality, Dataset, ElementIter, Node,
+    call_user, describe_node, restore, BoxIter, Cardinality, Dataset, ElementIter, Node, Piece,
 };
 use super::prefetch::prefetched;
 use super::state::State;
 use crate::element::{Element, ElementSpec};
-use crate::error::Result;
+use crate::error::{Error, Result};
 
 type DatasetFn = Arc<dyn Fn(Element) -> Result<Dataset> + Send + Sync>;
 
@@ -121,6 +121,156 @@ impl InterleaveIter {
         self.block = 0;
         self.cycle = (self.cycle + 1) % self.cycle_length;
     }
+
+    /// The next elements in bulk (see [`ElementIter::next_rows`]), while no open dataset
+    /// ends and no new one is opened: the order [`ElementIter::next`] takes is then
+    /// arithmetic (blocks of `block_length` from each open dataset in turn), so each open
+    /// dataset gives its share at once, as a view where it can. `None` where that order is
+    /// not known ahead (a slot to fill, a dataset that cannot say how many rows it has left).
+    fn bulk(&mut self, max: usize) -> Option<Vec<Piece>> {
+        let b = self.block_length;
+        // While the input has elements, every slot is open (an empty one is filled when its
+        // turn comes); once it has ended, empty slots are skipped.
+        if self.input.is_some() && self.open_slots != self.cycle_length {
+            return None;
+        }
+        let open: Vec<usize> = (0..self.cycle_length)
+            .filter(|&k| self.slots[k].is_some())
+            .collect();
+        let mut left = Vec::with_capacity(open.len());
+        for &k in &open {
+            left.push(self.slots[k].as_ref()?.1.remaining()?);
+        }
+        let c = open.len();
+        // The turn of the first open slot at or after the cycle position (an empty slot at
+        // the cycle position has block 0: a slot empties only as the cycle moves on).
+        let first = open.iter().position(|&k| k >= self.cycle).unwrap_or(0);
+        let period = c.checked_mul(b)?;
+        let o = first * b + self.block;
+        let total: u64 = left.iter().sum();
+        let max = max.min(usize::try_from(total).unwrap_or(usize::MAX));
+        // Positions 0..x of the period grid (from the start of turn 0) that open slot j gives.
+        let before =
+            |j: usize, x: usize| (x / period) * b + (x % period).saturating_sub(j * b).min(b);
+        let demand = |j: usize, t: usize| before(j, o + t) - before(j, o);
+        let fits = |t: usize| (0..c).all(|j| demand(j, t) as u64 <= left[j]);
+        // The most positions taken before some open dataset would run out.
+        let (mut lo, mut hi) = (0, max);
+        while lo < hi {
+            let mid = lo + (hi - lo).div_ceil(2);
+            if fits(mid) {
+                lo = mid;
+            } else {
+                hi = mid - 1;
+            }
+        }
+        let t = lo;
+        if t == 0 {
+            return None;
+        }
+        let mut pieces = Vec::new();
+        for (j, &slot) in open.iter().enumerate() {
+            let n = demand(j, t);
+            if n == 0 {
+                continue;
+            }
+            // Where slot j's rows go: its first block (from the turn at or after `o`, maybe
+            // entered part way), then whole blocks one period apart, then a last partial one.
+            let turn0 = o / b;
+            let k = turn0 + (j + c - turn0 % c) % c;
+            let start0 = (k * b).max(o) - o;
+            let len0 = ((k + 1) * b).min(o + t) - o - start0;
+            let full = (n - len0) / b;
+            let rest = (n - len0) % b;
+            let mut layout: Vec<(usize, usize, usize, usize)> = Vec::with_capacity(3);
+            let next_at = (k + c) * b - o;
+            if len0 == b {
+                layout.push((start0, b, period, len0 + full * b));
+            } else {
+                layout.push((start0, len0, 0, len0));
+                if full > 0 {
+                    layout.push((next_at, b, period, full * b));
+                }
+            }
+            if rest > 0 {
+                layout.push(((k + c * (full + 1)) * b - o, rest, 0, rest));
+            }
+            let it = &mut self.slots[slot].as_mut()?.1;
+            place(it, n, &layout, &mut pieces);
+        }
+        // Where `next` would be after the last position taken.
+        let last = o + t - 1;
+        let slot = open[(last / b) % c];
+        if last % b + 1 == b {
+            self.cycle = (slot + 1) % self.cycle_length;
+            self.block = 0;
+        } else {
+            self.cycle = slot;
+            self.block = last % b + 1;
+        }
+        Some(pieces)
+    }
+}
+
+/// Reads `n` elements of `it` into `pieces`, at the places `layout` gives them: (position,
+/// rows per block, distance between blocks, rows), in order. Runs where `it` gives them, one
+/// element at a time otherwise.
+fn place(
+    it: &mut BoxIter,
+    n: usize,
+    layout: &[(usize, usize, usize, usize)],
+    pieces: &mut Vec<Piece>,
+) {
+    let position = |mut q: usize| {
+        for &(at, run, step, count) in layout {
+            if q < count {
+                return at + (q / run) * step + q % run;
+            }
+            q -= count;
+        }
+        unreachable!("a row past the layout")
+    };
+    let mut got = 0;
+    while got < n {
+        let Some((rows, m)) = it.next_run(n - got) else {
+            let item = it.next().unwrap_or_else(|| {
+                Err(Error::Pipeline(
+                    "interleave: a dataset ended before the count of rows it said it had left"
+                        .into(),
+                ))
+            });
+            pieces.push(Piece::one(item, position(got)));
+            got += 1;
+            continue;
+        };
+        // Rows got..got + m, split along the layout's parts (and at a block boundary
+        // where a part is entered part way through a block).
+        let mut q = got;
+        let mut base = 0;
+        for &(at, run, step, count) in layout {
+            let (lo, hi) = (q.max(base), (got + m).min(base + count));
+            while q < hi && q >= lo {
+                let inner = q - base;
+                let aligned = inner % run == 0;
+                let take = if aligned {
+                    hi - q
+                } else {
+                    (run - inner % run).min(hi - q)
+                };
+                pieces.push(Piece::run(
+                    rows.clone(),
+                    q - got,
+                    take,
+                    at + (inner / run) * step + inner % run,
+                    if aligned { run } else { take },
+                    step,
+                ));
+                q += take;
+            }
+            base += count;
+        }
+        got += m;
+    }
 }
 
 impl ElementIter for InterleaveIter {
@@ -170,6 +320,10 @@ impl ElementIter for InterleaveIter {
                 self.advance();
             }
         }
+    }
+
+    fn next_rows(&mut self, max: usize) -> Option<Vec<Piece>> {
+        self.bulk(max)
     }
 
     fn save(&self) -> Result<State> {
@@ -309,4 +463,92 @@ fn checked(f: DatasetFn, spec: ElementSpec) -> DatasetFn {
         }
         Ok(d)
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::plumbing::PieceRows;
+    use super::*;
+    use crate::dataset::InterleaveOptions;
+    use crate::tensor::Tensor;
+
+    /// Two datasets of rows 0..10 and 100..110, interleaved in blocks of `block`.
+    fn two(block: usize) -> Dataset {
+        Dataset::range(0, 2, 1)
+            .unwrap()
+            .interleave(
+                |e: Element| {
+                    let i = e.into_tensor()?.to_i64_scalar("i")?;
+                    let rows: Vec<i64> = (0..10).map(|r| i * 100 + r).collect();
+                    Dataset::from_tensor_slices(Tensor::from_vec(rows, &[10])?)
+                },
+                InterleaveOptions::new().cycle_length(2).block_length(block),
+            )
+            .unwrap()
+    }
+
+    /// The values at positions `0..n` of the pieces, and whether every row came in a run.
+    fn placed(pieces: &[Piece]) -> (Vec<i64>, bool) {
+        let n: usize = pieces.iter().map(Piece::count).sum();
+        let mut out = vec![None; n];
+        let mut all_runs = true;
+        for p in pieces {
+            match &p.rows {
+                PieceRows::Run { rows, first, count } => {
+                    let v = rows.as_tensor().unwrap().view::<i64>().unwrap().to_vec();
+                    for i in 0..*count {
+                        assert!(out[p.position(i)].replace(v[first + i]).is_none());
+                    }
+                }
+                PieceRows::One(e) => {
+                    all_runs = false;
+                    let v = e
+                        .as_ref()
+                        .unwrap()
+                        .as_tensor()
+                        .unwrap()
+                        .view::<i64>()
+                        .unwrap()[0];
+                    assert!(out[p.at].replace(v).is_none());
+                }
+            }
+        }
+        (out.into_iter().map(Option::unwrap).collect(), all_runs)
+    }
+
+    #[test]
+    fn open_datasets_give_their_share_of_a_batch_as_runs() {
+        for block in [1, 3] {
+            let ds = two(block);
+            let want: Vec<i64> = ds
+                .to_vec()
+                .unwrap()
+                .iter()
+                .map(|e| e.as_tensor().unwrap().view::<i64>().unwrap()[0])
+                .collect();
+            let mut it = ds.open().unwrap();
+            // Reads open the datasets one by one; once both are open, the order is known.
+            let mut got = Vec::new();
+            let pieces = loop {
+                if let Some(pieces) = it.next_rows(7) {
+                    break pieces;
+                }
+                let e = it.next().unwrap().unwrap();
+                got.push(e.as_tensor().unwrap().view::<i64>().unwrap()[0]);
+                assert!(got.len() <= block + 1, "bulk once both datasets are open");
+            };
+            let (vals, all_runs) = placed(&pieces);
+            assert!(all_runs, "rows of tensors come as views");
+            assert_eq!(vals.len(), 7);
+            got.extend(vals);
+            // Up to the end of both datasets, then one by one (ends, then nothing).
+            while let Some(pieces) = it.next_rows(100) {
+                got.extend(placed(&pieces).0);
+            }
+            while let Some(e) = it.next() {
+                got.push(e.unwrap().as_tensor().unwrap().view::<i64>().unwrap()[0]);
+            }
+            assert_eq!(got, want, "block {block}");
+        }
+    }
 }

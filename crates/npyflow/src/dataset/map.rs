@@ -14,7 +14,7 @@ use super::state::{Randomness, State};
 use crate::buffer::BufferPool;
 use crate::element::{Element, ElementSpec, PartialShape, TensorSpec};
 use crate::error::{Error, Result};
-use crate::ops::Op;
+use crate::ops::{Component, Op};
 use crate::tensor::Tensor;
 
 /// An element of `spec` whose numbers are all `value` (0 or 1; strings and times are
@@ -393,6 +393,89 @@ impl ElementIter for OpMapIter {
     }
 }
 
+impl OpMapPass {
+    /// A batch of `op` (a random crop or flip: values moved, none computed) over elements
+    /// `indices`, each result written straight into the batch buffer, with no tensor of
+    /// its own. `None` (stack the elements one by one) where the elements' shapes differ or
+    /// the op would fail on them, so that what happens then is what one by one gives.
+    fn gather_moved(&self, op: &Op, indices: &[u64], pool: &BufferPool) -> Option<Result<Element>> {
+        let rows = match indices
+            .iter()
+            .map(|&i| self.inner.get(i))
+            .collect::<Result<Vec<_>>>()
+        {
+            Ok(rows) => rows,
+            Err(e) => return Some(Err(e)),
+        };
+        let first = rows.first()?;
+        if first.spec().has_dataset() {
+            return None;
+        }
+        // The tensors the op applies to, in `Element::tensors` order.
+        let targeted: Vec<bool> = match (op.target(), first) {
+            (Component::All, e) => vec![true; e.tensors().len()],
+            (Component::Index(i), Element::Tuple(items)) if *i < items.len() => items
+                .iter()
+                .enumerate()
+                .flat_map(|(k, part)| vec![k == *i; part.tensors().len()])
+                .collect(),
+            (Component::Key(key), Element::Dict(items)) if items.contains_key(key) => items
+                .iter()
+                .flat_map(|(k, part)| vec![k == key; part.tensors().len()])
+                .collect(),
+            _ => return None,
+        };
+        // Every element of the same structure, shapes and dtypes, and the op applicable.
+        let spec = first.spec();
+        let tensors = first.tensors();
+        let same = rows.iter().all(|r| {
+            r.spec() == spec
+                && r.tensors()
+                    .iter()
+                    .zip(&tensors)
+                    .all(|(a, b)| a.shape() == b.shape() && a.dtype() == b.dtype())
+        });
+        if !same || targeted.len() != tensors.len() {
+            return None;
+        }
+        for (t, &on) in tensors.iter().zip(&targeted) {
+            if on && op.moved_shape(t.shape()).is_none() {
+                return None;
+            }
+        }
+        let mut leaf = 0;
+        let batch = Element::combine(&rows, &mut |ts| {
+            let on = targeted[leaf];
+            leaf += 1;
+            let t0 = ts[0];
+            let item = t0.dtype().itemsize();
+            let shape = if on {
+                op.moved_shape(t0.shape()).unwrap_or_default()
+            } else {
+                t0.shape().to_vec()
+            };
+            let row = shape.iter().product::<usize>() * item;
+            let layout = op.moved_layout(t0.shape(), item);
+            let mut out = pool.take(row * ts.len())?;
+            let dst = out.as_mut_slice();
+            for (k, (t, &index)) in ts.iter().zip(indices).enumerate() {
+                let slot = &mut dst[k * row..(k + 1) * row];
+                if on {
+                    op.write_moved(t, layout.as_ref(), index, self.epoch, slot);
+                } else {
+                    slot.copy_from_slice(t.as_bytes());
+                }
+            }
+            // What was read is the file's data only if a mapped file was not truncated.
+            crate::buffer::Buffer::check_all_intact(ts.iter().map(|t| t.buffer()))?;
+            let mut batch_shape = vec![ts.len()];
+            batch_shape.extend_from_slice(&shape);
+            Tensor::new(t0.dtype(), &batch_shape, out.freeze())
+        });
+        Some(batch.map_err(|e| e.context(format!("map: {op}"))))
+    }
+}
+
 struct OpMapPass {
     inner: PassRef,
     epoch: u64,
@@ -418,6 +501,11 @@ impl Pass for OpMapPass {
         Some(batch.and_then(|b| apply_elementwise_pooled(b, &self.ops, &self.pool)))
     }
     fn gather(&self, indices: &[u64], pool: &BufferPool) -> Option<Result<Element>> {
+        if let [op] = &self.ops[..] {
+            if op.is_random() {
+                return self.gather_moved(op, indices, pool);
+            }
+        }
         if !self.ops.iter().all(Op::is_elementwise) {
             return None;
         }

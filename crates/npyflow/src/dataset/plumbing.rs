@@ -173,6 +173,11 @@ pub(crate) trait Node: AsAny + Send + Sync + 'static {
     fn random(&self) -> Option<&Randomness> {
         None
     }
+    /// What else a saved iterator state must agree on to restore into this node, beyond its
+    /// operation, spec and cardinality (a distributed batch's global batch size), in words.
+    fn resume_note(&self) -> Option<String> {
+        None
+    }
     /// The elements of a dataset held in memory (a window's), with their spec.
     fn elements(&self) -> Option<(&[Element], &ElementSpec)> {
         None
@@ -215,6 +220,91 @@ pub(crate) trait ElementIter: Send {
     /// What the pass has done, for [`Node::open`] to continue from: positions, seeds, and
     /// the elements it holds that its input will not give again.
     fn save(&self) -> Result<State>;
+    /// How many elements are left, where the pass knows it without reading them and can
+    /// hand them over by [`ElementIter::next_run`]. `None`: it does not know.
+    fn remaining(&self) -> Option<u64> {
+        None
+    }
+    /// The next `n` elements (at most) as one batched element whose rows they are, where the
+    /// pass has them side by side (rows of an array: a view, no copy), with their count.
+    /// `None`: read them with [`ElementIter::next`] (this pass cannot, or they hold an error).
+    fn next_run(&mut self, _n: usize) -> Option<(Element, usize)> {
+        None
+    }
+    /// The next elements, at most `max` (at least one), read in bulk: [`Piece`]s that place
+    /// them at positions `0..k` of the call (each once, for some `k`), as
+    /// [`ElementIter::next`] would have given them in that order. `None`: read with
+    /// `next` (this pass cannot, or not at this point). A batch reads its input so.
+    fn next_rows(&mut self, max: usize) -> Option<Vec<Piece>> {
+        let (rows, count) = self.next_run(max)?;
+        Some(vec![Piece::run(rows, 0, count, 0, count, 0)])
+    }
+}
+
+/// Elements read in bulk ([`ElementIter::next_rows`]) and the positions they go to.
+pub(crate) struct Piece {
+    /// What is read.
+    pub(crate) rows: PieceRows,
+    /// Where row `i` of the piece goes: `at + (i / run) * step + i % run` (blocks of `run`
+    /// rows side by side, `step` apart).
+    pub(crate) at: usize,
+    pub(crate) run: usize,
+    pub(crate) step: usize,
+}
+
+/// The elements of a [`Piece`].
+pub(crate) enum PieceRows {
+    /// Rows `first..first + count` of a batched element (a view of consecutive elements).
+    Run {
+        rows: Element,
+        first: usize,
+        count: usize,
+    },
+    /// One element read on its own (or the error in its place).
+    One(Result<Element>),
+}
+
+impl Piece {
+    /// Rows `first..first + count` of `rows`, placed from `at` in blocks of `run`, `step`
+    /// apart.
+    pub(crate) fn run(
+        rows: Element,
+        first: usize,
+        count: usize,
+        at: usize,
+        run: usize,
+        step: usize,
+    ) -> Piece {
+        Piece {
+            rows: PieceRows::Run { rows, first, count },
+            at,
+            run: run.max(1),
+            step,
+        }
+    }
+
+    /// One element (or its error) at position `at`.
+    pub(crate) fn one(item: Result<Element>, at: usize) -> Piece {
+        Piece {
+            rows: PieceRows::One(item),
+            at,
+            run: 1,
+            step: 0,
+        }
+    }
+
+    /// How many elements the piece holds.
+    pub(crate) fn count(&self) -> usize {
+        match &self.rows {
+            PieceRows::Run { count, .. } => *count,
+            PieceRows::One(_) => 1,
+        }
+    }
+
+    /// The position of row `i` of the piece.
+    pub(crate) fn position(&self, i: usize) -> usize {
+        self.at + (i / self.run) * self.step + i % self.run
+    }
 }
 
 pub(crate) type BoxIter = Box<dyn ElementIter>;

@@ -121,6 +121,29 @@ pub(crate) fn apply_elementwise_into(
     out_dtype: DType,
     dst: &mut [u8],
 ) -> Result<()> {
+    apply_elementwise_bytes(
+        ops,
+        src.dtype(),
+        src.shape(),
+        src.as_bytes(),
+        out_dtype,
+        dst,
+    )?;
+    // What was read is the file's data only if a mapped file was not truncated meanwhile.
+    src.check_intact()
+}
+
+/// [`apply_elementwise_into`] on raw bytes: `src` holds values of `from` (a tensor of
+/// `shape`, or rows of one, as far as the ops care: its last axis), `dst` receives the
+/// result. The caller checks that a mapped source was intact.
+pub(crate) fn apply_elementwise_bytes(
+    ops: &[&Op],
+    from: DType,
+    shape: &[usize],
+    src: &[u8],
+    out_dtype: DType,
+    dst: &mut [u8],
+) -> Result<()> {
     let channels = ops
         .iter()
         .map(|op| match &op.kind {
@@ -130,8 +153,7 @@ pub(crate) fn apply_elementwise_into(
         .max()
         .unwrap_or(1);
     let block = (BLOCK / channels).max(1) * channels;
-    let n = src.size();
-    let from = src.dtype();
+    let n = src.len() / from.itemsize().max(1);
     let casts = ops
         .iter()
         .filter(|op| matches!(op.kind, OpKind::Cast(_)))
@@ -141,7 +163,7 @@ pub(crate) fn apply_elementwise_into(
     let mut start = 0;
     while start < n {
         let end = (start + block).min(n);
-        let src_block = &src.as_bytes()[start * from.itemsize()..end * from.itemsize()];
+        let src_block = &src[start * from.itemsize()..end * from.itemsize()];
         let out = &mut dst[start * out_dtype.itemsize()..end * out_dtype.itemsize()];
         if fused_cast_affine(ops, from, src_block, out_dtype, out) {
             // Done in one pass.
@@ -156,7 +178,7 @@ pub(crate) fn apply_elementwise_into(
                 _ => out.copy_from_slice(src_block),
             }
             for op in rest {
-                op.apply_in_place(out_dtype, src.shape(), out)?;
+                op.apply_in_place(out_dtype, shape, out)?;
             }
         } else {
             // Any chain: through two scratch blocks.
@@ -171,7 +193,7 @@ pub(crate) fn apply_elementwise_into(
                         std::mem::swap(&mut a, &mut b);
                         dtype = *d;
                     }
-                    _ => op.apply_in_place(dtype, src.shape(), &mut a)?,
+                    _ => op.apply_in_place(dtype, shape, &mut a)?,
                 }
             }
             debug_assert_eq!(dtype, out_dtype);
@@ -179,6 +201,5 @@ pub(crate) fn apply_elementwise_into(
         }
         start = end;
     }
-    // What was read is the file's data only if a mapped file was not truncated meanwhile.
-    src.check_intact()
+    Ok(())
 }

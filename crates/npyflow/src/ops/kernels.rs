@@ -153,6 +153,40 @@ pub(super) fn draws(seed: u64, index: u64, epoch: u64) -> Rng {
     }
 }
 
+/// [`flip_tensor`] written into `dst` (the tensor's size): each position along `axis` is one
+/// block of the axes after it, copied to its mirrored place. The caller checked the axis.
+pub(super) fn flip_into(t: &Tensor, axis: usize, dst: &mut [u8]) {
+    let shape = t.shape();
+    let n = shape[axis];
+    let block = shape[axis + 1..].iter().product::<usize>() * t.dtype().itemsize();
+    let outer: usize = shape[..axis].iter().product();
+    let src = t.as_bytes();
+    for o in 0..outer {
+        for i in 0..n {
+            let from = (o * n + (n - 1 - i)) * block;
+            let to = (o * n + i) * block;
+            dst[to..to + block].copy_from_slice(&src[from..from + block]);
+        }
+    }
+}
+
+/// [`crop_tensor`] written into `dst` (the crop's size) through `layout` (the layout of
+/// crops of `size` from tensors of `t`'s shape). The caller checked that the crop fits.
+pub(super) fn crop_into(
+    t: &Tensor,
+    size: &[usize],
+    layout: &BoxLayout,
+    mut rng: Rng,
+    dst: &mut [u8],
+) {
+    let offsets: Vec<usize> = size
+        .iter()
+        .zip(t.shape())
+        .map(|(&s, &d)| rng.below((d - s + 1) as u64) as usize)
+        .collect();
+    layout.copy(t.as_bytes(), &offsets, dst);
+}
+
 pub(super) fn crop_tensor(t: &Tensor, size: &[usize], mut rng: Rng) -> Result<Tensor> {
     if size.len() != t.ndim() || size.iter().zip(t.shape()).any(|(s, d)| s > d) {
         return Err(Error::Pipeline(format!(
@@ -171,6 +205,13 @@ pub(super) fn crop_tensor(t: &Tensor, size: &[usize], mut rng: Rng) -> Result<Te
 /// The box of `size` at `offsets` of `t`, copied run by run (see [`BoxLayout`]).
 fn copy_box(t: &Tensor, size: &[usize], offsets: &[usize]) -> Result<Tensor> {
     let layout = BoxLayout::new(t.shape(), t.dtype().itemsize(), size);
+    if layout.is_contiguous() {
+        // One run of the source (a crop of the first axis it cuts only, the axes after it
+        // whole): a view of it, no copy.
+        let start = layout.start(offsets);
+        let bytes = t.buffer().slice(start..start + layout.nbytes())?;
+        return Tensor::new(t.dtype(), size, bytes);
+    }
     let mut out = BufferMut::zeroed(layout.nbytes())?;
     layout.copy(t.as_bytes(), offsets, out.as_mut_slice());
     Tensor::new(t.dtype(), size, out.freeze())

@@ -385,6 +385,56 @@ impl Op {
         })
     }
 
+    /// For an op that moves values without computing (`random_crop`, `random_flip`): the
+    /// shape of its result for a tensor of `shape`, when it applies there, so that
+    /// [`Op::write_moved`] can write the result straight into a batch buffer. `None` for
+    /// other ops and where the op would fail (its error comes from [`Op::apply`]).
+    pub(crate) fn moved_shape(&self, shape: &[usize]) -> Option<Vec<usize>> {
+        match &self.kind {
+            OpKind::RandomFlip { axis, .. } => (*axis < shape.len()).then(|| shape.to_vec()),
+            OpKind::RandomCrop { size, .. } => {
+                let fits = size.len() == shape.len() && size.iter().zip(shape).all(|(s, d)| s <= d);
+                fits.then(|| size.clone())
+            }
+            _ => None,
+        }
+    }
+
+    /// Writes what [`Op::apply_tensor`] makes of `t` (element `index` of pass `epoch`) into
+    /// `dst`, for an op and shape [`Op::moved_shape`] accepts; `layout` is
+    /// [`Op::moved_layout`]'s for `t`'s shape. The same values, without a tensor of its own.
+    pub(crate) fn write_moved(
+        &self,
+        t: &Tensor,
+        layout: Option<&BoxLayout>,
+        index: u64,
+        epoch: u64,
+        dst: &mut [u8],
+    ) {
+        match (&self.kind, layout) {
+            (OpKind::RandomFlip { axis, seed }, _) => {
+                if draws(*seed, index, epoch).below(2) == 1 {
+                    kernels::flip_into(t, *axis, dst);
+                } else {
+                    dst.copy_from_slice(t.as_bytes());
+                }
+            }
+            (OpKind::RandomCrop { size, seed }, Some(layout)) => {
+                kernels::crop_into(t, size, layout, draws(*seed, index, epoch), dst);
+            }
+            _ => unreachable!("write_moved of {self} (checked by moved_shape)"),
+        }
+    }
+
+    /// The run layout [`Op::write_moved`] copies a crop with, for tensors of `shape` and
+    /// items of `item` bytes (`None` for a flip).
+    pub(crate) fn moved_layout(&self, shape: &[usize], item: usize) -> Option<BoxLayout> {
+        match &self.kind {
+            OpKind::RandomCrop { size, .. } => Some(BoxLayout::new(shape, item, size)),
+            _ => None,
+        }
+    }
+
     /// Whether the op draws random numbers (a new draw each epoch).
     pub(crate) fn is_random(&self) -> bool {
         matches!(

@@ -5,7 +5,7 @@ use std::fmt;
 use super::stats::PipelineStats;
 use crate::dataset::context::StageGuard;
 use crate::dataset::plumbing::{BoxIter, Dataset};
-use crate::dataset::state::codec::{from_bytes, to_bytes};
+use crate::dataset::state::codec::{from_bytes, to_bytes, Stamp};
 use crate::dataset::state::tree::{mismatch, State};
 use crate::element::Element;
 use crate::error::Result;
@@ -95,7 +95,7 @@ impl DatasetIter {
             .walk(&mut |n| random += u64::from(n.random().is_some()));
         let s = State::new("Iterator").flag(self.done).num(random);
         let s = self.dataset.save_randomness(s).kid_opt(inner);
-        Ok(to_bytes(&s, self.dataset.fingerprint()))
+        Ok(to_bytes(&s, &self.dataset.stamp()))
     }
 
     /// Continues from `state`, a [`get_state`](DatasetIter::get_state) of an iterator over
@@ -107,7 +107,7 @@ impl DatasetIter {
     /// new seed) still continues the saved order. Random nodes' epoch counters move past the
     /// restored epochs, so later passes over the same dataset get new orders.
     pub fn set_state(&mut self, state: &[u8]) -> Result<()> {
-        let s = from_bytes(state, self.dataset.fingerprint())?;
+        let s = from_bytes(state, &self.dataset.stamp())?;
         let mut r = s.reader("Iterator")?;
         let done = r.flag()?;
         let n = r.usize()?;
@@ -189,21 +189,32 @@ impl fmt::Debug for DatasetIter {
 }
 
 impl Dataset {
-    /// A hash of the pipeline's structure (each node's operation, element spec and
-    /// cardinality), stamped
-    /// on saved iterator states so that a state is only restored into its own pipeline.
-    pub(crate) fn fingerprint(&self) -> u64 {
+    /// What a saved iterator state records of this pipeline: a hash of its structure (each
+    /// node's operation, element spec and cardinality, and any [`Node::resume_note`]) and
+    /// those notes, so that a state is only restored into a pipeline built as its own.
+    pub(crate) fn stamp(&self) -> Stamp {
         let mut text = String::new();
+        let mut notes = Vec::new();
+        let mut at = 0u64;
         self.walk(&mut |n| {
             text.push_str(n.name());
             text.push('|');
             text.push_str(&n.spec().to_string());
             text.push('|');
             text.push_str(&n.cardinality().as_i64().to_string());
+            if let Some(note) = n.resume_note() {
+                text.push('|');
+                text.push_str(&note);
+                notes.push((at, note));
+            }
             text.push(';');
+            at += 1;
         });
         let h = crc32fast::hash(text.as_bytes());
-        (u64::from(h) << 32) | (text.len() as u64 & 0xffff_ffff)
+        Stamp {
+            fingerprint: (u64::from(h) << 32) | (text.len() as u64 & 0xffff_ffff),
+            notes,
+        }
     }
 
     /// The seeds and epoch counters of the pipeline's random nodes, in walk order.

@@ -89,6 +89,23 @@ impl ElementIter for PassIter {
         self.handed_out(k);
         Some(self.pass.get(k))
     }
+    fn remaining(&self) -> Option<u64> {
+        // Read in order by this thread, with nothing handed out ahead: rows low..len.
+        (self.engine.is_none() && self.above.is_empty())
+            .then(|| self.pass.len().saturating_sub(self.low))
+    }
+    fn next_run(&mut self, n: usize) -> Option<(Element, usize)> {
+        let left = self.remaining()?;
+        let count = left.min(n as u64);
+        if count == 0 {
+            return None;
+        }
+        // Only a contiguous source gives a range; an error there is left to `next`, which
+        // puts it at its element.
+        let rows = self.pass.get_range(self.low, self.low + count)?.ok()?;
+        self.low += count;
+        Some((rows, count as usize))
+    }
     fn save(&self) -> Result<State> {
         let mut s = save_draws(State::new("Pass"), &self.draws).num(self.low);
         s = s.num(self.above.len() as u64);

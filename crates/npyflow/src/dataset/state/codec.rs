@@ -1,13 +1,26 @@
 //! The state tree as bytes: little-endian and self-checking (a magic string, a format
-//! version, a fingerprint of the pipeline's structure, the tree, and a CRC-32 of everything
-//! before it). Decoding never trusts a length: each is checked against the bytes that remain.
+//! version, the pipeline's [`Stamp`], the tree, and a CRC-32 of everything before it).
+//! Decoding never trusts a length: each is checked against the bytes that remain.
 
 use super::bytes::{put_str, put_u64, Cursor, MAX_DEPTH};
 use super::tree::{mismatch, State};
 use crate::error::{Error, Result};
 
 const MAGIC: &[u8; 14] = b"npyflow state\n";
-const VERSION: u32 = 1;
+/// Version 1 had no notes in its stamp.
+const VERSION: u32 = 2;
+
+/// What a state records of the pipeline that saved it, so that it restores only into one
+/// built alike: a hash of the structure (each node's operation, element spec and
+/// cardinality), and the nodes' notes in words (a distributed batch's global batch size),
+/// which name what differs when a state is refused for them. The notes are few and short,
+/// so a state of a random-access pipeline stays a few dozen bytes.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub(crate) struct Stamp {
+    pub(crate) fingerprint: u64,
+    /// (the node's place in the walk, its note).
+    pub(crate) notes: Vec<(u64, String)>,
+}
 
 fn encode_state(s: &State, out: &mut Vec<u8>) {
     put_str(out, &s.tag);
@@ -67,12 +80,17 @@ fn decode_state(c: &mut Cursor<'_>, depth: usize) -> Result<State> {
     })
 }
 
-/// The state as bytes, stamped with the pipeline's fingerprint.
-pub(crate) fn to_bytes(s: &State, fingerprint: u64) -> Vec<u8> {
+/// The state as bytes, stamped with the pipeline's [`Stamp`].
+pub(crate) fn to_bytes(s: &State, stamp: &Stamp) -> Vec<u8> {
     let mut out = Vec::with_capacity(256);
     out.extend_from_slice(MAGIC);
     out.extend_from_slice(&VERSION.to_le_bytes());
-    put_u64(&mut out, fingerprint);
+    put_u64(&mut out, stamp.fingerprint);
+    put_u64(&mut out, stamp.notes.len() as u64);
+    for (at, note) in &stamp.notes {
+        put_u64(&mut out, *at);
+        put_str(&mut out, note);
+    }
     encode_state(s, &mut out);
     let crc = crc32fast::hash(&out);
     out.extend_from_slice(&crc.to_le_bytes());
@@ -80,8 +98,8 @@ pub(crate) fn to_bytes(s: &State, fingerprint: u64) -> Vec<u8> {
 }
 
 /// Decodes bytes from [`to_bytes`], checking that they are whole and were saved from a
-/// pipeline of this `fingerprint`.
-pub(crate) fn from_bytes(bytes: &[u8], fingerprint: u64) -> Result<State> {
+/// pipeline of this `stamp`.
+pub(crate) fn from_bytes(bytes: &[u8], stamp: &Stamp) -> Result<State> {
     let bad = |why: &str| Error::InvalidArgument(format!("not an npyflow iterator state: {why}"));
     if bytes.len() < MAGIC.len() + 4 + 8 + 4 || !bytes.starts_with(MAGIC) {
         return Err(bad("it does not start with npyflow's mark"));
@@ -100,18 +118,37 @@ pub(crate) fn from_bytes(bytes: &[u8], fingerprint: u64) -> Result<State> {
             "format version {version}, and this npyflow reads version {VERSION}"
         )));
     }
-    let saved = c.u64()?;
-    if saved != fingerprint {
-        return Err(mismatch(
-            "it was saved from a pipeline of another structure (other transformations, \
-             element specs or sizes)",
-        ));
-    }
+    let fingerprint = c.u64()?;
+    let n = c.count(16)?;
+    let notes = (0..n)
+        .map(|_| Ok((c.u64()?, c.string()?)))
+        .collect::<Result<Vec<_>>>()?;
+    check_stamp(&Stamp { fingerprint, notes }, stamp)?;
     let s = decode_state(&mut c, 0)?;
     if c.at != body.len() {
         return Err(bad("bytes follow its end"));
     }
     Ok(s)
+}
+
+/// Refuses a state `saved` from a pipeline that is not built as this one (stamped `now`),
+/// naming the note that differs where one does.
+fn check_stamp(saved: &Stamp, now: &Stamp) -> Result<()> {
+    for (at, note) in &saved.notes {
+        if let Some((_, here)) = now.notes.iter().find(|(k, n)| k == at && n != note) {
+            return Err(mismatch(format!(
+                "it was saved with {note} and this pipeline has {here}"
+            )));
+        }
+    }
+    if saved != now {
+        return Err(mismatch(
+            "it was saved from a pipeline of another structure (other transformations, \
+             element specs or sizes): restore a state into a pipeline built as the one that \
+             saved it",
+        ));
+    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -140,10 +177,17 @@ mod tests {
             .kid_opt(None)
     }
 
+    fn stamp(fingerprint: u64, note: Option<&str>) -> Stamp {
+        Stamp {
+            fingerprint,
+            notes: note.map(|n| (2, n.to_string())).into_iter().collect(),
+        }
+    }
+
     #[test]
     fn round_trips() {
-        let bytes = to_bytes(&sample(), 42);
-        let s = from_bytes(&bytes, 42).unwrap();
+        let bytes = to_bytes(&sample(), &stamp(42, None));
+        let s = from_bytes(&bytes, &stamp(42, None)).unwrap();
         let mut r = s.reader("Outer").unwrap();
         assert_eq!(r.num().unwrap(), 3);
         assert!(r.flag().unwrap());
@@ -165,16 +209,33 @@ mod tests {
 
     #[test]
     fn refuses_other_pipelines_and_damage() {
-        let bytes = to_bytes(&sample(), 42);
-        let e = from_bytes(&bytes, 43).unwrap_err().to_string();
+        let bytes = to_bytes(&sample(), &stamp(42, None));
+        let e = from_bytes(&bytes, &stamp(43, None))
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("another structure"), "{e}");
+        let noted = to_bytes(&sample(), &stamp(42, Some("global batch size 10")));
+        let e = from_bytes(&noted, &stamp(43, Some("global batch size 11")))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains(
+                "saved with global batch size 10 and this pipeline has global batch size 11"
+            ),
+            "{e}"
+        );
+        assert!(from_bytes(&noted, &stamp(42, Some("global batch size 10"))).is_ok());
+        assert!(from_bytes(&noted, &stamp(42, None)).is_err());
         assert!(sample().reader("Other").is_err());
         for cut in [0, 5, bytes.len() / 2, bytes.len() - 1] {
-            assert!(from_bytes(&bytes[..cut], 42).is_err(), "cut at {cut}");
+            assert!(
+                from_bytes(&bytes[..cut], &stamp(42, None)).is_err(),
+                "cut at {cut}"
+            );
         }
         let mut flipped = bytes.clone();
         flipped[30] ^= 1;
-        assert!(from_bytes(&flipped, 42)
+        assert!(from_bytes(&flipped, &stamp(42, None))
             .unwrap_err()
             .to_string()
             .contains("checksum"));
@@ -189,11 +250,12 @@ mod tests {
         body.extend_from_slice(MAGIC);
         body.extend_from_slice(&VERSION.to_le_bytes());
         put_u64(&mut body, 1);
+        put_u64(&mut body, 0);
         put_str(&mut body, "X");
         put_u64(&mut body, 1 << 60);
         let crc = crc32fast::hash(&body);
         body.extend_from_slice(&crc.to_le_bytes());
-        let e = from_bytes(&body, 1).unwrap_err().to_string();
+        let e = from_bytes(&body, &stamp(1, None)).unwrap_err().to_string();
         assert!(e.contains("damaged"), "{e}");
     }
 }

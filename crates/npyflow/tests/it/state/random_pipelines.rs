@@ -385,8 +385,10 @@ proptest! {
         let mut it = ds.iter();
         let _ = it.by_ref().take(at).count();
         let mut state = it.get_state().unwrap();
-        // Keep the frame (mark, version, fingerprint), damage the body, mend the checksum.
-        let body = 14 + 4 + 8..state.len() - 4;
+        // Keep the frame (mark, version, the pipeline's stamp), damage the tree, which starts
+        // with the length-prefixed tag "Iterator"; then mend the checksum.
+        let tag = state.windows(8).position(|w| w == b"Iterator").expect("the root tag");
+        let body = tag - 8..state.len() - 4;
         for (i, b) in edits {
             let k = body.start + i.index(body.len());
             state[k] = b;

@@ -703,6 +703,44 @@ fn distributed_batch_with_parallel_map_and_prefetch_restores() {
 }
 
 #[test]
+fn distributed_batch_restores_at_another_world_size_but_not_another_global_batch() {
+    // 100 elements: a global batch of 10 (2 workers x 5) and one of 11 (1 x 11) both take 10
+    // steps, so only the global batch size tells the two pipelines apart.
+    let build = |batch: usize, workers: u64, worker: u64| {
+        Dataset::range(0, 100, 1)
+            .unwrap()
+            .global_shuffle(ShuffleOptions::new().seed(5))
+            .unwrap()
+            .distributed_batch(batch, workers, worker)
+            .unwrap()
+    };
+    let saved = build(5, 2, 1);
+    let mut it = saved.iter();
+    let _ = it.by_ref().take(3).count();
+    let state = it.get_state().unwrap();
+    // The same global batch on other numbers of workers goes on at global step 3.
+    for (batch, workers) in [(10, 1), (5, 2), (2, 5)] {
+        // The first pass of a pipeline built alike (a restore moves the epoch on, so not
+        // the restored dataset's next pass).
+        let want: Vec<String> = build(batch, workers, 0).iter().skip(3).map(show).collect();
+        let mut r = build(batch, workers, 0).iter();
+        r.set_state(&state).unwrap();
+        assert_eq!(r.map(show).collect::<Vec<_>>(), want, "{workers} workers");
+    }
+    let other = build(11, 1, 0);
+    let mut r = other.iter();
+    let e = r.set_state(&state).unwrap_err();
+    assert!(matches!(e, npyflow::Error::InvalidArgument(_)), "{e:?}");
+    let msg = e.to_string();
+    assert!(
+        msg.contains("global batch size 10") && msg.contains("global batch size 11"),
+        "{msg}"
+    );
+    // Refused, the iterator is left as it was: at the start.
+    assert_eq!(r.map(show).count(), 10);
+}
+
+#[test]
 fn restored_generator_is_called_again_once() {
     let calls = Arc::new(AtomicUsize::new(0));
     let c = Arc::clone(&calls);
