@@ -21,6 +21,9 @@ fn rows(i: usize, len: usize, bad: Option<usize>) -> npyflow::Result<Dataset> {
         &[len],
     )?;
     let ds = Dataset::from_tensor_slices(Element::tuple([x, y]))?;
+    // The spec is declared: finding it by calling the function on a placeholder element
+    // (all zeros) would meet the error when `bad` is row 0.
+    let spec = ds.element_spec().clone();
     match bad {
         Some(row) => ds.map(
             move |e: Element| {
@@ -30,7 +33,7 @@ fn rows(i: usize, len: usize, bad: Option<usize>) -> npyflow::Result<Dataset> {
                 }
                 Ok(e)
             },
-            (),
+            npyflow::dataset::MapOptions::new().output_spec(spec),
         ),
         None => Ok(ds),
     }
