@@ -96,6 +96,60 @@ def test_ctrl_c_interrupts_a_next_that_waits_for_a_thread():
     assert stdout.strip() == "interrupted True"
 
 
+def test_ctrl_c_interrupts_a_wait_for_a_thread_behind_a_later_stage():
+    # The prefetch is not the last stage: the pass is driven from a thread of its own, and
+    # the wait there is interrupted as the wait for a last prefetch is.
+    stdout = run_interrupted(
+        """
+        import os, signal, threading, time
+        import numpy as np
+        import npyflow as tfd
+
+        def slow(x):
+            time.sleep(30)
+            return x
+
+        ds = tfd.Dataset.range(3).map(slow, output_signature=tfd.TensorSpec((), np.int64), trace=False).prefetch(1).batch(1)
+        it = iter(ds)
+        threading.Timer(0.3, os.kill, (os.getpid(), signal.SIGINT)).start()
+        t0 = time.monotonic()
+        try:
+            next(it)
+            print("not interrupted")
+        except KeyboardInterrupt:
+            print("interrupted", time.monotonic() - t0 < 5)
+        os._exit(0)
+        """
+    )
+    assert stdout.strip() == "interrupted True"
+
+
+def test_an_interrupted_wait_loses_no_element():
+    # Ctrl-C during a wait for a last prefetch: the element being made is the next one.
+    stdout = run_interrupted(
+        """
+        import os, signal, threading, time
+        import numpy as np
+        import npyflow as tfd
+
+        def slow(x):
+            time.sleep(1.0)
+            return x
+
+        ds = tfd.Dataset.range(3).map(slow, output_signature=tfd.TensorSpec((), np.int64), trace=False).prefetch(1)
+        it = iter(ds)
+        threading.Timer(0.3, os.kill, (os.getpid(), signal.SIGINT)).start()
+        try:
+            next(it)
+            print("not interrupted")
+        except KeyboardInterrupt:
+            print("interrupted", [int(v) for v in it])
+        os._exit(0)
+        """
+    )
+    assert stdout.strip() == "interrupted [0, 1, 2]"
+
+
 def test_ctrl_c_in_a_user_function_is_not_swallowed_by_ignore_errors():
     stdout = run_interrupted(
         """

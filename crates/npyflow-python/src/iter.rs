@@ -4,18 +4,21 @@
 //! takes it only while it runs. Where the pipeline has no threads of its own, the pass runs
 //! on the caller's thread (the cheapest way); a Ctrl-C there reaches the next user function,
 //! or `next()` as soon as it returns. Where it has threads (`prefetch`), `next()` may wait
-//! for them, so the pass is driven from a thread of its own while the caller waits in short
-//! slices and checks for signals between them: Ctrl-C interrupts the wait, and the element
-//! being made is the next one returned. Dropping the iterator stops the driver thread after
-//! its current element, and with it the pipeline's threads.
+//! for them: when the pipeline ends with a stage that can wait with a deadline (a
+//! `prefetch`, the usual last stage), the caller waits in short slices on its own thread and
+//! checks for signals between them; otherwise the pass is driven from a thread of its own
+//! while the caller waits so. Either way Ctrl-C interrupts the wait, and the element being
+//! made is the next one returned. (Waiting on the caller's thread saves two thread hand-offs
+//! an element.) Dropping the iterator stops the driver thread after its current element,
+//! and with it the pipeline's threads.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::{sync_channel, Receiver, RecvTimeoutError, SyncSender};
 use std::sync::{Mutex, MutexGuard, TryLockError};
 use std::thread;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
-use npyflow::dataset::DatasetIter;
+use npyflow::dataset::{DatasetIter, Wait};
 use npyflow::{Dataset, Element};
 use pyo3::exceptions::PyRuntimeError;
 use pyo3::prelude::*;
@@ -52,14 +55,13 @@ struct Driver {
 }
 
 impl Driver {
-    fn start(dataset: &Dataset) -> PyResult<Driver> {
+    /// Drives `pass` from a new thread.
+    fn start(mut pass: DatasetIter) -> PyResult<Driver> {
         let (requests, request_rx) = sync_channel::<Request>(1);
         let (item_tx, items) = sync_channel::<Reply>(1);
-        let dataset = dataset.clone();
         thread::Builder::new()
             .name("npyflow-iter".into())
             .spawn(move || {
-                let mut pass = dataset.iter();
                 while let Ok(request) = request_rx.recv() {
                     let reply = match request {
                         Request::Next => Reply::Item(pass.next()),
@@ -130,6 +132,10 @@ impl Driver {
 
 enum State {
     Inline(DatasetIter),
+    /// A pass with threads, run on the caller's thread while its last stage can wait with a
+    /// deadline (a `prefetch`): the caller waits in slices and checks for signals between
+    /// them, with no thread of its own in between.
+    Polled(DatasetIter),
     Driven(Driver),
     Done,
 }
@@ -188,7 +194,7 @@ impl DatasetIterator {
         // the one that turns a truncated memory-mapped file into an error.
         npyflow::format::guard::restore_handler();
         let state = if threaded {
-            State::Driven(Driver::start(dataset)?)
+            State::Polled(dataset.iter())
         } else {
             State::Inline(dataset.iter())
         };
@@ -209,7 +215,7 @@ impl Drop for DatasetIterator {
             .get_mut()
             .map(|s| std::mem::replace(s, State::Done))
             .unwrap_or(State::Done);
-        if let State::Inline(pass) = state {
+        if let State::Inline(pass) | State::Polled(pass) = state {
             Python::attach(|py| py.detach(move || drop(pass)));
         }
     }
@@ -226,6 +232,20 @@ impl DatasetIterator {
         let item = match &mut *state {
             State::Done => None,
             State::Inline(pass) => py.detach(|| pass.next()),
+            State::Polled(pass) => match poll(py, pass)? {
+                Some(item) => item,
+                None => {
+                    // The last stage cannot wait with a deadline: drive the pass from a
+                    // thread of its own, so that a wait for it can be interrupted.
+                    let State::Polled(pass) = std::mem::replace(&mut *state, State::Done) else {
+                        unreachable!("matched above")
+                    };
+                    let mut driver = Driver::start(pass)?;
+                    let item = driver.next(py);
+                    *state = State::Driven(driver);
+                    item?
+                }
+            },
             State::Driven(driver) => driver.next(py)?,
         };
         raise_pending(py)?;
@@ -243,7 +263,7 @@ impl DatasetIterator {
     fn get_state<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyBytes>> {
         let mut state = self.lock(py)?;
         let saved = match &mut *state {
-            State::Inline(pass) => py.detach(|| pass.get_state()),
+            State::Inline(pass) | State::Polled(pass) => py.detach(|| pass.get_state()),
             State::Driven(driver) => match driver.control(py, Request::GetState)? {
                 Reply::State(s) => s,
                 _ => return Err(PyRuntimeError::new_err("the pass answered out of turn")),
@@ -260,7 +280,7 @@ impl DatasetIterator {
         let bytes = state.to_vec();
         let mut guard = self.lock(py)?;
         let restored = match &mut *guard {
-            State::Inline(pass) => py.detach(|| pass.set_state(&bytes)),
+            State::Inline(pass) | State::Polled(pass) => py.detach(|| pass.set_state(&bytes)),
             State::Driven(driver) => match driver.control(py, Request::SetState(bytes))? {
                 Reply::Restored(r) => r,
                 _ => return Err(PyRuntimeError::new_err("the pass answered out of turn")),
@@ -269,6 +289,23 @@ impl DatasetIterator {
         };
         raise_pending(py)?;
         restored.map_err(|e| to_pyerr(py, e))
+    }
+}
+
+/// The next item of a pass whose last stage waits with a deadline: waits in slices of
+/// [`SIGNAL_CHECK`] without the GIL, checking for signals between them (a Ctrl-C raises
+/// KeyboardInterrupt, and the element being made is the next one returned). `None`: the
+/// pass cannot wait so (nothing was read).
+fn poll(py: Python<'_>, pass: &mut DatasetIter) -> PyResult<Option<Item>> {
+    loop {
+        match py.detach(|| pass.next_by(Instant::now() + SIGNAL_CHECK)) {
+            Ok(item) => return Ok(Some(item)),
+            Err(Wait::Unsupported) => return Ok(None),
+            Err(Wait::Pending) => {
+                py.check_signals()?;
+                raise_pending(py)?;
+            }
+        }
     }
 }
 

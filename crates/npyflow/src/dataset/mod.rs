@@ -91,7 +91,7 @@ pub use options::{
 };
 pub use patches::PatchOptions;
 pub use plumbing::{Cardinality, Dataset};
-pub use runtime::iter::DatasetIter;
+pub use runtime::iter::{DatasetIter, Wait};
 pub use runtime::report::Report;
 pub use runtime::stats::{PipelineStats, StageStats};
 pub use runtime::trace::{TraceEvents, DEFAULT_TRACE_EVENTS};

@@ -220,6 +220,15 @@ pub(crate) trait ElementIter: Send {
     /// What the pass has done, for [`Node::open`] to continue from: positions, seeds, and
     /// the elements it holds that its input will not give again.
     fn save(&self) -> Result<State>;
+    /// [`ElementIter::next`], waiting until `deadline` at most for threads of the pass:
+    /// `Some(Err(Pending))` when nothing was ready by then (call again: nothing is lost).
+    /// `None`: this pass cannot wait with a deadline (call `next`).
+    fn next_by(
+        &mut self,
+        _deadline: std::time::Instant,
+    ) -> Option<std::result::Result<Option<Result<Element>>, Pending>> {
+        None
+    }
     /// How many elements are left, where the pass knows it without reading them and can
     /// hand them over by [`ElementIter::next_run`]. `None`: it does not know.
     fn remaining(&self) -> Option<u64> {
@@ -240,6 +249,10 @@ pub(crate) trait ElementIter: Send {
         Some(vec![Piece::run(rows, 0, count, 0, count, 0)])
     }
 }
+
+/// Nothing was ready by the deadline of [`ElementIter::next_by`].
+#[derive(Debug)]
+pub(crate) struct Pending;
 
 /// Elements read in bulk ([`ElementIter::next_rows`]) and the positions they go to.
 pub(crate) struct Piece {

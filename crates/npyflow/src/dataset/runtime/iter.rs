@@ -147,6 +147,91 @@ impl DatasetIter {
     }
 }
 
+/// Why [`DatasetIter::next_by`] returned without an element.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Wait {
+    /// Nothing was ready by the deadline: call again (nothing is lost).
+    Pending,
+    /// The pipeline's last stage cannot wait with a deadline (only a `prefetch` or another
+    /// parallel stage at the end of the pipeline can): call [`Iterator::next`].
+    Unsupported,
+}
+
+impl DatasetIter {
+    /// [`Iterator::next`], waiting until `deadline` at most for the pipeline's threads, so
+    /// that a caller can do something else between waits (the Python package checks for
+    /// Ctrl-C). Where the last stage is a `prefetch` (or another parallel stage), a wait
+    /// that runs out returns [`Wait::Pending`] and the next call goes on where it was;
+    /// other pipelines return [`Wait::Unsupported`] before reading anything. tf.data's
+    /// iterators have no such call.
+    ///
+    /// ```
+    /// use std::time::{Duration, Instant};
+    /// use npyflow::dataset::Wait;
+    /// use npyflow::Dataset;
+    /// let ds = Dataset::range(0, 3, 1)?.prefetch(2)?;
+    /// let mut it = ds.iter();
+    /// let mut got = Vec::new();
+    /// while got.len() < 3 {
+    ///     match it.next_by(Instant::now() + Duration::from_millis(10)) {
+    ///         Ok(Some(e)) => got.push(e?.to_string()),
+    ///         Ok(None) => break,
+    ///         Err(Wait::Pending) => continue,
+    ///         Err(Wait::Unsupported) => unreachable!("prefetch waits with a deadline"),
+    ///     }
+    /// }
+    /// assert_eq!(got, ["0", "1", "2"]);
+    /// assert!(matches!(it.next_by(Instant::now()), Ok(None)));
+    /// let plain = Dataset::range(0, 3, 1)?;
+    /// assert_eq!(plain.iter().next_by(Instant::now()).err(), Some(Wait::Unsupported));
+    /// # Ok::<(), npyflow::Error>(())
+    /// ```
+    pub fn next_by(
+        &mut self,
+        deadline: std::time::Instant,
+    ) -> std::result::Result<Option<Result<Element>>, Wait> {
+        if self.done {
+            return Ok(None);
+        }
+        if self.inner.is_none() {
+            match self.open_inner(None) {
+                Ok(it) => self.inner = Some(it),
+                Err(e) => {
+                    self.done = true;
+                    return Ok(Some(Err(e)));
+                }
+            }
+        }
+        let Some(inner) = self.inner.as_mut() else {
+            return Ok(None);
+        };
+        match inner.next_by(deadline) {
+            None => Err(Wait::Unsupported),
+            Some(Err(_)) => Err(Wait::Pending),
+            Some(Ok(item)) => Ok(self.finish(item)),
+        }
+    }
+
+    /// What `next` returns for `item` from the pipeline.
+    fn finish(&mut self, item: Option<Result<Element>>) -> Option<Result<Element>> {
+        match item {
+            None => self.done = true,
+            // An element that is a window onto a file truncated under its map would be read
+            // as zeros: it is an error instead (one byte read and one atomic load a tensor).
+            Some(Ok(e)) => {
+                return Some(
+                    e.tensors()
+                        .iter()
+                        .try_for_each(|t| t.check_intact())
+                        .map(|()| e),
+                )
+            }
+            Some(Err(_)) => {}
+        }
+        item
+    }
+}
+
 impl Iterator for DatasetIter {
     type Item = Result<Element>;
 
@@ -164,21 +249,7 @@ impl Iterator for DatasetIter {
             }
         }
         let item = self.inner.as_mut()?.next();
-        match item {
-            None => self.done = true,
-            // An element that is a window onto a file truncated under its map would be read
-            // as zeros: it is an error instead (one byte read and one atomic load a tensor).
-            Some(Ok(e)) => {
-                return Some(
-                    e.tensors()
-                        .iter()
-                        .try_for_each(|t| t.check_intact())
-                        .map(|()| e),
-                )
-            }
-            Some(Err(_)) => {}
-        }
-        item
+        self.finish(item)
     }
 }
 

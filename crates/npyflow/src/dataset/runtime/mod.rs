@@ -14,7 +14,7 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::Arc;
 
 use super::context::StageGuard;
-use super::plumbing::{restore, BoxIter, Dataset, ElementIter, PassRef};
+use super::plumbing::{restore, BoxIter, Dataset, ElementIter, PassRef, Pending};
 use super::state::random::{with_draws, Draw};
 use super::state::tree::{State, StateReader};
 use crate::element::Element;
@@ -88,6 +88,21 @@ impl ElementIter for PassIter {
         }
         self.handed_out(k);
         Some(self.pass.get(k))
+    }
+    fn next_by(
+        &mut self,
+        deadline: std::time::Instant,
+    ) -> Option<std::result::Result<Option<Result<Element>>, Pending>> {
+        // Only a pass read by workers waits for threads.
+        let engine = self.engine.as_mut()?;
+        Some(match engine.next_output_by(Some(deadline)) {
+            Ok(Some((k, item))) => {
+                self.handed_out(k);
+                Ok(Some(item))
+            }
+            Ok(None) => Ok(None),
+            Err(p) => Err(p),
+        })
     }
     fn remaining(&self) -> Option<u64> {
         // Read in order by this thread, with nothing handed out ahead: rows low..len.

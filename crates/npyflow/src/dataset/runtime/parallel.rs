@@ -17,11 +17,11 @@ use std::collections::{BTreeMap, VecDeque};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 use std::thread::JoinHandle;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use super::trace::Trace;
 use crate::dataset::context::current_stage;
-use crate::dataset::plumbing::ElementIter;
+use crate::dataset::plumbing::{ElementIter, Pending};
 use crate::dataset::state::tree::State;
 use crate::element::Element;
 use crate::error::{Error, Result};
@@ -286,8 +286,17 @@ impl<J: Send + 'static, O: Send + 'static> ParallelIter<J, O> {
     /// The next result, in job order when deterministic; `None` once every job's result has
     /// been handed out.
     pub(crate) fn next_output(&mut self) -> Option<O> {
+        self.next_output_by(None).unwrap_or(None)
+    }
+
+    /// [`ParallelIter::next_output`], waiting until `deadline` at most: `Err(Pending)` when
+    /// no result was ready by then (nothing is lost: call again).
+    pub(crate) fn next_output_by(
+        &mut self,
+        deadline: Option<Instant>,
+    ) -> std::result::Result<Option<O>, Pending> {
         if let Some(item) = self.taken.pop_front() {
-            return Some(item);
+            return Ok(Some(item));
         }
         let shared = &self.shared;
         let mut st = lock(&shared.state);
@@ -318,16 +327,32 @@ impl<J: Send + 'static, O: Send + 'static> ParallelIter<J, O> {
                 if wake_room {
                     shared.room.notify_all();
                 }
-                return Some(item);
+                return Ok(Some(item));
             }
             if st.total.is_some_and(|t| st.handed_out >= t) {
-                return None;
+                return Ok(None);
             }
-            let patience = (shared.wake > 1 && !st.impatient).then_some(PATIENCE);
+            let own = (shared.wake > 1 && !st.impatient).then_some(PATIENCE);
+            // The caller's deadline, where it comes before the engine's own patience.
+            let (patience, by_deadline) = match deadline {
+                None => (own, false),
+                Some(d) => {
+                    let left = d.saturating_duration_since(Instant::now());
+                    if left.is_zero() {
+                        return Err(Pending);
+                    }
+                    match own {
+                        Some(p) if p <= left => (Some(p), false),
+                        _ => (Some(left), true),
+                    }
+                }
+            };
             let (next, timed_out) =
                 shared.wait(&shared.ready, st, |st| &mut st.waiting_ready, patience);
             st = next;
-            st.impatient |= timed_out;
+            if !by_deadline {
+                st.impatient |= timed_out;
+            }
         }
     }
 
@@ -439,6 +464,12 @@ pub(crate) fn panic_error(what: &'static str) -> Result<Element> {
 impl<J: Send + 'static> ElementIter for ParallelIter<J, Result<Element>> {
     fn next(&mut self) -> Option<Result<Element>> {
         self.next_output()
+    }
+    fn next_by(
+        &mut self,
+        deadline: Instant,
+    ) -> Option<std::result::Result<Option<Result<Element>>, Pending>> {
+        Some(self.next_output_by(Some(deadline)))
     }
     fn save(&self) -> Result<State> {
         self.save(|source, pending| {

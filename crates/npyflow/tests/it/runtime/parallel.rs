@@ -276,3 +276,57 @@ proptest! {
         }
     }
 }
+
+/// A wait with a deadline for a pipeline ending in `prefetch` runs out while an element is
+/// made, and loses nothing: the elements are those of a plain pass.
+#[test]
+fn waits_with_a_deadline_lose_no_element() {
+    use npyflow::dataset::Wait;
+    use std::time::Instant;
+    let ds = Dataset::range(0, 6, 1)
+        .unwrap()
+        .map(
+            |e: Element| {
+                std::thread::sleep(Duration::from_millis(20));
+                Ok(e)
+            },
+            (),
+        )
+        .unwrap()
+        .prefetch(1)
+        .unwrap();
+    let want = ints(&ds);
+    let mut it = ds.iter();
+    let (mut got, mut pending) = (Vec::new(), 0);
+    // Bounded: 6 elements of 20 ms, waits of 1 ms.
+    for _ in 0..10_000 {
+        match it.next_by(Instant::now() + Duration::from_millis(1)) {
+            Ok(Some(e)) => got.push(
+                e.unwrap()
+                    .into_tensor()
+                    .unwrap()
+                    .to_i64_scalar("x")
+                    .unwrap(),
+            ),
+            Ok(None) => break,
+            Err(Wait::Pending) => pending += 1,
+            Err(Wait::Unsupported) => panic!("a last prefetch waits with a deadline"),
+        }
+    }
+    assert_eq!(got, want);
+    assert!(pending > 0, "some waits ran out");
+    // A pipeline whose last stage has no threads says so before reading anything.
+    let plain = Dataset::range(0, 3, 1).unwrap();
+    let mut it = plain.iter();
+    assert_eq!(it.next_by(Instant::now()).err(), Some(Wait::Unsupported));
+    assert_eq!(
+        ints(&plain),
+        it.map(|e| e
+            .unwrap()
+            .into_tensor()
+            .unwrap()
+            .to_i64_scalar("x")
+            .unwrap())
+            .collect::<Vec<_>>()
+    );
+}
