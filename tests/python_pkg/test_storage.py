@@ -304,6 +304,41 @@ def test_block_shuffle_from_s3_equals_the_same_shuffle_of_numpy_rows(moto: MotoS
     np.testing.assert_array_equal(some, big[order[:1200]])
 
 
+@pytest.mark.parametrize("read_ahead", [4 * 65472, 8 * 65472, 32 * 65472])
+def test_block_shuffle_fetches_each_block_once(moto: MotoServer, big: np.ndarray, read_ahead: int) -> None:
+    # A block-shuffled epoch through a proxy that records every ranged GET: each block of
+    # 341 rows is fetched once (none dropped before its window is done and fetched again),
+    # whether the read-ahead budget holds half a window, one, or four; output as NumPy's.
+    starts: List[int] = []
+
+    def record(i: int, method: str, start: Optional[int]) -> Optional[str]:
+        if method == "GET" and start is not None:
+            starts.append(start)
+        return None
+
+    row_bytes = big.shape[1] * big.dtype.itemsize
+    proxy = FaultProxy(moto.url, record)
+    try:
+        so = moto.options(endpoint=proxy.url, block_bytes=str(341 * row_bytes), read_ahead_bytes=str(read_ahead))
+        ds = Dataset.from_npy(f"s3://{BUCKET}/big/x.npy", storage_options=so)
+        del starts[:]
+        got = np.concatenate(list(ds.block_shuffle(341, 4, seed=3).batch(500).as_numpy_iterator()))
+    finally:
+        proxy.stop()
+    order = np.concatenate(list(Dataset.range(0, len(big), 1).block_shuffle(341, 4, seed=3).batch(500).as_numpy_iterator()))
+    np.testing.assert_array_equal(got, big[order])
+    blocks = -(-len(big) // 341)
+    if read_ahead >= 8 * 65472:
+        # Room for the window in use and the next one: every block exactly once.
+        assert sorted(starts) == [128 + b * 341 * row_bytes for b in range(blocks)], starts
+    else:
+        # Room for less than two windows: blocks are read again (and a batch's few rows of
+        # a block by their own ranges), but the requests stay bounded: mostly whole blocks,
+        # not a request per row.
+        whole = sum((s - 128) % (341 * row_bytes) == 0 for s in starts)
+        assert len(starts) <= 6 * blocks and whole >= len(starts) // 2, (len(starts), whole, blocks)
+
+
 @pytest.mark.parametrize("stop", [0, 7, 23])
 def test_block_shuffle_resumes_where_it_stopped(moto: MotoServer, big: np.ndarray, stop: int) -> None:
     so = moto.options(block_bytes="65472", read_ahead_bytes="523776")

@@ -51,6 +51,10 @@ pub struct Args {
     /// global (global_shuffle).
     #[arg(long, value_parser = ["block", "global"], default_value = "block")]
     shuffle: String,
+    /// w6's block shuffle: blocks to a window (the blocks are the storage option
+    /// block_bytes, 4 MiB by default).
+    #[arg(long, default_value_t = 4)]
+    window: u64,
     /// A storage option for URLs, KEY=VALUE (repeatable): aws_endpoint_url, allow_http,
     /// block_bytes, read_ahead_bytes, max_retries, ... (see from_npy's documentation).
     #[arg(long = "storage-option", value_name = "KEY=VALUE")]
@@ -287,12 +291,14 @@ fn w3(data: &Path, threads: i64) -> Result<Workload> {
     })
 }
 
-fn w6(url: &str, threads: i64, shuffle: &str, extra: &[String]) -> Result<Workload> {
-    // 4 MiB blocks, 8 to a window, and room for two windows ahead: a window is shuffled
-    // while the next one is fetched, within 64 MiB.
+fn w6(url: &str, threads: i64, shuffle: &str, window: u64, extra: &[String]) -> Result<Workload> {
+    // 4 MiB blocks (large requests: a server's cost is per request), `window` (4) to a
+    // window (16 MiB: the first batch waits for its window), 8 requests in flight, and a
+    // budget of 64 MiB: half for the window in use, half fetched ahead.
     let mut so = StorageOptions::new()
         .with("block_bytes", (4u64 << 20).to_string())
-        .with("read_ahead_bytes", (64u64 << 20).to_string());
+        .with("read_ahead_bytes", (64u64 << 20).to_string())
+        .with("max_in_flight", "8");
     for kv in extra {
         let Some((k, v)) = kv.split_once('=') else {
             bail!("--storage-option takes KEY=VALUE, got {kv:?}");
@@ -314,7 +320,7 @@ fn w6(url: &str, threads: i64, shuffle: &str, extra: &[String]) -> Result<Worklo
             if global {
                 "global_shuffle(seed=0)".to_string()
             } else {
-                "block_shuffle(block_bytes / row bytes, window=8, seed=0)".to_string()
+                format!("block_shuffle(block_bytes / row bytes, window={window}, seed=0)")
             },
             show_threads(threads)
         ),
@@ -336,7 +342,7 @@ fn w6(url: &str, threads: i64, shuffle: &str, extra: &[String]) -> Result<Worklo
             let shuffled = if global {
                 x.global_shuffle(ShuffleOptions::new().seed(0))?
             } else {
-                x.block_shuffle(block, 8, Some(0), true)?
+                x.block_shuffle(block, window, Some(0), true)?
             };
             Ok(shuffled
                 .batch(1024, parallelism(threads)?)?
@@ -712,7 +718,13 @@ pub fn main(args: Args) -> Result<()> {
                     let Some(url) = args.url.as_deref() else {
                         bail!("--workload w6 needs --url s3://bucket/key of W2's x.npy");
                     };
-                    w6(url, threads, &args.shuffle, &args.storage_option)?
+                    w6(
+                        url,
+                        threads,
+                        &args.shuffle,
+                        args.window,
+                        &args.storage_option,
+                    )?
                 }
                 _ => w3(&data, threads)?,
             }

@@ -463,6 +463,25 @@ impl RemoteNpy {
         tensor_from_raw_copy(&h, raw)
     }
 
+    /// `n` rows as a tensor in C order and native byte order, built in place from `raw`,
+    /// which holds their bytes as they are in the object (rows of a C-order array, in any
+    /// order the caller chose).
+    pub fn rows_from_buffer(&self, n: u64, mut raw: BufferMut) -> Result<Tensor> {
+        let mut h = self.header.clone();
+        if let Some(first) = h.shape.first_mut() {
+            *first = n as usize;
+        }
+        if raw.as_mut_slice().len() != h.nbytes() {
+            return Err(Error::Data(format!(
+                "{}: {n} rows need {} bytes, got {}",
+                self.object.url(),
+                h.nbytes(),
+                raw.as_mut_slice().len()
+            )));
+        }
+        tensor_from_raw(&h, raw)
+    }
+
     /// Rows `rows` (of the first axis) as a tensor: one ranged GET when rows are contiguous;
     /// a Fortran-order array of several long axes is read whole first.
     pub fn read_rows(&self, rows: std::ops::Range<u64>) -> Result<Tensor> {

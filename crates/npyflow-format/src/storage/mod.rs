@@ -320,6 +320,12 @@ impl Object {
         self.etag.as_deref()
     }
 
+    /// How many range requests a reader of this object should keep in flight at once (the
+    /// storage option `max_in_flight`, 16 by default).
+    pub fn max_in_flight(&self) -> usize {
+        self.store.max_in_flight
+    }
+
     fn check(&self, range: &Range<u64>) -> Result<()> {
         if range.start > range.end || range.end > self.size {
             return Err(Error::InvalidArgument(format!(

@@ -330,7 +330,8 @@ class Dataset(DatasetTransformations):
         A URL (``s3://bucket/x.npy``, ``gs://``, ``az://``, ``http(s)://``, ``file://``) is
         read by range, never downloaded whole: the header by one ranged GET now, rows by
         ranged GETs in blocks (``block_bytes``, 8 MiB) read ahead of the consumer within
-        ``read_ahead_bytes`` (128 MiB); a batch of scattered rows by few coalesced requests
+        ``read_ahead_bytes`` (128 MiB: half for blocks in use, half for blocks fetched
+        ahead; for ``block_shuffle``, make it hold two windows); a batch of scattered rows by few coalesced requests
         in flight together. Credentials and endpoints come from the environment
         (``AWS_ACCESS_KEY_ID``, ``AWS_SECRET_ACCESS_KEY``, ``AWS_REGION``,
         ``AWS_ENDPOINT_URL``, ``AWS_ALLOW_HTTP``, and the GCS and Azure equivalents);

@@ -119,12 +119,14 @@ impl BlockPass {
         blocks[(k / self.block_size) as usize] * self.block_size + k % self.block_size
     }
 
-    /// Tells the input which blocks come next: those of the window of position `i` and of
-    /// the one after, once per window.
+    /// Tells the input which blocks come next, in order: those of the window of position
+    /// `i` and of the windows after it, about 64 blocks (at least one window ahead), each
+    /// window once. The input fetches them as its budget allows.
     fn hint(&self, i: u64) {
         let w = (self.starts.partition_point(|&s| s <= i) - 1) as u64;
         let nwindows = self.starts.len() as u64 - 1;
-        let upto = (w + 2).min(nwindows);
+        let ahead = (64 / self.window).clamp(1, 8);
+        let upto = (w + 1 + ahead).min(nwindows);
         let done = self.hinted.fetch_max(upto, Ordering::Relaxed);
         if done >= upto {
             return;
@@ -173,7 +175,9 @@ impl Dataset {
     /// source on object storage is told which blocks come next, so it fetches each block
     /// once, in large requests, ahead of the consumer. With the block size of the source's
     /// reads (`block_bytes` / row size; 8 MiB by default), a pass costs what a sequential
-    /// read does.
+    /// read does, as long as the source's `read_ahead_bytes` holds two windows (one in use,
+    /// one fetched ahead; with less, blocks are fetched again). The first element waits for
+    /// its whole window to arrive: a small window (4 blocks) starts fast.
     ///
     /// **Quality.** This is not a uniform permutation of the elements. Elements of one
     /// block always land in the same window of `window * block_size` consecutive output

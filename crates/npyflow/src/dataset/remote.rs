@@ -3,17 +3,19 @@
 //! budget.
 //!
 //! Rows are grouped in blocks of about `block_bytes` (8 MiB by default). Reading a row in
-//! block *b* makes sure blocks *b*..*b*+*k* are held or on their way, *k* as many as fit in
-//! `read_ahead_bytes` (128 MiB by default), so a sequential consumer finds its next blocks
-//! already fetched, many requests in flight. A batch of rows from all over the array (after a
+//! block *b* plans blocks *b*..*b*+*k*; planned blocks are fetched in order, at most
+//! `max_in_flight` requests at once, while fewer than half of `read_ahead_bytes` (128 MiB
+//! by default) are fetched ahead and not used yet: the other half holds the blocks in use,
+//! of which the one started first makes room when a block ahead needs it. So a sequential
+//! consumer finds its next blocks already fetched, several requests in flight. A batch of rows from all over the array (after a
 //! global shuffle) is read by [`Pass::gather`] as few, large ranged GETs: its rows sorted,
 //! neighbours closer than a block merged into one request, all requests in flight together.
 //! A block shuffle (`Dataset::block_shuffle`) tells the source which blocks come next
 //! ([`Pass::will_read`]): they are fetched in its order instead, each once.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, VecDeque};
 use std::ops::Range;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
@@ -89,6 +91,21 @@ enum Slot {
     Failed(Arc<Error>, Instant),
 }
 
+impl Slot {
+    /// Whether the block's request is still running.
+    fn running(&self) -> bool {
+        match self {
+            Slot::Flight(f) => {
+                f.done.get().is_none()
+                    && f.pending
+                        .try_lock()
+                        .map_or(true, |p| p.as_ref().is_some_and(|p| !p.is_ready()))
+            }
+            _ => false,
+        }
+    }
+}
+
 /// How long a block that could not be read is not tried again.
 const FAILED_FOR: Duration = Duration::from_secs(10);
 
@@ -103,6 +120,18 @@ fn again(e: &Error) -> Error {
     }
 }
 
+/// The blocks of one object: held, on their way, and planned.
+struct Blocks {
+    /// Held blocks (or on their way), each with whether a reader used it yet and when it
+    /// was started (a count): blocks are started in the order they are read, so the used
+    /// block started first is the one whose turn is over.
+    slots: BTreeMap<u64, (Slot, bool, u64)>,
+    /// Blocks started so far.
+    started: u64,
+    /// Blocks to fetch next, in order, as the budget allows.
+    plan: VecDeque<u64>,
+}
+
 /// One object's rows, read in blocks through a bounded cache.
 struct Rows {
     npy: RemoteNpy,
@@ -110,9 +139,9 @@ struct Rows {
     blocks: u64,
     /// How many blocks may be held or in flight at once.
     max_blocks: usize,
-    /// Held blocks, with the tick of their last use.
-    cache: Mutex<BTreeMap<u64, (Slot, u64)>>,
-    tick: AtomicU64,
+    /// How many block requests may run at once.
+    max_in_flight: usize,
+    state: Mutex<Blocks>,
     /// Whether a reader said what it reads next ([`Pass::will_read`]): then blocks are
     /// fetched in its order, not read ahead in the object's.
     hinted: AtomicBool,
@@ -126,13 +155,18 @@ impl Rows {
         let block_rows = (plan.block_bytes / row).max(1);
         let blocks = npy.rows().div_ceil(block_rows);
         let max_blocks = (plan.read_ahead_bytes / (block_rows * row)).max(2) as usize;
+        let max_in_flight = npy.object().max_in_flight().max(1);
         Rows {
             npy,
             block_rows,
             blocks,
             max_blocks,
-            cache: Mutex::new(BTreeMap::new()),
-            tick: AtomicU64::new(0),
+            max_in_flight,
+            state: Mutex::new(Blocks {
+                slots: BTreeMap::new(),
+                started: 0,
+                plan: VecDeque::new(),
+            }),
             hinted: AtomicBool::new(false),
             whole: OnceLock::new(),
         }
@@ -142,87 +176,134 @@ impl Rows {
         b * self.block_rows..((b + 1) * self.block_rows).min(self.npy.rows())
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, BTreeMap<u64, (Slot, u64)>> {
-        self.cache.lock().unwrap_or_else(|p| p.into_inner())
+    fn lock(&self) -> std::sync::MutexGuard<'_, Blocks> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// Starts fetching the blocks `want` that are not held, in that order, as far as the
-    /// budget allows, evicting the least recently used blocks that are neither in flight
-    /// nor wanted.
-    fn request(&self, cache: &mut BTreeMap<u64, (Slot, u64)>, want: &[u64]) {
-        for &b in want {
-            match cache.get(&b) {
-                Some((Slot::Failed(_, at), _)) if at.elapsed() >= FAILED_FOR => {
-                    cache.remove(&b);
-                }
-                Some(_) => continue,
-                None => {}
+    /// Makes room for one more block: drops the block started first of those that have
+    /// been used and are neither running nor `keep`; with `urgent` (a reader waits for `keep`), a
+    /// block fetched ahead and not used yet if there is no other. False when there is none:
+    /// then nothing more is fetched ahead until the reader catches up.
+    fn evict_one(&self, st: &mut Blocks, keep: u64, urgent: bool) -> bool {
+        let victim = st
+            .slots
+            .iter()
+            .filter(|(&k, (s, used, _))| {
+                k != keep && (urgent || *used || matches!(s, Slot::Failed(..))) && !s.running()
+            })
+            .min_by_key(|(_, (_, used, order))| (!*used, *order))
+            .map(|(&k, _)| k);
+        match victim {
+            Some(k) => {
+                st.slots.remove(&k);
+                true
             }
-            if b >= self.blocks {
-                continue;
-            }
-            while cache.len() >= self.max_blocks {
-                let victim = cache
-                    .iter()
-                    .filter(|(k, (s, _))| !matches!(s, Slot::Flight(_)) && !want.contains(k))
-                    .min_by_key(|(_, (_, t))| *t)
-                    .map(|(&k, _)| k);
-                match victim {
-                    Some(k) => {
-                        cache.remove(&k);
-                    }
-                    None => return,
-                }
-            }
-            let r = self.npy.byte_range(self.block_range(b));
-            match self.npy.object().prefetch(r) {
-                Ok(p) => {
-                    let f = InFlight {
-                        pending: Mutex::new(Some(p)),
-                        done: OnceLock::new(),
-                    };
-                    cache.insert(b, (Slot::Flight(Arc::new(f)), 0));
-                }
-                Err(_) => return,
-            }
+            None => false,
         }
     }
 
-    /// Block `b`'s bytes: held, waited for when on their way, or fetched. Unless a reader
-    /// gave hints, the blocks after it are requested too (read-ahead).
-    fn block(&self, b: u64) -> Result<Bytes> {
-        let tick = self.tick.fetch_add(1, Ordering::Relaxed) + 1;
-        let flight = {
-            let mut cache = self.lock();
-            if self.hinted.load(Ordering::Relaxed) {
-                self.request(&mut cache, &[b]);
-            } else {
-                let ahead: Vec<u64> = (b..self.blocks).take(self.max_blocks).collect();
-                self.request(&mut cache, &ahead);
+    /// Starts fetching block `b` (not held). False when there is no room or the request
+    /// could not start.
+    fn start(&self, st: &mut Blocks, b: u64, urgent: bool) -> bool {
+        while st.slots.len() >= self.max_blocks {
+            if !self.evict_one(st, b, urgent) {
+                return false;
             }
-            match cache.get_mut(&b) {
-                Some((Slot::Ready(bytes), t)) => {
-                    *t = tick;
+        }
+        let r = self.npy.byte_range(self.block_range(b));
+        match self.npy.object().prefetch(r) {
+            Ok(p) => {
+                let f = InFlight {
+                    pending: Mutex::new(Some(p)),
+                    done: OnceLock::new(),
+                };
+                st.started += 1;
+                st.slots
+                    .insert(b, (Slot::Flight(Arc::new(f)), false, st.started));
+                true
+            }
+            Err(_) => false,
+        }
+    }
+
+    /// Starts the planned fetches, in order, while fewer than `max_in_flight` requests run
+    /// and fewer than half the budget of `max_blocks` are fetched ahead and not used yet
+    /// (the other half holds the blocks in use: the least recently used of them make room).
+    fn pump(&self, st: &mut Blocks) {
+        let mut running = st.slots.values().filter(|(s, _, _)| s.running()).count();
+        let mut ahead = st.slots.values().filter(|(_, used, _)| !*used).count();
+        let max_ahead = (self.max_blocks / 2).max(1);
+        while running < self.max_in_flight && ahead < max_ahead {
+            let Some(&b) = st.plan.front() else { break };
+            match st.slots.get(&b) {
+                Some((Slot::Failed(_, at), _, _)) if at.elapsed() >= FAILED_FOR => {
+                    st.slots.remove(&b);
+                }
+                Some(_) => {
+                    st.plan.pop_front();
+                    continue;
+                }
+                None => {}
+            }
+            if b >= self.blocks {
+                st.plan.pop_front();
+                continue;
+            }
+            if !self.start(st, b, false) {
+                break;
+            }
+            st.plan.pop_front();
+            running += 1;
+            ahead += 1;
+        }
+    }
+
+    /// Block `b`'s bytes: held, waited for when on their way, or fetched now (ahead of the
+    /// planned ones). Unless a reader gave hints, the blocks after it are planned too
+    /// (read-ahead in the object's order).
+    fn block(&self, b: u64) -> Result<Bytes> {
+        let flight = {
+            let mut guard = self.lock();
+            let st = &mut *guard;
+            if !self.hinted.load(Ordering::Relaxed) {
+                st.plan.clear();
+                st.plan.extend((b..self.blocks).take(self.max_blocks));
+            }
+            if let Some((Slot::Failed(_, at), _, _)) = st.slots.get(&b) {
+                if at.elapsed() >= FAILED_FOR {
+                    st.slots.remove(&b);
+                }
+            }
+            if !st.slots.contains_key(&b) {
+                // Needed now: it goes first, whatever runs already.
+                self.start(st, b, true);
+            }
+            self.pump(st);
+            match st.slots.get_mut(&b) {
+                Some((Slot::Ready(bytes), used, _)) => {
+                    *used = true;
                     return Ok(bytes.clone());
                 }
-                Some((Slot::Failed(e, _), _)) => return Err(again(e)),
-                Some((Slot::Flight(f), t)) => {
-                    *t = tick;
+                Some((Slot::Failed(e, _), _, _)) => return Err(again(e)),
+                Some((Slot::Flight(f), used, _)) => {
+                    *used = true;
                     Some(f.clone())
                 }
                 None => None,
             }
         };
         let Some(flight) = flight else {
-            // No room (every held block is in flight): read it directly, uncached.
+            // No room (every held block is running or not used yet): read it directly,
+            // uncached.
             return self
                 .npy
                 .object()
                 .read_range(self.npy.byte_range(self.block_range(b)));
         };
         let outcome = flight.wait();
-        let mut cache = self.lock();
-        if let Some((slot @ Slot::Flight(_), _)) = cache.get_mut(&b) {
+        let mut guard = self.lock();
+        let st = &mut *guard;
+        if let Some((slot @ Slot::Flight(_), _, _)) = st.slots.get_mut(&b) {
             if matches!(slot, Slot::Flight(f) if Arc::ptr_eq(f, &flight)) {
                 *slot = match &outcome {
                     Ok(bytes) => Slot::Ready(bytes.clone()),
@@ -230,32 +311,84 @@ impl Rows {
                 };
             }
         }
+        self.pump(st);
         outcome.map_err(|e| again(&e))
     }
 
-    /// Starts fetching the blocks that hold rows `ranges`, in that order, within the budget;
-    /// from now on blocks are fetched in the order readers announce, not read ahead.
-    fn will_read(&self, ranges: &[Range<u64>]) {
-        self.hinted.store(true, Ordering::Relaxed);
-        let mut want = Vec::new();
-        for r in ranges.iter().filter(|r| r.start < r.end) {
-            for b in r.start / self.block_rows..=(r.end - 1) / self.block_rows {
-                if !want.contains(&b) {
-                    want.push(b);
+    /// The blocks a batch reads whole: of `per_block` (rows of the batch in each block),
+    /// those held or on their way, and those the batch takes at least 1/64 of (fetched now
+    /// if missing). All are claimed under one lock before any is waited for, so that making
+    /// room for blocks ahead cannot drop one this batch still needs.
+    fn claim(&self, per_block: &BTreeMap<u64, u64>) -> Result<BTreeMap<u64, Bytes>> {
+        let mut claimed = Vec::new();
+        {
+            let mut guard = self.lock();
+            let st = &mut *guard;
+            for (&b, &n) in per_block {
+                if let Some((Slot::Failed(_, at), _, _)) = st.slots.get(&b) {
+                    if at.elapsed() >= FAILED_FOR {
+                        st.slots.remove(&b);
+                    }
+                }
+                if !st.slots.contains_key(&b)
+                    && n * 64 >= self.block_rows
+                    && !self.start(st, b, true)
+                {
+                    continue;
+                }
+                match st.slots.get_mut(&b) {
+                    Some((Slot::Ready(bytes), used, _)) => {
+                        *used = true;
+                        claimed.push((b, Ok(bytes.clone())));
+                    }
+                    Some((Slot::Flight(f), used, _)) => {
+                        *used = true;
+                        claimed.push((b, Err(f.clone())));
+                    }
+                    Some((Slot::Failed(e, _), _, _)) => return Err(again(e)),
+                    None => {}
                 }
             }
         }
-        want.truncate(self.max_blocks);
-        let mut cache = self.lock();
-        self.request(&mut cache, &want);
+        let mut held = BTreeMap::new();
+        for (b, c) in claimed {
+            let bytes = match c {
+                Ok(bytes) => bytes,
+                Err(flight) => {
+                    let outcome = flight.wait();
+                    let mut st = self.lock();
+                    if let Some((slot @ Slot::Flight(_), _, _)) = st.slots.get_mut(&b) {
+                        if matches!(slot, Slot::Flight(f) if Arc::ptr_eq(f, &flight)) {
+                            *slot = match &outcome {
+                                Ok(bytes) => Slot::Ready(bytes.clone()),
+                                Err(e) => Slot::Failed(e.clone(), Instant::now()),
+                            };
+                        }
+                    }
+                    outcome.map_err(|e| again(&e))?
+                }
+            };
+            held.insert(b, bytes);
+        }
+        let mut guard = self.lock();
+        self.pump(&mut guard);
+        Ok(held)
     }
 
-    /// Whether block `b` is held or on its way.
-    fn has(&self, b: u64) -> bool {
-        matches!(
-            self.lock().get(&b),
-            Some((Slot::Ready(_) | Slot::Flight(_), _))
-        )
+    /// Plans the blocks that hold rows `ranges`, after those planned already; from now on
+    /// blocks are fetched in the order readers announce, not read ahead.
+    fn will_read(&self, ranges: &[Range<u64>]) {
+        self.hinted.store(true, Ordering::Relaxed);
+        let mut guard = self.lock();
+        let st = &mut *guard;
+        for r in ranges.iter().filter(|r| r.start < r.end) {
+            for b in r.start / self.block_rows..=(r.end - 1) / self.block_rows {
+                if !st.plan.contains(&b) {
+                    st.plan.push_back(b);
+                }
+            }
+        }
+        self.pump(st);
     }
 
     /// Rows `rows`' raw bytes, from the blocks they lie in.
@@ -293,11 +426,12 @@ impl Rows {
         self.npy.rows_from_raw(rows, &raw)
     }
 
-    /// Rows `indices` (in that order) stacked. Rows of blocks held or on their way come from
-    /// those blocks; the others are read by coalesced ranged GETs: sorted, rows closer than
+    /// Rows `indices` (in that order) stacked. Rows of blocks held or on their way, or of
+    /// which the batch takes at least 1/64, come from those blocks; the others are read by
+    /// coalesced ranged GETs: sorted, rows closer than
     /// a block apart merged into one request (of at most four blocks), every request in
     /// flight together. (Rows must be contiguous in the object.)
-    fn gather(&self, indices: &[u64]) -> Result<Tensor> {
+    fn gather(&self, indices: &[u64], pool: &BufferPool) -> Result<Tensor> {
         let rb = self.npy.row_bytes();
         let mut order: Vec<(u64, usize)> = indices.iter().copied().zip(0..).collect();
         order.sort_unstable();
@@ -309,15 +443,17 @@ impl Rows {
                 });
             }
         }
-        let mut held: BTreeMap<u64, Bytes> = BTreeMap::new();
+        // Rows of the batch in each block: a block the batch takes at least 1/64 of is read
+        // whole and kept (the next batches of a block shuffle want it too); the rows of
+        // the others (a global shuffle's scattered rows) are read by their own ranges.
+        let mut per_block: BTreeMap<u64, u64> = BTreeMap::new();
+        for &(i, _) in &order {
+            *per_block.entry(i / self.block_rows).or_default() += 1;
+        }
+        let held = self.claim(&per_block)?;
         let mut runs: Vec<Range<u64>> = Vec::new();
         for &(i, _) in &order {
-            let b = i / self.block_rows;
-            if held.contains_key(&b) {
-                continue;
-            }
-            if self.has(b) {
-                held.insert(b, self.block(b)?);
+            if held.contains_key(&(i / self.block_rows)) {
                 continue;
             }
             match runs.last_mut() {
@@ -334,7 +470,8 @@ impl Rows {
             .map(|r| self.npy.byte_range(r.clone()))
             .collect();
         let fetched = self.npy.object().read_ranges(&byte_ranges)?;
-        let mut raw = vec![0u8; indices.len() * rb as usize];
+        let mut buf = pool.take(indices.len() * rb as usize)?;
+        let raw = buf.as_mut_slice();
         let rb = rb as usize;
         let mut run = 0;
         for &(i, at) in &order {
@@ -351,7 +488,7 @@ impl Rows {
             };
             raw[at * rb..(at + 1) * rb].copy_from_slice(src);
         }
-        self.npy.rows_from_raw(0..indices.len() as u64, &raw)
+        self.npy.rows_from_buffer(indices.len() as u64, buf)
     }
 }
 
@@ -408,9 +545,8 @@ impl Pass for RemoteRows {
         if self.parts.len() != 1 || !self.parts[0].npy.rows_contiguous() {
             return None;
         }
-        // The rows are assembled in place and converted once; the pool is not needed.
-        let _ = pool;
-        Some(self.parts[0].gather(indices).map(Element::from))
+        // The rows are copied into a pooled buffer and converted there.
+        Some(self.parts[0].gather(indices, pool).map(Element::from))
     }
 
     fn will_read(&self, ranges: &[Range<u64>]) {
