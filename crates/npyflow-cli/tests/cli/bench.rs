@@ -436,3 +436,51 @@ fn errors_are_said_once_naming_what_is_wrong() {
     let err = failed(&out, 1);
     assert_eq!(err.matches(sm).count(), 1, "{err}");
 }
+
+/// Issue 17: an `.npz` is read as dicts of all its members (it used to be read as one member,
+/// silently); ops pick a member with component='name', and a name it lacks is an error
+/// naming it.
+#[test]
+fn an_npz_gives_dicts_of_its_members() {
+    use npyflow::format::npz::{Compression, NpzWriter};
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("d.npz");
+    let mut w = NpzWriter::create(&p).unwrap();
+    let image = Tensor::from_vec(vec![3u8; 10 * 12], &[10, 2, 2, 3]).unwrap();
+    w.add("image", &image, Compression::Stored).unwrap();
+    let label = Tensor::from_vec((0..10i64).collect(), &[10]).unwrap();
+    w.add("label", &label, Compression::Deflated).unwrap();
+    w.finish().unwrap();
+    let sp = p.to_str().unwrap();
+    let v = json(&bench(&[
+        "--json",
+        "--pipeline",
+        "map(cast(float32, component='image')).batch(4)",
+        sp,
+    ]));
+    assert_eq!(v["rows"], 10);
+    assert_eq!(v["batches"], 3);
+    // image as float32 (12 * 4 bytes a row), label still int64: both members were read,
+    // and the cast reached the image only.
+    let bytes = 10.0 * (12.0 * 4.0 + 8.0);
+    let seconds = v["seconds"].as_f64().unwrap();
+    assert!(
+        (v["gb_per_s"].as_f64().unwrap() * seconds * 1e9 - bytes).abs() < 1.0,
+        "{v}"
+    );
+    assert!(
+        v["pipeline"]
+            .as_str()
+            .unwrap()
+            .contains("dicts of the members"),
+        "{v}"
+    );
+    let err = failed(
+        &bench(&["--pipeline", "map(cast(float32, component='img'))", sp]),
+        1,
+    );
+    assert!(
+        err.contains("no component 'img' (a dict key)") && err.contains("'label'"),
+        "{err}"
+    );
+}
