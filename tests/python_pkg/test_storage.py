@@ -396,3 +396,94 @@ def test_save_and_load_round_trip_through_s3(moto: MotoServer) -> None:
         npyflow.Dataset.load(url, storage_options=moto.options())
     with pytest.raises(FileNotFoundError, match="no saved dataset"):
         npyflow.Dataset.load(f"s3://{BUCKET}/saved/none", storage_options=moto.options())
+
+
+# ---- the local cache directory -----------------------------------------------------------
+
+
+def _gets(starts: List[int]):
+    def record(i: int, method: str, start: Optional[int]) -> Optional[str]:
+        if method == "GET":
+            starts.append(-1 if start is None else start)
+        return None
+
+    return record
+
+
+def _cache_files(root: Path) -> List[Path]:
+    return sorted(p for p in root.rglob("*.range"))
+
+
+def test_cache_dir_second_epoch_makes_no_requests_and_damage_is_fetched_again(moto: MotoServer, big: np.ndarray, tmp_path: Path) -> None:
+    starts: List[int] = []
+    proxy = FaultProxy(moto.url, _gets(starts))
+    try:
+        so = moto.options(endpoint=proxy.url, block_bytes="65472", read_ahead_bytes="261888", cache_dir=str(tmp_path))
+        ds = Dataset.from_npy(f"s3://{BUCKET}/big/x.npy", storage_options=so)
+        np.testing.assert_array_equal(np.concatenate(list(ds.batch(1000).as_numpy_iterator())), big)
+        first = len(starts)
+        assert first >= 59, first
+        files = _cache_files(tmp_path)
+        assert len(files) >= 59
+        # The second epoch, and a new dataset over the same object: blocks from the directory.
+        del starts[:]
+        np.testing.assert_array_equal(np.concatenate(list(ds.batch(1000).as_numpy_iterator())), big)
+        again = Dataset.from_npy(f"s3://{BUCKET}/big/x.npy", storage_options=so)
+        got = np.concatenate(list(again.block_shuffle(341, 4, seed=1).batch(700).as_numpy_iterator()))
+        order = np.concatenate(list(Dataset.range(0, len(big), 1).block_shuffle(341, 4, seed=1).batch(700).as_numpy_iterator()))
+        np.testing.assert_array_equal(got, big[order])
+        assert starts == [], starts
+        # A damaged file (a flipped byte) is detected: its range alone is read again, and the
+        # output is still right.
+        victim = files[len(files) // 2]
+        raw = bytearray(victim.read_bytes())
+        raw[-10] ^= 0xFF
+        victim.write_bytes(bytes(raw))
+        third = Dataset.from_npy(f"s3://{BUCKET}/big/x.npy", storage_options=so)
+        np.testing.assert_array_equal(np.concatenate(list(third.batch(1000).as_numpy_iterator())), big)
+        assert len(starts) == 1, starts
+        assert victim.read_bytes() != bytes(raw)
+    finally:
+        proxy.stop()
+
+
+def test_cache_dir_keeps_its_bound_and_refuses_bad_options(moto: MotoServer, big: np.ndarray, tmp_path: Path) -> None:
+    bound = 12 * 65536
+    so = moto.options(block_bytes="65472", read_ahead_bytes="261888", cache_dir=str(tmp_path), cache_max_bytes=str(bound))
+    ds = Dataset.from_npy(f"s3://{BUCKET}/big/x.npy", storage_options=so)
+    for _ in range(2):
+        np.testing.assert_array_equal(np.concatenate(list(ds.batch(1000).as_numpy_iterator())), big)
+        files = _cache_files(tmp_path)
+        assert 1 <= len(files) <= 12
+        assert sum(f.stat().st_size for f in files) <= bound
+    with pytest.raises(ValueError, match="cache_max_bytes"):
+        Dataset.from_npy(f"s3://{BUCKET}/big/x.npy", storage_options=moto.options(cache_max_bytes="100"))
+    with pytest.raises(ValueError, match="cache_max_bytes"):
+        Dataset.from_npy(f"s3://{BUCKET}/big/x.npy", storage_options=moto.options(cache_dir=str(tmp_path), cache_max_bytes="lots"))
+    blocker = tmp_path / "file"
+    blocker.write_bytes(b"x")
+    with pytest.raises(OSError, match="cache_dir"):
+        Dataset.from_npy(f"s3://{BUCKET}/big/x.npy", storage_options=moto.options(cache_dir=str(blocker / "sub")))
+
+
+def test_cache_dir_shared_by_processes_reading_at_once(moto: MotoServer, big: np.ndarray, tmp_path: Path) -> None:
+    code = (
+        "import sys, json, numpy as np\n"
+        "from npyflow.data import Dataset\n"
+        "so = json.loads(sys.argv[1])\n"
+        "ds = Dataset.from_npy(sys.argv[2], storage_options=so).block_shuffle(341, 4, seed=int(sys.argv[3]))\n"
+        "np.save(sys.argv[4], np.concatenate(list(ds.batch(1000).as_numpy_iterator())))\n"
+    )
+    so = moto.options(block_bytes="65472", read_ahead_bytes="261888", cache_dir=str(tmp_path / "c"), cache_max_bytes=str(30 * 65536))
+    procs = [
+        subprocess.Popen([sys.executable, "-c", code, json.dumps(so), f"s3://{BUCKET}/big/x.npy", str(seed), str(tmp_path / f"out{seed}.npy")])
+        for seed in range(3)
+    ]
+    for p in procs:
+        assert p.wait(timeout=120) == 0
+    for seed in range(3):
+        order = np.concatenate(list(Dataset.range(0, len(big), 1).block_shuffle(341, 4, seed=seed).batch(1000).as_numpy_iterator()))
+        np.testing.assert_array_equal(np.load(tmp_path / f"out{seed}.npy"), big[order])
+    files = _cache_files(tmp_path / "c")
+    # Each process scans the directory every 8 writes: between scans the others may add theirs.
+    assert sum(f.stat().st_size for f in files) <= 30 * 65536 + 3 * 8 * 65600

@@ -48,6 +48,7 @@
 //! # Ok::<(), npyflow_format::Error>(())
 //! ```
 
+mod cache;
 mod options;
 mod runtime;
 
@@ -113,6 +114,8 @@ struct Store {
     local: bool,
     secrets: Arc<Vec<String>>,
     max_in_flight: usize,
+    /// The local cache directory (storage option `cache_dir`), if any.
+    cache: Option<Arc<cache::DiskCache>>,
 }
 
 impl Store {
@@ -216,12 +219,25 @@ fn resolve(url: &str, options: &StorageOptions) -> Result<(Store, ObjPath)> {
             bad(format!("cannot set up its store: {m}"))
         }
     })?;
+    let max_bytes = cache::parse_max_bytes(options.get("cache_max_bytes")).map_err(bad)?;
+    let cache = match options.get("cache_dir") {
+        Some(dir) => Some(cache::open(dir, max_bytes)?),
+        None if options.get("cache_max_bytes").is_some() => {
+            return Err(bad(
+                "the storage option cache_max_bytes needs cache_dir (the directory to keep \
+                 blocks in)"
+                    .into(),
+            ))
+        }
+        None => None,
+    };
     let store = Store {
         store,
         root,
         local,
         secrets: Arc::new(options::secrets(options)),
         max_in_flight: options.max_in_flight(),
+        cache,
     };
     stores()
         .lock()
@@ -344,27 +360,52 @@ impl Object {
         )
     }
 
-    fn fetch(&self, range: Range<u64>) -> impl std::future::Future<Output = Result<Bytes>> {
+    /// One range: from the cache directory when `keep` and it holds it, else by a ranged
+    /// GET (then kept there when `keep`). Only objects with an ETag are cached.
+    fn fetch(
+        &self,
+        range: Range<u64>,
+        keep: bool,
+    ) -> impl std::future::Future<Output = Result<Bytes>> {
         let this = self.clone();
         async move {
             if range.start == range.end {
                 return Ok(Bytes::new());
             }
-            get_range(
+            let cached = match (&this.store.cache, &this.etag) {
+                (Some(c), Some(etag)) if keep => Some((
+                    c.clone(),
+                    format!("{}\n{etag}\n{}-{}", this.url, range.start, range.end),
+                )),
+                _ => None,
+            };
+            if let Some((c, key)) = cached.clone() {
+                let len = range.end - range.start;
+                if let Ok(Some(bytes)) = tokio::task::spawn_blocking(move || c.get(&key, len)).await
+                {
+                    return Ok(bytes);
+                }
+            }
+            let bytes = get_range(
                 this.store.store.clone(),
                 this.path.clone(),
                 range.clone(),
                 this.etag.clone(),
             )
             .await
-            .map_err(|e| this.range_error(&range, e))
+            .map_err(|e| this.range_error(&range, e))?;
+            if let Some((c, key)) = cached {
+                let b = bytes.clone();
+                let _ = tokio::task::spawn_blocking(move || c.put(&key, &b)).await;
+            }
+            Ok(bytes)
         }
     }
 
     /// Bytes `range` of the object: one ranged GET (retried as the module docs say).
     pub fn read_range(&self, range: Range<u64>) -> Result<Bytes> {
         self.check(&range)?;
-        runtime::block_on(self.fetch(range))?
+        runtime::block_on(self.fetch(range, true))?
     }
 
     /// Several ranges, fetched concurrently (at most `max_in_flight` requests at once, a
@@ -374,7 +415,11 @@ impl Object {
         for r in ranges {
             self.check(r)?;
         }
-        let futures: Vec<_> = ranges.iter().map(|r| self.fetch(r.clone())).collect();
+        // Scattered rows' ranges: not kept in the cache directory (they would not recur).
+        let futures: Vec<_> = ranges
+            .iter()
+            .map(|r| self.fetch(r.clone(), false))
+            .collect();
         let n = self.store.max_in_flight;
         runtime::block_on(async move {
             futures::stream::iter(futures)
@@ -388,7 +433,7 @@ impl Object {
     /// the bytes. Dropping the [`Pending`] cancels the request.
     pub fn prefetch(&self, range: Range<u64>) -> Result<Pending> {
         self.check(&range)?;
-        let handle = runtime::spawn(self.fetch(range))?;
+        let handle = runtime::spawn(self.fetch(range, true))?;
         Ok(Pending {
             handle: Some(handle),
         })

@@ -19,7 +19,14 @@ use object_store::{ClientConfigKey, ObjectStore, ObjectStoreScheme, RetryConfig}
 /// - `max_retries`: how many times a request that failed in a way worth retrying (429, 5xx,
 ///   timeout, dropped connection) is tried again (10);
 /// - `retry_timeout`: for how many seconds after its first try a request is retried (120);
-/// - `max_in_flight`: how many range requests one read keeps in flight (16).
+/// - `max_in_flight`: how many range requests one read keeps in flight (16);
+/// - `cache_dir`: a local directory where the blocks read are kept, so that later epochs
+///   (and other processes) read them from disk; `cache_max_bytes` bounds it (10 GiB). Ranges
+///   are keyed by URL, ETag and byte range, checked by a CRC-32 when read (a damaged file is
+///   read from the store again), written by rename (safe for concurrent processes), evicted
+///   least recently used first. Unlike tf.data's `cache(filename)`, which keeps a pipeline's
+///   elements after one complete pass for that pipeline alone, this keeps bytes of objects
+///   as they are read, bounded, for any pipeline or process that reads them.
 ///
 /// A key the URL's store does not know is an error naming it. `Debug` shows the keys only,
 /// never the values.
@@ -105,6 +112,8 @@ const OWN_KEYS: &[&str] = &[
     "max_in_flight",
     "block_bytes",
     "read_ahead_bytes",
+    "cache_dir",
+    "cache_max_bytes",
 ];
 
 /// Whether a variable or option of this name may hold a credential.
@@ -212,7 +221,8 @@ fn unknown(key: &str, scheme: &str) -> BuildError {
     BuildError::Option(format!(
         "unknown storage option {key:?} for {scheme} URLs (options are object_store's \
          configuration keys, such as aws_endpoint_url, aws_region, allow_http, timeout, or \
-         npyflow's max_retries, retry_timeout, max_in_flight, block_bytes, read_ahead_bytes)"
+         npyflow's max_retries, retry_timeout, max_in_flight, block_bytes, read_ahead_bytes, \
+         cache_dir, cache_max_bytes)"
     ))
 }
 

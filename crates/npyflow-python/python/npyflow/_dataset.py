@@ -337,7 +337,11 @@ class Dataset(DatasetTransformations):
         ``AWS_ENDPOINT_URL``, ``AWS_ALLOW_HTTP``, and the GCS and Azure equivalents);
         ``storage_options`` overrides them by the same names in lower case
         (``{"aws_endpoint_url": ..., "allow_http": "true"}``) and sets ``max_retries`` (10),
-        ``retry_timeout`` (120 s), ``max_in_flight`` (16), ``timeout``. Credentials never
+        ``retry_timeout`` (120 s), ``max_in_flight`` (16), ``timeout``, and ``cache_dir``
+        with ``cache_max_bytes`` (10 GiB): a local directory keeping the blocks read, so later
+        epochs and other processes read them from disk (bounded, least recently used out
+        first, checked by CRC; unlike tf.data's ``cache()``, it keeps bytes of objects, not
+        a pipeline's elements). Credentials never
         appear in messages. A row that cannot be read after the retries raises ``OSError``
         at its element, naming the URL and byte range; an object replaced while it is read
         is an error, never a mix of two versions."""
