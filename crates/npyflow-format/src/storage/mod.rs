@@ -55,6 +55,7 @@ mod runtime;
 use std::collections::HashMap;
 use std::io;
 use std::ops::Range;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 
 use bytes::Bytes;
@@ -255,6 +256,9 @@ pub struct Object {
     url: String,
     size: u64,
     etag: Option<String>,
+    /// Set when [`Object::check_unchanged`] found another version: nothing is read from the
+    /// cache directory any more.
+    changed: Arc<AtomicBool>,
 }
 
 impl std::fmt::Debug for Object {
@@ -318,6 +322,7 @@ impl Object {
             path,
             size: meta.size,
             etag: meta.e_tag,
+            changed: Arc::new(AtomicBool::new(false)),
         })
     }
 
@@ -360,22 +365,22 @@ impl Object {
         )
     }
 
-    /// One range: from the cache directory when `keep` and it holds it, else by a ranged
-    /// GET (then kept there when `keep`). Only objects with an ETag are cached.
-    fn fetch(
-        &self,
-        range: Range<u64>,
-        keep: bool,
-    ) -> impl std::future::Future<Output = Result<Bytes>> {
+    /// One range: from the cache directory when the object is cached there (see
+    /// [`Object::is_cached`]) and the directory holds it, else by a ranged GET (then kept in
+    /// the directory).
+    fn fetch(&self, range: Range<u64>) -> impl std::future::Future<Output = Result<Bytes>> {
         let this = self.clone();
         async move {
             if range.start == range.end {
                 return Ok(Bytes::new());
             }
             let cached = match (&this.store.cache, &this.etag) {
-                (Some(c), Some(etag)) if keep => Some((
+                (Some(c), Some(etag)) if !this.changed.load(Ordering::Relaxed) => Some((
                     c.clone(),
-                    format!("{}\n{etag}\n{}-{}", this.url, range.start, range.end),
+                    format!(
+                        "{}\n{etag}\n{}\n{}-{}",
+                        this.url, this.size, range.start, range.end
+                    ),
                 )),
                 _ => None,
             };
@@ -402,10 +407,69 @@ impl Object {
         }
     }
 
+    /// Whether reads of this object go through a local cache directory (the storage option
+    /// `cache_dir`): it has one, the object has an ETag to key it by, and no change of the
+    /// object was seen by [`Object::check_unchanged`].
+    ///
+    /// ```
+    /// use npyflow_format::storage::{self, Object, StorageOptions};
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// let url = format!("file://{}/a.bin", dir.path().display());
+    /// storage::put(&url, vec![7u8; 10], &StorageOptions::new())?;
+    /// assert!(!Object::open(&url, &StorageOptions::new())?.is_cached());
+    /// let opts = StorageOptions::new().with("cache_dir", dir.path().join("c").display().to_string());
+    /// let o = Object::open(&url, &opts)?;
+    /// assert!(o.is_cached());
+    /// assert_eq!(&o.read_range(0..3)?[..], &[7, 7, 7]); // read, and kept in the directory
+    /// assert_eq!(&o.read_range(0..3)?[..], &[7, 7, 7]); // from the directory
+    /// # Ok::<(), npyflow_format::Error>(())
+    /// ```
+    pub fn is_cached(&self) -> bool {
+        self.store.cache.is_some() && self.etag.is_some() && !self.changed.load(Ordering::Relaxed)
+    }
+
+    /// Checks, by one `HEAD` request, that the object is still the version [`Object::open`]
+    /// saw (same ETag and size). Readers that serve bytes from a cache directory call it
+    /// once per pass, so that a replaced object is never read from the copies of its old
+    /// version. A replaced object is an [`Error::Io`] naming it; from then on this object
+    /// (and its clones) read nothing from the cache, so every read of it fails the same way,
+    /// as reads of a replaced object do without a cache.
+    ///
+    /// ```
+    /// use npyflow_format::storage::{self, Object, StorageOptions};
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// let url = format!("file://{}/a.bin", dir.path().display());
+    /// let opts = StorageOptions::new();
+    /// storage::put(&url, vec![1u8; 10], &opts)?;
+    /// let o = Object::open(&url, &opts)?;
+    /// o.check_unchanged()?;
+    /// storage::put(&url, vec![2u8; 12], &opts)?;
+    /// let err = o.check_unchanged().unwrap_err();
+    /// assert!(err.to_string().contains("changed since it was opened"), "{err}");
+    /// # Ok::<(), npyflow_format::Error>(())
+    /// ```
+    pub fn check_unchanged(&self) -> Result<()> {
+        let s = self.store.store.clone();
+        let p = self.path.clone();
+        let meta = runtime::block_on(async move { s.head(&p).await })?
+            .map_err(|e| self.store.error(&self.url, None, e))?;
+        if meta.e_tag == self.etag && meta.size == self.size {
+            return Ok(());
+        }
+        self.changed.store(true, Ordering::Relaxed);
+        Err(Error::io(
+            display_url(&self.url),
+            io::Error::other(
+                "the object changed since it was opened (its ETag or size is not the one seen \
+                 then); open it again to read the new version",
+            ),
+        ))
+    }
+
     /// Bytes `range` of the object: one ranged GET (retried as the module docs say).
     pub fn read_range(&self, range: Range<u64>) -> Result<Bytes> {
         self.check(&range)?;
-        runtime::block_on(self.fetch(range, true))?
+        runtime::block_on(self.fetch(range))?
     }
 
     /// Several ranges, fetched concurrently (at most `max_in_flight` requests at once, a
@@ -415,11 +479,7 @@ impl Object {
         for r in ranges {
             self.check(r)?;
         }
-        // Scattered rows' ranges: not kept in the cache directory (they would not recur).
-        let futures: Vec<_> = ranges
-            .iter()
-            .map(|r| self.fetch(r.clone(), false))
-            .collect();
+        let futures: Vec<_> = ranges.iter().map(|r| self.fetch(r.clone())).collect();
         let n = self.store.max_in_flight;
         runtime::block_on(async move {
             futures::stream::iter(futures)
@@ -433,7 +493,7 @@ impl Object {
     /// the bytes. Dropping the [`Pending`] cancels the request.
     pub fn prefetch(&self, range: Range<u64>) -> Result<Pending> {
         self.check(&range)?;
-        let handle = runtime::spawn(self.fetch(range, true))?;
+        let handle = runtime::spawn(self.fetch(range))?;
         Ok(Pending {
             handle: Some(handle),
         })

@@ -20,13 +20,17 @@ use object_store::{ClientConfigKey, ObjectStore, ObjectStoreScheme, RetryConfig}
 ///   timeout, dropped connection) is tried again (10);
 /// - `retry_timeout`: for how many seconds after its first try a request is retried (120);
 /// - `max_in_flight`: how many range requests one read keeps in flight (16);
-/// - `cache_dir`: a local directory where the blocks read are kept, so that later epochs
-///   (and other processes) read them from disk; `cache_max_bytes` bounds it (10 GiB). Ranges
-///   are keyed by URL, ETag and byte range, checked by a CRC-32 when read (a damaged file is
-///   read from the store again), written by rename (safe for concurrent processes), evicted
-///   least recently used first. Unlike tf.data's `cache(filename)`, which keeps a pipeline's
-///   elements after one complete pass for that pipeline alone, this keeps bytes of objects
-///   as they are read, bounded, for any pipeline or process that reads them.
+/// - `cache_dir`: a local directory where every range read from an object (with an ETag) is
+///   kept as a file, so that later passes, other datasets and other processes sharing the
+///   directory read it from disk instead of the store; `cache_max_bytes` bounds the bytes of
+///   its files (10 GiB), the least recently used going first. Files are keyed by URL, ETag,
+///   size and byte range, written under a temporary name and renamed (never read half
+///   written), checked by length and CRC-32 when read (a damaged file is read from the store
+///   again). A source that reads from the cache checks the object's ETag (one `HEAD`) once
+///   per pass: a replaced object is an error, never its old bytes. tf.data has no such cache
+///   for remote files; its `cache(filename)` keeps a pipeline's *elements* after one
+///   complete pass, for that pipeline alone, where this keeps *bytes of objects* as they
+///   are read, for any pipeline or process that reads them.
 ///
 /// A key the URL's store does not know is an error naming it. `Debug` shows the keys only,
 /// never the values.
