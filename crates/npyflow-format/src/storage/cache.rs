@@ -407,7 +407,7 @@ mod tests {
             .map(|(w, c)| {
                 let c = c.clone();
                 std::thread::spawn(move || {
-                    for i in 0..60u32 {
+                    for i in 0..200u32 {
                         let k = format!("k{:04}", (i * 7 + w as u32 * 13) % 40);
                         let payload = vec![(i % 251) as u8; 3000];
                         if let Some(got) = c.get(&k, 3000) {

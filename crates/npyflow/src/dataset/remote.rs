@@ -12,6 +12,12 @@
 //! neighbours closer than a block merged into one request, all requests in flight together.
 //! A block shuffle (`Dataset::block_shuffle`) tells the source which blocks come next
 //! ([`Pass::will_read`]): they are fetched in its order instead, each once.
+//!
+//! With a cache directory (the storage option `cache_dir`), every block goes through it: a
+//! batch's rows of a block it does not hold are read as that whole block (not by their own
+//! small ranges), so that the next pass finds every byte it reads in the directory and
+//! makes no data request. Each pass first checks, by one `HEAD` per object, that the object
+//! is still the version opened: a replaced object is an error, never its cached old bytes.
 
 use std::collections::{BTreeMap, VecDeque};
 use std::ops::Range;
@@ -316,11 +322,14 @@ impl Rows {
     }
 
     /// The blocks a batch reads whole: of `per_block` (rows of the batch in each block),
-    /// those held or on their way, and those the batch takes at least 1/64 of (fetched now
-    /// if missing). All are claimed under one lock before any is waited for, so that making
+    /// those held or on their way, and those the batch takes at least 1/64 of (any share,
+    /// through a cache directory), fetched now if missing. All are claimed under one lock before any is waited for, so that making
     /// room for blocks ahead cannot drop one this batch still needs.
     fn claim(&self, per_block: &BTreeMap<u64, u64>) -> Result<BTreeMap<u64, Bytes>> {
         let mut claimed = Vec::new();
+        // Through a cache directory, every block is worth holding: another reader of it
+        // then waits for its one request instead of making its own.
+        let any_share = self.npy.object().is_cached();
         {
             let mut guard = self.lock();
             let st = &mut *guard;
@@ -331,7 +340,7 @@ impl Rows {
                     }
                 }
                 if !st.slots.contains_key(&b)
-                    && n * 64 >= self.block_rows
+                    && (any_share || n * 64 >= self.block_rows)
                     && !self.start(st, b, true)
                 {
                     continue;
