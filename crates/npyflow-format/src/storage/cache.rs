@@ -45,6 +45,29 @@ pub(crate) struct DiskCache {
     dir: PathBuf,
     max_bytes: u64,
     warned: AtomicBool,
+    /// The keys being read in this process, each with a lock its readers take in turn: the
+    /// second reader of a range finds the file the first one wrote, instead of making a
+    /// second request.
+    turns: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
+}
+
+/// A reader's turn at one key ([`DiskCache::turn`]); the next reader's starts when it drops.
+pub(crate) struct Turn {
+    cache: Arc<DiskCache>,
+    key: String,
+    lock: Arc<tokio::sync::Mutex<()>>,
+    guard: Option<tokio::sync::OwnedMutexGuard<()>>,
+}
+
+impl Drop for Turn {
+    fn drop(&mut self) {
+        self.guard.take();
+        let mut turns = self.cache.turns.lock().unwrap_or_else(|p| p.into_inner());
+        // Nobody else waits (the map's and this one's are the only references): forgotten.
+        if Arc::strong_count(&self.lock) <= 2 {
+            turns.remove(&self.key);
+        }
+    }
 }
 
 /// The cache for `dir` bounded by `max_bytes` (made if missing): one per directory and bound.
@@ -125,7 +148,28 @@ impl DiskCache {
             dir,
             max_bytes,
             warned: AtomicBool::new(false),
+            turns: Mutex::new(HashMap::new()),
         })
+    }
+
+    /// Waits for this process's other readers of `key` to finish (one reads from the store
+    /// and keeps the range; the others then find it here).
+    pub(crate) async fn turn(self: &Arc<Self>, key: &str) -> Turn {
+        let lock = self
+            .turns
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .entry(key.to_string())
+            .or_default()
+            .clone();
+        let mut turn = Turn {
+            cache: self.clone(),
+            key: key.to_string(),
+            lock,
+            guard: None,
+        };
+        turn.guard = Some(turn.lock.clone().lock_owned().await);
+        turn
     }
 
     fn path_of(&self, key: &str) -> PathBuf {

@@ -384,6 +384,11 @@ impl Object {
                 )),
                 _ => None,
             };
+            // Readers of one range in this process take turns: one request, not several.
+            let _turn = match &cached {
+                Some((c, key)) => Some(c.turn(key).await),
+                None => None,
+            };
             if let Some((c, key)) = cached.clone() {
                 let len = range.end - range.start;
                 if let Ok(Some(bytes)) = tokio::task::spawn_blocking(move || c.get(&key, len)).await
