@@ -538,7 +538,7 @@ pub(crate) struct RemoteRows {
     spec: ElementSpec,
     /// Per pass: whether each part's object was checked to be unchanged (objects read
     /// through a cache directory are checked once per pass, on first use).
-    checked: Arc<Vec<AtomicBool>>,
+    checked: Arc<Vec<Mutex<bool>>>,
 }
 
 impl RemoteRows {
@@ -559,15 +559,16 @@ impl RemoteRows {
         self.starts.partition_point(|&s| s <= index) - 1
     }
 
-    /// Part `p`, checked unchanged once in this pass where it is read through a cache.
+    /// Part `p`, checked unchanged once in this pass where it is read through a cache (the
+    /// pass's other readers of it wait for that one check).
     fn part(&self, p: usize) -> Result<&Rows> {
         let part = &self.parts[p];
-        match self.checked.get(p) {
-            Some(done) if !done.load(Ordering::Acquire) => {
+        if let Some(checked) = self.checked.get(p) {
+            let mut done = checked.lock().unwrap_or_else(|e| e.into_inner());
+            if !*done {
                 part.check_unchanged()?;
-                done.store(true, Ordering::Release);
+                *done = true;
             }
-            _ => {}
         }
         Ok(part)
     }
@@ -586,7 +587,7 @@ impl Node for RemoteRows {
 
     fn pass(&self) -> Option<PassRef> {
         // A new pass: each object is checked again (when read through a cache).
-        let checked = self.parts.iter().map(|_| AtomicBool::new(false)).collect();
+        let checked = self.parts.iter().map(|_| Mutex::new(false)).collect();
         Some(Arc::new(RemoteRows {
             checked: Arc::new(checked),
             ..self.clone()
