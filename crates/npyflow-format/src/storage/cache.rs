@@ -102,23 +102,20 @@ type Registry = Mutex<HashMap<(PathBuf, u64), Arc<DiskCache>>>;
 struct DirLock(#[allow(dead_code)] fs::File);
 
 impl DirLock {
-    // One `flock` call: the standard library's `File::lock` is newer than the MSRV (1.85).
-    #[allow(unsafe_code)]
     fn take(path: &Path) -> std::io::Result<DirLock> {
         let f = fs::OpenOptions::new()
             .create(true)
             .append(true)
             .open(path)?;
+        // rustix's safe `flock` (the standard library's `File::lock` is newer than the
+        // MSRV, 1.85); a signal that interrupts the wait is not a failure.
         #[cfg(unix)]
         loop {
-            use std::os::unix::io::AsRawFd;
-            // SAFETY: flock on a descriptor that `f` owns and keeps open.
-            if unsafe { libc::flock(f.as_raw_fd(), libc::LOCK_EX) } == 0 {
-                break;
-            }
-            let e = std::io::Error::last_os_error();
-            if e.kind() != std::io::ErrorKind::Interrupted {
-                return Err(e);
+            use rustix::fs::{flock, FlockOperation};
+            match flock(&f, FlockOperation::LockExclusive) {
+                Ok(()) => break,
+                Err(rustix::io::Errno::INTR) => continue,
+                Err(e) => return Err(e.into()),
             }
         }
         Ok(DirLock(f))
