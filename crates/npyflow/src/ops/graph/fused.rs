@@ -9,11 +9,19 @@
 //! element's tensors, constants, values computed step by step) are strided views: slices,
 //! flips, transposes and broadcasting are read in place, not copied first.
 //!
+//! Two kinds of region skip the block buffers and make their values in one pass. A chain (a
+//! cast of one input to float32 or float64, then additions, subtractions, multiplications
+//! and divisions with constants, as `x.astype(np.float32) / 255.0`) computes a few elements
+//! at a time with every step in registers. Another region of two or more steps whose only
+//! varying input has 8 bits looks its values up in a table of its results for the 256 bit
+//! patterns, which its own steps compute first.
+//!
 //! Each step computes the same function of the same operand values as the step-by-step
 //! evaluation does, element by element; only the order in which elements are computed
 //! changes, which no elementwise step can see. So the results are identical, bit for bit,
 //! undefined casts included (a block with one makes the whole evaluation report it, as the
-//! whole-array cast does).
+//! whole-array cast does). A table holds the values its steps compute for each input value;
+//! one with an undefined value is not used (that input value may not occur).
 
 use bytemuck::Pod;
 
@@ -522,10 +530,9 @@ fn links(region: &Region, nodes: &[Node], leaves: &[Leaf]) -> Links {
             })
             .collect()
     }
-    let root = *region.steps.last().expect("a region has a step");
     let float32 = match &nodes[region.steps[0]] {
         Node::Cast(_, to) => *to == DType::Float32,
-        _ => unreachable!("a chain starts with a cast (root {root})"),
+        _ => unreachable!("a chain starts with a cast"),
     };
     if float32 {
         Links::F32(typed(region, nodes, leaves))
