@@ -186,7 +186,7 @@ mod tests {
             let rows = 700;
             let width = dtype.itemsize();
             let bytes: Vec<u8> = (0..rows * 90 * width)
-                .map(|i| (i * 2_654_435_761 >> 11) as u8)
+                .map(|i| ((i * 2_654_435_761) >> 11) as u8)
                 .collect();
             let x = Tensor::new(
                 dtype,

@@ -384,9 +384,10 @@ pub(super) fn run(
         // they lie side by side).
         let in_place = |leaf: &Leaf| runs == 0 && leaf.strides[r - 1] == 1;
         for (k, (leaf, buf)) in leaves.iter().zip(leaf_bufs.iter_mut()).enumerate() {
-            if !leaf.scalar && !(single == Some(k) && in_place(leaf)) {
-                gather_block(leaf, &dims, &idx, block, runs, buf);
+            if leaf.scalar || (single == Some(k) && in_place(leaf)) {
+                continue;
             }
+            gather_block(leaf, &dims, &idx, block, runs, buf);
         }
         // The steps, the last into the output (or the table's values for the block).
         let mut out_bytes = Some(&mut out.as_mut_slice()[done * size..(done + block) * size]);
