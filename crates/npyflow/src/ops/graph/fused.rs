@@ -542,55 +542,69 @@ fn links(region: &Region, nodes: &[Node], leaves: &[Leaf]) -> Links {
     }
 }
 
-/// Elements a chain computes at a time, every step in registers.
-const LANES: usize = 16;
-
-/// A chain over `from` into `out`: each element cast as the cast step casts it, then each
-/// link applied by the same function the step-by-step evaluation applies.
+/// A chain over `from` into `out`: each element cast as the cast step casts it and combined
+/// with the first link's constant in one loop, then each further link applied to the block
+/// in place (while it is in the cache), by the same functions the step-by-step evaluation
+/// applies.
 fn chain_block<S: Elem, T: Elem>(from: &[S], links: &[Link<T>], out: &mut [T]) {
-    let mut from_chunks = from.chunks_exact(LANES);
-    let mut out_chunks = out.chunks_exact_mut(LANES);
-    for (f, o) in (&mut from_chunks).zip(&mut out_chunks) {
-        let f: &[S; LANES] = f.try_into().expect("LANES elements");
-        let o: &mut [T; LANES] = o.try_into().expect("LANES elements");
-        *o = chain_lanes(f, links);
-    }
-    // The last few: padded with zeros, whose results are dropped.
-    let (f, o) = (from_chunks.remainder(), out_chunks.into_remainder());
-    if !f.is_empty() {
-        let mut padded = [S::zero(); LANES];
-        padded[..f.len()].copy_from_slice(f);
-        o.copy_from_slice(&chain_lanes(&padded, links)[..f.len()]);
-    }
-}
-
-#[inline(always)]
-fn chain_lanes<S: Elem, T: Elem>(from: &[S; LANES], links: &[Link<T>]) -> [T; LANES] {
-    let mut v = [T::zero(); LANES];
-    for (x, &f) in v.iter_mut().zip(from) {
-        *x = T::from_wide_saturating(f.wide());
-    }
+    let cast = |f: S| T::from_wide_saturating(f.wide());
+    let Some((&first, rest)) = links.split_first() else {
+        for (o, &f) in out.iter_mut().zip(from) {
+            *o = cast(f);
+        }
+        return;
+    };
     // One loop per op and side, so that each is compiled (and vectorized) on its own.
     macro_rules! per_op {
-        ($link:expr, $($o:ident),*) => {
+        ($link:expr, $each:ident, $x:ident => $value:expr) => {
             match $link {
-                $(
-                    Link::Right(BinaryOp::$o, c) => {
-                        v.iter_mut().for_each(|x| *x = T::binary(BinaryOp::$o, *x, c))
-                    }
-                    Link::Left(BinaryOp::$o, c) => {
-                        v.iter_mut().for_each(|x| *x = T::binary(BinaryOp::$o, c, *x))
-                    }
-                )*
-                Link::Right(op, c) => v.iter_mut().for_each(|x| *x = T::binary(op, *x, c)),
-                Link::Left(op, c) => v.iter_mut().for_each(|x| *x = T::binary(op, c, *x)),
+                Link::Right(BinaryOp::Add, c) => $each!(|$x| T::binary(BinaryOp::Add, $value, c)),
+                Link::Left(BinaryOp::Add, c) => $each!(|$x| T::binary(BinaryOp::Add, c, $value)),
+                Link::Right(BinaryOp::Subtract, c) => {
+                    $each!(|$x| T::binary(BinaryOp::Subtract, $value, c))
+                }
+                Link::Left(BinaryOp::Subtract, c) => {
+                    $each!(|$x| T::binary(BinaryOp::Subtract, c, $value))
+                }
+                Link::Right(BinaryOp::Multiply, c) => {
+                    $each!(|$x| T::binary(BinaryOp::Multiply, $value, c))
+                }
+                Link::Left(BinaryOp::Multiply, c) => {
+                    $each!(|$x| T::binary(BinaryOp::Multiply, c, $value))
+                }
+                Link::Right(BinaryOp::Divide, c) => {
+                    $each!(|$x| T::binary(BinaryOp::Divide, $value, c))
+                }
+                Link::Left(BinaryOp::Divide, c) => {
+                    $each!(|$x| T::binary(BinaryOp::Divide, c, $value))
+                }
+                Link::Right(op, c) => $each!(|$x| T::binary(op, $value, c)),
+                Link::Left(op, c) => $each!(|$x| T::binary(op, c, $value)),
             }
         };
     }
-    for &link in links {
-        per_op!(link, Add, Subtract, Multiply, Divide);
+    // The cast and the first link, from the input.
+    macro_rules! from_input {
+        ($f:expr) => {{
+            let f = $f;
+            for (o, &x) in out.iter_mut().zip(from) {
+                *o = f(x);
+            }
+        }};
     }
-    v
+    per_op!(first, from_input, x => cast(x));
+    // The others, in place.
+    macro_rules! in_place {
+        ($f:expr) => {{
+            let f = $f;
+            for o in out.iter_mut() {
+                *o = f(*o);
+            }
+        }};
+    }
+    for &link in rest {
+        per_op!(link, in_place, x => x);
+    }
 }
 
 /// Regions of fewer steps compute their values directly (a single cast or arithmetic step
