@@ -9,12 +9,13 @@
 //! element's tensors, constants, values computed step by step) are strided views: slices,
 //! flips, transposes and broadcasting are read in place, not copied first.
 //!
-//! Two kinds of region skip the block buffers and make their values in one pass. A chain (a
-//! cast of one input to float32 or float64, then additions, subtractions, multiplications
-//! and divisions with constants, as `x.astype(np.float32) / 255.0`) computes a few elements
-//! at a time with every step in registers. Another region of two or more steps whose only
-//! varying input has 8 bits looks its values up in a table of its results for the 256 bit
-//! patterns, which its own steps compute first.
+//! Two kinds of region skip the step buffers. A chain (a cast of one input to float32 or
+//! float64, then additions, subtractions, multiplications and divisions with constants, as
+//! `x.astype(np.float32) / 255.0`) computes each block in one loop from its input through
+//! the cast and the first arithmetic step into the output, then one loop in place per
+//! further step while the block is in the cache. Another region of two or more steps whose
+//! only varying input has 8 bits looks its values up in a table of its results for the 256
+//! bit patterns, which its own steps compute first. Both read a contiguous input in place.
 //!
 //! Each step computes the same function of the same operand values as the step-by-step
 //! evaluation does, element by element; only the order in which elements are computed
@@ -322,8 +323,8 @@ pub(super) fn run(
         })
         .collect();
 
-    // A chain (a cast to floats, then arithmetic with constants) runs every step on a few
-    // elements in registers, in one pass. Otherwise a region over one varying 8-bit input
+    // A chain (a cast to floats, then arithmetic with constants) runs as one loop per
+    // arithmetic step, the first from the input. Otherwise a region over one varying 8-bit input
     // takes its results from a table of the root's value for each of the input's 256
     // values: one pass over the data too, whatever the steps.
     let chain =
