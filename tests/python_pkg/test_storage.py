@@ -8,8 +8,10 @@ import json
 import shutil
 import subprocess
 import sys
+import threading
+import time
 from pathlib import Path
-from typing import Iterator, List, Optional
+from typing import Iterator, List, Optional, Tuple
 
 import numpy as np
 import pytest
@@ -396,3 +398,233 @@ def test_save_and_load_round_trip_through_s3(moto: MotoServer) -> None:
         npyflow.Dataset.load(url, storage_options=moto.options())
     with pytest.raises(FileNotFoundError, match="no saved dataset"):
         npyflow.Dataset.load(f"s3://{BUCKET}/saved/none", storage_options=moto.options())
+
+
+# ---- the local cache directory -----------------------------------------------------------
+# 20,000 rows of 192 bytes in blocks of 341 rows (65,472 bytes): 59 blocks after a 128-byte
+# header. The proxy in front of the S3 server records every request.
+
+ROW = 48 * 4
+BLOCK = 341 * ROW
+BLOCKS = -(-20000 // 341)
+
+
+class Requests:
+    """What the proxy saw: (method, range start) of each request, in order."""
+
+    def __init__(self) -> None:
+        self.seen: List[Tuple[str, Optional[int]]] = []
+
+    def __call__(self, i: int, method: str, start: Optional[int]) -> Optional[str]:
+        self.seen.append((method, start))
+        return None
+
+    def take(self) -> Tuple[List[Optional[int]], int]:
+        """The starts of the GETs and the number of HEADs since the last call."""
+        gets = [s for m, s in self.seen if m == "GET"]
+        heads = sum(m == "HEAD" for m, _ in self.seen)
+        del self.seen[:]
+        return gets, heads
+
+
+def _cache_files(root: Path) -> List[Path]:
+    return sorted(p for p in root.rglob("*.range"))
+
+
+def _epochs(pipeline: Dataset, reference: Dataset) -> Iterator[Tuple[np.ndarray, np.ndarray]]:
+    """Forever: the next epoch of ``pipeline`` and of ``reference`` (its row numbers)."""
+    while True:
+        got = np.concatenate(list(pipeline.as_numpy_iterator()))
+        want = np.concatenate(list(reference.as_numpy_iterator()))
+        yield got, want
+
+
+def test_cache_dir_second_epoch_makes_no_data_requests(moto: MotoServer, big: np.ndarray, tmp_path: Path) -> None:
+    seen = Requests()
+    proxy = FaultProxy(moto.url, seen)
+    try:
+        so = moto.options(endpoint=proxy.url, block_bytes=str(BLOCK), read_ahead_bytes=str(4 * BLOCK), cache_dir=str(tmp_path))
+        ds = Dataset.from_npy(f"s3://{BUCKET}/big/x.npy", storage_options=so)
+        seen.take()
+        # A block shuffle, batched: a batch takes a few rows of some blocks it does not
+        # hold; those are read as whole blocks too, through the cache.
+        epochs = _epochs(ds.block_shuffle(341, 4, seed=1).batch(700), Dataset.range(0, len(big), 1).block_shuffle(341, 4, seed=1).batch(700))
+        got, order = next(epochs)
+        np.testing.assert_array_equal(got, big[order])
+        gets, heads = seen.take()
+        # Each block once (readers of a block in flight wait for its one request).
+        assert sorted(gets) == [128 + b * BLOCK for b in range(BLOCKS)] and heads == 1, (gets, heads)
+        assert len(_cache_files(tmp_path)) == BLOCKS + 1  # and the header's range
+        # The second epoch: every byte from the directory; one HEAD checks the ETag.
+        got, order = next(epochs)
+        np.testing.assert_array_equal(got, big[order])
+        assert seen.take() == ([], 1)
+        # In order, and by a new dataset over the object (its header from the directory too).
+        np.testing.assert_array_equal(np.concatenate(list(ds.batch(1000).as_numpy_iterator())), big)
+        assert seen.take() == ([], 1)
+        again = Dataset.from_npy(f"s3://{BUCKET}/big/x.npy", storage_options=so)
+        np.testing.assert_array_equal(np.stack(list(again.take(800).as_numpy_iterator())), big[:800])
+        assert seen.take() == ([], 2)  # the open's HEAD and the pass's
+    finally:
+        proxy.stop()
+
+
+def test_cache_dir_global_shuffle_reads_whole_blocks_then_nothing(moto: MotoServer, big: np.ndarray, tmp_path: Path) -> None:
+    seen = Requests()
+    proxy = FaultProxy(moto.url, seen)
+    try:
+        so = moto.options(endpoint=proxy.url, block_bytes=str(BLOCK), read_ahead_bytes=str(4 * BLOCK), cache_dir=str(tmp_path))
+        ds = Dataset.from_npy(f"s3://{BUCKET}/big/x.npy", storage_options=so)
+        seen.take()
+        epochs = _epochs(ds.global_shuffle(seed=5).batch(500), Dataset.range(0, len(big), 1).global_shuffle(seed=5).batch(500))
+        got, order = next(epochs)
+        np.testing.assert_array_equal(got, big[order])
+        gets, heads = seen.take()
+        # Scattered rows: their blocks are read whole, each once, not row by row.
+        assert sorted(gets) == [128 + b * BLOCK for b in range(BLOCKS)] and heads == 1, (gets, heads)
+        got, order = next(epochs)
+        np.testing.assert_array_equal(got, big[order])
+        assert seen.take() == ([], 1)
+    finally:
+        proxy.stop()
+
+
+def test_cache_dir_damaged_files_are_read_again(moto: MotoServer, big: np.ndarray, tmp_path: Path) -> None:
+    seen = Requests()
+    proxy = FaultProxy(moto.url, seen)
+    try:
+        so = moto.options(endpoint=proxy.url, block_bytes=str(BLOCK), read_ahead_bytes=str(4 * BLOCK), cache_dir=str(tmp_path))
+        ds = Dataset.from_npy(f"s3://{BUCKET}/big/x.npy", storage_options=so)
+        np.testing.assert_array_equal(np.concatenate(list(ds.batch(1000).as_numpy_iterator())), big)
+        files = _cache_files(tmp_path)
+        assert len(files) == BLOCKS + 1
+        # One file with a flipped byte, one cut short, one with a byte flipped in its key:
+        # each is detected, read from the store again (one GET each) and kept again.
+        flipped, cut, foreign = files[3], files[20], files[41]
+        good = {f: f.read_bytes() for f in (flipped, cut, foreign)}
+        raw = bytearray(good[flipped])
+        raw[-10] ^= 0xFF
+        flipped.write_bytes(bytes(raw))
+        cut.write_bytes(good[cut][: len(good[cut]) // 2])
+        raw = bytearray(good[foreign])
+        raw[30] ^= 0x01
+        foreign.write_bytes(bytes(raw))
+        seen.take()
+        fresh = Dataset.from_npy(f"s3://{BUCKET}/big/x.npy", storage_options=so)
+        np.testing.assert_array_equal(np.concatenate(list(fresh.batch(1000).as_numpy_iterator())), big)
+        gets, heads = seen.take()
+        assert len(gets) == 3 and heads == 2, (gets, heads)
+        for f, content in good.items():
+            assert f.read_bytes() == content
+    finally:
+        proxy.stop()
+
+
+def test_cache_dir_never_serves_a_replaced_object(moto: MotoServer, tmp_path: Path) -> None:
+    import io
+
+    a = np.arange(40000, dtype=np.int64).reshape(5000, 8)
+    b = a * 3 + 1  # the same size: only the ETag tells the versions apart
+
+    def upload(x: np.ndarray) -> None:
+        buf = io.BytesIO()
+        np.save(buf, x)
+        moto.s3.put_object(Bucket=BUCKET, Key="cached-changing/x.npy", Body=buf.getvalue())
+
+    upload(a)
+    seen = Requests()
+    proxy = FaultProxy(moto.url, seen)
+    try:
+        so = moto.options(endpoint=proxy.url, block_bytes="8192", read_ahead_bytes="32768", cache_dir=str(tmp_path))
+        url = f"s3://{BUCKET}/cached-changing/x.npy"
+        ds = Dataset.from_npy(url, storage_options=so).batch(256)
+        for _ in range(2):
+            np.testing.assert_array_equal(np.concatenate(list(ds.as_numpy_iterator())), a)
+        gets, _ = seen.take()
+        assert len(gets) == -(-a.nbytes // 8192) + 1, len(gets)  # the second epoch read none
+        upload(b)
+        # The next pass finds out (its HEAD) and fails rather than serve the copies of `a`.
+        with pytest.raises(OSError, match="changed since it was opened") as info:
+            list(ds.as_numpy_iterator())
+        assert "cached-changing/x.npy" in str(info.value)
+        # And after that, as without a cache: every read of the old version fails.
+        with pytest.raises(OSError, match="changed"):
+            list(ds.as_numpy_iterator())
+        # A dataset opened now reads the new version (new keys), not the old copies.
+        np.testing.assert_array_equal(np.concatenate(list(Dataset.from_npy(url, storage_options=so).batch(256).as_numpy_iterator())), b)
+    finally:
+        proxy.stop()
+
+
+def test_cache_dir_keeps_its_bound_and_refuses_bad_options(moto: MotoServer, big: np.ndarray, tmp_path: Path) -> None:
+    bound = 12 * 65600
+    so = moto.options(block_bytes=str(BLOCK), read_ahead_bytes=str(4 * BLOCK), cache_dir=str(tmp_path), cache_max_bytes=str(bound))
+    ds = Dataset.from_npy(f"s3://{BUCKET}/big/x.npy", storage_options=so)
+    for _ in range(2):
+        np.testing.assert_array_equal(np.concatenate(list(ds.batch(1000).as_numpy_iterator())), big)
+        files = _cache_files(tmp_path)
+        # Each file holds one block (65,472 bytes and its key): 12 of them fit, and the
+        # last blocks read are the ones kept.
+        assert len(files) == 12, len(files)
+        assert sum(f.stat().st_size for f in files) <= bound
+    with pytest.raises(ValueError, match="cache_max_bytes"):
+        Dataset.from_npy(f"s3://{BUCKET}/big/x.npy", storage_options=moto.options(cache_max_bytes="100"))
+    with pytest.raises(ValueError, match="cache_max_bytes"):
+        Dataset.from_npy(f"s3://{BUCKET}/big/x.npy", storage_options=moto.options(cache_dir=str(tmp_path), cache_max_bytes="lots"))
+    blocker = tmp_path / "file"
+    blocker.write_bytes(b"x")
+    with pytest.raises(OSError, match="cache_dir"):
+        Dataset.from_npy(f"s3://{BUCKET}/big/x.npy", storage_options=moto.options(cache_dir=str(blocker / "sub")))
+
+
+def test_cache_dir_shared_by_processes_reading_at_once(moto: MotoServer, big: np.ndarray, tmp_path: Path) -> None:
+    code = (
+        "import sys, json, numpy as np\n"
+        "from npyflow.data import Dataset\n"
+        "so = json.loads(sys.argv[1])\n"
+        "ds = Dataset.from_npy(sys.argv[2], storage_options=so).block_shuffle(341, 4, seed=int(sys.argv[3]))\n"
+        "for epoch in range(2):\n"
+        "    np.save(sys.argv[4] + str(epoch) + '.npy', np.concatenate(list(ds.batch(1000).as_numpy_iterator())))\n"
+    )
+    root = tmp_path / "c"
+    bound = 30 * 65600  # room for half the blocks: the processes evict each other's
+    so = moto.options(block_bytes=str(BLOCK), read_ahead_bytes=str(4 * BLOCK), cache_dir=str(root), cache_max_bytes=str(bound))
+    # The directory's size, watched while they run: listed, then measured (a file counted
+    # existed when the listing ended, so no sum exceeds the size at one moment).
+    most = [0]
+    done = threading.Event()
+
+    def watch() -> None:
+        while not done.is_set():
+            names = list(root.rglob("*")) if root.exists() else []
+            total = 0
+            for n in names:
+                try:
+                    total += n.stat().st_size if n.is_file() else 0
+                except FileNotFoundError:
+                    pass
+            most[0] = max(most[0], total)
+            time.sleep(0.002)
+
+    watcher = threading.Thread(target=watch)
+    watcher.start()
+    try:
+        procs = [
+            subprocess.Popen([sys.executable, "-c", code, json.dumps(so), f"s3://{BUCKET}/big/x.npy", str(seed), str(tmp_path / f"out{seed}-")])
+            for seed in range(3)
+        ]
+        for p in procs:
+            assert p.wait(timeout=120) == 0
+    finally:
+        done.set()
+        watcher.join()
+    for seed in range(3):
+        # The same pipeline over row numbers, iterated the same way: its epochs' orders.
+        reference = Dataset.range(0, len(big), 1).block_shuffle(341, 4, seed=seed)
+        for epoch in range(2):
+            order = np.concatenate(list(reference.batch(1000).as_numpy_iterator()))
+            np.testing.assert_array_equal(np.load(tmp_path / f"out{seed}-{epoch}.npy"), big[order])
+    assert 0 < most[0] <= bound, most[0]
+    left = [p.name for p in root.rglob("*") if p.is_file()]
+    assert not [n for n in left if n.startswith(".tmp-")], left
+    assert sum(f.stat().st_size for f in _cache_files(root)) <= bound

@@ -307,6 +307,55 @@ def test_an_int_out_of_int64_names_the_argument(value):
         D.range(3).shuffle(value)
 
 
+def test_batch_errors_name_the_component():
+    # TensorFlow 2.21: InvalidArgumentError "Cannot batch tensors with different shapes in
+    # component 1. ..."; npyflow names the component as Python indexes the element (a dict
+    # key by its key, where TF gives its place in the flattened structure).
+    def gen():
+        yield (np.zeros(2), np.zeros(3))
+        yield (np.zeros(2), np.zeros(4))
+
+    sig = (tf.TensorSpec([2], tf.float64), tf.TensorSpec([None], tf.float64))
+    with pytest.raises(ValueError, match=r"^component 1: cannot batch .* element 1 is float64 \[4\]"):
+        list(D.from_generator(gen, output_signature=sig).batch(2))
+    rows = D.from_tensor_slices({"label": [1, 2], "n": [3, 4]})
+    ds = D.zip((rows, rows)).map(lambda a, b: (a, {"label": a["label"], "image": np.zeros(int(b["n"]))}))
+    with pytest.raises(ValueError, match=r"^component \[1\]\['image'\]: cannot batch"):
+        list(ds.batch(2))
+    # padded_batch: an element longer than its padded shape.
+    padded = D.range(1, 4).map(lambda x: {"image": np.zeros(x)}).padded_batch(3, padded_shapes={"image": [2]})
+    with pytest.raises(ValueError, match=r"^component 'image': "):
+        list(padded)
+
+
+def test_from_tensor_slices_sizes_name_the_components():
+    with pytest.raises(ValueError, match="component 'image' has 3, component 'label' has 4"):
+        D.from_tensor_slices({"image": np.zeros((3, 2)), "label": np.arange(4)})
+    with pytest.raises(ValueError, match="component 0 has 3, component 1 has 4"):
+        D.from_tensor_slices((np.zeros((3, 2)), np.arange(4)))
+
+
+def test_a_map_result_that_does_not_fit_names_the_component_and_the_python_argument():
+    sig = (tf.TensorSpec([], tf.int64), tf.TensorSpec([1], tf.float64))
+    ds = D.range(3).map(lambda x: (x, np.zeros(int(x))), output_signature=sig)
+    with pytest.raises(ValueError) as e:
+        list(ds)
+    text = str(e.value)
+    assert "component 1 is TensorSpec(shape=(0,), dtype=float64)" in text, text
+    assert "output_signature=" in text, text
+
+
+def test_a_cache_in_a_missing_directory_names_the_cache_file(tmp_path):
+    path = str(tmp_path / "no" / "dir" / "cache")
+    with pytest.raises(FileNotFoundError) as e:
+        list(D.range(3).cache(path))
+    assert e.value.filename == path
+    assert str(e.value) == f"[Errno 2] No such file or directory: {path!r}", str(e.value)
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(NotADirectoryError):
+        list(D.range(3).cache(str(tmp_path / "file" / "cache")))
+
+
 # ---- datasets as elements, and None components ------------------------------------------
 
 

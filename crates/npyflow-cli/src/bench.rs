@@ -23,8 +23,9 @@ pub struct Args {
     /// A standard workload: w1 (50,000 generated images in memory, cast to float32, scaled
     /// and batched; the pipeline this project was started for), w2 (a
     /// 1 GiB .npy shuffled in batches), w3 (32 shard files interleaved), w5 (patches of a
-    /// 1 GiB cube, shuffled), slow-stage (a CPU-heavy map between two cheap ones after a
-    /// shuffle, for autotuning; see --sweep). The default, with no files, is w1.
+    /// 1 GiB cube, shuffled), w6 (w2's file read from object storage: give its --url),
+    /// slow-stage (a CPU-heavy map between two cheap ones after a shuffle, for autotuning;
+    /// see --sweep). The default, with no files, is w1.
     #[arg(long, value_parser = ["w1", "w2", "w3", "w5", "w6", "slow-stage"])]
     workload: Option<String>,
     /// Run the workload with --threads 1, 2, ... up to twice the cores (at least 4), and
@@ -43,7 +44,7 @@ pub struct Args {
     /// most the tuned stages' buffers may hold together; half the memory by default.
     #[arg(long)]
     ram_budget: Option<u64>,
-    /// w6's object: the URL of W2's x.npy on object storage (s3://bucket/key; endpoint and
+    /// For w6: the URL of w2's x.npy copied to object storage (s3://bucket/key; endpoint and
     /// credentials from the AWS_* environment, or --storage-option).
     #[arg(long)]
     url: Option<String>,
@@ -59,8 +60,8 @@ pub struct Args {
     /// block_bytes, read_ahead_bytes, max_retries, ... (see from_npy's documentation).
     #[arg(long = "storage-option", value_name = "KEY=VALUE")]
     storage_option: Vec<String>,
-    /// Where w2/w3/w5 keep their files (made when missing; the peer benchmarks in
-    /// ../shared/anchors use the same files).
+    /// Where w2/w3/w5 keep their files (made when missing; the benchmarks that compare
+    /// npyflow with other loaders, in bench/, read the same files).
     #[arg(long)]
     data: Option<PathBuf>,
     /// A pipeline to run over FILES (or --x and --y), written as a chain of calls:
@@ -716,7 +717,7 @@ pub fn main(args: Args) -> Result<()> {
                 "slow-stage" => slow_stage(args.n.unwrap_or(20_000), threads)?,
                 "w6" => {
                     let Some(url) = args.url.as_deref() else {
-                        bail!("--workload w6 needs --url s3://bucket/key of W2's x.npy");
+                        bail!("--workload w6 needs --url s3://bucket/key of w2's x.npy");
                     };
                     w6(
                         url,
@@ -831,7 +832,8 @@ pub fn main(args: Args) -> Result<()> {
         }
     }
     if m.errors > 0 {
-        bail!("{} batches failed", m.errors);
+        let batches = if m.errors == 1 { "batch" } else { "batches" };
+        bail!("{} {batches} failed (the first error is above)", m.errors);
     }
     Ok(())
 }

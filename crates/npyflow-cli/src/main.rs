@@ -28,7 +28,7 @@ enum Command {
     /// Exits 1 if any file or member could not be read (the others are still reported).
     Inspect(inspect::Args),
     /// Measure a pipeline: a standard workload (w1, the default: 50,000 generated images in
-    /// memory, cast to float32 and batched; w2; w3; w5) or --pipeline over .npy files (their
+    /// memory, cast to float32 and batched; w2, w3, w5, w6: see its --help) or --pipeline over .npy files (their
     /// rows, or with --patches the patches of one) or over --x and --y (images and labels).
     ///
     /// Reports rows/s, GB/s delivered, the time to the first batch (opening included) and the
@@ -71,13 +71,17 @@ fn main() -> ExitCode {
     }
 }
 
-/// An error and its causes on one line, each said once. anyhow's `{:#}` writes every cause
+/// An error and its causes on one line, each said once, in plain words. anyhow's `{:#}` writes every cause
 /// after its context, but npyflow's own errors already end with their cause (`x.npy: No
 /// such file or directory` has the I/O error as its source too), which `{:#}` would repeat.
 fn report(e: &anyhow::Error) -> String {
     let mut text = String::new();
     for cause in e.chain() {
-        let part = cause.to_string();
+        // The system's words for an I/O error, without Rust's " (os error 2)".
+        let part = match cause.downcast_ref::<std::io::Error>() {
+            Some(io) => npyflow::error::os_words(io),
+            None => cause.to_string(),
+        };
         if text.ends_with(&part) {
             continue; // said by the message before it
         }

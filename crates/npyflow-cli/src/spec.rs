@@ -343,7 +343,14 @@ impl std::fmt::Display for Value {
 impl Value {
     fn int(&self) -> Result<i64> {
         match self {
-            Value::Num(n) if n.fract() == 0.0 => Ok(*n as i64),
+            // A float's integers past 2^63 would saturate to i64::MAX, quietly: refused as
+            // tf.data refuses a Python int that does not fit in int64.
+            Value::Num(n) if n.fract() == 0.0 && (-(2f64.powi(63))..2f64.powi(63)).contains(n) => {
+                Ok(*n as i64)
+            }
+            Value::Num(n) if n.fract() == 0.0 => {
+                bail!("expected an integer that fits in 64 bits (int64), got {n}")
+            }
             Value::Word(w) if w == "AUTOTUNE" => Ok(AUTOTUNE),
             other => bail!("expected an integer, got {other}"),
         }
@@ -385,6 +392,7 @@ impl Call {
             .or_else(|| self.args.get(i))
     }
 
+    /// Argument `i` or keyword `key`, which must be given.
     fn need(&self, i: usize, key: &str) -> Result<&Value> {
         self.arg(i, key)
             .ok_or_else(|| anyhow!("{}() needs its argument {key}", self.name))
@@ -392,13 +400,18 @@ impl Call {
 
     /// Argument `i` or keyword `key`, True or False; `default` when not given.
     fn flag(&self, i: usize, key: &str, default: bool) -> Result<bool> {
-        self.arg(i, key).map_or(Ok(default), Value::boolean)
+        self.arg(i, key)
+            .map_or(Ok(default), Value::boolean)
+            .with_context(|| format!("argument {key}"))
     }
 
     /// Argument `i` or keyword `key`, which must be given: a size, a positive integer (the
     /// core's check, which names the call and the argument).
     fn size(&self, i: usize, key: &str) -> Result<usize> {
-        let n = self.need(i, key)?.int()?;
+        let n = self
+            .need(i, key)?
+            .int()
+            .with_context(|| format!("argument {key}"))?;
         Ok(positive_from_tf(&self.name, key, n)? as usize)
     }
 
@@ -447,7 +460,7 @@ impl Call {
         match self.arg(i, "seed") {
             None => Ok(None),
             Some(Value::Word(w)) if w == "None" => Ok(None),
-            Some(v) => Ok(Some(v.int()? as u64)),
+            Some(v) => Ok(Some(v.int().context("argument seed")? as u64)),
         }
     }
 }
@@ -479,28 +492,30 @@ fn op(call: &Call) -> Result<Op> {
             };
             ops::cast(dtype)
         }
-        "scale" => ops::scale(call.need(0, "factor")?.float()?),
+        "scale" => ops::scale(call.need(0, "factor")?.float().context("argument factor")?),
         "affine" => ops::affine(
-            call.need(0, "factor")?.float()?,
-            call.need(1, "offset")?.float()?,
+            call.need(0, "factor")?.float().context("argument factor")?,
+            call.need(1, "offset")?.float().context("argument offset")?,
         ),
         "normalize" => {
             let floats =
                 |v: &Value| -> Result<Vec<f64>> { v.list()?.iter().map(Value::float).collect() };
             ops::normalize(
-                &floats(call.need(0, "mean")?)?,
-                &floats(call.need(1, "std")?)?,
+                &floats(call.need(0, "mean")?).context("argument mean")?,
+                &floats(call.need(1, "std")?).context("argument std")?,
             )
         }
-        "one_hot" => ops::one_hot(call.need(0, "depth")?.count()?),
-        "reshape" => ops::reshape(&ints(call.need(0, "shape")?)?),
-        "transpose" => ops::transpose(&counts(call.need(0, "perm")?)?),
-        "random_flip" => {
-            ops::random_flip(call.need(0, "axis")?.count()?, call.seed(1)?.unwrap_or(0))
-        }
-        "random_crop" => {
-            ops::random_crop(&counts(call.need(0, "size")?)?, call.seed(1)?.unwrap_or(0))
-        }
+        "one_hot" => ops::one_hot(call.need(0, "depth")?.count().context("argument depth")?),
+        "reshape" => ops::reshape(&ints(call.need(0, "shape")?).context("argument shape")?),
+        "transpose" => ops::transpose(&counts(call.need(0, "perm")?).context("argument perm")?),
+        "random_flip" => ops::random_flip(
+            call.need(0, "axis")?.count().context("argument axis")?,
+            call.seed(1)?.unwrap_or(0),
+        ),
+        "random_crop" => ops::random_crop(
+            &counts(call.need(0, "size")?).context("argument size")?,
+            call.seed(1)?.unwrap_or(0),
+        ),
         other => bail!(
             "unknown op {other} (cast, scale, affine, normalize, one_hot, reshape, transpose, \
              random_flip, random_crop)"
@@ -508,16 +523,29 @@ fn op(call: &Call) -> Result<Op> {
     };
     Ok(match call.arg(usize::MAX, "component") {
         None => op,
-        Some(v @ Value::Num(_)) => op.component(v.count().context("component")?),
+        Some(v @ Value::Num(_)) => op.component(v.count().context("argument component")?),
         Some(Value::Word(k) | Value::Str(k)) => op.key(k),
-        Some(other) => bail!("component: expected an index or a key, got {other}"),
+        Some(other) => bail!("argument component: expected an index or a key, got {other}"),
     })
 }
 
 /// Applies the calls to `ds`, each as the `Dataset` method of its name.
 pub fn apply(mut ds: Dataset, calls: &[Call]) -> Result<Dataset> {
     for call in calls {
-        ds = apply_one(&ds, call).with_context(|| format!("in {}()", call.name))?;
+        ds = apply_one(&ds, call).map_err(|e| {
+            // npyflow's own checks name the transformation already (`invalid argument:
+            // batch: batch_size must be ...`): said once.
+            let text = e.to_string();
+            let named = text
+                .strip_prefix("invalid argument: ")
+                .unwrap_or(&text)
+                .starts_with(&format!("{}: ", call.name));
+            if named {
+                e
+            } else {
+                e.context(format!("in {}()", call.name))
+            }
+        })?;
     }
     Ok(ds)
 }
@@ -548,8 +576,12 @@ fn apply_one(ds: &Dataset, c: &Call) -> Result<Dataset> {
     }
     // tf.data's keywords, read as given; the core checks them.
     let parallel = |c: &Call| -> Result<(Option<i64>, Option<bool>)> {
-        let n = c.arg(usize::MAX, "num_parallel_calls").map(Value::int);
-        let det = c.arg(usize::MAX, "deterministic").map(Value::boolean);
+        let n = c
+            .arg(usize::MAX, "num_parallel_calls")
+            .map(|v| v.int().context("argument num_parallel_calls"));
+        let det = c
+            .arg(usize::MAX, "deterministic")
+            .map(|v| v.boolean().context("argument deterministic"));
         Ok((n.transpose()?, det.transpose()?))
     };
     Ok(match c.name.as_str() {
@@ -590,47 +622,63 @@ fn apply_one(ds: &Dataset, c: &Call) -> Result<Dataset> {
                 reshuffle_each_iteration: re,
             })?
         }
-        "prefetch" => ds.prefetch(c.arg(0, "buffer_size").map_or(Ok(AUTOTUNE), Value::int)?)?,
-        "take" => ds.take(c.need(0, "count")?.int()?),
-        "skip" => ds.skip(c.need(0, "count")?.int()?),
+        "prefetch" => ds.prefetch(
+            c.arg(0, "buffer_size")
+                .map_or(Ok(AUTOTUNE), Value::int)
+                .context("argument buffer_size")?,
+        )?,
+        "take" => ds.take(c.need(0, "count")?.int().context("argument count")?),
+        "skip" => ds.skip(c.need(0, "count")?.int().context("argument count")?),
         "repeat" => match c.arg(0, "count") {
             None => ds.repeat(None),
             Some(Value::Word(w)) if w == "None" => ds.repeat(None),
             Some(v) => {
-                let n = v.int()?;
+                let n = v.int().context("argument count")?;
                 ds.repeat(u64::try_from(n).ok())
             }
         },
         "shard" => ds.shard(
-            c.need(0, "num_shards")?.count()? as u64,
-            c.need(1, "index")?.count()? as u64,
+            c.need(0, "num_shards")?
+                .count()
+                .context("argument num_shards")? as u64,
+            c.need(1, "index")?.count().context("argument index")? as u64,
         )?,
         "unbatch" => ds.unbatch()?,
         "rebatch" => {
             let sizes = match c.need(0, "batch_size")? {
-                Value::List(items) => items.iter().map(Value::count).collect::<Result<_>>()?,
-                v => vec![v.count()?],
-            };
+                Value::List(items) => items.iter().map(Value::count).collect::<Result<_>>(),
+                v => v.count().map(|n| vec![n]),
+            }
+            .context("argument batch_size")?;
             ds.rebatch(&sizes, c.flag(1, "drop_remainder", false)?)?
         }
         "cache" => ds.cache(c.arg(0, "filename").map(|v| match v {
             Value::Str(s) | Value::Word(s) => s.clone(),
             _ => String::new(),
         }))?,
-        "enumerate" => ds.enumerate(c.arg(0, "start").map_or(Ok(0), Value::int)?),
-        "assert_cardinality" => ds.assert_cardinality(c.need(0, "expected_cardinality")?.int()?)?,
+        "enumerate" => ds.enumerate(
+            c.arg(0, "start")
+                .map_or(Ok(0), Value::int)
+                .context("argument start")?,
+        ),
+        "assert_cardinality" => ds.assert_cardinality(
+            c.need(0, "expected_cardinality")?
+                .int()
+                .context("argument expected_cardinality")?,
+        )?,
         "with_options" => {
             let get = |key: &str| -> Result<Option<i64>> {
                 match c.arg(usize::MAX, key) {
                     None => Ok(None),
                     Some(Value::Word(w)) if w == "None" => Ok(None),
-                    Some(v) => v.int().map(Some),
+                    Some(v) => v.int().map(Some).with_context(|| format!("argument {key}")),
                 }
             };
             let enabled = c
                 .arg(usize::MAX, "autotune")
                 .map(Value::boolean)
-                .transpose()?;
+                .transpose()
+                .context("argument autotune")?;
             let autotune =
                 AutotuneOptions::from_tf(enabled, get("cpu_budget")?, get("ram_budget")?)?;
             ds.with_options(Options::new().autotune(autotune))?

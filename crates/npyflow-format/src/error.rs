@@ -23,8 +23,10 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
-    /// An operating-system error while reading or writing a file.
-    #[error("{}: {source}", path.display())]
+    /// An operating-system error while reading or writing a file. Printed as the path and
+    /// the system's words (`x.npy: No such file or directory`), without Rust's
+    /// ` (os error 2)`.
+    #[error("{}: {}", path.display(), os_words(source))]
     Io {
         /// The file being read or written.
         path: PathBuf,
@@ -160,6 +162,23 @@ impl Error {
             path: path.into(),
             source,
         }
+    }
+}
+
+/// The words of an I/O error as the operating system gives them: Rust's ` (os error N)`
+/// suffix is dropped (the number is no help to a reader; Python shows it as `[Errno N]`).
+///
+/// ```
+/// use npyflow_format::Error;
+/// let e = Error::io("x.npy", std::io::Error::from_raw_os_error(2));
+/// assert!(!e.to_string().contains("os error"), "{e}");
+/// assert!(e.to_string().starts_with("x.npy: "), "{e}");
+/// ```
+pub fn os_words(err: &io::Error) -> String {
+    let text = err.to_string();
+    match text.rfind(" (os error ") {
+        Some(at) if text.ends_with(')') => text[..at].to_string(),
+        _ => text,
     }
 }
 

@@ -117,7 +117,7 @@ pub fn to_pyerr(py: Python<'_>, err: Error) -> PyErr {
                     .copied()
                     .filter(|p| *p != shown.as_str())
                     .collect();
-                let reason = os_reason(source);
+                let reason = npyflow::error::os_words(source);
                 text.push(&reason);
                 PyOSError::new_err((errno, text.join(": "), shown))
             }
@@ -134,16 +134,6 @@ pub fn to_pyerr(py: Python<'_>, err: Error) -> PyErr {
             },
         },
         _ => PyRuntimeError::new_err(message),
-    }
-}
-
-/// The operating system's words for an I/O error, without Rust's " (os error N)" suffix
-/// (Python shows the number itself, as `[Errno N]`).
-fn os_reason(err: &std::io::Error) -> String {
-    let text = err.to_string();
-    match text.rfind(" (os error ") {
-        Some(at) if text.ends_with(')') => text[..at].to_string(),
-        _ => text,
     }
 }
 

@@ -718,6 +718,48 @@ impl ElementSpec {
         }
     }
 
+    /// Where each tensor of [`ElementSpec::tensor_specs`] sits, as Python indexes the
+    /// element: `1` (a tuple index), `'image'` (a dict key), `[0]['a']` (nested), and the
+    /// empty string for an element that is one tensor. Error messages name components so.
+    ///
+    /// ```
+    /// use npyflow::{Element, Tensor};
+    /// let e = Element::tuple([
+    ///     Element::from(Tensor::scalar(1i64)),
+    ///     Element::dict([("a", Tensor::scalar(2i64)), ("b", Tensor::scalar(3i64))]),
+    /// ]);
+    /// assert_eq!(e.spec().component_names(), ["0", "[1]['a']", "[1]['b']"]);
+    /// assert_eq!(Element::from(Tensor::scalar(1i64)).spec().component_names(), [""]);
+    /// ```
+    pub fn component_names(&self) -> Vec<String> {
+        fn walk(spec: &ElementSpec, path: &mut Vec<String>, out: &mut Vec<String>) {
+            match spec {
+                ElementSpec::Tensor(_) => out.push(match path.as_slice() {
+                    [one] => one.clone(),
+                    many => many.iter().map(|p| format!("[{p}]")).collect(),
+                }),
+                ElementSpec::Tuple(items) => {
+                    for (i, item) in items.iter().enumerate() {
+                        path.push(i.to_string());
+                        walk(item, path, out);
+                        path.pop();
+                    }
+                }
+                ElementSpec::Dict(items) => {
+                    for (k, item) in items {
+                        path.push(format!("{k:?}").replace('"', "'"));
+                        walk(item, path, out);
+                        path.pop();
+                    }
+                }
+                ElementSpec::Dataset(_) => {}
+            }
+        }
+        let mut out = Vec::new();
+        walk(self, &mut Vec::new(), &mut out);
+        out
+    }
+
     /// The tensor specs in the order of [`Element::tensors`].
     pub fn tensor_specs(&self) -> Vec<&TensorSpec> {
         match self {

@@ -1,7 +1,10 @@
-"""Ported from TensorFlow's tensorflow/python/data/kernel_tests/from_tensors_test.py (commit
-04e95d6b), choose_from_datasets_test.py (commit c7ffe901) and ignore_errors_test.py (commit
-546416ac)."""
+"""Ported from TensorFlow's tensorflow/python/data/kernel_tests/from_tensors_test.py (the
+version with FromTensorsCheckpointTest and FromTensorsRandomAccessTest; an earlier port
+followed the 2019 version, commit 04e95d6b, whose graph-mode testSkipEager* tests this
+version replaces), choose_from_datasets_test.py (commit c7ffe901) and ignore_errors_test.py
+(commit 546416ac)."""
 
+import collections
 import os
 import warnings
 
@@ -10,21 +13,37 @@ import pytest
 
 import npyflow as tf
 from tf_kernel_harness import (
-    GRAPH_ONLY, PORTED, SPARSE, assert_produces, assert_restores, assert_shapes,
-    left_out, outputs,
+    GRAPH_ONLY, PORTED, RAGGED, RANDOM_ACCESS, SPARSE, TF_OPS, assert_produces,
+    assert_restores, assert_shapes, left_out, outputs,
 )
 
 D = tf.data.Dataset
 TF_FILE = ["from_tensors_test.py", "choose_from_datasets_test.py", "ignore_errors_test.py"]
 TF_TESTS = {
     "FromTensorsTest.testFromTensors": PORTED,
-    "FromTensorsTest.testSkipEagerFromTensorsSparse": left_out(SPARSE),
+    "FromTensorsTest.testFromTensorsDataset": PORTED,
+    "FromTensorsTest.testFromTensorsTensorArray": left_out(TF_OPS),
+    "FromTensorsTest.testFromTensorsSparse": left_out(SPARSE),
     "FromTensorsTest.testFromTensorsMixed": left_out(SPARSE),
+    "FromTensorsTest.testFromTensorsRagged": left_out(RAGGED),
+    "FromTensorsTest.testFromTensorsNamedTuple": PORTED,
+    "FromTensorsTest.testFromTensorsAttrs": left_out(
+        "attrs classes are not structures in npyflow (see zip_test's testAttrs), and the "
+        "attrs package is not a test dependency"
+    ),
+    "FromTensorsTest.testFromTensorsMixedRagged": left_out(SPARSE),
     "FromTensorsTest.testNestedStructure": PORTED,
-    "FromTensorsTest.testSkipEagerNestedStructure": left_out(GRAPH_ONLY),
     "FromTensorsTest.testNestedDict": PORTED,
     "FromTensorsTest.testNonSequenceNestedStructure": PORTED,
-    "FromTensorsTest.testSkipEagerSplitPipelineFailsWithPlacementError": left_out(GRAPH_ONLY),
+    "FromTensorsTest.testSplitPipeline": left_out(GRAPH_ONLY),
+    "FromTensorsTest.testName": PORTED,
+    "FromTensorsCheckpointTest.test": PORTED,
+    "FromTensorsRandomAccessTest.testInvalidIndex": left_out(RANDOM_ACCESS),
+    "FromTensorsRandomAccessTest.testBasic": left_out(RANDOM_ACCESS),
+    "FromTensorsRandomAccessTest.testWithOptions": left_out(RANDOM_ACCESS),
+    "FromTensorsRandomAccessTest.testEmptyDataset": left_out(RANDOM_ACCESS),
+    "FromTensorsRandomAccessTest.testNumpyArray": left_out(RANDOM_ACCESS),
+    "FromTensorsRandomAccessTest.testFromTensorsNestedDataset": left_out(RANDOM_ACCESS),
     "ChooseFromDatasetsTest.testChooseFromDatasets": PORTED,
     "ChooseFromDatasetsTest.testChooseFromDatasetsStoppingOnEmptyDataset": PORTED,
     "ChooseFromDatasetsTest.testChooseFromDatasetsSkippingEmptyDatasets": PORTED,
@@ -61,40 +80,34 @@ def dtypes(spec):
     return spec.dtype
 
 
+def test_FromTensorsTest_testFromTensorsDataset():
+    assert_produces(D.from_tensors(D.range(10)).flat_map(lambda x: x), range(10))
+
+
+def test_FromTensorsTest_testFromTensorsNamedTuple():
+    Foo = collections.namedtuple("Foo", ["x", "y"])
+    element = Foo(x=1, y=2)
+    ds = D.from_tensors(element)
+    assert_produces(ds, [element])
+    assert type(next(iter(ds))) is Foo
+
+
 def test_FromTensorsTest_testNestedStructure():
+    # TF runs it under the TF1 API only; its eager case states the shapes of the values
+    # (a batch of the one element), as npyflow's eager iterators give them.
     components = (
         np.array([1, 2, 3], dtype=np.int64),
         (np.array([4.0, 5.0]), np.array([6.0, 7.0])),
         np.array([8, 9, 10], dtype=np.int64),
     )
-    want_types = (np.int64, (np.float64, np.float64), np.int64)
     ds = D.from_tensors(components)
-    for step in [
-        lambda d: d,
-        lambda d: d.shuffle(10, 10),
-        lambda d: d.repeat(-1),
-        lambda d: d.filter(lambda x, y, z: True),
-        lambda d: d.take(5),
-    ]:
-        ds = step(ds)
-        assert dtypes(ds.element_spec) == want_types
-        assert_shapes(ds, ([3], ([2], [2]), [3]))
     ds = ds.map(lambda x, y, z: ((x, z), (y[0], y[1])))
+    ds = ds.flat_map(lambda x, y: D.from_tensors(((x[0], x[1]), (y[0], y[1])))).batch(32)
+    for _ in range(2):  # TF gets the next element of two iterators in turn
+        (w, x), (y, z) = next(iter(ds))
+        assert [w.dtype, x.dtype, y.dtype, z.dtype] == [np.int64, np.int64, np.float64, np.float64]
+        assert [list(t.shape) for t in (w, x, y, z)] == [[1, 3], [1, 3], [1, 2], [1, 2]]
     assert dtypes(ds.element_spec) == ((np.int64, np.int64), (np.float64, np.float64))
-    assert_shapes(ds, (([3], [3]), ([2], [2])))
-    ds = ds.flat_map(lambda x, y: D.from_tensors(((x[0], x[1]), (y[0], y[1]))))
-    assert_shapes(ds, (([3], [3]), ([2], [2])))
-    ds = ds.batch(32)
-    assert_shapes(ds, (([None, 3], [None, 3]), ([None, 2], [None, 2])))
-    slices = D.from_tensor_slices(
-        (
-            np.array([1, 2, 3], dtype=np.int64),
-            (np.array([4.0, 5.0, 6.0]), np.array([7.0, 8.0, 9.0])),
-            np.array([10, 11, 12], dtype=np.int64),
-        )
-    )
-    assert dtypes(slices.element_spec) == want_types
-    assert_shapes(slices, ([], ([], []), []))
 
 
 def test_FromTensorsTest_testNestedDict():
@@ -117,6 +130,15 @@ def test_FromTensorsTest_testNonSequenceNestedStructure():
     assert_shapes(ds, [3])
     first = next(iter(ds))
     assert first.dtype == np.int64 and first.shape == (3,)
+
+
+def test_FromTensorsTest_testName():
+    assert_produces(D.from_tensors(42, name="from_tensors"), [42])
+
+
+def test_FromTensorsCheckpointTest_test():
+    arr = np.array(1)
+    assert_restores(lambda: D.from_tensors((arr, np.array([1, 2, 3]), np.array(37.0))), 1)
 
 
 def test_ChooseFromDatasetsTest_testChooseFromDatasets():

@@ -285,10 +285,202 @@ fn components_tuples_and_help() {
     ] {
         assert!(help.contains(name), "--help lacks {name}:\n{help}");
     }
-    for shorthand in ["W1", "anchors.py", "seed's"] {
-        assert!(
-            !help.contains(shorthand),
-            "--help says {shorthand}:\n{help}"
-        );
+    let top = Command::new(env!("CARGO_BIN_EXE_npyflow"))
+        .arg("--help")
+        .output()
+        .unwrap();
+    let top = String::from_utf8_lossy(&top.stdout);
+    assert!(top.contains("bench") && top.contains("inspect"), "{top}");
+    for text in [&help, &top] {
+        for shorthand in ["W1", "W2", "anchors", "seed's", "::"] {
+            assert!(
+                !text.contains(shorthand),
+                "--help says {shorthand}:\n{text}"
+            );
+        }
     }
+}
+
+/// stderr of a failed run: exit status 1 (2 for clap's own usage errors), and no line nor
+/// `a: b` part said twice in a row.
+fn failed(out: &Output, code: i32) -> String {
+    let err = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert_eq!(out.status.code(), Some(code), "{err}");
+    let lines: Vec<&str> = err.lines().filter(|l| !l.trim().is_empty()).collect();
+    for (i, l) in lines.iter().enumerate() {
+        assert!(!lines[..i].contains(l), "said twice: {err}");
+        let parts: Vec<&str> = l.split(": ").collect();
+        for w in 1..=parts.len() / 2 {
+            for at in 0..=parts.len() - 2 * w {
+                assert!(
+                    parts[at..at + w] != parts[at + w..at + 2 * w],
+                    "said twice: {err}"
+                );
+            }
+        }
+    }
+    assert!(!err.contains("os error"), "Rust's shorthand: {err}");
+    err
+}
+
+/// Issue 17: each error of `npyflow bench` is said once, in plain words, naming the file or
+/// the argument, with a caret under a syntax error, and the exit status is not 0.
+#[test]
+fn errors_are_said_once_naming_what_is_wrong() {
+    let dir = tempfile::tempdir().unwrap();
+    let x = dir.path().join("x.npy");
+    write_npy(
+        &x,
+        &Tensor::from_vec((0..20i64).collect(), &[10, 2]).unwrap(),
+    )
+    .unwrap();
+    let sx = x.to_str().unwrap();
+    let missing = dir.path().join("missing.npy");
+    let sm = missing.to_str().unwrap();
+
+    // Syntax errors: once, and the caret under the character.
+    for (bad, at) in [
+        ("batch(", 6),
+        ("batch(4).map(cast(float32), ?)", 28),
+        ("batch(4))", 8),
+    ] {
+        let err = failed(&bench(&["--pipeline", bad, sx]), 1);
+        assert_eq!(err.matches("--pipeline:").count(), 1, "{err}");
+        let line = err
+            .lines()
+            .position(|l| l == format!("  {bad}"))
+            .expect(&err);
+        let caret = err.lines().nth(line + 1).unwrap();
+        assert_eq!(caret.find('^'), Some(2 + at), "{bad}: {err}");
+    }
+    // An unknown op or transformation: its name and the ones there are.
+    let err = failed(&bench(&["--pipeline", "map(frob(1))", sx]), 1);
+    assert!(
+        err.contains("unknown op frob") && err.contains("normalize"),
+        "{err}"
+    );
+    let err = failed(&bench(&["--pipeline", "batch(4).frob()", sx]), 1);
+    assert!(err.contains("unknown transformation \"frob\""), "{err}");
+    // A bad value names its argument; npyflow's own check names the call once.
+    let err = failed(
+        &bench(&["--pipeline", "batch(2, drop_remainder=maybe)", sx]),
+        1,
+    );
+    assert!(
+        err.contains("argument drop_remainder: expected True or False, got maybe"),
+        "{err}"
+    );
+    let err = failed(&bench(&["--pipeline", "batch(0)", sx]), 1);
+    assert_eq!(err.matches("batch").count(), 2, "{err}"); // batch: batch_size ...
+    assert!(
+        err.contains("batch_size must be greater than zero, got 0"),
+        "{err}"
+    );
+    // An integer past int64 is refused (it used to saturate to 2^63 - 1, quietly).
+    let err = failed(
+        &bench(&["--pipeline", "shuffle(9223372036854775808)", sx]),
+        1,
+    );
+    assert!(
+        err.contains("argument buffer_size") && err.contains("int64"),
+        "{err}"
+    );
+    // Files: a missing one and a directory, named once, in the system's words.
+    let err = failed(&bench(&["--pipeline", "batch(4)", sm]), 1);
+    assert_eq!(
+        err.trim_end(),
+        format!("npyflow bench: {sm}: No such file or directory")
+    );
+    let d = dir.path().to_str().unwrap();
+    let err = failed(&bench(&["--pipeline", "batch(4)", d]), 1);
+    assert_eq!(
+        err.trim_end(),
+        format!("npyflow bench: {d}: Is a directory")
+    );
+    let err = failed(&bench(&["--pipeline", "batch(4)", "--x", sx, "--y", sm]), 1);
+    assert_eq!(err.matches(sm).count(), 1, "{err}");
+    // A cache in a directory that is not there: the cache file named, not tempfile's own.
+    let cache = dir.path().join("no/such/dir/c");
+    let pipeline = format!("cache({:?}).batch(2)", cache.to_str().unwrap());
+    let err = failed(&bench(&["--pipeline", &pipeline, sx]), 1);
+    assert_eq!(
+        err.lines().next().unwrap(),
+        format!(
+            "npyflow bench: {}: No such file or directory",
+            cache.display()
+        ),
+        "{err}"
+    );
+    assert!(
+        err.contains("1 batch failed (the first error is above)"),
+        "{err}"
+    );
+    // A workload that is not one: clap's usage error, once, exit status 2.
+    let err = failed(&bench(&["--workload", "w9"]), 2);
+    assert_eq!(err.matches("'w9'").count(), 1, "{err}");
+    // inspect and save say the same errors the same way.
+    let out = Command::new(env!("CARGO_BIN_EXE_npyflow"))
+        .args(["inspect", sm, d])
+        .output()
+        .unwrap();
+    let err = failed(&out, 1);
+    assert!(
+        err.contains(&format!("{sm}: No such file or directory")),
+        "{err}"
+    );
+    assert!(err.contains(&format!("{d}: Is a directory")), "{err}");
+    let out = Command::new(env!("CARGO_BIN_EXE_npyflow"))
+        .args(["save", sm, dir.path().join("saved").to_str().unwrap()])
+        .output()
+        .unwrap();
+    let err = failed(&out, 1);
+    assert_eq!(err.matches(sm).count(), 1, "{err}");
+}
+
+/// Issue 17: an `.npz` is read as dicts of all its members (it used to be read as one member,
+/// silently); ops pick a member with component='name', and a name it lacks is an error
+/// naming it.
+#[test]
+fn an_npz_gives_dicts_of_its_members() {
+    use npyflow::format::npz::{Compression, NpzWriter};
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("d.npz");
+    let mut w = NpzWriter::create(&p).unwrap();
+    let image = Tensor::from_vec(vec![3u8; 10 * 12], &[10, 2, 2, 3]).unwrap();
+    w.add("image", &image, Compression::Stored).unwrap();
+    let label = Tensor::from_vec((0..10i64).collect(), &[10]).unwrap();
+    w.add("label", &label, Compression::Deflated).unwrap();
+    w.finish().unwrap();
+    let sp = p.to_str().unwrap();
+    let v = json(&bench(&[
+        "--json",
+        "--pipeline",
+        "map(cast(float32, component='image')).batch(4)",
+        sp,
+    ]));
+    assert_eq!(v["rows"], 10);
+    assert_eq!(v["batches"], 3);
+    // image as float32 (12 * 4 bytes a row), label still int64: both members were read,
+    // and the cast reached the image only.
+    let bytes = 10.0 * (12.0 * 4.0 + 8.0);
+    let seconds = v["seconds"].as_f64().unwrap();
+    assert!(
+        (v["gb_per_s"].as_f64().unwrap() * seconds * 1e9 - bytes).abs() < 1.0,
+        "{v}"
+    );
+    assert!(
+        v["pipeline"]
+            .as_str()
+            .unwrap()
+            .contains("dicts of the members"),
+        "{v}"
+    );
+    let err = failed(
+        &bench(&["--pipeline", "map(cast(float32, component='img'))", sp]),
+        1,
+    );
+    assert!(
+        err.contains("no component 'img' (a dict key)") && err.contains("'label'"),
+        "{err}"
+    );
 }

@@ -48,12 +48,14 @@
 //! # Ok::<(), npyflow_format::Error>(())
 //! ```
 
+mod cache;
 mod options;
 mod runtime;
 
 use std::collections::HashMap;
 use std::io;
 use std::ops::Range;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 
 use bytes::Bytes;
@@ -113,6 +115,8 @@ struct Store {
     local: bool,
     secrets: Arc<Vec<String>>,
     max_in_flight: usize,
+    /// The local cache directory (storage option `cache_dir`), if any.
+    cache: Option<Arc<cache::DiskCache>>,
 }
 
 impl Store {
@@ -216,12 +220,25 @@ fn resolve(url: &str, options: &StorageOptions) -> Result<(Store, ObjPath)> {
             bad(format!("cannot set up its store: {m}"))
         }
     })?;
+    let max_bytes = cache::parse_max_bytes(options.get("cache_max_bytes")).map_err(bad)?;
+    let cache = match options.get("cache_dir") {
+        Some(dir) => Some(cache::open(dir, max_bytes)?),
+        None if options.get("cache_max_bytes").is_some() => {
+            return Err(bad(
+                "the storage option cache_max_bytes needs cache_dir (the directory to keep \
+                 blocks in)"
+                    .into(),
+            ))
+        }
+        None => None,
+    };
     let store = Store {
         store,
         root,
         local,
         secrets: Arc::new(options::secrets(options)),
         max_in_flight: options.max_in_flight(),
+        cache,
     };
     stores()
         .lock()
@@ -239,6 +256,9 @@ pub struct Object {
     url: String,
     size: u64,
     etag: Option<String>,
+    /// Set when [`Object::check_unchanged`] found another version: nothing is read from the
+    /// cache directory any more.
+    changed: Arc<AtomicBool>,
 }
 
 impl std::fmt::Debug for Object {
@@ -302,6 +322,7 @@ impl Object {
             path,
             size: meta.size,
             etag: meta.e_tag,
+            changed: Arc::new(AtomicBool::new(false)),
         })
     }
 
@@ -344,21 +365,110 @@ impl Object {
         )
     }
 
+    /// One range: from the cache directory when the object is cached there (see
+    /// [`Object::is_cached`]) and the directory holds it, else by a ranged GET (then kept in
+    /// the directory).
     fn fetch(&self, range: Range<u64>) -> impl std::future::Future<Output = Result<Bytes>> {
         let this = self.clone();
         async move {
             if range.start == range.end {
                 return Ok(Bytes::new());
             }
-            get_range(
+            let cached = match (&this.store.cache, &this.etag) {
+                (Some(c), Some(etag)) if !this.changed.load(Ordering::Relaxed) => Some((
+                    c.clone(),
+                    format!(
+                        "{}\n{etag}\n{}\n{}-{}",
+                        this.url, this.size, range.start, range.end
+                    ),
+                )),
+                _ => None,
+            };
+            // Readers of one range in this process take turns: one request, not several.
+            let _turn = match &cached {
+                Some((c, key)) => Some(c.turn(key).await),
+                None => None,
+            };
+            if let Some((c, key)) = cached.clone() {
+                let len = range.end - range.start;
+                if let Ok(Some(bytes)) = tokio::task::spawn_blocking(move || c.get(&key, len)).await
+                {
+                    return Ok(bytes);
+                }
+            }
+            let bytes = get_range(
                 this.store.store.clone(),
                 this.path.clone(),
                 range.clone(),
                 this.etag.clone(),
             )
             .await
-            .map_err(|e| this.range_error(&range, e))
+            .map_err(|e| this.range_error(&range, e))?;
+            if let Some((c, key)) = cached {
+                let b = bytes.clone();
+                let _ = tokio::task::spawn_blocking(move || c.put(&key, &b)).await;
+            }
+            Ok(bytes)
         }
+    }
+
+    /// Whether reads of this object go through a local cache directory (the storage option
+    /// `cache_dir`): it has one, the object has an ETag to key it by, and no change of the
+    /// object was seen by [`Object::check_unchanged`].
+    ///
+    /// ```
+    /// use npyflow_format::storage::{self, Object, StorageOptions};
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// let url = format!("file://{}/a.bin", dir.path().display());
+    /// storage::put(&url, vec![7u8; 10], &StorageOptions::new())?;
+    /// assert!(!Object::open(&url, &StorageOptions::new())?.is_cached());
+    /// let opts = StorageOptions::new().with("cache_dir", dir.path().join("c").display().to_string());
+    /// let o = Object::open(&url, &opts)?;
+    /// assert!(o.is_cached());
+    /// assert_eq!(&o.read_range(0..3)?[..], &[7, 7, 7]); // read, and kept in the directory
+    /// assert_eq!(&o.read_range(0..3)?[..], &[7, 7, 7]); // from the directory
+    /// # Ok::<(), npyflow_format::Error>(())
+    /// ```
+    pub fn is_cached(&self) -> bool {
+        self.store.cache.is_some() && self.etag.is_some() && !self.changed.load(Ordering::Relaxed)
+    }
+
+    /// Checks, by one `HEAD` request, that the object is still the version [`Object::open`]
+    /// saw (same ETag and size). Readers that serve bytes from a cache directory call it
+    /// once per pass, so that a replaced object is never read from the copies of its old
+    /// version. A replaced object is an [`Error::Io`] naming it; from then on this object
+    /// (and its clones) read nothing from the cache, so every read of it fails the same way,
+    /// as reads of a replaced object do without a cache.
+    ///
+    /// ```
+    /// use npyflow_format::storage::{self, Object, StorageOptions};
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// let url = format!("file://{}/a.bin", dir.path().display());
+    /// let opts = StorageOptions::new();
+    /// storage::put(&url, vec![1u8; 10], &opts)?;
+    /// let o = Object::open(&url, &opts)?;
+    /// o.check_unchanged()?;
+    /// storage::put(&url, vec![2u8; 12], &opts)?;
+    /// let err = o.check_unchanged().unwrap_err();
+    /// assert!(err.to_string().contains("changed since it was opened"), "{err}");
+    /// # Ok::<(), npyflow_format::Error>(())
+    /// ```
+    pub fn check_unchanged(&self) -> Result<()> {
+        let s = self.store.store.clone();
+        let p = self.path.clone();
+        let meta = runtime::block_on(async move { s.head(&p).await })?
+            .map_err(|e| self.store.error(&self.url, None, e))?;
+        if meta.e_tag == self.etag && meta.size == self.size {
+            return Ok(());
+        }
+        self.changed.store(true, Ordering::Relaxed);
+        Err(Error::io(
+            display_url(&self.url),
+            io::Error::other(
+                "the object changed since it was opened (its ETag or size is not the one seen \
+                 then); open it again to read the new version",
+            ),
+        ))
     }
 
     /// Bytes `range` of the object: one ranged GET (retried as the module docs say).

@@ -19,7 +19,18 @@ use object_store::{ClientConfigKey, ObjectStore, ObjectStoreScheme, RetryConfig}
 /// - `max_retries`: how many times a request that failed in a way worth retrying (429, 5xx,
 ///   timeout, dropped connection) is tried again (10);
 /// - `retry_timeout`: for how many seconds after its first try a request is retried (120);
-/// - `max_in_flight`: how many range requests one read keeps in flight (16).
+/// - `max_in_flight`: how many range requests one read keeps in flight (16);
+/// - `cache_dir`: a local directory where every range read from an object (with an ETag) is
+///   kept as a file, so that later passes, other datasets and other processes sharing the
+///   directory read it from disk instead of the store; `cache_max_bytes` bounds the bytes of
+///   its files (10 GiB), the least recently used going first. Files are keyed by URL, ETag,
+///   size and byte range, written under a temporary name and renamed (never read half
+///   written), checked by length and CRC-32 when read (a damaged file is read from the store
+///   again). A source that reads from the cache checks the object's ETag (one `HEAD`) once
+///   per pass: a replaced object is an error, never its old bytes. tf.data has no such cache
+///   for remote files; its `cache(filename)` keeps a pipeline's *elements* after one
+///   complete pass, for that pipeline alone, where this keeps *bytes of objects* as they
+///   are read, for any pipeline or process that reads them.
 ///
 /// A key the URL's store does not know is an error naming it. `Debug` shows the keys only,
 /// never the values.
@@ -105,6 +116,8 @@ const OWN_KEYS: &[&str] = &[
     "max_in_flight",
     "block_bytes",
     "read_ahead_bytes",
+    "cache_dir",
+    "cache_max_bytes",
 ];
 
 /// Whether a variable or option of this name may hold a credential.
@@ -212,7 +225,8 @@ fn unknown(key: &str, scheme: &str) -> BuildError {
     BuildError::Option(format!(
         "unknown storage option {key:?} for {scheme} URLs (options are object_store's \
          configuration keys, such as aws_endpoint_url, aws_region, allow_http, timeout, or \
-         npyflow's max_retries, retry_timeout, max_in_flight, block_bytes, read_ahead_bytes)"
+         npyflow's max_retries, retry_timeout, max_in_flight, block_bytes, read_ahead_bytes, \
+         cache_dir, cache_max_bytes)"
     ))
 }
 

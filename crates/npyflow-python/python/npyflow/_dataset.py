@@ -337,8 +337,17 @@ class Dataset(DatasetTransformations):
         ``AWS_ENDPOINT_URL``, ``AWS_ALLOW_HTTP``, and the GCS and Azure equivalents);
         ``storage_options`` overrides them by the same names in lower case
         (``{"aws_endpoint_url": ..., "allow_http": "true"}``) and sets ``max_retries`` (10),
-        ``retry_timeout`` (120 s), ``max_in_flight`` (16), ``timeout``. Credentials never
-        appear in messages. A row that cannot be read after the retries raises ``OSError``
+        ``retry_timeout`` (120 s), ``max_in_flight`` (16), ``timeout``, and ``cache_dir``
+        with ``cache_max_bytes`` (10 GiB): a local directory through which every range read
+        goes (a batch's few rows of a block it does not hold are read as that whole block),
+        so that later epochs, datasets and processes sharing it read from disk and make no
+        data request; each pass checks the object's ETag by one HEAD, and a replaced object
+        raises ``OSError`` instead of being served from its old copies. The directory's files
+        never exceed ``cache_max_bytes`` (least recently used out first, across processes),
+        are written by rename and checked by length and CRC-32 on every read (a damaged one is
+        read again from the store). tf.data has no such cache for remote files; its
+        ``cache()`` keeps a pipeline's elements, this keeps bytes of objects. Credentials
+        never appear in messages. A row that cannot be read after the retries raises ``OSError``
         at its element, naming the URL and byte range; an object replaced while it is read
         is an error, never a mix of two versions."""
         paths = [path] if isinstance(path, (str, bytes, os.PathLike)) else list(path)

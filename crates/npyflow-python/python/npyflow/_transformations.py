@@ -215,8 +215,10 @@ class DatasetTransformations:
         deterministic: Optional[bool] = None,
         name: Optional[str] = None,
     ) -> Dataset:
-        """The datasets ``map_func`` returns, ``cycle_length`` at a time (AUTOTUNE: the number
-        of CPUs), ``block_length`` elements from each in turn."""
+        """The datasets ``map_func`` returns, ``cycle_length`` at a time, ``block_length``
+        elements from each in turn. ``cycle_length`` None or AUTOTUNE is tf.data's: the number
+        of CPUs, ``min(num_parallel_calls, CPUs)`` with a number of parallel calls, a third of
+        the CPUs (rounded up) with ``num_parallel_calls=AUTOTUNE``."""
         check_parallel_calls(num_parallel_calls)
         deterministic = self._deterministic(deterministic)
         cycle = None if cycle_length is None else as_index(cycle_length, "cycle_length")

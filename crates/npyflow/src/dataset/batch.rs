@@ -72,7 +72,7 @@ impl Assembler {
                 Element::combine(rows, &mut |ts| {
                     let (shape, fill) = &pads[k];
                     k += 1;
-                    pad_and_stack(ts, shape, fill)
+                    pad_and_stack(ts, shape, fill).map_err(|e| in_component(e, &rows[0], k - 1))
                 })
             }
         }
@@ -80,8 +80,15 @@ impl Assembler {
 
     /// Stacks rows, top-level part by part so each part gets the fused ops aimed at it.
     fn stack(&self, rows: &[Element]) -> Result<Element> {
+        // The tensors are stacked in the order of the element's tensors: the k-th call is
+        // the k-th component, which an error names.
+        let k = std::cell::Cell::new(0);
         self.by_part(rows, &|parts, ops| {
-            Element::combine(parts, &mut |ts| stack_pooled(ts, &ops, &self.pool))
+            Element::combine(parts, &mut |ts| {
+                k.set(k.get() + 1);
+                stack_pooled(ts, &ops, &self.pool)
+                    .map_err(|e| in_component(e, &rows[0], k.get() - 1))
+            })
         })
     }
 
@@ -175,9 +182,12 @@ impl Assembler {
                 }
             });
         }
-        self.by_part(&parts, &|parts, ops| {
-            Element::combine(parts, &mut |ts| {
+        let k = std::cell::Cell::new(0);
+        self.by_part(&parts, &|batch_parts, ops| {
+            Element::combine(batch_parts, &mut |ts| {
+                k.set(k.get() + 1);
                 stack_pieces(ts, pieces, n, &ops, &self.pool)
+                    .map_err(|e| in_component(e, &parts[0], k.get() - 1))
             })
         })
     }
@@ -210,6 +220,16 @@ impl Assembler {
             .map(|i| pass.get(i))
             .collect::<Result<Vec<_>>>()?;
         self.rows(&rows)
+    }
+}
+
+/// `e`, from the `k`-th tensor of elements shaped as `first`, with that tensor's component
+/// in front as Python names it (`component 1: ...`, `component 'image': ...`); `e` alone
+/// for an element that is one tensor.
+fn in_component(e: Error, first: &Element, k: usize) -> Error {
+    match first.spec().component_names().get(k) {
+        Some(name) if !name.is_empty() => e.context(format!("component {name}")),
+        _ => e,
     }
 }
 

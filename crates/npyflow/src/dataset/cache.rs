@@ -453,6 +453,14 @@ impl Drop for Claim {
     }
 }
 
+/// The system's "Not a directory" error.
+fn not_a_directory() -> std::io::Error {
+    #[cfg(unix)]
+    return std::io::Error::from_raw_os_error(libc::ENOTDIR);
+    #[cfg(not(unix))]
+    return std::io::ErrorKind::NotADirectory.into();
+}
+
 impl CacheWriter {
     fn create(path: &Path) -> Result<CacheWriter> {
         let claim = Claim::take(path)?;
@@ -464,8 +472,25 @@ impl CacheWriter {
             Some(d) if !d.as_os_str().is_empty() => d,
             _ => Path::new("."),
         };
+        // The file is written under a temporary name in its directory and renamed when
+        // complete. A directory that is missing or not a directory is reported as the
+        // system reports it (the errno kept, for Python's FileNotFoundError and the like);
+        // tempfile's own error would name its temporary file, which the user never asked for.
+        match std::fs::metadata(dir) {
+            Err(e) => return Err(e),
+            Ok(m) if !m.is_dir() => return Err(not_a_directory()),
+            Ok(_) => {}
+        }
+        let tmp = tempfile::NamedTempFile::new_in(dir).map_err(|e| {
+            let text = e.to_string();
+            let text = text.split(" at path ").next().unwrap_or(&text);
+            std::io::Error::new(
+                e.kind(),
+                crate::error::os_words(&std::io::Error::other(text)),
+            )
+        })?;
         let mut w = CacheWriter {
-            tmp: BufWriter::with_capacity(1 << 20, tempfile::NamedTempFile::new_in(dir)?),
+            tmp: BufWriter::with_capacity(1 << 20, tmp),
             written: 0,
             tensors: 0,
             _claim: claim,

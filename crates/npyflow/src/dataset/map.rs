@@ -177,6 +177,26 @@ struct Map {
     parallel: Option<Parallelism>,
 }
 
+/// The first component of `out` that does not fit `spec`, named as Python indexes it
+/// (` (component 1 is TensorSpec(...), the spec says TensorSpec(...))`), when `out` has the
+/// spec's structure; empty otherwise (the two structures, printed in full, say it).
+fn misfit(spec: &ElementSpec, out: &Element) -> String {
+    let names = spec.component_names();
+    if names.len() < 2 || out.spec().component_names() != names {
+        return String::new();
+    }
+    let specs = spec.tensor_specs();
+    for ((name, want), got) in names.iter().zip(specs).zip(out.tensors()) {
+        if !want.is_compatible_with(got) {
+            return format!(
+                " (component {name} is {}, the spec says {want})",
+                TensorSpec::of(got)
+            );
+        }
+    }
+    String::new()
+}
+
 impl Map {
     fn apply(f: &MapFn, spec: &ElementSpec, index: u64, e: Element) -> Result<Element> {
         let out = call_user("map", index, || f(e))?;
@@ -185,9 +205,11 @@ impl Map {
         } else {
             Err(Error::Pipeline(format!(
                 "map: element {index}: the function returned {}, which does not fit the spec \
-                 {spec}; a function whose output shape depends on the data declares its spec \
-                 with MapOptions::output_spec",
-                out.spec()
+                 {spec}{}; a function whose output's shape or dtype depends on the data \
+                 declares its output spec, with None for the dimensions that vary \
+                 (output_signature= in Python, MapOptions::output_spec in Rust)",
+                out.spec(),
+                misfit(spec, &out)
             )))
         }
     }

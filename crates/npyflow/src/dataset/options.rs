@@ -154,7 +154,8 @@ pub(crate) const MAX_CYCLE: usize = 1 << 16;
 #[derive(Clone, Debug, PartialEq)]
 pub struct InterleaveOptions {
     /// How many datasets are read at once; `None` (the default, tf.data's `AUTOTUNE`): as
-    /// many as this process may use cores.
+    /// tf.data chooses, as many as this process may use cores, but with parallelism
+    /// `min(threads, cores)`, or a third of the cores (rounded up) with AUTOTUNE threads.
     pub cycle_length: Option<usize>,
     /// How many consecutive elements are taken from each dataset in turn (default 1).
     pub block_length: usize,
@@ -181,6 +182,8 @@ impl Default for InterleaveOptions {
 
 impl InterleaveOptions {
     /// The defaults: a cycle of one dataset per core, blocks of one element, one thread.
+    /// (A parallel interleave without a cycle length gets tf.data's:
+    /// `min(threads, cores)`, or a third of the cores, rounded up, with AUTOTUNE.)
     pub fn new() -> InterleaveOptions {
         InterleaveOptions::default()
     }
@@ -244,9 +247,17 @@ impl InterleaveOptions {
     }
 
     /// The cycle and block lengths, checked: both positive, the cycle at most
-    /// [`MAX_CYCLE`], and at most 256 when each open dataset has a thread.
+    /// [`MAX_CYCLE`], and at most 256 when each open dataset has a thread. A cycle length
+    /// not given is tf.data's (its interleave kernels'): the cores without parallelism,
+    /// `min(num_parallel_calls, cores)` with it, and a third of the cores (rounded up) with
+    /// AUTOTUNE parallelism.
     pub(crate) fn lengths(&self) -> Result<(usize, usize)> {
-        let cycle = self.cycle_length.unwrap_or_else(cores);
+        Parallelism::check(self.parallelism, "interleave")?;
+        let cycle = self.cycle_length.unwrap_or_else(|| match self.parallelism {
+            None => cores(),
+            Some(p) if p.is_autotune() => cores().div_ceil(3),
+            Some(p) => p.num_threads().min(cores()),
+        });
         require(cycle > 0, || {
             "interleave: cycle_length must be positive, got 0".to_string()
         })?;
@@ -256,7 +267,6 @@ impl InterleaveOptions {
         require(cycle <= MAX_CYCLE, || {
             format!("interleave: cycle_length {cycle} is more than npyflow's {MAX_CYCLE}")
         })?;
-        Parallelism::check(self.parallelism, "interleave")?;
         require(self.parallelism.is_none() || cycle <= MAX_THREADS, || {
             format!(
                 "interleave: a parallel interleave runs a thread per open dataset, and \

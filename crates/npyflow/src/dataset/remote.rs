@@ -12,6 +12,12 @@
 //! neighbours closer than a block merged into one request, all requests in flight together.
 //! A block shuffle (`Dataset::block_shuffle`) tells the source which blocks come next
 //! ([`Pass::will_read`]): they are fetched in its order instead, each once.
+//!
+//! With a cache directory (the storage option `cache_dir`), every block goes through it: a
+//! batch's rows of a block it does not hold are read as that whole block (not by their own
+//! small ranges), so that the next pass finds every byte it reads in the directory and
+//! makes no data request. Each pass first checks, by one `HEAD` per object, that the object
+//! is still the version opened: a replaced object is an error, never its cached old bytes.
 
 use std::collections::{BTreeMap, VecDeque};
 use std::ops::Range;
@@ -21,7 +27,7 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 
-use super::plumbing::{describe_node, own_pass, Node, Pass};
+use super::plumbing::{describe_node, Cardinality, Node, Pass, PassRef};
 use crate::buffer::BufferPool;
 use crate::element::{Element, ElementSpec};
 use crate::error::{Error, Result};
@@ -316,11 +322,14 @@ impl Rows {
     }
 
     /// The blocks a batch reads whole: of `per_block` (rows of the batch in each block),
-    /// those held or on their way, and those the batch takes at least 1/64 of (fetched now
-    /// if missing). All are claimed under one lock before any is waited for, so that making
+    /// those held or on their way, and those the batch takes at least 1/64 of (any share,
+    /// through a cache directory), fetched now if missing. All are claimed under one lock before any is waited for, so that making
     /// room for blocks ahead cannot drop one this batch still needs.
     fn claim(&self, per_block: &BTreeMap<u64, u64>) -> Result<BTreeMap<u64, Bytes>> {
         let mut claimed = Vec::new();
+        // Through a cache directory, every block is worth holding: another reader of it
+        // then waits for its one request instead of making its own.
+        let any_share = self.npy.object().is_cached();
         {
             let mut guard = self.lock();
             let st = &mut *guard;
@@ -331,7 +340,7 @@ impl Rows {
                     }
                 }
                 if !st.slots.contains_key(&b)
-                    && n * 64 >= self.block_rows
+                    && (any_share || n * 64 >= self.block_rows)
                     && !self.start(st, b, true)
                 {
                     continue;
@@ -427,10 +436,11 @@ impl Rows {
     }
 
     /// Rows `indices` (in that order) stacked. Rows of blocks held or on their way, or of
-    /// which the batch takes at least 1/64, come from those blocks; the others are read by
-    /// coalesced ranged GETs: sorted, rows closer than
-    /// a block apart merged into one request (of at most four blocks), every request in
-    /// flight together. (Rows must be contiguous in the object.)
+    /// which the batch takes at least 1/64, come from those blocks. The others are read by
+    /// coalesced ranged GETs: sorted, rows closer than a block apart merged into one request
+    /// (of at most four blocks), every request in flight together; or, when the object is
+    /// read through a cache directory, as whole blocks (so that the next pass finds them
+    /// there), a few at a time. (Rows must be contiguous in the object.)
     fn gather(&self, indices: &[u64], pool: &BufferPool) -> Result<Tensor> {
         let rb = self.npy.row_bytes();
         let mut order: Vec<(u64, usize)> = indices.iter().copied().zip(0..).collect();
@@ -445,50 +455,78 @@ impl Rows {
         }
         // Rows of the batch in each block: a block the batch takes at least 1/64 of is read
         // whole and kept (the next batches of a block shuffle want it too); the rows of
-        // the others (a global shuffle's scattered rows) are read by their own ranges.
+        // the others (a global shuffle's scattered rows) are read apart.
         let mut per_block: BTreeMap<u64, u64> = BTreeMap::new();
         for &(i, _) in &order {
             *per_block.entry(i / self.block_rows).or_default() += 1;
         }
         let held = self.claim(&per_block)?;
-        let mut runs: Vec<Range<u64>> = Vec::new();
-        for &(i, _) in &order {
-            if held.contains_key(&(i / self.block_rows)) {
-                continue;
-            }
-            match runs.last_mut() {
-                Some(r)
-                    if i < r.end + self.block_rows && i + 1 - r.start <= 4 * self.block_rows =>
-                {
-                    r.end = i + 1
-                }
-                _ => runs.push(i..i + 1),
-            }
-        }
-        let byte_ranges: Vec<_> = runs
-            .iter()
-            .map(|r| self.npy.byte_range(r.clone()))
-            .collect();
-        let fetched = self.npy.object().read_ranges(&byte_ranges)?;
         let mut buf = pool.take(indices.len() * rb as usize)?;
         let raw = buf.as_mut_slice();
         let rb = rb as usize;
-        let mut run = 0;
-        for &(i, at) in &order {
+        // The rows of blocks not held, as requests: (rows the request reads, positions in
+        // `order` of the rows it serves).
+        let mut requests: Vec<(Range<u64>, Range<usize>)> = Vec::new();
+        let whole_blocks = self.npy.object().is_cached();
+        for (k, &(i, at)) in order.iter().enumerate() {
             let b = i / self.block_rows;
-            let src: &[u8] = if let Some(bytes) = held.get(&b) {
+            if let Some(bytes) = held.get(&b) {
                 let off = (i - self.block_range(b).start) as usize * rb;
-                &bytes[off..off + rb]
-            } else {
-                while runs[run].end <= i {
-                    run += 1;
+                raw[at * rb..(at + 1) * rb].copy_from_slice(&bytes[off..off + rb]);
+                continue;
+            }
+            match requests.last_mut() {
+                Some((rows, serves)) if whole_blocks && i < rows.end => serves.end = k + 1,
+                Some((rows, serves))
+                    if !whole_blocks
+                        && i < rows.end + self.block_rows
+                        && i + 1 - rows.start <= 4 * self.block_rows =>
+                {
+                    rows.end = i + 1;
+                    serves.end = k + 1;
                 }
-                let off = (i - runs[run].start) as usize * rb;
-                &fetched[run][off..off + rb]
-            };
-            raw[at * rb..(at + 1) * rb].copy_from_slice(src);
+                _ if whole_blocks => requests.push((self.block_range(b), k..k + 1)),
+                _ => requests.push((i..i + 1, k..k + 1)),
+            }
+        }
+        // Whole blocks are read a few at a time (their bytes are dropped once copied);
+        // coalesced rows all at once.
+        let group = if whole_blocks {
+            (self.max_blocks / 2).max(1)
+        } else {
+            requests.len().max(1)
+        };
+        for chunk in requests.chunks(group) {
+            let byte_ranges: Vec<_> = chunk
+                .iter()
+                .map(|(rows, _)| self.npy.byte_range(rows.clone()))
+                .collect();
+            let fetched = self.npy.object().read_ranges(&byte_ranges)?;
+            for ((rows, serves), bytes) in chunk.iter().zip(&fetched) {
+                for &(i, at) in &order[serves.clone()] {
+                    let off = (i - rows.start) as usize * rb;
+                    raw[at * rb..(at + 1) * rb].copy_from_slice(&bytes[off..off + rb]);
+                }
+            }
         }
         self.npy.rows_from_buffer(indices.len() as u64, buf)
+    }
+
+    /// Once per pass, before anything is read from a cache directory: checks that the object
+    /// is still the version opened (one `HEAD`). On a change, the blocks held are dropped too,
+    /// so that nothing of the old version is served; every read then fails as a read of a
+    /// replaced object does.
+    fn check_unchanged(&self) -> Result<()> {
+        if !self.npy.object().is_cached() {
+            return Ok(());
+        }
+        let r = self.npy.object().check_unchanged();
+        if r.is_err() && !self.npy.object().is_cached() {
+            let mut st = self.lock();
+            st.slots.clear();
+            st.plan.clear();
+        }
+        r
     }
 }
 
@@ -498,6 +536,9 @@ pub(crate) struct RemoteRows {
     parts: Arc<Vec<Rows>>,
     starts: Arc<Vec<u64>>,
     spec: ElementSpec,
+    /// Per pass: whether each part's object was checked to be unchanged (objects read
+    /// through a cache directory are checked once per pass, on first use).
+    checked: Arc<Vec<Mutex<bool>>>,
 }
 
 impl RemoteRows {
@@ -510,17 +551,48 @@ impl RemoteRows {
             parts: Arc::new(parts.into_iter().map(|p| Rows::new(p, plan)).collect()),
             starts: Arc::new(starts),
             spec,
+            checked: Arc::new(Vec::new()),
         }
     }
 
     fn part_of(&self, index: u64) -> usize {
         self.starts.partition_point(|&s| s <= index) - 1
     }
+
+    /// Part `p`, checked unchanged once in this pass where it is read through a cache (the
+    /// pass's other readers of it wait for that one check).
+    fn part(&self, p: usize) -> Result<&Rows> {
+        let part = &self.parts[p];
+        if let Some(checked) = self.checked.get(p) {
+            let mut done = checked.lock().unwrap_or_else(|e| e.into_inner());
+            if !*done {
+                part.check_unchanged()?;
+                *done = true;
+            }
+        }
+        Ok(part)
+    }
 }
 
 impl Node for RemoteRows {
     describe_node! { name: "NpyRows"; spec: spec; }
-    own_pass!();
+
+    fn cardinality(&self) -> Cardinality {
+        Cardinality::Finite(Pass::len(self))
+    }
+
+    fn is_random_access(&self) -> bool {
+        true
+    }
+
+    fn pass(&self) -> Option<PassRef> {
+        // A new pass: each object is checked again (when read through a cache).
+        let checked = self.parts.iter().map(|_| Mutex::new(false)).collect();
+        Some(Arc::new(RemoteRows {
+            checked: Arc::new(checked),
+            ..self.clone()
+        }))
+    }
 }
 
 impl Pass for RemoteRows {
@@ -531,14 +603,14 @@ impl Pass for RemoteRows {
     fn get(&self, index: u64) -> Result<Element> {
         let p = self.part_of(index);
         let r = index - self.starts[p];
-        let t = self.parts[p].read(r..r + 1)?;
+        let t = self.part(p)?.read(r..r + 1)?;
         Ok(t.row_view(0)?.into())
     }
 
     fn get_range(&self, start: u64, end: u64) -> Option<Result<Element>> {
         let p = self.part_of(start);
         let (first, next) = (self.starts[p], self.starts[p + 1]);
-        (end <= next).then(|| Ok(self.parts[p].read(start - first..end - first)?.into()))
+        (end <= next).then(|| Ok(self.part(p)?.read(start - first..end - first)?.into()))
     }
 
     fn gather(&self, indices: &[u64], pool: &BufferPool) -> Option<Result<Element>> {
@@ -546,18 +618,26 @@ impl Pass for RemoteRows {
             return None;
         }
         // The rows are copied into a pooled buffer and converted there.
-        Some(self.parts[0].gather(indices, pool).map(Element::from))
+        Some(
+            self.part(0)
+                .and_then(|part| part.gather(indices, pool))
+                .map(Element::from),
+        )
     }
 
     fn will_read(&self, ranges: &[Range<u64>]) {
-        for (p, part) in self.parts.iter().enumerate() {
+        for p in 0..self.parts.len() {
             let (lo, hi) = (self.starts[p], self.starts[p + 1]);
             let local: Vec<Range<u64>> = ranges
                 .iter()
                 .filter(|r| r.start < hi && r.end > lo)
                 .map(|r| r.start.max(lo) - lo..r.end.min(hi) - lo)
                 .collect();
-            if !local.is_empty() {
+            if local.is_empty() {
+                continue;
+            }
+            // An object that changed is not read ahead (its reads fail at their elements).
+            if let Ok(part) = self.part(p) {
                 part.will_read(&local);
             }
         }

@@ -533,7 +533,13 @@ impl Dataset {
     /// # Ok::<(), npyflow::Error>(())
     /// ```
     pub fn from_tensor_slices(element: impl Into<Element>) -> Result<Dataset> {
-        let node = Slices::new(element.into(), &|i| format!("component {i}"))?;
+        let element = element.into();
+        // Components named as Python indexes the element: `component 1`, `component 'x'`.
+        let names = element.spec().component_names();
+        let node = Slices::new(element, &|i| match names.get(i) {
+            Some(name) if !name.is_empty() => format!("component {name}"),
+            _ => "the tensor".to_string(),
+        })?;
         Ok(Dataset::from_node(node))
     }
 

@@ -203,7 +203,14 @@ impl DatasetIter {
     ///     }
     /// }
     /// assert_eq!(got, ["0", "1", "2"]);
-    /// assert!(matches!(it.next_by(Instant::now()), Ok(None)));
+    /// // The end, once the prefetch thread has found it (a loaded machine may take a while).
+    /// let end = loop {
+    ///     match it.next_by(Instant::now() + Duration::from_millis(10)) {
+    ///         Err(Wait::Pending) => continue,
+    ///         other => break other,
+    ///     }
+    /// };
+    /// assert!(matches!(end, Ok(None)));
     /// let plain = Dataset::range(0, 3, 1)?;
     /// assert_eq!(plain.iter().next_by(Instant::now()).err(), Some(Wait::Unsupported));
     /// # Ok::<(), npyflow::Error>(())
