@@ -141,7 +141,24 @@ impl Assembler {
     /// `0..n`, each row written once, through the fused ops, to its place.
     fn pieces(&self, pieces: &[Piece], n: usize) -> Result<Element> {
         if self.fused.iter().any(|op| op.as_graph().is_some()) {
-            // An op graph maps whole batches: stack, then map the batch.
+            // An op graph maps whole batches. Rows read as one run of consecutive rows are a
+            // batch already: the graph reads them in place.
+            if let [Piece {
+                rows: PieceRows::Run { rows, first, count },
+                at: 0,
+                run,
+                ..
+            }] = pieces
+            {
+                if *count == n && *run >= n {
+                    let batch = rows.map_tensors(&mut |t| t.rows_view(*first..*first + n))?;
+                    let out = apply_elementwise_pooled(batch.clone(), &self.fused, &self.pool)?;
+                    // A row of a file truncated under its map may have been read as zeros.
+                    Buffer::check_all_intact(batch.tensors().into_iter().map(Tensor::buffer))?;
+                    return Ok(out);
+                }
+            }
+            // Otherwise: stack, then map the batch.
             let plain = Assembler {
                 assemble: Assemble::Stack,
                 fused: Vec::new(),

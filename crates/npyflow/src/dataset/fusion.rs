@@ -110,7 +110,7 @@ pub(crate) fn apply_elementwise_pooled(
 #[cfg(test)]
 mod tests {
     use super::super::map::op_chain;
-    use crate::dataset::Parallelism;
+    use crate::dataset::{BatchOptions, Parallelism, ShuffleOptions};
     use crate::dtype::DType;
     use crate::element::Element;
     use crate::ops;
@@ -138,6 +138,100 @@ mod tests {
         );
         assert!(chain.is_elementwise());
         assert_eq!(chain.parallel.map(|p| p.num_threads()), Some(2));
+    }
+
+    /// `(img[:, ::-1, :].astype(np.float32) + 8.0) / 255.0` on the first part of a pair,
+    /// the second passed through.
+    fn flip_graph(dtype: DType) -> ops::graph::Graph {
+        use crate::element::{ElementSpec, PartialShape, TensorSpec};
+        use ops::graph::{BinaryOp, GraphBuilder, Index, Output, Part};
+        let spec = ElementSpec::Tuple(vec![
+            ElementSpec::Tensor(TensorSpec {
+                dtype,
+                shape: PartialShape::known(&[5, 6, 3]),
+            }),
+            ElementSpec::Tensor(TensorSpec {
+                dtype: DType::Int64,
+                shape: PartialShape::known(&[]),
+            }),
+        ]);
+        let mut g = GraphBuilder::new(&spec);
+        let img = g.input(&[Part::Index(0)]).unwrap();
+        let label = g.input(&[Part::Index(1)]).unwrap();
+        let range = |step| Index::Range {
+            start: None,
+            stop: None,
+            step,
+        };
+        let flipped = g.slice(img, &[range(1), range(-1), range(1)]).unwrap();
+        let f = g.cast(flipped, DType::Float32).unwrap();
+        let eight = g.constant(Tensor::scalar(8.0f32)).unwrap();
+        let shifted = g.binary(BinaryOp::Add, f, eight).unwrap();
+        let k = g.constant(Tensor::scalar(255.0f32)).unwrap();
+        let scaled = g.binary(BinaryOp::Divide, shifted, k).unwrap();
+        g.build(Output::Tuple(vec![
+            Output::Value(scaled),
+            Output::Value(label),
+        ]))
+        .unwrap()
+    }
+
+    #[test]
+    fn a_graph_batch_read_in_place_equals_batching_the_mapped_elements() {
+        // Batches of rows read as one run (a graph reads them in place), of rows stacked
+        // first (after a shuffle) and of rows mapped one by one, for 8-bit images (a table
+        // of results) and 16-bit ones (computed block by block), with every size of last
+        // batch.
+        for dtype in [DType::UInt8, DType::Int8, DType::UInt16] {
+            let rows = 700;
+            let width = dtype.itemsize();
+            let bytes: Vec<u8> = (0..rows * 90 * width)
+                .map(|i| ((i * 2_654_435_761) >> 11) as u8)
+                .collect();
+            let x = Tensor::new(
+                dtype,
+                &[rows, 5, 6, 3],
+                crate::buffer::Buffer::from_vec(bytes),
+            )
+            .unwrap();
+            let y = Tensor::from_vec((0..rows as i64).collect(), &[rows]).unwrap();
+            let src = Dataset::from_tensor_slices(Element::tuple([x, y])).unwrap();
+            let graph = flip_graph(dtype);
+            for (batch, drop) in [(256, false), (300, true), (700, false), (1, false)] {
+                let mapped = src.map(ops::graph(graph.clone()), ()).unwrap();
+                let in_place = mapped
+                    .batch(batch, BatchOptions::new().drop_remainder(drop))
+                    .unwrap()
+                    .to_vec()
+                    .unwrap();
+                let one_by_one = mapped
+                    .map(|x: Element| Ok(x), ())
+                    .unwrap()
+                    .batch(batch, BatchOptions::new().drop_remainder(drop))
+                    .unwrap()
+                    .to_vec()
+                    .unwrap();
+                assert_eq!(in_place, one_by_one, "{dtype} batch {batch}");
+                let shuffled = |d: &Dataset| d.shuffle(64, ShuffleOptions::new().seed(3)).unwrap();
+                let stacked = shuffled(&src)
+                    .map(ops::graph(graph.clone()), ())
+                    .unwrap()
+                    .batch(batch, BatchOptions::new().drop_remainder(drop))
+                    .unwrap()
+                    .to_vec()
+                    .unwrap();
+                let mapped_first = shuffled(&src)
+                    .map(ops::graph(graph.clone()), ())
+                    .unwrap()
+                    .map(|x: Element| Ok(x), ())
+                    .unwrap()
+                    .batch(batch, BatchOptions::new().drop_remainder(drop))
+                    .unwrap()
+                    .to_vec()
+                    .unwrap();
+                assert_eq!(stacked, mapped_first, "{dtype} batch {batch}, shuffled");
+            }
+        }
     }
 
     #[test]

@@ -9,11 +9,20 @@
 //! element's tensors, constants, values computed step by step) are strided views: slices,
 //! flips, transposes and broadcasting are read in place, not copied first.
 //!
+//! Two kinds of region skip the step buffers. A chain (a cast of one input to float32 or
+//! float64, then additions, subtractions, multiplications and divisions with constants, as
+//! `x.astype(np.float32) / 255.0`) computes each block in one loop from its input through
+//! the cast and the first arithmetic step into the output, then one loop in place per
+//! further step while the block is in the cache. Another region of two or more steps whose
+//! only varying input has 8 bits looks its values up in a table of its results for the 256
+//! bit patterns, which its own steps compute first. Both read a contiguous input in place.
+//!
 //! Each step computes the same function of the same operand values as the step-by-step
 //! evaluation does, element by element; only the order in which elements are computed
 //! changes, which no elementwise step can see. So the results are identical, bit for bit,
 //! undefined casts included (a block with one makes the whole evaluation report it, as the
-//! whole-array cast does).
+//! whole-array cast does). A table holds the values its steps compute for each input value;
+//! one with an undefined value is not used (that input value may not occur).
 
 use bytemuck::Pod;
 
@@ -314,12 +323,33 @@ pub(super) fn run(
         })
         .collect();
 
+    // A chain (a cast to floats, then arithmetic with constants) runs as one loop per
+    // arithmetic step, the first from the input. Otherwise a region over one varying 8-bit input
+    // takes its results from a table of the root's value for each of the input's 256
+    // values: one pass over the data too, whatever the steps.
+    let chain =
+        chain_input(region, nodes, dtypes, &leaves).map(|j| (j, links(region, nodes, &leaves)));
+    let table = match table_input(&leaves, region.steps.len(), n) {
+        Some(j) if chain.is_none() => {
+            table(region, nodes, dtypes, &leaves, j, strict, size)?.map(|t| (j, t))
+        }
+        _ => None,
+    };
+    // The one input those read, where they read it in place when a block of it is
+    // contiguous.
+    let single = chain.as_ref().map(|c| c.0).or(table.as_ref().map(|t| t.0));
+
     // The output, and a block buffer per step (the root's is the output) and per input.
     let mut out = match pool {
         Some(p) => p.take(n * size)?,
         None => BufferMut::zeroed(n * size)?,
     };
-    let mut step_bufs: Vec<Vec<u64>> = vec![vec![0u64; BLOCK]; region.steps.len() - 1];
+    let steps_buffered = if single.is_some() {
+        0
+    } else {
+        region.steps.len() - 1
+    };
+    let mut step_bufs: Vec<Vec<u64>> = vec![vec![0u64; BLOCK]; steps_buffered];
     let mut leaf_bufs: Vec<Vec<u64>> = leaves
         .iter()
         .map(|l| {
@@ -351,14 +381,47 @@ pub(super) fn run(
         } else {
             (BLOCK.min(inner - idx[r - 1]), 0)
         };
-        // Each input's values for the block.
-        for (leaf, buf) in leaves.iter().zip(leaf_bufs.iter_mut()) {
-            if !leaf.scalar {
-                gather_block(leaf, &dims, &idx, block, runs, buf);
+        // Each input's values for the block (read in place by a chain or a table where
+        // they lie side by side).
+        let in_place = |leaf: &Leaf| runs == 0 && leaf.strides[r - 1] == 1;
+        for (k, (leaf, buf)) in leaves.iter().zip(leaf_bufs.iter_mut()).enumerate() {
+            if leaf.scalar || (single == Some(k) && in_place(leaf)) {
+                continue;
             }
+            gather_block(leaf, &dims, &idx, block, runs, buf);
         }
-        // The steps, the last into the output.
+        // The steps, the last into the output (or the table's values for the block).
         let mut out_bytes = Some(&mut out.as_mut_slice()[done * size..(done + block) * size]);
+        if let Some(j) = single {
+            let leaf = &leaves[j];
+            let width = leaf.dtype.itemsize();
+            let values: &[u8] = if in_place(leaf) {
+                let at = leaf.pos as usize * width;
+                &leaf.base.as_bytes()[at..at + block * width]
+            } else {
+                &bytemuck::cast_slice::<u64, u8>(&leaf_bufs[j])[..block * width]
+            };
+            let dst = out_bytes.take().expect("not taken yet");
+            if let Some((_, links)) = &chain {
+                with_elem!(leaf.dtype, S => {
+                    let from: &[S] = bytemuck::cast_slice(values);
+                    match links {
+                        Links::F32(l) => chain_block(from, l, bytemuck::cast_slice_mut(dst)),
+                        Links::F64(l) => chain_block(from, l, bytemuck::cast_slice_mut(dst)),
+                    }
+                });
+            } else if let Some((_, table)) = &table {
+                match size {
+                    1 => look_up::<u8>(table, values, dst),
+                    2 => look_up::<u16>(table, values, dst),
+                    4 => look_up::<u32>(table, values, dst),
+                    _ => look_up::<u64>(table, values, dst),
+                }
+            }
+            done += block;
+            advance(&mut leaves, &dims, &mut idx, block, runs);
+            continue;
+        }
         for (k, (&node_ix, args)) in region.steps.iter().zip(&region.args).enumerate() {
             let last = k + 1 == region.steps.len();
             let split = k.min(step_bufs.len());
@@ -385,6 +448,244 @@ pub(super) fn run(
         advance(&mut leaves, &dims, &mut idx, block, runs);
     }
     Tensor::new(out_dtype, &shape, out.freeze()).map(Some)
+}
+
+/// How a step of a chain combines the value so far with its constant.
+#[derive(Clone, Copy, Debug)]
+enum Link<T> {
+    /// `value op constant`.
+    Right(BinaryOp, T),
+    /// `constant op value`.
+    Left(BinaryOp, T),
+}
+
+/// The constants of a chain's steps, as its float type.
+enum Links {
+    F32(Vec<Link<f32>>),
+    F64(Vec<Link<f64>>),
+}
+
+/// The varying input of a region that is a chain: a cast of that input (of any dtype) to
+/// float32 or float64, then additions, subtractions, multiplications and divisions of the
+/// value so far with constants (values the same for every element), as
+/// `(x.astype(np.float32) + 8.0) / 255.0`. `None` for any other region.
+fn chain_input(
+    region: &Region,
+    nodes: &[Node],
+    dtypes: &[DType],
+    leaves: &[Leaf],
+) -> Option<usize> {
+    let (&first, rest) = region.steps.split_first()?;
+    let Node::Cast(_, to) = nodes[first] else {
+        return None;
+    };
+    let Src::Leaf(j) = region.args[0][0] else {
+        return None;
+    };
+    if !matches!(to, DType::Float32 | DType::Float64) || leaves[j].scalar {
+        return None;
+    }
+    let constant =
+        |a: &Src| matches!(*a, Src::Leaf(l) if leaves[l].scalar && leaves[l].dtype == to);
+    for (k, (&step, args)) in rest.iter().zip(&region.args[1..]).enumerate() {
+        let Node::Binary(op, ..) = nodes[step] else {
+            return None;
+        };
+        let arithmetic = matches!(
+            op,
+            BinaryOp::Add | BinaryOp::Subtract | BinaryOp::Multiply | BinaryOp::Divide
+        );
+        // The value so far (step k of the region) and a constant, either way round.
+        let on_previous = match args.as_slice() {
+            [Src::Step(p), c] | [c, Src::Step(p)] => *p == k && constant(c),
+            _ => false,
+        };
+        if !arithmetic || !on_previous || dtypes[step] != to {
+            return None;
+        }
+    }
+    Some(j)
+}
+
+/// The links of a region [`chain_input`] accepted.
+fn links(region: &Region, nodes: &[Node], leaves: &[Leaf]) -> Links {
+    fn typed<T: Pod>(region: &Region, nodes: &[Node], leaves: &[Leaf]) -> Vec<Link<T>> {
+        let constant = |src: Src| match src {
+            Src::Leaf(l) => {
+                let all: &[T] = bytemuck::cast_slice(leaves[l].base.as_bytes());
+                all[leaves[l].pos as usize]
+            }
+            Src::Step(_) => unreachable!("a chain's constants are inputs"),
+        };
+        region.steps[1..]
+            .iter()
+            .zip(&region.args[1..])
+            .map(|(&step, args)| {
+                let Node::Binary(op, ..) = nodes[step] else {
+                    unreachable!("a chain's steps after the cast are binary")
+                };
+                match args[..] {
+                    [Src::Step(_), c] => Link::Right(op, constant(c)),
+                    [c, _] => Link::Left(op, constant(c)),
+                    _ => unreachable!("binary steps have two operands"),
+                }
+            })
+            .collect()
+    }
+    let float32 = match &nodes[region.steps[0]] {
+        Node::Cast(_, to) => *to == DType::Float32,
+        _ => unreachable!("a chain starts with a cast"),
+    };
+    if float32 {
+        Links::F32(typed(region, nodes, leaves))
+    } else {
+        Links::F64(typed(region, nodes, leaves))
+    }
+}
+
+/// A chain over `from` into `out`: each element cast as the cast step casts it and combined
+/// with the first link's constant in one loop, then each further link applied to the block
+/// in place (while it is in the cache), by the same functions the step-by-step evaluation
+/// applies.
+fn chain_block<S: Elem, T: Elem>(from: &[S], links: &[Link<T>], out: &mut [T]) {
+    let cast = |f: S| T::from_wide_saturating(f.wide());
+    let Some((&first, rest)) = links.split_first() else {
+        for (o, &f) in out.iter_mut().zip(from) {
+            *o = cast(f);
+        }
+        return;
+    };
+    // One loop per op and side, so that each is compiled (and vectorized) on its own.
+    macro_rules! per_op {
+        ($link:expr, $each:ident, $x:ident => $value:expr) => {
+            match $link {
+                Link::Right(BinaryOp::Add, c) => $each!(|$x| T::binary(BinaryOp::Add, $value, c)),
+                Link::Left(BinaryOp::Add, c) => $each!(|$x| T::binary(BinaryOp::Add, c, $value)),
+                Link::Right(BinaryOp::Subtract, c) => {
+                    $each!(|$x| T::binary(BinaryOp::Subtract, $value, c))
+                }
+                Link::Left(BinaryOp::Subtract, c) => {
+                    $each!(|$x| T::binary(BinaryOp::Subtract, c, $value))
+                }
+                Link::Right(BinaryOp::Multiply, c) => {
+                    $each!(|$x| T::binary(BinaryOp::Multiply, $value, c))
+                }
+                Link::Left(BinaryOp::Multiply, c) => {
+                    $each!(|$x| T::binary(BinaryOp::Multiply, c, $value))
+                }
+                Link::Right(BinaryOp::Divide, c) => {
+                    $each!(|$x| T::binary(BinaryOp::Divide, $value, c))
+                }
+                Link::Left(BinaryOp::Divide, c) => {
+                    $each!(|$x| T::binary(BinaryOp::Divide, c, $value))
+                }
+                Link::Right(op, c) => $each!(|$x| T::binary(op, $value, c)),
+                Link::Left(op, c) => $each!(|$x| T::binary(op, c, $value)),
+            }
+        };
+    }
+    // The cast and the first link, from the input.
+    macro_rules! from_input {
+        ($f:expr) => {{
+            let f = $f;
+            for (o, &x) in out.iter_mut().zip(from) {
+                *o = f(x);
+            }
+        }};
+    }
+    per_op!(first, from_input, x => cast(x));
+    // The others, in place.
+    macro_rules! in_place {
+        ($f:expr) => {{
+            let f = $f;
+            for o in out.iter_mut() {
+                *o = f(*o);
+            }
+        }};
+    }
+    for &link in rest {
+        per_op!(link, in_place, x => x);
+    }
+}
+
+/// Regions of fewer steps compute their values directly (a single cast or arithmetic step
+/// runs as fast as a table look-up).
+const TABLE_MIN_STEPS: usize = 2;
+/// Nor does a table pay for fewer elements than this (it costs 256 evaluations).
+const TABLE_MIN_LEN: usize = 4096;
+
+/// The input whose 256 values a table of the region's results is indexed by: the region's
+/// only varying input (the others are the same for every element), of 8 bits, for a region
+/// of enough steps and elements. `None` where the region computes block by block.
+fn table_input(leaves: &[Leaf], steps: usize, n: usize) -> Option<usize> {
+    if steps < TABLE_MIN_STEPS || n < TABLE_MIN_LEN {
+        return None;
+    }
+    let mut varying = leaves.iter().enumerate().filter(|(_, l)| !l.scalar);
+    let (j, leaf) = varying.next()?;
+    let eight_bits = matches!(leaf.dtype, DType::UInt8 | DType::Int8);
+    (eight_bits && varying.next().is_none()).then_some(j)
+}
+
+/// The root's value (`size` bytes) for each of the 256 bit patterns of the region's 8-bit
+/// input `j`, in pattern order, computed by the region's own steps over a block of the 256
+/// values. The element for which a pattern is the input then has exactly the table's value:
+/// every step is elementwise and the other inputs the same for every element. `None` where
+/// a value is undefined and `strict`: that pattern may not occur in the data, so the caller
+/// computes block by block, which reports an undefined value only where one occurs.
+fn table(
+    region: &Region,
+    nodes: &[Node],
+    dtypes: &[DType],
+    leaves: &[Leaf],
+    j: usize,
+    strict: bool,
+    size: usize,
+) -> Result<Option<Vec<u64>>> {
+    const KEYS: usize = 256;
+    let mut leaf_bufs: Vec<Vec<u64>> = vec![Vec::new(); leaves.len()];
+    leaf_bufs[j] = vec![0u64; KEYS / 8];
+    for (k, b) in bytemuck::cast_slice_mut::<u64, u8>(&mut leaf_bufs[j])
+        .iter_mut()
+        .enumerate()
+    {
+        *b = k as u8;
+    }
+    let mut step_bufs: Vec<Vec<u64>> = vec![vec![0u64; KEYS]; region.steps.len() - 1];
+    let mut values = vec![0u64; KEYS * size / 8];
+    let mut root = Some(bytemuck::cast_slice_mut::<u64, u8>(&mut values));
+    for (k, (&node_ix, args)) in region.steps.iter().zip(&region.args).enumerate() {
+        let last = k + 1 == region.steps.len();
+        let (before, rest) = step_bufs.split_at_mut(k.min(region.steps.len() - 1));
+        let dst: &mut [u8] = if last {
+            root.take().expect("the root is last")
+        } else {
+            bytemuck::cast_slice_mut(&mut rest[0][..])
+        };
+        let ctx = Ctx {
+            steps: before,
+            leaves,
+            leaf_bufs: &leaf_bufs,
+            dtypes,
+            region,
+            n: KEYS,
+        };
+        if !compute(&nodes[node_ix], args, &ctx, dst, dtypes[node_ix], strict)? {
+            return Ok(None);
+        }
+    }
+    Ok(Some(values))
+}
+
+/// `dst` (values of `U`'s size) from `table` (256 of them) at `keys` (8-bit values).
+fn look_up<U: Pod>(table: &[u64], keys: &[u8], dst: &mut [u8]) {
+    let table: &[U; 256] = bytemuck::cast_slice::<u64, U>(table)[..256]
+        .try_into()
+        .expect("256 values");
+    let dst: &mut [U] = bytemuck::cast_slice_mut(dst);
+    for (d, &k) in dst.iter_mut().zip(keys) {
+        *d = table[usize::from(k)];
+    }
 }
 
 /// The region step by step, each step a whole array (for an empty output, whose steps may

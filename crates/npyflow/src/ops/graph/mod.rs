@@ -1144,6 +1144,68 @@ mod tests {
         }
     }
 
+    #[test]
+    fn tables_report_only_undefined_values_that_occur() {
+        // (1e9 / (x.astype(np.float32) - 1.0)).astype(np.int32): one region over one
+        // 8-bit input, computed from a table of its 256 results; only x == 1 makes an
+        // undefined cast (of infinity).
+        for dtype in [DType::UInt8, DType::Int8] {
+            let spec = ElementSpec::Tensor(TensorSpec {
+                dtype,
+                shape: PartialShape::known(&[64, 64]),
+            });
+            let mut g = GraphBuilder::new(&spec);
+            let x = g.input(&[]).unwrap();
+            let f = g.cast(x, DType::Float32).unwrap();
+            let one = g.constant(Tensor::scalar(1.0f32)).unwrap();
+            let d = g.binary(BinaryOp::Subtract, f, one).unwrap();
+            let k = g.constant(Tensor::scalar(1e9f32)).unwrap();
+            let q = g.binary(BinaryOp::Divide, k, d).unwrap();
+            let out = g.cast(q, DType::Int32).unwrap();
+            let graph = g.build(Output::Value(out)).unwrap();
+            assert_eq!(graph.plan.regions.len(), 1);
+            assert_eq!(graph.plan.regions[0].steps.len(), 4);
+            for with_one in [false, true] {
+                // Every bit pattern but 1's, and 1 too where `with_one`.
+                let bytes: Vec<u8> = (0..2 * 64 * 64)
+                    .map(|i| match (i * 13 % 256) as u8 {
+                        1 if !with_one => 2,
+                        b => b,
+                    })
+                    .collect();
+                let t = Tensor::new(
+                    dtype,
+                    &[2, 64, 64],
+                    crate::buffer::Buffer::from_vec(bytes.clone()),
+                )
+                .unwrap();
+                let e = Element::from(t);
+                let fused = graph.eval(&e, true, true, Eval::Fused(None)).unwrap();
+                let steps = graph.eval(&e, true, true, Eval::Steps).unwrap();
+                assert_eq!(fused, steps);
+                assert_eq!(fused.is_none(), with_one);
+                let lenient = graph.eval(&e, false, true, Eval::Fused(None)).unwrap();
+                assert_eq!(lenient, graph.eval(&e, false, true, Eval::Steps).unwrap());
+                if !with_one {
+                    // NumPy's values written out (the input's bytes as its dtype).
+                    let want: Vec<i32> = bytes
+                        .iter()
+                        .map(|&b| {
+                            let v = if dtype == DType::Int8 {
+                                f32::from(b as i8)
+                            } else {
+                                f32::from(b)
+                            };
+                            (1e9f32 / (v - 1.0)) as i32
+                        })
+                        .collect();
+                    let got = fused.unwrap().into_tensor().unwrap();
+                    assert_eq!(got.view::<i32>().unwrap().to_vec(), want);
+                }
+            }
+        }
+    }
+
     /// Random graphs: the fused evaluation against the step-by-step one.
     mod fused_equals_steps {
         use super::*;
@@ -1224,8 +1286,10 @@ mod tests {
         /// A random shape: small dimensions mostly, sometimes ones that make many blocks
         /// (runs longer than a block, rows longer than a block, many short rows).
         fn shape(r: &mut Rng) -> Vec<usize> {
-            match r.below(6) {
+            match r.below(7) {
                 0 => vec![pick(r, &[1, 3, 1500])],
+                // Enough elements for a region over one 8-bit input to use a table.
+                6 => vec![pick(r, &[4096, 5000]), pick(r, &[1, 2])],
                 1 => vec![pick(r, &[2, 40]), 33, 3],
                 2 => vec![3, pick(r, &[1, 2, 1100])],
                 _ => (0..r.below(4)).map(|_| 1 + r.below(5) as usize).collect(),
@@ -1369,7 +1433,12 @@ mod tests {
             let mut r = Rng::keyed(seed, &[]);
             let s0 = shape(&mut r);
             let s1 = broadcastable(&mut r, &s0);
-            let d0 = pick(&mut r, &DTYPES);
+            // 8-bit inputs more often: a region over one of them uses a table.
+            let d0 = if r.below(3) == 0 {
+                pick(&mut r, &[DType::UInt8, DType::Int8])
+            } else {
+                pick(&mut r, &DTYPES)
+            };
             let d1 = pick(&mut r, &DTYPES);
             let batch = 1 + r.below(3) as usize;
             let with_batch = |s: &[usize]| [&[batch][..], s].concat();
@@ -1425,11 +1494,79 @@ mod tests {
             }
         }
 
+        /// A random chain: `x` (of any dtype, maybe flipped) cast to a float type, then
+        /// arithmetic with constants of that type on either side, against the step-by-step
+        /// evaluation, as a row and as a batch; the batch's size leaves every remainder of
+        /// the elements a chain computes at a time.
+        fn check_chain(seed: u64) {
+            let mut r = Rng::keyed(seed, &[1]);
+            let (d0, to) = (
+                pick(&mut r, &DTYPES),
+                pick(&mut r, &[DType::Float32, DType::Float64]),
+            );
+            let row_shape = vec![1 + r.below(9) as usize, pick(&mut r, &[1, 3, 17])];
+            let batch = 1 + r.below(40) as usize;
+            let x = values(&mut r, d0, &[&[batch][..], &row_shape].concat());
+            let spec = ElementSpec::Tensor(TensorSpec {
+                dtype: d0,
+                shape: PartialShape::known(&row_shape),
+            });
+            let mut g = GraphBuilder::new(&spec);
+            let mut v = g.input(&[]).unwrap();
+            if r.below(2) == 0 {
+                let all = |step| Index::Range {
+                    start: None,
+                    stop: None,
+                    step,
+                };
+                v = g.slice(v, &[all(-1), all(pick(&mut r, &[1, -1]))]).unwrap();
+            }
+            v = g.cast(v, to).unwrap();
+            for _ in 0..1 + r.below(4) {
+                let op = pick(
+                    &mut r,
+                    &[
+                        BinaryOp::Add,
+                        BinaryOp::Subtract,
+                        BinaryOp::Multiply,
+                        BinaryOp::Divide,
+                    ],
+                );
+                let c = g.constant(values(&mut r, to, &[])).unwrap();
+                let (a, b) = if r.below(2) == 0 { (v, c) } else { (c, v) };
+                v = g.binary(op, a, b).unwrap();
+            }
+            let graph = g.build(Output::Value(v)).unwrap();
+            assert_eq!(graph.plan.regions.len(), 1, "{graph:?}");
+            let buffers = crate::buffer::BufferPool::new(2);
+            for strict in [false, true] {
+                let e = Element::from(x.row(0).unwrap());
+                assert_eq!(
+                    graph.eval(&e, strict, false, Eval::Fused(None)).unwrap(),
+                    graph.eval(&e, strict, false, Eval::Steps).unwrap(),
+                    "seed {seed}: {graph:?}"
+                );
+                let e = Element::from(x.clone());
+                assert_eq!(
+                    graph
+                        .eval(&e, strict, true, Eval::Fused(Some(&buffers)))
+                        .unwrap(),
+                    graph.eval(&e, strict, true, Eval::Steps).unwrap(),
+                    "seed {seed}: {graph:?}"
+                );
+            }
+        }
+
         proptest! {
             #![proptest_config(ProptestConfig { cases: 400, ..ProptestConfig::default() })]
             #[test]
             fn random_graphs(seed in any::<u64>()) {
                 check(seed);
+            }
+
+            #[test]
+            fn random_chains(seed in any::<u64>()) {
+                check_chain(seed);
             }
         }
     }
