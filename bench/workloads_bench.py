@@ -42,6 +42,13 @@ def median(rows, key):
     return statistics.median(r[key] for r in rows)
 
 
+def pairs(python, rust):
+    """The Python/Rust ratios run by run, where each Python run followed its Rust run."""
+    if len(python) != len(rust):
+        return ""
+    return " (run by run: %s)" % ", ".join("%.2f" % (p["rows_per_s"] / r["rows_per_s"]) for p, r in zip(python, rust))
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--update", action="store_true")
@@ -58,11 +65,24 @@ def main():
     missing = [p for p in ("tf", "torch") if p not in peers]
     env = dict(os.environ, TMPDIR=args.data)
 
+    # W1 and W2 through the Python package, each run right after the Rust run it is compared
+    # with (the same conditions: on a shared machine, runs minutes apart are not comparable).
+    py_runs = {"w1": [], "w2": []}
+
+    def python_run(w):
+        cmd = [args.npyflow_python, os.path.join(ROOT, "bench", "python_workloads.py"), "--workloads", w]
+        if w == "w2":
+            cmd += ["--data", args.data]
+        out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
+        py_runs[w].extend(json.loads(line) for line in out.strip().splitlines())
+
     results = {}
     for w in args.workloads.split(","):
         ours, theirs = [], {p: [] for p in peers}
         for _ in range(args.repeats):
             ours.append(run_json([NPYFLOW, "bench", "--workload", w, "--json", "--data", args.data]))
+            if args.npyflow_python and w in py_runs:
+                python_run(w)
             for p in peers:
                 # tf.data takes tens of seconds on w2/w3: one run of it is enough.
                 if p != "numpy" and theirs[p] and w != "w1":
@@ -91,11 +111,13 @@ def main():
     # W1 and W4 through the Python package, against the Rust W1 and the W4 peers.
     python_rows = []
     if args.npyflow_python:
-        runs = {"w1": [], "w2": [], "w4": []}
+        runs = {"w1": py_runs["w1"], "w2": py_runs["w2"], "w4": []}
+        # W1 and W2 too where the Rust runs did not include them.
+        todo = ",".join(["w4"] + [w for w in ("w1", "w2") if not py_runs[w]])
         w4_peers = {p: [] for p in peers}
         for _ in range(args.repeats):
             out = subprocess.run([args.npyflow_python, os.path.join(ROOT, "bench", "python_workloads.py"),
-                                  "--data", args.data],
+                                  "--data", args.data, "--workloads", todo],
                                  capture_output=True, text=True, check=True).stdout
             for r in map(json.loads, out.strip().splitlines()):
                 runs[r["workload"]].append(r)
@@ -107,7 +129,7 @@ def main():
         py_w4 = median(runs["w4"], "rows_per_s")
         line = "W1 through Python (`map(ops.cast(..., component=0), num_parallel_calls=AUTOTUNE).map(ops.scale(1 / 255, component=0)).batch(256).prefetch(AUTOTUNE)`): %.0fk rows/s" % (py_w1 / 1e3)
         if rust_w1:
-            line += ", %.0f%% of the Rust figure" % (100 * py_w1 / rust_w1)
+            line += ", %.0f%% of the Rust figure" % (100 * py_w1 / rust_w1) + pairs(runs["w1"], results["w1"][0])
         if "w1" in results and "tf" in results["w1"][1]:
             line += ", %.0fx tf.data" % (py_w1 / median(results["w1"][1]["tf"], "rows_per_s"))
         python_rows.append(line + ".")
@@ -115,7 +137,7 @@ def main():
             py_w2 = median(runs["w2"], "rows_per_s")
             line = "W2 through Python (`zip(from_npy(x), from_npy(y)).global_shuffle(seed=0).batch(1024, num_parallel_calls=AUTOTUNE).prefetch(AUTOTUNE)`, opening the files included): %.2f GB/s" % (py_w2 * 1024 / 1e9)
             if "w2" in results:
-                line += ", %.0f%% of the Rust figure" % (100 * py_w2 / median(results["w2"][0], "rows_per_s"))
+                line += ", %.0f%% of the Rust figure" % (100 * py_w2 / median(results["w2"][0], "rows_per_s")) + pairs(runs["w2"], results["w2"][0])
             python_rows.append(line + ".")
         line = "W4 through Python (a Python function per element, then `batch(256)`): %.1fk rows/s, %.0f%% of NumPy's plain loop with `np.stack` (%.1fk)" % (
             py_w4 / 1e3, 100 * py_w4 / median(w4_peers["numpy"], "rows_per_s"), median(w4_peers["numpy"], "rows_per_s") / 1e3)

@@ -14,7 +14,9 @@ use super::state::State;
 use crate::buffer::{Buffer, BufferPool};
 use crate::element::{Element, ElementSpec, PartialShape, TensorSpec};
 use crate::error::{Error, Result};
-use crate::ops::elementwise::{apply_elementwise_bytes, apply_elementwise_into};
+use crate::ops::elementwise::{
+    apply_elementwise_bytes, apply_elementwise_into, f32_factor, scale_f32,
+};
 use crate::ops::{Component, Op, OpKind};
 use crate::tensor::Tensor;
 use crate::tensor_ops::check_stackable;
@@ -306,10 +308,16 @@ fn stack_pieces(
     let (row_in, row_out) = (size * dtype_in.itemsize(), size * dtype.itemsize());
     let mut out = pool.take(row_out * n)?;
     let dst = out.as_mut_slice();
+    // The chain of `x * m` on float32 (W3's map), resolved once for the batch: an interleave
+    // with blocks of one row gives a run per row, and the checks of a chain per run cost
+    // as much as a row of 256 floats takes.
+    let factor = f32_factor(ops, dtype_in, dtype);
     let mut write = |src: &[u8], at: usize, rows: usize| -> Result<()> {
         let slot = &mut dst[at * row_out..(at + rows) * row_out];
         if ops.is_empty() {
             slot.copy_from_slice(src);
+            Ok(())
+        } else if factor.is_some_and(|m| scale_f32(src, m, slot)) {
             Ok(())
         } else {
             apply_elementwise_bytes(ops, dtype_in, shape, src, dtype, slot)

@@ -10,6 +10,52 @@ use crate::tensor_ops::cast_bytes;
 /// The seed's chain, `cast(float32)` then one `scale`/`affine`, from a source whose values
 /// the float holds exactly (8- and 16-bit integers, bool, or the float itself): computed in
 /// one pass, with the same single rounding the two ops make. Returns whether it applied.
+/// The factor of a chain that only multiplies float32 values by a factor float32 holds
+/// exactly (`scale(m)`, or `cast(float32)` then `scale(m)`, of float32 values), for
+/// [`scale_f32`]; `None` for any other chain. A caller that applies one chain to many short
+/// runs (the rows of an interleave, one at a time) asks once and skips the checks of
+/// [`apply_elementwise_bytes`] for each run.
+///
+/// Exactness: the float32 product is the rounding of the exact product, as the float64 one
+/// rounded to float32 is (both are exact before rounding: 24 + 24 bits fit in 53), so this
+/// path gives the bits of the float64 computation. Eight lanes instead of four.
+pub(crate) fn f32_factor(ops: &[&Op], from: DType, to: DType) -> Option<f32> {
+    if from != DType::Float32 || to != DType::Float32 {
+        return None;
+    }
+    let (factor, offset) = match ops {
+        [cast, scale] => match (&cast.kind, &scale.kind) {
+            (OpKind::Cast(DType::Float32), OpKind::Scale { factor, offset }) => (factor, offset),
+            _ => return None,
+        },
+        [scale] => match &scale.kind {
+            OpKind::Scale { factor, offset } => (factor, offset),
+            _ => return None,
+        },
+        _ => return None,
+    };
+    let m = *factor as f32;
+    (*offset == 0.0 && f64::from(m) == *factor).then_some(m)
+}
+
+/// `out = src * m` over float32 bytes (see [`f32_factor`]); false, writing nothing, where
+/// either slice is not aligned for float32 or their lengths differ.
+pub(crate) fn scale_f32(src: &[u8], m: f32, out: &mut [u8]) -> bool {
+    let (Ok(s), Ok(o)) = (
+        bytemuck::try_cast_slice::<u8, f32>(src),
+        bytemuck::try_cast_slice_mut::<u8, f32>(out),
+    ) else {
+        return false;
+    };
+    if s.len() != o.len() {
+        return false;
+    }
+    for (o, s) in o.iter_mut().zip(s) {
+        *o = s * m;
+    }
+    true
+}
+
 pub(super) fn fused_cast_affine(
     ops: &[&Op],
     from: DType,
@@ -28,21 +74,9 @@ pub(super) fn fused_cast_affine(
         },
         _ => return false,
     };
-    // float32 times a factor float32 holds exactly: the float32 product is the rounding of
-    // the exact product, as the float64 one rounded to float32 is (both products are exact
-    // before rounding: 24 + 24 bits fit in 53). Eight lanes instead of four.
-    if from == DType::Float32 && to == DType::Float32 && *offset == 0.0 {
-        let m = *factor as f32;
-        if f64::from(m) == *factor {
-            if let (Ok(s), Ok(o)) = (
-                bytemuck::try_cast_slice::<u8, f32>(src),
-                bytemuck::try_cast_slice_mut::<u8, f32>(out),
-            ) {
-                for (o, s) in o.iter_mut().zip(s) {
-                    *o = s * m;
-                }
-                return true;
-            }
+    if let Some(m) = f32_factor(ops, from, to) {
+        if scale_f32(src, m, out) {
+            return true;
         }
     }
     fn run<S: bytemuck::Pod + Into<f64>, D: bytemuck::Pod>(

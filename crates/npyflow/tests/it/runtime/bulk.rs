@@ -213,6 +213,57 @@ fn npy_shards_interleaved_and_scaled_in_bulk() {
     assert_eq!(flat, expected);
 }
 
+/// Interleaved float32 rows (blocks of one row: a run per row) scaled into the batch, with
+/// the factors float32 holds exactly (the product in float32) and those it does not (0.1:
+/// the product in float64, rounded once), with and without a `cast(float32)` before: each
+/// value is the float64 product rounded to float32, computed here.
+#[test]
+fn interleaved_float32_rows_scale_as_in_float64() {
+    let files: Vec<Vec<f32>> = (0..3)
+        .map(|i| {
+            (0..5 * 4)
+                .map(|k| (i * 100 + k) as f32 / 3.0 - 7.0)
+                .collect()
+        })
+        .collect();
+    for factor in [2.0, -0.5, 0.1, 1.0 / 3.0] {
+        for cast in [false, true] {
+            let inputs = files.clone();
+            let rows = Dataset::range(0, 3, 1)
+                .unwrap()
+                .interleave(
+                    move |i: Element| {
+                        let i = i.into_tensor()?.to_i64_scalar("i")? as usize;
+                        Dataset::from_tensor_slices(Tensor::from_vec(inputs[i].clone(), &[5, 4])?)
+                    },
+                    InterleaveOptions::new().cycle_length(3).block_length(1),
+                )
+                .unwrap();
+            let rows = if cast {
+                rows.map(ops::cast(DType::Float32), ()).unwrap()
+            } else {
+                rows
+            };
+            let got: Vec<f32> = rows
+                .map(ops::scale(factor), ())
+                .unwrap()
+                .batch(6, ())
+                .unwrap()
+                .to_vec()
+                .unwrap()
+                .iter()
+                .flat_map(|b| b.as_tensor().unwrap().view::<f32>().unwrap().to_vec())
+                .collect();
+            // Row r of file f is at position 3 * r + f.
+            let expected: Vec<f32> = (0..15)
+                .flat_map(|p| files[p % 3][(p / 3) * 4..(p / 3 + 1) * 4].to_vec())
+                .map(|v| (f64::from(v) * factor) as f32)
+                .collect();
+            assert_eq!(got, expected, "factor {factor}, cast {cast}");
+        }
+    }
+}
+
 #[derive(Clone, Debug)]
 struct MoveCase {
     n: usize,
