@@ -231,7 +231,7 @@ pub(crate) struct Lanes {
     /// once.
     pub(crate) wake: usize,
     /// The stage is `AUTOTUNE`: under a pass's tuner, its threads (up to the CPU budget) and
-    /// buffer are set while it runs, starting from one thread; `threads` is what it runs
+    /// buffer are set while it runs, starting from the CPU budget's threads; `threads` is what it runs
     /// where no tuner is (a pass opened outside an iterator).
     pub(crate) autotune: bool,
     /// Only the buffer is tuned (a prefetch: one worker).
@@ -330,13 +330,11 @@ impl<J: Send + 'static, O: Bytes + Send + 'static> ParallelIter<J, O> {
         let tuner = current_tuner();
         let tuned = lanes.autotune && tuner.as_ref().is_some_and(|t| t.enabled());
         let threads = match &tuner {
-            Some(t) if lanes.autotune && !lanes.buffer_only => {
-                if tuned {
-                    1
-                } else {
-                    t.cpu_budget()
-                }
-            }
+            // Tuned or not, an AUTOTUNE stage starts with the CPU budget's threads, as
+            // tf.data starts its autotuned parallelism at the cores: a stage that needs them
+            // has them from its first element (a short pass is over before a stage grown
+            // from one thread would reach them), and the tuner takes back what stays idle.
+            Some(t) if lanes.autotune && !lanes.buffer_only => t.cpu_budget(),
             _ => lanes.threads,
         }
         .max(1);

@@ -104,9 +104,11 @@ proptest! {
     }
 }
 
-/// A stage that keeps its consumer waiting gets threads, up to the CPU budget and no more.
+/// A stage that keeps its consumer waiting starts with the CPU budget's threads, as tf.data
+/// starts its autotuned parallelism at the cores, keeps them while it is waited for, and is
+/// never given more.
 #[test]
-fn a_slow_stage_gets_threads_up_to_the_cpu_budget() {
+fn a_slow_stage_runs_at_the_cpu_budget_from_its_start() {
     let slow = Dataset::range(0, 300, 1)
         .unwrap()
         .filter(|_| Ok(true))
@@ -121,27 +123,59 @@ fn a_slow_stage_gets_threads_up_to_the_cpu_budget() {
         .with_options(budgets(3, 1 << 30))
         .unwrap();
     let mut it = slow.iter();
-    let got: Vec<i64> = it
-        .by_ref()
-        .map(|e| {
-            e.unwrap()
-                .into_tensor()
-                .unwrap()
-                .to_i64_scalar("x")
-                .unwrap()
-        })
-        .collect();
+    let got: Vec<i64> = it.by_ref().map(scalar).collect();
     assert_eq!(got, (0..300).collect::<Vec<_>>());
     let t = it.tuning().unwrap();
     assert_eq!(t.cpu_budget, 3);
-    let most = t.decisions.iter().map(|d| d.threads).max();
-    assert_eq!(most, Some(3), "the map was given the budget: {t}");
+    let map = t
+        .stages
+        .iter()
+        .find(|s| s.stage.starts_with("Map"))
+        .expect("{t}");
+    assert_eq!(map.threads, 3, "the map ran at the budget: {t}");
     assert!(
         t.decisions
             .iter()
-            .any(|d| d.why == "consumer waited" && d.stage.starts_with("Map")),
-        "{t}"
+            .filter(|d| d.stage.starts_with("Map"))
+            .all(|d| d.threads == 3),
+        "no thread of a waited-for stage was taken back or added past the budget: {t}"
     );
+}
+
+/// A cheap stage read by a slow consumer starts with the budget's threads and gives back the
+/// ones that stay idle.
+#[test]
+fn idle_threads_of_a_cheap_stage_are_taken_back() {
+    let cheap = Dataset::range(0, 300, 1)
+        .unwrap()
+        .map(|e| Ok(e), Parallelism::autotune())
+        .unwrap()
+        .with_options(budgets(4, 1 << 30))
+        .unwrap();
+    let mut it = cheap.iter();
+    let mut got = Vec::new();
+    for e in it.by_ref() {
+        // The consumer is the slow part: the map's workers wait on a full buffer.
+        std::thread::sleep(Duration::from_millis(1));
+        got.push(scalar(e));
+    }
+    assert_eq!(got, (0..300).collect::<Vec<_>>());
+    let t = it.tuning().unwrap();
+    assert!(
+        t.decisions
+            .iter()
+            .any(|d| d.why == "workers idle" && d.threads < 4),
+        "an idle thread was taken back: {t}"
+    );
+    assert!(t.stages.iter().all(|s| s.threads < 4), "{t}");
+}
+
+fn scalar(e: npyflow::Result<npyflow::Element>) -> i64 {
+    e.unwrap()
+        .into_tensor()
+        .unwrap()
+        .to_i64_scalar("x")
+        .unwrap()
 }
 
 /// Tuned buffers keep to the RAM budget: the most bytes held at once is the budget and the
