@@ -876,21 +876,8 @@ fn unary_bool_block<T: Elem>(op: UnaryOp, x: Arg<'_, T>, out: &mut [B]) {
 }
 
 fn compare_block<T: Elem>(op: BinaryOp, a: Arg<'_, T>, b: Arg<'_, T>, out: &mut [B]) {
-    let f = |p: T, q: T| -> B {
-        B(u8::from(match op {
-            BinaryOp::Equal => p == q,
-            BinaryOp::NotEqual => p != q,
-            BinaryOp::Less => p < q,
-            BinaryOp::LessEqual => p <= q,
-            BinaryOp::Greater => p > q,
-            BinaryOp::GreaterEqual => p >= q,
-            BinaryOp::LogicalAnd => p.is_nonzero() && q.is_nonzero(),
-            BinaryOp::LogicalOr => p.is_nonzero() || q.is_nonzero(),
-            _ => p.is_nonzero() != q.is_nonzero(),
-        }))
-    };
     for (i, o) in out.iter_mut().enumerate() {
-        *o = f(a.at(i), b.at(i));
+        *o = kernels::compare(op, a.at(i), b.at(i));
     }
 }
 

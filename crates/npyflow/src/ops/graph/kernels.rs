@@ -602,6 +602,24 @@ pub(super) fn binary_in_place(
     }
 }
 
+/// A comparison or logical op (`op.is_comparison()`) of two values, as NumPy gives it: a
+/// bool; the logical ops read a value as true when it is not zero. The one definition for
+/// the step-by-step kernels and the fused evaluation.
+#[inline]
+pub(super) fn compare<T: Elem>(op: BinaryOp, p: T, q: T) -> B {
+    B(u8::from(match op {
+        BinaryOp::Equal => p == q,
+        BinaryOp::NotEqual => p != q,
+        BinaryOp::Less => p < q,
+        BinaryOp::LessEqual => p <= q,
+        BinaryOp::Greater => p > q,
+        BinaryOp::GreaterEqual => p >= q,
+        BinaryOp::LogicalAnd => p.is_nonzero() && q.is_nonzero(),
+        BinaryOp::LogicalOr => p.is_nonzero() || q.is_nonzero(),
+        _ => p.is_nonzero() != q.is_nonzero(),
+    }))
+}
+
 /// A binary op of two tensors of one dtype, broadcast.
 pub(super) fn binary(op: BinaryOp, a: &Tensor, b: &Tensor) -> Result<Tensor> {
     let shape = broadcast_shapes(&[a.shape(), b.shape()])?;
@@ -610,19 +628,7 @@ pub(super) fn binary(op: BinaryOp, a: &Tensor, b: &Tensor) -> Result<Tensor> {
         let x = read::<T>(a);
         let y = read::<T>(b);
         if op.is_comparison() {
-            let cmp = |p: T, q: T| -> B {
-                B(u8::from(match op {
-                    BinaryOp::Equal => p == q,
-                    BinaryOp::NotEqual => p != q,
-                    BinaryOp::Less => p < q,
-                    BinaryOp::LessEqual => p <= q,
-                    BinaryOp::Greater => p > q,
-                    BinaryOp::GreaterEqual => p >= q,
-                    BinaryOp::LogicalAnd => p.is_nonzero() && q.is_nonzero(),
-                    BinaryOp::LogicalOr => p.is_nonzero() || q.is_nonzero(),
-                    _ => p.is_nonzero() != q.is_nonzero(),
-                }))
-            };
+            let cmp = |p: T, q: T| compare(op, p, q);
             let out = zip_broadcast(&x, a.shape(), &y, b.shape(), &shape, n, cmp)?;
             return tensor_of(DType::Bool, &shape, out);
         }

@@ -148,7 +148,7 @@ fn a_slow_stage_runs_at_the_cpu_budget_from_its_start() {
 fn idle_threads_of_a_cheap_stage_are_taken_back() {
     let cheap = Dataset::range(0, 300, 1)
         .unwrap()
-        .map(|e| Ok(e), Parallelism::autotune())
+        .map(Ok, Parallelism::autotune())
         .unwrap()
         .with_options(budgets(4, 1 << 30))
         .unwrap();
