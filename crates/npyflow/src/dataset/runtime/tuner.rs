@@ -7,7 +7,9 @@
 //! time they look for a job, and the times it measured (its consumer waiting for a result,
 //! its workers in the source and in the work). An engine whose stage is `AUTOTUNE` and that
 //! is opened under a [`Tuner`] (every [`DatasetIter`](crate::DatasetIter) has one) gives its
-//! knob to the tuner, whose thread looks at every knob each [`TICK`]:
+//! knob to the tuner, starting with the CPU budget's threads (tf.data too starts its
+//! autotuned parallelism at the cores), and the tuner's thread looks at every knob each
+//! [`TICK`]:
 //!
 //! - more threads for an engine whose consumer waited (it is slower than the stage reading
 //!   it) while its workers were busy in the work, not waiting on their source, when the CPU
