@@ -975,17 +975,7 @@ fn gather_as<U: Pod + Default>(
                 }
             }
             // The next row, carrying into the outer axes.
-            let mut axis = r - 2;
-            while axis > 0 {
-                axis -= 1;
-                idx[axis] += 1;
-                p += leaf.strides[axis];
-                if idx[axis] < dims[axis] {
-                    break;
-                }
-                p -= leaf.strides[axis] * dims[axis] as isize;
-                idx[axis] = 0;
-            }
+            p += next_row(&mut idx, dims, &leaf.strides);
         }
         return;
     }
@@ -1006,21 +996,28 @@ fn gather_as<U: Pod + Default>(
         if idx[r - 2] == dims[r - 2] {
             // Carry: the next row.
             idx[r - 2] = 0;
-            let mut base = p - s_mid * dims[r - 2] as isize;
-            let mut axis = r - 2;
-            while axis > 0 {
-                axis -= 1;
-                idx[axis] += 1;
-                base += leaf.strides[axis];
-                if idx[axis] < dims[axis] {
-                    break;
-                }
-                base -= leaf.strides[axis] * dims[axis] as isize;
-                idx[axis] = 0;
-            }
-            p = base;
+            p += next_row(&mut idx, dims, &leaf.strides) - s_mid * dims[r - 2] as isize;
         }
     }
+}
+
+/// Steps the index of the axes before the last two (a row's) to the next row, carrying from
+/// the innermost of them outwards; returns how far that moves the position, by `strides`.
+#[inline]
+fn next_row(idx: &mut [usize], dims: &[usize], strides: &[isize]) -> isize {
+    let mut moved = 0;
+    let mut axis = dims.len() - 2;
+    while axis > 0 {
+        axis -= 1;
+        idx[axis] += 1;
+        moved += strides[axis];
+        if idx[axis] < dims[axis] {
+            break;
+        }
+        moved -= strides[axis] * dims[axis] as isize;
+        idx[axis] = 0;
+    }
+    moved
 }
 
 /// The runs of `N` elements of `src` into `dst` in reverse order.
