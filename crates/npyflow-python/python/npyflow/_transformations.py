@@ -135,8 +135,8 @@ class DatasetTransformations:
         (NumPy's larger operations, I/O). With ``AUTOTUNE``, npyflow measures it: after a
         warm-up it times calls made one at a time, then by every thread, and lets every
         thread call at once only where that was at least 15% faster (measuring again every
-        4096 calls or 2 seconds; the verdict shows in the tuning summary as ``threads
-        measured faster`` or ``no faster``). The threads held back wait before they take an
+        4096 calls or 2 seconds; a trace from ``npyflow.profile`` shows the threads it lets
+        run in the map's counters). The threads held back wait before they take an
         element, so the one that calls goes on from element to element without handing the
         GIL over, and a GIL-bound function runs at one thread's speed. tf.data runs such
         functions (``tf.py_function``) on every thread AUTOTUNE gives the stage.

@@ -219,7 +219,7 @@ impl<J, O> Shared<J, O> {
                 *series,
                 st.done.len(),
                 st.outstanding.saturating_sub(st.done.len()),
-                self.knob.threads(),
+                self.knob.running(),
                 self.knob.buffer(),
             );
         }
