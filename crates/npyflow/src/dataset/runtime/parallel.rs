@@ -253,7 +253,7 @@ pub(crate) struct Lanes {
     pub(crate) buffer_only: bool,
     /// The stage is `AUTOTUNE` over work that may hold a lock (a Python function): whether
     /// its threads beat one job at a time is measured while it runs, and it runs one at a
-    /// time unless they clearly do (see [`Parallelism::measure_gain`](crate::dataset::Parallelism::measure_gain)).
+    /// time unless they clearly do (see [`Parallelism::measure_gain`](crate::dataset::parallelism::Parallelism::measure_gain)).
     pub(crate) measure_gain: bool,
 }
 
@@ -275,7 +275,7 @@ impl Lanes {
 
     /// The same, run as `parallelism` asks: tuned when it is `AUTOTUNE`, measuring the gain
     /// of its threads when it says so.
-    pub(crate) fn run_as(self, parallelism: crate::dataset::Parallelism) -> Lanes {
+    pub(crate) fn run_as(self, parallelism: crate::dataset::parallelism::Parallelism) -> Lanes {
         Lanes {
             autotune: parallelism.is_autotune(),
             measure_gain: parallelism.is_gain_measured(),

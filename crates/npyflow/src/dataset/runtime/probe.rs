@@ -3,8 +3,8 @@
 //!
 //! For work that may hold a lock for most of its run, as a Python function holds the GIL:
 //! threads that only wait for the lock make a stage slower than one thread (each hand-over
-//! costs a switch). An engine whose [`Parallelism`](crate::dataset::Parallelism) says
-//! [`measure_gain`](crate::dataset::Parallelism::measure_gain) runs its jobs one at a time
+//! costs a switch). An engine whose [`Parallelism`](crate::dataset::parallelism::Parallelism) says
+//! [`measure_gain`](crate::dataset::parallelism::Parallelism::measure_gain) runs its jobs one at a time
 //! after a short warm-up, times a window of them, then times a window with all its threads,
 //! and keeps all of them only when that was at least 15% faster. It measures again from time
 //! to time, as the work's cost may change.

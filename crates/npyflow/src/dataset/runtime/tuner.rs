@@ -222,7 +222,7 @@ pub(crate) struct Knob {
     /// Bytes of the results it holds now.
     pub(crate) buffered: AtomicU64,
     /// Its engine's probe holds it to one job at a time: its work was measured no faster
-    /// on more threads (see [`Parallelism::measure_gain`](crate::dataset::Parallelism::measure_gain)).
+    /// on more threads (see [`Parallelism::measure_gain`](crate::dataset::parallelism::Parallelism::measure_gain)).
     /// The tuner leaves its threads alone then.
     pub(crate) one_at_a_time: AtomicBool,
     /// Wakes the engine's workers after its settings changed (and starts threads it lacks).
