@@ -108,22 +108,37 @@ impl BlockPass {
         out
     }
 
+    /// The window output position `i` lies in.
+    fn window_of(&self, i: u64) -> u64 {
+        (self.starts.partition_point(|&s| s <= i) - 1) as u64
+    }
+
     /// Where output position `i` takes its element from.
     fn source(&self, i: u64) -> u64 {
-        let w = (self.starts.partition_point(|&s| s <= i) - 1) as u64;
-        let start = self.starts[w as usize];
-        let len = self.starts[w as usize + 1] - start;
-        let within = Permutation::new(len, mix(self.seed ^ mix(w + 1)), self.epoch);
-        let k = within.apply(i - start);
-        let blocks = self.window_blocks(w);
-        blocks[(k / self.block_size) as usize] * self.block_size + k % self.block_size
+        Window::new(self, self.window_of(i)).source(i)
+    }
+
+    /// Where each of `indices` takes its element from. The positions of a batch lie in one
+    /// window or a few, so each window's permutation and blocks are worked out once for the
+    /// run of positions in it, not once a position.
+    fn sources(&self, indices: &[u64]) -> Vec<u64> {
+        let mut out = Vec::with_capacity(indices.len());
+        let mut window: Option<Window> = None;
+        for &i in indices {
+            let w = match &window {
+                Some(win) if win.holds(i) => win,
+                _ => window.insert(Window::new(self, self.window_of(i))),
+            };
+            out.push(w.source(i));
+        }
+        out
     }
 
     /// Tells the input which blocks come next, in order: those of the window of position
     /// `i` and of the windows after it, about 64 blocks (at least one window ahead), each
     /// window once. The input fetches them as its budget allows.
     fn hint(&self, i: u64) {
-        let w = (self.starts.partition_point(|&s| s <= i) - 1) as u64;
+        let w = self.window_of(i);
         let nwindows = self.starts.len() as u64 - 1;
         let ahead = (64 / self.window).clamp(1, 8);
         let upto = (w + 1 + ahead).min(nwindows);
@@ -141,6 +156,39 @@ impl BlockPass {
     }
 }
 
+/// One window of a pass: its positions, the permutation within it, and its input blocks.
+struct Window {
+    start: u64,
+    end: u64,
+    block_size: u64,
+    within: Permutation,
+    blocks: Vec<u64>,
+}
+
+impl Window {
+    fn new(pass: &BlockPass, w: u64) -> Window {
+        let start = pass.starts[w as usize];
+        let end = pass.starts[w as usize + 1];
+        Window {
+            start,
+            end,
+            block_size: pass.block_size,
+            within: Permutation::new(end - start, mix(pass.seed ^ mix(w + 1)), pass.epoch),
+            blocks: pass.window_blocks(w),
+        }
+    }
+
+    fn holds(&self, i: u64) -> bool {
+        (self.start..self.end).contains(&i)
+    }
+
+    /// Where position `i` of this window takes its element from.
+    fn source(&self, i: u64) -> u64 {
+        let k = self.within.apply(i - self.start);
+        self.blocks[(k / self.block_size) as usize] * self.block_size + k % self.block_size
+    }
+}
+
 impl Pass for BlockPass {
     fn len(&self) -> u64 {
         self.n
@@ -153,7 +201,7 @@ impl Pass for BlockPass {
         if let Some(&first) = indices.first() {
             self.hint(first);
         }
-        let mapped: Vec<u64> = indices.iter().map(|&i| self.source(i)).collect();
+        let mapped = self.sources(indices);
         self.inner.gather(&mapped, pool)
     }
     fn parallelism(&self) -> Option<Parallelism> {
@@ -280,6 +328,31 @@ mod tests {
                         "n={n} block {b}: {lo}..={hi}"
                     );
                 }
+            }
+        }
+    }
+
+    #[test]
+    fn batches_gather_the_same_order_as_elements_one_by_one() {
+        // A batch reads its positions by `gather` (windows worked out once a run of
+        // positions), a lone element by `get` (once a position): the same order.
+        for (n, block, window, batch) in [(100, 7, 3, 8), (1000, 16, 4, 64), (97, 100, 2, 5)] {
+            for seed in 0..3 {
+                let one_by_one = order(n, block, window, seed);
+                // Tensor slices gather a batch's rows by index (a range makes each one).
+                let slices = crate::Tensor::from_vec((0..n).collect::<Vec<i64>>(), &[n as usize]);
+                let batched: Vec<i64> = Dataset::from_tensor_slices(slices.unwrap())
+                    .unwrap()
+                    .block_shuffle(block, window, Some(seed), false)
+                    .unwrap()
+                    .batch(batch, ())
+                    .unwrap()
+                    .to_vec()
+                    .unwrap()
+                    .into_iter()
+                    .flat_map(|e| e.into_tensor().unwrap().view::<i64>().unwrap().to_vec())
+                    .collect();
+                assert_eq!(batched, one_by_one, "n={n} block={block} window={window}");
             }
         }
     }
