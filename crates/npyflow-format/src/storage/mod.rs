@@ -50,6 +50,7 @@
 
 mod cache;
 mod options;
+mod recycle;
 mod runtime;
 
 use std::collections::HashMap;
@@ -292,19 +293,27 @@ async fn get_range(
             });
         }
     }
-    let bytes = got.bytes().await?;
-    if bytes.len() as u64 != range.end - range.start {
-        return Err(object_store::Error::Generic {
-            store: "npyflow",
-            source: format!(
-                "the server sent {} bytes for a range of {}",
-                bytes.len(),
-                range.end - range.start
-            )
-            .into(),
-        });
+    // The body goes into a recycled buffer of the range's length (see `recycle`); a server
+    // that sends more than that is an error before anything past the range is kept.
+    let want = range.end - range.start;
+    let wrong_length = |sent: u64| object_store::Error::Generic {
+        store: "npyflow",
+        source: format!("the server sent {sent} bytes for a range of {want}").into(),
+    };
+    let mut buffer = recycle::POOL.buffer(usize::try_from(want).map_err(|_| wrong_length(0))?);
+    let mut body = got.into_stream();
+    while let Some(chunk) = body.next().await {
+        let chunk = chunk?;
+        let sent = (buffer.len() + chunk.len()) as u64;
+        if sent > want {
+            return Err(wrong_length(sent));
+        }
+        buffer.extend_from_slice(&chunk);
     }
-    Ok(bytes)
+    if buffer.len() as u64 != want {
+        return Err(wrong_length(buffer.len() as u64));
+    }
+    Ok(recycle::POOL.freeze(buffer))
 }
 
 impl Object {
