@@ -382,16 +382,40 @@ pub(super) fn run(
             (BLOCK.min(inner - idx[r - 1]), 0)
         };
         // Each input's values for the block (read in place by a chain or a table where
-        // they lie side by side).
+        // they lie side by side, and by a chain where they are whole rows of flipped runs).
         let in_place = |leaf: &Leaf| runs == 0 && leaf.strides[r - 1] == 1;
+        let flipped = single.is_some_and(|j| {
+            chain.is_some() && !in_place(&leaves[j]) && flipped_rows(&leaves[j], &dims, &idx, runs)
+        });
         for (k, (leaf, buf)) in leaves.iter().zip(leaf_bufs.iter_mut()).enumerate() {
-            if leaf.scalar || (single == Some(k) && in_place(leaf)) {
+            if leaf.scalar || (single == Some(k) && (in_place(leaf) || flipped)) {
                 continue;
             }
             gather_block(leaf, &dims, &idx, block, runs, buf);
         }
         // The steps, the last into the output (or the table's values for the block).
         let mut out_bytes = Some(&mut out.as_mut_slice()[done * size..(done + block) * size]);
+        if let (Some(j), true) = (single, flipped) {
+            let leaf = &leaves[j];
+            let (_, links) = chain.as_ref().expect("flipped rows are read by chains");
+            let dst = out_bytes.take().expect("not taken yet");
+            with_elem!(leaf.dtype, S => {
+                let rows = FlippedRows::<S> {
+                    src: bytemuck::cast_slice(leaf.base.as_bytes()),
+                    pos: leaf.pos,
+                    dims: &dims,
+                    strides: &leaf.strides,
+                    idx: &idx,
+                };
+                match links {
+                    Links::F32(l) => chain_flipped(&rows, l, bytemuck::cast_slice_mut(dst)),
+                    Links::F64(l) => chain_flipped(&rows, l, bytemuck::cast_slice_mut(dst)),
+                }
+            });
+            done += block;
+            advance(&mut leaves, &dims, &mut idx, block, runs);
+            continue;
+        }
         if let Some(j) = single {
             let leaf = &leaves[j];
             let width = leaf.dtype.itemsize();
@@ -543,11 +567,126 @@ fn links(region: &Region, nodes: &[Node], leaves: &[Leaf]) -> Links {
     }
 }
 
-/// A chain over `from` into `out`: each element cast as the cast step casts it and combined
-/// with the first link's constant in one loop, then each further link applied to the block
-/// in place (while it is in the cache), by the same functions the step-by-step evaluation
-/// applies.
-fn chain_block<S: Elem, T: Elem>(from: &[S], links: &[Link<T>], out: &mut [T]) {
+/// Runs `$each` (a loop macro) with the function of `$link`'s op and side, written out for
+/// each arithmetic op so that each loop is compiled (and vectorized) on its own. `$x` is the
+/// element, `$value` the value so far it makes.
+macro_rules! per_op {
+    ($link:expr, $each:ident, $x:ident => $value:expr) => {
+        match $link {
+            Link::Right(BinaryOp::Add, c) => $each!(|$x| T::binary(BinaryOp::Add, $value, c)),
+            Link::Left(BinaryOp::Add, c) => $each!(|$x| T::binary(BinaryOp::Add, c, $value)),
+            Link::Right(BinaryOp::Subtract, c) => {
+                $each!(|$x| T::binary(BinaryOp::Subtract, $value, c))
+            }
+            Link::Left(BinaryOp::Subtract, c) => {
+                $each!(|$x| T::binary(BinaryOp::Subtract, c, $value))
+            }
+            Link::Right(BinaryOp::Multiply, c) => {
+                $each!(|$x| T::binary(BinaryOp::Multiply, $value, c))
+            }
+            Link::Left(BinaryOp::Multiply, c) => {
+                $each!(|$x| T::binary(BinaryOp::Multiply, c, $value))
+            }
+            Link::Right(BinaryOp::Divide, c) => {
+                $each!(|$x| T::binary(BinaryOp::Divide, $value, c))
+            }
+            Link::Left(BinaryOp::Divide, c) => {
+                $each!(|$x| T::binary(BinaryOp::Divide, c, $value))
+            }
+            Link::Right(op, c) => $each!(|$x| T::binary(op, $value, c)),
+            Link::Left(op, c) => $each!(|$x| T::binary(op, c, $value)),
+        }
+    };
+}
+
+/// The vector instructions a chain loop is compiled for: each is compiled once for each
+/// of these and runs as the widest the CPU has. The loops are the same Rust code each
+/// time, so their results are the same bits; only the width of the instructions changes.
+/// (Wide vectors pay most where the compiler turns a row of flipped runs into shuffles,
+/// which it does not do with the baseline's 16-byte vectors.)
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub(super) enum Vectors {
+    /// What the crate is compiled for (SSE2 on x86-64).
+    Baseline,
+    /// AVX2 (x86-64).
+    Avx2,
+    /// AVX-512 F, BW, VL and DQ (x86-64).
+    Avx512,
+}
+
+impl Vectors {
+    /// The widest this CPU has (no wider than [`VECTORS_CAP`] in tests).
+    fn widest() -> Vectors {
+        #[cfg(target_arch = "x86_64")]
+        let has = if std::arch::is_x86_feature_detected!("avx512f")
+            && std::arch::is_x86_feature_detected!("avx512bw")
+            && std::arch::is_x86_feature_detected!("avx512vl")
+            && std::arch::is_x86_feature_detected!("avx512dq")
+        {
+            Vectors::Avx512
+        } else if std::arch::is_x86_feature_detected!("avx2") {
+            Vectors::Avx2
+        } else {
+            Vectors::Baseline
+        };
+        #[cfg(not(target_arch = "x86_64"))]
+        let has = Vectors::Baseline;
+        #[cfg(test)]
+        let has = has.min(VECTORS_CAP.get());
+        has
+    }
+}
+
+#[cfg(test)]
+thread_local! {
+    /// The widest vectors the chain loops may use on this thread, for tests to run each
+    /// compiled version.
+    pub(super) static VECTORS_CAP: std::cell::Cell<Vectors> =
+        const { std::cell::Cell::new(Vectors::Avx512) };
+}
+
+/// Defines `$name`, which runs `$body` (a function of the same generics and arguments,
+/// `#[inline(always)]`) compiled for the widest [`Vectors`] the CPU has.
+macro_rules! on_widest_vectors {
+    ($(#[$doc:meta])* fn $name:ident<$($g:ident: $bound:ident),*>($($arg:ident: $ty:ty),* $(,)?) => $body:ident) => {
+        $(#[$doc])*
+        fn $name<$($g: $bound),*>($($arg: $ty),*) {
+            #[cfg(target_arch = "x86_64")]
+            {
+                #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512dq")]
+                fn avx512<$($g: $bound),*>($($arg: $ty),*) {
+                    $body::<$($g),*>($($arg),*)
+                }
+                #[target_feature(enable = "avx2")]
+                fn avx2<$($g: $bound),*>($($arg: $ty),*) {
+                    $body::<$($g),*>($($arg),*)
+                }
+                match Vectors::widest() {
+                    // SAFETY: `avx512` is `$body` compiled to use AVX-512 F/BW/VL/DQ
+                    // instructions, and the CPU has them (`widest` checked).
+                    #[allow(unsafe_code)]
+                    Vectors::Avx512 => return unsafe { avx512::<$($g),*>($($arg),*) },
+                    // SAFETY: as above, for AVX2.
+                    #[allow(unsafe_code)]
+                    Vectors::Avx2 => return unsafe { avx2::<$($g),*>($($arg),*) },
+                    Vectors::Baseline => {}
+                }
+            }
+            $body::<$($g),*>($($arg),*)
+        }
+    };
+}
+
+on_widest_vectors! {
+    /// A chain over `from` into `out`: each element cast as the cast step casts it and
+    /// combined with the first link's constant in one loop, then each further link applied
+    /// to the block in place (while it is in the cache), by the same functions the
+    /// step-by-step evaluation applies.
+    fn chain_block<S: Elem, T: Elem>(from: &[S], links: &[Link<T>], out: &mut [T]) => chain_block_here
+}
+
+#[inline(always)]
+fn chain_block_here<S: Elem, T: Elem>(from: &[S], links: &[Link<T>], out: &mut [T]) {
     let cast = |f: S| T::from_wide_saturating(f.wide());
     let Some((&first, rest)) = links.split_first() else {
         for (o, &f) in out.iter_mut().zip(from) {
@@ -555,35 +694,6 @@ fn chain_block<S: Elem, T: Elem>(from: &[S], links: &[Link<T>], out: &mut [T]) {
         }
         return;
     };
-    // One loop per op and side, so that each is compiled (and vectorized) on its own.
-    macro_rules! per_op {
-        ($link:expr, $each:ident, $x:ident => $value:expr) => {
-            match $link {
-                Link::Right(BinaryOp::Add, c) => $each!(|$x| T::binary(BinaryOp::Add, $value, c)),
-                Link::Left(BinaryOp::Add, c) => $each!(|$x| T::binary(BinaryOp::Add, c, $value)),
-                Link::Right(BinaryOp::Subtract, c) => {
-                    $each!(|$x| T::binary(BinaryOp::Subtract, $value, c))
-                }
-                Link::Left(BinaryOp::Subtract, c) => {
-                    $each!(|$x| T::binary(BinaryOp::Subtract, c, $value))
-                }
-                Link::Right(BinaryOp::Multiply, c) => {
-                    $each!(|$x| T::binary(BinaryOp::Multiply, $value, c))
-                }
-                Link::Left(BinaryOp::Multiply, c) => {
-                    $each!(|$x| T::binary(BinaryOp::Multiply, c, $value))
-                }
-                Link::Right(BinaryOp::Divide, c) => {
-                    $each!(|$x| T::binary(BinaryOp::Divide, $value, c))
-                }
-                Link::Left(BinaryOp::Divide, c) => {
-                    $each!(|$x| T::binary(BinaryOp::Divide, c, $value))
-                }
-                Link::Right(op, c) => $each!(|$x| T::binary(op, $value, c)),
-                Link::Left(op, c) => $each!(|$x| T::binary(op, c, $value)),
-            }
-        };
-    }
     // The cast and the first link, from the input.
     macro_rules! from_input {
         ($f:expr) => {{
@@ -595,6 +705,81 @@ fn chain_block<S: Elem, T: Elem>(from: &[S], links: &[Link<T>], out: &mut [T]) {
     }
     per_op!(first, from_input, x => cast(x));
     // The others, in place.
+    for &link in rest {
+        link_in_place(link, out);
+    }
+}
+
+/// Rows of a chain's input whose runs tile one contiguous stretch backwards (a flip of an
+/// image's columns, its channels kept), from the cursor `idx` ([`flipped_rows`]).
+struct FlippedRows<'a, S> {
+    /// The input's base tensor, as elements.
+    src: &'a [S],
+    /// The position of the first row's first element.
+    pos: isize,
+    dims: &'a [usize],
+    strides: &'a [isize],
+    idx: &'a [usize],
+}
+
+on_widest_vectors! {
+    /// A chain over whole rows of flipped runs into `out`: each row's runs cast in reverse
+    /// order straight into the output (no block buffer), then every link applied to the
+    /// row in place while it is in the cache. Row by row, so that the processor overlaps
+    /// one row's arithmetic with the next row's loads and shuffles.
+    fn chain_flipped<S: Elem, T: Elem>(rows: &FlippedRows<'_, S>, links: &[Link<T>], out: &mut [T]) => chain_flipped_here
+}
+
+#[inline(always)]
+fn chain_flipped_here<S: Elem, T: Elem>(
+    rows: &FlippedRows<'_, S>,
+    links: &[Link<T>],
+    out: &mut [T],
+) {
+    let r = rows.dims.len();
+    let (inner, mid) = (rows.dims[r - 1], rows.dims[r - 2]);
+    let (row, s_mid) = (inner * mid, rows.strides[r - 2]);
+    let mut idx = rows.idx.to_vec();
+    let mut p = rows.pos;
+    for d in out.chunks_exact_mut(row) {
+        // The row's lowest element is its last run's first.
+        let lo = (p + s_mid * (mid as isize - 1)) as usize;
+        let s = &rows.src[lo..lo + row];
+        match inner {
+            1 => cast_flipped::<S, T, 1>(s, d),
+            2 => cast_flipped::<S, T, 2>(s, d),
+            3 => cast_flipped::<S, T, 3>(s, d),
+            4 => cast_flipped::<S, T, 4>(s, d),
+            _ => {
+                for (to, from) in d.chunks_exact_mut(inner).zip(s.chunks_exact(inner).rev()) {
+                    for (o, &x) in to.iter_mut().zip(from) {
+                        *o = T::from_wide_saturating(x.wide());
+                    }
+                }
+            }
+        }
+        for &link in links {
+            link_in_place(link, d);
+        }
+        p += next_row(&mut idx, rows.dims, rows.strides);
+    }
+}
+
+/// The runs of `N` elements of `src` cast into `dst` in reverse order.
+#[inline(always)]
+fn cast_flipped<S: Elem, T: Elem, const N: usize>(src: &[S], dst: &mut [T]) {
+    for (to, from) in dst.chunks_exact_mut(N).zip(src.chunks_exact(N).rev()) {
+        let from: &[S; N] = from.try_into().expect("N elements");
+        let to: &mut [T; N] = to.try_into().expect("N elements");
+        for (o, &x) in to.iter_mut().zip(from) {
+            *o = T::from_wide_saturating(x.wide());
+        }
+    }
+}
+
+/// `link` applied to each of `out`'s values in place.
+#[inline(always)]
+fn link_in_place<T: Elem>(link: Link<T>, out: &mut [T]) {
     macro_rules! in_place {
         ($f:expr) => {{
             let f = $f;
@@ -603,9 +788,7 @@ fn chain_block<S: Elem, T: Elem>(from: &[S], links: &[Link<T>], out: &mut [T]) {
             }
         }};
     }
-    for &link in rest {
-        per_op!(link, in_place, x => x);
-    }
+    per_op!(link, in_place, x => x);
 }
 
 /// Regions of fewer steps compute their values directly (a single cast or arithmetic step
@@ -955,7 +1138,7 @@ fn gather_as<U: Pod + Default>(
     // columns, its channels kept): each row one slice, its runs copied in reverse order.
     let mid = dims[r - 2];
     let s_mid = leaf.strides[r - 2];
-    if s_in == 1 && s_mid == -(inner as isize) && idx[r - 2] == 0 && runs % mid == 0 {
+    if flipped_rows(leaf, dims, idx, runs) {
         let row = mid * inner;
         let mut idx = idx.to_vec();
         let mut p = leaf.pos;
@@ -999,6 +1182,19 @@ fn gather_as<U: Pod + Default>(
             p += next_row(&mut idx, dims, &leaf.strides) - s_mid * dims[r - 2] as isize;
         }
     }
+}
+
+/// Whether a block of `runs` runs of `leaf` from the cursor `idx` is whole rows whose runs
+/// tile one contiguous stretch backwards (a flip of an image's columns, its channels kept):
+/// contiguous runs, each row's runs in reverse order of memory.
+fn flipped_rows(leaf: &Leaf, dims: &[usize], idx: &[usize], runs: usize) -> bool {
+    let r = dims.len();
+    let (inner, mid) = (dims[r - 1], dims[r - 2]);
+    runs > 0
+        && leaf.strides[r - 1] == 1
+        && leaf.strides[r - 2] == -(inner as isize)
+        && idx[r - 2] == 0
+        && runs % mid == 0
 }
 
 /// Steps the index of the axes before the last two (a row's) to the next row, carrying from
