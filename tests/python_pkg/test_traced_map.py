@@ -360,6 +360,27 @@ def test_batched_chains_over_flipped_rows_equal_numpy(dtype, channels):
             _same(got, want, f"function {k}, {np.dtype(dtype).name}, {channels} channels")
 
 
+@pytest.mark.parametrize("dtype", [np.uint8, np.int16, np.float32])
+def test_batched_chains_over_flips_of_any_axis_equal_numpy(dtype):
+    # Flips of rows, of columns, of one-channel images and of everything, over images
+    # whose rows are longer than the blocks the chain computes: each run is read where it
+    # lies, forward or backward.
+    x = (RNG.standard_normal((21, 32, 32, 3)) * 100).astype(dtype)
+    gray = (RNG.standard_normal((21, 28, 28)) * 100).astype(dtype)
+    cases = [
+        (x, lambda a: a[::-1].astype(np.float32) * 0.5 - 3.0),
+        (x, lambda a: (a[:, ::-1].astype(np.float32) + 8.0) / 255.0),
+        (x, lambda a: 1.0 / a[::-1, ::-1, ::-1].astype(np.float64)),
+        (gray, lambda a: (a[:, ::-1].astype(np.float32) + 8.0) / 255.0),
+        (gray, lambda a: a[::-1].astype(np.float64) / 7.0),
+    ]
+    for k, (data, f) in enumerate(cases):
+        want = np.stack([f(im) for im in data])
+        with np.errstate(all="ignore"):
+            got = np.concatenate(list(tf.data.Dataset.from_tensor_slices(data).map(f).batch(8).as_numpy_iterator()))
+        _same(got, want, f"case {k}, {np.dtype(dtype).name}")
+
+
 def test_map_parallelization_is_honoured_and_changes_no_value():
     x = RNG.integers(0, 256, size=(40, 4, 5, 3), dtype=np.uint8)
     f = lambda a: (a[:, ::-1, :].astype(np.float32) + 8.0) / 255.0

@@ -366,6 +366,8 @@ pub(super) fn run(
     // The cursor: the index of the current block's first element over dims[..r-1] (the
     // inner index is 0 at every block's start unless an inner run is longer than a block).
     let mut idx = vec![0usize; r];
+    // Where the stretches a chain reads for a block begin.
+    let mut starts: Vec<usize> = Vec::new();
     let mut done = 0usize;
     while done < n {
         // Whole rows, whole runs of a row, or a part of one run.
@@ -382,34 +384,37 @@ pub(super) fn run(
             (BLOCK.min(inner - idx[r - 1]), 0)
         };
         // Each input's values for the block (read in place by a chain or a table where
-        // they lie side by side, and by a chain where they are whole rows of flipped runs).
+        // they lie side by side, and by a chain where they lie in contiguous stretches).
         let in_place = |leaf: &Leaf| runs == 0 && leaf.strides[r - 1] == 1;
-        let flipped = single.is_some_and(|j| {
-            chain.is_some() && !in_place(&leaves[j]) && flipped_rows(&leaves[j], &dims, &idx, runs)
-        });
+        let stretched = match (single, &chain) {
+            (Some(j), Some(_)) if !in_place(&leaves[j]) => {
+                stretches(&leaves[j], &dims, &idx, runs, &mut starts)
+            }
+            _ => None,
+        };
         for (k, (leaf, buf)) in leaves.iter().zip(leaf_bufs.iter_mut()).enumerate() {
-            if leaf.scalar || (single == Some(k) && (in_place(leaf) || flipped)) {
+            let read_there = in_place(leaf) || stretched.is_some();
+            if leaf.scalar || (single == Some(k) && read_there) {
                 continue;
             }
             gather_block(leaf, &dims, &idx, block, runs, buf);
         }
         // The steps, the last into the output (or the table's values for the block).
         let mut out_bytes = Some(&mut out.as_mut_slice()[done * size..(done + block) * size]);
-        if let (Some(j), true) = (single, flipped) {
+        if let (Some(j), Some((len, backward))) = (single, stretched) {
             let leaf = &leaves[j];
-            let (_, links) = chain.as_ref().expect("flipped rows are read by chains");
+            let (_, links) = chain.as_ref().expect("stretches are read by chains");
             let dst = out_bytes.take().expect("not taken yet");
             with_elem!(leaf.dtype, S => {
-                let rows = FlippedRows::<S> {
+                let from = Stretches::<S> {
                     src: bytemuck::cast_slice(leaf.base.as_bytes()),
-                    pos: leaf.pos,
-                    dims: &dims,
-                    strides: &leaf.strides,
-                    idx: &idx,
+                    starts: &starts,
+                    len,
+                    backward,
                 };
                 match links {
-                    Links::F32(l) => chain_flipped(&rows, l, bytemuck::cast_slice_mut(dst)),
-                    Links::F64(l) => chain_flipped(&rows, l, bytemuck::cast_slice_mut(dst)),
+                    Links::F32(l) => chain_stretches(&from, l, bytemuck::cast_slice_mut(dst)),
+                    Links::F64(l) => chain_stretches(&from, l, bytemuck::cast_slice_mut(dst)),
                 }
             });
             done += block;
@@ -710,48 +715,44 @@ fn chain_block_here<S: Elem, T: Elem>(from: &[S], links: &[Link<T>], out: &mut [
     }
 }
 
-/// Rows of a chain's input whose runs tile one contiguous stretch backwards (a flip of an
-/// image's columns, its channels kept), from the cursor `idx` ([`flipped_rows`]).
-struct FlippedRows<'a, S> {
+/// Stretches of a chain's input, each `len` contiguous elements, that make a block: each
+/// read forward, or backward by runs of `backward` elements ([`stretches`]).
+struct Stretches<'a, S> {
     /// The input's base tensor, as elements.
     src: &'a [S],
-    /// The position of the first row's first element.
-    pos: isize,
-    dims: &'a [usize],
-    strides: &'a [isize],
-    idx: &'a [usize],
+    /// Where each stretch begins in `src`.
+    starts: &'a [usize],
+    len: usize,
+    backward: Option<usize>,
 }
 
 on_widest_vectors! {
-    /// A chain over whole rows of flipped runs into `out`: each row's runs cast in reverse
-    /// order straight into the output (no block buffer), then every link applied to the
-    /// row in place while it is in the cache. Row by row, so that the processor overlaps
-    /// one row's arithmetic with the next row's loads and shuffles.
-    fn chain_flipped<S: Elem, T: Elem>(rows: &FlippedRows<'_, S>, links: &[Link<T>], out: &mut [T]) => chain_flipped_here
+    /// A chain over stretches of its input into `out`, with no block buffer: each stretch
+    /// cast straight into the output, in order or by runs in reverse order, then every link
+    /// applied to it in place while it is in the cache. Stretch by stretch, so that the
+    /// processor overlaps one stretch's arithmetic with the next one's loads and shuffles.
+    fn chain_stretches<S: Elem, T: Elem>(from: &Stretches<'_, S>, links: &[Link<T>], out: &mut [T]) => chain_stretches_here
 }
 
 #[inline(always)]
-fn chain_flipped_here<S: Elem, T: Elem>(
-    rows: &FlippedRows<'_, S>,
+fn chain_stretches_here<S: Elem, T: Elem>(
+    from: &Stretches<'_, S>,
     links: &[Link<T>],
     out: &mut [T],
 ) {
-    let r = rows.dims.len();
-    let (inner, mid) = (rows.dims[r - 1], rows.dims[r - 2]);
-    let (row, s_mid) = (inner * mid, rows.strides[r - 2]);
-    let mut idx = rows.idx.to_vec();
-    let mut p = rows.pos;
-    for d in out.chunks_exact_mut(row) {
-        // The row's lowest element is its last run's first.
-        let lo = (p + s_mid * (mid as isize - 1)) as usize;
-        let s = &rows.src[lo..lo + row];
-        match inner {
-            1 => cast_flipped::<S, T, 1>(s, d),
-            2 => cast_flipped::<S, T, 2>(s, d),
-            3 => cast_flipped::<S, T, 3>(s, d),
-            4 => cast_flipped::<S, T, 4>(s, d),
-            _ => {
-                for (to, from) in d.chunks_exact_mut(inner).zip(s.chunks_exact(inner).rev()) {
+    for (d, &lo) in out.chunks_exact_mut(from.len).zip(from.starts) {
+        let s = &from.src[lo..lo + from.len];
+        match from.backward {
+            None => {
+                chain_block_here(s, links, d);
+                continue;
+            }
+            Some(1) => cast_flipped::<S, T, 1>(s, d),
+            Some(2) => cast_flipped::<S, T, 2>(s, d),
+            Some(3) => cast_flipped::<S, T, 3>(s, d),
+            Some(4) => cast_flipped::<S, T, 4>(s, d),
+            Some(run) => {
+                for (to, from) in d.chunks_exact_mut(run).zip(s.chunks_exact(run).rev()) {
                     for (o, &x) in to.iter_mut().zip(from) {
                         *o = T::from_wide_saturating(x.wide());
                     }
@@ -761,7 +762,6 @@ fn chain_flipped_here<S: Elem, T: Elem>(
         for &link in links {
             link_in_place(link, d);
         }
-        p += next_row(&mut idx, rows.dims, rows.strides);
     }
 }
 
@@ -1195,6 +1195,58 @@ fn flipped_rows(leaf: &Leaf, dims: &[usize], idx: &[usize], runs: usize) -> bool
         && leaf.strides[r - 2] == -(inner as isize)
         && idx[r - 2] == 0
         && runs % mid == 0
+}
+
+/// Runs shorter than this are not read one by one by a chain (a call per run costs more
+/// than gathering them).
+const RUN_MIN: usize = 16;
+
+/// How a chain reads the block of `runs` runs of `leaf` from the cursor `idx` where its
+/// elements lie in contiguous stretches: `Some((len, backward))`, the stretches' length
+/// and, for stretches read backward, the length of the runs they are read by; `starts`
+/// gets where each begins. Whole rows of flipped runs are read a row at a time (a flip of
+/// an image's columns, its channels kept); runs of at least [`RUN_MIN`] elements, forward
+/// or backward, one at a time (a flip of its rows, or of the columns of a one-channel
+/// image). `None` for any other block, which is gathered.
+fn stretches(
+    leaf: &Leaf,
+    dims: &[usize],
+    idx: &[usize],
+    runs: usize,
+    starts: &mut Vec<usize>,
+) -> Option<(usize, Option<usize>)> {
+    let r = dims.len();
+    let (inner, mid) = (dims[r - 1], dims[r - 2]);
+    let (s_in, s_mid) = (leaf.strides[r - 1], leaf.strides[r - 2]);
+    starts.clear();
+    let mut idx = idx.to_vec();
+    let mut p = leaf.pos;
+    if flipped_rows(leaf, dims, &idx, runs) {
+        for _ in 0..runs / mid {
+            // The row's lowest element is its last run's first.
+            starts.push((p + s_mid * (mid as isize - 1)) as usize);
+            p += next_row(&mut idx, dims, &leaf.strides);
+        }
+        return Some((mid * inner, Some(inner)));
+    }
+    if runs == 0 || inner < RUN_MIN || s_in.abs() != 1 {
+        return None;
+    }
+    for _ in 0..runs {
+        // A backward run's lowest element is its last.
+        starts.push(if s_in == 1 {
+            p
+        } else {
+            p - (inner as isize - 1)
+        } as usize);
+        idx[r - 2] += 1;
+        p += s_mid;
+        if idx[r - 2] == mid {
+            idx[r - 2] = 0;
+            p += next_row(&mut idx, dims, &leaf.strides) - s_mid * mid as isize;
+        }
+    }
+    Some((inner, (s_in == -1).then_some(1)))
 }
 
 /// Steps the index of the axes before the last two (a row's) to the next row, carrying from

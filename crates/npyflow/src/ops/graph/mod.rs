@@ -1505,7 +1505,12 @@ mod tests {
                 pick(&mut r, &DTYPES),
                 pick(&mut r, &[DType::Float32, DType::Float64]),
             );
-            let row_shape = vec![1 + r.below(9) as usize, pick(&mut r, &[1, 2, 3, 4, 17])];
+            // Small rows (several a block), and rows longer than a block.
+            let row_shape = if r.below(4) == 0 {
+                vec![30 + r.below(20) as usize, pick(&mut r, &[17, 32, 40])]
+            } else {
+                vec![1 + r.below(9) as usize, pick(&mut r, &[1, 2, 3, 4, 17])]
+            };
             let batch = 1 + r.below(40) as usize;
             let x = values(&mut r, d0, &[&[batch][..], &row_shape].concat());
             let spec = ElementSpec::Tensor(TensorSpec {
