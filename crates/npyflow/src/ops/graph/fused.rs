@@ -604,11 +604,12 @@ macro_rules! per_op {
     };
 }
 
-/// The vector instructions a chain loop is compiled for: each is compiled once for each
-/// of these and runs as the widest the CPU has. The loops are the same Rust code each
-/// time, so their results are the same bits; only the width of the instructions changes.
-/// (Wide vectors pay most where the compiler turns a row of flipped runs into shuffles,
-/// which it does not do with the baseline's 16-byte vectors.)
+/// The vector instructions the loops of a chain over stretches ([`chain_stretches`]) are
+/// compiled for: once for each of these, run as the widest the CPU has. They are the same
+/// Rust code each time, so their results are the same bits; only the width of the
+/// instructions changes. Wide vectors pay where the compiler turns a row of flipped runs
+/// into shuffles, which it does not do with the baseline's 16-byte vectors (W4's flip,
+/// in a microbenchmark: 0.85 us a 32x32x3 image with AVX-512, 1.05 with AVX2, 2.0 without).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub(super) enum Vectors {
     /// What the crate is compiled for (SSE2 on x86-64).
@@ -650,46 +651,16 @@ thread_local! {
         const { std::cell::Cell::new(Vectors::Avx512) };
 }
 
-/// Defines `$name`, which runs `$body` (a function of the same generics and arguments,
-/// `#[inline(always)]`) compiled for the widest [`Vectors`] the CPU has.
-macro_rules! on_widest_vectors {
-    ($(#[$doc:meta])* fn $name:ident<$($g:ident: $bound:ident),*>($($arg:ident: $ty:ty),* $(,)?) => $body:ident) => {
-        $(#[$doc])*
-        fn $name<$($g: $bound),*>($($arg: $ty),*) {
-            #[cfg(target_arch = "x86_64")]
-            {
-                #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512dq")]
-                fn avx512<$($g: $bound),*>($($arg: $ty),*) {
-                    $body::<$($g),*>($($arg),*)
-                }
-                #[target_feature(enable = "avx2")]
-                fn avx2<$($g: $bound),*>($($arg: $ty),*) {
-                    $body::<$($g),*>($($arg),*)
-                }
-                match Vectors::widest() {
-                    // SAFETY: `avx512` is `$body` compiled to use AVX-512 F/BW/VL/DQ
-                    // instructions, and the CPU has them (`widest` checked).
-                    #[allow(unsafe_code)]
-                    Vectors::Avx512 => return unsafe { avx512::<$($g),*>($($arg),*) },
-                    // SAFETY: as above, for AVX2.
-                    #[allow(unsafe_code)]
-                    Vectors::Avx2 => return unsafe { avx2::<$($g),*>($($arg),*) },
-                    Vectors::Baseline => {}
-                }
-            }
-            $body::<$($g),*>($($arg),*)
-        }
-    };
+/// A chain over `from` into `out`: each element cast as the cast step casts it and
+/// combined with the first link's constant in one loop, then each further link applied to
+/// the block in place (while it is in the cache), by the same functions the step-by-step
+/// evaluation applies. (Compiled for the baseline only: wider vectors did not make the
+/// seed's `x.astype(np.float32) / 255.0` faster, its division and stores being the cost.)
+fn chain_block<S: Elem, T: Elem>(from: &[S], links: &[Link<T>], out: &mut [T]) {
+    chain_block_here(from, links, out);
 }
 
-on_widest_vectors! {
-    /// A chain over `from` into `out`: each element cast as the cast step casts it and
-    /// combined with the first link's constant in one loop, then each further link applied
-    /// to the block in place (while it is in the cache), by the same functions the
-    /// step-by-step evaluation applies.
-    fn chain_block<S: Elem, T: Elem>(from: &[S], links: &[Link<T>], out: &mut [T]) => chain_block_here
-}
-
+/// [`chain_block`]'s loops, inlined where called.
 #[inline(always)]
 fn chain_block_here<S: Elem, T: Elem>(from: &[S], links: &[Link<T>], out: &mut [T]) {
     let cast = |f: S| T::from_wide_saturating(f.wide());
@@ -726,14 +697,37 @@ struct Stretches<'a, S> {
     backward: Option<usize>,
 }
 
-on_widest_vectors! {
-    /// A chain over stretches of its input into `out`, with no block buffer: each stretch
-    /// cast straight into the output, in order or by runs in reverse order, then every link
-    /// applied to it in place while it is in the cache. Stretch by stretch, so that the
-    /// processor overlaps one stretch's arithmetic with the next one's loads and shuffles.
-    fn chain_stretches<S: Elem, T: Elem>(from: &Stretches<'_, S>, links: &[Link<T>], out: &mut [T]) => chain_stretches_here
+/// A chain over stretches of its input into `out`, with no block buffer: each stretch cast
+/// straight into the output, in order or by runs in reverse order, then every link applied
+/// to it in place while it is in the cache. Stretch by stretch, so that the processor
+/// overlaps one stretch's arithmetic with the next one's loads and shuffles. Runs compiled
+/// for the widest [`Vectors`] the CPU has.
+fn chain_stretches<S: Elem, T: Elem>(from: &Stretches<'_, S>, links: &[Link<T>], out: &mut [T]) {
+    #[cfg(target_arch = "x86_64")]
+    {
+        #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512dq")]
+        fn avx512<S: Elem, T: Elem>(from: &Stretches<'_, S>, links: &[Link<T>], out: &mut [T]) {
+            chain_stretches_here(from, links, out);
+        }
+        #[target_feature(enable = "avx2")]
+        fn avx2<S: Elem, T: Elem>(from: &Stretches<'_, S>, links: &[Link<T>], out: &mut [T]) {
+            chain_stretches_here(from, links, out);
+        }
+        match Vectors::widest() {
+            // SAFETY: `avx512` is `chain_stretches_here` compiled to use AVX-512 F, BW, VL
+            // and DQ instructions, and the CPU has them (`widest` checked).
+            #[allow(unsafe_code)]
+            Vectors::Avx512 => return unsafe { avx512(from, links, out) },
+            // SAFETY: as above, for AVX2.
+            #[allow(unsafe_code)]
+            Vectors::Avx2 => return unsafe { avx2(from, links, out) },
+            Vectors::Baseline => {}
+        }
+    }
+    chain_stretches_here(from, links, out);
 }
 
+/// [`chain_stretches`]'s loops, inlined into each compiled version.
 #[inline(always)]
 fn chain_stretches_here<S: Elem, T: Elem>(
     from: &Stretches<'_, S>,
