@@ -16,6 +16,11 @@
 //! further step while the block is in the cache. Another region of two or more steps whose
 //! only varying input has 8 bits looks its values up in a table of its results for the 256
 //! bit patterns, which its own steps compute first. Both read a contiguous input in place.
+//! A chain also reads its input where it lies when a block of it is contiguous stretches:
+//! whole rows of flipped runs (an image flipped left to right, its channels kept) or runs
+//! of at least 16 elements, forward or backward. Each stretch is cast straight into the
+//! output and its arithmetic applied to it in place, stretch by stretch, in a loop compiled
+//! for the widest vectors the CPU has.
 //!
 //! Each step computes the same function of the same operand values as the step-by-step
 //! evaluation does, element by element; only the order in which elements are computed
