@@ -6,8 +6,8 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use npyflow::dataset::{
-    count_from_tf, positive_from_tf, BatchOptions, BucketOptions, ConcurrencyGate,
-    InterleaveOptions, MapOptions, ShuffleOptions,
+    count_from_tf, positive_from_tf, BatchOptions, BucketOptions, InterleaveOptions, MapOptions,
+    Parallelism, ShuffleOptions,
 };
 use npyflow::{Dataset, Element, PartialShape, Tensor};
 use pyo3::exceptions::{PyTypeError, PyValueError};
@@ -193,27 +193,15 @@ impl CoreDataset {
         let trace = Trace::start();
         let tracer = trace.clone();
         let mut options = core(py, MapOptions::from_tf(num_parallel_calls, deterministic))?;
-        // Under AUTOTUNE, the threads that call the function at once are measured: one
-        // unless more were clearly faster (a function holding the GIL gains nothing from
-        // threads, and loses to the GIL's hand-overs).
-        let gate = (num_parallel_calls == Some(npyflow::AUTOTUNE))
-            .then(|| {
-                options
-                    .parallelism
-                    .map(|p| Arc::new(ConcurrencyGate::new(p.num_threads())))
-            })
-            .flatten();
+        // Under AUTOTUNE, whether the stage's threads beat one call at a time is measured
+        // while it runs: a function holding the GIL gains nothing from threads, and loses to
+        // the GIL's hand-overs.
+        options.parallelism = options.parallelism.map(Parallelism::measure_gain);
         let run = move |e: Element| {
-            let call = || {
-                tracer.run(|py| {
-                    let out = uf.call(py, e)?;
-                    py_to_element(py, &out, true)
-                })
-            };
-            match &gate {
-                Some(g) => g.run(call),
-                None => call(),
-            }
+            tracer.run(|py| {
+                let out = uf.call(py, e)?;
+                py_to_element(py, &out, true)
+            })
         };
         options = match signature {
             Some(sig) => options.output_spec(spec_from_py(py, &sig)?),

@@ -601,7 +601,7 @@ impl Node for Batch {
                     "batch",
                     jobs,
                     work,
-                    Lanes::new(p.num_threads(), p.is_deterministic()).tuned(p.is_autotune()),
+                    Lanes::new(p.num_threads(), p.is_deterministic()).run_as(p),
                     pending,
                     panic_error,
                 )?))

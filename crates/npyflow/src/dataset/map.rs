@@ -237,7 +237,7 @@ impl Node for Map {
                 "map",
                 jobs,
                 work,
-                Lanes::elements(p.num_threads(), p.is_deterministic()).tuned(p.is_autotune()),
+                Lanes::elements(p.num_threads(), p.is_deterministic()).run_as(p),
                 pending,
                 panic_error,
             )?;

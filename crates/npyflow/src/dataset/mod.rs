@@ -58,7 +58,6 @@ mod elements;
 mod filter;
 mod flat_map;
 mod fusion;
-mod gate;
 mod global_shuffle;
 mod group;
 mod map;
@@ -83,7 +82,6 @@ mod with_options;
 
 use std::fmt;
 
-pub use gate::ConcurrencyGate;
 pub use group::BucketOptions;
 pub use map::MapFunction;
 pub use options::{

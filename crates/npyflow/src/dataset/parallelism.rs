@@ -27,6 +27,8 @@ pub struct Parallelism {
     /// `None`: [`AUTOTUNE`].
     threads: Option<usize>,
     deterministic: bool,
+    /// Under AUTOTUNE: measure whether all threads beat one (see [`Parallelism::measure_gain`]).
+    measure_gain: bool,
 }
 
 impl Parallelism {
@@ -36,19 +38,59 @@ impl Parallelism {
         Parallelism {
             threads: Some(threads),
             deterministic: true,
+            measure_gain: false,
         }
     }
 
-    /// tf.data's `AUTOTUNE`, output in order: under an iterator, the stage starts with one
-    /// thread and the pass's tuner gives it more (up to the CPU budget, by default the cores
-    /// this process may use) while the consumer waits for it and the CPU allows; see
+    /// tf.data's `AUTOTUNE`, output in order: under an iterator, the stage starts with the
+    /// CPU budget's threads (by default the cores this process may use), as tf.data starts
+    /// its autotuned parallelism at the cores, and the pass's tuner takes back threads that
+    /// stay idle and gives them again while the consumer waits and the CPU allows; see
     /// [`AutotuneOptions`](super::AutotuneOptions). A pass opened outside an iterator runs
     /// one thread per core.
     pub fn autotune() -> Parallelism {
         Parallelism {
             threads: None,
             deterministic: true,
+            measure_gain: false,
         }
+    }
+
+    /// The same, for work that may hold a lock for most of its run, as a Python function
+    /// holds the GIL: under [`AUTOTUNE`] the stage runs its jobs one at a time after a
+    /// warm-up, times a window of them, times a window with all its threads, and keeps all
+    /// of them only when that was at least 15% faster; it measures again every 4096 jobs or
+    /// 2 seconds. Threads that only wait for a lock make a stage slower than one thread
+    /// (each hand-over costs a switch); measured, such a stage runs at one thread's speed.
+    /// A worker held back waits before it takes a job, so the output is the same whatever
+    /// was measured. With a set number of threads this changes nothing: the stage runs
+    /// those. The Python package sets it for the functions it cannot trace.
+    ///
+    /// Differs from tf.data, which runs such functions (`tf.py_function`) on all the
+    /// threads AUTOTUNE gives the stage.
+    ///
+    /// ```
+    /// use npyflow::dataset::Parallelism;
+    /// use npyflow::{Dataset, Element, Tensor};
+    /// // A function that holds a lock for all of its run gains nothing from threads.
+    /// let lock = std::sync::Arc::new(std::sync::Mutex::new(()));
+    /// let ds = Dataset::from_tensor_slices(Tensor::from_vec((0..100i64).collect(), &[100])?)?
+    ///     .map(move |e: Element| { let _held = lock.lock().unwrap(); Ok(e) },
+    ///          Parallelism::autotune().measure_gain())?;
+    /// assert_eq!(ds.to_vec()?.len(), 100); // the same elements, in order
+    /// # Ok::<(), npyflow::Error>(())
+    /// ```
+    pub fn measure_gain(self) -> Parallelism {
+        Parallelism {
+            measure_gain: true,
+            ..self
+        }
+    }
+
+    /// Whether a stage at [`AUTOTUNE`] measures what all its threads gain over one (see
+    /// [`Parallelism::measure_gain`]).
+    pub fn is_gain_measured(&self) -> bool {
+        self.measure_gain && self.is_autotune()
     }
 
     /// The same, with the output in the input's order (`true`, the default) or in the order
@@ -102,13 +144,17 @@ impl Parallelism {
     }
 
     /// The parallelism of a pass made of two stages: the more threads of the two
-    /// ([`AUTOTUNE`] when either is, so that the pass's engine is tuned), in order unless one
-    /// of them gave order up.
+    /// ([`AUTOTUNE`] when either is, so that the pass's engine is tuned, measuring the gain
+    /// of its threads when an AUTOTUNE stage asked for that: the pass's jobs include that
+    /// stage's work), in order unless one of them gave order up.
     pub(crate) fn combine(a: Option<Parallelism>, b: Option<Parallelism>) -> Option<Parallelism> {
         match (a, b) {
             (Some(a), Some(b)) => {
                 let p = if a.is_autotune() || b.is_autotune() {
-                    Parallelism::autotune()
+                    Parallelism {
+                        measure_gain: a.is_gain_measured() || b.is_gain_measured(),
+                        ..Parallelism::autotune()
+                    }
                 } else {
                     Parallelism::threads(a.num_threads().max(b.num_threads()))
                 };

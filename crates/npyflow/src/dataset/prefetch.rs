@@ -87,6 +87,7 @@ pub(crate) fn prefetched(
             wake: 1,
             autotune,
             buffer_only: true,
+            measure_gain: false,
         },
         pending,
         panic_error,

@@ -7,6 +7,7 @@ mod counted;
 mod cpu_clock;
 pub(crate) mod iter;
 pub(crate) mod parallel;
+mod probe;
 pub(crate) mod report;
 pub(crate) mod stats;
 pub(crate) mod trace;
@@ -194,8 +195,8 @@ impl Dataset {
                         .unwrap_or_else(|_| Err(Error::Function("a worker panicked".into())));
                     (k, item)
                 });
-                let mut lanes = parallel::Lanes::new(p.num_threads(), p.is_deterministic())
-                    .tuned(p.is_autotune());
+                let mut lanes =
+                    parallel::Lanes::new(p.num_threads(), p.is_deterministic()).run_as(p);
                 // A prefetch's buffer: at least that many elements in the making.
                 lanes.capacity = lanes.capacity.max(self.node().read_ahead());
                 Some(parallel::ParallelIter::start(

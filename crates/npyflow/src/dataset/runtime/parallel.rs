@@ -21,6 +21,7 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use super::cpu_clock::thread_cpu_ns;
+use super::probe::Probe;
 use super::trace::Trace;
 use super::tuner::{BufferRule, Knob, Tuner};
 use crate::dataset::context::{current_stage, current_tuner, TunerGuard};
@@ -90,6 +91,10 @@ struct Progress<O> {
     /// The consumer has waited longer than [`PATIENCE`] for its next result: it is woken as
     /// soon as that result is ready, not when a run of them is.
     impatient: bool,
+    /// Measures whether all threads beat one job at a time ([`Lanes::measure_gain`]); while
+    /// it says one at a time, the workers beyond the first wait on `turn`, holding no job.
+    probe: Option<Probe>,
+    waiting_turn: usize,
 }
 
 impl<O> Progress<O> {
@@ -126,6 +131,9 @@ struct Shared<J, O> {
     state: Mutex<Progress<O>>,
     ready: Condvar,
     room: Condvar,
+    /// Where workers held back by the probe wait (apart from `room`, so that a consumer
+    /// making room does not wake them for nothing).
+    turn: Condvar,
     /// Whether a waiting consumer is woken for runs of results, half the buffer long (see
     /// [`Lanes::wake`]), rather than for each.
     runs: bool,
@@ -137,6 +145,13 @@ impl<J, O> Shared<J, O> {
     /// The most jobs taken and not yet handed out.
     fn capacity(&self) -> usize {
         self.knob.buffer().max(1)
+    }
+
+    /// Wakes every waiting worker: after a change every one of them must see (the engine
+    /// stopping or pausing, the source ended, new settings).
+    fn wake_workers(&self) {
+        self.room.notify_all();
+        self.turn.notify_all();
     }
 
     /// Whether a tuned engine holding a result waits for its consumer to take it before it
@@ -204,7 +219,7 @@ impl<J, O> Shared<J, O> {
                 *series,
                 st.done.len(),
                 st.outstanding.saturating_sub(st.done.len()),
-                self.knob.threads(),
+                self.knob.running(),
                 self.knob.buffer(),
             );
         }
@@ -236,6 +251,10 @@ pub(crate) struct Lanes {
     pub(crate) autotune: bool,
     /// Only the buffer is tuned (a prefetch: one worker).
     pub(crate) buffer_only: bool,
+    /// The stage is `AUTOTUNE` over work that may hold a lock (a Python function): whether
+    /// its threads beat one job at a time is measured while it runs, and it runs one at a
+    /// time unless they clearly do (see [`Parallelism::measure_gain`](crate::dataset::parallelism::Parallelism::measure_gain)).
+    pub(crate) measure_gain: bool,
 }
 
 impl Lanes {
@@ -250,12 +269,18 @@ impl Lanes {
             wake: 1,
             autotune: false,
             buffer_only: false,
+            measure_gain: false,
         }
     }
 
-    /// The same, tuned while it runs when `autotune` (see [`Lanes::autotune`]).
-    pub(crate) fn tuned(self, autotune: bool) -> Lanes {
-        Lanes { autotune, ..self }
+    /// The same, run as `parallelism` asks: tuned when it is `AUTOTUNE`, measuring the gain
+    /// of its threads when it says so.
+    pub(crate) fn run_as(self, parallelism: crate::dataset::parallelism::Parallelism) -> Lanes {
+        Lanes {
+            autotune: parallelism.is_autotune(),
+            measure_gain: parallelism.is_gain_measured(),
+            ..self
+        }
     }
 
     /// How the buffer follows the threads.
@@ -293,6 +318,7 @@ impl Lanes {
             wake: capacity / 2,
             autotune: false,
             buffer_only: false,
+            measure_gain: false,
         }
     }
 }
@@ -392,9 +418,12 @@ impl<J: Send + 'static, O: Bytes + Send + 'static> ParallelIter<J, O> {
                 waiting_ready: 0,
                 waiting_room: 0,
                 impatient: false,
+                probe: (lanes.autotune && lanes.measure_gain).then(|| Probe::new(Instant::now())),
+                waiting_turn: 0,
             }),
             ready: Condvar::new(),
             room: Condvar::new(),
+            turn: Condvar::new(),
             runs: lanes.wake > 1,
             trace: current_stage().and_then(|(stats, stage)| {
                 let trace = stats.trace()?;
@@ -414,7 +443,7 @@ impl<J: Send + 'static, O: Bytes + Send + 'static> ParallelIter<J, O> {
                 if let Some(shared) = weak.upgrade() {
                     // A thread that cannot start leaves the engine with those it has.
                     let _ = grow(&shared);
-                    shared.room.notify_all();
+                    shared.wake_workers();
                     shared.ready.notify_all();
                 }
             }));
@@ -538,7 +567,7 @@ impl<J: Send + 'static, O: Bytes + Send + 'static> ParallelIter<J, O> {
         let out = saved.and_then(|s| f(s, pending));
         drop(source);
         st.paused = false;
-        shared.room.notify_all();
+        shared.wake_workers();
         out
     }
 }
@@ -620,25 +649,33 @@ fn work_loop<J, O: Bytes>(shared: &Shared<J, O>, meter: &mut CpuMeter) {
     let mut st = lock(&shared.state);
     loop {
         meter.publish(knob, false);
-        while !st.stop
-            && st.total.is_none()
-            && (st.paused
+        loop {
+            if st.stop || st.total.is_some() {
+                return;
+            }
+            if st.paused
                 || st.outstanding >= shared.capacity()
                 || st.in_flight() >= knob.threads()
-                || shared.over_ram(&st))
-        {
-            let full = !st.paused && st.outstanding >= shared.capacity();
-            let began = full.then(Instant::now);
-            st = shared
-                .wait(&shared.room, st, |st| &mut st.waiting_room, None)
-                .0;
-            if let Some(b) = began {
-                knob.full_ns
-                    .fetch_add(nanos(b.elapsed()), Ordering::Relaxed);
+                || shared.over_ram(&st)
+            {
+                let full = !st.paused && st.outstanding >= shared.capacity();
+                let began = full.then(Instant::now);
+                st = shared
+                    .wait(&shared.room, st, |st| &mut st.waiting_room, None)
+                    .0;
+                if let Some(b) = began {
+                    knob.full_ns
+                        .fetch_add(nanos(b.elapsed()), Ordering::Relaxed);
+                }
+            } else if st.in_flight() >= 1 && st.probe.as_ref().is_some_and(Probe::one_at_a_time) {
+                // Held back before taking a job: the worker that runs goes on from job to
+                // job, and this one sleeps until the probe lets all threads run.
+                st = shared
+                    .wait(&shared.turn, st, |st| &mut st.waiting_turn, None)
+                    .0;
+            } else {
+                break;
             }
-        }
-        if st.stop || st.total.is_some() {
-            return;
         }
         st.outstanding += 1;
         shared.sample(&st);
@@ -687,7 +724,7 @@ fn work_loop<J, O: Bytes>(shared: &Shared<J, O>, meter: &mut CpuMeter) {
                 st.outstanding -= 1;
                 st.total = Some(st.total.map_or(number, |t| t.min(number)));
                 shared.ready.notify_all();
-                shared.room.notify_all();
+                shared.wake_workers();
                 return;
             }
         };
@@ -705,6 +742,9 @@ fn work_loop<J, O: Bytes>(shared: &Shared<J, O>, meter: &mut CpuMeter) {
         if !shared.deterministic {
             st.finished.push_back(number);
         }
+        if st.probe.is_some() {
+            probe_finished(shared, &mut st);
+        }
         shared.sample(&st);
         if st.waiting_ready > 0 && shared.worth_waking(&st) {
             // Signalled unlocked, so that the consumer does not wake into a held lock.
@@ -712,6 +752,29 @@ fn work_loop<J, O: Bytes>(shared: &Shared<J, O>, meter: &mut CpuMeter) {
             shared.ready.notify_all();
             st = lock(&shared.state);
         }
+    }
+}
+
+/// Counts a finished job in the engine's probe; wakes the held-back workers when it lets all
+/// threads run, and tells the tuner what it measured.
+fn probe_finished<J, O>(shared: &Shared<J, O>, st: &mut Progress<O>) {
+    let Some(probe) = st.probe.as_mut() else {
+        return;
+    };
+    let was_one = probe.one_at_a_time();
+    let verdict = probe.finished(Instant::now());
+    let one = probe.one_at_a_time();
+    shared.knob.one_at_a_time.store(one, Ordering::Relaxed);
+    if was_one && !one && st.waiting_turn > 0 {
+        shared.turn.notify_all();
+    }
+    if let (Some(v), Some(tuner), true) = (verdict, &shared.tuner, shared.tuned) {
+        let why = if v.all {
+            "threads measured faster"
+        } else {
+            "threads measured no faster"
+        };
+        tuner.record(&shared.knob, why);
     }
 }
 
@@ -758,7 +821,7 @@ pub(crate) fn read_parallel_state(s: State) -> Result<(State, Vec<Result<Element
 impl<J: Send + 'static, O: Bytes + Send + 'static> Drop for ParallelIter<J, O> {
     fn drop(&mut self) {
         lock(&self.shared.state).stop = true;
-        self.shared.room.notify_all();
+        self.shared.wake_workers();
         // No thread starts once `stop` is set (see `grow`): these are all of them.
         let handles = std::mem::take(&mut *lock(&self.shared.handles));
         for w in handles {

@@ -36,7 +36,7 @@
 //! the RAM budget. Here the latency a consumer sees is measured directly (the time it waits),
 //! which needs no model of each kind of stage.
 
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex, PoisonError, Weak};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -221,6 +221,10 @@ pub(crate) struct Knob {
     pub(crate) result_bytes: AtomicU64,
     /// Bytes of the results it holds now.
     pub(crate) buffered: AtomicU64,
+    /// Its engine's probe holds it to one job at a time: its work was measured no faster
+    /// on more threads (see [`Parallelism::measure_gain`](crate::dataset::parallelism::Parallelism::measure_gain)).
+    /// The tuner leaves its threads alone then.
+    pub(crate) one_at_a_time: AtomicBool,
     /// Wakes the engine's workers after its settings changed (and starts threads it lacks).
     wake: Mutex<Option<Box<dyn Fn() + Send + Sync>>>,
 }
@@ -250,12 +254,22 @@ impl Knob {
             results: AtomicU64::new(0),
             result_bytes: AtomicU64::new(0),
             buffered: AtomicU64::new(0),
+            one_at_a_time: AtomicBool::new(false),
             wake: Mutex::new(None),
         }
     }
 
     pub(crate) fn threads(&self) -> usize {
         self.threads.load(Ordering::Relaxed)
+    }
+
+    /// The jobs that run at once: its threads, or one while its probe holds it to one.
+    pub(crate) fn running(&self) -> usize {
+        if self.one_at_a_time.load(Ordering::Relaxed) {
+            1
+        } else {
+            self.threads()
+        }
     }
 
     pub(crate) fn buffer(&self) -> usize {
@@ -294,7 +308,10 @@ pub struct TuningDecision {
     pub threads: usize,
     /// Its buffer, in results, after the change.
     pub buffer: usize,
-    /// Why: `"consumer waited"`, `"workers idle"`, `"buffer empty"`, `"RAM budget"`.
+    /// Why: `"consumer waited"`, `"workers idle"`, `"buffer empty"`, `"RAM budget"`; or,
+    /// from a stage that measures the gain of its threads (a Python function's map),
+    /// `"threads measured faster"` or `"threads measured no faster"` (then `threads` is 1: one
+    /// job at a time).
     pub why: &'static str,
 }
 
@@ -494,6 +511,23 @@ impl Tuner {
         self.book().registered
     }
 
+    /// Records a decision an engine made itself (its probe's verdict), with the jobs it runs
+    /// at once after it.
+    pub(crate) fn record(&self, knob: &Knob, why: &'static str) {
+        let d = TuningDecision {
+            at: self.started.elapsed(),
+            stage: knob.name.clone(),
+            threads: knob.running(),
+            buffer: knob.buffer(),
+            why,
+        };
+        let mut book = self.book();
+        if book.decisions.len() >= MAX_DECISIONS {
+            book.decisions.pop_front();
+        }
+        book.decisions.push_back(d);
+    }
+
     /// One look at every engine; see the module's documentation.
     fn tick(&self) {
         let (looks, at) = self.look();
@@ -563,7 +597,7 @@ impl Tuner {
                 knob,
             };
             t.seen = seen;
-            t.last.threads = look.knob.threads();
+            t.last.threads = look.knob.running();
             t.last.buffer = look.knob.buffer();
             looks.push(look);
         }
@@ -585,7 +619,7 @@ impl Tuner {
                 .chain(book.knobs.iter().map(|t| match t.knob.upgrade() {
                     Some(k) => TunedStage {
                         stage: k.name.clone(),
-                        threads: k.threads(),
+                        threads: k.running(),
                         buffer: k.buffer(),
                     },
                     None => t.last.clone(),
@@ -679,7 +713,7 @@ fn decide(looks: &[Look], cpu: usize, ram: u64, note: &mut dyn FnMut(&Knob, &'st
     for l in order {
         let k = &l.knob;
         let threads = k.threads();
-        if k.max_threads == 0 || threads >= k.max_threads {
+        if k.max_threads == 0 || threads >= k.max_threads || k.running() < threads {
             continue;
         }
         // Busy in the work, not waiting on the source: more workers can help.
@@ -713,7 +747,9 @@ fn decide(looks: &[Look], cpu: usize, ram: u64, note: &mut dyn FnMut(&Knob, &'st
     for (i, l) in looks.iter().enumerate() {
         let k = &l.knob;
         let threads = k.threads();
-        if k.max_threads == 0 || threads <= 1 {
+        // A stage its probe holds to one job at a time keeps its sleeping threads for the
+        // probe's next measure.
+        if k.max_threads == 0 || threads <= 1 || k.running() < threads {
             continue;
         }
         if grew[i] || l.waited >= 0.01 || l.work >= threads as f64 - 1.5 {

@@ -2,6 +2,8 @@
 //! it keeps to the CPU budget (threads a stage) and the RAM budget (bytes buffered), and its
 //! decisions show in the iterator's summary, the statistics and the trace.
 
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use npyflow::dataset::{
@@ -20,9 +22,18 @@ fn uneven(e: Element) -> npyflow::Result<Element> {
     Ok(e)
 }
 
+/// [`uneven`] under one lock held for the whole call, as a Python function holds the GIL.
+fn locked(e: Element) -> npyflow::Result<Element> {
+    static LOCK: Mutex<()> = Mutex::new(());
+    let _held = LOCK.lock().unwrap_or_else(PoisonError::into_inner);
+    uneven(e)
+}
+
 #[derive(Clone, Debug)]
 enum Step {
     Map(bool),
+    /// A map of [`locked`] whose AUTOTUNE measures what its threads gain.
+    Locked,
     Batch(usize, bool),
     Shuffle(u64),
     Filter,
@@ -32,6 +43,7 @@ enum Step {
 fn step() -> impl Strategy<Value = Step> {
     prop_oneof![
         any::<bool>().prop_map(Step::Map),
+        Just(Step::Locked),
         (1usize..6, any::<bool>()).prop_map(|(b, d)| Step::Batch(b, d)),
         any::<u64>().prop_map(Step::Shuffle),
         Just(Step::Filter),
@@ -52,6 +64,7 @@ fn build(n: i64, steps: &[Step], tuned: bool, threads: usize) -> Dataset {
         ds = match *s {
             Step::Map(true) => ds.map(uneven, p).unwrap(),
             Step::Map(false) => ds.map(Ok, p).unwrap(),
+            Step::Locked => ds.map(locked, p.measure_gain()).unwrap(),
             Step::Batch(b, d) if !batched => {
                 batched = true;
                 ds.batch(
@@ -168,6 +181,121 @@ fn idle_threads_of_a_cheap_stage_are_taken_back() {
         "an idle thread was taken back: {t}"
     );
     assert!(t.stages.iter().all(|s| s.threads < 4), "{t}");
+}
+
+/// A map that measures what its threads gain (what the Python package asks for a function it
+/// could not trace): under a lock held for the whole call, all threads are measured no faster
+/// and the map runs one call at a time; without the lock they are measured faster and kept.
+/// Either way the output is the input, in order.
+#[test]
+fn a_map_that_measures_its_gain_keeps_threads_only_when_they_help() {
+    for held in [true, false] {
+        // Calls at once now, and the most seen after the verdict.
+        let now = Arc::new(AtomicUsize::new(0));
+        let most_after = Arc::new(AtomicUsize::new(0));
+        let lock = Arc::new(Mutex::new(()));
+        let (n2, m2) = (Arc::clone(&now), Arc::clone(&most_after));
+        let f = move |e: Element| {
+            // Counted before the lock: calls under way at once, waiting or not.
+            let at_once = n2.fetch_add(1, Ordering::SeqCst) + 1;
+            let guard = held.then(|| lock.lock().unwrap_or_else(PoisonError::into_inner));
+            // Past the warm-up (16 calls) and both measured windows (64 each, or 50 ms).
+            if scalar(Ok(e.clone())) >= 200 {
+                m2.fetch_max(at_once, Ordering::SeqCst);
+            }
+            std::thread::sleep(Duration::from_micros(500));
+            n2.fetch_sub(1, Ordering::SeqCst);
+            drop(guard);
+            Ok(e)
+        };
+        let ds = Dataset::range(0, 400, 1)
+            .unwrap()
+            .filter(|_| Ok(true)) // a stream: the map runs its own engine
+            .map(f, Parallelism::autotune().measure_gain())
+            .unwrap()
+            .with_options(budgets(4, 1 << 30))
+            .unwrap();
+        let mut it = ds.iter();
+        let got: Vec<i64> = it.by_ref().map(scalar).collect();
+        assert_eq!(got, (0..400).collect::<Vec<_>>());
+        let t = it.tuning().unwrap();
+        let verdicts: Vec<_> = t
+            .decisions
+            .iter()
+            .filter(|d| d.why.starts_with("threads measured"))
+            .collect();
+        assert!(
+            !verdicts.is_empty(),
+            "the probe's verdict is in the summary: {t}"
+        );
+        let map = t
+            .stages
+            .iter()
+            .find(|s| s.stage.starts_with("Map"))
+            .unwrap();
+        if held {
+            assert!(
+                verdicts
+                    .iter()
+                    .all(|d| d.why == "threads measured no faster" && d.threads == 1),
+                "{t}"
+            );
+            assert_eq!(map.threads, 1, "one call at a time: {t}");
+            assert_eq!(
+                most_after.load(Ordering::SeqCst),
+                1,
+                "after the verdict, one call at a time"
+            );
+        } else {
+            // Four threads of sleeps are about four times one: far past the 15% margin.
+            assert!(
+                verdicts
+                    .iter()
+                    .all(|d| d.why == "threads measured faster" && d.threads == 4),
+                "{t}"
+            );
+            assert!(
+                most_after.load(Ordering::SeqCst) > 1,
+                "calls ran at once: {t}"
+            );
+        }
+    }
+}
+
+/// Over a random-access pipeline the jobs are the batches a following `batch` makes (each a
+/// run of calls), and the measure applies to them: one batch at a time under the lock.
+#[test]
+fn a_measured_map_over_a_random_access_pipeline_measures_its_batches() {
+    let lock = Arc::new(Mutex::new(()));
+    let ds = Dataset::range(0, 1280, 1)
+        .unwrap()
+        .map(
+            move |e: Element| {
+                let _held = lock.lock().unwrap_or_else(PoisonError::into_inner);
+                std::thread::sleep(Duration::from_micros(200));
+                Ok(e)
+            },
+            Parallelism::autotune().measure_gain(),
+        )
+        .unwrap()
+        .batch(8, ())
+        .unwrap()
+        .with_options(budgets(3, 1 << 30))
+        .unwrap();
+    assert!(ds.is_random_access());
+    let mut it = ds.iter();
+    let rows: usize = it
+        .by_ref()
+        .map(|b| b.unwrap().tensors()[0].shape()[0])
+        .sum();
+    assert_eq!(rows, 1280);
+    let t = it.tuning().unwrap();
+    assert!(
+        t.decisions
+            .iter()
+            .any(|d| d.why == "threads measured no faster" && d.threads == 1),
+        "{t}"
+    );
 }
 
 fn scalar(e: npyflow::Result<npyflow::Element>) -> i64 {
