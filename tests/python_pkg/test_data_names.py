@@ -42,6 +42,7 @@ def test_options_check_attributes_and_types_as_tf_does():
     o.autotune.ram_budget = 1 << 30
     o.threading.max_intra_op_parallelism = 1
     o.experimental_optimization.map_parallelization = True
+    o.experimental_optimization.map_fusion = True
     with pytest.raises(AttributeError, match="^Cannot set the property foo on Options.$"):
         o.foo = 1
     with pytest.raises(AttributeError, match="Cannot set the property bar on AutotuneOptions"):
@@ -51,7 +52,7 @@ def test_options_check_attributes_and_types_as_tf_does():
     with pytest.raises(TypeError, match='Property "cpu_budget" must be of type'):
         o.autotune.cpu_budget = True
     assert o.ignored_options() == [
-        "experimental_optimization.map_parallelization",
+        "experimental_optimization.map_fusion",
         "threading.max_intra_op_parallelism",
     ]
     o.experimental_deterministic = False  # tf.data's old names stand for the new ones
@@ -101,6 +102,7 @@ def test_ignored_options_warn_once_per_process(monkeypatch):
         D.range(3).with_options(o)  # the same option again: no second warning
         only_honoured = tf.data.Options()
         only_honoured.deterministic = False
+        only_honoured.experimental_optimization.map_parallelization = False
         D.range(3).with_options(only_honoured)
 
 

@@ -328,6 +328,76 @@ def test_traced_maps_fuse_with_batch_and_parallel_calls():
         _same(b, x[i * 16:(i + 1) * 16, ::-1] * 2, "batched then mapped")
 
 
+@pytest.mark.parametrize("dtype", [np.uint8, np.int8, np.uint16, np.int32, np.float32, np.float64])
+@pytest.mark.parametrize("channels", [1, 2, 3, 4, 5])
+def test_batched_chains_over_flipped_rows_equal_numpy(dtype, channels):
+    # A cast and arithmetic with constants over an image flipped along an axis, batched: the
+    # batch reads each row's runs in reverse straight from the source. Against NumPy's
+    # values, bit for bit, with the images' map parallelized (the default) and not.
+    if np.dtype(dtype).kind == "f":
+        x = (RNG.standard_normal((37, 3, 6, channels)) * 300).astype(dtype)
+        x[0, 0, :3, 0] = [np.nan, np.inf, -0.0]
+    else:
+        info = np.iinfo(dtype)
+        x = RNG.integers(info.min, int(info.max) + 1, size=(37, 3, 6, channels), dtype=dtype)
+    fs = [
+        lambda a: (a[:, ::-1, :].astype(np.float32) + 8.0) / 255.0,
+        lambda a: 3.0 - a[::-1].astype(np.float64) * 0.1,
+        lambda a: (2.0 / a[:, ::-1].astype(np.float32)) - 1.5,
+    ]
+    off = tf.data.Options()
+    off.experimental_optimization.map_parallelization = False
+    for k, f in enumerate(fs):
+        want = np.stack([f(im) for im in x])
+        for options in (None, off):
+            mapped = tf.data.Dataset.from_tensor_slices(x).map(f)
+            assert "TracedMap" in repr(mapped)
+            ds = mapped.batch(16)
+            if options is not None:
+                ds = ds.with_options(options)
+            with np.errstate(all="ignore"):
+                got = np.concatenate(list(ds.as_numpy_iterator()))
+            _same(got, want, f"function {k}, {np.dtype(dtype).name}, {channels} channels")
+
+
+@pytest.mark.parametrize("dtype", [np.uint8, np.int16, np.float32])
+def test_batched_chains_over_flips_of_any_axis_equal_numpy(dtype):
+    # Flips of rows, of columns, of one-channel images and of everything, over images
+    # whose rows are longer than the blocks the chain computes: each run is read where it
+    # lies, forward or backward.
+    x = (RNG.standard_normal((21, 32, 32, 3)) * 100).astype(dtype)
+    gray = (RNG.standard_normal((21, 28, 28)) * 100).astype(dtype)
+    cases = [
+        (x, lambda a: a[::-1].astype(np.float32) * 0.5 - 3.0),
+        (x, lambda a: (a[:, ::-1].astype(np.float32) + 8.0) / 255.0),
+        (x, lambda a: 1.0 / a[::-1, ::-1, ::-1].astype(np.float64)),
+        (gray, lambda a: (a[:, ::-1].astype(np.float32) + 8.0) / 255.0),
+        (gray, lambda a: a[::-1].astype(np.float64) / 7.0),
+    ]
+    for k, (data, f) in enumerate(cases):
+        want = np.stack([f(im) for im in data])
+        with np.errstate(all="ignore"):
+            got = np.concatenate(list(tf.data.Dataset.from_tensor_slices(data).map(f).batch(8).as_numpy_iterator()))
+        _same(got, want, f"case {k}, {np.dtype(dtype).name}")
+
+
+def test_map_parallelization_is_honoured_and_changes_no_value():
+    x = RNG.integers(0, 256, size=(40, 4, 5, 3), dtype=np.uint8)
+    f = lambda a: (a[:, ::-1, :].astype(np.float32) + 8.0) / 255.0
+    want = np.stack([f(im) for im in x])
+    off = tf.data.Options()
+    off.experimental_optimization.map_parallelization = False
+    assert off.ignored_options() == []
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # an honoured option: no warning
+        for options in (None, off):
+            ds = tf.data.Dataset.from_tensor_slices(x).map(f).batch(6).prefetch(tf.AUTOTUNE)
+            if options is not None:
+                ds = ds.with_options(options)
+                assert ds.options().experimental_optimization.map_parallelization is False
+            _same(np.concatenate(list(ds.as_numpy_iterator())), want, f"options {options}")
+
+
 def test_undefined_casts_run_the_function_for_those_elements_only_and_in_batches():
     a = np.array([[1.5, -2.5], [np.nan, 3.0], [1e20, 0.0], [7.9, -7.9]], np.float32)
     f = lambda v: v.astype(np.int32)

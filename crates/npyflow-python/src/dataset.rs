@@ -727,6 +727,13 @@ impl CoreDataset {
         )
     }
 
+    /// tf.data's `Options.experimental_optimization.map_parallelization` for the whole
+    /// pipeline this dataset ends.
+    fn with_map_parallelization(&self, py: Python<'_>, on: bool) -> PyResult<CoreDataset> {
+        let options = npyflow::dataset::Options::new().map_parallelization(on);
+        wrap(py, self.inner.with_options(options))
+    }
+
     fn ignore_errors(&self, log_warning: bool) -> CoreDataset {
         CoreDataset {
             inner: self.inner.ignore_errors(log_warning),

@@ -657,7 +657,8 @@ class Dataset(DatasetTransformations):
     def with_options(self, options: Options, name: Optional[str] = None) -> Dataset:
         """This dataset with ``options`` merged into its options (see ``Options`` for those
         npyflow honours: ``deterministic``, for the parallel stages built after this call,
-        and ``autotune.enabled``/``cpu_budget``/``ram_budget``, for the whole pipeline; the
+        and ``autotune.enabled``/``cpu_budget``/``ram_budget`` and
+        ``experimental_optimization.map_parallelization``, for the whole pipeline; the
         others are kept and ignored, with one warning per process for each)."""
         if not isinstance(options, Options):
             raise TypeError(f"options must be a npyflow.data.Options, got {type(options).__name__}")
@@ -668,6 +669,9 @@ class Dataset(DatasetTransformations):
             # The core merges the autotune options of the whole pipeline at iteration, later
             # on top, as tf.data does.
             core = core.with_autotune(autotune.enabled, autotune.cpu_budget, autotune.ram_budget)
+        map_parallelization = options.experimental_optimization.map_parallelization
+        if map_parallelization is not None:
+            core = core.with_map_parallelization(map_parallelization)
         return Dataset._from_core(core, self._threaded, self.options().merge(options), self._struct)
 
     def reduce(self, initial_state: Any, reduce_func: Callable[[Any, Any], Any]) -> Any:

@@ -1,7 +1,7 @@
 """``tf.data.Options``: the options a whole dataset carries (``Dataset.with_options``).
 
-npyflow honours ``deterministic`` and ``autotune.enabled``, ``autotune.cpu_budget`` and
-``autotune.ram_budget``; every other option tf.data has is accepted, checked for
+npyflow honours ``deterministic``, ``autotune.enabled``, ``autotune.cpu_budget``,
+``autotune.ram_budget`` and ``experimental_optimization.map_parallelization``; every other option tf.data has is accepted, checked for
 its type as tf.data checks it, kept (``options()`` gives it back) and listed by
 ``Options.ignored_options()``. ``with_options`` warns once per process for each ignored
 option a program sets."""
@@ -44,7 +44,13 @@ class AutotuneAlgorithm(enum.IntEnum):
 
 #: The options npyflow honours (dotted names); the rest are kept and ignored.
 HONOURED = frozenset(
-    {"deterministic", "autotune.enabled", "autotune.cpu_budget", "autotune.ram_budget"}
+    {
+        "deterministic",
+        "autotune.enabled",
+        "autotune.cpu_budget",
+        "autotune.ram_budget",
+        "experimental_optimization.map_parallelization",
+    }
 )
 
 _WARNED: Set[str] = set()
@@ -166,8 +172,16 @@ class AutotuneOptions(_OptionsGroup):
 
 
 class OptimizationOptions(_OptionsGroup):
-    """``tf.data.experimental.OptimizationOptions`` (accepted, ignored: npyflow fuses maps
-    and batches of ops always)."""
+    """``tf.data.experimental.OptimizationOptions``. npyflow honours ``map_parallelization``
+    (on unless set to False, as in tf.data, for the whole pipeline wherever
+    ``with_options`` is): a ``map`` that runs natively (a traced function or
+    ``npyflow.ops``) and is followed by ``batch``, with neither given
+    ``num_parallel_calls``, makes its batches on AUTOTUNE threads, in order. The
+    function's values do not depend on the thread, so only the speed changes. tf.data
+    parallelizes every map of a function without state; npyflow does not parallelize a
+    Python function it could not trace (it holds the GIL), nor a native map without a
+    ``batch`` after it (one element is too little work to share out). The other options
+    are accepted and ignored: npyflow fuses maps and batches of ops always."""
 
     __slots__ = ()
     _fields = {
@@ -220,7 +234,9 @@ class Options(_OptionsGroup):
     """``tf.data.Options``: options for a whole dataset, given to ``Dataset.with_options``.
 
     npyflow honours ``autotune.enabled``, ``autotune.cpu_budget`` and ``autotune.ram_budget``
-    (see ``AutotuneOptions``; for the whole pipeline, as in tf.data) and ``deterministic``
+    (see ``AutotuneOptions``; for the whole pipeline, as in tf.data),
+    ``experimental_optimization.map_parallelization`` (see ``OptimizationOptions``; for the
+    whole pipeline too) and ``deterministic``
     (``experimental_deterministic`` is its old name, and
     ``experimental_threading`` that of ``threading``, as in tf.data): it is
     the ``deterministic`` of the parallel stages (``map``, ``interleave``, ``batch`` with

@@ -399,7 +399,7 @@ impl Batch {
     fn source(&self) -> (Dataset, Vec<Op>, Option<Parallelism>) {
         if let (Assemble::Stack, Some(chain)) = (&self.assemble, op_chain(&self.input)) {
             if chain.is_elementwise() {
-                let parallel = Parallelism::combine(self.parallel, chain.parallel);
+                let parallel = chain.batch_parallelism(self.parallel);
                 return (chain.input.clone(), chain.ops.clone(), parallel);
             }
         }

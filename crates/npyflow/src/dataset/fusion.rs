@@ -7,6 +7,7 @@
 //! each op's result straight into its batch buffer, so no element is made on its own. No
 //! node knows about any other kind of node for this.
 
+use super::context::current_tuner;
 use super::options::Parallelism;
 use super::plumbing::Dataset;
 use crate::buffer::BufferPool;
@@ -34,6 +35,19 @@ impl OpChain {
     /// them.
     pub(crate) fn is_elementwise(&self) -> bool {
         self.ops.iter().all(Op::is_elementwise)
+    }
+
+    /// The threads that make the batches of a `batch` given `batch` threads that runs this
+    /// chain: those the batch and the maps asked for, or, where neither asked for any and
+    /// the pass parallelizes maps (tf.data's `map_parallelization`, on by default and
+    /// outside an iterator), `AUTOTUNE` ones with the output in order. The ops have no state
+    /// and give each element the same values on any thread, so only the speed changes.
+    pub(crate) fn batch_parallelism(&self, batch: Option<Parallelism>) -> Option<Parallelism> {
+        Parallelism::combine(batch, self.parallel).or_else(|| {
+            current_tuner()
+                .is_none_or(|t| t.parallelizes_maps())
+                .then(Parallelism::autotune)
+        })
     }
 }
 

@@ -6,12 +6,20 @@ use super::runtime::tuner::AutotuneOptions;
 use super::state::State;
 use crate::error::Result;
 
-/// tf.data's `tf.data.Options`, as far as npyflow's core honours them: `autotune`. (The
-/// Python package's `Options` has every tf.data option; `deterministic` is applied there.)
+/// tf.data's `tf.data.Options`, as far as npyflow's core honours them: `autotune` and
+/// `experimental_optimization.map_parallelization`. (The Python package's `Options` has
+/// every tf.data option; `deterministic` is applied there.)
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Options {
     /// How `AUTOTUNE` stages are tuned while the pipeline runs.
     pub autotune: AutotuneOptions,
+    /// tf.data's `experimental_optimization.map_parallelization` (`None`: on, as in
+    /// tf.data): a map of built-in ops or a traced function followed by `batch`, neither
+    /// given threads, makes its batches on `AUTOTUNE` threads, in order. Such a map has no
+    /// state and its ops give each element the same values on any thread, so only the speed
+    /// changes. tf.data does this for every map of a function without state; npyflow for
+    /// maps it runs natively (a Python function that was not traced keeps to one thread).
+    pub map_parallelization: Option<bool>,
 }
 
 impl Options {
@@ -22,7 +30,21 @@ impl Options {
 
     /// With these autotuning options.
     pub fn autotune(self, autotune: AutotuneOptions) -> Options {
-        Options { autotune }
+        Options { autotune, ..self }
+    }
+
+    /// With map parallelization on or off (see [`Options::map_parallelization`]).
+    pub fn map_parallelization(self, on: bool) -> Options {
+        Options {
+            map_parallelization: Some(on),
+            ..self
+        }
+    }
+
+    /// Whether maps of native ops run on `AUTOTUNE` threads when given none (on unless
+    /// turned off).
+    pub fn parallelizes_maps(&self) -> bool {
+        self.map_parallelization != Some(false)
     }
 }
 
@@ -74,6 +96,9 @@ impl Dataset {
         self.walk(&mut |n| {
             if let Some(w) = n.as_any().downcast_ref::<WithOptions>() {
                 out.autotune = out.autotune.merge(w.options.autotune);
+                if w.options.map_parallelization.is_some() {
+                    out.map_parallelization = w.options.map_parallelization;
+                }
             }
         });
         out

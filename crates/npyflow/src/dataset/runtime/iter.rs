@@ -26,8 +26,12 @@ pub struct DatasetIter {
 impl DatasetIter {
     /// A pass over `dataset` that has not started; with `stats`, its stages are counted.
     pub(crate) fn new(dataset: Dataset, stats: Option<PipelineStats>) -> DatasetIter {
-        let options = dataset.options().autotune;
-        let tuner = Tuner::new(options, stats.as_ref().map(PipelineStats::tuning_slot));
+        let options = dataset.options();
+        let tuner = Tuner::new(
+            options.autotune,
+            options.parallelizes_maps(),
+            stats.as_ref().map(PipelineStats::tuning_slot),
+        );
         if let Some(s) = &stats {
             s.follow(&tuner);
         }

@@ -433,13 +433,22 @@ pub(crate) struct Tuner {
     peak: AtomicU64,
     /// Where the summary goes when the tuner is dropped.
     slot: Option<SummarySlot>,
+    /// Whether maps of native ops given no threads get `AUTOTUNE` ones (the pipeline's
+    /// [`Options::map_parallelization`](crate::dataset::Options::map_parallelization)).
+    parallel_maps: bool,
 }
 
 impl Tuner {
-    /// A tuner with `options`, leaving its summary in `slot` when dropped.
-    pub(crate) fn new(options: AutotuneOptions, slot: Option<SummarySlot>) -> Arc<Tuner> {
+    /// A tuner with `options`, leaving its summary in `slot` when dropped; `parallel_maps`:
+    /// whether maps of native ops given no threads get `AUTOTUNE` ones.
+    pub(crate) fn new(
+        options: AutotuneOptions,
+        parallel_maps: bool,
+        slot: Option<SummarySlot>,
+    ) -> Arc<Tuner> {
         Arc::new(Tuner {
             slot,
+            parallel_maps,
             options,
             cpu: options.cpu(),
             ram: options.ram(),
@@ -449,6 +458,11 @@ impl Tuner {
             buffered: AtomicU64::new(0),
             peak: AtomicU64::new(0),
         })
+    }
+
+    /// Whether maps of native ops given no threads get `AUTOTUNE` ones in this pass.
+    pub(crate) fn parallelizes_maps(&self) -> bool {
+        self.parallel_maps
     }
 
     fn book(&self) -> std::sync::MutexGuard<'_, Book> {

@@ -16,6 +16,11 @@
 //! further step while the block is in the cache. Another region of two or more steps whose
 //! only varying input has 8 bits looks its values up in a table of its results for the 256
 //! bit patterns, which its own steps compute first. Both read a contiguous input in place.
+//! A chain also reads its input where it lies when a block of it is contiguous stretches:
+//! whole rows of flipped runs (an image flipped left to right, its channels kept) or runs
+//! of at least 16 elements, forward or backward. Each stretch is cast straight into the
+//! output and its arithmetic applied to it in place, stretch by stretch, in a loop compiled
+//! for the widest vectors the CPU has.
 //!
 //! Each step computes the same function of the same operand values as the step-by-step
 //! evaluation does, element by element; only the order in which elements are computed
@@ -366,6 +371,8 @@ pub(super) fn run(
     // The cursor: the index of the current block's first element over dims[..r-1] (the
     // inner index is 0 at every block's start unless an inner run is longer than a block).
     let mut idx = vec![0usize; r];
+    // Where the stretches a chain reads for a block begin.
+    let mut starts: Vec<usize> = Vec::new();
     let mut done = 0usize;
     while done < n {
         // Whole rows, whole runs of a row, or a part of one run.
@@ -382,16 +389,43 @@ pub(super) fn run(
             (BLOCK.min(inner - idx[r - 1]), 0)
         };
         // Each input's values for the block (read in place by a chain or a table where
-        // they lie side by side).
+        // they lie side by side, and by a chain where they lie in contiguous stretches).
         let in_place = |leaf: &Leaf| runs == 0 && leaf.strides[r - 1] == 1;
+        let stretched = match (single, &chain) {
+            (Some(j), Some(_)) if !in_place(&leaves[j]) => {
+                stretches(&leaves[j], &dims, &idx, runs, &mut starts)
+            }
+            _ => None,
+        };
         for (k, (leaf, buf)) in leaves.iter().zip(leaf_bufs.iter_mut()).enumerate() {
-            if leaf.scalar || (single == Some(k) && in_place(leaf)) {
+            let read_there = in_place(leaf) || stretched.is_some();
+            if leaf.scalar || (single == Some(k) && read_there) {
                 continue;
             }
             gather_block(leaf, &dims, &idx, block, runs, buf);
         }
         // The steps, the last into the output (or the table's values for the block).
         let mut out_bytes = Some(&mut out.as_mut_slice()[done * size..(done + block) * size]);
+        if let (Some(j), Some((len, backward))) = (single, stretched) {
+            let leaf = &leaves[j];
+            let (_, links) = chain.as_ref().expect("stretches are read by chains");
+            let dst = out_bytes.take().expect("not taken yet");
+            with_elem!(leaf.dtype, S => {
+                let from = Stretches::<S> {
+                    src: bytemuck::cast_slice(leaf.base.as_bytes()),
+                    starts: &starts,
+                    len,
+                    backward,
+                };
+                match links {
+                    Links::F32(l) => chain_stretches(&from, l, bytemuck::cast_slice_mut(dst)),
+                    Links::F64(l) => chain_stretches(&from, l, bytemuck::cast_slice_mut(dst)),
+                }
+            });
+            done += block;
+            advance(&mut leaves, &dims, &mut idx, block, runs);
+            continue;
+        }
         if let Some(j) = single {
             let leaf = &leaves[j];
             let width = leaf.dtype.itemsize();
@@ -543,11 +577,97 @@ fn links(region: &Region, nodes: &[Node], leaves: &[Leaf]) -> Links {
     }
 }
 
-/// A chain over `from` into `out`: each element cast as the cast step casts it and combined
-/// with the first link's constant in one loop, then each further link applied to the block
-/// in place (while it is in the cache), by the same functions the step-by-step evaluation
-/// applies.
+/// Runs `$each` (a loop macro) with the function of `$link`'s op and side, written out for
+/// each arithmetic op so that each loop is compiled (and vectorized) on its own. `$x` is the
+/// element, `$value` the value so far it makes.
+macro_rules! per_op {
+    ($link:expr, $each:ident, $x:ident => $value:expr) => {
+        match $link {
+            Link::Right(BinaryOp::Add, c) => $each!(|$x| T::binary(BinaryOp::Add, $value, c)),
+            Link::Left(BinaryOp::Add, c) => $each!(|$x| T::binary(BinaryOp::Add, c, $value)),
+            Link::Right(BinaryOp::Subtract, c) => {
+                $each!(|$x| T::binary(BinaryOp::Subtract, $value, c))
+            }
+            Link::Left(BinaryOp::Subtract, c) => {
+                $each!(|$x| T::binary(BinaryOp::Subtract, c, $value))
+            }
+            Link::Right(BinaryOp::Multiply, c) => {
+                $each!(|$x| T::binary(BinaryOp::Multiply, $value, c))
+            }
+            Link::Left(BinaryOp::Multiply, c) => {
+                $each!(|$x| T::binary(BinaryOp::Multiply, c, $value))
+            }
+            Link::Right(BinaryOp::Divide, c) => {
+                $each!(|$x| T::binary(BinaryOp::Divide, $value, c))
+            }
+            Link::Left(BinaryOp::Divide, c) => {
+                $each!(|$x| T::binary(BinaryOp::Divide, c, $value))
+            }
+            Link::Right(op, c) => $each!(|$x| T::binary(op, $value, c)),
+            Link::Left(op, c) => $each!(|$x| T::binary(op, c, $value)),
+        }
+    };
+}
+
+/// The vector instructions the loops of a chain over stretches ([`chain_stretches`]) are
+/// compiled for: once for each of these, run as the widest the CPU has. They are the same
+/// Rust code each time, so their results are the same bits; only the width of the
+/// instructions changes. Wide vectors pay where the compiler turns a row of flipped runs
+/// into shuffles, which it does not do with the baseline's 16-byte vectors (W4's flip,
+/// in a microbenchmark: 0.85 us a 32x32x3 image with AVX-512, 1.05 with AVX2, 2.0 without).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub(super) enum Vectors {
+    /// What the crate is compiled for (SSE2 on x86-64).
+    Baseline,
+    /// AVX2 (x86-64).
+    Avx2,
+    /// AVX-512 F, BW, VL and DQ (x86-64).
+    Avx512,
+}
+
+impl Vectors {
+    /// The widest this CPU has (no wider than [`VECTORS_CAP`] in tests).
+    fn widest() -> Vectors {
+        #[cfg(target_arch = "x86_64")]
+        let has = if std::arch::is_x86_feature_detected!("avx512f")
+            && std::arch::is_x86_feature_detected!("avx512bw")
+            && std::arch::is_x86_feature_detected!("avx512vl")
+            && std::arch::is_x86_feature_detected!("avx512dq")
+        {
+            Vectors::Avx512
+        } else if std::arch::is_x86_feature_detected!("avx2") {
+            Vectors::Avx2
+        } else {
+            Vectors::Baseline
+        };
+        #[cfg(not(target_arch = "x86_64"))]
+        let has = Vectors::Baseline;
+        #[cfg(test)]
+        let has = has.min(VECTORS_CAP.get());
+        has
+    }
+}
+
+#[cfg(test)]
+thread_local! {
+    /// The widest vectors the chain loops may use on this thread, for tests to run each
+    /// compiled version.
+    pub(super) static VECTORS_CAP: std::cell::Cell<Vectors> =
+        const { std::cell::Cell::new(Vectors::Avx512) };
+}
+
+/// A chain over `from` into `out`: each element cast as the cast step casts it and
+/// combined with the first link's constant in one loop, then each further link applied to
+/// the block in place (while it is in the cache), by the same functions the step-by-step
+/// evaluation applies. (Compiled for the baseline only: wider vectors did not make the
+/// seed's `x.astype(np.float32) / 255.0` faster, its division and stores being the cost.)
 fn chain_block<S: Elem, T: Elem>(from: &[S], links: &[Link<T>], out: &mut [T]) {
+    chain_block_here(from, links, out);
+}
+
+/// [`chain_block`]'s loops, inlined where called.
+#[inline(always)]
+fn chain_block_here<S: Elem, T: Elem>(from: &[S], links: &[Link<T>], out: &mut [T]) {
     let cast = |f: S| T::from_wide_saturating(f.wide());
     let Some((&first, rest)) = links.split_first() else {
         for (o, &f) in out.iter_mut().zip(from) {
@@ -555,35 +675,6 @@ fn chain_block<S: Elem, T: Elem>(from: &[S], links: &[Link<T>], out: &mut [T]) {
         }
         return;
     };
-    // One loop per op and side, so that each is compiled (and vectorized) on its own.
-    macro_rules! per_op {
-        ($link:expr, $each:ident, $x:ident => $value:expr) => {
-            match $link {
-                Link::Right(BinaryOp::Add, c) => $each!(|$x| T::binary(BinaryOp::Add, $value, c)),
-                Link::Left(BinaryOp::Add, c) => $each!(|$x| T::binary(BinaryOp::Add, c, $value)),
-                Link::Right(BinaryOp::Subtract, c) => {
-                    $each!(|$x| T::binary(BinaryOp::Subtract, $value, c))
-                }
-                Link::Left(BinaryOp::Subtract, c) => {
-                    $each!(|$x| T::binary(BinaryOp::Subtract, c, $value))
-                }
-                Link::Right(BinaryOp::Multiply, c) => {
-                    $each!(|$x| T::binary(BinaryOp::Multiply, $value, c))
-                }
-                Link::Left(BinaryOp::Multiply, c) => {
-                    $each!(|$x| T::binary(BinaryOp::Multiply, c, $value))
-                }
-                Link::Right(BinaryOp::Divide, c) => {
-                    $each!(|$x| T::binary(BinaryOp::Divide, $value, c))
-                }
-                Link::Left(BinaryOp::Divide, c) => {
-                    $each!(|$x| T::binary(BinaryOp::Divide, c, $value))
-                }
-                Link::Right(op, c) => $each!(|$x| T::binary(op, $value, c)),
-                Link::Left(op, c) => $each!(|$x| T::binary(op, c, $value)),
-            }
-        };
-    }
     // The cast and the first link, from the input.
     macro_rules! from_input {
         ($f:expr) => {{
@@ -595,6 +686,99 @@ fn chain_block<S: Elem, T: Elem>(from: &[S], links: &[Link<T>], out: &mut [T]) {
     }
     per_op!(first, from_input, x => cast(x));
     // The others, in place.
+    for &link in rest {
+        link_in_place(link, out);
+    }
+}
+
+/// Stretches of a chain's input, each `len` contiguous elements, that make a block: each
+/// read forward, or backward by runs of `backward` elements ([`stretches`]).
+struct Stretches<'a, S> {
+    /// The input's base tensor, as elements.
+    src: &'a [S],
+    /// Where each stretch begins in `src`.
+    starts: &'a [usize],
+    len: usize,
+    backward: Option<usize>,
+}
+
+/// A chain over stretches of its input into `out`, with no block buffer: each stretch cast
+/// straight into the output, in order or by runs in reverse order, then every link applied
+/// to it in place while it is in the cache. Stretch by stretch, so that the processor
+/// overlaps one stretch's arithmetic with the next one's loads and shuffles. Runs compiled
+/// for the widest [`Vectors`] the CPU has.
+fn chain_stretches<S: Elem, T: Elem>(from: &Stretches<'_, S>, links: &[Link<T>], out: &mut [T]) {
+    #[cfg(target_arch = "x86_64")]
+    {
+        #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512dq")]
+        fn avx512<S: Elem, T: Elem>(from: &Stretches<'_, S>, links: &[Link<T>], out: &mut [T]) {
+            chain_stretches_here(from, links, out);
+        }
+        #[target_feature(enable = "avx2")]
+        fn avx2<S: Elem, T: Elem>(from: &Stretches<'_, S>, links: &[Link<T>], out: &mut [T]) {
+            chain_stretches_here(from, links, out);
+        }
+        match Vectors::widest() {
+            // SAFETY: `avx512` is `chain_stretches_here` compiled to use AVX-512 F, BW, VL
+            // and DQ instructions, and the CPU has them (`widest` checked).
+            #[allow(unsafe_code)]
+            Vectors::Avx512 => return unsafe { avx512(from, links, out) },
+            // SAFETY: as above, for AVX2.
+            #[allow(unsafe_code)]
+            Vectors::Avx2 => return unsafe { avx2(from, links, out) },
+            Vectors::Baseline => {}
+        }
+    }
+    chain_stretches_here(from, links, out);
+}
+
+/// [`chain_stretches`]'s loops, inlined into each compiled version.
+#[inline(always)]
+fn chain_stretches_here<S: Elem, T: Elem>(
+    from: &Stretches<'_, S>,
+    links: &[Link<T>],
+    out: &mut [T],
+) {
+    for (d, &lo) in out.chunks_exact_mut(from.len).zip(from.starts) {
+        let s = &from.src[lo..lo + from.len];
+        match from.backward {
+            None => {
+                chain_block_here(s, links, d);
+                continue;
+            }
+            Some(1) => cast_flipped::<S, T, 1>(s, d),
+            Some(2) => cast_flipped::<S, T, 2>(s, d),
+            Some(3) => cast_flipped::<S, T, 3>(s, d),
+            Some(4) => cast_flipped::<S, T, 4>(s, d),
+            Some(run) => {
+                for (to, from) in d.chunks_exact_mut(run).zip(s.chunks_exact(run).rev()) {
+                    for (o, &x) in to.iter_mut().zip(from) {
+                        *o = T::from_wide_saturating(x.wide());
+                    }
+                }
+            }
+        }
+        for &link in links {
+            link_in_place(link, d);
+        }
+    }
+}
+
+/// The runs of `N` elements of `src` cast into `dst` in reverse order.
+#[inline(always)]
+fn cast_flipped<S: Elem, T: Elem, const N: usize>(src: &[S], dst: &mut [T]) {
+    for (to, from) in dst.chunks_exact_mut(N).zip(src.chunks_exact(N).rev()) {
+        let from: &[S; N] = from.try_into().expect("N elements");
+        let to: &mut [T; N] = to.try_into().expect("N elements");
+        for (o, &x) in to.iter_mut().zip(from) {
+            *o = T::from_wide_saturating(x.wide());
+        }
+    }
+}
+
+/// `link` applied to each of `out`'s values in place.
+#[inline(always)]
+fn link_in_place<T: Elem>(link: Link<T>, out: &mut [T]) {
     macro_rules! in_place {
         ($f:expr) => {{
             let f = $f;
@@ -603,9 +787,7 @@ fn chain_block<S: Elem, T: Elem>(from: &[S], links: &[Link<T>], out: &mut [T]) {
             }
         }};
     }
-    for &link in rest {
-        per_op!(link, in_place, x => x);
-    }
+    per_op!(link, in_place, x => x);
 }
 
 /// Regions of fewer steps compute their values directly (a single cast or arithmetic step
@@ -955,7 +1137,7 @@ fn gather_as<U: Pod + Default>(
     // columns, its channels kept): each row one slice, its runs copied in reverse order.
     let mid = dims[r - 2];
     let s_mid = leaf.strides[r - 2];
-    if s_in == 1 && s_mid == -(inner as isize) && idx[r - 2] == 0 && runs % mid == 0 {
+    if flipped_rows(leaf, dims, idx, runs) {
         let row = mid * inner;
         let mut idx = idx.to_vec();
         let mut p = leaf.pos;
@@ -999,6 +1181,71 @@ fn gather_as<U: Pod + Default>(
             p += next_row(&mut idx, dims, &leaf.strides) - s_mid * dims[r - 2] as isize;
         }
     }
+}
+
+/// Whether a block of `runs` runs of `leaf` from the cursor `idx` is whole rows whose runs
+/// tile one contiguous stretch backwards (a flip of an image's columns, its channels kept):
+/// contiguous runs, each row's runs in reverse order of memory.
+fn flipped_rows(leaf: &Leaf, dims: &[usize], idx: &[usize], runs: usize) -> bool {
+    let r = dims.len();
+    let (inner, mid) = (dims[r - 1], dims[r - 2]);
+    runs > 0
+        && leaf.strides[r - 1] == 1
+        && leaf.strides[r - 2] == -(inner as isize)
+        && idx[r - 2] == 0
+        && runs % mid == 0
+}
+
+/// Runs shorter than this are not read one by one by a chain (a call per run costs more
+/// than gathering them).
+const RUN_MIN: usize = 16;
+
+/// How a chain reads the block of `runs` runs of `leaf` from the cursor `idx` where its
+/// elements lie in contiguous stretches: `Some((len, backward))`, the stretches' length
+/// and, for stretches read backward, the length of the runs they are read by; `starts`
+/// gets where each begins. Whole rows of flipped runs are read a row at a time (a flip of
+/// an image's columns, its channels kept); runs of at least [`RUN_MIN`] elements, forward
+/// or backward, one at a time (a flip of its rows, or of the columns of a one-channel
+/// image). `None` for any other block, which is gathered.
+fn stretches(
+    leaf: &Leaf,
+    dims: &[usize],
+    idx: &[usize],
+    runs: usize,
+    starts: &mut Vec<usize>,
+) -> Option<(usize, Option<usize>)> {
+    let r = dims.len();
+    let (inner, mid) = (dims[r - 1], dims[r - 2]);
+    let (s_in, s_mid) = (leaf.strides[r - 1], leaf.strides[r - 2]);
+    starts.clear();
+    let mut idx = idx.to_vec();
+    let mut p = leaf.pos;
+    if flipped_rows(leaf, dims, &idx, runs) {
+        for _ in 0..runs / mid {
+            // The row's lowest element is its last run's first.
+            starts.push((p + s_mid * (mid as isize - 1)) as usize);
+            p += next_row(&mut idx, dims, &leaf.strides);
+        }
+        return Some((mid * inner, Some(inner)));
+    }
+    if runs == 0 || inner < RUN_MIN || s_in.abs() != 1 {
+        return None;
+    }
+    for _ in 0..runs {
+        // A backward run's lowest element is its last.
+        starts.push(if s_in == 1 {
+            p
+        } else {
+            p - (inner as isize - 1)
+        } as usize);
+        idx[r - 2] += 1;
+        p += s_mid;
+        if idx[r - 2] == mid {
+            idx[r - 2] = 0;
+            p += next_row(&mut idx, dims, &leaf.strides) - s_mid * mid as isize;
+        }
+    }
+    Some((inner, (s_in == -1).then_some(1)))
 }
 
 /// Steps the index of the axes before the last two (a row's) to the next row, carrying from

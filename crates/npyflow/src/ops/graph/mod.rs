@@ -1210,6 +1210,7 @@ mod tests {
     mod fused_equals_steps {
         use super::*;
         use crate::rng::Rng;
+        use fused::Vectors;
         use proptest::prelude::*;
 
         const DTYPES: [DType; 11] = [
@@ -1504,7 +1505,12 @@ mod tests {
                 pick(&mut r, &DTYPES),
                 pick(&mut r, &[DType::Float32, DType::Float64]),
             );
-            let row_shape = vec![1 + r.below(9) as usize, pick(&mut r, &[1, 3, 17])];
+            // Small rows (several a block), and rows longer than a block.
+            let row_shape = if r.below(4) == 0 {
+                vec![30 + r.below(20) as usize, pick(&mut r, &[17, 32, 40])]
+            } else {
+                vec![1 + r.below(9) as usize, pick(&mut r, &[1, 2, 3, 4, 17])]
+            };
             let batch = 1 + r.below(40) as usize;
             let x = values(&mut r, d0, &[&[batch][..], &row_shape].concat());
             let spec = ElementSpec::Tensor(TensorSpec {
@@ -1539,12 +1545,18 @@ mod tests {
             let graph = g.build(Output::Value(v)).unwrap();
             assert_eq!(graph.plan.regions.len(), 1, "{graph:?}");
             let buffers = crate::buffer::BufferPool::new(2);
-            for strict in [false, true] {
+            // Each compiled version of the chain loops this CPU can run.
+            let versions = [Vectors::Baseline, Vectors::Avx2, Vectors::Avx512];
+            for (strict, cap) in [false, true]
+                .into_iter()
+                .flat_map(|s| versions.map(|v| (s, v)))
+            {
+                fused::VECTORS_CAP.set(cap);
                 let e = Element::from(x.row(0).unwrap());
                 assert_eq!(
                     graph.eval(&e, strict, false, Eval::Fused(None)).unwrap(),
                     graph.eval(&e, strict, false, Eval::Steps).unwrap(),
-                    "seed {seed}: {graph:?}"
+                    "seed {seed}, {cap:?}: {graph:?}"
                 );
                 let e = Element::from(x.clone());
                 assert_eq!(
@@ -1552,9 +1564,10 @@ mod tests {
                         .eval(&e, strict, true, Eval::Fused(Some(&buffers)))
                         .unwrap(),
                     graph.eval(&e, strict, true, Eval::Steps).unwrap(),
-                    "seed {seed}: {graph:?}"
+                    "seed {seed}, {cap:?}: {graph:?}"
                 );
             }
+            fused::VECTORS_CAP.set(Vectors::Avx512);
         }
 
         proptest! {

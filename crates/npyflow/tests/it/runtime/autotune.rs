@@ -389,3 +389,48 @@ fn budgets_are_checked() {
     let d = AutotuneOptions::from_tf(Some(true), Some(0), None).unwrap();
     assert_eq!((d.cpu_budget, d.ram_budget), (None, None));
 }
+
+/// tf.data's `map_parallelization`: a map of built-in ops and the batch after it, neither
+/// given threads, make their batches on `AUTOTUNE` threads (a tuned stage), in order;
+/// turned off anywhere in the pipeline (here after the batch), they run on the consumer's
+/// thread (no engine at all). The values are the same either way, and NumPy's
+/// (`x.astype(np.float32) * 0.5`).
+#[test]
+fn maps_of_ops_before_a_batch_run_on_autotune_threads_unless_turned_off() {
+    let n = 50usize;
+    let bytes: Vec<u8> = (0..n * 6).map(|i| (i * 7 % 256) as u8).collect();
+    let make = || {
+        Dataset::from_tensor_slices(Tensor::from_vec(bytes.clone(), &[n, 2, 3]).unwrap())
+            .unwrap()
+            .map(npyflow::ops::cast(npyflow::DType::Float32), ())
+            .unwrap()
+            .map(npyflow::ops::scale(0.5), ())
+            .unwrap()
+            .batch(8, ())
+            .unwrap()
+    };
+    let expected: Vec<f32> = bytes.iter().map(|&b| f32::from(b) * 0.5).collect();
+    let values = |batches: &[Element]| -> Vec<f32> {
+        batches
+            .iter()
+            .flat_map(|b| bytemuck::cast_slice::<u8, f32>(b.tensors()[0].as_bytes()).to_vec())
+            .collect()
+    };
+    let on = make();
+    let mut it = on.iter();
+    let got: Vec<Element> = it.by_ref().map(Result::unwrap).collect();
+    assert_eq!(values(&got), expected);
+    let t = it.tuning().unwrap();
+    assert!(
+        t.stages.iter().any(|s| s.stage.starts_with("Batch")),
+        "the batches were made by an AUTOTUNE engine: {t}"
+    );
+    let off = make()
+        .with_options(Options::new().map_parallelization(false))
+        .unwrap();
+    let mut it = off.iter();
+    let got: Vec<Element> = it.by_ref().map(Result::unwrap).collect();
+    assert_eq!(values(&got), expected);
+    let t = it.tuning().unwrap();
+    assert!(t.stages.is_empty(), "no engine: {t}");
+}
