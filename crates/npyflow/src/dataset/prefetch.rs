@@ -157,8 +157,8 @@ impl Dataset {
     /// tf.data's `prefetch(buffer_size)`: a background thread runs the input up to
     /// `buffer_size` elements ahead of the consumer. [`AUTOTUNE`] (-1) lets npyflow choose:
     /// it starts with as many elements as fit in 32 MiB (by the element spec), from 1 to 8,
-    /// and, under an iterator's tuner, doubles the buffer while the consumer finds it empty,
-    /// within the pipeline's RAM budget (see [`AutotuneOptions`](super::AutotuneOptions));
+    /// and, under an iterator's tuner, doubles the buffer while the consumer finds it empty and
+    /// the input keeps up on average, within the pipeline's RAM budget (see [`AutotuneOptions`](super::AutotuneOptions));
     /// 0 prefetches nothing. A buffer holds at most 65,536 elements. Other negative sizes are
     /// refused. Dropping the iterator stops the thread once its pending element is made.
     pub fn prefetch(&self, buffer_size: i64) -> Result<Dataset> {

@@ -20,9 +20,9 @@
 //!   more than a thread and a half, five looks in a row;
 //! - a larger buffer (doubled) for an engine whose consumer waited on an empty buffer while,
 //!   in the same look, its workers waited on a full one (it keeps up on average, not at every
-//!   moment) and whose threads did not grow, and every buffer cut back when the results the
-//!   buffers may hold (their sizes times the mean bytes of a result measured so far) would not
-//!   fit the RAM budget.
+//!   moment: its consumer waited less than half the look) and whose threads did not grow, and
+//!   every buffer cut back when the results the buffers may hold (their sizes times the mean
+//!   bytes of a result measured so far) would not fit the RAM budget.
 //!
 //! The CPU a stage uses is its workers' CPU time (the thread clock), so that on a machine
 //! shared with other work the time a worker waits for a core is not counted as used; whether
@@ -777,11 +777,15 @@ fn decide(looks: &[Look], cpu: usize, ram: u64, note: &mut dyn FnMut(&Knob, &'st
         }
     }
     // Buffers: doubled where, in the same look, the consumer found the buffer empty and the
-    // workers found it full (the stage keeps up on average but not at every moment), and
-    // threads did not grow.
+    // workers found it full, and threads did not grow: the stage keeps up on average (its
+    // consumer waited less than half the look) but not at every moment. A stage its consumer
+    // waits for most of the time is slower on average, which a buffer cannot make up for: its
+    // workers find the buffer full only when the consumer is away for a moment (off its core),
+    // and a larger buffer would only put more batches in flight, each a fresh allocation to
+    // fault in (W3's 1 MiB batches grew to 16 and 32 of them so).
     for (i, l) in looks.iter().enumerate() {
         let k = &l.knob;
-        if grew[i] || !l.empty || l.waited < 0.02 || l.full < 0.05 {
+        if grew[i] || !l.empty || l.waited < 0.02 || l.waited >= 0.5 || l.full < 0.05 {
             continue;
         }
         let b = k.buffer();
@@ -923,6 +927,16 @@ mod tests {
         };
         decide(&[jittery()], 2, 1 << 20, &mut |_, _| {});
         assert_eq!(k.buffer(), 4);
+        let slower = Look {
+            full: 0.2,
+            ..look(&k, 0.7, 1.0)
+        };
+        decide(&[slower], 2, 1 << 20, &mut |_, _| {});
+        assert_eq!(
+            k.buffer(),
+            4,
+            "waited for most of the look: slower on average"
+        );
         decide(&[jittery()], 2, 5_000, &mut |_, _| {});
         assert!(k.buffer() as u64 * 1000 <= 5_000, "{}", k.buffer());
         decide(&[look(&k, 0.0, 1.0)], 2, 500, &mut |_, _| {});
