@@ -199,7 +199,7 @@ fn a_map_that_measures_its_gain_keeps_threads_only_when_they_help() {
             // Counted before the lock: calls under way at once, waiting or not.
             let at_once = n2.fetch_add(1, Ordering::SeqCst) + 1;
             let guard = held.then(|| lock.lock().unwrap_or_else(PoisonError::into_inner));
-            // Past the warm-up (16 calls) and both measured windows (64 each, or 50 ms).
+            // Past the warm-up (16 calls) and both measured windows (64 each, or 10 ms).
             if scalar(Ok(e.clone())) >= 200 {
                 m2.fetch_max(at_once, Ordering::SeqCst);
             }
