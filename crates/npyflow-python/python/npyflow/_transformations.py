@@ -132,10 +132,11 @@ class DatasetTransformations:
         (``with_options``) where one was set before this call, as ``interleave`` and
         ``batch`` do. Traced functions and ops use every thread fully. An untraced Python
         function holds the GIL while it runs, so threads gain only where it releases the GIL
-        (NumPy's larger operations, I/O). With ``AUTOTUNE``, npyflow measures it: after a
-        warm-up it times calls made one at a time, then by every thread, and lets every
-        thread call at once only where that was at least 15% faster (measuring again every
-        4096 calls or 2 seconds; a trace from ``npyflow.profile`` shows the threads it lets
+        (NumPy's larger operations, I/O). With ``AUTOTUNE``, npyflow measures it: it calls
+        the function one element at a time for its first half second, timing the calls,
+        then by every thread for a short window, and lets every thread call at once only
+        where that was at least 15% faster (measuring again every 4096 calls or 2 seconds;
+        a pass shorter than half a second calls it one at a time throughout; a trace from ``npyflow.profile`` shows the threads it lets
         run in the map's counters). The threads held back wait before they take an
         element, so the one that calls goes on from element to element without handing the
         GIL over, and a GIL-bound function runs at one thread's speed. tf.data runs such

@@ -57,10 +57,11 @@ impl Parallelism {
     }
 
     /// The same, for work that may hold a lock for most of its run, as a Python function
-    /// holds the GIL: under [`AUTOTUNE`] the stage runs its jobs one at a time after a
-    /// warm-up, times a window of them, times a window with all its threads, and keeps all
-    /// of them only when that was at least 15% faster; it measures again every 4096 jobs or
-    /// 2 seconds. Threads that only wait for a lock make a stage slower than one thread
+    /// holds the GIL: under [`AUTOTUNE`] the stage runs its jobs one at a time for its
+    /// first half second, timing them, then times a short window (10 ms) with all its
+    /// threads, and keeps all of them only when that was at least 15% faster; it measures
+    /// again every 4096 jobs or 2 seconds. A pass shorter than half a second runs one job
+    /// at a time throughout. Threads that only wait for a lock make a stage slower than one thread
     /// (each hand-over costs a switch); measured, such a stage runs at one thread's speed.
     /// A worker held back waits before it takes a job, so the output is the same whatever
     /// was measured. With a set number of threads this changes nothing: the stage runs

@@ -5,9 +5,14 @@
 //! threads that only wait for the lock make a stage slower than one thread (each hand-over
 //! costs a switch). An engine whose [`Parallelism`](crate::dataset::parallelism::Parallelism) says
 //! [`measure_gain`](crate::dataset::parallelism::Parallelism::measure_gain) runs its jobs one at a time
-//! after a short warm-up, times a window of them, then times a window with all its threads,
+//! for its first half second, timing them, then times a short window with all its threads,
 //! and keeps all of them only when that was at least 15% faster. It measures again from time
 //! to time, as the work's cost may change.
+//!
+//! The window with all threads is what measuring costs: for work that holds the GIL it runs
+//! slower than one thread. Waiting half a second before the first one bounds that cost to a
+//! few percent of the stage's first second, and a pass shorter than that runs one at a time
+//! throughout, at one thread's speed.
 //!
 //! The limit sits in front of the engine's source: a worker over the limit waits before it
 //! takes a job, holding none, so the one worker that runs goes on from job to job without
@@ -27,6 +32,8 @@ const WARM_UP: u64 = 16;
 const WINDOW: u64 = 64;
 const WINDOW_TIME: Duration = Duration::from_millis(10);
 const MIN_JOBS: u64 = 4;
+/// How long jobs run one at a time before the first window of all threads.
+const FIRST_LOOK: Duration = Duration::from_millis(500);
 /// Jobs, or time, between measures once settled.
 const SETTLED_FOR: u64 = 4096;
 const SETTLED_TIME: Duration = Duration::from_secs(2);
@@ -36,9 +43,16 @@ const MARGIN: f64 = 1.15;
 #[derive(Clone, Copy, Debug, PartialEq)]
 enum Phase {
     WarmUp,
-    One,
-    All { one: f64 },
-    Settled { all: bool },
+    /// One at a time, measured; `first` until the first verdict.
+    One {
+        first: bool,
+    },
+    All {
+        one: f64,
+    },
+    Settled {
+        all: bool,
+    },
 }
 
 /// What a window measured, when it settled the limit.
@@ -83,8 +97,13 @@ impl Probe {
         };
         let rate = self.done as f64 / elapsed.as_secs_f64().max(1e-9);
         let (next, verdict) = match self.phase {
-            Phase::WarmUp if over(WARM_UP, WINDOW_TIME) => (Phase::One, None),
-            Phase::One if over(WINDOW, WINDOW_TIME) => (Phase::All { one: rate }, None),
+            Phase::WarmUp if over(WARM_UP, WINDOW_TIME) => (Phase::One { first: true }, None),
+            Phase::One { first: true } if self.done >= MIN_JOBS && elapsed >= FIRST_LOOK => {
+                (Phase::All { one: rate }, None)
+            }
+            Phase::One { first: false } if over(WINDOW, WINDOW_TIME) => {
+                (Phase::All { one: rate }, None)
+            }
             Phase::All { one } if over(WINDOW, WINDOW_TIME) => {
                 let all = rate > one * MARGIN;
                 let verdict = Verdict {
@@ -94,7 +113,9 @@ impl Probe {
                 };
                 (Phase::Settled { all }, Some(verdict))
             }
-            Phase::Settled { .. } if over(SETTLED_FOR, SETTLED_TIME) => (Phase::One, None),
+            Phase::Settled { .. } if over(SETTLED_FOR, SETTLED_TIME) => {
+                (Phase::One { first: false }, None)
+            }
             _ => return None,
         };
         self.phase = next;
@@ -128,10 +149,18 @@ mod tests {
             v.is_empty() && p.one_at_a_time(),
             "one at a time while warming up"
         );
-        let (v, t) = run(p, t, WINDOW, Duration::from_secs_f64(WINDOW as f64 / one));
+        // The first look: one at a time for half a second.
+        let jobs = (one * FIRST_LOOK.as_secs_f64()).round() as u64;
+        let step = FIRST_LOOK.mul_f64(1.0 / jobs as f64);
+        let (v, t) = run(p, t, jobs - 1, step * (jobs - 1) as u32);
+        assert!(
+            v.is_empty() && p.one_at_a_time(),
+            "one at a time for half a second"
+        );
+        let (v, t) = run(p, t, 1, step);
         assert!(
             v.is_empty() && !p.one_at_a_time(),
-            "all threads for the second window"
+            "then all threads for a window"
         );
         let (v, t) = run(p, t, WINDOW, Duration::from_secs_f64(WINDOW as f64 / all));
         assert_eq!(v.len(), 1, "one verdict");
@@ -158,20 +187,22 @@ mod tests {
 
     #[test]
     fn windows_of_large_jobs_end_in_time() {
-        // Jobs of 20 ms (a batch of Python calls): a window ends after 10 ms with at least
-        // four jobs, not after 64 jobs (1.3 s).
+        // Jobs of 20 ms (a batch of Python calls): the warm-up and the window of all threads
+        // end after 10 ms with at least four jobs, not after 16 or 64 jobs (1.3 s); the
+        // first look at one job at a time lasts half a second.
         let mut p = Probe::new(Instant::now());
         let start = Instant::now();
         let (v, t) = run(&mut p, start, MIN_JOBS, Duration::from_millis(80));
+        assert!(v.is_empty() && p.one_at_a_time(), "warm-up over");
+        let (v, t) = run(&mut p, t, 24, Duration::from_millis(480));
         assert!(
             v.is_empty() && p.one_at_a_time(),
-            "warm-up over, one job at a time"
+            "under half a second: one at a time"
         );
-        let (v, _) = run(&mut p, t, MIN_JOBS, Duration::from_millis(80));
-        assert!(
-            v.is_empty() && !p.one_at_a_time(),
-            "measuring all threads after 4 jobs"
-        );
+        let (v, t) = run(&mut p, t, 1, Duration::from_millis(20));
+        assert!(v.is_empty() && !p.one_at_a_time(), "measuring all threads");
+        let (v, _) = run(&mut p, t, MIN_JOBS, Duration::from_millis(40));
+        assert_eq!(v.len(), 1, "a verdict after four jobs of all threads");
         let mut q = Probe::new(start);
         let (v, _) = run(&mut q, start, MIN_JOBS - 1, Duration::from_secs(1));
         assert!(v.is_empty(), "three jobs are not enough, however long");
@@ -202,6 +233,10 @@ mod tests {
         let (_, t) = measure(&mut q, Instant::now(), 1e5, 1e5);
         let (v, _) = run(&mut q, t, 10, SETTLED_TIME + Duration::from_millis(10));
         assert!(v.is_empty());
-        assert_eq!(q.phase, Phase::One, "measuring again after 2 s");
+        assert_eq!(
+            q.phase,
+            Phase::One { first: false },
+            "measuring again after 2 s"
+        );
     }
 }

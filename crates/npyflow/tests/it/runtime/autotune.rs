@@ -199,8 +199,9 @@ fn a_map_that_measures_its_gain_keeps_threads_only_when_they_help() {
             // Counted before the lock: calls under way at once, waiting or not.
             let at_once = n2.fetch_add(1, Ordering::SeqCst) + 1;
             let guard = held.then(|| lock.lock().unwrap_or_else(PoisonError::into_inner));
-            // Past the warm-up (16 calls) and both measured windows (64 each, or 10 ms).
-            if scalar(Ok(e.clone())) >= 200 {
+            // Past the verdict: the warm-up (16 calls), half a second of one call at a time
+            // (1,000 calls of 0.5 ms at most) and the window of all threads.
+            if scalar(Ok(e.clone())) >= 1200 {
                 m2.fetch_max(at_once, Ordering::SeqCst);
             }
             std::thread::sleep(Duration::from_micros(500));
@@ -208,7 +209,7 @@ fn a_map_that_measures_its_gain_keeps_threads_only_when_they_help() {
             drop(guard);
             Ok(e)
         };
-        let ds = Dataset::range(0, 400, 1)
+        let ds = Dataset::range(0, 1500, 1)
             .unwrap()
             .filter(|_| Ok(true)) // a stream: the map runs its own engine
             .map(f, Parallelism::autotune().measure_gain())
@@ -217,7 +218,7 @@ fn a_map_that_measures_its_gain_keeps_threads_only_when_they_help() {
             .unwrap();
         let mut it = ds.iter();
         let got: Vec<i64> = it.by_ref().map(scalar).collect();
-        assert_eq!(got, (0..400).collect::<Vec<_>>());
+        assert_eq!(got, (0..1500).collect::<Vec<_>>());
         let t = it.tuning().unwrap();
         let verdicts: Vec<_> = t
             .decisions
@@ -267,7 +268,7 @@ fn a_map_that_measures_its_gain_keeps_threads_only_when_they_help() {
 #[test]
 fn a_measured_map_over_a_random_access_pipeline_measures_its_batches() {
     let lock = Arc::new(Mutex::new(()));
-    let ds = Dataset::range(0, 1280, 1)
+    let ds = Dataset::range(0, 4800, 1)
         .unwrap()
         .map(
             move |e: Element| {
@@ -288,7 +289,7 @@ fn a_measured_map_over_a_random_access_pipeline_measures_its_batches() {
         .by_ref()
         .map(|b| b.unwrap().tensors()[0].shape()[0])
         .sum();
-    assert_eq!(rows, 1280);
+    assert_eq!(rows, 4800);
     let t = it.tuning().unwrap();
     assert!(
         t.decisions
