@@ -212,37 +212,29 @@ mod tests {
             let src = Dataset::from_tensor_slices(Element::tuple([x, y])).unwrap();
             let graph = flip_graph(dtype);
             for (batch, drop) in [(256, false), (300, true), (700, false), (1, false)] {
+                let batched = |d: Dataset| {
+                    d.batch(batch, BatchOptions::new().drop_remainder(drop))
+                        .unwrap()
+                        .to_vec()
+                        .unwrap()
+                };
+                let one_by_one = |d: Dataset| d.map(|x: Element| Ok(x), ()).unwrap();
                 let mapped = src.map(ops::graph(graph.clone()), ()).unwrap();
-                let in_place = mapped
-                    .batch(batch, BatchOptions::new().drop_remainder(drop))
-                    .unwrap()
-                    .to_vec()
-                    .unwrap();
-                let one_by_one = mapped
-                    .map(|x: Element| Ok(x), ())
-                    .unwrap()
-                    .batch(batch, BatchOptions::new().drop_remainder(drop))
-                    .unwrap()
-                    .to_vec()
-                    .unwrap();
-                assert_eq!(in_place, one_by_one, "{dtype} batch {batch}");
-                let shuffled = |d: &Dataset| d.shuffle(64, ShuffleOptions::new().seed(3)).unwrap();
-                let stacked = shuffled(&src)
-                    .map(ops::graph(graph.clone()), ())
-                    .unwrap()
-                    .batch(batch, BatchOptions::new().drop_remainder(drop))
-                    .unwrap()
-                    .to_vec()
-                    .unwrap();
-                let mapped_first = shuffled(&src)
-                    .map(ops::graph(graph.clone()), ())
-                    .unwrap()
-                    .map(|x: Element| Ok(x), ())
-                    .unwrap()
-                    .batch(batch, BatchOptions::new().drop_remainder(drop))
-                    .unwrap()
-                    .to_vec()
-                    .unwrap();
+                let in_place = batched(mapped.clone());
+                assert_eq!(
+                    in_place,
+                    batched(one_by_one(mapped)),
+                    "{dtype} batch {batch}"
+                );
+                // Each pass of a dataset shuffles anew: two datasets, one pass each.
+                let shuffled_mapped = || {
+                    src.shuffle(64, ShuffleOptions::new().seed(3))
+                        .unwrap()
+                        .map(ops::graph(graph.clone()), ())
+                        .unwrap()
+                };
+                let stacked = batched(shuffled_mapped());
+                let mapped_first = batched(one_by_one(shuffled_mapped()));
                 assert_eq!(stacked, mapped_first, "{dtype} batch {batch}, shuffled");
             }
         }
