@@ -125,8 +125,10 @@ impl<T: Fma> Reciprocal<T> {
 /// (tried for each), or `None`. Kept per thread, for the last few types and divisors asked.
 fn proven<S: bytemuck::Pod + Into<f32>>(divisor: f32) -> Option<Refine> {
     const KEPT: usize = 8;
+    /// An input type and a divisor's bits, and what was proven for them.
+    type Proof = ((TypeId, u32), Option<Refine>);
     thread_local! {
-        static PROOFS: RefCell<Vec<((TypeId, u32), Option<Refine>)>> = const { RefCell::new(Vec::new()) };
+        static PROOFS: RefCell<Vec<Proof>> = const { RefCell::new(Vec::new()) };
     }
     let key = (TypeId::of::<S>(), divisor.to_bits());
     if let Some(found) = PROOFS.with_borrow(|p| p.iter().find(|(k, _)| *k == key).map(|e| e.1)) {
@@ -268,7 +270,7 @@ mod tests {
             f32::from_bits(0x4b7f_ffff),
             f32::from_bits(0x3f80_0001),
             127.5,
-            6.283_185,
+            std::f32::consts::TAU,
         ];
         let mut r = 0x9e37_79b9_7f4a_7c15u64;
         for _ in 0..40 {
