@@ -375,7 +375,6 @@ pub(super) fn run(
     let mut idx = vec![0usize; r];
     // Where the stretches a chain reads for a block begin.
     let mut starts: Vec<usize> = Vec::new();
-    let mut scratch = StretchScratch::default();
     let mut done = 0usize;
     while done < n {
         // Whole rows, whole runs of a row, or a part of one run.
@@ -421,12 +420,8 @@ pub(super) fn run(
                     backward,
                 };
                 match links {
-                    Links::F32(l) => {
-                        chain_stretches(&from, l, bytemuck::cast_slice_mut(dst), &mut scratch)
-                    }
-                    Links::F64(l) => {
-                        chain_stretches(&from, l, bytemuck::cast_slice_mut(dst), &mut scratch)
-                    }
+                    Links::F32(l) => chain_stretches(&from, l, bytemuck::cast_slice_mut(dst)),
+                    Links::F64(l) => chain_stretches(&from, l, bytemuck::cast_slice_mut(dst)),
                 }
             });
             done += block;
@@ -757,14 +752,6 @@ struct Stretches<'a, S> {
     backward: Option<usize>,
 }
 
-/// What [`chain_stretches`] keeps from one block of an evaluation to the next.
-#[derive(Default)]
-struct StretchScratch {
-    /// The reversal of the last rows reversed by byte permutations, and its buffer.
-    #[cfg(target_arch = "x86_64")]
-    flip: Option<flipped_bytes::ByteFlip>,
-}
-
 /// A chain over stretches of its input into `out`, with no block buffer: each stretch cast
 /// straight into the output, in order or by runs in reverse order, then every link applied
 /// to it in place while it is in the cache. Stretch by stretch, so that the processor
@@ -774,7 +761,6 @@ fn chain_stretches<S: Elem, T: Elem + Fma>(
     from: &Stretches<'_, S>,
     chain: &Chain<T>,
     out: &mut [T],
-    scratch: &mut StretchScratch,
 ) {
     let vectors = Vectors::widest();
     let links = chain.for_vectors(vectors);
@@ -793,14 +779,11 @@ fn chain_stretches<S: Elem, T: Elem + Fma>(
             chain_stretches_here(from, links, out);
         }
         if vectors == Vectors::Avx512Vbmi {
-            if !scratch.flip.as_ref().is_some_and(|f| f.fits(from)) {
-                scratch.flip = flipped_bytes::ByteFlip::new(from);
-            }
-            if let Some(flip) = scratch.flip.as_mut() {
+            if let Some(flip) = flipped_bytes::ByteFlip::new(from) {
                 // SAFETY: `chain_flipped` is compiled to use AVX-512 F, BW, VL, DQ and VBMI
                 // and FMA instructions, and the CPU has them (`widest` checked).
                 #[allow(unsafe_code)]
-                return unsafe { flipped_bytes::chain_flipped(from, flip, links, out) };
+                return unsafe { flipped_bytes::chain_flipped(from, &flip, links, out) };
             }
         }
         match vectors {
@@ -852,13 +835,10 @@ mod flipped_bytes {
         index: [u8; 64],
     }
 
-    /// How a row of `len` bytes, runs of `run` read in reverse order, is reversed, and a
-    /// buffer for a block's reversed rows.
+    /// How a row of `len` bytes, runs of `run` read in reverse order, is reversed.
     pub(super) struct ByteFlip {
         len: usize,
-        run: usize,
         chunks: Vec<Chunk>,
-        rows: Vec<u8>,
     }
 
     impl ByteFlip {
@@ -899,17 +879,7 @@ mod flipped_bytes {
                     }
                 })
                 .collect();
-            Some(ByteFlip {
-                len,
-                run,
-                chunks,
-                rows: Vec::new(),
-            })
-        }
-
-        /// Whether this reverses `from`'s rows.
-        pub(super) fn fits<S: Elem>(&self, from: &Stretches<'_, S>) -> bool {
-            std::mem::size_of::<S>() == 1 && from.len == self.len && from.backward == Some(self.run)
+            Some(ByteFlip { len, chunks })
         }
 
         /// `row` reversed by runs into `out` (both [`Self::len`] bytes).
@@ -946,24 +916,22 @@ mod flipped_bytes {
         }
     }
 
-    /// [`chain_stretches`](super::chain_stretches) for rows `flip` reverses: the block's
-    /// rows reversed into `flip`'s buffer, then cast and their links applied forward in one
-    /// pass over the block, whose loops are long enough to run at full vector width.
+    /// [`chain_stretches`](super::chain_stretches) for rows `flip` reverses: each row
+    /// reversed into a buffer on the stack, then cast and its links applied forward.
     #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512dq,avx512vbmi,fma")]
     pub(super) fn chain_flipped<S: Elem, T: Elem + Fma>(
         from: &Stretches<'_, S>,
-        flip: &mut ByteFlip,
+        flip: &ByteFlip,
         links: &[Link<T>],
         out: &mut [T],
     ) {
-        let len = flip.len;
-        let mut rows = std::mem::take(&mut flip.rows);
-        rows.resize(out.len(), 0);
-        for (row, &lo) in rows.chunks_exact_mut(len).zip(from.starts) {
-            flip.reverse(bytemuck::cast_slice(&from.src[lo..lo + len]), row);
+        let mut row = [0u8; MAX_ROW];
+        let row = &mut row[..flip.len];
+        for (d, &lo) in out.chunks_exact_mut(flip.len).zip(from.starts) {
+            let s: &[u8] = bytemuck::cast_slice(&from.src[lo..lo + flip.len]);
+            flip.reverse(s, row);
+            chain_block_here(bytemuck::cast_slice::<u8, S>(row), links, d);
         }
-        chain_block_here(bytemuck::cast_slice::<u8, S>(&rows), links, out);
-        flip.rows = rows;
     }
 }
 
@@ -1674,7 +1642,7 @@ mod tests {
                 for cap in [Vectors::Avx512, Vectors::Avx512Vbmi] {
                     VECTORS_CAP.set(cap);
                     let mut out = vec![f32::NAN; rows * len];
-                    chain_stretches(&from, &chain, &mut out, &mut StretchScratch::default());
+                    chain_stretches(&from, &chain, &mut out);
                     assert!(
                         out.iter()
                             .map(|v| v.to_bits())
@@ -1691,7 +1659,7 @@ mod tests {
                     backward: Some(run),
                 };
                 let mut out = vec![f32::NAN; rows * len];
-                chain_stretches(&from, &chain, &mut out, &mut StretchScratch::default());
+                chain_stretches(&from, &chain, &mut out);
                 let mut k = 0;
                 for &lo in &starts {
                     for pixel in signed[lo..lo + len].chunks_exact(run).rev() {
