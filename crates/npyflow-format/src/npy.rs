@@ -194,7 +194,7 @@ impl NpyFile {
     pub fn load(&self) -> Result<Tensor> {
         let h = &self.header;
         let nbytes = h.nbytes();
-        let aligned = self.data_offset.is_multiple_of(h.dtype.alignment() as u64);
+        let aligned = self.data_offset % h.dtype.alignment() as u64 == 0;
         if self.options.mmap && nbytes > 0 && h.is_c_native() && aligned {
             let map = MappedFile::map(self.file.file(), &self.path)
                 .map_err(|e| Error::io(&self.path, e))?;
@@ -235,7 +235,7 @@ pub fn read_npy_bytes(bytes: &Buffer) -> Result<Tensor> {
     let offset = offset as usize;
     check_data_len(&h, (src.len() - offset) as u64)?;
     let data = bytes.slice(offset..offset + h.nbytes())?;
-    let aligned = (data.as_slice().as_ptr() as usize).is_multiple_of(h.dtype.alignment());
+    let aligned = data.as_slice().as_ptr() as usize % h.dtype.alignment() == 0;
     if h.is_c_native() && aligned {
         return Tensor::new(h.dtype, &h.shape, data);
     }

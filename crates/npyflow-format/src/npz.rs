@@ -272,7 +272,7 @@ impl NpzArchive {
             }
             let ds = m.data_start as usize;
             let data = member.slice(ds..ds + nbytes)?;
-            let aligned = (data.as_slice().as_ptr() as usize).is_multiple_of(h.dtype.alignment());
+            let aligned = data.as_slice().as_ptr() as usize % h.dtype.alignment() == 0;
             if h.is_c_native() && aligned {
                 return Tensor::new(h.dtype, &h.shape, data);
             }

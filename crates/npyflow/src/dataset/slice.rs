@@ -94,7 +94,7 @@ impl ElementIter for StrideIter {
             let item = self.input.next()?;
             let p = self.position;
             self.position += 1;
-            if p >= self.start && (p - self.start).is_multiple_of(self.step) {
+            if p >= self.start && (p - self.start) % self.step == 0 {
                 self.taken += 1;
                 return Some(item);
             }

@@ -21,7 +21,7 @@ pub(super) fn resolve_shape(target: &[i64], size: usize) -> Result<Vec<usize>, S
     let mut out: Vec<usize> = Vec::with_capacity(target.len());
     for &d in target {
         if d == -1 {
-            if known == 0 || !size.is_multiple_of(known) {
+            if known == 0 || size % known != 0 {
                 return Err(format!("cannot reshape {size} elements to {target:?}"));
             }
             out.push(size / known);

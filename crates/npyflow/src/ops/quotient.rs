@@ -204,7 +204,7 @@ pub(crate) fn divide_integers<S: bytemuck::Pod + Into<f32>>(
                     // SAFETY: `avx512` is `refined` compiled to use AVX-512 F, BW, VL and
                     // DQ and FMA instructions, and the CPU has them (`widest` checked).
                     #[allow(unsafe_code)]
-                    Vectors::Avx512 | Vectors::Avx512Vbmi => return unsafe { avx512(src, r, out) },
+                    Vectors::Avx512 => return unsafe { avx512(src, r, out) },
                     // SAFETY: as above, for AVX2 and FMA.
                     #[allow(unsafe_code)]
                     _ => return unsafe { avx2(src, r, out) },
@@ -324,7 +324,7 @@ mod tests {
         fn check<S: bytemuck::Pod + Into<f32>>(values: Vec<S>) {
             for k in [255.0f32, 3.0, 7.0, 1.0, 100.0, 65_535.0, 16_777_215.0] {
                 let want: Vec<u32> = values.iter().map(|&v| (v.into() / k).to_bits()).collect();
-                for cap in [Vectors::Baseline, Vectors::Avx2, Vectors::Avx512Vbmi] {
+                for cap in [Vectors::Baseline, Vectors::Avx2, Vectors::Avx512] {
                     crate::ops::vectors::VECTORS_CAP.set(cap);
                     let mut out = vec![f32::NAN; values.len()];
                     divide_integers(&values, k, &mut out);
@@ -335,7 +335,7 @@ mod tests {
                         std::any::type_name::<S>()
                     );
                 }
-                crate::ops::vectors::VECTORS_CAP.set(Vectors::Avx512Vbmi);
+                crate::ops::vectors::VECTORS_CAP.set(Vectors::Avx512);
             }
         }
         check::<u8>((0..=u8::MAX).collect());

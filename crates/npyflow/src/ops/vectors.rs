@@ -15,9 +15,6 @@ pub(crate) enum Vectors {
     Avx2,
     /// AVX-512 F, BW, VL and DQ, and FMA (x86-64).
     Avx512,
-    /// The same and AVX-512 VBMI, whose byte permutations take any byte of two registers
-    /// (x86-64): a flipped row of 8-bit pixels is reversed 64 bytes at a time.
-    Avx512Vbmi,
 }
 
 impl Vectors {
@@ -32,11 +29,7 @@ impl Vectors {
             && std::arch::is_x86_feature_detected!("avx512dq")
             && fma
         {
-            if std::arch::is_x86_feature_detected!("avx512vbmi") {
-                Vectors::Avx512Vbmi
-            } else {
-                Vectors::Avx512
-            }
+            Vectors::Avx512
         } else if std::arch::is_x86_feature_detected!("avx2") && fma {
             Vectors::Avx2
         } else {
@@ -55,5 +48,5 @@ thread_local! {
     /// The widest vectors the chain loops may use on this thread, for tests to run each
     /// compiled version.
     pub(crate) static VECTORS_CAP: std::cell::Cell<Vectors> =
-        const { std::cell::Cell::new(Vectors::Avx512Vbmi) };
+        const { std::cell::Cell::new(Vectors::Avx512) };
 }

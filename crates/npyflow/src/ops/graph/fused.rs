@@ -510,7 +510,7 @@ impl<T> Chain<T> {
     /// The links the loops compiled for `vectors` run: the refined ones need FMA.
     fn for_vectors(&self, vectors: Vectors) -> &[Link<T>] {
         match (&self.refined, vectors) {
-            (Some(refined), v) if v >= Vectors::Avx2 => refined,
+            (Some(refined), Vectors::Avx2 | Vectors::Avx512) => refined,
             _ => &self.plain,
         }
     }
@@ -778,19 +778,11 @@ fn chain_stretches<S: Elem, T: Elem + Fma>(
         fn avx2<S: Elem, T: Elem + Fma>(from: &Stretches<'_, S>, links: &[Link<T>], out: &mut [T]) {
             chain_stretches_here(from, links, out);
         }
-        if vectors == Vectors::Avx512Vbmi {
-            if let Some(flip) = flipped_bytes::ByteFlip::new(from) {
-                // SAFETY: `chain_flipped` is compiled to use AVX-512 F, BW, VL, DQ and VBMI
-                // and FMA instructions, and the CPU has them (`widest` checked).
-                #[allow(unsafe_code)]
-                return unsafe { flipped_bytes::chain_flipped(from, &flip, links, out) };
-            }
-        }
         match vectors {
             // SAFETY: `avx512` is `chain_stretches_here` compiled to use AVX-512 F, BW, VL
             // and DQ and FMA instructions, and the CPU has them (`widest` checked).
             #[allow(unsafe_code)]
-            Vectors::Avx512 | Vectors::Avx512Vbmi => return unsafe { avx512(from, links, out) },
+            Vectors::Avx512 => return unsafe { avx512(from, links, out) },
             // SAFETY: as above, for AVX2 and FMA.
             #[allow(unsafe_code)]
             Vectors::Avx2 => return unsafe { avx2(from, links, out) },
@@ -798,141 +790,6 @@ fn chain_stretches<S: Elem, T: Elem + Fma>(
         }
     }
     chain_stretches_here(from, links, out);
-}
-
-/// Flipped rows of 8-bit values, reversed by byte permutations (AVX-512 VBMI).
-///
-/// A row of an image flipped left to right, its channels kept, is its runs of `run` bytes
-/// (a pixel's channels) in reverse order. The compiler makes that reversal, and the cast to
-/// floats after it, out of many small shuffles per 16 values (W4's `flip`: about 1.75
-/// thousand cycles an image, against 0.8 for the same chain on a row read forward). VBMI's
-/// two-register byte permutation (`vpermt2b`) takes any of 128 bytes into each of 64, so a
-/// row is reversed 64 output bytes at a time, each by one permutation of a 128-byte window
-/// of the row; the reversed row is then cast and its links applied forward, as
-/// [`chain_block`] does, while it is in the cache.
-#[cfg(target_arch = "x86_64")]
-mod flipped_bytes {
-    use std::arch::x86_64::{
-        _mm512_loadu_epi8, _mm512_mask_storeu_epi8, _mm512_maskz_loadu_epi8,
-        _mm512_permutex2var_epi8, _mm512_setzero_si512,
-    };
-
-    use super::{chain_block_here, Elem, Fma, Link, Stretches};
-
-    /// The longest row (in bytes) reversed this way: it is kept on the stack.
-    const MAX_ROW: usize = 4096;
-
-    /// One permutation: 64 output bytes (fewer at the row's end) from a 128-byte window of
-    /// the row.
-    struct Chunk {
-        /// Where the output bytes begin in the reversed row.
-        out: usize,
-        /// How many there are (1 to 64).
-        len: usize,
-        /// Where the window begins in the row.
-        window: usize,
-        /// For each output byte, its byte of the window (0 to 127).
-        index: [u8; 64],
-    }
-
-    /// How a row of `len` bytes, runs of `run` read in reverse order, is reversed.
-    pub(super) struct ByteFlip {
-        len: usize,
-        chunks: Vec<Chunk>,
-    }
-
-    impl ByteFlip {
-        /// The reversal of `from`'s rows, or `None` where they are not rows of one-byte
-        /// values read backward by runs of at most 16 bytes, at most [`MAX_ROW`] long.
-        pub(super) fn new<S: Elem>(from: &Stretches<'_, S>) -> Option<ByteFlip> {
-            let run = from.backward?;
-            let len = from.len;
-            if std::mem::size_of::<S>() != 1
-                || run == 0
-                || run > 16
-                || len == 0
-                || len > MAX_ROW
-                || !len.is_multiple_of(run)
-            {
-                return None;
-            }
-            let runs = len / run;
-            // Output byte i is byte i % run of run (runs - 1 - i / run) of the row.
-            let source = |i: usize| (runs - 1 - i / run) * run + i % run;
-            let chunks = (0..len)
-                .step_by(64)
-                .map(|out| {
-                    let n = 64.min(len - out);
-                    // The window starts at the lowest source byte: the last output byte's run.
-                    let window = (runs - 1 - (out + n - 1) / run) * run;
-                    let mut index = [0u8; 64];
-                    for (k, x) in index.iter_mut().enumerate().take(n) {
-                        let at = source(out + k) - window;
-                        debug_assert!(at < 128, "a window spans 64 + 2 runs at most");
-                        *x = at as u8;
-                    }
-                    Chunk {
-                        out,
-                        len: n,
-                        window,
-                        index,
-                    }
-                })
-                .collect();
-            Some(ByteFlip { len, chunks })
-        }
-
-        /// `row` reversed by runs into `out` (both [`Self::len`] bytes).
-        #[inline(always)]
-        fn reverse(&self, row: &[u8], out: &mut [u8]) {
-            assert!(row.len() == self.len && out.len() == self.len);
-            let mask = |n: usize| if n >= 64 { u64::MAX } else { (1u64 << n) - 1 };
-            for c in &self.chunks {
-                let ahead = self.len - c.window;
-                // SAFETY: the loads and the store are masked to bytes inside `row` and `out`
-                // (AVX-512 masked loads and stores do not touch, nor fault on, the bytes
-                // masked off): the first load the `min(64, ahead)` bytes from `window`, the
-                // second the bytes after those up to the row's end, its address taken only
-                // when there are any; the store `c.len` bytes from `c.out`, which `new` keeps
-                // within the row. The index is a plain 64-byte array.
-                #[allow(unsafe_code)]
-                unsafe {
-                    let at = row.as_ptr().add(c.window).cast::<i8>();
-                    let low = _mm512_maskz_loadu_epi8(mask(ahead), at);
-                    let high = if ahead > 64 {
-                        _mm512_maskz_loadu_epi8(mask(ahead - 64), at.add(64))
-                    } else {
-                        _mm512_setzero_si512()
-                    };
-                    let index = _mm512_loadu_epi8(c.index.as_ptr().cast::<i8>());
-                    let bytes = _mm512_permutex2var_epi8(low, index, high);
-                    _mm512_mask_storeu_epi8(
-                        out.as_mut_ptr().add(c.out).cast::<i8>(),
-                        mask(c.len),
-                        bytes,
-                    );
-                }
-            }
-        }
-    }
-
-    /// [`chain_stretches`](super::chain_stretches) for rows `flip` reverses: each row
-    /// reversed into a buffer on the stack, then cast and its links applied forward.
-    #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512dq,avx512vbmi,fma")]
-    pub(super) fn chain_flipped<S: Elem, T: Elem + Fma>(
-        from: &Stretches<'_, S>,
-        flip: &ByteFlip,
-        links: &[Link<T>],
-        out: &mut [T],
-    ) {
-        let mut row = [0u8; MAX_ROW];
-        let row = &mut row[..flip.len];
-        for (d, &lo) in out.chunks_exact_mut(flip.len).zip(from.starts) {
-            let s: &[u8] = bytemuck::cast_slice(&from.src[lo..lo + flip.len]);
-            flip.reverse(s, row);
-            chain_block_here(bytemuck::cast_slice::<u8, S>(row), links, d);
-        }
-    }
 }
 
 /// [`chain_stretches`]'s loops, inlined into each compiled version.
@@ -1396,7 +1253,7 @@ fn flipped_rows(leaf: &Leaf, dims: &[usize], idx: &[usize], runs: usize) -> bool
         && leaf.strides[r - 1] == 1
         && leaf.strides[r - 2] == -(inner as isize)
         && idx[r - 2] == 0
-        && runs.is_multiple_of(mid)
+        && runs % mid == 0
 }
 
 /// Runs shorter than this are not read one by one by a chain (a call per run costs more
@@ -1583,7 +1440,7 @@ mod tests {
             .iter()
             .map(|&x| ((f32::from(x) + 8.0) / 255.0).to_bits())
             .collect();
-        for cap in [Vectors::Baseline, Vectors::Avx2, Vectors::Avx512Vbmi] {
+        for cap in [Vectors::Baseline, Vectors::Avx2, Vectors::Avx512] {
             VECTORS_CAP.set(cap);
             let mut out = vec![f32::NAN; input.len()];
             chain_block(&input, &chain, &mut out);
@@ -1592,86 +1449,6 @@ mod tests {
                 "{cap:?}"
             );
         }
-        VECTORS_CAP.set(Vectors::Avx512Vbmi);
-    }
-
-    #[test]
-    fn flipped_rows_of_bytes_reverse_by_permutations_as_by_runs() {
-        // Rows of every run length up to 16 and past it, shorter and longer than one
-        // permutation's 64 bytes and not a multiple of it, the last row ending where the
-        // input does (so the masked loads stop at its end).
-        let mut r = 0x853c_49e6_748f_ea9bu64;
-        for run in 1..=17usize {
-            for runs in [1usize, 2, 5, 21, 22, 32, 43, 100, 300] {
-                let len = run * runs;
-                let rows = 3;
-                let src: Vec<u8> = (0..rows * len)
-                    .map(|_| {
-                        r ^= r << 13;
-                        r ^= r >> 7;
-                        r ^= r << 17;
-                        r as u8
-                    })
-                    .collect();
-                // Rows in a scrambled order, as a batch's rows may lie.
-                let starts: Vec<usize> = [2, 0, 1].iter().map(|k| k * len).collect();
-                let from = Stretches {
-                    src: &src,
-                    starts: &starts,
-                    len,
-                    backward: Some(run),
-                };
-                assert_eq!(
-                    flipped_bytes::ByteFlip::new(&from).is_some(),
-                    run <= 16 && len <= 4096,
-                    "run {run}, {runs} runs"
-                );
-                let chain = Chain {
-                    plain: vec![
-                        Link::Right(BinaryOp::Add, 8.0f32),
-                        Link::Right(BinaryOp::Divide, 255.0),
-                    ],
-                    refined: None,
-                };
-                let mut want = Vec::new();
-                for &lo in &starts {
-                    for pixel in src[lo..lo + len].chunks_exact(run).rev() {
-                        want.extend(pixel.iter().map(|&b| (f32::from(b) + 8.0) / 255.0));
-                    }
-                }
-                for cap in [Vectors::Avx512, Vectors::Avx512Vbmi] {
-                    VECTORS_CAP.set(cap);
-                    let mut out = vec![f32::NAN; rows * len];
-                    chain_stretches(&from, &chain, &mut out);
-                    assert!(
-                        out.iter()
-                            .map(|v| v.to_bits())
-                            .eq(want.iter().map(|v| v.to_bits())),
-                        "run {run}, {runs} runs, {cap:?}"
-                    );
-                }
-                // Signed bytes take the same path, cast as signed.
-                let signed: &[i8] = bytemuck::cast_slice(&src);
-                let from = Stretches {
-                    src: signed,
-                    starts: &starts,
-                    len,
-                    backward: Some(run),
-                };
-                let mut out = vec![f32::NAN; rows * len];
-                chain_stretches(&from, &chain, &mut out);
-                let mut k = 0;
-                for &lo in &starts {
-                    for pixel in signed[lo..lo + len].chunks_exact(run).rev() {
-                        for &b in pixel {
-                            let want = (f32::from(b) + 8.0) / 255.0;
-                            assert_eq!(out[k].to_bits(), want.to_bits(), "i8 run {run}");
-                            k += 1;
-                        }
-                    }
-                }
-            }
-        }
-        VECTORS_CAP.set(Vectors::Avx512Vbmi);
+        VECTORS_CAP.set(Vectors::Avx512);
     }
 }
