@@ -20,7 +20,10 @@
 //! whole rows of flipped runs (an image flipped left to right, its channels kept) or runs
 //! of at least 16 elements, forward or backward. Each stretch is cast straight into the
 //! output and its arithmetic applied to it in place, stretch by stretch, in a loop compiled
-//! for the widest vectors the CPU has.
+//! for the widest vectors the CPU has. Where a chain's input has 8 bits, its divisions by a
+//! constant are multiplications by the constant's reciprocal refined with fused
+//! multiply-adds, when the chain so computed gives its bits for all 256 input values, tried
+//! each time ([`refined`]; why this is exact and fast: [`quotient`](crate::ops::quotient)).
 //!
 //! Each step computes the same function of the same operand values as the step-by-step
 //! evaluation does, element by element; only the order in which elements are computed
