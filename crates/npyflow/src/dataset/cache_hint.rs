@@ -48,13 +48,27 @@ pub(crate) fn prefetch(bytes: &[u8]) {
 
 /// For a loop that reads `src[start..end]` now and the bytes after it next (up to
 /// `limit`): asks for the bytes [`AHEAD`] further on, those of its next turn but one or
-/// more. Of a long read, only the `AHEAD` bytes after it.
+/// more; of a long read, only the `AHEAD` bytes after it. Only the lines that begin there:
+/// a loop over short rows (shorter than a line) asks once a line, not once a row, as the
+/// line a range starts inside was asked for with the range before it.
 #[inline]
 pub(crate) fn prefetch_ahead(src: &[u8], start: usize, end: usize, limit: usize) {
-    let limit = limit.min(src.len());
+    let (first, to) = ahead(src.as_ptr() as usize, src.len(), start, end, limit);
+    if first < to {
+        prefetch(&src[first..to]);
+    }
+}
+
+/// The bytes [`prefetch_ahead`] asks for, of bytes at `addr` of length `len`: from the first
+/// line start at or after the later of `start + AHEAD` and `end`, to `end + AHEAD` (both
+/// within `limit` and `len`). Empty where `first >= to`.
+fn ahead(addr: usize, len: usize, start: usize, end: usize, limit: usize) -> (usize, usize) {
+    let limit = limit.min(len);
     let from = (start + AHEAD).max(end).min(limit);
     let to = (end + AHEAD).min(limit);
-    prefetch(&src[from..to]);
+    let skew = (addr + from) % LINE;
+    let first = if skew == 0 { from } else { from + LINE - skew };
+    (first, to)
 }
 
 #[cfg(test)]
@@ -77,6 +91,38 @@ mod tests {
                     assert!(*off < len, "addr {addr} len {len}: offset {off} outside");
                     assert_eq!((addr + off) / LINE, *line, "addr {addr} len {len}");
                 }
+            }
+        }
+    }
+
+    #[test]
+    fn a_sweep_of_rows_asks_for_each_line_ahead_once() {
+        for addr in [0usize, 8, 128, 4096 + 40] {
+            for row in [4usize, 16, 100, 1024, 5000] {
+                let rows = 300;
+                let limit = rows * row;
+                let mut asked: Vec<usize> = Vec::new();
+                for r in 0..rows {
+                    let (first, to) = ahead(addr, limit + 7, r * row, (r + 1) * row, limit);
+                    for off in (first..to).step_by(LINE) {
+                        assert_eq!((addr + off) % LINE, 0, "a line start");
+                        assert!(off >= (r + 1) * row && off < limit, "ahead, inside");
+                        asked.push(off);
+                    }
+                }
+                // Independently, by brute force: each line start that lies in some row's
+                // window (the bytes a page past the row's, or of a row longer than a page,
+                // the page after it), inside the limit, once and in order.
+                let expected: Vec<usize> = (0..limit)
+                    .filter(|o| (addr + o) % LINE == 0)
+                    .filter(|&o| {
+                        (0..rows).any(|r| {
+                            let lo = (r * row + AHEAD).max((r + 1) * row);
+                            o >= lo && o < (r + 1) * row + AHEAD
+                        })
+                    })
+                    .collect();
+                assert_eq!(asked, expected, "addr {addr} row {row}");
             }
         }
     }
