@@ -111,9 +111,8 @@ pub(super) fn fused_cast_affine(
             ) else {
                 return false;
             };
-            for (o, s) in o.iter_mut().zip(s) {
-                *o = (*s).into() / k;
-            }
+            // By k's reciprocal where that is proven to give the same bits.
+            super::quotient::divide_integers(s, k, o);
             true
         }
         let k = k as f32;

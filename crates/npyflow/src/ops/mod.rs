@@ -21,6 +21,8 @@
 pub(crate) mod elementwise;
 pub mod graph;
 mod kernels;
+pub(crate) mod quotient;
+pub(crate) mod vectors;
 pub(crate) use kernels::BoxLayout;
 
 use std::fmt;

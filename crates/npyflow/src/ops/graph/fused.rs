@@ -36,6 +36,8 @@ use super::kinds::{BinaryOp, Node, UnaryOp};
 use crate::buffer::{BufferMut, BufferPool};
 use crate::dtype::DType;
 use crate::error::{Error, Result};
+use crate::ops::quotient::{Fma, Reciprocal, Refine};
+use crate::ops::vectors::Vectors;
 use crate::tensor::Tensor;
 
 /// Elements computed per block: a block of every step's values fits the L1 cache.
@@ -332,8 +334,8 @@ pub(super) fn run(
     // arithmetic step, the first from the input. Otherwise a region over one varying 8-bit input
     // takes its results from a table of the root's value for each of the input's 256
     // values: one pass over the data too, whatever the steps.
-    let chain =
-        chain_input(region, nodes, dtypes, &leaves).map(|j| (j, links(region, nodes, &leaves)));
+    let chain = chain_input(region, nodes, dtypes, &leaves)
+        .map(|j| (j, links(region, nodes, &leaves, leaves[j].dtype, n)));
     let table = match table_input(&leaves, region.steps.len(), n) {
         Some(j) if chain.is_none() => {
             table(region, nodes, dtypes, &leaves, j, strict, size)?.map(|t| (j, t))
@@ -491,12 +493,33 @@ enum Link<T> {
     Right(BinaryOp, T),
     /// `constant op value`.
     Left(BinaryOp, T),
+    /// `value / constant`, by the constant's reciprocal refined with FMAs
+    /// ([`Reciprocal`]): only in [`Chain::refined`], and only run by loops compiled with FMA.
+    Reciprocal(Reciprocal<T>),
 }
 
-/// The constants of a chain's steps, as its float type.
+/// A chain's steps after the cast: as the graph states them, and, where it was proven to
+/// give the same bits for every value the input can hold, with each division by a
+/// constant made a multiplication by its reciprocal, refined ([`refined`]).
+struct Chain<T> {
+    plain: Vec<Link<T>>,
+    refined: Option<Vec<Link<T>>>,
+}
+
+impl<T> Chain<T> {
+    /// The links the loops compiled for `vectors` run: the refined ones need FMA.
+    fn for_vectors(&self, vectors: Vectors) -> &[Link<T>] {
+        match (&self.refined, vectors) {
+            (Some(refined), Vectors::Avx2 | Vectors::Avx512) => refined,
+            _ => &self.plain,
+        }
+    }
+}
+
+/// The steps of a chain, as its float type.
 enum Links {
-    F32(Vec<Link<f32>>),
-    F64(Vec<Link<f64>>),
+    F32(Chain<f32>),
+    F64(Chain<f64>),
 }
 
 /// The varying input of a region that is a chain: a cast of that input (of any dtype) to
@@ -541,8 +564,9 @@ fn chain_input(
     Some(j)
 }
 
-/// The links of a region [`chain_input`] accepted.
-fn links(region: &Region, nodes: &[Node], leaves: &[Leaf]) -> Links {
+/// The links of a region [`chain_input`] accepted, whose varying input is `input`, for a
+/// block of `n` elements.
+fn links(region: &Region, nodes: &[Node], leaves: &[Leaf], input: DType, n: usize) -> Links {
     fn typed<T: Pod>(region: &Region, nodes: &[Node], leaves: &[Leaf]) -> Vec<Link<T>> {
         let constant = |src: Src| match src {
             Src::Leaf(l) => {
@@ -566,15 +590,69 @@ fn links(region: &Region, nodes: &[Node], leaves: &[Leaf]) -> Links {
             })
             .collect()
     }
+    fn chain<T: Elem + Fma>(plain: Vec<Link<T>>, input: DType, n: usize) -> Chain<T> {
+        // The proof costs 256 evaluations of the chain, as a table does.
+        let refined = if n >= TABLE_MIN_LEN {
+            with_elem_or!(input, S => refined::<S, T>(&plain), None)
+        } else {
+            None
+        };
+        Chain { plain, refined }
+    }
     let float32 = match &nodes[region.steps[0]] {
         Node::Cast(_, to) => *to == DType::Float32,
         _ => unreachable!("a chain starts with a cast"),
     };
     if float32 {
-        Links::F32(typed(region, nodes, leaves))
+        Links::F32(chain(typed(region, nodes, leaves), input, n))
     } else {
-        Links::F64(typed(region, nodes, leaves))
+        Links::F64(chain(typed(region, nodes, leaves), input, n))
     }
+}
+
+/// `links` with each division by a constant (`value / c`) done by `c`'s reciprocal refined
+/// once, or failing that twice, where the chain then gives the bits it gives with its
+/// divisions for every value of its input: all 256 of an 8-bit input, each cast and run
+/// through both chains here (a proof by exhaustion; see the [`quotient`](super::quotient)
+/// module for why a refined quotient is usually the division's, and why it is not
+/// assumed). `None` for an input of more than 8 bits, a chain without such a division, or
+/// one where neither refinement gives the same bits.
+fn refined<S: Elem, T: Elem + Fma>(links: &[Link<T>]) -> Option<Vec<Link<T>>> {
+    if std::mem::size_of::<S>() != 1
+        || !links
+            .iter()
+            .any(|l| matches!(l, Link::Right(BinaryOp::Divide, _)))
+    {
+        return None;
+    }
+    let bytes: Vec<u8> = (0..=255).collect();
+    let inputs: &[S] = bytemuck::cast_slice(&bytes);
+    let run = |links: &[Link<T>]| -> Vec<T> {
+        let mut out: Vec<T> = inputs
+            .iter()
+            .map(|&x| T::from_wide_saturating(x.wide()))
+            .collect();
+        for &link in links {
+            link_in_place(link, &mut out);
+        }
+        out
+    };
+    let want = run(links);
+    let bits = |v: &[T]| bytemuck::cast_slice::<T, u8>(v).to_vec();
+    [Refine::Once, Refine::Twice]
+        .into_iter()
+        .find_map(|refine| {
+            let candidate: Vec<Link<T>> = links
+                .iter()
+                .map(|&l| match l {
+                    Link::Right(BinaryOp::Divide, c) => {
+                        Link::Reciprocal(Reciprocal::new(c, refine))
+                    }
+                    other => other,
+                })
+                .collect();
+            (bits(&run(&candidate)) == bits(&want)).then_some(candidate)
+        })
 }
 
 /// Runs `$each` (a loop macro) with the function of `$link`'s op and side, written out for
@@ -605,69 +683,41 @@ macro_rules! per_op {
             }
             Link::Right(op, c) => $each!(|$x| T::binary(op, $value, c)),
             Link::Left(op, c) => $each!(|$x| T::binary(op, c, $value)),
+            Link::Reciprocal(r) => match r.refine() {
+                Refine::Once => $each!(|$x| r.once($value)),
+                Refine::Twice => $each!(|$x| r.twice($value)),
+            },
         }
     };
-}
-
-/// The vector instructions the loops of a chain over stretches ([`chain_stretches`]) are
-/// compiled for: once for each of these, run as the widest the CPU has. They are the same
-/// Rust code each time, so their results are the same bits; only the width of the
-/// instructions changes. Wide vectors pay where the compiler turns a row of flipped runs
-/// into shuffles, which it does not do with the baseline's 16-byte vectors (W4's flip,
-/// in a microbenchmark: 0.85 us a 32x32x3 image with AVX-512, 1.05 with AVX2, 2.0 without).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
-pub(super) enum Vectors {
-    /// What the crate is compiled for (SSE2 on x86-64).
-    Baseline,
-    /// AVX2 (x86-64).
-    Avx2,
-    /// AVX-512 F, BW, VL and DQ (x86-64).
-    Avx512,
-}
-
-impl Vectors {
-    /// The widest this CPU has (no wider than [`VECTORS_CAP`] in tests).
-    fn widest() -> Vectors {
-        #[cfg(target_arch = "x86_64")]
-        let has = if std::arch::is_x86_feature_detected!("avx512f")
-            && std::arch::is_x86_feature_detected!("avx512bw")
-            && std::arch::is_x86_feature_detected!("avx512vl")
-            && std::arch::is_x86_feature_detected!("avx512dq")
-        {
-            Vectors::Avx512
-        } else if std::arch::is_x86_feature_detected!("avx2") {
-            Vectors::Avx2
-        } else {
-            Vectors::Baseline
-        };
-        #[cfg(not(target_arch = "x86_64"))]
-        let has = Vectors::Baseline;
-        #[cfg(test)]
-        let has = has.min(VECTORS_CAP.get());
-        has
-    }
-}
-
-#[cfg(test)]
-thread_local! {
-    /// The widest vectors the chain loops may use on this thread, for tests to run each
-    /// compiled version.
-    pub(super) static VECTORS_CAP: std::cell::Cell<Vectors> =
-        const { std::cell::Cell::new(Vectors::Avx512) };
 }
 
 /// A chain over `from` into `out`: each element cast as the cast step casts it and
 /// combined with the first link's constant in one loop, then each further link applied to
 /// the block in place (while it is in the cache), by the same functions the step-by-step
-/// evaluation applies. (Compiled for the baseline only: wider vectors did not make the
-/// seed's `x.astype(np.float32) / 255.0` faster, its division and stores being the cost.)
-fn chain_block<S: Elem, T: Elem>(from: &[S], links: &[Link<T>], out: &mut [T]) {
+/// evaluation applies. Compiled for the baseline, and for AVX2 with FMA, where a chain's
+/// divisions can be refined multiplications ([`Chain::refined`]); wider vectors alone did
+/// not make the seed's `x.astype(np.float32) / 255.0` faster, its divisions and stores
+/// being the cost.
+fn chain_block<S: Elem, T: Elem + Fma>(from: &[S], chain: &Chain<T>, out: &mut [T]) {
+    let vectors = Vectors::widest();
+    let links = chain.for_vectors(vectors);
+    #[cfg(target_arch = "x86_64")]
+    if vectors >= Vectors::Avx2 {
+        #[target_feature(enable = "avx2,fma")]
+        fn avx2<S: Elem, T: Elem + Fma>(from: &[S], links: &[Link<T>], out: &mut [T]) {
+            chain_block_here(from, links, out);
+        }
+        // SAFETY: `avx2` is `chain_block_here` compiled to use AVX2 and FMA instructions,
+        // and the CPU has them (`widest` checked: its AVX-512 level has both too).
+        #[allow(unsafe_code)]
+        return unsafe { avx2(from, links, out) };
+    }
     chain_block_here(from, links, out);
 }
 
 /// [`chain_block`]'s loops, inlined where called.
 #[inline(always)]
-fn chain_block_here<S: Elem, T: Elem>(from: &[S], links: &[Link<T>], out: &mut [T]) {
+fn chain_block_here<S: Elem, T: Elem + Fma>(from: &[S], links: &[Link<T>], out: &mut [T]) {
     let cast = |f: S| T::from_wide_saturating(f.wide());
     let Some((&first, rest)) = links.split_first() else {
         for (o, &f) in out.iter_mut().zip(from) {
@@ -707,23 +757,33 @@ struct Stretches<'a, S> {
 /// to it in place while it is in the cache. Stretch by stretch, so that the processor
 /// overlaps one stretch's arithmetic with the next one's loads and shuffles. Runs compiled
 /// for the widest [`Vectors`] the CPU has.
-fn chain_stretches<S: Elem, T: Elem>(from: &Stretches<'_, S>, links: &[Link<T>], out: &mut [T]) {
+fn chain_stretches<S: Elem, T: Elem + Fma>(
+    from: &Stretches<'_, S>,
+    chain: &Chain<T>,
+    out: &mut [T],
+) {
+    let vectors = Vectors::widest();
+    let links = chain.for_vectors(vectors);
     #[cfg(target_arch = "x86_64")]
     {
-        #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512dq")]
-        fn avx512<S: Elem, T: Elem>(from: &Stretches<'_, S>, links: &[Link<T>], out: &mut [T]) {
+        #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512dq,fma")]
+        fn avx512<S: Elem, T: Elem + Fma>(
+            from: &Stretches<'_, S>,
+            links: &[Link<T>],
+            out: &mut [T],
+        ) {
             chain_stretches_here(from, links, out);
         }
-        #[target_feature(enable = "avx2")]
-        fn avx2<S: Elem, T: Elem>(from: &Stretches<'_, S>, links: &[Link<T>], out: &mut [T]) {
+        #[target_feature(enable = "avx2,fma")]
+        fn avx2<S: Elem, T: Elem + Fma>(from: &Stretches<'_, S>, links: &[Link<T>], out: &mut [T]) {
             chain_stretches_here(from, links, out);
         }
-        match Vectors::widest() {
+        match vectors {
             // SAFETY: `avx512` is `chain_stretches_here` compiled to use AVX-512 F, BW, VL
-            // and DQ instructions, and the CPU has them (`widest` checked).
+            // and DQ and FMA instructions, and the CPU has them (`widest` checked).
             #[allow(unsafe_code)]
             Vectors::Avx512 => return unsafe { avx512(from, links, out) },
-            // SAFETY: as above, for AVX2.
+            // SAFETY: as above, for AVX2 and FMA.
             #[allow(unsafe_code)]
             Vectors::Avx2 => return unsafe { avx2(from, links, out) },
             Vectors::Baseline => {}
@@ -734,7 +794,7 @@ fn chain_stretches<S: Elem, T: Elem>(from: &Stretches<'_, S>, links: &[Link<T>],
 
 /// [`chain_stretches`]'s loops, inlined into each compiled version.
 #[inline(always)]
-fn chain_stretches_here<S: Elem, T: Elem>(
+fn chain_stretches_here<S: Elem, T: Elem + Fma>(
     from: &Stretches<'_, S>,
     links: &[Link<T>],
     out: &mut [T],
@@ -778,7 +838,7 @@ fn cast_flipped<S: Elem, T: Elem, const N: usize>(src: &[S], dst: &mut [T]) {
 
 /// `link` applied to each of `out`'s values in place.
 #[inline(always)]
-fn link_in_place<T: Elem>(link: Link<T>, out: &mut [T]) {
+fn link_in_place<T: Elem + Fma>(link: Link<T>, out: &mut [T]) {
     macro_rules! in_place {
         ($f:expr) => {{
             let f = $f;
@@ -1337,5 +1397,58 @@ fn carry_from(leaves: &mut [Leaf], dims: &[usize], idx: &mut [usize], axis: usiz
         }
         idx[axis] = rest;
         add = carry;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ops::vectors::VECTORS_CAP;
+
+    #[test]
+    fn a_chains_divisions_are_refined_only_where_proven_for_every_input() {
+        let w4 = [
+            Link::Right(BinaryOp::Add, 8.0f32),
+            Link::Right(BinaryOp::Divide, 255.0),
+        ];
+        let refined_w4 = refined::<u8, f32>(&w4).expect("(x + 8) / 255 refines");
+        assert!(
+            matches!(refined_w4[1], Link::Reciprocal(_)),
+            "{refined_w4:?}"
+        );
+        assert!(matches!(refined_w4[0], Link::Right(BinaryOp::Add, _)));
+        // -x / 255 makes -0.0 from 0, which a refined quotient makes +0.0: refused.
+        let negated = [
+            Link::Right(BinaryOp::Multiply, -1.0f32),
+            Link::Right(BinaryOp::Divide, 255.0),
+        ];
+        assert!(refined::<u8, f32>(&negated).is_none());
+        // Inputs of more than 8 bits are not tried, nor chains without a division.
+        assert!(refined::<u16, f32>(&w4).is_none());
+        assert!(refined::<u8, f32>(&w4[..1]).is_none());
+        // A constant divided by the value is a division of a varying divisor: kept.
+        let left = [Link::Left(BinaryOp::Divide, 1.0f64)];
+        assert!(refined::<i8, f64>(&left).is_none());
+
+        // Run by every compiled version, the refined chain gives the division's bits.
+        let input: Vec<u8> = (0..=255u8).cycle().take(256 * 20).collect();
+        let chain = Chain {
+            plain: w4.to_vec(),
+            refined: Some(refined_w4),
+        };
+        let want: Vec<u32> = input
+            .iter()
+            .map(|&x| ((f32::from(x) + 8.0) / 255.0).to_bits())
+            .collect();
+        for cap in [Vectors::Baseline, Vectors::Avx2, Vectors::Avx512] {
+            VECTORS_CAP.set(cap);
+            let mut out = vec![f32::NAN; input.len()];
+            chain_block(&input, &chain, &mut out);
+            assert!(
+                out.iter().map(|q| q.to_bits()).eq(want.iter().copied()),
+                "{cap:?}"
+            );
+        }
+        VECTORS_CAP.set(Vectors::Avx512);
     }
 }

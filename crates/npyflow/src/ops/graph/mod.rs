@@ -1209,8 +1209,8 @@ mod tests {
     /// Random graphs: the fused evaluation against the step-by-step one.
     mod fused_equals_steps {
         use super::*;
+        use crate::ops::vectors::Vectors;
         use crate::rng::Rng;
-        use fused::Vectors;
         use proptest::prelude::*;
 
         const DTYPES: [DType; 11] = [
@@ -1551,7 +1551,7 @@ mod tests {
                 .into_iter()
                 .flat_map(|s| versions.map(|v| (s, v)))
             {
-                fused::VECTORS_CAP.set(cap);
+                crate::ops::vectors::VECTORS_CAP.set(cap);
                 let e = Element::from(x.row(0).unwrap());
                 assert_eq!(
                     graph.eval(&e, strict, false, Eval::Fused(None)).unwrap(),
@@ -1567,7 +1567,7 @@ mod tests {
                     "seed {seed}, {cap:?}: {graph:?}"
                 );
             }
-            fused::VECTORS_CAP.set(Vectors::Avx512);
+            crate::ops::vectors::VECTORS_CAP.set(Vectors::Avx512);
         }
 
         proptest! {
