@@ -120,13 +120,14 @@ pub struct BufferMut {
 impl BufferMut {
     /// `len` zeroed bytes. Fails with [`Error::Alloc`] instead of aborting when the memory
     /// cannot be had.
+    ///
+    /// The memory is asked for zeroed (`calloc`), so that a large buffer is the kernel's
+    /// fresh zero pages, with no pass of our own writing zeros over them first: each page
+    /// is zeroed once, when it is first written.
     pub fn zeroed(len: usize) -> Result<BufferMut> {
         let words_len = len.div_ceil(8);
-        let mut words = Vec::new();
-        words
-            .try_reserve_exact(words_len)
+        let words = bytemuck::allocation::try_zeroed_vec::<u64>(words_len)
             .map_err(|_| Error::Alloc { bytes: len })?;
-        words.resize(words_len, 0u64);
         Ok(BufferMut {
             inner: AlignedBytes { words, len },
             pool: None,
@@ -499,11 +500,26 @@ mod tests {
 
     #[test]
     fn buffer_mut_is_aligned_and_zeroed() {
-        for len in [0, 1, 7, 8, 9, 1000] {
-            let b = BufferMut::zeroed(len).unwrap();
+        // Small ones, and ones large enough for the allocator to map fresh pages; each
+        // written all over and dropped before the next, so that memory given back dirty and
+        // handed out again would show.
+        for len in [
+            0,
+            1,
+            7,
+            8,
+            9,
+            1000,
+            100_003,
+            (8 << 20) + 3,
+            1000,
+            (8 << 20) + 3,
+        ] {
+            let mut b = BufferMut::zeroed(len).unwrap();
             assert_eq!(b.as_slice().len(), len);
-            assert!(b.as_slice().iter().all(|&x| x == 0));
+            assert!(b.as_slice().iter().all(|&x| x == 0), "{len} bytes");
             assert_eq!(b.as_slice().as_ptr() as usize % 8, 0);
+            b.as_mut_slice().fill(0xa5);
             assert_eq!(b.freeze().kind(), BufferKind::Heap);
         }
     }
