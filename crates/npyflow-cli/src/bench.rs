@@ -114,8 +114,11 @@ struct Measure {
     rows: u64,
     batches: u64,
     bytes: u64,
+    /// From building the pipeline to the end of the pass (its iterator dropped).
     seconds: f64,
     first_batch: Duration,
+    /// Dropping the iterator at the end: stopping its threads, freeing its buffers.
+    stop: Duration,
     rss_anon_peak_mib: f64,
     errors: u64,
     stats: Option<PipelineStats>,
@@ -593,6 +596,7 @@ fn run(w: &Workload, show_progress: bool, counting: Counting, options: Options) 
         bytes: 0,
         seconds: 0.0,
         first_batch: Duration::ZERO,
+        stop: Duration::ZERO,
         rss_anon_peak_mib: 0.0,
         errors: 0,
         stats,
@@ -623,9 +627,15 @@ fn run(w: &Workload, show_progress: bool, counting: Counting, options: Options) 
         bar.inc(1);
     }
     bar.finish_and_clear();
-    m.seconds = start.elapsed().as_secs_f64();
-    m.rss_anon_peak_mib = rss_peak;
+    let looped = start.elapsed();
     m.tuning = it.tuning();
+    // The pass ends when its iterator is dropped (its threads stopped, its buffers freed), as
+    // a `for` loop over `ds.iter()` in Rust or over the dataset in Python ends it: timed too.
+    let stopping = Instant::now();
+    drop(it);
+    m.stop = stopping.elapsed();
+    m.seconds = (looped + m.stop).as_secs_f64();
+    m.rss_anon_peak_mib = rss_peak;
     m.peak_buffered = m.tuning.as_ref().map_or(0, |t| t.peak_buffered_bytes);
     Ok(m)
 }
@@ -818,6 +828,7 @@ pub fn main(args: Args) -> Result<()> {
             "rows_per_s": rows_per_s,
             "gb_per_s": gb_per_s,
             "first_batch_ms": m.first_batch.as_secs_f64() * 1e3,
+            "stop_ms": m.stop.as_secs_f64() * 1e3,
             "rss_anon_peak_mib": m.rss_anon_peak_mib,
             "threads": if threads == AUTOTUNE { npyflow::dataset::cores() as i64 } else { threads },
             "peak_buffered_bytes": m.peak_buffered,

@@ -33,9 +33,18 @@ fn w1_reports_every_figure() {
     let seconds = v["seconds"].as_f64().unwrap();
     let gb = v["gb_per_s"].as_f64().unwrap();
     assert!((gb * seconds * 1e9 - bytes).abs() < 1.0, "{v}");
-    for key in ["rows_per_s", "first_batch_ms", "rss_anon_peak_mib"] {
+    for key in [
+        "rows_per_s",
+        "first_batch_ms",
+        "rss_anon_peak_mib",
+        "stop_ms",
+    ] {
         assert!(v[key].as_f64().unwrap() > 0.0, "{key}: {v}");
     }
+    // The pass is timed to its end, the iterator dropped: stopping it is part of it.
+    let stop = v["stop_ms"].as_f64().unwrap() / 1e3;
+    let first = v["first_batch_ms"].as_f64().unwrap() / 1e3;
+    assert!(first + stop <= seconds, "{v}");
     // The human report names the pipeline and its figures.
     let out = bench(&["--n", "600"]);
     let text = String::from_utf8(out.stdout).unwrap();

@@ -2,6 +2,7 @@
 
 use std::sync::Arc;
 
+use super::cache_hint;
 use super::fusion::{apply_elementwise_pooled, ops_for, POOLED_BATCHES};
 use super::map::op_chain;
 use super::options::{BatchOptions, Parallelism};
@@ -323,16 +324,28 @@ fn stack_pieces(
             apply_elementwise_bytes(ops, dtype_in, shape, src, dtype, slot)
         }
     };
-    for (p, t) in pieces.iter().zip(ts) {
+    for (k, (p, t)) in pieces.iter().zip(ts).enumerate() {
         match p.rows {
             PieceRows::Run { first, count, .. } => {
                 let bytes = t.as_bytes();
-                // Block by block: `run` rows side by side in the source and in the batch.
+                let end = (first + count) * row_in;
+                // The start of the next piece (often another file) while this one is read.
+                if let (Some(next), Some(u)) = (pieces.get(k + 1), ts.get(k + 1)) {
+                    if let PieceRows::Run { first, count, .. } = next.rows {
+                        let (at, to) = (first * row_in, (first + count) * row_in);
+                        let next = u.as_bytes();
+                        let to = to.min(at + cache_hint::AHEAD);
+                        cache_hint::prefetch(next.get(at..to).unwrap_or_default());
+                    }
+                }
+                // Block by block: `run` rows side by side in the source and in the batch,
+                // the rows a page further on asked for while each block is written.
                 let mut q = 0;
                 while q < count {
                     let rows = p.run.min(count - q);
-                    let src = &bytes[(first + q) * row_in..(first + q + rows) * row_in];
-                    write(src, p.position(q), rows)?;
+                    let (a, b) = ((first + q) * row_in, (first + q + rows) * row_in);
+                    cache_hint::prefetch_ahead(bytes, a, b, end);
+                    write(&bytes[a..b], p.position(q), rows)?;
                     q += rows;
                 }
             }

@@ -51,6 +51,7 @@
 mod batch;
 mod block_shuffle;
 mod cache;
+mod cache_hint;
 mod combine;
 pub(crate) mod context;
 mod distributed;

@@ -128,34 +128,18 @@ proptest! {
     }
 }
 
-/// W3's pipeline in small: `.npy` shard files of different lengths interleaved, `x * 2`,
-/// batched on 1 and 2 threads, against the same rows read one by one and against the
-/// expected values computed here.
-#[test]
-fn npy_shards_interleaved_and_scaled_in_bulk() {
-    let dir = tempfile::tempdir().unwrap();
-    let lens = [70usize, 0, 33, 128, 5, 64];
-    let mut paths = Vec::new();
-    let mut files = Vec::new();
-    for (i, &n) in lens.iter().enumerate() {
-        let vals: Vec<f32> = (0..n * 4).map(|k| (i * 1000 + k) as f32 * 0.25).collect();
-        let t = Tensor::from_vec(vals.clone(), &[n, 4]).unwrap();
-        let p = dir.path().join(format!("part-{i}.npy"));
-        write_npy(&p, &t).unwrap();
-        paths.push(p);
-        files.push(vals);
-    }
-    // The interleave order (cycle 3, block 2), tf.data's algorithm written out on its own:
-    // `block` rows from the file at the cycle position, then the next position; a file found
-    // at its end is closed and the cycle moves on; an empty position takes the next file.
-    let (cycle, block) = (3, 2);
-    let mut expected: Vec<f32> = Vec::new();
+/// The rows an interleave of files of `lens` rows gives, as (file, row), by tf.data's
+/// algorithm written out on its own: `block` rows from the file at the cycle position, then
+/// the next position; a file found at its end is closed and the cycle moves on; an empty
+/// position takes the next file.
+fn interleave_order(lens: &[usize], cycle: usize, block: usize) -> Vec<(usize, usize)> {
+    let mut order = Vec::new();
     let mut slots: Vec<Option<(usize, usize)>> = vec![None; cycle];
     let (mut open, mut next_file, mut c, mut in_block) = (0, 0, 0, 0);
     while next_file < lens.len() || open > 0 {
         match slots[c] {
             Some((f, r)) if r < lens[f] => {
-                expected.extend(files[f][r * 4..(r + 1) * 4].iter().map(|v| v * 2.0));
+                order.push((f, r));
                 slots[c] = Some((f, r + 1));
                 in_block += 1;
                 if in_block == block {
@@ -180,6 +164,30 @@ fn npy_shards_interleaved_and_scaled_in_bulk() {
             }
         }
     }
+    order
+}
+
+/// `.npy` files of `lens` rows of `cols` float32 interleaved (`cycle`, `block`), `x * 2`,
+/// batches of `batch`, on 1 and 2 threads, against the same rows read one by one and
+/// against the values computed here.
+fn check_npy_shards_scaled(lens: &[usize], cols: usize, cycle: usize, block: usize, batch: usize) {
+    let dir = tempfile::tempdir().unwrap();
+    let mut paths = Vec::new();
+    let mut files = Vec::new();
+    for (i, &n) in lens.iter().enumerate() {
+        let vals: Vec<f32> = (0..n * cols)
+            .map(|k| (i * 1_000_000 + k) as f32 * 0.25)
+            .collect();
+        let t = Tensor::from_vec(vals.clone(), &[n, cols]).unwrap();
+        let p = dir.path().join(format!("part-{i}.npy"));
+        write_npy(&p, &t).unwrap();
+        paths.push(p);
+        files.push(vals);
+    }
+    let expected: Vec<f32> = interleave_order(lens, cycle, block)
+        .into_iter()
+        .flat_map(|(f, r)| files[f][r * cols..(r + 1) * cols].iter().map(|v| v * 2.0))
+        .collect();
     let build = |one_by_one: bool, threads: Option<i64>| {
         let paths = paths.clone();
         let mut rows = Dataset::range(0, paths.len() as i64, 1)
@@ -199,7 +207,7 @@ fn npy_shards_interleaved_and_scaled_in_bulk() {
         }
         rows.map(ops::scale(2.0), ())
             .unwrap()
-            .batch(16, batch_on(false, threads))
+            .batch(batch, batch_on(false, threads))
             .unwrap()
     };
     let single: Vec<Element> = build(true, None).to_vec().unwrap();
@@ -211,6 +219,21 @@ fn npy_shards_interleaved_and_scaled_in_bulk() {
         .flat_map(|b| b.as_tensor().unwrap().view::<f32>().unwrap().to_vec())
         .collect();
     assert_eq!(flat, expected);
+}
+
+/// W3's pipeline in small: `.npy` shard files of different lengths interleaved, `x * 2`,
+/// batched.
+#[test]
+fn npy_shards_interleaved_and_scaled_in_bulk() {
+    check_npy_shards_scaled(&[70, 0, 33, 128, 5, 64], 4, 3, 2, 16);
+}
+
+/// As W3 has them (rows of 1 KiB, blocks of one row, cycle 4), with files of many pages, so
+/// that each batch reads its rows a page ahead of where it writes, up to the end of each
+/// file's share and of each file.
+#[test]
+fn npy_shards_of_many_pages_interleaved_and_scaled_in_bulk() {
+    check_npy_shards_scaled(&[300, 41, 0, 257, 64, 1, 129, 200], 256, 4, 1, 100);
 }
 
 /// Interleaved float32 rows (blocks of one row: a run per row) scaled into the batch, with
