@@ -5,8 +5,9 @@
 
 Run by bench/workloads_bench.py with a Python that has npyflow (release build) installed.
 W1 is the image pipeline of the project's founding document (cast to float32, scale by
-1/255, batch) with built-in ops (no Python callback); W4 a Python function per element
-(the `flip` function of ../shared/anchors/anchors.py), as ../shared/WORKLOADS.md defines them.
+1/255, batch) with built-in ops (no Python callback); W4 a NumPy-written function per
+element (the `flip` function of ../shared/anchors/anchors.py), which `map` traces into native
+ops, as ../shared/WORKLOADS.md defines them.
 W2 (with --data: the files `npyflow bench --workload w2 --data DIR` made there) is the
 pipeline `npyflow bench` runs: the two .npy files zipped, globally shuffled (seed 0), batches
 of 1024 on AUTOTUNE threads, prefetched; like the Rust figure, its time includes opening

@@ -139,7 +139,7 @@ def main():
             if "w2" in results:
                 line += ", %.0f%% of the Rust figure" % (100 * py_w2 / median(results["w2"][0], "rows_per_s")) + pairs(runs["w2"], results["w2"][0])
             python_rows.append(line + ".")
-        line = "W4 through Python (a Python function per element, then `batch(256)`): %.1fk rows/s, %.0f%% of NumPy's plain loop with `np.stack` (%.1fk)" % (
+        line = "W4 through Python (its NumPy function per element, which `map` traces into native ops, then `batch(256)`): %.1fk rows/s, %.0f%% of NumPy's plain loop with `np.stack` (%.1fk)" % (
             py_w4 / 1e3, 100 * py_w4 / median(w4_peers["numpy"], "rows_per_s"), median(w4_peers["numpy"], "rows_per_s") / 1e3)
         if "tf" in w4_peers:
             line += ", %.1fx tf.data with `tf.numpy_function`" % (py_w4 / median(w4_peers["tf"], "rows_per_s"))
