@@ -30,7 +30,8 @@
 //! method saves. Instead, a chain over an input of 8 bits (the images users
 //! normalize are `uint8`) is checked for all 256 values its input can hold: the chain with
 //! its divisions done this way gives the same bits as with the divisions, for every one of
-//! them, or the chain keeps its divisions ([`fast_links`](super::fused)). A refinement is
+//! them, or the chain keeps its divisions (the op graph's fused evaluation tries it for
+//! each evaluation of at least 4,096 elements, a batch as a rule). A refinement is
 //! used only where that check passed, so no result changes, whatever the theorem's
 //! conditions.
 //!

@@ -23,7 +23,8 @@
 //! for the widest vectors the CPU has. Where a chain's input has 8 bits, its divisions by a
 //! constant are multiplications by the constant's reciprocal refined with fused
 //! multiply-adds, when the chain so computed gives its bits for all 256 input values, tried
-//! each time ([`refined`]; why this is exact and fast: [`quotient`](crate::ops::quotient)).
+//! for each evaluation of at least 4,096 elements, as a table is made
+//! ([`refined`]; why this is exact and fast: [`quotient`](crate::ops::quotient)).
 //!
 //! Each step computes the same function of the same operand values as the step-by-step
 //! evaluation does, element by element; only the order in which elements are computed
