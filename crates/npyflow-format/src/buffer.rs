@@ -274,16 +274,8 @@ impl BufferPool {
                 .idle
                 .lock()
                 .unwrap_or_else(std::sync::PoisonError::into_inner);
-            // The smallest idle allocation that fits, and not one much larger: a small batch
-            // (labels) must not keep a large one (images) alive. Of equal ones, the last given
-            // back.
-            idle.iter()
-                .enumerate()
-                .rev()
-                .filter(|(_, w)| w.capacity() >= words_len && w.capacity() <= 2 * words_len.max(1))
-                .min_by_key(|(_, w)| w.capacity())
-                .map(|(i, _)| i)
-                .map(|i| idle.swap_remove(i))
+            // A small batch (labels) must not keep a large one (images) alive.
+            best_fit(&idle, words_len, Vec::capacity).map(|i| idle.swap_remove(i))
         };
         let words = match reused {
             Some(mut w) => {
@@ -311,6 +303,20 @@ impl BufferPool {
             .unwrap_or_else(std::sync::PoisonError::into_inner)
             .len()
     }
+}
+
+/// Which of the `idle` allocations (given back in this order) to use again for `len` units:
+/// the smallest holding at least `len` and at most twice that, so that a small request does
+/// not keep a large allocation alive; of equal ones, the last given back, whose memory is
+/// the likeliest to be in the cache. `None` where none fits. The rule of both of npyflow's
+/// pools: [`BufferPool`]'s and the one for the bodies of remote reads.
+pub(crate) fn best_fit<T>(idle: &[T], len: usize, capacity: impl Fn(&T) -> usize) -> Option<usize> {
+    idle.iter()
+        .enumerate()
+        .rev()
+        .filter(|(_, a)| capacity(a) >= len && capacity(a) <= 2 * len.max(1))
+        .min_by_key(|(_, a)| capacity(a))
+        .map(|(i, _)| i)
 }
 
 /// Shared, immutable, cheaply cloned and sliced bytes.

@@ -16,6 +16,8 @@ use std::sync::{Mutex, MutexGuard, PoisonError};
 
 use bytes::Bytes;
 
+use crate::buffer::best_fit;
+
 /// The most bytes of idle buffers the process keeps for reuse.
 pub(crate) const MAX_IDLE_BYTES: usize = 32 << 20;
 /// Buffers smaller than this are not pooled.
@@ -43,19 +45,12 @@ impl Pool {
         self.idle.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// An empty buffer with room for `len` bytes: an idle one that fits (the smallest with
-    /// at least `len` and at most twice that, so that small reads do not pin large
-    /// buffers), or a new one.
+    /// An empty buffer with room for `len` bytes: an idle one that fits (by
+    /// [`best_fit`]: small reads do not pin large buffers), or a new one.
     pub(crate) fn buffer(&self, len: usize) -> Vec<u8> {
         if len >= MIN_POOLED {
             let mut idle = self.idle();
-            let fit = idle
-                .iter()
-                .enumerate()
-                .filter(|(_, b)| b.capacity() >= len && b.capacity() / 2 <= len)
-                .min_by_key(|(_, b)| b.capacity())
-                .map(|(i, _)| i);
-            if let Some(i) = fit {
+            if let Some(i) = best_fit(&idle, len, Vec::capacity) {
                 let mut b = idle.swap_remove(i);
                 b.clear();
                 return b;

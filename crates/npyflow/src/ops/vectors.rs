@@ -18,28 +18,36 @@ pub(crate) enum Vectors {
 }
 
 impl Vectors {
-    /// The widest this CPU has (no wider than [`VECTORS_CAP`] in tests).
+    /// The widest this CPU has (no wider than [`VECTORS_CAP`] in tests). Asked for every
+    /// block a loop runs, so the CPU's features are read once, on the first ask.
     pub(crate) fn widest() -> Vectors {
-        #[cfg(target_arch = "x86_64")]
-        let fma = std::arch::is_x86_feature_detected!("fma");
-        #[cfg(target_arch = "x86_64")]
-        let has = if std::arch::is_x86_feature_detected!("avx512f")
-            && std::arch::is_x86_feature_detected!("avx512bw")
-            && std::arch::is_x86_feature_detected!("avx512vl")
-            && std::arch::is_x86_feature_detected!("avx512dq")
-            && fma
-        {
-            Vectors::Avx512
-        } else if std::arch::is_x86_feature_detected!("avx2") && fma {
-            Vectors::Avx2
-        } else {
-            Vectors::Baseline
-        };
-        #[cfg(not(target_arch = "x86_64"))]
-        let has = Vectors::Baseline;
+        static DETECTED: std::sync::OnceLock<Vectors> = std::sync::OnceLock::new();
+        let has = *DETECTED.get_or_init(Vectors::detect);
         #[cfg(test)]
         let has = has.min(VECTORS_CAP.get());
         has
+    }
+
+    /// The widest the CPU has.
+    fn detect() -> Vectors {
+        #[cfg(target_arch = "x86_64")]
+        {
+            let fma = std::arch::is_x86_feature_detected!("fma");
+            if std::arch::is_x86_feature_detected!("avx512f")
+                && std::arch::is_x86_feature_detected!("avx512bw")
+                && std::arch::is_x86_feature_detected!("avx512vl")
+                && std::arch::is_x86_feature_detected!("avx512dq")
+                && fma
+            {
+                Vectors::Avx512
+            } else if std::arch::is_x86_feature_detected!("avx2") && fma {
+                Vectors::Avx2
+            } else {
+                Vectors::Baseline
+            }
+        }
+        #[cfg(not(target_arch = "x86_64"))]
+        Vectors::Baseline
     }
 }
 

@@ -377,8 +377,10 @@ pub(super) fn run(
     // The cursor: the index of the current block's first element over dims[..r-1] (the
     // inner index is 0 at every block's start unless an inner run is longer than a block).
     let mut idx = vec![0usize; r];
-    // Where the stretches a chain reads for a block begin.
+    // Where the stretches a chain reads for a block begin, and a copy of the cursor to find
+    // them with.
     let mut starts: Vec<usize> = Vec::new();
+    let mut cursor: Vec<usize> = Vec::new();
     let mut done = 0usize;
     while done < n {
         // Whole rows, whole runs of a row, or a part of one run.
@@ -399,7 +401,7 @@ pub(super) fn run(
         let in_place = |leaf: &Leaf| runs == 0 && leaf.strides[r - 1] == 1;
         let stretched = match (single, &chain) {
             (Some(j), Some(_)) if !in_place(&leaves[j]) => {
-                stretches(&leaves[j], &dims, &idx, runs, &mut starts)
+                stretches(&leaves[j], &dims, &idx, runs, &mut starts, &mut cursor)
             }
             _ => None,
         };
@@ -629,7 +631,7 @@ fn refined<S: Elem, T: Elem + Fma>(links: &[Link<T>]) -> Option<Vec<Link<T>>> {
     {
         return None;
     }
-    let bytes: Vec<u8> = (0..=255).collect();
+    let bytes: [u8; 256] = std::array::from_fn(|b| b as u8);
     let inputs: &[S] = bytemuck::cast_slice(&bytes);
     let run = |links: &[Link<T>]| -> Vec<T> {
         let mut out: Vec<T> = inputs
@@ -642,7 +644,8 @@ fn refined<S: Elem, T: Elem + Fma>(links: &[Link<T>]) -> Option<Vec<Link<T>>> {
         out
     };
     let want = run(links);
-    let bits = |v: &[T]| bytemuck::cast_slice::<T, u8>(v).to_vec();
+    // The same bits (NaNs and signed zeros included), compared where they lie.
+    let same = |a: &[T]| bytemuck::cast_slice::<T, u8>(a) == bytemuck::cast_slice::<T, u8>(&want);
     [Refine::Once, Refine::Twice]
         .into_iter()
         .find_map(|refine| {
@@ -655,7 +658,7 @@ fn refined<S: Elem, T: Elem + Fma>(links: &[Link<T>]) -> Option<Vec<Link<T>>> {
                     other => other,
                 })
                 .collect();
-            (bits(&run(&candidate)) == bits(&want)).then_some(candidate)
+            same(&run(&candidate)).then_some(candidate)
         })
 }
 
@@ -1267,7 +1270,7 @@ const RUN_MIN: usize = 16;
 /// How a chain reads the block of `runs` runs of `leaf` from the cursor `idx` where its
 /// elements lie in contiguous stretches: `Some((len, backward))`, the stretches' length
 /// and, for stretches read backward, the length of the runs they are read by; `starts`
-/// gets where each begins. Whole rows of flipped runs are read a row at a time (a flip of
+/// gets where each begins (`cursor` is scratch space for stepping the cursor). Whole rows of flipped runs are read a row at a time (a flip of
 /// an image's columns, its channels kept); runs of at least [`RUN_MIN`] elements, forward
 /// or backward, one at a time (a flip of its rows, or of the columns of a one-channel
 /// image). `None` for any other block, which is gathered.
@@ -1277,18 +1280,22 @@ fn stretches(
     idx: &[usize],
     runs: usize,
     starts: &mut Vec<usize>,
+    cursor: &mut Vec<usize>,
 ) -> Option<(usize, Option<usize>)> {
     let r = dims.len();
     let (inner, mid) = (dims[r - 1], dims[r - 2]);
     let (s_in, s_mid) = (leaf.strides[r - 1], leaf.strides[r - 2]);
     starts.clear();
-    let mut idx = idx.to_vec();
+    // A copy of the cursor to step, kept from block to block (no allocation a block).
+    cursor.clear();
+    cursor.extend_from_slice(idx);
+    let idx = cursor;
     let mut p = leaf.pos;
-    if flipped_rows(leaf, dims, &idx, runs) {
+    if flipped_rows(leaf, dims, idx, runs) {
         for _ in 0..runs / mid {
             // The row's lowest element is its last run's first.
             starts.push((p + s_mid * (mid as isize - 1)) as usize);
-            p += next_row(&mut idx, dims, &leaf.strides);
+            p += next_row(idx, dims, &leaf.strides);
         }
         return Some((mid * inner, Some(inner)));
     }
@@ -1306,7 +1313,7 @@ fn stretches(
         p += s_mid;
         if idx[r - 2] == mid {
             idx[r - 2] = 0;
-            p += next_row(&mut idx, dims, &leaf.strides) - s_mid * mid as isize;
+            p += next_row(idx, dims, &leaf.strides) - s_mid * mid as isize;
         }
     }
     Some((inner, (s_in == -1).then_some(1)))
