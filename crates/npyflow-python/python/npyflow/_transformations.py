@@ -112,7 +112,8 @@ class DatasetTransformations:
         becomes a native op graph that runs on the pipeline's threads without the GIL and
         fuses with a following ``batch``; the dataset's repr and the stats then name the stage
         ``TracedMap``. The results are NumPy 2's own, bit for bit: its dtype promotion (NEP 50
-        for Python scalars), integer wrap-around, division by zero, NaN. Anything else (an
+        for Python scalars), integer wrap-around, division by zero, NaN (a NaN made from two
+        NaNs may carry either one's sign: Rust and C leave that to the compiler). Anything else (an
         ``if`` on a value, ``np.random``, ``time``, files, functions NumPy computes with its
         own SIMD code such as ``exp``/``log``/``tanh``, float ``sum``/``mean``, in-place
         writes, advanced indexing) makes the function run per element, as ``trace=False``

@@ -11,16 +11,20 @@
 //!
 //! Two kinds of region skip the step buffers. A chain (a cast of one input to float32 or
 //! float64, then additions, subtractions, multiplications and divisions with constants, as
-//! `x.astype(np.float32) / 255.0`) computes each block in one loop from its input through
-//! the cast and the first arithmetic step into the output, then one loop in place per
-//! further step while the block is in the cache. Another region of two or more steps whose
-//! only varying input has 8 bits looks its values up in a table of its results for the 256
-//! bit patterns, which its own steps compute first. Both read a contiguous input in place.
-//! A chain also reads its input where it lies when a block of it is contiguous stretches:
-//! whole rows of flipped runs (an image flipped left to right, its channels kept) or runs
-//! of at least 16 elements, forward or backward. Each stretch is cast straight into the
-//! output and its arithmetic applied to it in place, stretch by stretch, in a loop compiled
-//! for the widest vectors the CPU has. Where a chain's input has 8 bits, its divisions by a
+//! `x.astype(np.float32) / 255.0`) computes each piece of about a thousand elements in one
+//! loop from its input through the cast and the first arithmetic step into the output, then
+//! one loop in place per further step while the piece is in the cache. Another region of two
+//! or more steps whose only varying input has 8 bits looks its values up in a table of its
+//! results for the 256 bit patterns, which its own steps compute first. Both read a
+//! contiguous input in place. A chain also reads its input where it lies when it is
+//! contiguous stretches: whole rows of flipped runs (an image flipped left to right, its
+//! channels kept) or runs of at least 16 elements, forward or backward. The stretches of a
+//! piece are cast straight into the output, then its arithmetic applied to the whole piece
+//! in place, in loops compiled for the widest vectors the CPU has: per piece, not per
+//! stretch, so that each loop runs long on full vectors (a row of W4's images is only 96
+//! values; per row, the loops' set-up and remainders cost as much as their work). A chain that reads its input in place or in stretches has no block buffers, so its
+//! blocks are up to 65,536 elements long, each block's set-up paid that much less often.
+//! Where a chain's input has 8 bits, its divisions by a
 //! constant are multiplications by the constant's reciprocal refined with fused
 //! multiply-adds, when the chain so computed gives its bits for all 256 input values, tried
 //! for each evaluation of at least 4,096 elements, as a table is made
@@ -31,7 +35,11 @@
 //! changes, which no elementwise step can see. So the results are identical, bit for bit,
 //! undefined casts included (a block with one makes the whole evaluation report it, as the
 //! whole-array cast does). A table holds the values its steps compute for each input value;
-//! one with an undefined value is not used (that input value may not occur).
+//! one with an undefined value is not used (that input value may not occur). The one
+//! exception is the sign and payload of a NaN that an operation makes from NaN operands:
+//! Rust (as C) leaves them to the compiler, which may keep either operand's NaN when both
+//! are NaN, so two loops compiled differently can give NaNs of different bits; both are
+//! NaN.
 
 use bytemuck::Pod;
 
@@ -46,6 +54,25 @@ use crate::tensor::Tensor;
 
 /// Elements computed per block: a block of every step's values fits the L1 cache.
 const BLOCK: usize = 1024;
+
+/// Elements per block of a chain that reads its input in place or in stretches
+/// ([`streams`]): it keeps no block buffers in the cache, so a block is only the unit its
+/// set-up (the cursor, where the stretches begin, the call) is paid for.
+const WIDE_BLOCK: usize = 1 << 16;
+
+/// [`WIDE_BLOCK`], or less in tests ([`WIDE_CAP`]), so that they cross block boundaries.
+fn wide_block() -> usize {
+    let wide = WIDE_BLOCK;
+    #[cfg(test)]
+    let wide = wide.min(WIDE_CAP.get());
+    wide
+}
+
+#[cfg(test)]
+thread_local! {
+    /// The most elements a block of a chain that streams has on this thread, for tests.
+    pub(super) static WIDE_CAP: std::cell::Cell<usize> = const { std::cell::Cell::new(usize::MAX) };
+}
 
 /// How the evaluation treats a step.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -374,6 +401,13 @@ pub(super) fn run(
 
     let (inner, mid) = (dims[r - 1], dims[r - 2]);
     let row = inner * mid;
+    // A chain that reads every block of its input in place or in stretches keeps nothing
+    // in block buffers: its blocks can be much longer, which pays each one's set-up (the
+    // cursor, the stretches) less often.
+    let budget = match (single, &chain) {
+        (Some(j), Some(_)) if streams(&leaves[j], &dims, wide_block()) => wide_block(),
+        _ => BLOCK,
+    };
     // The cursor: the index of the current block's first element over dims[..r-1] (the
     // inner index is 0 at every block's start unless an inner run is longer than a block).
     let mut idx = vec![0usize; r];
@@ -384,17 +418,17 @@ pub(super) fn run(
     let mut done = 0usize;
     while done < n {
         // Whole rows, whole runs of a row, or a part of one run.
-        let (block, runs) = if row <= BLOCK {
-            let rows = (BLOCK / row).max(1);
+        let (block, runs) = if row <= budget {
+            let rows = (budget / row).max(1);
             (
                 row * rows.min((n - done) / row),
                 rows.min((n - done) / row) * mid,
             )
-        } else if inner <= BLOCK {
-            let runs = (BLOCK / inner).min(mid - idx[r - 2]);
+        } else if inner <= budget {
+            let runs = (budget / inner).min(mid - idx[r - 2]);
             (runs * inner, runs)
         } else {
-            (BLOCK.min(inner - idx[r - 1]), 0)
+            (budget.min(inner - idx[r - 1]), 0)
         };
         // Each input's values for the block (read in place by a chain or a table where
         // they lie side by side, and by a chain where they lie in contiguous stretches).
@@ -490,6 +524,26 @@ pub(super) fn run(
         advance(&mut leaves, &dims, &mut idx, block, runs);
     }
     Tensor::new(out_dtype, &shape, out.freeze()).map(Some)
+}
+
+/// The float types a chain computes in.
+trait Float: Elem + Fma {
+    /// `x` cast to this type, as the chain's cast step casts it.
+    fn cast<S: Elem>(x: S) -> Self;
+}
+
+impl Float for f32 {
+    #[inline(always)]
+    fn cast<S: Elem>(x: S) -> f32 {
+        x.to_f32()
+    }
+}
+
+impl Float for f64 {
+    #[inline(always)]
+    fn cast<S: Elem>(x: S) -> f64 {
+        x.to_f64()
+    }
 }
 
 /// How a step of a chain combines the value so far with its constant.
@@ -596,7 +650,7 @@ fn links(region: &Region, nodes: &[Node], leaves: &[Leaf], input: DType, n: usiz
             })
             .collect()
     }
-    fn chain<T: Elem + Fma>(plain: Vec<Link<T>>, input: DType, n: usize) -> Chain<T> {
+    fn chain<T: Float>(plain: Vec<Link<T>>, input: DType, n: usize) -> Chain<T> {
         // The proof costs 256 evaluations of the chain, as a table does.
         let refined = if n >= TABLE_MIN_LEN {
             with_elem_or!(input, S => refined::<S, T>(&plain), None)
@@ -623,7 +677,7 @@ fn links(region: &Region, nodes: &[Node], leaves: &[Leaf], input: DType, n: usiz
 /// module for why a refined quotient is usually the division's, and why it is not
 /// assumed). `None` for an input of more than 8 bits, a chain without such a division, or
 /// one where neither refinement gives the same bits.
-fn refined<S: Elem, T: Elem + Fma>(links: &[Link<T>]) -> Option<Vec<Link<T>>> {
+fn refined<S: Elem, T: Float>(links: &[Link<T>]) -> Option<Vec<Link<T>>> {
     if std::mem::size_of::<S>() != 1
         || !links
             .iter()
@@ -638,9 +692,7 @@ fn refined<S: Elem, T: Elem + Fma>(links: &[Link<T>]) -> Option<Vec<Link<T>>> {
             .iter()
             .map(|&x| T::from_wide_saturating(x.wide()))
             .collect();
-        for &link in links {
-            link_in_place(link, &mut out);
-        }
+        links_on(links, &mut out);
         out
     };
     let want = run(links);
@@ -705,13 +757,13 @@ macro_rules! per_op {
 /// divisions can be refined multiplications ([`Chain::refined`]); wider vectors alone did
 /// not make the seed's `x.astype(np.float32) / 255.0` faster, its divisions and stores
 /// being the cost.
-fn chain_block<S: Elem, T: Elem + Fma>(from: &[S], chain: &Chain<T>, out: &mut [T]) {
+fn chain_block<S: Elem, T: Float>(from: &[S], chain: &Chain<T>, out: &mut [T]) {
     let vectors = Vectors::widest();
     let links = chain.for_vectors(vectors);
     #[cfg(target_arch = "x86_64")]
     if vectors >= Vectors::Avx2 {
         #[target_feature(enable = "avx2,fma")]
-        fn avx2<S: Elem, T: Elem + Fma>(from: &[S], links: &[Link<T>], out: &mut [T]) {
+        fn avx2<S: Elem, T: Float>(from: &[S], links: &[Link<T>], out: &mut [T]) {
             chain_block_here(from, links, out);
         }
         // SAFETY: `avx2` is `chain_block_here` compiled to use AVX2 and FMA instructions,
@@ -722,29 +774,37 @@ fn chain_block<S: Elem, T: Elem + Fma>(from: &[S], chain: &Chain<T>, out: &mut [
     chain_block_here(from, links, out);
 }
 
-/// [`chain_block`]'s loops, inlined where called.
+/// [`chain_block`]'s loops, inlined where called: for each piece of up to [`BLOCK`]
+/// elements, each element cast and combined with the first link's constant in one loop,
+/// then each further link applied to the piece in place while it is in the cache.
 #[inline(always)]
-fn chain_block_here<S: Elem, T: Elem + Fma>(from: &[S], links: &[Link<T>], out: &mut [T]) {
-    let cast = |f: S| T::from_wide_saturating(f.wide());
-    let Some((&first, rest)) = links.split_first() else {
-        for (o, &f) in out.iter_mut().zip(from) {
-            *o = cast(f);
-        }
-        return;
-    };
-    // The cast and the first link, from the input.
-    macro_rules! from_input {
-        ($f:expr) => {{
-            let f = $f;
-            for (o, &x) in out.iter_mut().zip(from) {
-                *o = f(x);
+fn chain_block_here<S: Elem, T: Float>(from: &[S], links: &[Link<T>], out: &mut [T]) {
+    for (out, from) in out.chunks_mut(BLOCK).zip(from.chunks(BLOCK)) {
+        let Some((&first, rest)) = links.split_first() else {
+            for (o, &f) in out.iter_mut().zip(from) {
+                *o = T::cast(f);
             }
-        }};
+            continue;
+        };
+        // The cast and the first link, from the input.
+        macro_rules! from_input {
+            ($f:expr) => {{
+                let f = $f;
+                for (o, &x) in out.iter_mut().zip(from) {
+                    *o = f(x);
+                }
+            }};
+        }
+        per_op!(first, from_input, x => T::cast(x));
+        links_on(rest, out);
     }
-    per_op!(first, from_input, x => cast(x));
-    // The others, in place.
-    for &link in rest {
-        link_in_place(link, out);
+}
+
+/// Every link of a chain applied to `values` in place, in order.
+#[inline(always)]
+fn links_on<T: Float>(links: &[Link<T>], values: &mut [T]) {
+    for &link in links {
+        link_in_place(link, values);
     }
 }
 
@@ -759,30 +819,21 @@ struct Stretches<'a, S> {
     backward: Option<usize>,
 }
 
-/// A chain over stretches of its input into `out`, with no block buffer: each stretch cast
-/// straight into the output, in order or by runs in reverse order, then every link applied
-/// to it in place while it is in the cache. Stretch by stretch, so that the processor
-/// overlaps one stretch's arithmetic with the next one's loads and shuffles. Runs compiled
-/// for the widest [`Vectors`] the CPU has.
-fn chain_stretches<S: Elem, T: Elem + Fma>(
-    from: &Stretches<'_, S>,
-    chain: &Chain<T>,
-    out: &mut [T],
-) {
+/// A chain over stretches of its input into `out`, with no block buffer: the stretches
+/// cast straight into the output, in order or by runs in reverse order, and every link
+/// applied to them in place while they are in the cache ([`chain_stretches_here`]). Runs
+/// compiled for the widest [`Vectors`] the CPU has.
+fn chain_stretches<S: Elem, T: Float>(from: &Stretches<'_, S>, chain: &Chain<T>, out: &mut [T]) {
     let vectors = Vectors::widest();
     let links = chain.for_vectors(vectors);
     #[cfg(target_arch = "x86_64")]
     {
         #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512dq,fma")]
-        fn avx512<S: Elem, T: Elem + Fma>(
-            from: &Stretches<'_, S>,
-            links: &[Link<T>],
-            out: &mut [T],
-        ) {
+        fn avx512<S: Elem, T: Float>(from: &Stretches<'_, S>, links: &[Link<T>], out: &mut [T]) {
             chain_stretches_here(from, links, out);
         }
         #[target_feature(enable = "avx2,fma")]
-        fn avx2<S: Elem, T: Elem + Fma>(from: &Stretches<'_, S>, links: &[Link<T>], out: &mut [T]) {
+        fn avx2<S: Elem, T: Float>(from: &Stretches<'_, S>, links: &[Link<T>], out: &mut [T]) {
             chain_stretches_here(from, links, out);
         }
         match vectors {
@@ -799,46 +850,54 @@ fn chain_stretches<S: Elem, T: Elem + Fma>(
     chain_stretches_here(from, links, out);
 }
 
-/// [`chain_stretches`]'s loops, inlined into each compiled version.
+/// [`chain_stretches`]'s loops, inlined into each compiled version: the stretches cast
+/// into the output a piece of about [`BLOCK`] elements at a time (each forward, or by runs
+/// in reverse order), then every link applied to the piece in place while it is in the
+/// cache, in loops long enough that their vectors are full for most of each.
 #[inline(always)]
-fn chain_stretches_here<S: Elem, T: Elem + Fma>(
+fn chain_stretches_here<S: Elem, T: Float>(
     from: &Stretches<'_, S>,
     links: &[Link<T>],
     out: &mut [T],
 ) {
-    for (d, &lo) in out.chunks_exact_mut(from.len).zip(from.starts) {
-        let s = &from.src[lo..lo + from.len];
-        match from.backward {
-            None => {
-                chain_block_here(s, links, d);
-                continue;
-            }
-            Some(1) => cast_flipped::<S, T, 1>(s, d),
-            Some(2) => cast_flipped::<S, T, 2>(s, d),
-            Some(3) => cast_flipped::<S, T, 3>(s, d),
-            Some(4) => cast_flipped::<S, T, 4>(s, d),
-            Some(run) => {
-                for (to, from) in d.chunks_exact_mut(run).zip(s.chunks_exact(run).rev()) {
-                    for (o, &x) in to.iter_mut().zip(from) {
-                        *o = T::from_wide_saturating(x.wide());
+    let per_piece = (BLOCK / from.len).max(1);
+    for (piece, starts) in out
+        .chunks_mut(per_piece * from.len)
+        .zip(from.starts.chunks(per_piece))
+    {
+        for (d, &lo) in piece.chunks_exact_mut(from.len).zip(starts) {
+            let s = &from.src[lo..lo + from.len];
+            match from.backward {
+                None => {
+                    for (o, &x) in d.iter_mut().zip(s) {
+                        *o = T::cast(x);
+                    }
+                }
+                Some(1) => cast_flipped::<S, T, 1>(s, d),
+                Some(2) => cast_flipped::<S, T, 2>(s, d),
+                Some(3) => cast_flipped::<S, T, 3>(s, d),
+                Some(4) => cast_flipped::<S, T, 4>(s, d),
+                Some(run) => {
+                    for (to, from) in d.chunks_exact_mut(run).zip(s.chunks_exact(run).rev()) {
+                        for (o, &x) in to.iter_mut().zip(from) {
+                            *o = T::cast(x);
+                        }
                     }
                 }
             }
         }
-        for &link in links {
-            link_in_place(link, d);
-        }
+        links_on(links, piece);
     }
 }
 
 /// The runs of `N` elements of `src` cast into `dst` in reverse order.
 #[inline(always)]
-fn cast_flipped<S: Elem, T: Elem, const N: usize>(src: &[S], dst: &mut [T]) {
+fn cast_flipped<S: Elem, T: Float, const N: usize>(src: &[S], dst: &mut [T]) {
     for (to, from) in dst.chunks_exact_mut(N).zip(src.chunks_exact(N).rev()) {
         let from: &[S; N] = from.try_into().expect("N elements");
         let to: &mut [T; N] = to.try_into().expect("N elements");
         for (o, &x) in to.iter_mut().zip(from) {
-            *o = T::from_wide_saturating(x.wide());
+            *o = T::cast(x);
         }
     }
 }
@@ -1261,6 +1320,29 @@ fn flipped_rows(leaf: &Leaf, dims: &[usize], idx: &[usize], runs: usize) -> bool
         && leaf.strides[r - 2] == -(inner as isize)
         && idx[r - 2] == 0
         && runs % mid == 0
+}
+
+/// Whether a chain reads every block of `leaf` (over the iteration shape `dims`) in place
+/// or in stretches ([`stretches`]) when its blocks are of up to `budget` elements, so that
+/// it never gathers a block into a buffer: whole rows of flipped runs, runs of at least
+/// [`RUN_MIN`] elements forward or backward, or parts of one forward run longer than a
+/// block.
+fn streams(leaf: &Leaf, dims: &[usize], budget: usize) -> bool {
+    let r = dims.len();
+    let (inner, mid) = (dims[r - 1], dims[r - 2]);
+    let (s_in, s_mid) = (leaf.strides[r - 1], leaf.strides[r - 2]);
+    let flipped_rows = s_in == 1 && s_mid == -(inner as isize);
+    let runs = inner >= RUN_MIN && s_in.abs() == 1;
+    if inner * mid <= budget {
+        // Blocks of whole rows.
+        flipped_rows || runs
+    } else if inner <= budget {
+        // Blocks of whole runs of one row.
+        runs
+    } else {
+        // Parts of one run, read in place only forward.
+        s_in == 1
+    }
 }
 
 /// Runs shorter than this are not read one by one by a chain (a call per run costs more

@@ -33,6 +33,11 @@ pub(super) enum Wide {
 /// An element type of the graph: bool, the integers, float32 and float64.
 pub(super) trait Elem: Pod + PartialOrd + Send + Sync + 'static {
     fn wide(self) -> Wide;
+    /// The value cast to float32 (as `T::from_wide_saturating(self.wide())` for float32, in
+    /// one conversion the compiler can vectorize).
+    fn to_f32(self) -> f32;
+    /// The value cast to float64, likewise.
+    fn to_f64(self) -> f64;
     /// The cast of `w`, or `None` where NumPy's result is the platform's (a float that does
     /// not fit the integer type, or NaN).
     fn from_wide(w: Wide) -> Option<Self>;
@@ -53,6 +58,14 @@ macro_rules! int_elem {
         impl Elem for $t {
             fn wide(self) -> Wide {
                 Wide::$wide(self as _)
+            }
+            #[inline(always)]
+            fn to_f32(self) -> f32 {
+                self as f32
+            }
+            #[inline(always)]
+            fn to_f64(self) -> f64 {
+                self as f64
             }
             fn from_wide(w: Wide) -> Option<Self> {
                 Some(match w {
@@ -157,6 +170,14 @@ macro_rules! float_elem {
         impl Elem for $t {
             fn wide(self) -> Wide {
                 Wide::$wide(self)
+            }
+            #[inline(always)]
+            fn to_f32(self) -> f32 {
+                self as f32
+            }
+            #[inline(always)]
+            fn to_f64(self) -> f64 {
+                self as f64
             }
             fn from_wide(w: Wide) -> Option<Self> {
                 Some(Self::from_wide_saturating(w))
@@ -278,6 +299,12 @@ mod num_like {
 impl Elem for B {
     fn wide(self) -> Wide {
         Wide::U(u64::from(self.0 != 0))
+    }
+    fn to_f32(self) -> f32 {
+        f32::from(u8::from(self.0 != 0))
+    }
+    fn to_f64(self) -> f64 {
+        f64::from(u8::from(self.0 != 0))
     }
     fn from_wide(w: Wide) -> Option<Self> {
         Some(Self::from_wide_saturating(w))
