@@ -14,7 +14,12 @@ Rows (W1's and W4's data, ../shared/WORKLOADS.md):
     np.stack per batch) and tf.data with the same function in tf ops (AUTOTUNE), 20,000 rows;
   untraceable: a Python function npyflow cannot trace (`flip` with a branch on a value),
     serial and with num_parallel_calls=AUTOTUNE.
-Each figure is the median of --repeats runs, engines alternating.
+Each figure is the median of --repeats runs, engines alternating. Every run is a fresh
+process with OPENBLAS_NUM_THREADS=1 (no engine here calls BLAS; NumPy's BLAS threads, started
+at import, otherwise spin on a core for about a tenth of a second, into a pass this short).
+npyflow and tf.data each take a first batch from the dataset and check its values before the
+timed pass, which is a whole second pass: neither engine's start-up (tf.data's function
+tracing, npyflow's first threads) is timed.
 """
 import argparse
 import json
@@ -48,8 +53,11 @@ def flip_untraceable(img):
     return (img[:, ::-1, :].astype(np.float32) + 8.0) / 255.0
 
 
-def timed(make, n):
+def timed(make, n, want):
     ds = make()
+    # One batch first, checked against the function's own values, as tf_w4 does for tf.data.
+    first = next(iter(ds))
+    assert np.array_equal(first[0], want), "the first batch differs from the function's values"
     t0 = time.perf_counter()
     for _ in ds:
         pass
@@ -82,7 +90,11 @@ def npyflow_rows(case, n):
                         .batch(256).prefetch(tfd.AUTOTUNE))
     else:
         raise SystemExit(case)
-    return timed(make, n)
+    if case.startswith("seed"):
+        want = x[:256].astype(np.float32) / 255.0
+    else:
+        want = np.stack([flip(im) for im in x[:256]])
+    return timed(make, n, want)
 
 
 def numpy_loop(n):
@@ -112,7 +124,9 @@ def tf_w4(n):
 
 def run(args, cmd_python=None):
     py = cmd_python or sys.executable
-    out = subprocess.run([py, os.path.abspath(__file__)] + args, capture_output=True, text=True)
+    env = dict(os.environ, OPENBLAS_NUM_THREADS="1")
+    out = subprocess.run([py, os.path.abspath(__file__)] + args, capture_output=True, text=True,
+                         env=env)
     if out.returncode != 0:
         raise RuntimeError(out.stderr[-2000:])
     return json.loads(out.stdout.strip().splitlines()[-1])["rows_per_s"]
