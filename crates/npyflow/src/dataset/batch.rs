@@ -403,6 +403,9 @@ struct Batch {
     spec: ElementSpec,
     /// Threads and whether their output keeps its order, when assembly runs in parallel.
     parallel: Option<Parallelism>,
+    /// The batch buffers, kept from pass to pass while the dataset lives: an epoch after the
+    /// first writes into memory already faulted in, as do the passes of a benchmark.
+    pool: BufferPool,
 }
 
 impl Batch {
@@ -419,11 +422,11 @@ impl Batch {
         (self.input.clone(), Vec::new(), self.parallel)
     }
 
-    fn assembler(&self, fused: Vec<Op>, parallel: Option<Parallelism>) -> Arc<Assembler> {
+    fn assembler(&self, fused: Vec<Op>) -> Arc<Assembler> {
         Arc::new(Assembler {
             assemble: self.assemble.clone(),
             fused,
-            pool: BufferPool::new(in_flight(parallel) + POOLED_BATCHES),
+            pool: self.pool.clone(),
         })
     }
 }
@@ -590,7 +593,7 @@ impl Node for Batch {
     fn open(&self, from: Option<State>) -> Result<BoxIter> {
         let (source, fused, parallel) = self.source();
         let (size, drop) = (self.batch_size, self.drop_remainder);
-        let asm = self.assembler(fused, parallel);
+        let asm = self.assembler(fused);
         // Rows read in bulk are stacked (padding needs the elements themselves).
         let bulk = matches!(self.assemble, Assemble::Stack);
         match parallel {
@@ -643,7 +646,7 @@ impl Node for Batch {
         };
         Some(Arc::new(BatchPass {
             inner,
-            asm: self.assembler(fused, parallel),
+            asm: self.assembler(fused),
             size,
             len,
             parallel,
@@ -723,6 +726,7 @@ impl Dataset {
             assemble: Assemble::Stack,
             spec,
             parallel: parallelism,
+            pool: BufferPool::new(POOLED_BATCHES),
         }))
     }
 
@@ -847,6 +851,7 @@ impl Dataset {
             assemble: Assemble::Pad(Arc::new(shapes.into_iter().zip(values).collect())),
             spec,
             parallel: None,
+            pool: BufferPool::new(POOLED_BATCHES),
         }))
     }
 }

@@ -1374,10 +1374,21 @@ fn stretches(
     let idx = cursor;
     let mut p = leaf.pos;
     if flipped_rows(leaf, dims, idx, runs) {
-        for _ in 0..runs / mid {
-            // The row's lowest element is its last run's first.
-            starts.push((p + s_mid * (mid as isize - 1)) as usize);
-            p += next_row(idx, dims, &leaf.strides);
+        // A row's lowest element is its last run's first.
+        let last_run = s_mid * (mid as isize - 1);
+        let mut rows = runs / mid;
+        while rows > 0 {
+            // The rows to the end of the axis before them are evenly spaced.
+            let (here, step) = match r {
+                2 => (1, 0),
+                _ => ((dims[r - 3] - idx[r - 3]).min(rows), leaf.strides[r - 3]),
+            };
+            starts.extend((0..here as isize).map(|k| (p + last_run + k * step) as usize));
+            if r > 2 {
+                idx[r - 3] += here - 1;
+            }
+            p += step * (here as isize - 1) + next_row(idx, dims, &leaf.strides);
+            rows -= here;
         }
         return Some((mid * inner, Some(inner)));
     }

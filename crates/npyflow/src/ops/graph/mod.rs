@@ -1621,6 +1621,41 @@ mod tests {
             crate::ops::vectors::VECTORS_CAP.set(Vectors::Avx512);
         }
 
+        /// Flipped rows whose outer axes do not merge (`x[::2, :, ::-1, :]`), in blocks that
+        /// end inside an outer axis and across its end, against the step-by-step evaluation.
+        #[test]
+        fn flipped_rows_across_outer_axes() {
+            let spec = ElementSpec::Tensor(TensorSpec {
+                dtype: DType::UInt8,
+                shape: PartialShape::known(&[6, 4, 5, 3]),
+            });
+            let mut g = GraphBuilder::new(&spec);
+            let x = g.input(&[]).unwrap();
+            let step = |step| Index::Range {
+                start: None,
+                stop: None,
+                step,
+            };
+            let v = g.slice(x, &[step(2), step(1), step(-1), step(1)]).unwrap();
+            let mut v = g.cast(v, DType::Float32).unwrap();
+            for (op, c) in [(BinaryOp::Add, 1.0f32), (BinaryOp::Multiply, 2.0)] {
+                let c = g.constant(Tensor::scalar(c)).unwrap();
+                v = g.binary(op, v, c).unwrap();
+            }
+            let graph = g.build(Output::Value(v)).unwrap();
+            let bytes: Vec<u8> = (0..6 * 4 * 5 * 3).map(|i| (i * 37 % 256) as u8).collect();
+            let e = Element::from(Tensor::from_vec(bytes, &[6, 4, 5, 3]).unwrap());
+            let want = graph.eval(&e, false, false, Eval::Steps).unwrap();
+            // A row is 15 values: blocks of every row, of 3 rows, of 5 rows (more than one
+            // outer axis holds), and of one.
+            for cap in [usize::MAX, 45, 75, 15] {
+                fused::WIDE_CAP.set(cap);
+                let got = graph.eval(&e, false, false, Eval::Fused(None));
+                fused::WIDE_CAP.set(usize::MAX);
+                assert_eq!(got.unwrap(), want, "blocks of up to {cap} values");
+            }
+        }
+
         proptest! {
             #![proptest_config(ProptestConfig { cases: 400, ..ProptestConfig::default() })]
             #[test]
