@@ -179,8 +179,10 @@ impl Drop for BufferMut {
 /// away, then drains) reuses the memory it already faulted in rather than freeing it and
 /// faulting fresh memory in again (measured on W3's 1 MiB batches: a few hundred fresh
 /// allocations a pass, at about 0.7 ms of page faults each), and it never holds much more
-/// than the most its buffers ever held at once. npyflow makes a pool per pass, so what it
-/// keeps goes with the pass. A new allocation is made only when no idle one fits, and the
+/// than the most its buffers ever held at once. A `batch` stage of npyflow keeps its pool
+/// for as long as its dataset lives, so an epoch after the first writes into memory already
+/// faulted in (what the pool keeps goes with the dataset; other stages keep theirs for a
+/// pass). A new allocation is made only when no idle one fits, and the
 /// most recently given back one that fits is reused first (its bytes are the likeliest to be
 /// in a cache). A buffer the user keeps is simply not returned until they drop it.
 ///
