@@ -30,14 +30,43 @@ pub(super) enum Wide {
     F64(f64),
 }
 
-/// An element type of the graph: bool, the integers, float32 and float64.
-pub(super) trait Elem: Pod + PartialOrd + Send + Sync + 'static {
-    fn wide(self) -> Wide;
-    /// The value cast to float32 (as `T::from_wide_saturating(self.wide())` for float32, in
-    /// one conversion the compiler can vectorize).
+/// A value cast to a float type as `as` casts it: the same as
+/// `f32::from_wide_saturating(self.wide())` (one rounding of the exact value), in one
+/// conversion the compiler can vectorize.
+pub(super) trait ToFloat: Copy {
     fn to_f32(self) -> f32;
-    /// The value cast to float64, likewise.
     fn to_f64(self) -> f64;
+}
+
+macro_rules! to_float {
+    ($($t:ty),*) => {$(
+        impl ToFloat for $t {
+            #[inline(always)]
+            fn to_f32(self) -> f32 {
+                self as f32
+            }
+            #[inline(always)]
+            fn to_f64(self) -> f64 {
+                self as f64
+            }
+        }
+    )*};
+}
+
+to_float!(i8, i16, i32, i64, u8, u16, u32, u64, f32, f64);
+
+impl ToFloat for B {
+    fn to_f32(self) -> f32 {
+        f32::from(u8::from(self.0 != 0))
+    }
+    fn to_f64(self) -> f64 {
+        f64::from(u8::from(self.0 != 0))
+    }
+}
+
+/// An element type of the graph: bool, the integers, float32 and float64.
+pub(super) trait Elem: Pod + PartialOrd + ToFloat + Send + Sync + 'static {
+    fn wide(self) -> Wide;
     /// The cast of `w`, or `None` where NumPy's result is the platform's (a float that does
     /// not fit the integer type, or NaN).
     fn from_wide(w: Wide) -> Option<Self>;
@@ -58,14 +87,6 @@ macro_rules! int_elem {
         impl Elem for $t {
             fn wide(self) -> Wide {
                 Wide::$wide(self as _)
-            }
-            #[inline(always)]
-            fn to_f32(self) -> f32 {
-                self as f32
-            }
-            #[inline(always)]
-            fn to_f64(self) -> f64 {
-                self as f64
             }
             fn from_wide(w: Wide) -> Option<Self> {
                 Some(match w {
@@ -170,14 +191,6 @@ macro_rules! float_elem {
         impl Elem for $t {
             fn wide(self) -> Wide {
                 Wide::$wide(self)
-            }
-            #[inline(always)]
-            fn to_f32(self) -> f32 {
-                self as f32
-            }
-            #[inline(always)]
-            fn to_f64(self) -> f64 {
-                self as f64
             }
             fn from_wide(w: Wide) -> Option<Self> {
                 Some(Self::from_wide_saturating(w))
@@ -299,12 +312,6 @@ mod num_like {
 impl Elem for B {
     fn wide(self) -> Wide {
         Wide::U(u64::from(self.0 != 0))
-    }
-    fn to_f32(self) -> f32 {
-        f32::from(u8::from(self.0 != 0))
-    }
-    fn to_f64(self) -> f64 {
-        f64::from(u8::from(self.0 != 0))
     }
     fn from_wide(w: Wide) -> Option<Self> {
         Some(Self::from_wide_saturating(w))
