@@ -850,10 +850,11 @@ fn chain_stretches<S: Elem, T: Float>(from: &Stretches<'_, S>, chain: &Chain<T>,
     chain_stretches_here(from, links, out);
 }
 
-/// [`chain_stretches`]'s loops, inlined into each compiled version: the stretches cast
-/// into the output a piece of about [`BLOCK`] elements at a time (each forward, or by runs
-/// in reverse order), then every link applied to the piece in place while it is in the
-/// cache, in loops long enough that their vectors are full for most of each.
+/// [`chain_stretches`]'s loops, inlined into each compiled version: the stretches of a
+/// piece of about [`BLOCK`] elements cast into the output (each forward, or by runs in
+/// reverse order) and combined with the first link's constant in the same loop, then every
+/// further link applied to the whole piece in place while it is in the cache, in loops long
+/// enough that their vectors are full for most of each.
 #[inline(always)]
 fn chain_stretches_here<S: Elem, T: Float>(
     from: &Stretches<'_, S>,
@@ -861,43 +862,67 @@ fn chain_stretches_here<S: Elem, T: Float>(
     out: &mut [T],
 ) {
     let per_piece = (BLOCK / from.len).max(1);
+    let (first, rest) = match links.split_first() {
+        Some((&first, rest)) => (Some(first), rest),
+        None => (None, links),
+    };
     for (piece, starts) in out
         .chunks_mut(per_piece * from.len)
         .zip(from.starts.chunks(per_piece))
     {
-        for (d, &lo) in piece.chunks_exact_mut(from.len).zip(starts) {
-            let s = &from.src[lo..lo + from.len];
-            match from.backward {
-                None => {
-                    for (o, &x) in d.iter_mut().zip(s) {
-                        *o = T::cast(x);
-                    }
+        macro_rules! cast_with {
+            ($f:expr) => {
+                cast_stretches(from, starts, piece, $f)
+            };
+        }
+        match first {
+            Some(first) => per_op!(first, cast_with, x => T::cast(x)),
+            None => cast_with!(|x| T::cast(x)),
+        }
+        links_on(rest, piece);
+    }
+}
+
+/// The stretches beginning at `starts` of `from` into `piece`, each element through `f`
+/// (the cast, and the first link): forward, or by runs in reverse order.
+#[inline(always)]
+fn cast_stretches<S: Elem, T: Float>(
+    from: &Stretches<'_, S>,
+    starts: &[usize],
+    piece: &mut [T],
+    f: impl Fn(S) -> T,
+) {
+    for (d, &lo) in piece.chunks_exact_mut(from.len).zip(starts) {
+        let s = &from.src[lo..lo + from.len];
+        match from.backward {
+            None => {
+                for (o, &x) in d.iter_mut().zip(s) {
+                    *o = f(x);
                 }
-                Some(1) => cast_flipped::<S, T, 1>(s, d),
-                Some(2) => cast_flipped::<S, T, 2>(s, d),
-                Some(3) => cast_flipped::<S, T, 3>(s, d),
-                Some(4) => cast_flipped::<S, T, 4>(s, d),
-                Some(run) => {
-                    for (to, from) in d.chunks_exact_mut(run).zip(s.chunks_exact(run).rev()) {
-                        for (o, &x) in to.iter_mut().zip(from) {
-                            *o = T::cast(x);
-                        }
+            }
+            Some(1) => flipped::<S, T, 1>(s, d, &f),
+            Some(2) => flipped::<S, T, 2>(s, d, &f),
+            Some(3) => flipped::<S, T, 3>(s, d, &f),
+            Some(4) => flipped::<S, T, 4>(s, d, &f),
+            Some(run) => {
+                for (to, from) in d.chunks_exact_mut(run).zip(s.chunks_exact(run).rev()) {
+                    for (o, &x) in to.iter_mut().zip(from) {
+                        *o = f(x);
                     }
                 }
             }
         }
-        links_on(links, piece);
     }
 }
 
-/// The runs of `N` elements of `src` cast into `dst` in reverse order.
+/// The runs of `N` elements of `src` into `dst` in reverse order, each element through `f`.
 #[inline(always)]
-fn cast_flipped<S: Elem, T: Float, const N: usize>(src: &[S], dst: &mut [T]) {
+fn flipped<S: Elem, T: Float, const N: usize>(src: &[S], dst: &mut [T], f: &impl Fn(S) -> T) {
     for (to, from) in dst.chunks_exact_mut(N).zip(src.chunks_exact(N).rev()) {
         let from: &[S; N] = from.try_into().expect("N elements");
         let to: &mut [T; N] = to.try_into().expect("N elements");
         for (o, &x) in to.iter_mut().zip(from) {
-            *o = T::cast(x);
+            *o = f(x);
         }
     }
 }
