@@ -19,10 +19,11 @@
 //! contiguous input in place. A chain also reads its input where it lies when it is
 //! contiguous stretches: whole rows of flipped runs (an image flipped left to right, its
 //! channels kept) or runs of at least 16 elements, forward or backward. The stretches of a
-//! piece are cast straight into the output, then its arithmetic applied to the whole piece
-//! in place, in loops compiled for the widest vectors the CPU has: per piece, not per
-//! stretch, so that each loop runs long on full vectors (a row of W4's images is only 96
-//! values; per row, the loops' set-up and remainders cost as much as their work). A chain that reads its input in place or in stretches has no block buffers, so its
+//! piece are cast straight into the output and combined with the first arithmetic step in
+//! the same loop, then each further step applied to the whole piece in place, in loops
+//! compiled for the widest vectors the CPU has: per piece, not per stretch, so that each
+//! loop runs long on full vectors (a row of W4's images is only 96 values; per row, the
+//! loops' set-up and remainders cost as much as their work). A chain that reads its input in place or in stretches has no block buffers, so its
 //! blocks are up to 65,536 elements long, each block's set-up paid that much less often.
 //! Where a chain's input has 8 bits, its divisions by a
 //! constant are multiplications by the constant's reciprocal refined with fused
