@@ -405,8 +405,9 @@ pub(super) fn run(
     // A chain that reads every block of its input in place or in stretches keeps nothing
     // in block buffers: its blocks can be much longer, which pays each one's set-up (the
     // cursor, the stretches) less often.
+    let wide = wide_block();
     let budget = match (single, &chain) {
-        (Some(j), Some(_)) if streams(&leaves[j], &dims, wide_block()) => wide_block(),
+        (Some(j), Some(_)) if streams(&leaves[j], &dims, wide) => wide,
         _ => BLOCK,
     };
     // The cursor: the index of the current block's first element over dims[..r-1] (the
@@ -689,10 +690,7 @@ fn refined<S: Elem, T: Float>(links: &[Link<T>]) -> Option<Vec<Link<T>>> {
     let bytes: [u8; 256] = std::array::from_fn(|b| b as u8);
     let inputs: &[S] = bytemuck::cast_slice(&bytes);
     let run = |links: &[Link<T>]| -> Vec<T> {
-        let mut out: Vec<T> = inputs
-            .iter()
-            .map(|&x| T::from_wide_saturating(x.wide()))
-            .collect();
+        let mut out: Vec<T> = inputs.iter().map(|&x| T::cast(x)).collect();
         links_on(links, &mut out);
         out
     };
@@ -780,24 +778,35 @@ fn chain_block<S: Elem, T: Float>(from: &[S], chain: &Chain<T>, out: &mut [T]) {
 /// then each further link applied to the piece in place while it is in the cache.
 #[inline(always)]
 fn chain_block_here<S: Elem, T: Float>(from: &[S], links: &[Link<T>], out: &mut [T]) {
+    let (first, rest) = first_link(links);
     for (out, from) in out.chunks_mut(BLOCK).zip(from.chunks(BLOCK)) {
-        let Some((&first, rest)) = links.split_first() else {
-            for (o, &f) in out.iter_mut().zip(from) {
-                *o = T::cast(f);
-            }
-            continue;
-        };
         // The cast and the first link, from the input.
-        macro_rules! from_input {
-            ($f:expr) => {{
-                let f = $f;
-                for (o, &x) in out.iter_mut().zip(from) {
-                    *o = f(x);
-                }
-            }};
+        macro_rules! cast_with {
+            ($f:expr) => {
+                cast_into(from, out, $f)
+            };
         }
-        per_op!(first, from_input, x => T::cast(x));
+        match first {
+            Some(first) => per_op!(first, cast_with, x => T::cast(x)),
+            None => cast_with!(|x| T::cast(x)),
+        }
         links_on(rest, out);
+    }
+}
+
+/// A chain's first link, which its loops apply as they cast, and the others.
+fn first_link<T: Copy>(links: &[Link<T>]) -> (Option<Link<T>>, &[Link<T>]) {
+    match links.split_first() {
+        Some((&first, rest)) => (Some(first), rest),
+        None => (None, links),
+    }
+}
+
+/// `from` into `out`, each element through `f`.
+#[inline(always)]
+fn cast_into<S: Elem, T: Float>(from: &[S], out: &mut [T], f: impl Fn(S) -> T) {
+    for (o, &x) in out.iter_mut().zip(from) {
+        *o = f(x);
     }
 }
 
@@ -863,10 +872,7 @@ fn chain_stretches_here<S: Elem, T: Float>(
     out: &mut [T],
 ) {
     let per_piece = (BLOCK / from.len).max(1);
-    let (first, rest) = match links.split_first() {
-        Some((&first, rest)) => (Some(first), rest),
-        None => (None, links),
-    };
+    let (first, rest) = first_link(links);
     for (piece, starts) in out
         .chunks_mut(per_piece * from.len)
         .zip(from.starts.chunks(per_piece))
@@ -896,11 +902,7 @@ fn cast_stretches<S: Elem, T: Float>(
     for (d, &lo) in piece.chunks_exact_mut(from.len).zip(starts) {
         let s = &from.src[lo..lo + from.len];
         match from.backward {
-            None => {
-                for (o, &x) in d.iter_mut().zip(s) {
-                    *o = f(x);
-                }
-            }
+            None => cast_into(s, d, &f),
             Some(1) => flipped::<S, T, 1>(s, d, &f),
             Some(2) => flipped::<S, T, 2>(s, d, &f),
             Some(3) => flipped::<S, T, 3>(s, d, &f),
