@@ -215,8 +215,9 @@ def main():
         from benchmarks_md import update_section
         update_section(
             "traced_maps", "Traced map functions", table,
-            " (median of %d runs, engines alternating), with `python bench/traced_maps.py --update` "
-            "(npyflow a release wheel; tf.data 2.21 from /tmp/peer)." % a.repeats)
+            " (median of %d runs, engines alternating, each run whole passes for at least a second),"
+            " with `python bench/traced_maps.py --update --repeats %d` (npyflow a release wheel;"
+            " tf.data 2.21 from /tmp/peer)." % (a.repeats, a.repeats))
 
 
 if __name__ == "__main__":
