@@ -485,3 +485,47 @@ def test_untraced_functions_under_autotune_give_the_serial_output():
     got = np.stack(list(auto.as_numpy_iterator()))
     _same(got, np.stack([f(a) for a in x]), "AUTOTUNE")
     _same(np.concatenate(list(auto.batch(64).as_numpy_iterator())), got, "AUTOTUNE, batched")
+
+
+@pytest.mark.parametrize("values", [np.array([b"ab", b"cde"]), np.array(["ab", "c\u00e9"])])
+def test_a_scalar_string_reaches_functions_as_iteration_yields_it(values):
+    ds = tf.data.Dataset.from_tensor_slices(values)
+    yielded = next(iter(ds))
+    seen, plain = [], []
+
+    def f(s):
+        seen.append(type(s))
+        plain.append(s.numpy())
+        text = s.decode() if isinstance(s, bytes) else s
+        return s, np.int64(len(text))
+
+    # Returned unchanged, a string keeps the element's width (the output's dtype is the
+    # input's), whatever its own length.
+    out = list(ds.map(f).as_numpy_iterator())
+    assert ds.map(f).element_spec[0].dtype == values.dtype
+    assert seen and all(t is type(yielded) for t in seen)
+    assert isinstance(yielded, (bytes, str)) and hasattr(yielded, "numpy")
+    assert [o[0] for o in out] == list(values)
+    assert [int(o[1]) for o in out] == [len(v) for v in values.tolist()]
+    assert set(plain) == set(values) and all(type(p) is type(values[0]) for p in plain)
+    # A filter, and a batch of strings: a 1-d array stays an array.
+    kept = ds.filter(lambda s: (s.decode() if isinstance(s, bytes) else s).startswith("a"))
+    assert list(kept.as_numpy_iterator()) == [values[0]]
+    batched = []
+    list(ds.batch(2).map(lambda b: batched.append(type(b)) or b).as_numpy_iterator())
+    assert batched and all(issubclass(t, np.ndarray) for t in batched)
+
+
+def test_numpy_function_in_a_map_gets_what_tensorflow_gives():
+    # Recorded from TensorFlow 2.21: inside a map, numpy_function's function got
+    # [('bytes', None), ('float32', ()), ('ndarray', (2,))] for these three components.
+    ds = tf.data.Dataset.from_tensor_slices((["a.npy", "bb.npy"], np.float32([1.0, 2.0]), np.int32([[1, 2], [3, 4]])))
+    seen = []
+
+    def show(p, f, v):
+        seen.append((type(p).__name__, getattr(p, "shape", None), type(f).__name__, f.shape, type(v).__name__, v.shape))
+        return np.int64(len(p.decode()))
+
+    got = list(ds.map(lambda p, f, v: tf.numpy_function(show, [p, f, v], tf.int64)).as_numpy_iterator())
+    assert got == [5, 6]
+    assert set(seen) == {("bytes", None, "float32", (), "ndarray", (2,))}

@@ -101,6 +101,23 @@ fn wrap_scalar<'py>(
     }
 }
 
+/// Whether `t` holds strings (bytes or unicode).
+fn is_string(t: &Tensor) -> bool {
+    matches!(t.dtype(), DType::Bytes(_) | DType::Unicode(_))
+}
+
+/// A 0-d string tensor as iteration yields it (`bytes` or `str` with `.numpy()`), holding
+/// its tensor's dtype in `_npyflow_dtype`: NumPy's scalar keeps only its own length, and a
+/// function that returns it unchanged must give back the element's width.
+fn wrap_string<'py>(py: Python<'py>, t: &Tensor) -> PyResult<Bound<'py, PyAny>> {
+    let s = wrap_scalar(py, tensor_types(py)?, tensor_to_scalar(py, t)?)?;
+    s.setattr(
+        pyo3::intern!(py, "_npyflow_dtype"),
+        descr_of(py, t.dtype())?,
+    )?;
+    Ok(s)
+}
+
 fn tensor_types(py: Python<'_>) -> PyResult<&TensorTypes> {
     TENSOR_TYPES.get(py).ok_or_else(|| {
         PyRuntimeError::new_err(
@@ -328,7 +345,9 @@ fn bytemuck_copy(dst: &mut [u64], src: &[u8]) {
 /// How 0-d tensors reach Python.
 #[derive(Clone, Copy, PartialEq, Eq)]
 pub enum Scalars {
-    /// As 0-d arrays (what user functions get, as tf.data passes 0-d tensors).
+    /// As 0-d arrays (what user functions get, as tf.data passes 0-d tensors), except 0-d
+    /// strings, which come as iteration yields them (bytes or str with `.numpy()`), so that
+    /// a function can use `decode` and the other methods of Python's strings on them.
     Arrays,
     /// As NumPy scalars (what `as_numpy_iterator` yields, as tf.data's does).
     Numpy,
@@ -346,6 +365,9 @@ pub fn element_to_py(
     Ok(match element {
         Element::Tensor(t) if scalars == Scalars::Numpy && t.ndim() == 0 => {
             tensor_to_scalar(py, &t)?
+        }
+        Element::Tensor(t) if scalars != Scalars::Numpy && t.ndim() == 0 && is_string(&t) => {
+            wrap_string(py, &t)?
         }
         Element::Tensor(t) if scalars == Scalars::Tensors => {
             let types = tensor_types(py)?;

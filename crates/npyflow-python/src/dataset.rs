@@ -48,7 +48,7 @@ impl UserFn {
 
     /// Calls the function on an element as tf.data does: a tuple's parts are the positional
     /// arguments, anything else is the one argument. Tensors arrive as NumPy arrays (0-d
-    /// arrays for scalars), windows as datasets.
+    /// arrays for scalars, but 0-d strings as iteration yields them), windows as datasets.
     fn call<'py>(&self, py: Python<'py>, element: Element) -> PyResult<Bound<'py, PyAny>> {
         let f = self.f.bind(py);
         match element {

@@ -779,6 +779,11 @@ def _to_array(value: Any) -> np.ndarray[Any, Any]:
     if isinstance(value, np.ndarray):
         return value
     if isinstance(value, np.generic):
+        if isinstance(value, (np.bytes_, np.str_)):
+            # A string as an element gave it: at the element's width (see _tensor.py).
+            dtype = getattr(value, "_npyflow_dtype", None)
+            if dtype is not None:
+                return np.asarray(value, dtype=dtype)
         return np.asarray(value)
     if isinstance(value, Dataset):
         raise TypeError("a Dataset cannot be a tensor here")

@@ -61,19 +61,21 @@ def _scalar_type(base: Type[Any]) -> Optional[Type[Any]]:
     if base in _SCALAR_TYPES:
         return _SCALAR_TYPES[base]
     sub: Optional[Type[Any]]
+    body: Dict[str, Any] = {
+        "__module__": "npyflow",
+        "__slots__": (),
+        "numpy": lambda self, _b=base: _b(self),
+        "__repr__": lambda self, _b=base: repr(_b(self)),
+        "__reduce__": lambda self, _b=base: _b(self).__reduce__(),
+        "__doc__": f"A {base.__name__} scalar with tf's ``numpy()`` (the plain scalar).",
+    }
+    if issubclass(base, (np.bytes_, np.str_)):
+        # A string an element gave keeps its tensor's dtype (NumPy's scalar has only its own
+        # length), so that a function returning it unchanged returns the element's width.
+        del body["__slots__"]
+        body["_npyflow_dtype"] = None
     try:
-        sub = type(
-            f"{base.__name__}_tensor",
-            (base,),
-            {
-                "__module__": "npyflow",
-                "__slots__": (),
-                "numpy": lambda self, _b=base: _b(self),
-                "__repr__": lambda self, _b=base: repr(_b(self)),
-                "__reduce__": lambda self, _b=base: _b(self).__reduce__(),
-                "__doc__": f"A {base.__name__} scalar with tf's ``numpy()`` (the plain scalar).",
-            },
-        )
+        sub = type(f"{base.__name__}_tensor", (base,), body)
     except TypeError:  # a type NumPy does not let be subclassed
         sub = None
     if sub is not None and type(sub(base())) is not sub:  # np.bool_: two singletons

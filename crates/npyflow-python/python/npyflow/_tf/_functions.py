@@ -23,9 +23,27 @@ def _outputs(result: Any, Tout: Any) -> Any:
     return out(to_array(result, to_numpy(Tout)))
 
 
+def _numpy_arg(value: Any) -> Any:
+    """A value as tf.data's ``map`` hands it to a ``numpy_function``: an array as a plain
+    ndarray, a 0-d value as a NumPy scalar, and a 0-d string as Python ``bytes`` (``str``
+    for a NumPy unicode string), so that ``path.decode()`` works as under TensorFlow."""
+    arr = to_array(value)
+    if not isinstance(arr, np.ndarray) or arr.ndim:
+        return arr  # an array, or a traced value inside a traced map
+    scalar = arr[()]
+    if isinstance(scalar, np.bytes_):
+        return bytes(scalar)
+    if isinstance(scalar, np.str_):
+        return str(scalar)
+    return scalar
+
+
 def numpy_function(func: Callable[..., Any], inp: Any, Tout: Any, stateful: bool = True, name: Optional[str] = None) -> Any:
-    """``func(*inp)`` on plain NumPy arrays, its results cast to ``Tout``."""
-    args = [to_array(v) for v in inp]
+    """``func(*inp)`` on plain NumPy values, its results cast to ``Tout``. As inside
+    tf.data's ``map``, arrays arrive as ndarrays, 0-d values as NumPy scalars and 0-d strings
+    as ``bytes``. Differs from TensorFlow outside a dataset function, where TensorFlow passes
+    0-d arrays (strings as 0-d arrays of objects): npyflow passes the same values in both."""
+    args = [_numpy_arg(v) for v in inp]
     return _outputs(func(*args), Tout)
 
 
