@@ -100,8 +100,8 @@ class DatasetTransformations:
         arguments; tensors arrive as NumPy arrays (0-d arrays for scalars). A 0-d string
         arrives as iteration yields it: ``bytes`` (``str`` for a unicode dtype) with
         ``.numpy()``, so ``s.decode()`` works, where tf.data passes a symbolic string tensor
-        that only ``tf.strings`` reads. A list returned is taken as a tuple, as in tf.data. ``map_func`` may also be an op of ``npyflow.ops``,
-        which runs in Rust without the GIL.
+        that only ``tf.strings`` reads. A list returned is taken as a tuple, as in tf.data.
+        ``map_func`` may also be an op of ``npyflow.ops``, which runs in Rust without the GIL.
 
         **Tracing.** As tf.data does, ``map`` first traces ``map_func``: it calls it once, when
         the dataset is made, on traced values that carry the element's dtypes and shapes and
