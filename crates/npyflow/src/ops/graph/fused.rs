@@ -23,10 +23,10 @@
 //! the same loop, then each further step applied to the whole piece in place, in loops
 //! compiled for the widest vectors the CPU has: per piece, not per stretch, so that each
 //! loop runs long on full vectors (a row of W4's images is only 96 values; per row, the
-//! loops' set-up and remainders cost as much as their work). A chain that reads its input in place or in stretches has no block buffers, so its
-//! blocks are up to 65,536 elements long, each block's set-up paid that much less often.
-//! Where a chain's input has 8 bits, its divisions by a
-//! constant are multiplications by the constant's reciprocal refined with fused
+//! loops' set-up and remainders cost as much as their work). A chain that reads its input
+//! in place or in stretches has no block buffers, so its blocks are up to 65,536 elements
+//! long, each block's set-up paid that much less often. Where a chain's input has 8 bits,
+//! its divisions by a constant are multiplications by the constant's reciprocal refined with fused
 //! multiply-adds, when the chain so computed gives its bits for all 256 input values, tried
 //! for each evaluation of at least 4,096 elements, as a table is made
 //! ([`refined`]; why this is exact and fast: [`quotient`](crate::ops::quotient)).
@@ -72,7 +72,16 @@ fn wide_block() -> usize {
 #[cfg(test)]
 thread_local! {
     /// The most elements a block of a chain that streams has on this thread, for tests.
-    pub(super) static WIDE_CAP: std::cell::Cell<usize> = const { std::cell::Cell::new(usize::MAX) };
+    static WIDE_CAP: std::cell::Cell<usize> = const { std::cell::Cell::new(usize::MAX) };
+}
+
+/// `f()` with the blocks of chains that stream on this thread capped at `cap` elements.
+#[cfg(test)]
+pub(super) fn with_wide_cap<R>(cap: usize, f: impl FnOnce() -> R) -> R {
+    WIDE_CAP.set(cap);
+    let r = f();
+    WIDE_CAP.set(usize::MAX);
+    r
 }
 
 /// How the evaluation treats a step.

@@ -56,9 +56,11 @@ macro_rules! to_float {
 to_float!(i8, i16, i32, i64, u8, u16, u32, u64, f32, f64);
 
 impl ToFloat for B {
+    #[inline(always)]
     fn to_f32(self) -> f32 {
         f32::from(u8::from(self.0 != 0))
     }
+    #[inline(always)]
     fn to_f64(self) -> f64 {
         f64::from(u8::from(self.0 != 0))
     }

@@ -1126,15 +1126,14 @@ mod tests {
         let pool = crate::buffer::BufferPool::new(2);
         // Blocks of every row (one block), of 7 rows (the last of 6), of 5 rows, and of less
         // than a row, which a chain reading flipped rows does not take: it gathers blocks.
-        for (cap, _) in [usize::MAX, 96 * 7, 500, 50]
+        // Each twice: the second reuses the pool's buffer.
+        for cap in [usize::MAX, 96 * 7, 500, 50]
             .into_iter()
-            .flat_map(|c| [(c, 0), (c, 1)])
+            .flat_map(|c| [c, c])
         {
-            fused::WIDE_CAP.set(cap);
-            let out = graph
-                .apply_batch(batch.clone().into(), Some(&pool))
-                .unwrap();
-            fused::WIDE_CAP.set(usize::MAX);
+            let out =
+                fused::with_wide_cap(cap, || graph.apply_batch(batch.clone().into(), Some(&pool)))
+                    .unwrap();
             let got = out.as_tensor().unwrap().view::<f32>().unwrap().to_vec();
             let mut want = Vec::with_capacity(got.len());
             for n in 0..5 {
@@ -1607,9 +1606,9 @@ mod tests {
                     "seed {seed}, {cap:?}: {graph:?}"
                 );
                 let e = Element::from(x.clone());
-                fused::WIDE_CAP.set(wide);
-                let fused = graph.eval(&e, strict, true, Eval::Fused(Some(&buffers)));
-                fused::WIDE_CAP.set(usize::MAX);
+                let fused = fused::with_wide_cap(wide, || {
+                    graph.eval(&e, strict, true, Eval::Fused(Some(&buffers)))
+                });
                 assert!(
                     same_values(
                         &fused.unwrap(),
@@ -1649,9 +1648,8 @@ mod tests {
             // A row is 15 values: blocks of every row, of 3 rows, of 5 rows (more than one
             // outer axis holds), and of one.
             for cap in [usize::MAX, 45, 75, 15] {
-                fused::WIDE_CAP.set(cap);
-                let got = graph.eval(&e, false, false, Eval::Fused(None));
-                fused::WIDE_CAP.set(usize::MAX);
+                let got =
+                    fused::with_wide_cap(cap, || graph.eval(&e, false, false, Eval::Fused(None)));
                 assert_eq!(got.unwrap(), want, "blocks of up to {cap} values");
             }
         }
