@@ -186,7 +186,7 @@ def test_experimental_aliases_are_transformations_for_apply():
 @pytest.mark.parametrize(
     "name,says",
     [
-        ("snapshot", "Dataset.cache(filename)"),
+        ("SqlDataset", "Dataset.from_generator"),
         ("CsvDataset", "np.loadtxt"),
         ("RandomDataset", "Dataset.counter"),
         ("no_such_thing", "the Dataset methods"),
@@ -199,9 +199,12 @@ def test_missing_experimental_names_say_what_to_use(name, says):
     assert says in str(e.value)
 
 
-def test_snapshot_method_says_to_use_cache():
-    with pytest.raises(NotImplementedError, match="use Dataset.cache"):
-        D.range(3).snapshot("/tmp/snap")
+def test_experimental_save_load_and_snapshot_are_the_dataset_methods(tmp_path):
+    ds = D.range(5).map(lambda x: x * 3)
+    E.save(ds, str(tmp_path / "saved"))
+    assert [int(v) for v in E.load(str(tmp_path / "saved"))] == [0, 3, 6, 9, 12]
+    snap = ds.apply(E.snapshot(str(tmp_path / "snap")))
+    assert [int(v) for v in snap] == [int(v) for v in snap] == [0, 3, 6, 9, 12]
 
 
 def test_importable_as_modules():

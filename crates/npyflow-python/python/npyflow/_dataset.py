@@ -4,6 +4,8 @@
 from __future__ import annotations
 
 import atexit
+import functools
+import inspect
 import os
 import warnings
 from typing import TYPE_CHECKING, Any, Callable, Iterable, List, Mapping, Optional, Sequence, Union
@@ -33,7 +35,9 @@ class Dataset(DatasetTransformations):
     """
 
     __module__ = "npyflow"  # where users find it (and pickles look for it)
-    __slots__ = ("_ds", "_threaded", "_options", "_struct")
+    # ``_recipe``: the recorded call that made this dataset (see ``_record_calls``), for the
+    # fingerprint of ``snapshot``; None for datasets made inside a running pipeline.
+    __slots__ = ("_ds", "_threaded", "_options", "_struct", "_recipe")
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         raise TypeError(
@@ -53,6 +57,7 @@ class Dataset(DatasetTransformations):
         ds._threaded = threaded
         ds._options = options
         ds._struct = struct
+        ds._recipe = None
         return ds
 
     def _derive(
@@ -842,6 +847,38 @@ def _generator_value(value: Any, signature: ElementSpec) -> Any:
     raise TypeError(f"output_signature must hold TensorSpecs, got {signature!r}")
 
 
+def _record_calls(cls: type) -> None:
+    """Makes every public source and transformation of ``cls`` (each method annotated to
+    return a ``Dataset``) record on its result the call that made it: its name and
+    arguments, the datasets it was made from among them. ``snapshot`` digests these records
+    (``_fingerprint``). The outermost call is recorded: a source built from other calls
+    (``range`` with ``output_type`` maps a cast) is recorded as the user wrote it."""
+    for name in dir(cls):
+        if name.startswith("_"):
+            continue
+        attr = inspect.getattr_static(cls, name)
+        kind = type(attr) if isinstance(attr, (staticmethod, classmethod)) else None
+        fn = attr.__func__ if kind is not None else attr
+        if not inspect.isfunction(fn) or fn.__annotations__.get("return") != "Dataset":
+            continue
+        recorded = _recording(name, fn)
+        setattr(cls, name, kind(recorded) if kind is not None else recorded)
+
+
+def _recording(name: str, fn: Callable[..., Any]) -> Callable[..., Any]:
+    @functools.wraps(fn)
+    def call(*args: Any, **kwargs: Any) -> Any:
+        out = fn(*args, **kwargs)
+        # A call that gives back one of its arguments (``from_tensor_slices`` of a dataset
+        # of datasets) made nothing new: that dataset keeps its own record.
+        if isinstance(out, Dataset) and not any(out is a for a in (*args, *kwargs.values())):
+            out._recipe = (name, args, kwargs)
+        return out
+
+    return call
+
+
+_record_calls(Dataset)
 _npyflow._register(TensorSpec, DatasetSpec, Dataset, _to_array, _native_copy, np.bool_)
 # npyflow's threads that end while Python shuts down must not wait for the GIL.
 atexit.register(_npyflow._shutting_down)

@@ -4,7 +4,10 @@ them and builds the core's pipeline."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Callable, Dict, Optional, Sequence, Union
+import os
+import tempfile
+import warnings
+from typing import TYPE_CHECKING, Any, Callable, Dict, Optional, Sequence, Union, cast
 
 import numpy as np
 
@@ -23,8 +26,24 @@ from ._structure import Capture, Template, repack, template_of, with_inputs
 
 if TYPE_CHECKING:
     from ._dataset import Dataset
+    from ._fingerprint import Recipe
     from ._npyflow import CoreDataset
     from ._options import Options
+
+
+def _write_once(path: str, text: str) -> None:
+    """Writes ``text`` to ``path`` unless the file is there: under a temporary name, renamed
+    when written, so that processes racing to write it leave one whole file."""
+    if os.path.exists(path):
+        return
+    fd, tmp = tempfile.mkstemp(dir=os.path.dirname(path), prefix=".recipe-")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        os.unlink(tmp)
+        raise
 
 
 def _struct_of_dataset(value: Any) -> Template:
@@ -72,6 +91,7 @@ class DatasetTransformations:
         _threaded: bool
         _options: Optional[Options]
         _struct: Template
+        _recipe: Optional[Recipe]
 
         @property
         def element_spec(self) -> ElementSpec: ...
@@ -425,13 +445,83 @@ class DatasetTransformations:
         n = as_index(expected_cardinality, "expected_cardinality")
         return self._derive(self._ds.assert_cardinality(n))
 
-    def snapshot(self, path: PathLike, *args: Any, **kwargs: Any) -> Dataset:
-        """Not in npyflow: raises NotImplementedError saying what to use instead
-        (``cache(filename)``, which keeps the first pass in a file and replays it)."""
-        raise NotImplementedError(
-            "npyflow has no Dataset.snapshot; use Dataset.cache(filename) instead (it keeps the "
-            "first complete pass in a file and replays it in later passes)"
-        )
+    def snapshot(
+        self,
+        path: PathLike,
+        compression: Optional[str] = "AUTO",
+        reader_func: Optional[Callable[[Dataset], Dataset]] = None,
+        shard_func: Optional[Callable[..., Any]] = None,
+        name: Optional[str] = None,
+    ) -> Dataset:
+        """tf.data's ``snapshot``: this dataset's elements, written to a file under the
+        directory ``path`` by the first pass that runs to its end, and read from that file
+        by every later pass, in this program and in later ones, instead of running the
+        pipeline again.
+
+        The file is ``path/<fingerprint>/elements.npyflow-cache``. The fingerprint is a
+        digest of how this dataset was built: each call that made it with its arguments,
+        arrays by content, files by name, size and time of last change, ``list_files`` by
+        the files it lists now, Python functions by their code, defaults, captured values
+        and the module globals they name (the ``npyflow._fingerprint`` module says what
+        counts and what it cannot see). So a pipeline that is built again the same way
+        replays the snapshot, and one whose function, constant, array or file changed writes
+        a new one beside it, as tf.data does; tf.data's fingerprint does not look into
+        Python functions, npyflow's does. The fingerprint is made when ``snapshot`` is
+        called (a large in-memory array is read once then, at about 1 GB/s), and
+        ``path/<fingerprint>/recipe.txt`` says in words what the pipeline was.
+
+        A pass that stops early or meets an error keeps nothing: the next pass writes again,
+        to a temporary file renamed when it is complete, so a reader never sees part of a
+        snapshot. Two passes of one process cannot write the same snapshot at once
+        (FileExistsError); separate processes can, and the last to finish replaces the
+        file with the same elements.
+
+        Where this differs from tf.data: a snapshot is one uncompressed file in npyflow's
+        cache format (mapped, not copied, when read), so ``compression`` ``"GZIP"`` and
+        ``"SNAPPY"`` are accepted and ignored with a warning (``"AUTO"`` and None are the
+        same: uncompressed). ``shard_func`` is accepted and not called: there is one file.
+        ``reader_func``, given a dataset with that one file's dataset as its element, makes
+        the result, in the pass that writes as in those that read (tf.data applies it to the
+        shards only when reading). Elements are replayed in the order they were written (the
+        default ``reader_func`` of tf.data interleaves shards). Snapshots live on a local
+        file system: ``path`` cannot be a URL. Building the snapshot's input from npyflow's
+        sources and transformations is needed for its fingerprint (a dataset made inside a
+        running pipeline has none: ValueError)."""
+        from ._dataset import Dataset
+        from ._fingerprint import fingerprint, recipe_text
+
+        if compression not in ("AUTO", "GZIP", "SNAPPY", "", None):
+            raise ValueError(
+                f"snapshot: compression must be 'AUTO', 'GZIP', 'SNAPPY' or None, got {compression!r}"
+            )
+        if compression in ("GZIP", "SNAPPY"):
+            warnings.warn(
+                f"snapshot: compression={compression!r} is ignored: npyflow writes a snapshot "
+                "uncompressed, as one file that later passes map without a copy",
+                stacklevel=2,
+            )
+        for arg, value in (("reader_func", reader_func), ("shard_func", shard_func)):
+            if value is not None and not callable(value):
+                raise TypeError(f"snapshot: {arg} must be a function, got {type(value).__name__}")
+        root = os.fsdecode(as_path(path))
+        if not root:
+            raise ValueError("snapshot: path must name a directory, got an empty path")
+        if "://" in root:
+            raise ValueError(
+                f"snapshot: path {root!r} is a URL; a snapshot is written to a local directory "
+                "(use Dataset.save to write a dataset to object storage)"
+            )
+        this = cast(Dataset, self)
+        directory = os.path.join(root, fingerprint(this))
+        os.makedirs(directory, exist_ok=True)
+        _write_once(os.path.join(directory, "recipe.txt"), recipe_text(this))
+        out = self._derive(self._ds.cache(os.path.join(directory, "elements.npyflow-cache")))
+        if reader_func is None:
+            return out
+        read = reader_func(Dataset.from_tensor_slices([out]))
+        if not isinstance(read, Dataset):
+            raise TypeError(f"snapshot: reader_func must return a Dataset, got {type(read).__name__}")
+        return read
 
     def enumerate(self, start: int = 0, name: Optional[str] = None) -> Dataset:
         """``(i, element)`` pairs, ``i`` an int64 counting from ``start``."""

@@ -51,6 +51,9 @@ __all__ = [
     "scan",
     "take_while",
     "unique",
+    "snapshot",
+    "save",
+    "load",
     "group_by_window",
     "bucket_by_sequence_length",
 ]
@@ -177,6 +180,37 @@ def take_while(predicate: Callable[..., Any]) -> Transformation:
 def unique() -> Transformation:
     """``ds.unique()``, for ``ds.apply``."""
     return lambda ds: ds.unique()
+
+
+def snapshot(
+    path: str,
+    compression: Optional[str] = "AUTO",
+    reader_func: Optional[Callable[[Dataset], Dataset]] = None,
+    shard_func: Optional[Callable[..., Any]] = None,
+) -> Transformation:
+    """``ds.snapshot(path, ...)`` (see ``Dataset.snapshot``), for ``ds.apply``."""
+    return lambda ds: ds.snapshot(path, compression, reader_func, shard_func)
+
+
+def save(
+    dataset: Dataset,
+    path: str,
+    compression: Optional[str] = None,
+    shard_func: Optional[Callable[..., Any]] = None,
+    checkpoint_args: Optional[Any] = None,
+) -> None:
+    """``dataset.save(path, ...)`` (see ``Dataset.save``), as tf.data's older name for it."""
+    dataset.save(path, compression, shard_func, checkpoint_args)
+
+
+def load(
+    path: str,
+    element_spec: Optional[Any] = None,
+    compression: Optional[str] = None,
+    reader_func: Optional[Callable[..., Any]] = None,
+) -> Dataset:
+    """``Dataset.load(path, ...)``, as tf.data's older name for it."""
+    return Dataset.load(path, element_spec, compression, reader_func)
 
 
 def group_by_window(
