@@ -284,6 +284,61 @@ pub fn affine_in_place(dtype: DType, buf: &mut [u8], mul: &[f64], add: &[f64]) -
     Ok(())
 }
 
+/// The string width of `dtype` (characters), when it is a string dtype: `Bytes(n)` and
+/// `Unicode(n)` give `n`.
+fn string_width(dtype: DType) -> Option<usize> {
+    match dtype {
+        DType::Bytes(n) | DType::Unicode(n) => Some(n),
+        _ => None,
+    }
+}
+
+/// `dtype` (a string dtype) at another width, of its kind.
+fn with_width(dtype: DType, width: usize) -> DType {
+    match dtype {
+        DType::Unicode(_) => DType::Unicode(width),
+        _ => DType::Bytes(width),
+    }
+}
+
+/// Whether `a` and `b` are strings of one kind (bytes, or unicode), whatever their widths.
+pub fn same_string_kind(a: DType, b: DType) -> bool {
+    matches!(
+        (a, b),
+        (DType::Bytes(_), DType::Bytes(_)) | (DType::Unicode(_), DType::Unicode(_))
+    )
+}
+
+/// The tensors with their strings widened to the widest of them, as `np.stack` promotes
+/// strings of one kind and different widths (`S3` and `S5` stack as `S5`), when they are
+/// strings of one kind and not all of one width; `None` otherwise (nothing to widen, or
+/// tensors that are not all strings of one kind, which the stack's own check reports).
+pub fn widen_to_widest<'a>(
+    tensors: impl Iterator<Item = &'a Tensor> + Clone,
+) -> Result<Option<Vec<Tensor>>> {
+    let mut all = tensors.clone();
+    let Some(first) = all.next() else {
+        return Ok(None);
+    };
+    let kind = first.dtype();
+    let Some(mut width) = string_width(kind) else {
+        return Ok(None);
+    };
+    let mut differ = false;
+    for t in all {
+        if !same_string_kind(kind, t.dtype()) {
+            return Ok(None);
+        }
+        let w = string_width(t.dtype()).unwrap_or(0);
+        differ |= w != width;
+        width = width.max(w);
+    }
+    if !differ {
+        return Ok(None);
+    }
+    tensors.map(|t| t.widen_strings(width)).collect::<Result<_>>().map(Some)
+}
+
 /// An error naming the first tensor whose dtype or shape differs from the first one's: they
 /// cannot be stacked into a batch.
 pub fn check_stackable<'a>(mut tensors: impl Iterator<Item = &'a Tensor>) -> Result<()> {
@@ -426,7 +481,52 @@ impl Tensor {
         Ok(self.as_bytes()[0] != 0)
     }
 
-    /// Stacks tensors of one dtype and shape along a new first axis, like `np.stack`.
+    /// The tensor's strings at `width` characters, null-padded, as NumPy's `astype` widens a
+    /// string array (`S3` to `S5`: `b"abc"` stays `b"abc"`). A string tensor already that
+    /// wide comes back as it is, without a copy. Errors when the tensor is not a string
+    /// tensor, or its strings are wider than `width` (they would be cut).
+    ///
+    /// ```
+    /// use npyflow_format::{Buffer, DType, Tensor};
+    /// let t = Tensor::new(DType::Bytes(2), &[2], Buffer::from_vec(b"abcd".to_vec()))?;
+    /// let wide = t.widen_strings(3)?;
+    /// assert_eq!(wide.dtype(), DType::Bytes(3));
+    /// assert_eq!(wide.as_bytes(), b"ab\0cd\0");
+    /// # Ok::<(), npyflow_format::Error>(())
+    /// ```
+    pub fn widen_strings(&self, width: usize) -> Result<Tensor> {
+        let have = match string_width(self.dtype()) {
+            Some(n) if n <= width => n,
+            _ => {
+                return Err(Error::InvalidArgument(format!(
+                    "cannot widen a {} tensor to strings of {width} characters: only string \
+                     tensors at most that wide widen",
+                    self.dtype()
+                )))
+            }
+        };
+        if have == width {
+            return Ok(self.clone());
+        }
+        let dtype = with_width(self.dtype(), width);
+        let nbytes = checked_nbytes(dtype, self.shape())?;
+        let mut out = BufferMut::zeroed(nbytes)?;
+        let (from, to) = (self.dtype().itemsize(), dtype.itemsize());
+        if from > 0 {
+            for (dst, src) in out
+                .as_mut_slice()
+                .chunks_exact_mut(to)
+                .zip(self.as_bytes().chunks_exact(from))
+            {
+                dst[..from].copy_from_slice(src);
+            }
+        }
+        self.check_intact()?;
+        Tensor::new(dtype, self.shape(), out.freeze())
+    }
+
+    /// Stacks tensors of one dtype and shape along a new first axis, like `np.stack`; strings
+    /// of one kind and different widths stack at the widest, as NumPy promotes them.
     ///
     /// ```
     /// use npyflow_format::Tensor;
@@ -437,6 +537,9 @@ impl Tensor {
     /// # Ok::<(), npyflow_format::Error>(())
     /// ```
     pub fn stack(tensors: &[Tensor]) -> Result<Tensor> {
+        if let Some(wide) = widen_to_widest(tensors.iter())? {
+            return Tensor::stack(&wide);
+        }
         let Some(first) = tensors.first() else {
             return Err(Error::InvalidArgument("cannot stack no tensors".into()));
         };
@@ -461,6 +564,7 @@ impl Tensor {
 
     /// Joins tensors along their first axis, like `np.concatenate`. One tensor comes back
     /// as it is; several consecutive slices of one buffer come back as one slice, no copy.
+    /// Strings of one kind and different widths join at the widest, as NumPy promotes them.
     pub fn concat_rows(tensors: &[Tensor]) -> Result<Tensor> {
         let Some(first) = tensors.first() else {
             return Err(Error::InvalidArgument(
@@ -469,6 +573,9 @@ impl Tensor {
         };
         if tensors.len() == 1 {
             return Ok(first.clone());
+        }
+        if let Some(wide) = widen_to_widest(tensors.iter())? {
+            return Tensor::concat_rows(&wide);
         }
         let mut rows = 0usize;
         for t in tensors {
@@ -561,6 +668,7 @@ impl Tensor {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::buffer::Buffer;
 
     #[test]
     fn casts_follow_numpy() {
@@ -600,6 +708,38 @@ mod tests {
             .unwrap()
             .buffer()
             .shares_owner_with(t.buffer()));
+    }
+
+    #[test]
+    fn strings_of_different_widths_stack_at_the_widest() {
+        let bytes = |text: &[u8], n: usize| {
+            let mut v = text.to_vec();
+            v.resize(n, 0);
+            Tensor::new(DType::Bytes(n), &[], Buffer::from_vec(v)).unwrap()
+        };
+        let (a, b) = (bytes(b"a", 1), bytes(b"bcd", 3));
+        let s = Tensor::stack(&[a.clone(), b.clone(), a.clone()]).unwrap();
+        assert_eq!(s.dtype(), DType::Bytes(3));
+        assert_eq!(s.shape(), &[3]);
+        assert_eq!(s.as_bytes(), b"a\0\0bcda\0\0");
+        // Unicode: 4 bytes a character, padded with zero characters.
+        let u = |c: &[u32]| {
+            let bytes: Vec<u8> = c.iter().flat_map(|x| x.to_le_bytes()).collect();
+            Tensor::new(DType::Unicode(c.len()), &[], Buffer::from_vec(bytes)).unwrap()
+        };
+        let s = Tensor::stack(&[u(&[0x41, 0x42]), u(&[0x43])]).unwrap();
+        assert_eq!(s.dtype(), DType::Unicode(2));
+        let words: Vec<u32> = s
+            .as_bytes()
+            .chunks_exact(4)
+            .map(|c| u32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+            .collect();
+        assert_eq!(words, [0x41, 0x42, 0x43, 0]);
+        // Kinds do not mix, and strings are never cut.
+        assert!(Tensor::stack(&[a.clone(), u(&[0x41])]).is_err());
+        assert!(b.widen_strings(2).is_err());
+        assert!(Tensor::scalar(1i32).widen_strings(4).is_err());
+        assert!(widen_to_widest([&a, &a].into_iter()).unwrap().is_none());
     }
 
     #[test]

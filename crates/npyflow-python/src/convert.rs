@@ -618,14 +618,12 @@ pub fn spec_from_py(py: Python<'_>, obj: &Bound<'_, PyAny>) -> PyResult<ElementS
     if obj.is_instance(reg.tensor_spec.bind(py))? {
         let shape = shape_from_py(&obj.getattr("shape")?, false)?;
         let descr = PyArrayDescr::new(py, obj.getattr("dtype")?)?;
-        if matches!(descr.kind(), b'S' | b'U') && descr.itemsize() == 0 {
-            return Err(PyTypeError::new_err(format!(
-                "{}: a string TensorSpec needs a width, such as 'S16' or 'U8' (npyflow's \
-                 strings are NumPy's fixed-width strings; values are cast to that width)",
-                obj.repr()?
-            )));
-        }
-        let (dtype, _) = dtype_of(&descr)?;
+        // A string dtype without a width (tf.string, NumPy's `S`): strings of any width.
+        let dtype = match (descr.kind(), descr.itemsize()) {
+            (b'S', 0) => DType::Bytes(0),
+            (b'U', 0) => DType::Unicode(0),
+            _ => dtype_of(&descr)?.0,
+        };
         return Ok(ElementSpec::Tensor(TensorSpec { dtype, shape }));
     }
     if obj.is_none() {

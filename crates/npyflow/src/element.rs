@@ -13,6 +13,7 @@ use crate::dataset::plumbing::Dataset;
 use crate::dtype::DType;
 use crate::error::{Error, Result};
 use crate::tensor::Tensor;
+use crate::tensor_ops::same_string_kind;
 
 /// One element of a dataset: a tensor, a tuple of elements, or a dict of elements whose keys
 /// keep their insertion order; or a dataset, as the windows that
@@ -517,6 +518,12 @@ impl fmt::Display for PartialShape {
 }
 
 /// The dtype and (partial) shape of one tensor of an element, like `tf.TensorSpec`.
+///
+/// A string dtype of width 0 (`DType::Bytes(0)` or `DType::Unicode(0)`, NumPy's `S` and `U`
+/// without a size) is a string of any width, as tf.data's `tf.string`: a spec a function's
+/// output was inferred from says so, since its strings' lengths follow the data. A string
+/// spec with a width admits that width only; a map whose declared spec has wider strings
+/// than the function returns widens them, as NumPy's `astype` would.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct TensorSpec {
     /// The element type.
@@ -534,9 +541,48 @@ impl TensorSpec {
         }
     }
 
-    /// Whether `t` fits the spec.
+    /// Whether `t` fits the spec: its dtype (strings of any width, for a string dtype of
+    /// width 0) and its shape.
     pub fn is_compatible_with(&self, t: &Tensor) -> bool {
-        self.dtype == t.dtype() && self.shape.is_compatible_with(t.shape())
+        dtype_fits(self.dtype, t.dtype()) && self.shape.is_compatible_with(t.shape())
+    }
+
+    /// A spec's dtype from its NumPy descriptor (`"<f4"`, `"|S16"`), where a string dtype may
+    /// have no width (`"|S0"`, `"<U0"`: strings of any width). A file's dtype always has one
+    /// ([`DType::parse_descr`] refuses `S0`).
+    pub(crate) fn dtype_from_descr(descr: &str) -> Result<DType> {
+        Ok(match descr.trim_start_matches(['|', '<', '>', '=']) {
+            "S0" => DType::Bytes(0),
+            "U0" => DType::Unicode(0),
+            _ => DType::parse_descr(descr)?.0,
+        })
+    }
+
+    /// `t` widened to fit the spec, where the spec is of strings wider than `t`'s (as NumPy
+    /// casts strings to a wider dtype); `None` when `t` does not fit even so.
+    fn widened(&self, t: &Tensor) -> Option<Tensor> {
+        match self.dtype {
+            DType::Bytes(n) | DType::Unicode(n) if n > 0 => t
+                .widen_strings(n)
+                .ok()
+                .filter(|w| self.is_compatible_with(w)),
+            _ => None,
+        }
+    }
+}
+
+/// Whether a tensor of `dtype` fits a spec of dtype `spec`: the same dtype, or a string of
+/// the spec's kind where the spec's width is 0 (any width).
+fn dtype_fits(spec: DType, dtype: DType) -> bool {
+    spec == dtype || (any_width(spec) == spec && same_string_kind(spec, dtype))
+}
+
+/// `dtype` as a string of any width, for a string dtype; any other dtype as it is.
+fn any_width(dtype: DType) -> DType {
+    match dtype {
+        DType::Bytes(_) => DType::Bytes(0),
+        DType::Unicode(_) => DType::Unicode(0),
+        other => other,
     }
 }
 
@@ -595,9 +641,16 @@ impl ElementSpec {
     /// `sample_from_datasets` family).
     pub fn most_specific_compatible(&self, other: &ElementSpec) -> Option<ElementSpec> {
         Some(match (self, other) {
-            (ElementSpec::Tensor(a), ElementSpec::Tensor(b)) if a.dtype == b.dtype => {
+            (ElementSpec::Tensor(a), ElementSpec::Tensor(b))
+                if a.dtype == b.dtype || same_string_kind(a.dtype, b.dtype) =>
+            {
                 ElementSpec::Tensor(TensorSpec {
-                    dtype: a.dtype,
+                    // Strings of two widths: strings of any width.
+                    dtype: if a.dtype == b.dtype {
+                        a.dtype
+                    } else {
+                        any_width(a.dtype)
+                    },
                     shape: a.shape.most_specific_compatible(&b.shape),
                 })
             }
@@ -619,6 +672,38 @@ impl ElementSpec {
             (ElementSpec::Dataset(a), ElementSpec::Dataset(b)) => {
                 ElementSpec::Dataset(Box::new(a.most_specific_compatible(b)?))
             }
+            _ => return None,
+        })
+    }
+
+    /// The spec with its strings of any width (see [`TensorSpec`]): the spec of a function's
+    /// output inferred from one element, whose strings' lengths follow the data.
+    pub(crate) fn with_any_string_width(&self) -> ElementSpec {
+        self.map_specs(&mut |s| TensorSpec {
+            dtype: any_width(s.dtype),
+            shape: s.shape.clone(),
+        })
+    }
+
+    /// `e` with each string tensor narrower than its spec's width widened to it, when that
+    /// makes `e` fit this spec (a function returned shorter strings than its declared
+    /// output spec); `None` when `e` does not fit even so.
+    pub(crate) fn widened(&self, e: &Element) -> Option<Element> {
+        Some(match (self, e) {
+            (ElementSpec::Tensor(s), Element::Tensor(t)) if s.is_compatible_with(t) => e.clone(),
+            (ElementSpec::Tensor(s), Element::Tensor(t)) => Element::Tensor(s.widened(t)?),
+            (ElementSpec::Tuple(s), Element::Tuple(t)) if s.len() == t.len() => Element::Tuple(
+                s.iter()
+                    .zip(t)
+                    .map(|(s, t)| s.widened(t))
+                    .collect::<Option<_>>()?,
+            ),
+            (ElementSpec::Dict(s), Element::Dict(t)) if s.len() == t.len() => Element::Dict(
+                t.iter()
+                    .map(|(k, t)| Some((k.clone(), s.get(k)?.widened(t)?)))
+                    .collect::<Option<_>>()?,
+            ),
+            _ if self.is_compatible_with(e) => e.clone(),
             _ => return None,
         })
     }

@@ -46,11 +46,22 @@ def shape_str(shape: Shape) -> str:
     return "(" + ", ".join("None" if d is None else str(d) for d in shape) + ")"
 
 
+def _any_width_admits(spec: np.dtype[Any], dtype: np.dtype[Any]) -> bool:
+    """Whether ``spec`` is a string dtype of any width (``S0``, ``U0``) and ``dtype`` a string
+    of its kind."""
+    return spec.kind in "SU" and spec.itemsize == 0 and dtype.kind == spec.kind
+
+
 class TensorSpec:
     """The dtype and shape of one tensor of an element, like ``tf.TensorSpec``.
 
     ``shape`` is a tuple whose unknown dimensions are ``None``, or ``None`` when even the rank
-    is unknown; ``dtype`` is a NumPy dtype.
+    is unknown; ``dtype`` is a NumPy dtype. A string dtype without a width (``tf.string``,
+    NumPy's ``S`` or ``U``, shown as ``|S0`` or ``<U0``) is a string of any width, as
+    ``tf.string`` is: the spec a ``map`` infers from its function's output has its strings
+    so, and each element keeps its own width (a ``batch`` stacks them at the widest). A
+    width, ``S16`` say, admits that width only, and a ``map`` declaring it widens shorter
+    strings to it.
     """
 
     __module__ = "npyflow"  # where users find it (and pickles look for it)
@@ -87,7 +98,7 @@ class TensorSpec:
         else:
             arr = np.asarray(other)
             shape, dtype = arr.shape, arr.dtype
-        if dtype != self._dtype:
+        if dtype != self._dtype and not _any_width_admits(self._dtype, dtype):
             return False
         if self._shape is None or shape is None:
             return True
@@ -144,9 +155,10 @@ def tensor_specs(spec: ElementSpec) -> List[TensorSpec]:
 
 
 def structure_dtypes(spec: ElementSpec) -> Any:
-    """The element structure with each tensor's dtype (shapes left out)."""
+    """The element structure with each tensor's dtype (shapes left out; strings by their
+    kind, as their widths may differ: ``tf.string`` is one dtype)."""
     if isinstance(spec, TensorSpec):
-        return spec.dtype
+        return f"string {spec.dtype.kind}" if spec.dtype.kind in "SU" else spec.dtype
     if isinstance(spec, DatasetSpec):
         return ("dataset", structure_dtypes(spec.element_spec))
     if isinstance(spec, tuple):

@@ -20,7 +20,7 @@ use crate::ops::elementwise::{
 };
 use crate::ops::{Component, Op, OpKind};
 use crate::tensor::Tensor;
-use crate::tensor_ops::check_stackable;
+use crate::tensor_ops::{check_stackable, widen_to_widest};
 
 /// How many batches a pass with `parallel` workers may have in the making at once.
 fn in_flight(parallel: Option<Parallelism>) -> usize {
@@ -238,6 +238,9 @@ fn in_component(e: Error, first: &Element, k: usize) -> Error {
 
 /// Stacks equal-shaped tensors into a pooled buffer, each row passed through `ops`.
 fn stack_pooled(ts: &[&Tensor], ops: &[&Op], pool: &BufferPool) -> Result<Tensor> {
+    if let Some(wide) = widen_to_widest(ts.iter().copied())? {
+        return stack_pooled(&wide.iter().collect::<Vec<_>>(), ops, pool);
+    }
     let first = ts[0];
     check_stackable(ts.iter().copied())?;
     let mut dtype = first.dtype();
@@ -274,6 +277,9 @@ fn stack_pieces(
     ops: &[&Op],
     pool: &BufferPool,
 ) -> Result<Tensor> {
+    if let Some(wide) = widen_to_widest(ts.iter().copied())? {
+        return stack_pieces(&wide.iter().collect::<Vec<_>>(), pieces, n, ops, pool);
+    }
     let row_shape = |k: usize| match pieces[k].rows {
         PieceRows::Run { .. } => ts[k].shape().get(1..).unwrap_or(&[]),
         PieceRows::One(_) => ts[k].shape(),
@@ -360,6 +366,13 @@ fn stack_pieces(
 }
 
 fn pad_and_stack(ts: &[&Tensor], shape: &PartialShape, fill: &Tensor) -> Result<Tensor> {
+    // Strings of several widths (and their padding value) at the widest of them.
+    if let Some(mut wide) = widen_to_widest(ts.iter().copied().chain([fill]))? {
+        let fill = wide.pop().ok_or_else(|| {
+            Error::Pipeline("padded_batch: no padding value (a bug in npyflow)".into())
+        })?;
+        return pad_and_stack(&wide.iter().collect::<Vec<_>>(), shape, &fill);
+    }
     let rank = ts[0].ndim();
     let dims = shape.dims().map_or_else(|| vec![None; rank], <[_]>::to_vec);
     let mut target = Vec::with_capacity(rank);

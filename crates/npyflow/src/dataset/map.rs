@@ -15,11 +15,13 @@ use crate::buffer::BufferPool;
 use crate::element::{Element, ElementSpec, PartialShape, TensorSpec};
 use crate::error::{Error, Result};
 use crate::ops::{Component, Op};
+use crate::dtype::DType;
 use crate::tensor::Tensor;
 
 /// An element of `spec` whose numbers are all `value` (0 or 1; strings and times are
-/// zeros), with each unknown dimension set to `fill` (an unknown rank becomes a scalar) and
-/// each dataset empty.
+/// zeros, and strings of any width one character wide, as NumPy holds an empty string),
+/// with each unknown dimension set to `fill` (an unknown rank becomes a scalar) and each
+/// dataset empty.
 pub(crate) fn placeholder(spec: &ElementSpec, fill: usize, value: u8) -> Result<Element> {
     Ok(match spec {
         ElementSpec::Tensor(s) => {
@@ -30,7 +32,12 @@ pub(crate) fn placeholder(spec: &ElementSpec, fill: usize, value: u8) -> Result<
                 .iter()
                 .map(|d| d.unwrap_or(fill))
                 .collect();
-            let zeros = Tensor::zeros(s.dtype, &dims)?;
+            let dtype = match s.dtype {
+                DType::Bytes(0) => DType::Bytes(1),
+                DType::Unicode(0) => DType::Unicode(1),
+                other => other,
+            };
+            let zeros = Tensor::zeros(dtype, &dims)?;
             let numeric = matches!(s.dtype.kind(), 'b' | 'i' | 'u' | 'f' | 'c');
             Element::Tensor(if value == 0 || !numeric {
                 zeros
@@ -202,12 +209,15 @@ impl Map {
         let out = call_user("map", index, || f(e))?;
         if spec.is_compatible_with(&out) {
             Ok(out)
+        } else if let Some(wider) = spec.widened(&out) {
+            Ok(wider)
         } else {
             Err(Error::Pipeline(format!(
                 "map: element {index}: the function returned {}, which does not fit the spec \
                  {spec}{}; a function whose output's shape or dtype depends on the data \
-                 declares its output spec, with None for the dimensions that vary \
-                 (output_signature= in Python, MapOptions::output_spec in Rust)",
+                 declares its output spec, with None for the dimensions that vary and strings \
+                 of width 0 (tf.string) where their lengths vary (output_signature= in \
+                 Python, MapOptions::output_spec in Rust)",
                 out.spec(),
                 misfit(spec, &out)
             )))
@@ -598,8 +608,11 @@ impl Dataset {
     /// made-up values; the look puts the pipeline's random seeds and epochs back as they
     /// were, and the spec has that output's structure, dtypes and ranks with unknown
     /// dimensions (one element cannot tell which follow the data); an empty input gives its
-    /// own spec. An element that does not fit the spec is an error at its position. An error or panic in
-    /// `f` at element *i* is the *i*-th item, and the pass goes on.
+    /// own spec. Either way, strings in an inferred spec are of any width (see
+    /// [`TensorSpec`](crate::TensorSpec)): each element keeps its own, and `batch` stacks
+    /// them at the widest. An element that does not fit the spec is an error at its
+    /// position; strings shorter than a declared spec's width are widened to it. An error or
+    /// panic in `f` at element *i* is the *i*-th item, and the pass goes on.
     ///
     /// `options` ([`MapOptions`]; `()` for the defaults, or a [`Parallelism`]) run `f` on
     /// several threads: over a random-access pipeline the elements (or the batches of a
@@ -648,8 +661,11 @@ impl Dataset {
             Mapper::Function(f) => {
                 let spec = match output_spec {
                     Some(spec) => spec,
-                    None if spec_from_first_element => first_output_spec("map", self, &f)?,
-                    None => trace("map", self.element_spec(), &*f, Element::spec)?,
+                    None if spec_from_first_element => {
+                        first_output_spec("map", self, &f)?.with_any_string_width()
+                    }
+                    None => trace("map", self.element_spec(), &*f, Element::spec)?
+                        .with_any_string_width(),
                 };
                 Ok(Dataset::from_node(Map {
                     input: self.clone(),

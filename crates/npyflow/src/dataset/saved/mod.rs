@@ -282,7 +282,7 @@ fn spec_from_json(v: &Value) -> Result<ElementSpec> {
         .get("dtype")
         .and_then(Value::as_str)
         .ok_or_else(|| bad_index("a tensor's dtype"))?;
-    let (dtype, _) = DType::parse_descr(descr)?;
+    let dtype = TensorSpec::dtype_from_descr(descr)?;
     let shape = match v.get("shape") {
         Some(Value::Null) => PartialShape::unknown(),
         Some(Value::Array(dims)) => PartialShape::new(

@@ -142,7 +142,7 @@ fn decode_spec(c: &mut Cursor<'_>, depth: usize) -> Result<ElementSpec> {
     }
     Ok(match c.u8()? {
         0 => {
-            let (dtype, _): (DType, _) = DType::parse_descr(&c.string()?)?;
+            let dtype = TensorSpec::dtype_from_descr(&c.string()?)?;
             let rank = c.u64()?;
             let shape = if rank == UNKNOWN {
                 PartialShape::unknown()

@@ -469,6 +469,97 @@ fn map_specs_follow_the_function() {
     assert_eq!(out[1], "[0]");
 }
 
+/// A bytes scalar of its text's width (one byte for an empty text, as NumPy's `S1`).
+fn text(t: &str) -> Tensor {
+    let mut bytes = t.as_bytes().to_vec();
+    bytes.resize(bytes.len().max(1), 0);
+    Tensor::new(
+        DType::Bytes(bytes.len()),
+        &[],
+        npyflow::Buffer::from_vec(bytes),
+    )
+    .unwrap()
+}
+
+/// The strings of a bytes tensor, its padding dropped, as NumPy's `tolist` gives them.
+fn texts(t: &Tensor) -> Vec<String> {
+    let width = t.dtype().itemsize();
+    t.as_bytes()
+        .chunks(width.max(1))
+        .map(|c| String::from_utf8_lossy(c).trim_end_matches('\0').to_string())
+        .collect()
+}
+
+#[test]
+fn strings_a_function_makes_keep_their_widths_and_batch_at_the_widest() {
+    // tf.data (2.21) over [b"a.npy", b"bb.npy", b"ccc.npy"] with an upper-casing
+    // numpy_function: elements A.NPY, BB.NPY, CCC.NPY; batch(2) [[A.NPY, BB.NPY], [CCC.NPY]];
+    // rebatch(3) of that [[A.NPY, BB.NPY, CCC.NPY]]; padded_batch(2, [2]) of each reshaped
+    // to [1] [[[A.NPY, ""], [BB.NPY, ""]], [[CCC.NPY, ""]]].
+    let names = ["a.npy", "bb.npy", "ccc.npy"];
+    let upper = |x: Element| -> npyflow::Result<Element> {
+        let t = x.into_tensor()?;
+        Ok(text(&texts(&t)[0].to_uppercase()).into())
+    };
+    let inputs: Vec<Dataset> = names
+        .iter()
+        .map(|n| Dataset::from_tensors(text(n)))
+        .collect();
+    let mut ds = inputs[0].clone();
+    for more in &inputs[1..] {
+        ds = ds.concatenate(more).unwrap();
+    }
+    // Three widths: the concatenation's spec has strings of any width.
+    assert_eq!(
+        ds.element_spec().to_string(),
+        "TensorSpec(shape=(), dtype=|S0)"
+    );
+    for options in [MapOptions::new(), MapOptions::new().spec_from_first_element()] {
+        let up = ds.map(upper, options).unwrap();
+        assert_eq!(up.element_spec().to_string(), "TensorSpec(shape=(), dtype=|S0)");
+        let each: Vec<Tensor> = up
+            .iter()
+            .map(|e| e.unwrap().into_tensor().unwrap())
+            .collect();
+        let widths: Vec<DType> = each.iter().map(Tensor::dtype).collect();
+        assert_eq!(widths, [DType::Bytes(5), DType::Bytes(6), DType::Bytes(7)]);
+        let batches: Vec<Tensor> = up
+            .batch(2, ())
+            .unwrap()
+            .iter()
+            .map(|e| e.unwrap().into_tensor().unwrap())
+            .collect();
+        assert_eq!(texts(&batches[0]), ["A.NPY", "BB.NPY"]);
+        assert_eq!(batches[0].dtype(), DType::Bytes(6));
+        assert_eq!(texts(&batches[1]), ["CCC.NPY"]);
+        let rebatched = up.batch(2, ()).unwrap().rebatch(&[3], false).unwrap();
+        let all = rebatched.to_vec().unwrap().remove(0).into_tensor().unwrap();
+        assert_eq!(texts(&all), ["A.NPY", "BB.NPY", "CCC.NPY"]);
+        assert_eq!(all.dtype(), DType::Bytes(7));
+    }
+    // A declared width widens shorter strings to it, and refuses longer ones (they would
+    // be cut) at their element.
+    let declared = |width| {
+        ds.map(
+            upper,
+            MapOptions::new().output_spec(ElementSpec::Tensor(TensorSpec {
+                dtype: DType::Bytes(width),
+                shape: PartialShape::known(&[]),
+            })),
+        )
+        .unwrap()
+    };
+    let wide: Vec<Tensor> = declared(8)
+        .iter()
+        .map(|e| e.unwrap().into_tensor().unwrap())
+        .collect();
+    assert!(wide.iter().all(|t| t.dtype() == DType::Bytes(8)));
+    assert_eq!(texts(&wide[0]), ["A.NPY"]);
+    let out = strs(&declared(6));
+    assert!(out[2].contains("does not fit the spec"), "{out:?}");
+    assert_eq!(out.len(), 3);
+}
+
 #[test]
 fn errors_arrive_at_their_element_and_iteration_goes_on() {
     let ds = range_failing_at_2(5, "bad element");
