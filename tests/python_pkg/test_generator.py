@@ -64,5 +64,8 @@ def test_deprecated_output_types_and_shapes():
 def test_string_elements():
     ds = tfd.Dataset.from_generator(lambda: iter(["a", "bc"]), output_signature=tfd.TensorSpec((), "S2"))
     assert list(ds) == [b"a", b"bc"]
-    with pytest.raises(TypeError, match="needs a width"):
-        tfd.Dataset.from_generator(lambda: iter(["a"]), output_signature=tfd.TensorSpec((), np.bytes_))
+    # A string spec without a width (tf.string, np.bytes_): strings of any width, each
+    # element at its own.
+    anywidth = tfd.Dataset.from_generator(lambda: iter(["a", "bcd"]), output_signature=tfd.TensorSpec((), np.bytes_))
+    assert list(anywidth) == [b"a", b"bcd"]
+    assert [b.dtype for b in anywidth.batch(1)] == [np.dtype("S1"), np.dtype("S3")]

@@ -336,7 +336,10 @@ pub fn widen_to_widest<'a>(
     if !differ {
         return Ok(None);
     }
-    tensors.map(|t| t.widen_strings(width)).collect::<Result<_>>().map(Some)
+    tensors
+        .map(|t| t.widen_strings(width))
+        .collect::<Result<_>>()
+        .map(Some)
 }
 
 /// An error naming the first tensor whose dtype or shape differs from the first one's: they

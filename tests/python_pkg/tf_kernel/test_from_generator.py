@@ -16,10 +16,6 @@ from tf_kernel_harness import (
 
 D = tf.data.Dataset
 TF_FILE = "from_generator_test.py"
-STRINGS = (
-    "npyflow's strings are NumPy's fixed-width bytes: a string TensorSpec needs a width "
-    "(tf.string alone is refused with TypeError saying so), so the port declares S8"
-)
 TF_TESTS = {
     "FromGeneratorTest.testFromGeneratorUsingFn": PORTED,
     "FromGeneratorTest.testFromGeneratorUsingList": PORTED,
@@ -27,8 +23,8 @@ TF_TESTS = {
     "FromGeneratorTest.testFromGeneratorUsingGeneratorExpression": PORTED,
     "FromGeneratorTest.testFromMultipleConcurrentGenerators": PORTED,
     "FromGeneratorTest.testFromGeneratorImplicitConversion": PORTED,
-    "FromGeneratorTest.testFromGeneratorString": differs(STRINGS),
-    "FromGeneratorTest.testFromGeneratorDatastructures": differs(STRINGS),
+    "FromGeneratorTest.testFromGeneratorString": PORTED,
+    "FromGeneratorTest.testFromGeneratorDatastructures": PORTED,
     "FromGeneratorTest.testFromGeneratorTypeError": PORTED,
     "FromGeneratorTest.testFromGeneratorShapeError": PORTED,
     "FromGeneratorTest.testFromGeneratorStructureError": PORTED,
@@ -39,7 +35,7 @@ TF_TESTS = {
         "after it has its count (TF destroys it then)"
     ),
     "FromGeneratorTest.testFromGeneratorWithArgs": PORTED,
-    "FromGeneratorTest.testFromGeneratorWithTwoArgs": differs(STRINGS),
+    "FromGeneratorTest.testFromGeneratorWithTwoArgs": PORTED,
     "FromGeneratorTest.testGeneratorDatasetFinalizeFunctionCalled": left_out(
         "TF's internal _GeneratorDataset class and its finalize function"
     ),
@@ -139,9 +135,7 @@ def test_FromGeneratorTest_testFromGeneratorString():
         yield b"bar"
         yield "baz"
 
-    with pytest.raises(TypeError, match="width"):
-        D.from_generator(generator, output_types=tf.string, output_shapes=[])
-    ds = D.from_generator(generator, output_types=np.dtype("S8"), output_shapes=[])
+    ds = D.from_generator(generator, output_types=tf.string, output_shapes=[])
     assert outputs(ds) == [b"foo", b"bar", b"baz"]
 
 
@@ -153,7 +147,7 @@ def test_FromGeneratorTest_testFromGeneratorDatastructures():
 
     ds = D.from_generator(
         generator,
-        output_types={"a": np.dtype("S8"), "b": tf.int32, "c": tf.int32},
+        output_types={"a": tf.string, "b": tf.int32, "c": tf.int32},
         output_shapes={"a": [], "b": [None], "c": [None]},
     )
     assert outputs(ds) == [
@@ -277,7 +271,7 @@ def test_FromGeneratorTest_testFromGeneratorWithTwoArgs():
                 yield i, msg
 
         return D.from_generator(
-            generator_with_arg, output_types=(tf.int64, np.dtype("S8")), output_shapes=((), ()), args=(elem, message)
+            generator_with_arg, output_types=(tf.int64, tf.string), output_shapes=((), ()), args=(elem, message)
         )
 
     ds = D.zip((D.range(5), D.from_tensors("Hi!").repeat(None))).flat_map(flat_map_fn)

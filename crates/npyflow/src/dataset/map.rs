@@ -12,10 +12,10 @@ use super::plumbing::{
 use super::runtime::parallel::{panic_error, read_parallel_state, Jobs, Lanes, ParallelIter};
 use super::state::{Randomness, State};
 use crate::buffer::BufferPool;
+use crate::dtype::DType;
 use crate::element::{Element, ElementSpec, PartialShape, TensorSpec};
 use crate::error::{Error, Result};
 use crate::ops::{Component, Op};
-use crate::dtype::DType;
 use crate::tensor::Tensor;
 
 /// An element of `spec` whose numbers are all `value` (0 or 1; strings and times are

@@ -486,7 +486,11 @@ fn texts(t: &Tensor) -> Vec<String> {
     let width = t.dtype().itemsize();
     t.as_bytes()
         .chunks(width.max(1))
-        .map(|c| String::from_utf8_lossy(c).trim_end_matches('\0').to_string())
+        .map(|c| {
+            String::from_utf8_lossy(c)
+                .trim_end_matches('\0')
+                .to_string()
+        })
         .collect()
 }
 
@@ -514,9 +518,15 @@ fn strings_a_function_makes_keep_their_widths_and_batch_at_the_widest() {
         ds.element_spec().to_string(),
         "TensorSpec(shape=(), dtype=|S0)"
     );
-    for options in [MapOptions::new(), MapOptions::new().spec_from_first_element()] {
+    for options in [
+        MapOptions::new(),
+        MapOptions::new().spec_from_first_element(),
+    ] {
         let up = ds.map(upper, options).unwrap();
-        assert_eq!(up.element_spec().to_string(), "TensorSpec(shape=(), dtype=|S0)");
+        assert_eq!(
+            up.element_spec().to_string(),
+            "TensorSpec(shape=(), dtype=|S0)"
+        );
         let each: Vec<Tensor> = up
             .iter()
             .map(|e| e.unwrap().into_tensor().unwrap())
