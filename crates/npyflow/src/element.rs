@@ -573,8 +573,18 @@ impl TensorSpec {
 
 /// Whether a tensor of `dtype` fits a spec of dtype `spec`: the same dtype, or a string of
 /// the spec's kind where the spec's width is 0 (any width).
-fn dtype_fits(spec: DType, dtype: DType) -> bool {
+pub(crate) fn dtype_fits(spec: DType, dtype: DType) -> bool {
     spec == dtype || (any_width(spec) == spec && same_string_kind(spec, dtype))
+}
+
+/// The dtype of a value made for a spec of `dtype` (a placeholder, a padding value): a string
+/// of any width as one character, the width NumPy gives an empty string; others as they are.
+pub(crate) fn one_wide(dtype: DType) -> DType {
+    match dtype {
+        DType::Bytes(0) => DType::Bytes(1),
+        DType::Unicode(0) => DType::Unicode(1),
+        other => other,
+    }
 }
 
 /// `dtype` as a string of any width, for a string dtype; any other dtype as it is.

@@ -32,10 +32,7 @@ TF_TESTS = {
     "PaddedBatchTest.testDefaultPaddedShapes": PORTED,
     "PaddedBatchTest.testNestedDefaultPaddedShapes": PORTED,
     "PaddedBatchTest.testPaddedBatchDatasetNonDefaultPadding": PORTED,
-    "PaddedBatchTest.testPaddedBatchDatasetUnicode": differs(
-        "npyflow's strings are NumPy's fixed-width bytes: the generator's str values are "
-        "encoded as UTF-8 into the width its signature declares"
-    ),
+    "PaddedBatchTest.testPaddedBatchDatasetUnicode": PORTED,
     "PaddedBatchTest.testPaddedBatchDatasetShapeSpecifications": left_out(GRAPH_ONLY),
     "PaddedBatchTest.testPaddedBatchSparseError": left_out(SPARSE),
     "PaddedBatchTest.testPaddedBatchRaggedError": left_out(RAGGED),
@@ -175,7 +172,7 @@ def test_PaddedBatchTest_testPaddedBatchDatasetUnicode():
 
     ds = D.from_generator(
         generator,
-        output_signature=(tf.TensorSpec([None], "S32"), tf.TensorSpec([None], np.int32)),
+        output_signature=(tf.TensorSpec([None], tf.string), tf.TensorSpec([None], np.int32)),
     )
     words, _ = next(iter(ds.padded_batch(2, padded_shapes=([None], [None]), padding_values=("", 0))))
     assert words[1, 3].decode("utf-8") == "простым"

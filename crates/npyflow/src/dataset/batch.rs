@@ -13,7 +13,7 @@ use super::plumbing::{
 use super::runtime::parallel::{panic_error, read_parallel_state, Jobs, Lanes, ParallelIter};
 use super::state::State;
 use crate::buffer::{Buffer, BufferPool};
-use crate::element::{Element, ElementSpec, PartialShape, TensorSpec};
+use crate::element::{dtype_fits, one_wide, Element, ElementSpec, PartialShape, TensorSpec};
 use crate::error::{Error, Result};
 use crate::ops::elementwise::{
     apply_elementwise_bytes, apply_elementwise_into, f32_factor, scale_f32,
@@ -828,7 +828,7 @@ impl Dataset {
                     )
                 })?;
                 for (i, (v, spec)) in v.iter().zip(&specs).enumerate() {
-                    require(v.ndim() == 0 && v.dtype() == spec.dtype, || {
+                    require(v.ndim() == 0 && dtype_fits(spec.dtype, v.dtype()), || {
                         format!(
                             "padded_batch: padding value {i} must be a {} scalar, got a {} \
                              tensor of shape {:?}",
@@ -840,9 +840,10 @@ impl Dataset {
                 }
                 v
             }
+            // Zeros; an empty string of one character where strings have any width.
             None => specs
                 .iter()
-                .map(|s| Tensor::zeros(s.dtype, &[]))
+                .map(|s| Tensor::zeros(one_wide(s.dtype), &[]))
                 .collect::<Result<_>>()?,
         };
         let mut k = 0;

@@ -12,8 +12,7 @@ use super::plumbing::{
 use super::runtime::parallel::{panic_error, read_parallel_state, Jobs, Lanes, ParallelIter};
 use super::state::{Randomness, State};
 use crate::buffer::BufferPool;
-use crate::dtype::DType;
-use crate::element::{Element, ElementSpec, PartialShape, TensorSpec};
+use crate::element::{one_wide, Element, ElementSpec, PartialShape, TensorSpec};
 use crate::error::{Error, Result};
 use crate::ops::{Component, Op};
 use crate::tensor::Tensor;
@@ -32,12 +31,7 @@ pub(crate) fn placeholder(spec: &ElementSpec, fill: usize, value: u8) -> Result<
                 .iter()
                 .map(|d| d.unwrap_or(fill))
                 .collect();
-            let dtype = match s.dtype {
-                DType::Bytes(0) => DType::Bytes(1),
-                DType::Unicode(0) => DType::Unicode(1),
-                other => other,
-            };
-            let zeros = Tensor::zeros(dtype, &dims)?;
+            let zeros = Tensor::zeros(one_wide(s.dtype), &dims)?;
             let numeric = matches!(s.dtype.kind(), 'b' | 'i' | 'u' | 'f' | 'c');
             Element::Tensor(if value == 0 || !numeric {
                 zeros

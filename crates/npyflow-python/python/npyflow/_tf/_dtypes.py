@@ -27,7 +27,8 @@ complex128: np.dtype[Any] = np.dtype("complex128")
 class StringDType:
     """``tf.string``: npyflow's strings are NumPy bytes arrays (``S1``, ``S7``, ... sized to
     their longest value), so ``x.dtype == tf.string`` holds for any of them. npyflow's
-    functions and ``TensorSpec`` take it as NumPy's ``S``; give NumPy ``"S"`` itself."""
+    functions and ``TensorSpec`` take it as NumPy's ``S`` (``S0``): in a spec, a string of any
+    width, each element at its own."""
 
     __slots__ = ()
     name = "string"
