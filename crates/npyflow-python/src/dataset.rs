@@ -698,9 +698,19 @@ impl CoreDataset {
         )
     }
 
-    #[pyo3(signature = (filename))]
-    fn cache(&self, py: Python<'_>, filename: Option<PathBuf>) -> PyResult<CoreDataset> {
-        wrap(py, self.inner.cache(filename))
+    /// `shared`: a file several pipelines may fill at once (a snapshot's; see
+    /// `Dataset::cache_shared`).
+    #[pyo3(signature = (filename, shared=false))]
+    fn cache(
+        &self,
+        py: Python<'_>,
+        filename: Option<PathBuf>,
+        shared: bool,
+    ) -> PyResult<CoreDataset> {
+        match filename {
+            Some(path) if shared => wrap(py, self.inner.cache_shared(path)),
+            filename => wrap(py, self.inner.cache(filename)),
+        }
     }
 
     fn prefetch(&self, py: Python<'_>, buffer_size: i64) -> PyResult<CoreDataset> {

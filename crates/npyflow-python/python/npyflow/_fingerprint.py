@@ -18,7 +18,9 @@ digests that record, and in it:
   ``pickle`` would save of them; an object that cannot be pickled (a lock, an open file) by
   its type alone.
 
-What it cannot see: a file a function reads by a name it builds itself, a database, the
+Values are digested as they are when ``snapshot`` is called: a function that changes what it
+captured as it runs (appends to a list, counts calls) gives another fingerprint once it has
+run. What it cannot see: a file a function reads by a name it builds itself, a database, the
 network. Such a pipeline gives the same fingerprint after its data changed; delete the
 snapshot or give ``snapshot`` another path then (tf.data's snapshots have the same blind
 spot, and more: they do not look into Python functions at all).
@@ -80,7 +82,14 @@ def fingerprint(dataset: Dataset) -> str:
     """The hex digest (32 characters) of how ``dataset`` was built: see the module's doc."""
     h = _Hasher()
     h.feed(b"npyflow snapshot fingerprint 1", _npyflow_version().encode())
-    h.value(dataset)
+    try:
+        h.value(dataset)
+    except RecursionError:
+        raise FingerprintError(
+            "snapshot: the pipeline's arguments nest too deeply to fingerprint (objects "
+            "inside objects, thousands deep); pass such data as NumPy arrays, or use "
+            "Dataset.cache(filename) with a file name of your own"
+        ) from None
     return h.hexdigest()
 
 

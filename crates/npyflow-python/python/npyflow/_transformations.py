@@ -472,9 +472,10 @@ class DatasetTransformations:
 
         A pass that stops early or meets an error keeps nothing: the next pass writes again,
         to a temporary file renamed when it is complete, so a reader never sees part of a
-        snapshot. Two passes of one process cannot write the same snapshot at once
-        (FileExistsError); separate processes can, and the last to finish replaces the
-        file with the same elements.
+        snapshot. Passes that run at once share the work as they can: in one process, a pass
+        that finds another writing the snapshot passes its elements through without
+        writing; separate processes each write, and the last to finish replaces the file
+        with the same elements.
 
         Where this differs from tf.data: a snapshot is one uncompressed file in npyflow's
         cache format (mapped, not copied, when read), so ``compression`` ``"GZIP"`` and
@@ -515,7 +516,7 @@ class DatasetTransformations:
         directory = os.path.join(root, fingerprint(this))
         os.makedirs(directory, exist_ok=True)
         _write_once(os.path.join(directory, "recipe.txt"), recipe_text(this))
-        out = self._derive(self._ds.cache(os.path.join(directory, "elements.npyflow-cache")))
+        out = self._derive(self._ds.cache(os.path.join(directory, "elements.npyflow-cache"), shared=True))
         if reader_func is None:
             return out
         read = reader_func(Dataset.from_tensor_slices([out]))

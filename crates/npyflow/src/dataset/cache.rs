@@ -308,6 +308,9 @@ impl Node for MemoryCache {
 struct FileCache {
     input: Dataset,
     path: PathBuf,
+    /// Whether a pass that finds another pass of this process writing the file passes its
+    /// elements through without writing (a snapshot), rather than failing (a cache).
+    shared: bool,
 }
 
 /// Rebuilds an element of `spec` from its tensors in [`Element::tensors`] order.
@@ -462,11 +465,6 @@ fn not_a_directory() -> std::io::Error {
 }
 
 impl CacheWriter {
-    fn create(path: &Path) -> Result<CacheWriter> {
-        let claim = Claim::take(path)?;
-        Self::create_claimed(path, claim).map_err(|e| Error::io(path, e))
-    }
-
     fn create_claimed(path: &Path, claim: Claim) -> std::io::Result<CacheWriter> {
         let dir = match path.parent() {
             Some(d) if !d.as_os_str().is_empty() => d,
@@ -566,11 +564,20 @@ impl Node for FileCache {
             None => self.input.open()?,
         };
         let start = start.or_else(|| start_of(&input));
-        let writer = CacheWriter::create(&self.path)?;
+        let writer = match Claim::take(&self.path) {
+            Ok(claim) => Some(
+                CacheWriter::create_claimed(&self.path, claim)
+                    .map_err(|e| Error::io(&self.path, e))?,
+            ),
+            // Another pass writes the same elements: this one reads its input and keeps
+            // nothing; the file is the other's.
+            Err(_) if self.shared => None,
+            Err(e) => return Err(e),
+        };
         let mut it = Fill {
             input,
             keeper: InFile {
-                writer: Some(writer),
+                writer,
                 path: self.path.clone(),
             },
             given: 0,
@@ -682,8 +689,41 @@ impl Dataset {
                 Ok(Dataset::from_node(FileCache {
                     input: self.clone(),
                     path: p.as_ref().to_path_buf(),
+                    shared: false,
                 }))
             }
         }
+    }
+
+    /// [`cache`](Dataset::cache) to the file `filename`, for a file that several pipelines
+    /// of this process may fill at once (Python's `snapshot` keeps a snapshot so): a pass
+    /// that finds another pass writing the file reads its input and passes the elements
+    /// through without writing, where `cache` refuses it (tf.data's `AlreadyExistsError`).
+    /// Whichever pass completes first leaves the file; later passes replay it.
+    ///
+    /// ```
+    /// use npyflow::Dataset;
+    /// let dir = tempfile::tempdir()?;
+    /// let path = dir.path().join("elements.npyflow-cache");
+    /// let (a, b) = (
+    ///     Dataset::range(0, 4, 1)?.cache_shared(&path)?,
+    ///     Dataset::range(0, 4, 1)?.cache_shared(&path)?,
+    /// );
+    /// let (mut first, mut second) = (a.iter(), b.iter());
+    /// first.next(); // the first pass is writing the file...
+    /// assert_eq!(second.count(), 4); // ...and the second passes its elements through
+    /// assert_eq!(first.count(), 3);
+    /// assert_eq!(b.to_vec()?, a.to_vec()?); // later passes replay the file
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn cache_shared(&self, filename: impl AsRef<Path>) -> Result<Dataset> {
+        require(!self.element_spec().has_dataset(), || {
+            "cache: elements holding datasets cannot be written to a file".to_string()
+        })?;
+        Ok(Dataset::from_node(FileCache {
+            input: self.clone(),
+            path: filename.as_ref().to_path_buf(),
+            shared: true,
+        }))
     }
 }

@@ -226,6 +226,14 @@ def test_deep_pipelines_and_recursive_functions_fingerprint(tmp_path):
     )
 
 
+def test_arguments_nested_too_deeply_are_refused_with_a_clear_error(tmp_path):
+    nested = []
+    for _ in range(100_000):
+        nested = [nested]
+    with pytest.raises(ValueError, match="nest too deeply"):
+        D.range(3).map(lambda x: x if nested else x).snapshot(tmp_path)
+
+
 def test_tf_data_arguments(tmp_path):
     base = D.range(6).map(lambda x: x * 2)
     with pytest.warns(UserWarning, match="compression='GZIP' is ignored"):
