@@ -349,14 +349,16 @@ impl CoreDataset {
         let uf = UserFn::new(f);
         let trace = Trace::start();
         let tracer = trace.clone();
-        let result = self.inner.flat_map(
+        // The spec comes from the dataset made for the first element, never from made-up
+        // values (a function may open the file an element names).
+        let result = self.inner.flat_map_with(
             move |e| {
                 tracer.run(|py| {
                     let out = uf.call(py, e)?;
                     returned_dataset(py, &out, "flat_map")
                 })
             },
-            None,
+            InterleaveOptions::new().spec_from_first_element(),
         );
         trace
             .finish(py, "flat_map", "", result)
@@ -381,7 +383,8 @@ impl CoreDataset {
                 num_parallel_calls,
                 deterministic,
             ),
-        )?;
+        )?
+        .spec_from_first_element();
         let uf = UserFn::new(f);
         let trace = Trace::start();
         let tracer = trace.clone();

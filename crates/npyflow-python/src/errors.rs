@@ -153,7 +153,7 @@ pub fn core<T>(py: Python<'_>, result: npyflow::Result<T>) -> PyResult<T> {
 }
 
 /// Keeps the exception a user function raised while a transformation looked for its output
-/// spec (`map`: on the first elements of its input; `flat_map`, `interleave`, `scan`,
+/// spec (`map`, `flat_map`, `interleave`: on the first elements of its input; `scan`,
 /// `group_by_window`: on placeholder elements), so that the transformation raises the
 /// user's own exception rather than the core's summary of it.
 #[derive(Clone)]
@@ -214,7 +214,7 @@ impl Trace {
             }
             (Err(_), Some(err)) => {
                 raise_pending(py)?;
-                let how = if op == "map" {
+                let how = if matches!(op, "map" | "flat_map" | "interleave") {
                     "on the first elements of its input"
                 } else {
                     "on placeholder elements (zeros, then ones)"

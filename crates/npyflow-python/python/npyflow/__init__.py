@@ -35,7 +35,7 @@ Differences from tf.data: functions given to ``map``, ``filter`` and the others 
 over NumPy arrays. ``map`` and ``filter`` trace them into native op graphs where NumPy's
 results can be reproduced exactly, and call them per element otherwise (see
 ``Dataset.map``); an untraced ``map`` function's output structure comes from
-``output_signature`` or from its first element. Strings are NumPy ``S`` (bytes) or ``U``
+``output_signature`` or from its first element, as ``flat_map``'s and ``interleave``'s do. Strings are NumPy ``S`` (bytes) or ``U``
 arrays rather than object arrays of bytes; a spec's ``tf.string`` (``S0``) is a string of any
 width, and a batch stacks strings at the widest, as ``np.stack`` does.
 Random orders (``shuffle``, ``sample_from_datasets``, ``list_files``) are npyflow's own: a

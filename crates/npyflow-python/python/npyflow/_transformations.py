@@ -229,7 +229,10 @@ class DatasetTransformations:
         return self._derive(self._ds.filter(with_inputs(predicate, self._struct)))
 
     def flat_map(self, map_func: Callable[..., Dataset], name: Optional[str] = None) -> Dataset:
-        """The elements of the datasets ``map_func`` returns for each element, in order."""
+        """The elements of the datasets ``map_func`` returns for each element, in order.
+        The output's structure is that of the dataset made for the first element (its
+        strings of any width): building the dataset calls ``map_func`` on that element, never
+        on made-up values, as ``map`` does."""
         capture = Capture(with_inputs(map_func, self._struct), _struct_of_dataset)
         core = self._ds.flat_map(capture)
         return self._derive(core, struct=capture.done())
@@ -246,7 +249,8 @@ class DatasetTransformations:
         """The datasets ``map_func`` returns, ``cycle_length`` at a time, ``block_length``
         elements from each in turn. ``cycle_length`` None or AUTOTUNE is tf.data's: the number
         of CPUs, ``min(num_parallel_calls, CPUs)`` with a number of parallel calls, a third of
-        the CPUs (rounded up) with ``num_parallel_calls=AUTOTUNE``."""
+        the CPUs (rounded up) with ``num_parallel_calls=AUTOTUNE``. The output's structure
+        comes from the dataset made for the first element, as in ``flat_map``."""
         check_parallel_calls(num_parallel_calls)
         deterministic = self._deterministic(deterministic)
         cycle = None if cycle_length is None else as_index(cycle_length, "cycle_length")

@@ -2,10 +2,11 @@
 
 use std::sync::Arc;
 
-use super::map::trace;
+use super::map::{first_output_spec, trace};
 use super::options::InterleaveOptions;
 use super::plumbing::{
-    call_user, describe_node, restore, BoxIter, Cardinality, Dataset, ElementIter, Node, Piece,
+    call_user, describe_node, require, restore, BoxIter, Cardinality, Dataset, ElementIter, Node,
+    Piece,
 };
 use super::prefetch::prefetched;
 use super::state::State;
@@ -370,7 +371,51 @@ impl Dataset {
         f: impl Fn(Element) -> Result<Dataset> + Send + Sync + 'static,
         output_spec: Option<ElementSpec>,
     ) -> Result<Dataset> {
-        self.interleave_node("flat_map", Arc::new(f), 1, 1, None, output_spec)
+        let spec = match output_spec {
+            Some(spec) => SpecFrom::Declared(spec),
+            None => SpecFrom::Placeholders,
+        };
+        self.interleave_node("flat_map", Arc::new(f), 1, 1, None, spec)
+    }
+
+    /// [`flat_map`](Dataset::flat_map) with the spec of the datasets `f` makes found as
+    /// `options` say ([`InterleaveOptions::output_spec`] or
+    /// [`InterleaveOptions::spec_from_first_element`]). A flat map reads one dataset at a
+    /// time, in order: `options` with a cycle length, a block length or parallelism are
+    /// refused.
+    ///
+    /// ```
+    /// use npyflow::dataset::InterleaveOptions;
+    /// use npyflow::{Dataset, Element, Error};
+    /// let ds = Dataset::range(1, 4, 1)?.flat_map_with(
+    ///     // A function that cannot run on placeholders: it refuses 0.
+    ///     |x: Element| match x.into_tensor()?.to_i64_scalar("x")? {
+    ///         0 => Err(Error::msg("no zeros here")),
+    ///         n => Dataset::range(0, n, 1),
+    ///     },
+    ///     InterleaveOptions::new().spec_from_first_element(),
+    /// )?;
+    /// assert_eq!(ds.to_vec()?.len(), 1 + 2 + 3);
+    /// # Ok::<(), npyflow::Error>(())
+    /// ```
+    pub fn flat_map_with(
+        &self,
+        f: impl Fn(Element) -> Result<Dataset> + Send + Sync + 'static,
+        options: impl Into<InterleaveOptions>,
+    ) -> Result<Dataset> {
+        let options = options.into();
+        require(
+            options.cycle_length.is_none()
+                && options.block_length == 1
+                && options.parallelism.is_none(),
+            || {
+                "flat_map: a flat map reads one dataset at a time; give cycle_length, \
+                 block_length or parallelism to interleave"
+                    .to_string()
+            },
+        )?;
+        let spec = SpecFrom::of(options.output_spec, options.spec_from_first_element);
+        self.interleave_node("flat_map", Arc::new(f), 1, 1, None, spec)
     }
 
     /// tf.data's `interleave(f, cycle_length, block_length, num_parallel_calls)`:
@@ -417,7 +462,7 @@ impl Dataset {
             cycle,
             block,
             prefetch,
-            options.output_spec,
+            SpecFrom::of(options.output_spec, options.spec_from_first_element),
         )
     }
 
@@ -428,14 +473,30 @@ impl Dataset {
         cycle_length: usize,
         block_length: usize,
         prefetch: Option<usize>,
-        output_spec: Option<ElementSpec>,
+        spec_from: SpecFrom,
     ) -> Result<Dataset> {
-        let (f, spec) = match output_spec {
-            Some(spec) => (checked(f, spec.clone()), spec),
-            None => {
+        let (f, spec) = match spec_from {
+            SpecFrom::Declared(spec) => (checked(f, spec.clone()), spec),
+            SpecFrom::Placeholders => {
                 let spec = trace(op, self.element_spec(), &*f, |d: &Dataset| {
                     d.element_spec().clone()
                 })?;
+                (f, spec)
+            }
+            SpecFrom::FirstElement => {
+                // The spec of the dataset made for the first element, as that dataset states
+                // it (its unknown dimensions are the ones it cannot know), with its strings
+                // of any width. An empty input makes no dataset: placeholders are tried
+                // then, and its own spec kept where the function fails on them.
+                let spec = match first_output_spec(op, self, &*f, |d: &Dataset| {
+                    ElementSpec::Dataset(Box::new(d.element_spec().clone()))
+                })? {
+                    Some(ElementSpec::Dataset(inner)) => inner.with_any_string_width(),
+                    _ => trace(op, self.element_spec(), &*f, |d: &Dataset| {
+                        d.element_spec().clone()
+                    })
+                    .unwrap_or_else(|_| self.element_spec().clone()),
+                };
                 (f, spec)
             }
         };
@@ -448,6 +509,26 @@ impl Dataset {
             op,
             prefetch,
         }))
+    }
+}
+
+/// Where the spec of the datasets an interleave's function makes comes from.
+enum SpecFrom {
+    /// Declared by the caller (and checked on each dataset).
+    Declared(ElementSpec),
+    /// Found by calling the function on placeholder elements.
+    Placeholders,
+    /// Found from the dataset it makes for the input's first element.
+    FirstElement,
+}
+
+impl SpecFrom {
+    fn of(declared: Option<ElementSpec>, from_first_element: bool) -> SpecFrom {
+        match declared {
+            Some(spec) => SpecFrom::Declared(spec),
+            None if from_first_element => SpecFrom::FirstElement,
+            None => SpecFrom::Placeholders,
+        }
     }
 }
 

@@ -114,16 +114,22 @@ fn random_states(dataset: &Dataset, out: &mut Vec<(Dataset, (u64, u64))>) {
 /// few that `f` maps without an error), as `map` finds a closure's output spec: `f` is
 /// called on a real element, never on a made-up one. The look leaves no trace in the
 /// pipeline: its random nodes' seeds and epoch counters are put back. The structure, dtypes
-/// and ranks are that output's; its dimensions are unknown, since one element cannot tell
-/// which of them follow the data. An empty input gives its own spec.
-pub(crate) fn first_output_spec(op: &str, input: &Dataset, f: &MapFn) -> Result<ElementSpec> {
+/// and ranks are that output's; its dimensions are unknown and its strings of any width
+/// ([`relaxed`]), since one element cannot tell which of them follow the data. `None` for
+/// an empty input.
+pub(crate) fn first_output_spec<T>(
+    op: &str,
+    input: &Dataset,
+    f: impl Fn(Element) -> Result<T>,
+    spec_of: impl Fn(&T) -> ElementSpec,
+) -> Result<Option<ElementSpec>> {
     let mut randoms = Vec::new();
     random_states(input, &mut randoms);
     let mut first_err = None;
     let mut look = |i: u64, item: Result<Element>| -> Option<ElementSpec> {
         let out = item.and_then(|e| call_user(op, i, || f(e)));
         match out {
-            Ok(out) => Some(out.spec()),
+            Ok(out) => Some(spec_of(&out)),
             Err(err) => {
                 first_err.get_or_insert(err);
                 None
@@ -151,20 +157,28 @@ pub(crate) fn first_output_spec(op: &str, input: &Dataset, f: &MapFn) -> Result<
         }
     }
     match (found, first_err) {
-        (Some(spec), _) => Ok(spec.map_specs(&mut |t| TensorSpec {
-            dtype: t.dtype,
-            shape: match t.shape.rank() {
-                Some(r) => PartialShape::new(&vec![None; r]),
-                None => PartialShape::unknown(),
-            },
-        })),
+        (Some(spec), _) => Ok(Some(relaxed(&spec))),
         (None, Some(err)) => Err(Error::InvalidArgument(format!(
             "{op}: the function failed on the first elements of its input, on which npyflow \
              finds its output spec; declare the spec instead (the output_spec of its \
              options): {err}"
         ))),
-        (None, None) => Ok(input.element_spec().clone()),
+        (None, None) => Ok(None),
     }
+}
+
+/// `spec` with every dimension unknown (its ranks kept) and its strings of any width: the
+/// spec of a function's output seen on one element, which cannot tell which dimensions and
+/// widths follow the data.
+pub(crate) fn relaxed(spec: &ElementSpec) -> ElementSpec {
+    spec.map_specs(&mut |t| TensorSpec {
+        dtype: t.dtype,
+        shape: match t.shape.rank() {
+            Some(r) => PartialShape::new(&vec![None; r]),
+            None => PartialShape::unknown(),
+        },
+    })
+    .with_any_string_width()
 }
 
 /// A user function from element to element.
@@ -656,7 +670,9 @@ impl Dataset {
                 let spec = match output_spec {
                     Some(spec) => spec,
                     None if spec_from_first_element => {
-                        first_output_spec("map", self, &f)?.with_any_string_width()
+                        // An empty input: its own spec (no element is ever made).
+                        first_output_spec("map", self, &*f, Element::spec)?
+                            .unwrap_or_else(|| self.element_spec().clone())
                     }
                     None => trace("map", self.element_spec(), &*f, Element::spec)?
                         .with_any_string_width(),

@@ -167,6 +167,10 @@ pub struct InterleaveOptions {
     /// the function on placeholder elements (for functions that open files named by the
     /// element, say). A dataset of another spec is an error where it is read.
     pub output_spec: Option<ElementSpec>,
+    /// Without a declared spec, find it by calling the function on the first element of
+    /// the input instead of on placeholders (see [`MapOptions::spec_from_first_element`]):
+    /// Python's functions are never called on made-up values.
+    pub spec_from_first_element: bool,
 }
 
 impl Default for InterleaveOptions {
@@ -176,6 +180,7 @@ impl Default for InterleaveOptions {
             block_length: 1,
             parallelism: None,
             output_spec: None,
+            spec_from_first_element: false,
         }
     }
 }
@@ -220,6 +225,16 @@ impl InterleaveOptions {
         }
     }
 
+    /// With the spec found from the dataset the function makes for the first element of
+    /// the input, never from placeholder elements (see
+    /// [`MapOptions::spec_from_first_element`]).
+    pub fn spec_from_first_element(self) -> InterleaveOptions {
+        InterleaveOptions {
+            spec_from_first_element: true,
+            ..self
+        }
+    }
+
     /// tf.data's `interleave(cycle_length=, block_length=, num_parallel_calls=,
     /// deterministic=)`, with its checks: `cycle_length` positive or [`AUTOTUNE`] (`None`
     /// is AUTOTUNE), `block_length` positive (`None` is 1).
@@ -243,6 +258,7 @@ impl InterleaveOptions {
             block_length: usize::try_from(block_length).unwrap_or(usize::MAX),
             parallelism: Parallelism::from_tf("interleave", num_parallel_calls, deterministic)?,
             output_spec: None,
+            spec_from_first_element: false,
         })
     }
 
