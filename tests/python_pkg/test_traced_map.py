@@ -531,3 +531,29 @@ def test_numpy_function_in_a_map_gets_what_tensorflow_gives():
     got = list(ds.map(lambda p, f, v: tf.numpy_function(show, [p, f, v], tf.int64)).as_numpy_iterator())
     assert got == [5, 6]
     assert set(seen) == {("bytes", None, "float32", (), "ndarray", (2,))}
+
+
+def test_flat_map_and_interleave_call_their_function_on_real_elements_only(tmp_path):
+    """A function that opens the file an element names builds (it used to be called on a
+    placeholder, an empty name, when the dataset was made); the structure is that of the
+    dataset made for the first element."""
+    paths = []
+    for i, n in enumerate([3, 1, 2]):
+        path = tmp_path / f"part-{i}.npy"
+        np.save(path, np.arange(n * 2, dtype=np.float32).reshape(n, 2) + 10 * i)
+        paths.append(str(path).encode())
+    seen = []
+
+    def rows(path):
+        seen.append(bytes(path))
+        return tf.data.Dataset.from_tensor_slices(np.load(path.decode()))
+
+    flat = tf.data.Dataset.from_tensor_slices(paths).flat_map(rows)
+    assert seen == [paths[0]]  # the first element, to find the structure
+    assert flat.element_spec == TensorSpec((2,), np.float32)
+    want = np.concatenate([np.load(p.decode()) for p in paths])
+    np.testing.assert_array_equal(np.stack(list(flat.as_numpy_iterator())), want)
+    seen.clear()
+    mixed = tf.data.Dataset.from_tensor_slices(paths).interleave(rows, cycle_length=2)
+    assert seen == [paths[0]]
+    assert sorted(map(tuple, mixed.as_numpy_iterator())) == sorted(map(tuple, want.tolist()))
