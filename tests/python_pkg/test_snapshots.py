@@ -70,6 +70,23 @@ def test_a_pass_that_stops_early_keeps_nothing(tmp_path):
     assert _rows(ds) == list(range(1, 101))
 
 
+def test_an_iterator_state_saved_while_writing_restores_and_completes_the_snapshot(tmp_path):
+    ds = D.range(50).map(lambda x: x * 3).snapshot(tmp_path)
+    (digest,) = _snapshot_dirs(tmp_path)
+    it = iter(ds)
+    head = [int(next(it)) for _ in range(20)]
+    state = it.get_state()
+    del it  # the writing pass ends unfinished: nothing is kept
+    assert sorted(os.listdir(tmp_path / digest)) == ["recipe.txt"]
+    again = iter(ds)
+    again.set_state(state)
+    tail = [int(v) for v in again]
+    assert head + tail == [3 * i for i in range(50)]
+    # The restored pass wrote the elements before its position again: the file is whole.
+    assert sorted(os.listdir(tmp_path / digest)) == ["elements.npyflow-cache", "recipe.txt"]
+    assert _rows(ds) == [3 * i for i in range(50)]
+
+
 CHILD = textwrap.dedent(
     """
     import json, sys
