@@ -557,3 +557,15 @@ def test_flat_map_and_interleave_call_their_function_on_real_elements_only(tmp_p
     mixed = tf.data.Dataset.from_tensor_slices(paths).interleave(rows, cycle_length=2)
     assert seen == [paths[0]]
     assert sorted(map(tuple, mixed.as_numpy_iterator())) == sorted(map(tuple, want.tolist()))
+
+
+def test_a_flat_map_dataset_of_another_structure_is_an_error_at_its_element():
+    def parts(x):
+        if int(x) < 2:
+            return tf.data.Dataset.from_tensor_slices(np.arange(2, dtype=np.int64) + x)
+        return tf.data.Dataset.from_tensor_slices(np.zeros(2, np.float32))
+
+    it = iter(tf.data.Dataset.range(3).flat_map(parts))
+    assert [int(next(it)) for _ in range(4)] == [0, 1, 1, 2]
+    with pytest.raises(ValueError, match=r"float32.*not of the structure of the dataset made for the first element"):
+        next(it)

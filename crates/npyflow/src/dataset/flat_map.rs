@@ -476,7 +476,7 @@ impl Dataset {
         spec_from: SpecFrom,
     ) -> Result<Dataset> {
         let (f, spec) = match spec_from {
-            SpecFrom::Declared(spec) => (checked(f, spec.clone()), spec),
+            SpecFrom::Declared(spec) => (checked(f, spec.clone(), "the declared"), spec),
             SpecFrom::Placeholders => {
                 let spec = trace(op, self.element_spec(), &*f, |d: &Dataset| {
                     d.element_spec().clone()
@@ -497,7 +497,8 @@ impl Dataset {
                     })
                     .unwrap_or_else(|_| self.element_spec().clone()),
                 };
-                (f, spec)
+                let what = "the structure of the dataset made for the first element,";
+                (checked(f, spec.clone(), what), spec)
             }
         };
         Ok(Dataset::from_node(Interleave {
@@ -532,13 +533,14 @@ impl SpecFrom {
     }
 }
 
-/// `f`, with the datasets it makes checked against the declared `spec`.
-fn checked(f: DatasetFn, spec: ElementSpec) -> DatasetFn {
+/// `f`, with the datasets it makes checked against `spec` (`what` it is, in words): their
+/// structure and dtypes must be its.
+fn checked(f: DatasetFn, spec: ElementSpec, what: &'static str) -> DatasetFn {
     Arc::new(move |e| {
         let d = f(e)?;
         if spec.most_specific_compatible(d.element_spec()).is_none() {
             return Err(crate::Error::Pipeline(format!(
-                "the function made a dataset of {}, not of the declared {spec}",
+                "the function made a dataset of {}, not of {what} {spec}",
                 d.element_spec()
             )));
         }
