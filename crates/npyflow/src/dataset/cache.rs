@@ -682,16 +682,7 @@ impl Dataset {
                 input: self.clone(),
                 done: Arc::new(Mutex::new(None)),
             })),
-            Some(p) => {
-                require(!self.element_spec().has_dataset(), || {
-                    "cache: elements holding datasets cannot be written to a file".to_string()
-                })?;
-                Ok(Dataset::from_node(FileCache {
-                    input: self.clone(),
-                    path: p.as_ref().to_path_buf(),
-                    shared: false,
-                }))
-            }
+            Some(p) => self.file_cache(p.as_ref(), false),
         }
     }
 
@@ -717,13 +708,18 @@ impl Dataset {
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn cache_shared(&self, filename: impl AsRef<Path>) -> Result<Dataset> {
+        self.file_cache(filename.as_ref(), true)
+    }
+
+    /// A [`FileCache`] of this dataset at `path`, `shared` or not.
+    fn file_cache(&self, path: &Path, shared: bool) -> Result<Dataset> {
         require(!self.element_spec().has_dataset(), || {
             "cache: elements holding datasets cannot be written to a file".to_string()
         })?;
         Ok(Dataset::from_node(FileCache {
             input: self.clone(),
-            path: filename.as_ref().to_path_buf(),
-            shared: true,
+            path: path.to_path_buf(),
+            shared,
         }))
     }
 }

@@ -371,10 +371,7 @@ impl Dataset {
         f: impl Fn(Element) -> Result<Dataset> + Send + Sync + 'static,
         output_spec: Option<ElementSpec>,
     ) -> Result<Dataset> {
-        let spec = match output_spec {
-            Some(spec) => SpecFrom::Declared(spec),
-            None => SpecFrom::Placeholders,
-        };
+        let spec = SpecFrom::of(output_spec, false);
         self.interleave_node("flat_map", Arc::new(f), 1, 1, None, spec)
     }
 
