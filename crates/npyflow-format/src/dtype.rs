@@ -258,6 +258,37 @@ impl DType {
         }
     }
 
+    /// The width of a string dtype in characters (`Bytes(n)` and `Unicode(n)` give `n`);
+    /// `None` for any other dtype.
+    ///
+    /// ```
+    /// use npyflow_format::DType;
+    /// assert_eq!(DType::Unicode(5).string_width(), Some(5));
+    /// assert_eq!(DType::Float32.string_width(), None);
+    /// ```
+    pub fn string_width(self) -> Option<usize> {
+        match self {
+            DType::Bytes(n) | DType::Unicode(n) => Some(n),
+            _ => None,
+        }
+    }
+
+    /// A string dtype at another width, of its kind (`Bytes(3)` at 5 is `Bytes(5)`); any
+    /// other dtype as it is.
+    ///
+    /// ```
+    /// use npyflow_format::DType;
+    /// assert_eq!(DType::Bytes(3).with_string_width(5), DType::Bytes(5));
+    /// assert_eq!(DType::Int8.with_string_width(5), DType::Int8);
+    /// ```
+    pub fn with_string_width(self, width: usize) -> DType {
+        match self {
+            DType::Bytes(_) => DType::Bytes(width),
+            DType::Unicode(_) => DType::Unicode(width),
+            other => other,
+        }
+    }
+
     /// Whether the dtype is bool, an integer or a float: the dtypes with a min, max and sum.
     pub fn is_real_number(self) -> bool {
         matches!(self.kind(), 'b' | 'i' | 'u' | 'f')

@@ -284,29 +284,9 @@ pub fn affine_in_place(dtype: DType, buf: &mut [u8], mul: &[f64], add: &[f64]) -
     Ok(())
 }
 
-/// The string width of `dtype` (characters), when it is a string dtype: `Bytes(n)` and
-/// `Unicode(n)` give `n`.
-fn string_width(dtype: DType) -> Option<usize> {
-    match dtype {
-        DType::Bytes(n) | DType::Unicode(n) => Some(n),
-        _ => None,
-    }
-}
-
-/// `dtype` (a string dtype) at another width, of its kind.
-fn with_width(dtype: DType, width: usize) -> DType {
-    match dtype {
-        DType::Unicode(_) => DType::Unicode(width),
-        _ => DType::Bytes(width),
-    }
-}
-
 /// Whether `a` and `b` are strings of one kind (bytes, or unicode), whatever their widths.
 pub fn same_string_kind(a: DType, b: DType) -> bool {
-    matches!(
-        (a, b),
-        (DType::Bytes(_), DType::Bytes(_)) | (DType::Unicode(_), DType::Unicode(_))
-    )
+    a.string_width().is_some() && a.kind() == b.kind()
 }
 
 /// The tensors with their strings widened to the widest of them, as `np.stack` promotes
@@ -321,7 +301,7 @@ pub fn widen_to_widest<'a>(
         return Ok(None);
     };
     let kind = first.dtype();
-    let Some(mut width) = string_width(kind) else {
+    let Some(mut width) = kind.string_width() else {
         return Ok(None);
     };
     let mut differ = false;
@@ -329,7 +309,7 @@ pub fn widen_to_widest<'a>(
         if !same_string_kind(kind, t.dtype()) {
             return Ok(None);
         }
-        let w = string_width(t.dtype()).unwrap_or(0);
+        let w = t.dtype().string_width().unwrap_or(0);
         differ |= w != width;
         width = width.max(w);
     }
@@ -498,7 +478,7 @@ impl Tensor {
     /// # Ok::<(), npyflow_format::Error>(())
     /// ```
     pub fn widen_strings(&self, width: usize) -> Result<Tensor> {
-        let have = match string_width(self.dtype()) {
+        let have = match self.dtype().string_width() {
             Some(n) if n <= width => n,
             _ => {
                 return Err(Error::InvalidArgument(format!(
@@ -511,7 +491,7 @@ impl Tensor {
         if have == width {
             return Ok(self.clone());
         }
-        let dtype = with_width(self.dtype(), width);
+        let dtype = self.dtype().with_string_width(width);
         let nbytes = checked_nbytes(dtype, self.shape())?;
         let mut out = BufferMut::zeroed(nbytes)?;
         let (from, to) = (self.dtype().itemsize(), dtype.itemsize());

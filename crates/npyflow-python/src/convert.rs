@@ -101,11 +101,6 @@ fn wrap_scalar<'py>(
     }
 }
 
-/// Whether `t` holds strings (bytes or unicode).
-fn is_string(t: &Tensor) -> bool {
-    matches!(t.dtype(), DType::Bytes(_) | DType::Unicode(_))
-}
-
 /// A 0-d string tensor as iteration yields it (`bytes` or `str` with `.numpy()`), holding
 /// its tensor's dtype in `_npyflow_dtype`: NumPy's scalar keeps only its own length, and a
 /// function that returns it unchanged must give back the element's width.
@@ -366,7 +361,9 @@ pub fn element_to_py(
         Element::Tensor(t) if scalars == Scalars::Numpy && t.ndim() == 0 => {
             tensor_to_scalar(py, &t)?
         }
-        Element::Tensor(t) if scalars != Scalars::Numpy && t.ndim() == 0 && is_string(&t) => {
+        Element::Tensor(t)
+            if scalars != Scalars::Numpy && t.ndim() == 0 && t.dtype().string_width().is_some() =>
+        {
             wrap_string(py, &t)?
         }
         Element::Tensor(t) if scalars == Scalars::Tensors => {

@@ -561,8 +561,8 @@ impl TensorSpec {
     /// `t` widened to fit the spec, where the spec is of strings wider than `t`'s (as NumPy
     /// casts strings to a wider dtype); `None` when `t` does not fit even so.
     fn widened(&self, t: &Tensor) -> Option<Tensor> {
-        match self.dtype {
-            DType::Bytes(n) | DType::Unicode(n) if n > 0 => t
+        match self.dtype.string_width() {
+            Some(n) if n > 0 => t
                 .widen_strings(n)
                 .ok()
                 .filter(|w| self.is_compatible_with(w)),
@@ -574,25 +574,15 @@ impl TensorSpec {
 /// Whether a tensor of `dtype` fits a spec of dtype `spec`: the same dtype, or a string of
 /// the spec's kind where the spec's width is 0 (any width).
 pub(crate) fn dtype_fits(spec: DType, dtype: DType) -> bool {
-    spec == dtype || (any_width(spec) == spec && same_string_kind(spec, dtype))
+    spec == dtype || (spec.string_width() == Some(0) && same_string_kind(spec, dtype))
 }
 
 /// The dtype of a value made for a spec of `dtype` (a placeholder, a padding value): a string
 /// of any width as one character, the width NumPy gives an empty string; others as they are.
 pub(crate) fn one_wide(dtype: DType) -> DType {
-    match dtype {
-        DType::Bytes(0) => DType::Bytes(1),
-        DType::Unicode(0) => DType::Unicode(1),
-        other => other,
-    }
-}
-
-/// `dtype` as a string of any width, for a string dtype; any other dtype as it is.
-fn any_width(dtype: DType) -> DType {
-    match dtype {
-        DType::Bytes(_) => DType::Bytes(0),
-        DType::Unicode(_) => DType::Unicode(0),
-        other => other,
+    match dtype.string_width() {
+        Some(0) => dtype.with_string_width(1),
+        _ => dtype,
     }
 }
 
@@ -659,7 +649,7 @@ impl ElementSpec {
                     dtype: if a.dtype == b.dtype {
                         a.dtype
                     } else {
-                        any_width(a.dtype)
+                        a.dtype.with_string_width(0)
                     },
                     shape: a.shape.most_specific_compatible(&b.shape),
                 })
@@ -690,7 +680,7 @@ impl ElementSpec {
     /// output inferred from one element, whose strings' lengths follow the data.
     pub(crate) fn with_any_string_width(&self) -> ElementSpec {
         self.map_specs(&mut |s| TensorSpec {
-            dtype: any_width(s.dtype),
+            dtype: s.dtype.with_string_width(0),
             shape: s.shape.clone(),
         })
     }
